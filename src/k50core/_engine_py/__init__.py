@@ -1,0 +1,5 @@
+"""Plain-Python reference of the compiled core (k50core._engine), same API.
+
+Selected with ``K50CORE_NO_EXTENSIONS=1``; also the oracle the tests compare
+the compiled build against.
+"""

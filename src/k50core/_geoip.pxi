@@ -1,0 +1,1 @@
+# GeoIP (to be written)

@@ -1,0 +1,1 @@
+# condition programs and matcher (to be written)
