@@ -1,0 +1,320 @@
+"""Compile Mongo-style conditions (a superset of GrowthBook's) into programs.
+
+Done once at load: regexes compiled, globs turned into regexes, CIDRs into
+integer ranges, ``$in`` lists into hash sets, literals specialised by type.
+The result is the flat node list described in ``opcodes.py``.
+
+Two modes. ``strict`` (config files) reports every fault with its place
+(``rules[3].when.geo.region: $in expects a list``). Lenient (``evaluate``,
+GrowthBook compatibility) turns what GrowthBook evaluates as false — an
+unknown operator, a bad regex — into a constant instead.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from ..errors import ConfigError, Problem
+from . import ipranges
+from .opcodes import Op
+from .values import padded_version
+
+Node = Tuple[int, int, int, int, Any]
+
+LOGIC_KEYS = ("$or", "$nor", "$and")
+TYPE_NAMES = ("string", "number", "boolean", "array", "object", "null")
+_CMP = {"$lt": 0, "$lte": 1, "$gt": 2, "$gte": 3}
+_VCMP = {"$vlt": 0, "$vlte": 1, "$vgt": 2, "$vgte": 3, "$veq": 4, "$vne": 5}
+_REGEX = {"$regex": (0, False), "$regexi": (re.IGNORECASE, False),
+          "$notRegex": (0, True), "$notRegexi": (re.IGNORECASE, True)}
+_SETS = {"$in": (Op.IN, False), "$nin": (Op.NIN, False), "$ini": (Op.INI, True), "$nini": (Op.NINI, True)}
+_STRING_LISTS = {"$host": Op.HOST, "$prefix": Op.PREFIX, "$contains": Op.CONTAINS}
+EMPTY_GROUP = (frozenset(), False, False, (), ())
+
+
+class T(NamedTuple):
+    """A node of the condition tree before flattening."""
+    op: int
+    slot: int = -1
+    arg: Any = None
+    kids: Tuple["T", ...] = ()
+
+
+TRUE, FALSE = T(Op.TRUE), T(Op.FALSE)
+
+
+class PathTable:
+    """Dotted attribute paths interned to slots shared by all rules of an engine."""
+
+    def __init__(self) -> None:
+        self.slots: Dict[str, int] = {}
+        self.paths: List[Tuple[str, ...]] = []
+
+    def slot(self, path: str) -> int:
+        found = self.slots.get(path)
+        if found is None:
+            found = self.slots[path] = len(self.paths)
+            self.paths.append(tuple(path.split(".")))
+        return found
+
+
+def is_operator_object(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and k.startswith("$") for k in value)
+
+
+def make_inset(values: Sequence[Any], insensitive: bool = False) -> Tuple[frozenset, bool, bool]:
+    """(set of primitives, has True, has False): bools apart so True is not 1."""
+    items = set()
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float, type(None))):
+            continue
+        items.add(v.lower() if insensitive and isinstance(v, str) else v)
+    return frozenset(items), any(v is True for v in values), any(v is False for v in values)
+
+
+def compile_groups(groups: Optional[Mapping[str, Any]], strict: bool, place: str = "lists") -> Tuple[Dict[str, tuple], List[Problem]]:
+    """Named lists (saved groups) → (inset, has_true, has_false, v4 ranges, v6 ranges).
+
+    Entries that look like IP addresses or CIDRs also match any address
+    inside them, so ``ip: {$inGroup: office}`` works with networks.
+    """
+    out: Dict[str, tuple] = {}
+    problems: List[Problem] = []
+    for name, values in (groups or {}).items():
+        if not isinstance(values, (list, tuple)):
+            if strict:
+                problems.append((f"{place}.{name}", "a list must be a list of values"))
+            continue
+        nets = []
+        for i, entry in enumerate(values):
+            if ipranges.looks_like_network(entry):
+                try:
+                    nets.append(ipranges.parse_network(entry))
+                except ValueError as exc:
+                    if strict:
+                        problems.append((f"{place}.{name}[{i}]", str(exc)))
+            elif strict and (isinstance(entry, (dict, list)) or entry is None):
+                problems.append((f"{place}.{name}[{i}]", "list entries must be strings, numbers or booleans"))
+        v4, v6 = ipranges.merge(nets)
+        out[str(name)] = make_inset(values) + (v4, v6)
+    return out, problems
+
+
+class Compiler:
+    """Compiles conditions of one rule set; collects every problem found."""
+
+    def __init__(self, paths: Optional[PathTable] = None, groups: Optional[Mapping[str, tuple]] = None,
+                 strict: bool = True) -> None:
+        self.paths = paths if paths is not None else PathTable()
+        self.groups = groups or {}
+        self.strict = strict
+        self.problems: List[Problem] = []
+        self.nodes: List[Node] = []
+
+    # -- public -------------------------------------------------------------
+    def add(self, condition: Any, place: str = "") -> int:
+        """Compile one condition; returns the index of its root node."""
+        root = len(self.nodes)
+        _flatten(self._doc(condition, place, top=True), self.nodes)
+        return root
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+    # -- helpers ------------------------------------------------------------
+    def _fault(self, place: str, message: str, lenient: T = FALSE) -> T:
+        if self.strict:
+            self.problems.append((place, message))
+        return lenient
+
+    def _doc(self, cond: Any, place: str, top: bool) -> T:
+        if not isinstance(cond, dict):
+            return self._fault(place, f"a condition must be a mapping, got {_kind(cond)}")
+        parts = []
+        for key, value in cond.items():
+            here = _join(place, key)
+            if key in LOGIC_KEYS:
+                if not isinstance(value, list):
+                    parts.append(self._fault(here, f"{key} expects a list of conditions"))
+                    continue
+                kids = tuple(self._doc(c, f"{here}[{i}]", top) for i, c in enumerate(value))
+                if not kids:  # GrowthBook: an empty $or or $and passes, an empty $nor fails
+                    parts.append(FALSE if key == "$nor" else TRUE)
+                    continue
+                op = {"$or": Op.OR, "$nor": Op.NOR, "$and": Op.AND}[key]
+                parts.append(T(op, kids=kids))
+            elif key == "$not":
+                parts.append(T(Op.NOT, kids=(self._doc(value, here, top),)))
+            elif not isinstance(key, str) or not key or (self.strict and "" in key.split(".")):
+                parts.append(self._fault(here, f"bad attribute path {key!r}"))
+            else:
+                test = self._value(value, here)
+                if top:
+                    parts.append(T(Op.FIELD_SLOT, self.paths.slot(key), kids=(test,)))
+                else:
+                    parts.append(T(Op.FIELD_PATH, arg=tuple(key.split(".")), kids=(test,)))
+        return _all(parts)
+
+    def _value(self, cv: Any, place: str, insensitive: bool = False) -> T:
+        if is_operator_object(cv):
+            return _all([self._op(k, v, place) for k, v in cv.items()])
+        return self._literal(cv, place, insensitive)
+
+    def _literal(self, cv: Any, place: str, insensitive: bool = False, deep: bool = True) -> T:
+        if isinstance(cv, str):
+            return T(Op.EQ_STR_I, arg=cv.lower()) if insensitive else T(Op.EQ_STR, arg=cv)
+        if cv is None:
+            return T(Op.IS_NULL)
+        if isinstance(cv, bool):
+            return T(Op.EQ_BOOL, arg=cv)
+        if isinstance(cv, (int, float)):
+            try:
+                return T(Op.EQ_NUM, arg=float(cv))
+            except OverflowError:
+                return T(Op.EQ_DEEP, arg=cv)
+        if isinstance(cv, (list, dict)):
+            if deep:
+                return T(Op.EQ_DEEP, arg=cv)
+            return self._fault(place, "$eq compares with a string, number, boolean or null")
+        return self._fault(place, f"cannot compare with a value of type {_kind(cv)}")
+
+    def _op(self, op: str, arg: Any, place: str) -> T:
+        if op == "$eq":
+            return self._literal(arg, place, deep=False)
+        if op == "$ne":
+            return T(Op.NOT, kids=(self._literal(arg, place, deep=False),))
+        if op in _CMP:
+            if self.strict and (isinstance(arg, bool) or not isinstance(arg, (str, int, float))):
+                return self._fault(place, f"{op} compares with a string or a number, got {_kind(arg)}")
+            return T(Op.CMP, arg=(arg, _CMP[op]))
+        if op in _VCMP:
+            if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
+                return self._fault(place, f"{op} expects a version string", T(Op.TRUE if op == "$vne" else Op.FALSE))
+            return T(Op.VCMP, arg=(padded_version(arg), _VCMP[op], isinstance(arg, str)))
+        if op in _SETS:
+            code, insensitive = _SETS[op]
+            if not isinstance(arg, list):
+                return self._fault(place, f"{op} expects a list")
+            if self.strict:
+                self._check_scalars(arg, place, op)
+            return T(code, arg=make_inset(arg, insensitive))
+        if op in ("$all", "$alli"):
+            if not isinstance(arg, list):
+                return self._fault(place, f"{op} expects a list")
+            return T(Op.ALL, kids=tuple(self._value(c, f"{place}.{op}[{i}]", op == "$alli") for i, c in enumerate(arg)))
+        if op == "$elemMatch":
+            if not isinstance(arg, dict):
+                return self._fault(place, "$elemMatch expects a condition")
+            on_value = is_operator_object(arg) and not any(k in LOGIC_KEYS for k in arg)
+            return T(Op.ELEM, kids=(self._value(arg, place) if on_value else self._doc(arg, place, top=False),))
+        if op == "$size":
+            if self.strict and not (is_operator_object(arg) or (isinstance(arg, int) and not isinstance(arg, bool))):
+                return self._fault(place, "$size expects a whole number or a condition on it")
+            return T(Op.SIZE, kids=(self._value(arg, place),))
+        if op == "$exists":
+            if self.strict and not isinstance(arg, bool):
+                return self._fault(place, "$exists expects true or false")
+            return T(Op.EXISTS, arg=_js_truthy(arg))
+        if op == "$type":
+            if self.strict and arg not in TYPE_NAMES:
+                return self._fault(place, f"$type expects one of {', '.join(TYPE_NAMES)}")
+            return T(Op.TYPE, arg=arg)
+        if op == "$not":
+            return T(Op.NOT, kids=(self._value(arg, place),))
+        if op in _REGEX:
+            flags, negated = _REGEX[op]
+            try:
+                if not isinstance(arg, str):
+                    raise re.error(f"expected a pattern string, got {_kind(arg)}")
+                search = re.compile(arg, flags).search
+            except (re.error, RecursionError, OverflowError) as exc:
+                return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}", T(Op.TRUE if negated else Op.FALSE))
+            return T(Op.NREGEX if negated else Op.REGEX, arg=search)
+        if op in ("$inGroup", "$notInGroup"):
+            group = self.groups.get(arg) if isinstance(arg, str) else None
+            if group is None:
+                self._fault(place, f"{op}: unknown list {arg!r} (define it under lists:)")
+                group = EMPTY_GROUP
+            return T(Op.GROUP if op == "$inGroup" else Op.NGROUP, arg=group)
+        if op == "$cidr":
+            items = self._strings(arg, place, op)
+            nets = []
+            for i, text in enumerate(items):
+                try:
+                    nets.append(ipranges.parse_network(text))
+                except ValueError as exc:
+                    self._fault(f"{place}.$cidr[{i}]", str(exc))
+            return T(Op.CIDR, arg=ipranges.merge(nets))
+        if op in _STRING_LISTS:
+            items = self._strings(arg, place, op)
+            if op == "$host":
+                items = tuple(h.lower().strip(".") for h in items)
+            return T(_STRING_LISTS[op], arg=items)
+        if op == "$glob":
+            items = self._strings(arg, place, op)
+            return T(Op.REGEX, arg=re.compile("|".join(glob_regex(g) for g in items) or "(?!)").search)
+        return self._fault(place, f"unknown operator {op}")
+
+    def _strings(self, arg: Any, place: str, op: str) -> Tuple[str, ...]:
+        items = [arg] if isinstance(arg, str) else arg
+        if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+            self._fault(place, f"{op} expects a string or a list of strings")
+            return ()
+        return tuple(items)
+
+    def _check_scalars(self, values: list, place: str, op: str) -> None:
+        for i, v in enumerate(values):
+            if isinstance(v, (list, dict)):
+                self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
+
+
+def glob_regex(pattern: str) -> str:
+    """``*`` any run without ``/``, ``**`` any run, ``?`` one character but ``/``."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return r"\A(?:" + "".join(out) + r")\Z"
+
+
+def _all(parts: List[T]) -> T:
+    if not parts:
+        return TRUE
+    if len(parts) == 1:
+        return parts[0]
+    return T(Op.AND, kids=tuple(parts))
+
+
+def _flatten(t: T, out: List[Node]) -> None:
+    i = len(out)
+    out.append((0, 0, 0, 0, None))  # placeholder until the subtree's end is known
+    for kid in t.kids:
+        _flatten(kid, out)
+    out[i] = (int(t.op), t.slot, len(t.kids), len(out), t.arg)
+
+
+def _join(place: str, key: Any) -> str:
+    return f"{place}.{key}" if place else str(key)
+
+
+def _kind(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _js_truthy(v: Any) -> bool:
+    if v is None or v is False or v == "":
+        return False
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v == v and v != 0
+    return True
