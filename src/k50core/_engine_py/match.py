@@ -36,9 +36,14 @@ def resolve(segments: Tuple[str, ...], doc: Any) -> Any:
 
 
 def _in_set(arg: tuple, v: Any, insensitive: bool) -> bool:
-    values, has_true, has_false = arg[0], arg[1], arg[2]
+    """``$in``: v is one of the values; a list v shares an element with them."""
     if isinstance(v, list):
-        return any(_in_set(arg, x, insensitive) for x in v)
+        return any(_scalar_in(arg, x, insensitive) for x in v)
+    return _scalar_in(arg, v, insensitive)
+
+
+def _scalar_in(arg: tuple, v: Any, insensitive: bool) -> bool:
+    values, has_true, has_false = arg[0], arg[1], arg[2]
     if v is True:
         return has_true
     if v is False:
