@@ -341,7 +341,8 @@ cdef class Matcher:
             literal, n.flag = arg
             n.arg2 = <PyObject*>literal
             n.ascii = isinstance(literal, str) and literal.isascii()
-            n.num = float("nan") if isinstance(literal, str) else float(literal)
+            # the fast numeric path is for plain number literals; the rest takes the shared rules
+            n.num = float(literal) if type(literal) in (int, float) and abs(literal) < 1e300 else float("nan")
         elif n.op == OP_VCMP:
             n.flag = arg[1]
         elif n.op in (OP_IN, OP_NIN, OP_INI, OP_NINI, OP_GROUP, OP_NGROUP):
@@ -587,7 +588,9 @@ cdef class Matcher:
     # -- public API ---------------------------------------------------------------
     def matches(self, attributes):
         """The first condition (the only one of a single compiled condition)."""
-        return self.eval(0, attributes)
+        if self.nroots == 0:
+            raise IndexError(0)
+        return self._run(attributes, 0) == 0
 
     def eval(self, Py_ssize_t rule, attributes):
         if not 0 <= rule < self.nroots:

@@ -86,6 +86,13 @@ class Matcher:
     def first_match_many(self, batch: Iterable[Any]) -> List[int]:
         return [self.first_match(a) for a in batch]
 
+    def pick_many(self, batch: Iterable[Any], outcomes: Sequence[Any], default: Any) -> List[Any]:
+        """``outcomes[first_match(a)]`` (``default`` for -1) for each a in batch."""
+        outcomes = tuple(outcomes)
+        if len(outcomes) != len(self.roots):
+            raise ValueError("one outcome per rule expected")
+        return [default if r < 0 else outcomes[r] for r in map(self.first_match, batch)]
+
     # -- interpreter ------------------------------------------------------------
     def _ev(self, i: int, v: Any, doc: Any, cache: Dict[int, Any]) -> bool:
         op, slot, nkids, end, arg = self.nodes[i]

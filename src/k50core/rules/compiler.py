@@ -224,6 +224,10 @@ class Compiler:
             return T(Op.NOT, kids=(self._value(arg, place),))
         if op in _REGEX:
             flags, negated = _REGEX[op]
+            plain = _plain_regex(arg) if not flags else None
+            if plain is not None:  # "^/catalog" is a prefix test, "promo" a substring test
+                test = T(plain[0], arg=(plain[1],))
+                return T(Op.NOT, kids=(test,)) if negated else test
             try:
                 if not isinstance(arg, str):
                     raise re.error(f"expected a pattern string, got {_kind(arg)}")
@@ -267,6 +271,19 @@ class Compiler:
         for i, v in enumerate(values):
             if isinstance(v, (list, dict)):
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
+
+
+_REGEX_META = set(".^$*+?{}[]\\|()")
+
+
+def _plain_regex(pattern: Any) -> Optional[Tuple[int, str]]:
+    """(PREFIX or CONTAINS, literal) when a regex is just literal text, else None."""
+    if not isinstance(pattern, str):
+        return None
+    body = pattern[1:] if pattern.startswith("^") else pattern
+    if not body or any(c in _REGEX_META for c in body):
+        return None
+    return (Op.PREFIX if pattern.startswith("^") else Op.CONTAINS), body
 
 
 def glob_regex(pattern: str) -> str:

@@ -1,0 +1,31 @@
+"""Every test that takes ``core`` (or ``build``) runs over both builds.
+
+The compiled build must be importable: a missing extension is an error,
+not a skip, unless K50CORE_NO_EXTENSIONS asks for the reference only.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+from k50core import _impl
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+BUILDS = ["compiled", "reference"]
+
+
+@pytest.fixture(params=BUILDS)
+def build(request):
+    if request.param == "compiled" and os.environ.get("K50CORE_NO_EXTENSIONS"):
+        pytest.skip("K50CORE_NO_EXTENSIONS=1 selects the reference build only")
+    return request.param
+
+
+@pytest.fixture
+def core(build):
+    return _impl.by_name(build)
+
+
+def both_cores():
+    """(compiled, reference) modules for differential tests."""
+    return _impl.by_name("compiled"), _impl.by_name("reference")
