@@ -231,7 +231,7 @@ class Compiler:
             try:
                 if not isinstance(arg, str):
                     raise re.error(f"expected a pattern string, got {_kind(arg)}")
-                search = re.compile(arg, flags).search
+                search = _matcher_of(re.compile(arg, flags))
             except (re.error, RecursionError, OverflowError) as exc:
                 return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}", T(Op.TRUE if negated else Op.FALSE))
             return T(Op.NREGEX if negated else Op.REGEX, arg=search)
@@ -271,6 +271,22 @@ class Compiler:
         for i, v in enumerate(values):
             if isinstance(v, (list, dict)):
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
+
+
+def _matcher_of(pattern: "re.Pattern[str]") -> Any:
+    """``pattern.match`` when the whole pattern is anchored at the start (sre
+    would otherwise retry ``^`` at every position), else ``pattern.search``."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+        first = parsed[0] if len(parsed) else None
+        anchored = first is not None and str(first[0]) == "AT" and str(first[1]) == "AT_BEGINNING"
+    except Exception:  # an internal API; fall back to search when it changes
+        anchored = False
+    if anchored and not pattern.flags & re.MULTILINE:
+        return pattern.match
+    return pattern.search
 
 
 _REGEX_META = set(".^$*+?{}[]\\|()")

@@ -1,0 +1,95 @@
+"""Realistic generated rule sets and visits for the benchmarks.
+
+A call-tracking account with ~1,000 substitution rules: an office
+exclusion, hundreds of ad campaigns by utm_campaign, region × traffic-type
+rules, source × device rules, landing-host rules and a few landing-path
+prefixes and regexes. Visits are enriched attribute dicts (what
+``Engine.attributes`` returns), a third of them matching nothing so a
+first-match loop has to try every rule.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, List, Tuple
+
+REGIONS = ["RU-MOW", "RU-SPE", "RU-MOS", "RU-LEN", "RU-NVS", "RU-SVE", "RU-KDA", "RU-TA", "RU-NIZ", "RU-SAM",
+           "RU-ROS", "RU-BA", "RU-KEM", "RU-CHE", "RU-PER", "RU-VOR", "RU-VGG", "RU-KYA", "RU-SAR", "RU-TYU"]
+TRAFFIC = ["search", "ads", "social", "messenger", "email", "referral", "direct", "internal"]
+SOURCES = ["yandex", "google", "bing", "mail.ru", "vk", "ok.ru", "dzen", "telegram", "facebook", "youtube"]
+DEVICES = ["mobile", "desktop", "tablet"]
+
+
+def rules(n: int = 1000, seed: int = 7) -> List[Dict[str, Any]]:
+    """Conditions in priority order (the ``when`` of each rule)."""
+    rnd = random.Random(seed)
+    out: List[Dict[str, Any]] = [{"ip": {"$inGroup": "office"}}]
+    for i in range(20):
+        out.append({"landing.path": {"$regex": f"^/promo{i}/"}, "traffic_type": {"$in": ["ads", "social"]}})
+    for i in range(5):
+        out.append({"landing.path": {"$regex": f"^/(sale|offer){i}/[0-9]+$"}})
+    for i in range(int(n * 0.65)):
+        cond: Dict[str, Any] = {"query.utm_campaign": f"campaign_{i}"}
+        if i % 3 == 0:
+            cond["query.utm_source"] = rnd.choice(SOURCES)
+        if i % 5 == 0:
+            cond["geo.region"] = {"$in": rnd.sample(REGIONS, 3)}
+        out.append(cond)
+    for region in REGIONS:
+        for t in TRAFFIC[:6]:
+            out.append({"geo.region": region, "traffic_type": t, "device.type": {"$ne": "bot"}})
+    for source in SOURCES:
+        for device in DEVICES:
+            out.append({"source": source, "device.type": device})
+    i = 0
+    while len(out) < n:
+        out.append({"landing.host": f"promo{i}.example.ru", "query.utm_medium": {"$in": ["cpc", "cpm"]}})
+        i += 1
+    return out[:n]
+
+
+SAVED_GROUPS = {"office": ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32"]}
+
+
+def visits(n: int = 2000, seed: int = 11, n_rules: int = 1000) -> List[Dict[str, Any]]:
+    rnd = random.Random(seed)
+    campaigns = int(n_rules * 0.65)
+    out = []
+    for k in range(n):
+        kind = k % 3
+        attrs: Dict[str, Any] = {
+            "visitor_id": f"v{k}", "ts": 1_700_000_000.0 + k,
+            "ip": f"{rnd.randint(1, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
+            "landing": {"host": "shop.example.ru", "path": rnd.choice(["/", "/catalog/sofas", "/about", "/promo3/x"])},
+            "device": {"type": rnd.choice(DEVICES), "os": "Android", "browser": "Chrome Mobile"},
+            "geo": {"country": "RU", "region": rnd.choice(REGIONS), "city": "X"},
+        }
+        if kind == 0:    # an ad click for one of the campaigns (often deep in the list)
+            attrs["query"] = {"utm_source": rnd.choice(SOURCES), "utm_medium": "cpc",
+                              "utm_campaign": f"campaign_{rnd.randrange(campaigns)}"}
+            attrs["traffic_type"], attrs["source"] = "ads", attrs["query"]["utm_source"]
+        elif kind == 1:  # organic / social traffic matched by region, type, source
+            attrs["traffic_type"] = rnd.choice(TRAFFIC)
+            attrs["source"] = rnd.choice(SOURCES)
+        else:            # matches nothing: a first-match loop tries every rule
+            attrs["traffic_type"] = "internal"
+            attrs["geo"]["region"] = "RU-XXX"
+            attrs["device"]["type"] = "other"
+            attrs["query"] = {"utm_campaign": "unknown"}
+        out.append(attrs)
+    return out
+
+
+def one_condition() -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+    """A 5-clause condition, a visit it matches, and the same in rule-engine's language."""
+    cond = {
+        "geo.region": {"$in": ["RU-MOW", "RU-MOS"]},
+        "traffic_type": "search",
+        "device.type": {"$ne": "bot"},
+        "landing.path": {"$regex": "^/catalog"},
+        "query.utm_source": {"$exists": True},
+    }
+    attrs = {"geo": {"region": "RU-MOW", "country": "RU"}, "traffic_type": "search", "device": {"type": "mobile"},
+             "landing": {"path": "/catalog/sofas", "host": "shop.example.ru"}, "query": {"utm_source": "yandex"}}
+    text = ("geo['region'] in ['RU-MOW', 'RU-MOS'] and traffic_type == 'search' and device['type'] != 'bot'"
+            " and landing['path'] =~ '^/catalog.*' and query['utm_source'] != null")
+    return cond, attrs, text

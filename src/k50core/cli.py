@@ -1,0 +1,94 @@
+"""The ``k50core`` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="k50core: call tracking with a compiled core.")
+
+DEMO_VISITS = [
+    {"visitor_id": "v1", "ip": "5.101.68.156", "url": "https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=organic",
+     "referrer": "https://yandex.ru/search/?text=sofa", "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
+    {"visitor_id": "v2", "ip": "5.16.252.86", "url": "https://shop.example.ru/", "referrer": "https://www.google.ru/",
+     "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"},
+    {"visitor_id": "v3", "ip": "5.128.166.172", "url": "https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=123",
+     "user_agent": "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1"},
+    {"visitor_id": "v4", "ip": "203.0.113.7", "url": "https://shop.example.ru/", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"},
+    {"visitor_id": "v5", "ip": "31.181.63.3", "url": "https://shop.example.ru/catalog/tables/oak", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Safari/605.1.15"},
+    {"visitor_id": "v6", "ip": "66.249.66.1", "url": "https://shop.example.ru/", "user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+    {"visitor_id": "v7", "ip": "not-an-ip", "url": "http://[broken", "user_agent": None, "cookies": "a=1; b"},
+]
+
+
+def demo_config_path() -> Path:
+    return Path(str(resources.files("k50core") / "examples" / "demo.yaml"))
+
+
+def _fail(exc: ConfigError, source: str) -> None:
+    typer.echo(f"{source}: {len(exc.problems)} problem(s)", err=True)
+    for place, message in exc.problems:
+        typer.echo(f"  {place}: {message}" if place else f"  {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def check(file: Path = typer.Argument(..., help="config file (.yaml, .yml, .json, .toml)")) -> None:
+    """Validate a config: print every problem with its place, or a summary."""
+    from .engine import Engine
+
+    try:
+        engine = Engine.from_config(file)
+    except ConfigError as exc:
+        _fail(exc, str(file))
+        return
+    cfg = engine.config
+    by_type = {t: sum(1 for p in cfg.pools.values() if p.type == t) for t in ("dynamic", "static", "offline")}
+    numbers = sum(len(p.numbers) for p in cfg.pools.values())
+    typer.echo(f"{file}: ok")
+    typer.echo(f"  rules: {len(cfg.rules)} (+ bot exclusion)" if cfg.exclude_bots else f"  rules: {len(cfg.rules)}")
+    typer.echo(f"  pools: {len(cfg.pools)} ({by_type['dynamic']} dynamic, {by_type['static']} static, "
+               f"{by_type['offline']} offline), {numbers} numbers")
+    typer.echo(f"  lists: {len(cfg.lists)}; default number: {cfg.default_number or '-'}")
+    typer.echo(f"  build: {engine.implementation}")
+
+
+@app.command()
+def demo(config: Optional[Path] = typer.Option(None, help="config file (default: the bundled demo config)"),
+         as_json: bool = typer.Option(False, "--json", help="print JSON lines")) -> None:
+    """Load a config and print the decisions for a few sample visits."""
+    from .engine import Engine
+
+    source = config or demo_config_path()
+    try:
+        engine = Engine.from_config(source)
+    except ConfigError as exc:
+        _fail(exc, str(source))
+        return
+    typer.echo(f"k50core demo ({engine.implementation} build), config {source}\n", err=as_json)
+    for visit in DEMO_VISITS:
+        attrs = engine.attributes(visit, now=0.0)
+        decision = engine.match(attrs)
+        row = {
+            "visitor": visit["visitor_id"], "region": attrs.get("geo", {}).get("region"),
+            "source": attrs.get("source"), "traffic_type": attrs.get("traffic_type"),
+            "device": attrs["device"]["type"], "rule": decision.rule, "kind": decision.kind, "pool": decision.pool,
+        }
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    app(args=argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
