@@ -6,6 +6,7 @@
 # shared by many networks is decoded once. Answers must equal the reference
 # (k50core._engine_py.geoip, i.e. maxminddb's own Reader.get).
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memchr, memcmp, memcpy, memset, strlen
@@ -182,7 +183,10 @@ cdef uint32_t _geo_walk(const uint8_t* tree, uint32_t node_count, int rs, uint32
 
 cdef struct _GeoSlot:
     uint32_t key
-    uint32_t idx  # index into GeoIP._triples
+    PyObject* triple  # borrowed: GeoIP._triples holds the reference
+    PyObject* region  # triple[1], so region() touches neither list nor tuple
+
+cdef _GeoSlot _GEO_NONE_SLOT = _GeoSlot(0, <PyObject*>_GEO_NONE3, <PyObject*>None)  # no answer
 
 
 cdef inline uint32_t _geo_hash(uint32_t key, uint32_t mask) noexcept nogil:
@@ -267,9 +271,10 @@ cdef class GeoIP:
     cdef uint32_t* _v4tab           # IPv4: record after the first 16 bits, by /16 prefix
     cdef bint _mapped_alias         # ::ffff:0:0/96 leads to the IPv4 subtree, too
     cdef int _rs, _ip_version
-    cdef _GeoSlot* _slots           # cache: record value -> index into _triples
+    cdef _GeoSlot* _slots           # cache: record value -> its (country, region, city)
     cdef uint32_t _mask, _used
-    cdef list _triples              # (country, region, city) per cached record
+    cdef list _triples              # keeps the cached triples alive
+    cdef dict _strings              # one shared str per distinct code/name: fewer cache misses
 
     def __cinit__(self, path=None):  # str | os.PathLike | None
         if path is None:
@@ -291,6 +296,7 @@ cdef class GeoIP:
                              f"(record_size {self._rs}, ip_version {self._ip_version})")
         self._init_v4tab()
         self._triples = []
+        self._strings = {}
         self._mask = 1023
         self._slots = <_GeoSlot*>PyMem_Calloc(self._mask + 1, sizeof(_GeoSlot))
         if self._slots == NULL:
@@ -322,8 +328,8 @@ cdef class GeoIP:
         PyMem_Free(self._v4tab)
         PyMem_Free(self._slots)
 
-    cdef int _cache_put(self, uint32_t key, tuple value) except -1:
-        """Remember value for key; doubles the table at half load."""
+    cdef _GeoSlot* _cache_put(self, uint32_t key, tuple value) except NULL:
+        """Remember value for key; doubles the table at half load. Returns its slot."""
         cdef _GeoSlot* old = self._slots
         cdef uint32_t n = self._mask + 1, i, h
         if 2 * (self._used + 1) > n:
@@ -342,11 +348,12 @@ cdef class GeoIP:
         h = _geo_hash(key, self._mask)
         while self._slots[h].key:
             h = (h + 1) & self._mask
-        self._slots[h].key = key
-        self._slots[h].idx = len(self._triples)
         self._triples.append(value)
+        self._slots[h].key = key
+        self._slots[h].triple = <PyObject*>value
+        self._slots[h].region = <PyObject*>value[1]
         self._used += 1
-        return 0
+        return &self._slots[h]
 
     @staticmethod
     def _check(str path):
@@ -416,7 +423,12 @@ cdef class GeoIP:
         pos = self._value(pos, &t, &n)
         if pos < 0 or (t == 2 and pos + n > self._end):
             self._corrupt(pos)
-        return PyUnicode_DecodeUTF8(<const char*>self._d + pos, n, NULL) if t == 2 else None
+        if t != 2:
+            return None
+        return self._shared(PyUnicode_DecodeUTF8(<const char*>self._d + pos, n, NULL))
+
+    cdef inline object _shared(self, object s):
+        return self._strings.setdefault(s, s)
 
     cdef int _corrupt(self, Py_ssize_t pos) except -1:
         raise _geo_maxminddb.InvalidDatabaseError(
@@ -430,7 +442,7 @@ cdef class GeoIP:
         if c == _GEO_CORRUPT or s == _GEO_CORRUPT or n == _GEO_CORRUPT:
             self._corrupt(rec)
         country, sub = self._str(c), self._str(s)
-        region = f"{country}-{sub}" if country is not None and sub is not None else None
+        region = self._shared(f"{country}-{sub}") if country is not None and sub is not None else None
         return (country, region, self._str(n))
 
     cdef inline bint _v4_in_v6(self, const uint8_t* a) noexcept nogil:
@@ -441,7 +453,8 @@ cdef class GeoIP:
                 return False
         return (a[10] == 0 and a[11] == 0) or (self._mapped_alias and a[10] == 0xFF and a[11] == 0xFF)
 
-    cdef tuple _lookup(self, object ip):
+    cdef _GeoSlot* _find(self, object ip) except NULL:
+        """The cache slot holding ip's answer (decoded on first use)."""
         cdef uint8_t addr[16]
         cdef int bits = _geo_parse(ip, addr)
         cdef uint32_t rec, h
@@ -456,33 +469,31 @@ cdef class GeoIP:
             else:
                 rec = _geo_walk(self._d, self._node_count, self._rs, 0, addr, 0, 128)
         else:  # not an address, or IPv6 in an IPv4-only database
-            return _GEO_NONE3
+            return &_GEO_NONE_SLOT
         if rec == self._node_count:  # no data for this network
-            return _GEO_NONE3
+            return &_GEO_NONE_SLOT
         pos = <Py_ssize_t>rec - self._node_count - 16 + self._base
         if rec < self._node_count + 16 or pos >= self._end:
             self._corrupt(pos)
         h = _geo_hash(rec, self._mask)
         while self._slots[h].key:
             if self._slots[h].key == rec:
-                return <tuple>self._triples[self._slots[h].idx]
+                return &self._slots[h]
             h = (h + 1) & self._mask
-        t = self._decode(pos)
-        self._cache_put(rec, t)
-        return t
+        return self._cache_put(rec, self._decode(pos))
 
     def lookup(self, ip: object) -> tuple:
         """(country iso, region, city name); all None for unknown or invalid ip."""
-        return self._lookup(ip)
+        return <tuple>self._find(ip).triple
 
     def region(self, ip: object) -> str | None:
         """"CC-SUB" (e.g. "RU-MOW") or None."""
-        return self._lookup(ip)[1]
+        return <object>self._find(ip).region
 
     def country(self, ip: object) -> str | None:
         """Country ISO code (e.g. "RU") or None."""
-        return self._lookup(ip)[0]
+        return (<tuple>self._find(ip).triple)[0]
 
     def regions(self, ips: object) -> list:
         """region() of each address in ips (a list; any iterable works)."""
-        return [self._lookup(ip)[1] for ip in ips]
+        return [<object>self._find(ip).region for ip in ips]
