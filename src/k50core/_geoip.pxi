@@ -17,35 +17,44 @@ import os as _geo_os
 
 import maxminddb as _geo_maxminddb
 
+from cpython.exc cimport PyErr_Clear
+
 cdef extern from "Python.h":
     # Declared without an exception spec so a lone surrogate gives NULL, not a raise.
     const char* _geo_utf8 "PyUnicode_AsUTF8AndSize"(object s, Py_ssize_t* size)
-    void PyErr_Clear()
 
+# libc names get a _geo prefix in Cython (C names unchanged): the other .pxi
+# files share this module's namespace.
 cdef extern from "arpa/inet.h" nogil:
-    int inet_pton(int af, const char* src, void* dst)
+    int _geo_inet_pton "inet_pton"(int af, const char* src, void* dst)
 
 cdef extern from "netinet/in.h" nogil:
-    cdef struct in_addr:
+    cdef struct _geo_in_addr "in_addr":
         pass
-    cdef struct in6_addr:
+    cdef struct _geo_in6_addr "in6_addr":
         pass
-    cdef struct sockaddr_in:
-        in_addr sin_addr
-    cdef struct sockaddr_in6:
-        in6_addr sin6_addr
+    cdef struct _geo_sockaddr_in "sockaddr_in":
+        _geo_in_addr sin_addr
+    cdef struct _geo_sockaddr_in6 "sockaddr_in6":
+        _geo_in6_addr sin6_addr
 
 cdef extern from "netdb.h" nogil:
-    cdef struct sockaddr:
+    cdef struct _geo_sockaddr "sockaddr":
         pass
-    cdef struct addrinfo:
+    cdef struct _geo_addrinfo "addrinfo":
         int ai_flags
         int ai_family
         int ai_socktype
-        sockaddr* ai_addr
-    int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** res)
-    void freeaddrinfo(addrinfo* res)
-    enum: AF_INET, AF_INET6, AF_UNSPEC, SOCK_STREAM, AI_NUMERICHOST
+        _geo_sockaddr* ai_addr
+    int _geo_getaddrinfo "getaddrinfo"(const char* node, const char* service,
+                                       const _geo_addrinfo* hints, _geo_addrinfo** res)
+    void _geo_freeaddrinfo "freeaddrinfo"(_geo_addrinfo* res)
+    enum:
+        _GEO_AF_INET "AF_INET"
+        _GEO_AF_INET6 "AF_INET6"
+        _GEO_AF_UNSPEC "AF_UNSPEC"
+        _GEO_SOCK_STREAM "SOCK_STREAM"
+        _GEO_AI_NUMERICHOST "AI_NUMERICHOST"
 
 cdef tuple _GEO_NONE3 = (None, None, None)
 cdef tuple _GEO_IPTYPES = (_geo_ipaddress.IPv4Address, _geo_ipaddress.IPv6Address)
@@ -86,22 +95,22 @@ cdef bint _geo_dotted_quad(const char* s, Py_ssize_t n, uint8_t* out) noexcept n
 
 cdef int _geo_parse_libc(const char* s, uint8_t* out) noexcept nogil:
     """Rare forms ("1.2.3", "010.1.1.1", "fe80::1%eth0"): ask getaddrinfo, as maxminddb does."""
-    cdef addrinfo hints
-    cdef addrinfo* res = NULL
+    cdef _geo_addrinfo hints
+    cdef _geo_addrinfo* res = NULL
     cdef int bits = 0
     memset(&hints, 0, sizeof(hints))
-    hints.ai_family = AF_UNSPEC
-    hints.ai_flags = AI_NUMERICHOST
-    hints.ai_socktype = SOCK_STREAM
-    if getaddrinfo(s, NULL, &hints, &res) == 0 and res != NULL:
-        if res.ai_family == AF_INET:
-            memcpy(out, &(<sockaddr_in*>res.ai_addr).sin_addr, 4)
+    hints.ai_family = _GEO_AF_UNSPEC
+    hints.ai_flags = _GEO_AI_NUMERICHOST
+    hints.ai_socktype = _GEO_SOCK_STREAM
+    if _geo_getaddrinfo(s, NULL, &hints, &res) == 0 and res != NULL:
+        if res.ai_family == _GEO_AF_INET:
+            memcpy(out, &(<_geo_sockaddr_in*>res.ai_addr).sin_addr, 4)
             bits = 32
-        elif res.ai_family == AF_INET6:
-            memcpy(out, &(<sockaddr_in6*>res.ai_addr).sin6_addr, 16)
+        elif res.ai_family == _GEO_AF_INET6:
+            memcpy(out, &(<_geo_sockaddr_in6*>res.ai_addr).sin6_addr, 16)
             bits = 128
     if res != NULL:
-        freeaddrinfo(res)
+        _geo_freeaddrinfo(res)
     return bits
 
 
@@ -117,9 +126,9 @@ cdef int _geo_parse(object ip, uint8_t* out):
             return 0
         if memchr(s, 0, n) != NULL:  # embedded NUL: rejected by maxminddb
             return 0
-        if _geo_dotted_quad(s, n, out) or inet_pton(AF_INET, s, out) == 1:
+        if _geo_dotted_quad(s, n, out) or _geo_inet_pton(_GEO_AF_INET, s, out) == 1:
             return 32
-        if inet_pton(AF_INET6, s, out) == 1:
+        if _geo_inet_pton(_GEO_AF_INET6, s, out) == 1:
             return 128
         return _geo_parse_libc(s, out)
     if isinstance(ip, _GEO_IPTYPES):  # maxminddb takes ipaddress objects too
