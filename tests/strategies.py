@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 PATHS = ["a", "b", "n", "tags", "c.d", "c.e", "ip", "host", "v", "tags.0", "tags.length"]
 WORDS = ["", "x", "y", "X", "abc", "1", "2.5", "1.2.3", "v1.10.0", "é", "𝄞", "example.com", "sub.example.com",
          "10.0.0.5", "192.168.1.1", "2001:db8::1", "::ffff:10.0.0.1", "/catalog/a", "/catalog/a/b"]
-REGEXES = ["^a", "b$", "x|y", "[0-9]+", "abc", "(?i)X", "^/catalog/", ".*", "\\d\\.\\d", "(", "[a-"]
+REGEXES = ["^a", "^(ab|c)d", "^/(cat|catalog)/[a-z]", "\\A[xy]", "b$", "x|y", "[0-9]+", "abc", "(?i)X", "^/catalog/", ".*", "\\d\\.\\d", "(", "[a-"]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from([0.5, -1.5, 2.0, float("nan"), 1e300, 2**63]),

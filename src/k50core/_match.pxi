@@ -356,6 +356,12 @@ cdef class Matcher:
             n.flag = _TYPE_NAMES.index(arg) if arg in _TYPE_NAMES else -1
         elif n.op == OP_EXISTS:
             n.flag = 1 if arg else 0
+        elif n.op == OP_REGEX or n.op == OP_NREGEX:
+            test, prefixes = arg
+            self._keep.append(test)
+            self._keep.append(prefixes)
+            n.arg = <PyObject*>test
+            n.arg2 = <PyObject*>prefixes
         elif n.op == OP_HOST:
             dotted = tuple("." + h for h in arg)
             self._keep.append(dotted)
@@ -502,9 +508,9 @@ cdef class Matcher:
         elif op == OP_TYPE:
             return _type_code(v) == n.flag
         elif op == OP_REGEX:
-            return PyUnicode_Check(v) and (<object>n.arg)(v) is not None
+            return self._regex(n, v)
         elif op == OP_NREGEX:
-            return not (PyUnicode_Check(v) and (<object>n.arg)(v) is not None)
+            return not self._regex(n, v)
         elif op == OP_GROUP or op == OP_NGROUP:
             r = self._in(n, v, False) or (n.ips != NULL and _ip_in(n.ips, v))
             return r if op == OP_GROUP else not r
@@ -552,6 +558,20 @@ cdef class Matcher:
                 return a > n.num
             return a >= n.num
         return _js_compare(v, <object>n.arg2, f)  # mixed types, non-ASCII strings: the shared rules
+
+    cdef int _regex(self, Node* n, object v) except -1:
+        """Required literal prefixes first (cheap), then sre."""
+        cdef Py_ssize_t k, m
+        if not PyUnicode_Check(v):
+            return 0
+        m = PyTuple_GET_SIZE(<object>n.arg2)
+        if m:
+            for k in range(m):
+                if PyUnicode_Tailmatch(v, <object>PyTuple_GET_ITEM(<object>n.arg2, k), 0, PY_SSIZE_T_MAX, -1):
+                    break
+            else:
+                return 0
+        return (<object>n.arg)(v) is not None
 
     cdef int _in(self, Node* n, object v, bint insensitive) except -1:
         cdef Py_ssize_t k

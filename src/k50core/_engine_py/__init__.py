@@ -3,6 +3,7 @@
 Selected with ``K50CORE_NO_EXTENSIONS=1``; also the oracle the tests compare
 the compiled build against.
 """
+from .geoip import GeoIP
 from .match import Matcher
 
-__all__ = ["Matcher"]
+__all__ = ["GeoIP", "Matcher"]

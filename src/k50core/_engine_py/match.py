@@ -55,6 +55,11 @@ def _scalar_in(arg: tuple, v: Any, insensitive: bool) -> bool:
     return False
 
 
+def _regex(arg: tuple, v: Any) -> bool:
+    test, prefixes = arg
+    return isinstance(v, str) and (not prefixes or v.startswith(prefixes)) and test(v) is not None
+
+
 class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set."""
 
@@ -158,9 +163,9 @@ class Matcher:
         if op == Op.TYPE:
             return js_type(v) == arg
         if op == Op.REGEX:
-            return isinstance(v, str) and arg(v) is not None
+            return _regex(arg, v)
         if op == Op.NREGEX:
-            return not (isinstance(v, str) and arg(v) is not None)
+            return not _regex(arg, v)
         if op in (Op.GROUP, Op.NGROUP):
             hit = _in_set(arg, v, False) or (bool(arg[3] or arg[4]) and ipranges.contains((arg[3], arg[4]), v))
             return hit if op == Op.GROUP else not hit

@@ -231,10 +231,10 @@ class Compiler:
             try:
                 if not isinstance(arg, str):
                     raise re.error(f"expected a pattern string, got {_kind(arg)}")
-                search = _matcher_of(re.compile(arg, flags))
+                compiled = re.compile(arg, flags)
             except (re.error, RecursionError, OverflowError) as exc:
                 return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}", T(Op.TRUE if negated else Op.FALSE))
-            return T(Op.NREGEX if negated else Op.REGEX, arg=search)
+            return T(Op.NREGEX if negated else Op.REGEX, arg=regex_arg(compiled))
         if op in ("$inGroup", "$notInGroup"):
             group = self.groups.get(arg) if isinstance(arg, str) else None
             if group is None:
@@ -257,7 +257,7 @@ class Compiler:
             return T(_STRING_LISTS[op], arg=items)
         if op == "$glob":
             items = self._strings(arg, place, op)
-            return T(Op.REGEX, arg=re.compile("|".join(glob_regex(g) for g in items) or "(?!)").search)
+            return T(Op.REGEX, arg=regex_arg(re.compile("|".join(glob_regex(g) for g in items) or "(?!)")))
         return self._fault(place, f"unknown operator {op}")
 
     def _strings(self, arg: Any, place: str, op: str) -> Tuple[str, ...]:
@@ -273,20 +273,59 @@ class Compiler:
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
 
 
-def _matcher_of(pattern: "re.Pattern[str]") -> Any:
-    """``pattern.match`` when the whole pattern is anchored at the start (sre
-    would otherwise retry ``^`` at every position), else ``pattern.search``."""
+def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...]]:
+    """(test function, required prefixes) of a regex node.
+
+    A pattern anchored at the start runs with ``pattern.match`` (sre would
+    otherwise retry ``^`` at every position), and the literal prefixes any
+    match must begin with (``^/(sale|offer)/`` → "/sale/", "/offer/") let the
+    VM reject most values with a startswith test, without calling sre.
+    """
     try:
         from re import _parser  # type: ignore[attr-defined]
 
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-        first = parsed[0] if len(parsed) else None
-        anchored = first is not None and str(first[0]) == "AT" and str(first[1]) == "AT_BEGINNING"
-    except Exception:  # an internal API; fall back to search when it changes
-        anchored = False
-    if anchored and not pattern.flags & re.MULTILINE:
-        return pattern.match
-    return pattern.search
+        items = list(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an internal API; without it just search
+        return pattern.search, ()
+    if pattern.flags & re.MULTILINE or not items or str(items[0][0]) != "AT" or \
+            str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+        return pattern.search, ()
+    prefixes: Tuple[str, ...] = ()
+    if not pattern.flags & re.IGNORECASE:
+        found, _ = _literal_prefixes(items[1:])
+        if "" not in found:
+            prefixes = tuple(sorted(set(found)))
+    return pattern.match, prefixes
+
+
+def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], bool]:
+    """Literal texts a match of ``items`` starts with; True when they cover all of it."""
+    prefixes = [""]
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            prefixes = [p + chr(av) for p in prefixes]
+            continue
+        if name == "IN" and all(str(o) == "LITERAL" for o, _ in av) and len(prefixes) * len(av) <= limit:
+            prefixes = [p + chr(a) for p in prefixes for _, a in av]
+            continue
+        if name == "SUBPATTERN" and not av[1] and not av[2]:
+            alternatives = [list(av[3])]
+        elif name == "BRANCH":
+            alternatives = [list(alt) for alt in av[1]]
+        else:
+            return prefixes, False
+        grown, complete = [], True
+        for alt in alternatives:
+            sub, whole = _literal_prefixes(alt, limit)
+            complete = complete and whole
+            grown.extend(p + s for p in prefixes for s in sub)
+        if len(grown) > limit:
+            return prefixes, False
+        prefixes = grown
+        if not complete:
+            return prefixes, False
+    return prefixes, True
 
 
 _REGEX_META = set(".^$*+?{}[]\\|()")

@@ -38,7 +38,7 @@ class Op(IntEnum):
     SIZE = 22        # v is a list and the child holds for its length
     EXISTS = 23      # arg True: v is not None; False: v is None
     TYPE = 24        # JSON type name of v equals arg
-    REGEX = 25       # v is a str and arg (bound pattern.search) finds a match
+    REGEX = 25       # arg = (pattern.match or .search, required prefixes): v is a str that matches
     NREGEX = 26      # not REGEX (true for non-strings)
     GROUP = 27       # arg = (inset, v4 ranges, v6 ranges): IN, or v an IP inside the ranges
     NGROUP = 28

@@ -1,0 +1,145 @@
+"""k50core beside its peers, in one process; prints a table of ratios.
+
+    python benchmarks/side_by_side.py            # full run
+    python benchmarks/side_by_side.py --quick    # fewer repeats
+    python benchmarks/side_by_side.py --markdown # the README table
+
+Each figure is the best of several timed repeats (time.perf_counter), so a
+busy machine inflates both sides of a ratio rather than one.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable, List, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import rule_engine  # noqa: E402
+from growthbook.core import evalCondition  # noqa: E402
+
+import k50core  # noqa: E402
+from k50core import Engine  # noqa: E402
+from k50core.cli import DEMO_VISITS, demo_config_path  # noqa: E402
+from k50core.rules import compile_condition  # noqa: E402
+
+import rulesets  # noqa: E402
+from _build import matcher  # noqa: E402
+
+Row = Tuple[str, float, str, float, str]  # what, k50 ns, peer name, peer ns, target
+
+
+def best_ns(fn: Callable[[], object], per_call: int, repeats: int) -> float:
+    """Best time of one call of ``fn`` divided by the operations it performs."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best / per_call * 1e9
+
+
+def loop(fn: Callable, arg: object, n: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(n):
+            fn(arg)
+    return run
+
+
+def conditions(repeats: int) -> List[Row]:
+    cond, attrs, text = rulesets.one_condition()
+    fast = compile_condition(cond)
+    rule = rule_engine.Rule(text, context=rule_engine.Context(resolver=rule_engine.resolve_item))
+    assert fast.matches(attrs) and evalCondition(attrs, cond) and rule.matches(attrs)
+    k50 = best_ns(loop(fast.matches, attrs, 100_000), 100_000, repeats)
+    gb = best_ns(lambda: [evalCondition(attrs, cond) for _ in range(5_000)], 5_000, repeats)
+    re_ = best_ns(loop(rule.matches, attrs, 500), 500, repeats)
+    unc = best_ns(lambda: [k50core.evaluate(cond, attrs) for _ in range(2_000)], 2_000, repeats)
+    return [
+        ("one 5-clause condition (compiled once)", k50, "growthbook evalCondition", gb, ">= 20x"),
+        ("one 5-clause condition (compiled once)", k50, "rule-engine Rule.matches", re_, ""),
+        ("k50core.evaluate (compiles every call)", unc, "growthbook evalCondition", gb, ""),
+    ]
+
+
+def first_match(repeats: int) -> List[Row]:
+    rules, visits = rulesets.rules(1000), rulesets.visits(3000)
+    fast = matcher(rules, rulesets.SAVED_GROUPS)
+
+    def gb_first(attrs: dict) -> int:
+        for i, c in enumerate(rules):
+            if evalCondition(attrs, c, rulesets.SAVED_GROUPS):
+                return i
+        return -1
+
+    sample = visits[:30]
+    assert fast.first_match_many(sample) == [gb_first(v) for v in sample]
+    k50 = best_ns(lambda: fast.first_match_many(visits), len(visits), repeats)
+    gb = best_ns(lambda: [gb_first(v) for v in sample], len(sample), max(1, repeats // 3))
+    return [("first match over 1,000 rules", k50, "growthbook loop", gb, ">= 1000x")]
+
+
+def throughput(repeats: int) -> List[Row]:
+    rules, visits = rulesets.rules(1000), rulesets.visits(3000)
+    engine_1000 = Engine.from_config({"pools": {"p": {"type": "static", "numbers": ["+74950000100"]}},
+                                      "lists": rulesets.SAVED_GROUPS,
+                                      "rules": [{"name": f"r{i}", "when": c, "pool": "p"} for i, c in enumerate(rules)]})
+    demo = Engine.from_config(demo_config_path())
+    demo_attrs = [demo.attributes(v, now=0) for v in DEMO_VISITS] * 400
+    big = best_ns(lambda: engine_1000.match_many(visits), len(visits), repeats)
+    small = best_ns(lambda: demo.match_many(demo_attrs), len(demo_attrs), repeats)
+    decide = best_ns(lambda: demo.decide_many(DEMO_VISITS * 20, 0.0), len(DEMO_VISITS) * 20, repeats)
+    return [
+        ("Engine.match_many, 1,000 rules (decisions/s)", big, "", 0.0, ">= 1M/s"),
+        ("Engine.match_many, demo config (decisions/s)", small, "", 0.0, ">= 1M/s"),
+        ("Engine.decide_many incl. enrichment (decisions/s)", decide, "", 0.0, ""),
+    ]
+
+
+def peers_of_helpers() -> List[Row]:
+    rows: List[Row] = []
+    try:
+        import bench_geoip
+        g = bench_geoip.compare()
+        rows.append(("GeoIP region lookup", g["k50core_ns"], "maxminddb Reader.get", g["maxminddb_ns"], ">= 40x"))
+    except ImportError:
+        pass
+    try:
+        import bench_device
+        d = bench_device.compare()
+        rows.append(("device type, repeated UA", d["repeated_ns"], "user_agents.parse", d["peer_repeated_ns"], ">= 1000x"))
+        if "batch_ns" in d:
+            rows.append(("device_types batch, repeated UA (per UA)", d["batch_ns"], "user_agents.parse", d["peer_repeated_ns"], ">= 1000x"))
+        rows.append(("device type, new UAs", d["new_ns"], "user_agents.parse", d["peer_new_ns"], "as fast as possible"))
+    except ImportError:
+        pass
+    return rows
+
+
+def fmt_ns(ns: float) -> str:
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    repeats = 3 if args.quick else 7
+    rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers()
+    print(f"k50core {k50core.__version__} ({k50core.IMPLEMENTATION} build), Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| what | k50core | peer | peer time | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    for what, k50, peer, peer_ns, target in rows:
+        if peer:
+            ratio = f"**{peer_ns / k50:,.0f}×**"
+            print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
+        else:
+            print(f"| {what} | {fmt_ns(k50)} ({1e9 / k50 / 1e6:.2f} M/s) | | | | {target} |")
+
+
+if __name__ == "__main__":
+    main()
