@@ -26,6 +26,7 @@ ABSENT = (None, None, {})
         ("http://xn--d1acufc.xn--p1ai/", "домен.рф"),
         ("http://XN--D1ACUFC.XN--P1AI/", "домен.рф"),
         ("http://xn--zzzz-.com/", "xn--zzzz-.com"),  # invalid punycode is kept
+        ("http://xn--d1acufc99999https/", "xn--d1acufc99999https"),  # decodes to unassigned
         ("http://пример.РФ/", "пример.рф"),
         ("http://%65xample.com/", "example.com"),
         ("http://[::1]/", "[::1]"),
@@ -273,3 +274,15 @@ def test_fuzz_query_round_trip(params):
         if k2 and k2 not in want:
             want[k2] = v2
     assert got == want
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["%", "%D0", "%d0%be", "%ZZ", "%e2%82", "%Ac", "%0", "%%41", "%FF"]),
+                          st.text(max_size=5)), max_size=12).map("".join))
+def test_fuzz_percent_decoding_matches_urllib(text):
+    from urllib.parse import unquote
+
+    from k50core.enrich.url import _unquote
+
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    assert _unquote(text) == unquote(text, errors="replace")

@@ -54,7 +54,6 @@ from __future__ import annotations
 import ipaddress
 import unicodedata
 from typing import Dict, Optional, Tuple
-from urllib.parse import unquote
 
 __all__ = ["MAX_FIELD", "MAX_PARAMS", "split_url", "host_of", "normalize_host"]
 
@@ -72,6 +71,13 @@ _TAB_NL = {9: None, 10: None, 13: None}
 _DOTS = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}  # IDNA full stops
 _AUTH_END = ("/", "?", "#", "\\")
 _PATH_END = ("?", "#")
+# "%XY" decoding table: every hex pair in any letter case -> byte value
+_HEX_PAIRS: Dict[str, int] = {}
+for _i in range(256):
+    for _a in {f"{_i:02x}"[0], f"{_i:02X}"[0]}:
+        for _b in {f"{_i:02x}"[1], f"{_i:02X}"[1]}:
+            _HEX_PAIRS[_a + _b] = _i
+del _i, _a, _b
 _MAX_HOST = 253
 _MAX_LABEL = 63
 
@@ -97,7 +103,7 @@ def split_url(url: object) -> Split:
         if "\\" in path:
             path = path.replace("\\", "/")
         if "%" in path:
-            path = unquote(path, errors="replace")
+            path = _unquote(path)
         if "\x00" in path:
             path = path.replace("\x00", "")
     if not path:
@@ -167,6 +173,27 @@ def _prepare(url: object) -> Optional[str]:
     if "\t" in s or "\n" in s or "\r" in s:
         s = s.translate(_TAB_NL)
     return s
+
+
+def _unquote(s: str) -> str:
+    """Percent-decode *s* as UTF-8 with undecodable bytes replaced.
+
+    The result of ``urllib.parse.unquote(s, errors="replace")``, about twice
+    as fast. *s* holds no lone surrogates (see :func:`_prepare`).
+    """
+    parts = s.split("%")
+    out = bytearray(parts[0].encode("utf-8"))
+    pair = _HEX_PAIRS.get
+    for part in parts[1:]:
+        byte = pair(part[:2])
+        if byte is None:
+            out += b"%"
+            out += part.encode("utf-8")
+        else:
+            out.append(byte)
+            if len(part) > 2:
+                out += part[2:].encode("utf-8")
+    return out.decode("utf-8", "replace")
 
 
 def _first(s: str, start: int, chars: Tuple[str, ...]) -> int:
@@ -265,25 +292,32 @@ def _labels_ok(h: str) -> bool:
 
 def _norm_host(h: str) -> Optional[str]:
     if "%" in h:
-        h = unquote(h, errors="replace")
+        h = _unquote(h)
     h = h.lower()
     if h.isascii():
         if not _HOST_ASCII.issuperset(h):
             return None
     else:
         h = unicodedata.normalize("NFC", h.translate(_DOTS))
-        for c in h:
-            if c.isascii():
-                if c not in _HOST_ASCII:
-                    return None
-            elif c == "\ufffd" or not c.isprintable() or c.isspace():
-                return None
+        if not _unicode_ok(h):
+            return None
     h = h.rstrip(".")
     if not h or len(h) > _MAX_HOST or h[0] == "." or ".." in h or not _labels_ok(h):
         return None
     if "xn--" in h:
         h = _decode_idna(h)
     return h
+
+
+def _unicode_ok(h: str) -> bool:
+    """Every character may appear in a (lowercased, NFC) host name."""
+    for c in h:
+        if c.isascii():
+            if c not in _HOST_ASCII:
+                return False
+        elif c == "\ufffd" or not c.isprintable() or c.isspace():
+            return False
+    return True
 
 
 def _decode_idna(h: str) -> str:
@@ -294,7 +328,9 @@ def _decode_idna(h: str) -> str:
                 decoded = label.encode("ascii").decode("idna")
             except Exception:  # invalid punycode: keep the label as written
                 continue
-            if decoded and "." not in decoded and decoded == decoded.lower():
+            # keep only what reads back unchanged (no unassigned characters)
+            if (decoded and "." not in decoded and decoded == decoded.lower()
+                    and unicodedata.normalize("NFC", decoded) == decoded and _unicode_ok(decoded)):
                 labels[i] = decoded
     return ".".join(labels)
 
@@ -309,7 +345,7 @@ def _parse_query(qs: str, out: Dict[str, str]) -> None:
         if "+" in key:
             key = key.replace("+", " ")
         if "%" in key:
-            key = unquote(key, errors="replace")
+            key = _unquote(key)
         if "\x00" in key:
             key = key.replace("\x00", "")
         if not key or key in out:
@@ -318,7 +354,7 @@ def _parse_query(qs: str, out: Dict[str, str]) -> None:
             if "+" in value:
                 value = value.replace("+", " ")
             if "%" in value:
-                value = unquote(value, errors="replace")
+                value = _unquote(value)
             if "\x00" in value:
                 value = value.replace("\x00", "")
         out[key] = value
