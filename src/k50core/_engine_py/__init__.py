@@ -3,3 +3,4 @@
 Selected with ``K50CORE_NO_EXTENSIONS=1``; also the oracle the tests compare
 the compiled build against.
 """
+from .device import device_type, device_types, device_info
