@@ -71,12 +71,15 @@ def _device_cache_info():
     return {"size": len(_dev_cache), "maxsize": _dev_cache_max}
 
 
-def _device_cache_configure(maxsize=DEVICE_CACHE_MAX):
-    """Empty the cache and set its bound (tests use a small one)."""
+def _device_cache_configure(maxsize=DEVICE_CACHE_MAX, memos=True):
+    """Empty the answer cache and set its bound (tests use a small one);
+    with memos, also the engine's parse memos (a cold start, for benchmarks)."""
     global _dev_cache_max, _dev_last_key, _dev_last_val
     if maxsize < 1:
         raise ValueError("maxsize must be >= 1")
     _dev_cache.clear()
+    if memos and _dev_engine is not None:
+        (<_DevEngine>_dev_engine).clear()
     _dev_cache_max = maxsize
     _dev_last_val = None
     _dev_last_key = _DEV_NOKEY
@@ -154,6 +157,7 @@ _DEV_SAMPLE_LOW = tuple(s.lower() for s in _DEV_SAMPLE)
 _DEV_EXACT_MAX = 64
 _DEV_EMPTY_TEXT = (frozenset([(False, "")]), ())
 _DEV_NOINFO = (None, ())
+from re._constants import BRANCH as _DEV_BRANCH
 
 
 def _dev_clauses(pattern):
@@ -171,11 +175,22 @@ def _dev_cnf(info):
     return [exact] if min(len(t) for _, t in exact) >= 2 else []
 
 
-def _dev_seq(items, icase):
+def _dev_seq(items, icase, run=_DEV_EMPTY_TEXT[0]):
     """A sequence: the exact texts of the current run of exact items, and
-    the clauses of everything before (runs cut where products grow big)."""
-    clauses, run, whole = [], _DEV_EMPTY_TEXT[0], True  # whole: run is all so far
+    the clauses of everything before (runs cut where products grow big).
+    run: exact texts known to come just before items."""
+    clauses, whole = [], True  # whole: run is all so far
     for op, av in items:
+        if op is _DEV_BRANCH and run != _DEV_EMPTY_TEXT[0]:
+            # sre factors common prefixes out of alternatives ("L-|LGL" is
+            # "L(-|GL)"): put the run back in front of each alternative
+            exact, more = _dev_alt([_dev_seq(alt, icase, run) for alt in av[1]])
+            if exact is None:
+                clauses += list(more)
+                run, whole = _DEV_EMPTY_TEXT[0], False
+            else:
+                run = exact
+            continue
         exact, more = _dev_node(op, av, icase)
         if exact is None:
             clauses += _dev_cnf((run, ())) + list(more)
@@ -230,10 +245,16 @@ def _dev_node(op, av, icase):
     from re import _constants as C
     if op is C.LITERAL:
         return _dev_chars([chr(av)], icase)
-    if op is C.IN:
-        if len(av) <= 8 and all(o is C.LITERAL for o, _ in av):
-            return _dev_chars([chr(v) for _, v in av], icase)
-        return _DEV_NOINFO
+    if op is C.IN:  # a small set of literals and ranges ([;:], [0-9]; not \d: Unicode)
+        chars = []
+        for o, v in av:
+            if o is C.LITERAL:
+                chars.append(chr(v))
+            elif o is C.RANGE and v[1] - v[0] < 10:
+                chars.extend(map(chr, range(v[0], v[1] + 1)))
+            else:
+                return _DEV_NOINFO
+        return _dev_chars(chars, icase) if len(chars) <= 10 else _DEV_NOINFO
     if op is C.AT:
         return _DEV_EMPTY_TEXT  # an anchor consumes nothing
     if op is C.SUBPATTERN:
@@ -302,6 +323,8 @@ cdef class _DevGrams:
     cdef uint64_t mask
     cdef int bits
     cdef bint has2          # any 2-char literal: look up 2-grams too
+    cdef uint64_t bloom[1024]  # 65,536 bits, one per top-16-bit hash: most grams of
+                               # a UA are in no literal; this rejects them in L1
 
     def __cinit__(self, list lits, list ids, int nlits):
         cdef Py_ssize_t i, j, k = 0, total = sum(len(t) for t in lits)
@@ -321,6 +344,8 @@ cdef class _DevGrams:
             raise MemoryError()
         for i in range(self.mask + 1):
             self.keys[i] = _DEV_FREE
+        for i in range(1024):
+            self.bloom[i] = 0
         self.has2 = False
         for t, lit in zip(lits, ids):
             self.start[lit] = k
@@ -345,6 +370,8 @@ cdef class _DevGrams:
 
     cdef void _add(self, uint64_t key, int lit) noexcept:
         cdef uint64_t s = self._slot(key)
+        cdef uint64_t b = (key * <uint64_t>0x9E3779B97F4A7C15) >> 48
+        self.bloom[b >> 6] |= (<uint64_t>1) << (b & 63)
         while self.keys[s] != _DEV_FREE and self.keys[s] != key:
             s = (s + 1) & self.mask
         if self.keys[s] == _DEV_FREE:
@@ -352,8 +379,9 @@ cdef class _DevGrams:
         else:
             self.nxt[lit], self.head[s] = self.head[s], lit
 
-    cdef void scan(self, str text, unsigned char* found) noexcept:
-        """Sets found[lit] for every literal of this table present in text."""
+    cdef void scan(self, str text, unsigned char* found, int* hits, Py_ssize_t* nhits) noexcept:
+        """Sets found[lit] for every literal of this table present in text,
+        and lists it in hits."""
         cdef int kind = PyUnicode_KIND(text)
         cdef void* data = PyUnicode_DATA(text)
         cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), i
@@ -361,16 +389,19 @@ cdef class _DevGrams:
         for i in range(n):
             key = ((key << 21) | <uint64_t>PyUnicode_READ(kind, data, i)) & _DEV_KEY3
             if self.has2 and i >= 1:
-                self._probe(_DEV_TAG2 | (key & _DEV_KEY2), i - 1, kind, data, n, found)
+                self._probe(_DEV_TAG2 | (key & _DEV_KEY2), i - 1, kind, data, n, found, hits, nhits)
             if i >= 2:
-                self._probe(key, i - 2, kind, data, n, found)
+                self._probe(key, i - 2, kind, data, n, found, hits, nhits)
 
     cdef inline void _probe(self, uint64_t key, Py_ssize_t pos, int kind, void* data,
-                            Py_ssize_t n, unsigned char* found) noexcept:
+                            Py_ssize_t n, unsigned char* found, int* hits, Py_ssize_t* nhits) noexcept:
         """Confirms the literals filed under the gram at text[pos:]."""
-        cdef uint64_t s = self._slot(key)
+        cdef uint64_t h = key * <uint64_t>0x9E3779B97F4A7C15
+        cdef uint64_t b = h >> 48, s = h >> (64 - self.bits)
         cdef Py_ssize_t at, j
         cdef int lit
+        if not (self.bloom[b >> 6] >> (b & 63)) & 1:
+            return
         while self.keys[s] != _DEV_FREE:
             if self.keys[s] == key:
                 lit = self.head[s]
@@ -382,6 +413,8 @@ cdef class _DevGrams:
                                 break
                         else:
                             found[lit] = 1
+                            hits[nhits[0]] = lit
+                            nhits[0] += 1
                     lit = self.nxt[lit]
                 return
             s = (s + 1) & self.mask
@@ -394,68 +427,104 @@ def _dev_rare_gram(t):
 
 
 cdef class _DevFilter:
-    """Which legacy regexes could match a UA: all clauses must hold."""
+    """Which legacy regexes could match a UA: those whose every clause has a
+    literal in it. Found literals mark their clauses, clauses count towards
+    their parser: the work follows what is in the UA, not the 1,300 regexes."""
     cdef _DevGrams raw, low
-    cdef int nlits, nparsers
-    cdef int* p_start       # parser -> its clauses [p_start[p], p_start[p+1])
-    cdef int* c_start       # clause -> its literals [c_start[c], c_start[c+1])
-    cdef int* c_lits
-    cdef unsigned char* p_icase
+    cdef int nlits, nclauses, nparsers
+    cdef int* l_start       # literal -> clauses using it [l_start[l], l_start[l+1])
+    cdef int* l_clauses
+    cdef int* c_parser      # clause -> its parser
+    cdef unsigned char* p_need   # parser -> number of clauses
+    cdef int* always             # parsers without clauses
+    cdef int* icase              # IGNORECASE parsers
+    cdef int nalways, nicase
 
     def __cinit__(self, list patterns):
         cdef dict ids = {}
-        cdef list p_start = [0], c_start = [0], c_lits = [], icase = []
-        for pat in patterns:
+        cdef list uses = [], c_parser = [], need = [], icase = []
+        for p, pat in enumerate(patterns):
             clauses, ic = _dev_clauses(pat)
             icase.append(ic)
+            need.append(len(clauses))
             for clause in clauses:
-                c_lits.extend(ids.setdefault(lit, len(ids)) for lit in sorted(clause))
-                c_start.append(len(c_lits))
-            p_start.append(len(c_start) - 1)
-        self.nlits, self.nparsers = len(ids), len(patterns)
-        self.raw = _DevGrams([s for (f, s) in ids if not f], [i for (f, s), i in ids.items() if not f], self.nlits)
-        self.low = _DevGrams([s for (f, s) in ids if f], [i for (f, s), i in ids.items() if f], self.nlits)
-        self.p_start = _dev_ints(p_start)
-        self.c_start = _dev_ints(c_start)
-        self.c_lits = _dev_ints(c_lits)
-        self.p_icase = <unsigned char*>malloc(len(icase) + 1)
-        if not self.p_icase:
-            raise MemoryError()
-        for i, ic in enumerate(icase):
-            self.p_icase[i] = ic
+                for lit in sorted(clause):
+                    uses.append((ids.setdefault(lit, len(ids)), len(c_parser)))
+                c_parser.append(p)
+        if max(need) > 255:
+            raise ValueError("a regex with more than 255 clauses")
+        self.nlits, self.nclauses, self.nparsers = len(ids), len(c_parser), len(patterns)
+        uses.sort()
+        starts = [0] * (self.nlits + 1)
+        for lit, _ in uses:
+            starts[lit + 1] += 1
+        for i in range(self.nlits):
+            starts[i + 1] += starts[i]
+        self.raw = _DevGrams([t for (f, t) in ids if not f], [i for (f, t), i in ids.items() if not f], self.nlits)
+        self.low = _DevGrams([t for (f, t) in ids if f], [i for (f, t), i in ids.items() if f], self.nlits)
+        self.l_start = _dev_ints(starts)
+        self.l_clauses = _dev_ints([c for _, c in uses])
+        self.c_parser = _dev_ints(c_parser)
+        self.p_need = _dev_bytes(need)
+        always = [p for p, n in enumerate(need) if n == 0]
+        icase = [p for p, ic in enumerate(icase) if ic]
+        self.nalways, self.nicase = len(always), len(icase)
+        self.always, self.icase = _dev_ints(always), _dev_ints(icase)
 
     def __dealloc__(self):
-        free(self.p_start); free(self.c_start); free(self.c_lits); free(self.p_icase)
+        free(self.l_start); free(self.l_clauses); free(self.c_parser); free(self.p_need)
+        free(self.always); free(self.icase)
 
     cdef unsigned char* scan(self, str ua) except NULL:
-        """A fresh found[] for ua (the caller frees it): per call, not shared,
-        because the regexes run later may let another thread in."""
-        cdef unsigned char* found = <unsigned char*>calloc(self.nlits + 1, 1)
-        if not found:
+        """A fresh candidate flag per parser for ua (the caller frees it): per
+        call, not shared, as the regexes run later may let another thread in."""
+        cdef Py_ssize_t nl = self.nlits, np = self.nparsers, nhits = 0, h, k
+        # one zeroed block: cand[np] | found[nl] | clause ok[nclauses] | parser's ok clauses[np]
+        cdef unsigned char* cand = <unsigned char*>calloc(2 * np + nl + self.nclauses + 1, 1)
+        cdef int* hits = <int*>malloc((nl + 1) * sizeof(int))
+        cdef unsigned char* found
+        cdef unsigned char* ok
+        cdef unsigned char* count
+        cdef int c, p
+        if not cand or not hits:
+            free(cand); free(hits)
             raise MemoryError()
-        self.raw.scan(ua, found)
-        self.low.scan(ua.lower(), found)
-        return found
-
-    cdef bint may_match(self, int p, unsigned char* found, bint ascii) noexcept:
-        cdef int c, k
-        if self.p_icase[p] and not ascii:
-            return True  # IGNORECASE on non-ASCII text folds beyond lower()
-        for c in range(self.p_start[p], self.p_start[p + 1]):
-            for k in range(self.c_start[c], self.c_start[c + 1]):
-                if found[self.c_lits[k]]:
-                    break
-            else:
-                return False
-        return True
+        found, ok, count = cand + np, cand + np + nl, cand + np + nl + self.nclauses
+        self.raw.scan(ua, found, hits, &nhits)
+        self.low.scan(ua.lower(), found, hits, &nhits)
+        for h in range(nhits):
+            for k in range(self.l_start[hits[h]], self.l_start[hits[h] + 1]):
+                c = self.l_clauses[k]
+                if not ok[c]:
+                    ok[c] = 1
+                    p = self.c_parser[c]
+                    count[p] += 1
+                    if count[p] == self.p_need[p]:
+                        cand[p] = 1
+        free(hits)
+        for k in range(self.nalways):
+            cand[self.always[k]] = 1
+        if not ua.isascii():  # IGNORECASE on non-ASCII text folds beyond lower()
+            for k in range(self.nicase):
+                cand[self.icase[k]] = 1
+        return cand
 
     def accepts(self, int p, str ua):
-        """Python view of may_match (the tests check soundness with it)."""
-        cdef unsigned char* found = self.scan(ua)
+        """Whether parser p's regex is tried on ua (tests check soundness)."""
+        cdef unsigned char* cand = self.scan(ua)
         try:
-            return self.may_match(p, found, ua.isascii())
+            return bool(cand[p])
         finally:
-            free(found)
+            free(cand)
+
+
+cdef unsigned char* _dev_bytes(list xs) except NULL:
+    cdef unsigned char* out = <unsigned char*>malloc(len(xs) + 1)
+    if not out:
+        raise MemoryError()
+    for i, x in enumerate(xs):
+        out[i] = x
+    return out
 
 
 cdef int* _dev_ints(list xs) except NULL:
@@ -493,6 +562,11 @@ cdef class _DevEngine:
         self.parse_device = uaps.parse_device
         self.browsers, self.oses = {}, {}
 
+    cdef void clear(self) noexcept:
+        self.parses.clear()
+        self.browsers.clear()
+        self.oses.clear()
+
     cdef tuple _parse_one(self, int i, str ua):
         """parsers[i].Parse(ua). Parse reads its match only through groups()
         and lastindex, so its result is memoised under them: the costly
@@ -510,13 +584,13 @@ cdef class _DevEngine:
         self.parses[key] = r
         return r
 
-    cdef tuple _first(self, int base, int n, unsigned char* found, bint ascii, str ua, tuple none):
+    cdef tuple _first(self, int base, int n, unsigned char* cand, str ua, tuple none):
         """ua-parser's legacy loop: first parser with a truthy family; when
         none, the values of the last parser are what the loop leaves."""
         cdef int i
         cdef tuple r
         for i in range(base, base + n):
-            if self.filter.may_match(i, found, ascii):
+            if cand[i]:
                 r = self._parse_one(i, ua)
                 if r is not None and r[0]:
                     return r
@@ -526,18 +600,18 @@ cdef class _DevEngine:
 
     cdef tuple info(self, str ua):
         """The answer, or None where user_agents.parse would raise."""
-        cdef unsigned char* found = self.filter.scan(ua)
+        cdef unsigned char* cand = self.filter.scan(ua)
         try:
-            return self._info(ua, found, ua.isascii())
+            return self._info(ua, cand)
         except Exception:  # only what ua-parser / user_agents code raised
             return None
         finally:
-            free(found)
+            free(cand)
 
-    cdef tuple _info(self, str ua, unsigned char* found, bint ascii):
-        b = self._first(0, self.nua, found, ascii, ua, (None,) * 4)
-        o = self._first(self.nua, self.nos, found, ascii, ua, (None,) * 5)
-        d = self._first(self.nua + self.nos, self.ndev, found, ascii, ua, (None,) * 3)
+    cdef tuple _info(self, str ua, unsigned char* cand):
+        b = self._first(0, self.nua, cand, ua, (None,) * 4)
+        o = self._first(self.nua, self.nos, cand, ua, (None,) * 5)
+        d = self._first(self.nua + self.nos, self.ndev, cand, ua, (None,) * 3)
         # the dicts ua_parser.user_agent_parser.Parse builds, positionally
         b = (b[0] or "Other", b[1] or None, b[2] or None, b[3] or None)
         o = (o[0] or "Other",) + o[1:]

@@ -74,8 +74,9 @@ def _device_cache_info() -> Dict[str, int]:
     return {"size": info.currsize, "maxsize": info.maxsize}
 
 
-def _device_cache_configure(maxsize: int = DEVICE_CACHE_MAX) -> None:
-    """Empty the cache and set its bound (tests use a small one)."""
+def _device_cache_configure(maxsize: int = DEVICE_CACHE_MAX, memos: bool = True) -> None:
+    """Empty the cache and set its bound (tests use a small one); memos is
+    for parity with the compiled build, which also memoises regex parses."""
     global _cached
     if maxsize < 1:
         raise ValueError("maxsize must be >= 1")
