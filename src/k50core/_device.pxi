@@ -186,7 +186,7 @@ def _dev_seq(items, icase, run=_DEV_EMPTY_TEXT[0]):
             # "L(-|GL)"): put the run back in front of each alternative
             exact, more = _dev_alt([_dev_seq(alt, icase, run) for alt in av[1]])
             if exact is None:
-                clauses += list(more)
+                clauses += _dev_cnf((run, ())) + list(more)  # the run itself is needed too
                 run, whole = _DEV_EMPTY_TEXT[0], False
             else:
                 run = exact
