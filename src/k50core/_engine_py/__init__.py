@@ -3,7 +3,8 @@
 Selected with ``K50CORE_NO_EXTENSIONS=1``; also the oracle the tests compare
 the compiled build against.
 """
+from .device import device_info, device_type, device_types
 from .geoip import GeoIP
 from .match import Matcher
 
-__all__ = ["GeoIP", "Matcher"]
+__all__ = ["GeoIP", "Matcher", "device_info", "device_type", "device_types"]
