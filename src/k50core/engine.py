@@ -2,16 +2,27 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from . import _impl
 from .config import Config, Rule, Source, parse, read_config
 from .enrich import Enricher, SourceCatalogue
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
 
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
+
+
+def _compile_rules(config: Config) -> Tuple[List[Rule], Compiler, List[int], List[Problem]]:
+    """The rules (bot exclusion first), their compiled programs, and every fault found."""
+    rules: List[Rule] = list(config.rules)
+    if config.exclude_bots:
+        rules.insert(0, Rule(BOT_RULE, {"device.type": "bot"}, None, True, "bots"))
+    groups, problems = compile_groups(config.lists, strict=True)
+    compiler = Compiler(PathTable(), groups, strict=True)
+    roots = [compiler.add(rule.when, rule.place) for rule in rules]
+    return rules, compiler, roots, problems + compiler.problems
 
 
 class Decision(NamedTuple):
@@ -36,15 +47,7 @@ class Engine:
         self.config = config
         self.core = core
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
-        problems = []
-        rules: List[Rule] = list(config.rules)
-        if config.exclude_bots:
-            rules.insert(0, Rule(BOT_RULE, {"device.type": "bot"}, None, True, "bots"))
-        groups, group_problems = compile_groups(config.lists, strict=True)
-        problems.extend(group_problems)
-        compiler = Compiler(PathTable(), groups, strict=True)
-        roots = [compiler.add(rule.when, rule.place) for rule in rules]
-        problems.extend(compiler.problems)
+        rules, compiler, roots, problems = _compile_rules(config)
         try:
             catalogue = SourceCatalogue(config.sources)
         except ConfigError as exc:
@@ -75,8 +78,8 @@ class Engine:
         listing every problem with its place.
         """
         config, problems = parse(read_config(source))
-        if problems:
-            raise ConfigError(problems)
+        if problems:  # report the conditions' faults too, all in one go
+            raise ConfigError(problems + _compile_rules(config)[3])
         core = _impl.by_name(implementation) if implementation else _impl.core
         return cls(config, core=core, geoip=geoip)
 
