@@ -7,6 +7,7 @@
 # rule requires at one path to the rules requiring it, so first_match only
 # evaluates the few candidates a visit can match, in priority order.
 
+cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdlib cimport malloc, free
@@ -133,6 +134,8 @@ cdef struct Ctx:
     PyObject* doc
     PyObject** vals   # resolved slot values (owned references), valid where have[s]
     unsigned char* have
+    int32_t* done     # the slots resolved so far, to release just those
+    Py_ssize_t ndone
 
 
 cdef class _IpRanges:
@@ -274,6 +277,7 @@ cdef object _list_step(object lst, str seg):
     return None
 
 
+@cython.final
 cdef class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set.
 
@@ -430,12 +434,7 @@ cdef class Matcher:
         cdef int r, op = n.op
         cdef object x
         if op == OP_FIELD_SLOT:
-            if not ctx.have[n.slot]:
-                x = _resolve(<object>PyTuple_GET_ITEM(self._paths, n.slot), <object>ctx.doc)
-                Py_INCREF(x)
-                ctx.vals[n.slot] = <PyObject*>x
-                ctx.have[n.slot] = 1
-            return self._ev(i + 1, <object>ctx.vals[n.slot], ctx)
+            return self._ev(i + 1, self._slot(n.slot, ctx), ctx)
         elif op == OP_EQ_STR:
             return PyUnicode_Check(v) and PyObject_RichCompareBool(v, <object>n.arg, Py_EQ)
         elif op == OP_AND:
@@ -530,6 +529,18 @@ cdef class Matcher:
                     return 1
             return 0
         raise ValueError(f"unknown opcode {op}")
+
+    cdef inline object _slot(self, Py_ssize_t s, Ctx* ctx):
+        """The attribute at path slot s, resolved once per evaluation."""
+        cdef object x
+        if not ctx.have[s]:
+            x = _resolve(<object>PyTuple_GET_ITEM(self._paths, s), <object>ctx.doc)
+            Py_INCREF(x)
+            ctx.vals[s] = <PyObject*>x
+            ctx.have[s] = 1
+            ctx.done[ctx.ndone] = <int32_t>s
+            ctx.ndone += 1
+        return <object>ctx.vals[s]
 
     cdef int _cmp(self, Node* n, object v) except -1:
         cdef double a
@@ -643,18 +654,23 @@ cdef class Matcher:
         """Evaluates rule ``only`` (returns it if it holds, else -1), or finds the first match."""
         cdef PyObject* vals_buf[64]
         cdef unsigned char have_buf[64]
+        cdef int32_t done_buf[64]
         cdef Ctx ctx
         cdef Py_ssize_t s, result = -1
         ctx.doc = <PyObject*>attributes
+        ctx.ndone = 0
         if self.nslots <= 64:
             ctx.vals = vals_buf
             ctx.have = have_buf
+            ctx.done = done_buf
         else:
             ctx.vals = <PyObject**>malloc(self.nslots * sizeof(PyObject*))
             ctx.have = <unsigned char*>malloc(self.nslots)
-            if ctx.vals == NULL or ctx.have == NULL:
+            ctx.done = <int32_t*>malloc(self.nslots * sizeof(int32_t))
+            if ctx.vals == NULL or ctx.have == NULL or ctx.done == NULL:
                 free(ctx.vals)
                 free(ctx.have)
+                free(ctx.done)
                 raise MemoryError()
         memset(ctx.have, 0, self.nslots)
         try:
@@ -663,12 +679,12 @@ cdef class Matcher:
             else:
                 result = self._first(&ctx)
         finally:
-            for s in range(self.nslots):
-                if ctx.have[s]:
-                    Py_XDECREF(ctx.vals[s])
+            for s in range(ctx.ndone):
+                Py_XDECREF(ctx.vals[ctx.done[s]])
             if self.nslots > 64:
                 free(ctx.vals)
                 free(ctx.have)
+                free(ctx.done)
         return result
 
     cdef Py_ssize_t _first(self, Ctx* ctx) except -2:
@@ -690,13 +706,7 @@ cdef class Matcher:
                 raise MemoryError()
         try:
             for a in range(self.nanchors):
-                s = self.anchor_slot[a]
-                if not ctx.have[s]:
-                    v = _resolve(<object>PyTuple_GET_ITEM(self._paths, s), <object>ctx.doc)
-                    Py_INCREF(v)
-                    ctx.vals[s] = <PyObject*>v
-                    ctx.have[s] = 1
-                v = <object>ctx.vals[s]
+                v = self._slot(self.anchor_slot[a], ctx)
                 lid = -1
                 if PyUnicode_CheckExact(v):
                     found = PyDict_GetItem(self.anchor_maps[a], v)

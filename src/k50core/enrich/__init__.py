@@ -7,7 +7,9 @@ attributes.
 from __future__ import annotations
 
 import socket
+from collections import abc
 import time
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, Dict, Mapping, Optional
 
@@ -56,7 +58,7 @@ def valid_ip(text: Optional[str]) -> Optional[str]:
 def parse_cookies(raw: Any) -> Dict[str, str]:
     """A dict of cookies from a mapping or a ``Cookie:`` header string."""
     pairs: Any
-    if isinstance(raw, Mapping):
+    if isinstance(raw, (dict, abc.Mapping)):
         pairs = raw.items()
     else:
         header = clean_text(raw)
@@ -79,13 +81,17 @@ def parse_cookies(raw: Any) -> Dict[str, str]:
 class Enricher:
     """Turns a raw visit dict into the nested attribute dict rules look at."""
 
-    def __init__(self, geoip: Any, catalogue: SourceCatalogue, core: ModuleType) -> None:
+    def __init__(self, geoip: Any, catalogue: SourceCatalogue, core: ModuleType, cache_size: int = 65536) -> None:
         self.geoip = geoip
         self.catalogue = catalogue
         self.device_info = core.device_info
+        # Landing URLs and referrers repeat across visits (same pages, same ad links):
+        # parse each once. Cached results are shared, so the query dict is copied out.
+        self._split_url = lru_cache(maxsize=cache_size)(split_url)
+        self._host_of = lru_cache(maxsize=cache_size)(host_of)
 
     def __call__(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:
-        if not isinstance(visit, Mapping):
+        if not isinstance(visit, (dict, abc.Mapping)):  # dict first: the ABC check is slow
             return {}
         out: Dict[str, Any] = {}
         visitor = clean_text(visit.get("visitor_id"), MAX_ID)
@@ -99,7 +105,7 @@ class Enricher:
         else:
             out["ts"] = time.time()
 
-        host, path, query = split_url(clean_text(visit.get("url")))
+        host, path, query = self._split_url(clean_text(visit.get("url")))
         landing = {}
         if host is not None:
             landing["host"] = host
@@ -108,8 +114,8 @@ class Enricher:
         if landing:
             out["landing"] = landing
         if query:
-            out["query"] = query
-        referrer_host = host_of(clean_text(visit.get("referrer")))
+            query = out["query"] = dict(query)
+        referrer_host = self._host_of(clean_text(visit.get("referrer")))
         if referrer_host:
             out["referrer"] = {"host": referrer_host}
         source, traffic_type = self.catalogue.classify(host, query, referrer_host)

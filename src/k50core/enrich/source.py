@@ -312,7 +312,7 @@ class SourceCatalogue:
         normalised too); *query* is the landing page's query parameters.
         Anything of the wrong type counts as absent.
         """
-        if not isinstance(query, Mapping):
+        if type(query) is not dict and not isinstance(query, Mapping):
             query = {}
         ref = _host_arg(referrer_host)
         medium = _norm_value(query.get(_UTM_MEDIUM)) if query else ""

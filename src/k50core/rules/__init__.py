@@ -1,8 +1,9 @@
 """Conditions: compile once, evaluate many times."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from types import ModuleType
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 from .. import _impl
 from .compiler import Compiler, PathTable, compile_groups
@@ -25,10 +26,25 @@ def compile_condition(condition: Any, saved_groups: Optional[Mapping[str, Any]] 
     return core.Matcher(compiler.nodes, compiler.paths.paths, [0])
 
 
+_CACHE: "OrderedDict[Tuple[str, str], Any]" = OrderedDict()
+_CACHE_SIZE = 1024
+
+
 def evaluate(condition: Any, attributes: Any, saved_groups: Optional[Mapping[str, Any]] = None) -> bool:
     """GrowthBook's ``evalCondition``: whether ``attributes`` satisfy ``condition``.
 
-    Compiles on every call; compile once with ``compile_condition`` (or load
-    rules into an Engine) where speed matters.
+    Compiled programs are kept in a small LRU keyed by the condition's repr
+    (equal conditions print alike), so repeated calls skip compiling; with
+    many distinct conditions, compile once with ``compile_condition``.
     """
-    return compile_condition(condition, saved_groups).matches(attributes)
+    core = _impl.core
+    key = (repr(condition), repr(saved_groups) if saved_groups else "", core.__name__)
+    program = _CACHE.get(key)
+    if program is None:
+        program = compile_condition(condition, saved_groups, core=core)
+        _CACHE[key] = program
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return program.matches(attributes)
