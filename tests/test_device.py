@@ -14,8 +14,6 @@ import os
 import random
 import re
 from functools import lru_cache
-from re import _constants as C
-from re import _parser
 from types import ModuleType
 from typing import Callable, List, Tuple
 
@@ -25,6 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k50core import _impl
+
+try:
+    from re import _constants as C, _parser  # Python >= 3.11
+except ImportError:  # Python 3.10
+    import sre_constants as C  # type: ignore[no-redef]
+    import sre_parse as _parser  # type: ignore[no-redef]
 
 CAP = 4096
 BUILDS = _impl.available()
@@ -184,9 +188,9 @@ def _sample(items: list, rng: random.Random, out: List[str]) -> None:
             _sample(rng.choice(av[1]), rng, out)
         elif op is C.SUBPATTERN:
             _sample(av[3], rng, out)
-        elif op is C.ATOMIC_GROUP:
+        elif op is getattr(C, "ATOMIC_GROUP", None):
             _sample(av, rng, out)
-        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
             lo, hi, sub = av
             for _ in range(rng.randint(lo, min(hi, lo + 3))):
                 _sample(sub, rng, out)

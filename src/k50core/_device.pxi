@@ -157,14 +157,20 @@ _DEV_SAMPLE_LOW = tuple(s.lower() for s in _DEV_SAMPLE)
 _DEV_EXACT_MAX = 64
 _DEV_EMPTY_TEXT = (frozenset([(False, "")]), ())
 _DEV_NOINFO = (None, ())
-from re._constants import BRANCH as _DEV_BRANCH
+try:  # the regex parser's own modules (private, stable in meaning)
+    from re import _constants as _DEV_C, _parser as _DEV_PARSER  # Python >= 3.11
+except ImportError:
+    import sre_constants as _DEV_C, sre_parse as _DEV_PARSER      # Python 3.10
+_DEV_BRANCH = _DEV_C.BRANCH
+_DEV_REPEATS = tuple(getattr(_DEV_C, n) for n in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(_DEV_C, n))
+_DEV_ATOMIC = getattr(_DEV_C, "ATOMIC_GROUP", object())  # 3.11+
 
 
 def _dev_clauses(pattern):
     """(CNF of literals a search of this compiled pattern needs, IGNORECASE)."""
-    from re import IGNORECASE, _parser
+    from re import IGNORECASE
     icase = bool(pattern.flags & IGNORECASE)
-    return _dev_cnf(_dev_seq(_parser.parse(pattern.pattern, pattern.flags), icase)), icase
+    return _dev_cnf(_dev_seq(_DEV_PARSER.parse(pattern.pattern, pattern.flags), icase)), icase
 
 
 def _dev_cnf(info):
@@ -242,7 +248,7 @@ def _dev_alt(infos):
 
 
 def _dev_node(op, av, icase):
-    from re import _constants as C
+    C = _DEV_C
     if op is C.LITERAL:
         return _dev_chars([chr(av)], icase)
     if op is C.IN:  # a small set of literals and ranges ([;:], [0-9]; not \d: Unicode)
@@ -259,11 +265,11 @@ def _dev_node(op, av, icase):
         return _DEV_EMPTY_TEXT  # an anchor consumes nothing
     if op is C.SUBPATTERN:
         return _DEV_NOINFO if (av[1] or av[2]) else _dev_seq(av[3], icase)
-    if op is C.ATOMIC_GROUP:
+    if op is _DEV_ATOMIC:
         return _dev_seq(av, icase)
     if op is C.BRANCH:
         return _dev_alt([_dev_seq(alt, icase) for alt in av[1]])
-    if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+    if op in _DEV_REPEATS:
         lo, hi, sub = av
         x = _dev_seq(sub, icase)
         if lo == hi == 1:
