@@ -32,6 +32,10 @@ anchored = st.one_of(
     st.builds(lambda p, v, q, w: {p: v, q: {"$ne": w}}, anchor_paths, anchor_values, anchor_paths, anchor_values),
     st.builds(lambda p, vs, q: {p: {"$in": vs, "$exists": True}, q: {"$exists": False}}, anchor_paths,
               st.lists(anchor_values, min_size=1, max_size=2), anchor_paths),
+    # prefix anchors: $prefix, and regexes whose matches start with known literals
+    st.builds(lambda p, vs: {p: {"$prefix": vs}}, anchor_paths, st.lists(st.sampled_from(["a", "ab", "x", "é", "abc"]), min_size=1, max_size=3)),
+    st.builds(lambda p, r, q, v: {p: {"$regex": r}, q: v}, anchor_paths,
+              st.sampled_from(["^(ab|x)", "^a[bc]", "^abc$", "^(?:é|y)+", "\\Ax"]), anchor_paths, anchor_values),
 )
 rule_sets = st.lists(st.one_of(anchored, anchored, conditions()), min_size=1, max_size=12)
 anchor_docs = st.one_of(

@@ -14,7 +14,7 @@ class Matcher:
         nodes: Sequence[Tuple[int, int, int, int, Any]],
         paths: Sequence[Tuple[str, ...]],
         roots: Sequence[int],
-        anchors: Iterable[Tuple[int, Mapping[str, Sequence[int]]]] = ...,
+        anchors: Iterable[Tuple[int, Mapping[str, Sequence[int]], Tuple[int, ...]]] = ...,
         always: Sequence[int] = ...,
     ) -> None: ...
     def __len__(self) -> int: ...

@@ -295,6 +295,8 @@ cdef class Matcher:
     cdef int32_t* anchor_slot
     cdef list anchor_maps       # per anchor: dict str -> list id
     cdef int32_t* anchor_all    # per anchor: list id of every rule anchored there
+    cdef list anchor_lengths    # per anchor: prefix lengths (empty: the whole value)
+    cdef Py_ssize_t max_heads   # candidate lists one visit can draw, at most
     cdef int32_t* list_start
     cdef int32_t* list_len
     cdef int32_t* ids           # all lists, concatenated
@@ -385,9 +387,17 @@ cdef class Matcher:
         self.anchor_all = <int32_t*>malloc(max(1, self.nanchors) * sizeof(int32_t))
         if self.anchor_slot == NULL or self.anchor_all == NULL:
             raise MemoryError()
-        for a, (slot, table) in enumerate(anchors):
+        self.anchor_lengths = []
+        self.max_heads = 1
+        for a, anchor in enumerate(anchors):
+            slot, table = anchor[0], anchor[1]
+            lengths = tuple(int(n) for n in anchor[2]) if len(anchor) > 2 else ()
             if not 0 <= slot < self.nslots:
                 raise ValueError(f"anchor slot {slot} outside the path table")
+            if any(n <= 0 for n in lengths):
+                raise ValueError("prefix lengths must be positive")
+            self.anchor_lengths.append(lengths)
+            self.max_heads += max(1, len(lengths))
             self.anchor_slot[a] = slot
             ids = {}
             every = set()
@@ -693,13 +703,13 @@ cdef class Matcher:
         cdef int32_t* ends_buf[33]
         cdef int32_t** heads = heads_buf
         cdef int32_t** ends = ends_buf
-        cdef Py_ssize_t nl = 0, a, j, best_j, s
+        cdef Py_ssize_t nl = 0, a, j, best_j, s, k, size, length
         cdef int32_t best, lid
         cdef PyObject* found
-        cdef object v
-        if self.nanchors + 1 > 33:
-            heads = <int32_t**>malloc((self.nanchors + 1) * sizeof(int32_t*))
-            ends = <int32_t**>malloc((self.nanchors + 1) * sizeof(int32_t*))
+        cdef object v, lengths, table
+        if self.max_heads > 33:
+            heads = <int32_t**>malloc(self.max_heads * sizeof(int32_t*))
+            ends = <int32_t**>malloc(self.max_heads * sizeof(int32_t*))
             if heads == NULL or ends == NULL:
                 free(heads)
                 free(ends)
@@ -707,9 +717,27 @@ cdef class Matcher:
         try:
             for a in range(self.nanchors):
                 v = self._slot(self.anchor_slot[a], ctx)
+                table = <object>PyList_GET_ITEM(self.anchor_maps, a)
+                lengths = <object>PyList_GET_ITEM(self.anchor_lengths, a)
+                if PyTuple_GET_SIZE(lengths):  # prefix anchor: probe each prefix length
+                    if not PyUnicode_Check(v):
+                        continue
+                    size = PyUnicode_GET_LENGTH(v)
+                    for k in range(PyTuple_GET_SIZE(lengths)):
+                        length = <Py_ssize_t>(<object>PyTuple_GET_ITEM(lengths, k))
+                        if length > size:
+                            break
+                        found = PyDict_GetItem(table, v[:length])
+                        if found != NULL:
+                            lid = <object>found
+                            if self.list_len[lid]:
+                                heads[nl] = self.ids + self.list_start[lid]
+                                ends[nl] = heads[nl] + self.list_len[lid]
+                                nl += 1
+                    continue
                 lid = -1
                 if PyUnicode_CheckExact(v):
-                    found = PyDict_GetItem(self.anchor_maps[a], v)
+                    found = PyDict_GetItem(table, v)
                     if found != NULL:
                         lid = <object>found
                 elif PyList_Check(v):  # $in against a list: any anchored rule may hold

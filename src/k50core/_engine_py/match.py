@@ -64,7 +64,7 @@ class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set."""
 
     def __init__(self, nodes: Sequence[tuple], paths: Sequence[Tuple[str, ...]], roots: Sequence[int],
-                 anchors: Iterable[Tuple[int, Mapping[str, Sequence[int]]]] = (), always: Sequence[int] = ()) -> None:
+                 anchors: Iterable[tuple] = (), always: Sequence[int] = ()) -> None:
         self.nodes = [tuple(n) for n in nodes]
         self.paths = [tuple(p) for p in paths]
         self.roots = list(roots)

@@ -11,23 +11,27 @@ rule, which is how the tests check it.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .opcodes import Op
 
-Anchor = Tuple[int, frozenset]  # (slot, strings the value must be one of)
+Anchor = Tuple[int, frozenset, bool]  # (slot, strings, True: prefixes of the value)
 
 
-def _string_set(node: tuple) -> Optional[frozenset]:
-    """The strings a value test requires, when it requires one of a set of strings."""
+def _string_set(node: tuple) -> Optional[Tuple[frozenset, bool]]:
+    """The strings a value test requires the value to equal (or, with True, start with)."""
     op, _slot, _nkids, _end, arg = node
     if op == Op.EQ_STR:
-        return frozenset((arg,))
+        return frozenset((arg,)), False
     if op == Op.IN:
         values, has_true, has_false = arg
         if values and not has_true and not has_false and all(type(v) is str for v in values):
-            return values
+            return values, False
+    if op == Op.PREFIX and arg and all(arg):
+        return frozenset(arg), True
+    if op == Op.REGEX and arg[1]:  # a regex whose matches all start with known literals
+        return frozenset(arg[1]), True
     return None
 
 
@@ -51,25 +55,38 @@ def _anchors_of(nodes: Sequence[tuple], root: int) -> List[Anchor]:
                 tests.append(t)
                 t = nodes[t][3]
         for t in tests:
-            strings = _string_set(nodes[t])
-            if strings:
-                found.append((slot, strings))
+            found_set = _string_set(nodes[t])
+            if found_set:
+                found.append((slot, found_set[0], found_set[1]))
     return found
 
 
-def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[List[Tuple[int, Dict[str, List[int]]]], List[int]]:
-    """(anchors, always) for ``Matcher``: per slot {string: rules}, and unanchored rules."""
+def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[List[tuple], List[int]]:
+    """(anchors, always) for ``Matcher``.
+
+    An anchor is ``(slot, {string: rules}, prefix lengths)``: with no lengths
+    the visit's value at the slot is looked up whole; with lengths, each of
+    its prefixes of those lengths is (``landing.path`` starting "/promo/").
+    ``always`` lists the rules without an anchor.
+    """
     per_rule = [_anchors_of(nodes, r) for r in roots]
-    popularity = Counter(slot for options in per_rule for slot, _ in options)
-    tables: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
+    distinct: Dict[Tuple[int, bool], set] = defaultdict(set)
+    for options in per_rule:
+        for slot, strings, prefix in options:
+            distinct[slot, prefix].update(strings)
+    tables: Dict[Tuple[int, bool], Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     always: List[int] = []
     for rule, options in enumerate(per_rule):
         if not options:
             always.append(rule)
             continue
-        # fewest strings first (most selective), then the most shared path (fewer probes)
-        slot, strings = min(options, key=lambda o: (len(o[1]), -popularity[o[0]], o[0]))
+        # fewest strings (most selective), then a whole-value probe over prefixes,
+        # then the path whose rules ask for the most different strings
+        slot, strings, prefix = min(options, key=lambda o: (len(o[1]), o[2], -len(distinct[o[0], o[2]]), o[0]))
         for s in strings:
-            tables[slot][s].append(rule)
-    anchors = [(slot, {k: v for k, v in table.items()}) for slot, table in sorted(tables.items())]
+            tables[slot, prefix][s].append(rule)
+    anchors = []
+    for (slot, prefix), table in sorted(tables.items()):
+        lengths = tuple(sorted({len(k) for k in table})) if prefix else ()
+        anchors.append((slot, {k: v for k, v in table.items()}, lengths))
     return anchors, always
