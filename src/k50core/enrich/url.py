@@ -84,6 +84,17 @@ _MAX_LABEL = 63
 Split = Tuple[Optional[str], Optional[str], Dict[str, str]]
 
 
+def _decode(text: str, plus: bool) -> str:
+    """Percent-decoded text (``+`` as space in queries), without NULs."""
+    if plus and "+" in text:
+        text = text.replace("+", " ")
+    if "%" in text:
+        text = _unquote(text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
 def split_url(url: object) -> Split:
     """Return ``(host, path, query)`` of *url*; ``(None, None, {})`` if absent.
 
@@ -102,10 +113,7 @@ def split_url(url: object) -> Split:
     if path:
         if "\\" in path:
             path = path.replace("\\", "/")
-        if "%" in path:
-            path = _unquote(path)
-        if "\x00" in path:
-            path = path.replace("\x00", "")
+        path = _decode(path, plus=False)
     if not path:
         path = "/"
     query: Dict[str, str] = {}
@@ -342,21 +350,11 @@ def _parse_query(qs: str, out: Dict[str, str]) -> None:
         if not part:
             continue
         key, _, value = part.partition("=")
-        if "+" in key:
-            key = key.replace("+", " ")
-        if "%" in key:
-            key = _unquote(key)
-        if "\x00" in key:
-            key = key.replace("\x00", "")
+        key = _decode(key, plus=True)
         if not key or key in out:
             continue
         if value:
-            if "+" in value:
-                value = value.replace("+", " ")
-            if "%" in value:
-                value = _unquote(value)
-            if "\x00" in value:
-                value = value.replace("\x00", "")
+            value = _decode(value, plus=True)
         out[key] = value
         if len(out) >= MAX_PARAMS:
             return
