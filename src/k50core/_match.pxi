@@ -18,7 +18,8 @@ from k50core.rules.values import js_compare as _js_compare, version_compare as _
 from k50core.rules.values import deep_equal as _deep_equal
 
 cdef extern from "Python.h":
-    PyObject* PyDict_GetItem(object d, object key)
+    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
+    object PyUnicode_Substring(object s, Py_ssize_t start, Py_ssize_t end)
     bint PyDict_Check(object o)
     bint PyList_Check(object o)
     bint PyTuple_Check(object o)
@@ -255,7 +256,7 @@ cdef object _resolve(object segments, object doc):
     for k in range(n):
         seg = <object>PyTuple_GET_ITEM(segments, k)
         if PyDict_Check(cur):
-            found = PyDict_GetItem(cur, seg)
+            found = PyDict_GetItemWithError(cur, seg)
             if found == NULL:
                 return None
             cur = <object>found
@@ -727,7 +728,7 @@ cdef class Matcher:
                         length = <Py_ssize_t>(<object>PyTuple_GET_ITEM(lengths, k))
                         if length > size:
                             break
-                        found = PyDict_GetItem(table, v[:length])
+                        found = PyDict_GetItemWithError(table, PyUnicode_Substring(v, 0, length))
                         if found != NULL:
                             lid = <object>found
                             if self.list_len[lid]:
@@ -737,7 +738,7 @@ cdef class Matcher:
                     continue
                 lid = -1
                 if PyUnicode_CheckExact(v):
-                    found = PyDict_GetItem(table, v)
+                    found = PyDict_GetItemWithError(table, v)
                     if found != NULL:
                         lid = <object>found
                 elif PyList_Check(v):  # $in against a list: any anchored rule may hold

@@ -12,6 +12,7 @@ unknown operator, a bad regex — into a constant instead.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, Problem
@@ -54,7 +55,9 @@ class PathTable:
         found = self.slots.get(path)
         if found is None:
             found = self.slots[path] = len(self.paths)
-            self.paths.append(tuple(path.split(".")))
+            # interned: attribute dicts built from literals share these objects,
+            # so lookups succeed on identity without comparing characters
+            self.paths.append(tuple(sys.intern(seg) for seg in path.split(".")))
         return found
 
 
