@@ -5,9 +5,11 @@ One extension module, its parts in include files so each stays small:
   _match.pxi   condition programs and the first-match rule matcher
   _geoip.pxi   MaxMind DB region lookups without decoding whole records
   _device.pxi  device type from User-Agent, cached
+  _pool.pxi    lock-free number slots (leases) in process or shared memory
 The plain-Python twin with the same API is k50core._engine_py.
 """
 
 include "_match.pxi"
 include "_geoip.pxi"
 include "_device.pxi"
+include "_pool.pxi"

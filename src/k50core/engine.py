@@ -1,17 +1,28 @@
 """The Engine: config → compiled rules; visit → attributes → decision."""
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from types import ModuleType
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import _impl
-from .config import Config, Rule, Source, parse, read_config
-from .enrich import Enricher, SourceCatalogue
+from .config import Config, Pool, Rule, Source, parse, read_config
+from .config.phones import display as format_number, normalise
+from .enrich import Enricher, SourceCatalogue, clean_text
+from .pools import Assignment, LeaseEvent, Pools
 from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
 
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
+
+
+def _load(source: Source) -> Config:
+    config, problems = parse(read_config(source))
+    if problems:  # report the conditions' faults too, all in one go
+        raise ConfigError(problems + _compile_rules(config)[3])
+    return config
 
 
 def _compile_rules(config: Config) -> Tuple[List[Rule], Compiler, List[int], List[Problem]]:
@@ -43,10 +54,16 @@ NO_MATCH = Decision(None, "none", None)
 class Engine:
     """Compiled rules plus enrichment. Build with ``Engine.from_config``."""
 
-    def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None) -> None:
-        self.config = config
+    def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
+                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None) -> None:
         self.core = core
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
+        self._compile(config, geoip)
+        self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
+                           lease_sink=lease_sink)
+        self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
+
+    def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
         try:
             catalogue = SourceCatalogue(config.sources)
@@ -55,33 +72,123 @@ class Engine:
             catalogue = SourceCatalogue()
         if geoip is None:
             try:
-                geoip = core.GeoIP(config.geoip_path)
+                geoip = self.core.GeoIP(config.geoip_path)
             except (OSError, ValueError) as exc:
                 problems.append(("geoip.path", str(exc)))
         if problems:
             raise ConfigError(problems)
         anchors, always = index.build(compiler.nodes, roots)
+        self.config = config
         self.rules = rules
-        self.matcher = core.Matcher(compiler.nodes, compiler.paths.paths, roots, anchors, always)
-        self.enrich = Enricher(geoip, catalogue, core)
+        self._rule_index = {r.name: i for i, r in enumerate(rules)}
+        self.matcher = self.core.Matcher(compiler.nodes, compiler.paths.paths, roots, anchors, always)
+        self.enrich = Enricher(geoip, catalogue, self.core)
         self.geoip = geoip
         self._outcomes = tuple(
             Decision(r.name, "exclude", None) if r.exclude else Decision(r.name, "pool", r.pool) for r in rules
         )
 
     @classmethod
-    def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None) -> "Engine":
+    def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None,
+                    state_path: Optional[str] = None,
+                    lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None) -> "Engine":
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
-        active one, see ``k50core.IMPLEMENTATION``). Raises ConfigError
+        active one, see ``k50core.IMPLEMENTATION``). ``state_path`` puts the
+        number pools in a shared segment (e.g. under /dev/shm) that every
+        worker process opens; by default they live in process memory.
+        ``lease_sink`` receives lease events in batches. Raises ConfigError
         listing every problem with its place.
         """
-        config, problems = parse(read_config(source))
-        if problems:  # report the conditions' faults too, all in one go
-            raise ConfigError(problems + _compile_rules(config)[3])
+        config = _load(source)
         core = _impl.by_name(implementation) if implementation else _impl.core
-        return cls(config, core=core, geoip=geoip)
+        return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink)
+
+    # -- number assignment ---------------------------------------------------------------
+    def assign(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:
+        """The number this visit's page shows (see ``Assignment``); never raises for a bad visit.
+
+        A returning visitor whose lease is alive (by ``token`` or visitor id)
+        gets the same number, and the lease is renewed.
+        """
+        now_s = time.time() if now is None else float(now)
+        now_ms = int(now_s * 1000)
+        fields = visit if isinstance(visit, dict) else {}
+        visitor = clean_text(fields.get("visitor_id"), 256) or None
+        back = self.pools.returning(visitor, token or fields.get("token"), now_ms)
+        if back is not None:
+            return back
+        decision = self.match(self.enrich(visit, now_s))
+        if decision.kind != "pool":
+            self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
+            return Assignment(None, None, None, decision.rule, None, None, False)
+        pool = self.config.pools[decision.pool]
+        if pool.type == "static":
+            self._counts["static"] += 1
+            return self._fixed(pool.numbers[0], pool, decision.rule)
+        session = clean_text(fields.get("session_id"), 64) or None
+        got = self.pools.lease(pool.name, self._rule_index[decision.rule], visitor, session, now_ms)
+        if got is None and pool.on_exhausted == "share":
+            got = self.pools.share(pool.name, visitor, session, now_ms)
+        if got is not None:
+            return got
+        if pool.on_exhausted != "share":
+            self.pools.count_default(pool.name)
+        return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
+
+    def _fixed(self, number: Optional[str], pool: Pool, rule: Optional[str]) -> Assignment:
+        shown = format_number(number, pool.display) if number else None
+        return Assignment(number, shown, pool.name, rule, None, None, False)
+
+    def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
+        """Extend a live lease (activity on the page); False when it has ended."""
+        return self.pools.renew(token, int((time.time() if now is None else now) * 1000))
+
+    def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
+        """heartbeat() for many tokens; returns how many leases were alive."""
+        return self.pools.renew_many(tokens, int((time.time() if now is None else now) * 1000))
+
+    def stats(self, now: Optional[float] = None) -> Dict[str, Any]:
+        """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
+        out: Dict[str, Any] = {"pools": self.pools.stats(int((time.time() if now is None else now) * 1000))}
+        out.update(self._counts)
+        return out
+
+    def drain_leases(self) -> List[LeaseEvent]:
+        """Lease starts, renewals and shared joins recorded since the last drain."""
+        return self.pools.drain()
+
+    def lease_holders(self) -> List[LeaseEvent]:
+        """The last lease of every number, read from the pool state itself."""
+        return self.pools.holders()
+
+    # -- changes at run time ---------------------------------------------------------------
+    def reload(self, source: Source) -> None:
+        """Load a new config; live leases of numbers that remain are kept."""
+        config = _load(source)
+        self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
+        self.pools.rule_names = [r.name for r in self.rules]
+        self.pools.configure(config.pools)
+
+    def add_numbers(self, pool: str, numbers: Sequence[str]) -> None:
+        self._resize(pool, lambda current: current + tuple(n for n in numbers if n not in current))
+
+    def retire_numbers(self, pool: str, numbers: Sequence[str]) -> None:
+        self._resize(pool, lambda current: tuple(n for n in current if n not in set(numbers)))
+
+    def _resize(self, name: str, change: Callable[[Tuple[str, ...]], Tuple[str, ...]]) -> None:
+        if name not in self.config.pools:
+            raise KeyError(f"unknown pool {name!r}")
+        target = self.config.pools[name]
+        numbers = tuple(normalise(n, self.config.region) or n for n in change(target.numbers))
+        bad = [n for n in numbers if normalise(n, self.config.region) is None]
+        if bad:
+            raise ConfigError([(f"pools.{name}.numbers", f"{b!r} is not a valid phone number") for b in bad])
+        pools = dict(self.config.pools)
+        pools[name] = replace(target, numbers=numbers)
+        self.config = replace(self.config, pools=pools)
+        self.pools.configure(self.config.pools)
 
     # -- visit → attributes → decision ------------------------------------------
     def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:

@@ -1,0 +1,215 @@
+"""Reference number slots: the compiled SlotTable's semantics with a lock.
+
+Same buffer layout and API as ``SlotTable`` in ``_pool.pxi``. Instead of
+compare-and-swap it holds a lock around every operation: a thread lock, and
+``flock`` on the segment file when one is given, so processes sharing a
+segment stay correct too (just not lock-free).
+"""
+from __future__ import annotations
+
+import fcntl
+import struct
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence, Tuple
+
+SLOT_SIZE = 128
+OFF_NUMBER, OFF_POOL, OFF_RULE, OFF_START, OFF_LAST, OFF_HASH = 8, 16, 20, 24, 32, 40
+OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
+HOLDER_MAX, SESSION_MAX = 48, 24
+NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
+UNTIL_MASK = (1 << 43) - 1
+SHARED_BIT = 1 << 43
+GEN_MASK = (1 << 18) - 1
+U64 = struct.Struct("<Q")
+U32 = struct.Struct("<I")
+
+
+def unpack_state(s: int) -> Tuple[int, int, bool, int]:
+    """(kind, gen, shared, until) of a state word."""
+    return (s >> 44) & 3, s >> 46, bool(s & SHARED_BIT), s & UNTIL_MASK
+
+
+def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
+    return ((gen & GEN_MASK) << 46) | (kind << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
+
+
+class SlotTable:
+    """Number slots in a writable buffer; times in integer milliseconds."""
+
+    def __init__(self, buffer: Any, offset: int, capacity: int, fd: Optional[int] = None) -> None:
+        view = memoryview(buffer).cast("B")
+        if offset < 0 or capacity < 0 or offset + capacity * SLOT_SIZE > len(view):
+            raise ValueError("the slot table does not fit in the buffer")
+        self._view = view
+        self.offset = offset
+        self.capacity = capacity
+        self._fd = fd
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock:
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _at(self, slot: int) -> int:
+        if not 0 <= slot < self.capacity:
+            raise IndexError(f"slot {slot} outside the table")
+        return self.offset + slot * SLOT_SIZE
+
+    def _get(self, slot: int) -> int:
+        return U64.unpack_from(self._view, self._at(slot))[0]
+
+    def _put(self, slot: int, state: int) -> None:
+        U64.pack_into(self._view, self._at(slot), state)
+
+    def _u64(self, slot: int, off: int, value: Optional[int] = None) -> int:
+        at = self._at(slot) + off
+        if value is not None:
+            U64.pack_into(self._view, at, value)
+            return value
+        return U64.unpack_from(self._view, at)[0]
+
+    # -- claiming a free number -------------------------------------------------------
+    def claim(self, slots: Sequence[int], hint: int, now: int, hold: int, cooldown: int,
+              rule: int, holder_hash: int, holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
+        """Lease the free number idle longest; None when none is free."""
+        n = len(slots)
+        for i in slots:
+            self._at(i)
+        if n == 0:
+            return None
+        with self._locked():
+            best, best_idle = -1, 0
+            for k in range(n):
+                i = slots[(k + hint % n) % n]
+                kind, gen, shared, until = unpack_state(self._get(i))
+                if kind == NEVER:
+                    idle = 0
+                elif kind == LEASED and now >= until + cooldown:
+                    idle = until
+                elif kind == CLAIMING and now >= until:
+                    idle = until
+                else:
+                    continue
+                if best < 0 or idle < best_idle:
+                    best, best_idle = i, idle
+            if best < 0:
+                return None
+            gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
+            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._put(best, pack_state(gen, LEASED, False, now + hold))
+            return best, gen
+
+    def _write_lease(self, slot: int, now: int, rule: int, holder_hash: int, holder: bytes, session: bytes) -> None:
+        at = self._at(slot)
+        holder, session = holder[:HOLDER_MAX], session[:SESSION_MAX]
+        U32.pack_into(self._view, at + OFF_RULE, rule)
+        U64.pack_into(self._view, at + OFF_START, now)
+        U64.pack_into(self._view, at + OFF_LAST, now)
+        U64.pack_into(self._view, at + OFF_HASH, holder_hash)
+        self._view[at + OFF_HLEN] = len(holder)
+        self._view[at + OFF_SLEN] = len(session)
+        self._view[at + OFF_HOLDER:at + OFF_HOLDER + HOLDER_MAX] = holder.ljust(HOLDER_MAX, b"\0")
+        self._view[at + OFF_SESSION:at + OFF_SESSION + SESSION_MAX] = session.ljust(SESSION_MAX, b"\0")
+
+    # -- keeping a lease ------------------------------------------------------------
+    def renew(self, slot: int, gen: int, now: int, hold: int) -> int:
+        """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
+        self._at(slot)
+        with self._locked():
+            kind, g, shared, until = unpack_state(self._get(slot))
+            if kind != LEASED or g != gen & GEN_MASK or now >= until:
+                return 0
+            until = max(until, now + hold)
+            self._put(slot, pack_state(g, LEASED, shared, until))
+            self._u64(slot, OFF_LAST, now)
+            return until
+
+    def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
+        """renew() for many leases; returns how many were alive."""
+        if len(gens) != len(slots):
+            raise ValueError("one gen per slot expected")
+        return sum(1 for s, g in zip(slots, gens) if self.renew(s, g, now, hold))
+
+    def share(self, slots: Sequence[int], now: int, hold: int) -> Optional[Tuple[int, int]]:
+        """Exhaustion: join the least recently active held or cooling number, marked shared."""
+        for i in slots:
+            self._at(i)
+        with self._locked():
+            best, best_until = -1, 0
+            for i in slots:
+                kind, gen, shared, until = unpack_state(self._get(i))
+                if kind == LEASED and (best < 0 or until < best_until):
+                    best, best_until = i, until
+            if best < 0:
+                return None
+            kind, gen, shared, until = unpack_state(self._get(best))
+            self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
+            self._u64(best, OFF_LAST, now)
+            return best, gen
+
+    def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+        """The live lease this holder has in these slots, or None."""
+        for i in slots:
+            self._at(i)
+        with self._locked():
+            for i in slots:
+                kind, gen, shared, until = unpack_state(self._get(i))
+                if kind != LEASED or now >= until or self._u64(i, OFF_HASH) != holder_hash:
+                    continue
+                if self.record(i)[9] == holder[:HOLDER_MAX]:
+                    return i, gen
+        return None
+
+    # -- reading and administering slots --------------------------------------------------
+    def state(self, slot: int) -> Tuple[int, int, bool, int]:
+        return unpack_state(self._get(slot))
+
+    def record(self, slot: int) -> tuple:
+        at = self._at(slot)
+        with self._locked():
+            kind, gen, shared, until = unpack_state(self._get(slot))
+            v = self._view
+            hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
+            return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, at + OFF_POOL)[0],
+                    U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START), self._u64(slot, OFF_LAST),
+                    bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
+
+    def setup(self, slot: int, number: int, pool: int) -> None:
+        at = self._at(slot)
+        self._u64(slot, OFF_NUMBER, number)
+        U32.pack_into(self._view, at + OFF_POOL, pool)
+
+    def retire(self, slot: int) -> None:
+        with self._locked():
+            kind, gen, shared, until = unpack_state(self._get(slot))
+            self._put(slot, pack_state(gen, RETIRED, shared, until))
+
+    def revive(self, slot: int) -> None:
+        with self._locked():
+            kind, gen, shared, until = unpack_state(self._get(slot))
+            if kind == RETIRED:
+                self._put(slot, pack_state(gen, LEASED if until else NEVER, False, until))
+
+    def _counter_at(self, byte_offset: int) -> int:
+        if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
+            raise ValueError("counters live 8-byte aligned in the header, before the slots")
+        return byte_offset
+
+    def add(self, byte_offset: int, n: int = 1) -> int:
+        at = self._counter_at(byte_offset)
+        with self._locked():
+            old = U64.unpack_from(self._view, at)[0]
+            U64.pack_into(self._view, at, (old + n) & (2**64 - 1))
+            return old
+
+    def counter(self, byte_offset: int) -> int:
+        return U64.unpack_from(self._view, self._counter_at(byte_offset))[0]

@@ -1,0 +1,294 @@
+# Lock-free number slots (compiled). Layout and protocol: k50core/pools/layout.py.
+#
+# A slot's lease state is one 64-bit word changed only by compare-and-swap
+# (GCC __atomic builtins), so worker processes sharing a segment never lock:
+#   gen (18 bits) | kind (2) | shared (1) | until_ms (43)
+# kind NEVER: free, idle since forever. CLAIMING: a process is writing the
+# lease fields, until = a short deadline after which anyone may take it (a
+# claimer killed mid-write strands nothing). LEASED: held while now < until,
+# cooling until until + cooldown, then free and idle since until. RETIRED:
+# out of circulation. Expiry is implicit in the clock, so a killed process's
+# leases just run out.
+
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy, memcmp
+
+cdef extern from *:
+    """
+    static inline uint64_t k50_load(uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    static inline void k50_store(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+    static inline int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) {
+        return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+    static inline uint64_t k50_add(uint64_t* p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+    """
+    uint64_t k50_load(uint64_t* p) nogil
+    void k50_store(uint64_t* p, uint64_t v) nogil
+    int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
+    uint64_t k50_add(uint64_t* p, uint64_t v) nogil
+
+cdef enum:
+    SLOT_SIZE = 128
+    OFF_STATE = 0
+    OFF_NUMBER = 8
+    OFF_POOL = 16
+    OFF_RULE = 20
+    OFF_START = 24
+    OFF_LAST = 32
+    OFF_HASH = 40
+    OFF_HLEN = 48
+    OFF_SLEN = 49
+    OFF_HOLDER = 56
+    HOLDER_MAX = 48
+    OFF_SESSION = 104
+    SESSION_MAX = 24
+    KIND_NEVER = 0
+    KIND_CLAIMING = 1
+    KIND_LEASED = 2
+    KIND_RETIRED = 3
+    CLAIM_DEADLINE_MS = 5000
+    CAS_ATTEMPTS = 64
+
+cdef uint64_t UNTIL_MASK = (1ULL << 43) - 1
+cdef uint64_t SHARED_BIT = 1ULL << 43
+cdef uint64_t GEN_MASK = (1ULL << 18) - 1
+
+
+cdef inline uint64_t _until(uint64_t s) noexcept nogil:
+    return s & UNTIL_MASK
+
+cdef inline int _kind(uint64_t s) noexcept nogil:
+    return <int>((s >> 44) & 3)
+
+cdef inline uint64_t _gen(uint64_t s) noexcept nogil:
+    return s >> 46
+
+cdef inline uint64_t _pack(uint64_t gen, int kind, bint shared, uint64_t until) noexcept nogil:
+    return ((gen & GEN_MASK) << 46) | ((<uint64_t>kind) << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
+
+
+@cython.final
+cdef class SlotTable:
+    """Number slots in a writable buffer (bytearray or mmap); same API as the reference.
+
+    Times are integer milliseconds. ``slots`` arguments are ``array('i')`` of
+    slot indices (one pool's numbers). Returns ``(slot, gen)`` pairs.
+    """
+    cdef object _buffer
+    cdef uint8_t* base
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t offset
+
+    def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
+        # fd: the segment file; the reference locks it, the compiled table needs no lock
+        cdef uint8_t[::1] view = buffer
+        if offset < 0 or capacity < 0 or offset + capacity * SLOT_SIZE > view.shape[0]:
+            raise ValueError("the slot table does not fit in the buffer")
+        if (<size_t>&view[0] + offset) % 8:
+            raise ValueError("the slot table must be 8-byte aligned")
+        self._buffer = buffer
+        self.base = &view[0] + offset
+        self.capacity = capacity
+        self.offset = offset
+
+    cdef inline uint8_t* _slot(self, Py_ssize_t i) except NULL:
+        if i < 0 or i >= self.capacity:
+            raise IndexError(f"slot {i} outside the table")
+        return self.base + i * SLOT_SIZE
+
+    cdef inline uint64_t* _state(self, Py_ssize_t i) noexcept nogil:
+        return <uint64_t*>(self.base + i * SLOT_SIZE)
+
+    # -- claiming a free number -------------------------------------------------------
+    def claim(self, const int[::1] slots, Py_ssize_t hint, uint64_t now, uint64_t hold, uint64_t cooldown,
+              unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
+        """Lease the free number idle longest; None when none is free."""
+        cdef Py_ssize_t n = slots.shape[0], k, i, best
+        cdef uint64_t s, best_state, idle, best_idle, claimed
+        cdef int attempt, kind
+        cdef uint8_t* p
+        for k in range(n):
+            self._slot(slots[k])  # bounds, once, before the lock-free loop
+        if n == 0:
+            return None
+        hint = hint % n
+        for attempt in range(CAS_ATTEMPTS):
+            best = -1
+            best_idle = 0
+            best_state = 0
+            with nogil:
+                for k in range(n):  # start at the process's hint so ties spread across workers
+                    i = slots[(k + hint) % n]
+                    s = k50_load(self._state(i))
+                    kind = _kind(s)
+                    if kind == KIND_NEVER:
+                        idle = 0
+                    elif kind == KIND_LEASED and now >= _until(s) + cooldown:
+                        idle = _until(s)
+                    elif kind == KIND_CLAIMING and now >= _until(s):
+                        idle = _until(s)
+                    else:
+                        continue
+                    if best < 0 or idle < best_idle:
+                        best, best_idle, best_state = i, idle, s
+            if best < 0:
+                return None
+            claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, False, now + CLAIM_DEADLINE_MS)
+            if not k50_cas(self._state(best), best_state, claimed):
+                continue  # another worker took it first: look again
+            p = self.base + best * SLOT_SIZE
+            self._write_lease(p, now, rule, holder_hash, holder, session)
+            if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
+                return best, <long long>(_gen(claimed))
+        return None
+
+    cdef _write_lease(self, uint8_t* p, uint64_t now, unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
+        cdef Py_ssize_t hl = min(len(holder), HOLDER_MAX), sl = min(len(session), SESSION_MAX)
+        (<unsigned int*>(p + OFF_RULE))[0] = rule
+        (<uint64_t*>(p + OFF_START))[0] = now
+        (<uint64_t*>(p + OFF_LAST))[0] = now
+        (<uint64_t*>(p + OFF_HASH))[0] = holder_hash
+        p[OFF_HLEN] = <uint8_t>hl
+        p[OFF_SLEN] = <uint8_t>sl
+        memset(p + OFF_HOLDER, 0, HOLDER_MAX)
+        memset(p + OFF_SESSION, 0, SESSION_MAX)
+        memcpy(p + OFF_HOLDER, <const char*>holder, hl)
+        memcpy(p + OFF_SESSION, <const char*>session, sl)
+
+    # -- keeping a lease ------------------------------------------------------------
+    def renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold):
+        """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
+        self._slot(slot)
+        return self._renew(slot, gen, now, hold)
+
+    cdef uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
+        cdef uint64_t s, until
+        cdef int attempt
+        cdef uint64_t* state = self._state(slot)
+        for attempt in range(CAS_ATTEMPTS):
+            s = k50_load(state)
+            if _kind(s) != KIND_LEASED or _gen(s) != (gen & GEN_MASK) or now >= _until(s):
+                return 0
+            until = max(_until(s), now + hold)
+            if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
+                (<uint64_t*>(self.base + slot * SLOT_SIZE + OFF_LAST))[0] = now
+                return until
+        return 0
+
+    def renew_many(self, const int[::1] slots, const long long[::1] gens, uint64_t now, uint64_t hold):
+        """renew() for many leases; returns how many were alive."""
+        cdef Py_ssize_t k, n = slots.shape[0], alive = 0
+        if gens.shape[0] != n:
+            raise ValueError("one gen per slot expected")
+        for k in range(n):
+            self._slot(slots[k])
+        with nogil:
+            for k in range(n):
+                if self._renew(slots[k], <uint64_t>gens[k], now, hold):
+                    alive += 1
+        return alive
+
+    def share(self, const int[::1] slots, uint64_t now, uint64_t hold):
+        """Exhaustion: join the least recently active held or cooling number, marked shared."""
+        cdef Py_ssize_t n = slots.shape[0], k, i, best
+        cdef uint64_t s, best_state
+        cdef int attempt, kind
+        for k in range(n):
+            self._slot(slots[k])
+        for attempt in range(CAS_ATTEMPTS):
+            best = -1
+            best_state = 0
+            for k in range(n):
+                i = slots[k]
+                s = k50_load(self._state(i))
+                kind = _kind(s)
+                if kind != KIND_LEASED:
+                    continue
+                if best < 0 or _until(s) < _until(best_state):
+                    best, best_state = i, s
+            if best < 0:
+                return None
+            if k50_cas(self._state(best), best_state,
+                       _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
+                (<uint64_t*>(self.base + best * SLOT_SIZE + OFF_LAST))[0] = now
+                return best, <long long>(_gen(best_state))
+        return None
+
+    def find(self, const int[::1] slots, uint64_t holder_hash, bytes holder, uint64_t now):
+        """The live lease this holder has in these slots, or None (seqlock-checked read)."""
+        cdef Py_ssize_t n = slots.shape[0], k, i, hl = min(len(holder), HOLDER_MAX)
+        cdef uint64_t s
+        cdef uint8_t* p
+        cdef bint same
+        for k in range(n):
+            self._slot(slots[k])
+        for k in range(n):
+            i = slots[k]
+            p = self.base + i * SLOT_SIZE
+            s = k50_load(<uint64_t*>p)
+            if _kind(s) != KIND_LEASED or now >= _until(s) or (<uint64_t*>(p + OFF_HASH))[0] != holder_hash:
+                continue
+            same = p[OFF_HLEN] == hl and memcmp(p + OFF_HOLDER, <const char*>holder, hl) == 0
+            if same and _gen(k50_load(<uint64_t*>p)) == _gen(s):
+                return i, <long long>_gen(s)
+        return None
+
+    # -- reading and administering slots --------------------------------------------------
+    def state(self, Py_ssize_t slot):
+        """(kind, gen, shared, until_ms) of a slot."""
+        cdef uint64_t s = k50_load(<uint64_t*>self._slot(slot))
+        return _kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s)
+
+    def record(self, Py_ssize_t slot):
+        """(kind, gen, shared, until, number, pool, rule, start, last, holder, session), consistent."""
+        cdef uint8_t* p = self._slot(slot)
+        cdef uint64_t s
+        cdef int attempt
+        for attempt in range(CAS_ATTEMPTS):
+            s = k50_load(<uint64_t*>p)
+            out = (_kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s),
+                   (<uint64_t*>(p + OFF_NUMBER))[0], (<unsigned int*>(p + OFF_POOL))[0],
+                   (<unsigned int*>(p + OFF_RULE))[0], (<uint64_t*>(p + OFF_START))[0],
+                   (<uint64_t*>(p + OFF_LAST))[0],
+                   (<char*>(p + OFF_HOLDER))[:min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)],
+                   (<char*>(p + OFF_SESSION))[:min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)])
+            if k50_load(<uint64_t*>p) == s:
+                return out
+        return out
+
+    def setup(self, Py_ssize_t slot, uint64_t number, unsigned int pool):
+        """Give a slot its number and pool (callers hold the segment's admin lock)."""
+        cdef uint8_t* p = self._slot(slot)
+        (<uint64_t*>(p + OFF_NUMBER))[0] = number
+        (<unsigned int*>(p + OFF_POOL))[0] = pool
+
+    def retire(self, Py_ssize_t slot):
+        """Take a slot out of circulation; its last lease stays readable."""
+        cdef uint64_t* state = <uint64_t*>self._slot(slot)
+        cdef uint64_t s
+        while True:
+            s = k50_load(state)
+            if k50_cas(state, s, _pack(_gen(s), KIND_RETIRED, (s & SHARED_BIT) != 0, _until(s))):
+                return
+
+    def revive(self, Py_ssize_t slot):
+        """Back into circulation: free once its last lease and cooldown have run out."""
+        cdef uint64_t* state = <uint64_t*>self._slot(slot)
+        cdef uint64_t s
+        while True:
+            s = k50_load(state)
+            if _kind(s) != KIND_RETIRED:
+                return
+            if k50_cas(state, s, _pack(_gen(s), KIND_LEASED if _until(s) else KIND_NEVER, False, _until(s))):
+                return
+
+    def add(self, Py_ssize_t byte_offset, uint64_t n=1):
+        """Atomically add to a 64-bit counter at a byte offset of the buffer; returns the old value."""
+        if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
+            raise ValueError("counters live 8-byte aligned in the header, before the slots")
+        return k50_add(<uint64_t*>(self.base - self.offset + byte_offset), n)
+
+    def counter(self, Py_ssize_t byte_offset):
+        if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
+            raise ValueError("counters live 8-byte aligned in the header, before the slots")
+        return k50_load(<uint64_t*>(self.base - self.offset + byte_offset))

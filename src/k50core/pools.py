@@ -1,0 +1,431 @@
+"""Number pools: placement (process memory or a shared segment), assignment, lease log.
+
+The slots themselves live in the core's ``SlotTable`` (lock-free in the
+compiled build). This module lays out the segment, maps each configured
+number to its slot, and turns decisions into ``Assignment``s.
+
+Segment layout (little-endian, version ``LAYOUT_VERSION``)::
+
+    0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
+    64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
+          counters u64 × 4 (claims, shares, defaults, renewals)
+    4096  slots, SLOT_SIZE bytes each (see ``_pool.pxi``)
+
+Opening, setting up numbers and reloading take an ``flock`` on the segment
+file; assigning and renewing never lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+import threading
+from array import array
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from .config.model import Pool
+from .config.phones import display as format_number
+
+LAYOUT_VERSION = 1
+MAGIC = b"K50POOL\x01"
+HEADER_SIZE = 4096
+SLOT_SIZE = 128
+MAX_POOLS = 56
+REGISTRY = 64
+ENTRY = 64
+NAME_MAX = 32
+C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
+_HEAD = struct.Struct("<8sIIII")
+NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
+
+
+class SegmentError(RuntimeError):
+    """A shared segment that this build cannot use."""
+
+
+class Assignment(NamedTuple):
+    """What the page shows: ``number`` None means the page keeps its own number."""
+    number: Optional[str]
+    display: Optional[str]
+    pool: Optional[str]
+    rule: Optional[str]
+    token: Optional[str]
+    expires_at: Optional[float]
+    shared: bool
+
+
+class LeaseEvent(NamedTuple):
+    """One lease start, renewal or shared join; a lease ends at its last ``end``."""
+    event: str              # "start", "renew", "share"
+    pool: str
+    number: str
+    visitor_id: Optional[str]
+    session_id: Optional[str]
+    rule: Optional[str]
+    start: float
+    last: float
+    end: float
+    shared: bool
+    lease: str              # slot.gen: the id of this lease
+
+
+def holder_hash(holder: bytes) -> int:
+    """Stable across processes (unlike hash()), for matching returning visitors."""
+    return int.from_bytes(hashlib.blake2b(holder, digest_size=8).digest(), "little")
+
+
+def number_key(e164: str) -> int:
+    return int(e164.lstrip("+"))
+
+
+@dataclass
+class _PoolSlots:
+    index: int              # registry entry
+    pool: Pool
+    slots: array            # array('i') of slot indices in circulation
+    hold_ms: int
+    cooldown_ms: int
+    display: Dict[str, str]
+
+
+class Segment:
+    """The memory the slots live in: a bytearray, or an mmap'd file shared by workers."""
+
+    def __init__(self, core: ModuleType, capacity: int, path: Optional[str] = None) -> None:
+        size = HEADER_SIZE + capacity * SLOT_SIZE
+        self.path = path
+        self.fd: Optional[int] = None
+        self._local_lock = threading.RLock()
+        if path is None:
+            self.buffer: Any = bytearray(size)
+            _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
+        else:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            with self.locked():
+                existing = os.fstat(self.fd).st_size
+                if existing == 0:
+                    os.ftruncate(self.fd, size)
+                    self.buffer = mmap.mmap(self.fd, size)
+                    _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
+                else:
+                    self.buffer = mmap.mmap(self.fd, existing)
+                    self._check()
+        magic, version, slot_size, self.capacity, _ = _HEAD.unpack_from(self.buffer, 0)
+        self.table = core.SlotTable(self.buffer, HEADER_SIZE, self.capacity, fd=self.fd)
+
+    def _check(self) -> None:
+        if len(self.buffer) < HEADER_SIZE:
+            raise SegmentError(f"{self.path}: too small to be a k50core pool segment")
+        magic, version, slot_size, capacity, used = _HEAD.unpack_from(self.buffer, 0)
+        if magic[:7] != MAGIC[:7]:
+            raise SegmentError(f"{self.path}: not a k50core pool segment")
+        if version != LAYOUT_VERSION or slot_size != SLOT_SIZE or magic != MAGIC:
+            raise SegmentError(f"{self.path}: made by an incompatible k50core build (layout {version}, "
+                               f"slot size {slot_size}; this build uses layout {LAYOUT_VERSION}, "
+                               f"slot size {SLOT_SIZE}); remove it or point state_path elsewhere")
+        if HEADER_SIZE + capacity * SLOT_SIZE > len(self.buffer):
+            raise SegmentError(f"{self.path}: truncated pool segment")
+
+    def locked(self) -> "_SegmentLock":
+        return _SegmentLock(self)
+
+    @property
+    def used(self) -> int:
+        return _HEAD.unpack_from(self.buffer, 0)[4]
+
+    def _set_used(self, used: int) -> None:
+        struct.pack_into("<I", self.buffer, 20, used)
+
+    # -- registry of pools and numbers (under the lock) -----------------------------
+    def pool_entry(self, name: str) -> int:
+        raw = name.encode("utf-8")[:NAME_MAX].ljust(NAME_MAX, b"\0")
+        free = -1
+        for i in range(MAX_POOLS):
+            at = REGISTRY + i * ENTRY
+            current = bytes(self.buffer[at:at + NAME_MAX])
+            if current == raw:
+                return i
+            if free < 0 and not current.strip(b"\0"):
+                free = i
+        if free < 0:
+            raise SegmentError(f"more than {MAX_POOLS} pools in one segment")
+        at = REGISTRY + free * ENTRY
+        self.buffer[at:at + NAME_MAX] = raw
+        return free
+
+    def numbers(self) -> Dict[int, int]:
+        """number key → slot, for every slot set up so far."""
+        table = self.table
+        return {table.record(i)[4]: i for i in range(self.used)}
+
+    def new_slot(self, number: int, pool: int) -> int:
+        used = self.used
+        if used >= self.capacity:
+            raise SegmentError(f"the pool segment is full ({self.capacity} numbers); "
+                               "start it afresh with a larger capacity")
+        self.table.setup(used, number, pool)
+        self._set_used(used + 1)
+        return used
+
+    def counter_offset(self, pool: int, counter: int) -> int:
+        return REGISTRY + pool * ENTRY + NAME_MAX + counter * 8
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                self.buffer.close()
+            except BufferError:  # a table still points into it; the OS unmaps at exit
+                pass
+            os.close(self.fd)
+            self.fd = None
+
+
+class _SegmentLock:
+    def __init__(self, segment: Segment) -> None:
+        self.segment = segment
+
+    def __enter__(self) -> None:
+        self.segment._local_lock.acquire()
+        if self.segment.fd is not None:
+            fcntl.flock(self.segment.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.segment.fd is not None:
+            fcntl.flock(self.segment.fd, fcntl.LOCK_UN)
+        self.segment._local_lock.release()
+
+
+class Pools:
+    """Dynamic pools of one engine: assignment, renewal, stats and the lease log."""
+
+    def __init__(self, core: ModuleType, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
+                 state_path: Optional[str] = None, capacity: Optional[int] = None,
+                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024) -> None:
+        dynamic = [p for p in pools.values() if p.type == "dynamic"]
+        total = sum(len(p.numbers) for p in dynamic)
+        self.segment = Segment(core, capacity or max(256, 2 * total + 64), state_path)
+        self.table = self.segment.table
+        self.rule_names = list(rule_names)
+        self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
+        self._sticky: Dict[str, Tuple[_PoolSlots, int, int, Assignment]] = {}
+        self._log: List[Any] = []
+        self._sink = lease_sink
+        self._sink_batch = sink_batch
+        self.by_name: Dict[str, _PoolSlots] = {}
+        self.by_index: Dict[int, _PoolSlots] = {}
+        self.configure(pools)
+
+    # -- set-up and reload ---------------------------------------------------------
+    def configure(self, pools: Mapping[str, Pool]) -> None:
+        """Map configured numbers to slots; retire numbers no longer configured.
+
+        Live leases of numbers that stay are untouched: a number keeps its slot.
+        """
+        seg = self.segment
+        with seg.locked():
+            known = seg.numbers()
+            wanted: Dict[int, int] = {}
+            by_name: Dict[str, _PoolSlots] = {}
+            for pool in pools.values():
+                if pool.type != "dynamic":
+                    continue
+                index = seg.pool_entry(pool.name)
+                slots = array("i")
+                for number in pool.numbers:
+                    key = number_key(number)
+                    slot = known.get(key)
+                    if slot is None:
+                        slot = known[key] = seg.new_slot(key, index)
+                    else:
+                        self.table.setup(slot, key, index)
+                        self.table.revive(slot)
+                    wanted[key] = slot
+                    slots.append(slot)
+                by_name[pool.name] = _PoolSlots(index, pool, slots, pool.hold_seconds * 1000,
+                                                pool.cooldown_seconds * 1000,
+                                                {n: format_number(n, pool.display) for n in pool.numbers})
+            for key, slot in known.items():
+                if key not in wanted:
+                    self.table.retire(slot)
+        self.by_name = by_name
+        self.by_index = {p.index: p for p in by_name.values()}
+        self._sticky.clear()
+
+    # -- assignment ---------------------------------------------------------------------
+    def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
+              now_ms: int) -> Optional[Assignment]:
+        """A number for a visitor (the same one while their lease lives); None when exhausted."""
+        ps = self.by_name[pool_name]
+        holder = (visitor or "").encode("utf-8", "replace")
+        h = holder_hash(holder) if visitor else 0
+        if visitor:
+            found = self.table.find(ps.slots, h, holder, now_ms)  # held via another worker
+            if found is not None:
+                return self._renewed(ps, found[0], found[1], now_ms, visitor)
+        got = self.table.claim(ps.slots, self.hint, now_ms, ps.hold_ms, ps.cooldown_ms, rule, h, holder,
+                               (session or "").encode("utf-8", "replace"))
+        if got is None:
+            return None
+        slot, gen = got
+        self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
+        self._record("start", ps, slot, gen, now_ms, visitor, session)
+        return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor)
+
+    def share(self, pool_name: str, visitor: Optional[str], session: Optional[str], now_ms: int) -> Optional[Assignment]:
+        ps = self.by_name[pool_name]
+        self.table.add(self.segment.counter_offset(ps.index, C_SHARES))
+        got = self.table.share(ps.slots, now_ms, ps.hold_ms)
+        if got is None:
+            return None
+        slot, gen = got
+        self._record("share", ps, slot, gen, now_ms, visitor, session)
+        return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor)
+
+    def count_default(self, pool_name: str) -> None:
+        self.table.add(self.segment.counter_offset(self.by_name[pool_name].index, C_DEFAULTS))
+
+    def returning(self, visitor: Optional[str], token: Optional[str], now_ms: int) -> Optional[Assignment]:
+        """The live lease of a returning visitor (by token or visitor id), renewed; else None."""
+        if token:
+            parsed = self.parse_token(token)
+            if parsed is not None:
+                ps, slot, gen = parsed
+                return self._renewed(ps, slot, gen, now_ms, visitor)
+        if visitor:
+            known = self._sticky.get(visitor)
+            if known is not None:
+                ps, slot, gen, _ = known
+                return self._renewed(ps, slot, gen, now_ms, visitor)
+        return None
+
+    def renew(self, token: str, now_ms: int) -> bool:
+        parsed = self.parse_token(token)
+        if parsed is None:
+            return False
+        ps, slot, gen = parsed
+        return self._renew(ps, slot, gen, now_ms) > 0
+
+    def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
+        alive = 0
+        for token in tokens:
+            alive += self.renew(token, now_ms)
+        return alive
+
+    def _renew(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int) -> int:
+        until = self.table.renew(slot, gen, now_ms, ps.hold_ms)
+        if until:
+            self.table.add(self.segment.counter_offset(ps.index, C_RENEWALS))
+            self._log.append((ps, slot, gen, now_ms, until))  # compact; materialised by drain()
+            if self._sink is not None and len(self._log) >= self._sink_batch:
+                self._sink(self.drain())
+        return until
+
+    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
+        until = self._renew(ps, slot, gen, now_ms)
+        if not until:
+            return None
+        known = self._sticky.get(visitor) if visitor else None
+        if known is not None and known[1] == slot and known[2] == gen:
+            template = known[3]
+            return template._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
+        return self._made(ps, slot, gen, until, self.table.state(slot)[2], visitor)
+
+    def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
+              visitor: Optional[str]) -> Assignment:
+        record = self.table.record(slot)
+        number, rule = f"+{record[4]}", record[6]
+        made = Assignment(number, ps.display.get(number, number), ps.pool.name,
+                          self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
+                          self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
+        if visitor and not shared:
+            self._sticky[visitor] = (ps, slot, gen, made)
+            if len(self._sticky) > 200_000:  # bounded: a miss just costs a find()
+                self._sticky.clear()
+        return made
+
+    # -- tokens -----------------------------------------------------------------------
+    @staticmethod
+    def make_token(ps: _PoolSlots, slot: int, gen: int) -> str:
+        return f"{ps.index:x}.{slot:x}.{gen:x}"
+
+    def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
+        if not isinstance(token, str) or len(token) > 40:
+            return None
+        try:
+            p, s, g = (int(x, 16) for x in token.split("."))
+        except ValueError:
+            return None
+        ps = self.by_index.get(p)
+        if ps is None or s not in ps.slots:
+            return None
+        return ps, s, g
+
+    # -- lease log ------------------------------------------------------------------
+    def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str],
+                session: Optional[str], until_ms: Optional[int] = None) -> None:
+        rec = self.table.record(slot)
+        kind, g, shared, until, number, pool, rule, start, last, holder, sess = rec
+        if event != "share":
+            visitor = holder.decode("utf-8", "replace") or None
+            session = sess.decode("utf-8", "replace") or None
+        self._log.append(LeaseEvent(
+            event, ps.pool.name, f"+{number}", visitor, session,
+            self._rule_name(rule), start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared,
+            f"{slot}.{gen}"))
+        if self._sink is not None and len(self._log) >= self._sink_batch:
+            self._sink(self.drain())
+
+    def drain(self) -> List[LeaseEvent]:
+        """Every event since the last drain, oldest first."""
+        raw, self._log = self._log, []
+        out: List[LeaseEvent] = []
+        for item in raw:
+            if isinstance(item, LeaseEvent):
+                out.append(item)
+                continue
+            ps, slot, gen, now_ms, until = item  # a renewal: holder details from the slot
+            rec = self.table.record(slot)
+            same = rec[1] == gen
+            out.append(LeaseEvent(
+                "renew", ps.pool.name, f"+{rec[4]}",
+                rec[9].decode("utf-8", "replace") or None if same else None,
+                rec[10].decode("utf-8", "replace") or None if same else None,
+                self._rule_name(rec[6]) if same else None, rec[7] / 1000.0 if same else 0.0,
+                now_ms / 1000.0, until / 1000.0, rec[2] if same else False, f"{slot}.{gen}"))
+        return out
+
+    def _rule_name(self, rule: int) -> Optional[str]:
+        return self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None
+
+    def holders(self) -> List[LeaseEvent]:
+        """The last lease of every number, read from the pool state itself."""
+        out = []
+        for ps in self.by_name.values():
+            for slot in ps.slots:
+                kind, gen, shared, until, number, pool, rule, start, last, holder, sess = self.table.record(slot)
+                if kind in (LEASED, RETIRED) and until:
+                    out.append(LeaseEvent("state", ps.pool.name, f"+{number}", holder.decode("utf-8", "replace") or None,
+                                          sess.decode("utf-8", "replace") or None,
+                                          self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
+                                          start / 1000.0, last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}"))
+        return out
+
+    def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
+        out = {}
+        for name, ps in self.by_name.items():
+            leased = cooling = 0
+            for slot in ps.slots:
+                kind, gen, shared, until = self.table.state(slot)
+                if kind == LEASED and now_ms < until:
+                    leased += 1
+                elif kind == LEASED and now_ms < until + ps.cooldown_ms:
+                    cooling += 1
+            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(4)]
+            out[name] = {"numbers": len(ps.slots), "leased": leased, "cooling": cooling,
+                         "free": len(ps.slots) - leased - cooling, "claims": c[C_CLAIMS],
+                         "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS], "renewals": c[C_RENEWALS]}
+        return out
