@@ -1,0 +1,176 @@
+"""Number pools and leases through the Engine API, in both builds."""
+import os
+import struct
+
+import pytest
+
+from k50core import ConfigError, Engine
+from k50core.pools import SegmentError
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def config(numbers=3, on_exhausted="share", hold=900, cooldown=300):
+    return {
+        "site": {"default_number": "+74951234567"},
+        "pools": {
+            "p": {"type": "dynamic", "numbers": [f"+7495000000{i}" for i in range(1, numbers + 1)],
+                  "hold_seconds": hold, "cooldown_seconds": cooldown, "on_exhausted": on_exhausted,
+                  "default_number": "+74950000099"},
+            "s": {"type": "static", "numbers": ["+74950000100"]},
+        },
+        "rules": [
+            {"name": "staff", "when": {"cookie.staff": "1"}, "exclude": True},
+            {"name": "static", "when": {"query.utm_source": "print"}, "pool": "s"},
+            {"name": "all", "pool": "p"},
+        ],
+    }
+
+
+def visit(v, **extra):
+    return {"visitor_id": v, "ip": "5.101.68.156", "url": "https://shop.example.ru/", **extra}
+
+
+@pytest.fixture
+def engine(build):
+    return Engine.from_config(config(), implementation=build)
+
+
+def test_returning_visitor_keeps_number(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    assert a.number and a.pool == "p" and a.rule == "all" and not a.shared and a.expires_at == 1900
+    b = engine.assign(visit("v1"), now=1500)
+    assert b.number == a.number and b.expires_at == 2400
+    c = engine.assign({"visitor_id": "other-id"}, token=a.token, now=1600)  # by token
+    assert c.number == a.number
+
+
+def test_hold_and_cooldown_to_the_second(build):
+    engine = Engine.from_config(config(numbers=1, on_exhausted="default", hold=10, cooldown=5), implementation=build)
+    a = engine.assign(visit("v1"), now=100)
+    assert engine.heartbeat(a.token, now=109) is True           # alive at 109 (until 110) → until 119
+    assert engine.heartbeat(a.token, now=119) is False          # ended exactly at 119
+    busy = engine.assign(visit("v2"), now=123.999)              # cooling until 124
+    assert busy.number == "+74950000099" and busy.token is None
+    fresh = engine.assign(visit("v2"), now=124)
+    assert fresh.number == a.number and fresh.token != a.token
+    assert engine.heartbeat(a.token, now=125) is False          # the old token no longer renews
+
+
+def test_idle_longest_number_first(build):
+    engine = Engine.from_config(config(numbers=3, hold=10, cooldown=0), implementation=build)
+    first = [engine.assign(visit(f"v{i}"), now=100 + i).number for i in range(3)]
+    assert len(set(first)) == 3
+    # all ended; the one whose lease ended earliest has been idle longest
+    assert engine.assign(visit("late"), now=200).number == first[0]
+    assert engine.assign(visit("later"), now=200).number == first[1]
+
+
+def test_exhaustion_share_counts_and_marks(engine):
+    numbers = {engine.assign(visit(f"v{i}"), now=1000 + i).number for i in range(3)}
+    shared = engine.assign(visit("v9"), now=1010)
+    assert shared.shared and shared.number in numbers
+    # the least recently active number is the one leased first
+    assert shared.number == engine.assign(visit("v0"), now=1011).number
+    stats = engine.stats(now=1010)["pools"]["p"]
+    assert stats["claims"] == 3 and stats["exhausted_shared"] == 1 and stats["leased"] == 3
+
+
+def test_exhaustion_default(build):
+    engine = Engine.from_config(config(numbers=1, on_exhausted="default"), implementation=build)
+    engine.assign(visit("v1"), now=1000)
+    got = engine.assign(visit("v2"), now=1001)
+    assert got.number == "+74950000099" and got.display == "+7 (495) 000-00-99" and not got.shared
+    assert engine.stats(now=1001)["pools"]["p"]["exhausted_default"] == 1
+
+
+def test_static_excluded_and_bots_take_nothing(engine):
+    static = engine.assign(visit("v1", url="https://shop.example.ru/?utm_source=print"), now=1000)
+    assert static.number == "+74950000100" and static.token is None
+    staff = engine.assign(visit("v2", cookies={"staff": "1"}), now=1000)
+    bot = engine.assign(visit("v3", user_agent=GOOGLEBOT), now=1000)
+    assert staff.number is None and staff.rule == "staff"
+    assert bot.number is None and bot.rule == "(bots)"
+    stats = engine.stats(now=1000)
+    assert stats["pools"]["p"]["claims"] == 0 and stats["excluded"] == 2 and stats["static"] == 1
+
+
+def test_bad_visits_and_tokens_never_raise(engine):
+    for bad in (None, 5, "x", [], {"visitor_id": b"\xff"}, {"visitor_id": "a" * 100_000}):
+        engine.assign(bad, now=1000)
+    for token in (None, "", "zz", "1.2", "0.ffffffff.1", "0.0.0.0", "x" * 10_000, 5):
+        assert engine.heartbeat(token, now=1000) is False
+    assert engine.assign(visit("v1"), token="garbage", now=1000).number
+
+
+def test_lease_log_and_holders(engine):
+    a = engine.assign(visit("v1", session_id="s-1"), now=1000)
+    engine.heartbeat(a.token, now=1100)
+    events = engine.drain_leases()
+    assert [e.event for e in events] == ["start", "renew"]
+    start, renew = events
+    assert (start.visitor_id, start.session_id, start.rule, start.number) == ("v1", "s-1", "all", a.number)
+    assert renew.lease == start.lease and renew.end == 2000 and renew.visitor_id == "v1"
+    assert engine.drain_leases() == []
+    holders = {h.number: h for h in engine.lease_holders()}
+    assert holders[a.number].visitor_id == "v1" and holders[a.number].end == 2000
+
+
+def test_lease_sink_gets_batches(build):
+    got = []
+    engine = Engine.from_config(config(), implementation=build, lease_sink=got.extend)
+    engine.pools._sink_batch = 2
+    a = engine.assign(visit("v1"), now=1000)
+    engine.heartbeat(a.token, now=1001)
+    assert [e.event for e in got] == ["start", "renew"]
+
+
+def test_reload_keeps_live_leases(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    cfg = config(numbers=3)
+    cfg["pools"]["p"]["numbers"] = [a.number, "+74950000007"]        # two others retired, one added
+    engine.reload(cfg)
+    assert engine.assign(visit("v1"), now=1001).number == a.number    # same lease, same number
+    b = engine.assign(visit("v2"), now=1001)
+    assert b.number == "+74950000007"
+    assert engine.assign(visit("v3"), now=1001).shared                 # only two numbers left
+    assert engine.stats(now=1001)["pools"]["p"]["numbers"] == 2
+
+
+def test_add_and_retire_numbers(engine):
+    engine.retire_numbers("p", ["+74950000001", "+74950000002"])
+    a = engine.assign(visit("v1"), now=1000)
+    assert a.number == "+74950000003"
+    engine.add_numbers("p", ["8 (495) 000-00-08"])
+    assert engine.assign(visit("v2"), now=1000).number == "+74950000008"
+    with pytest.raises(ConfigError):
+        engine.add_numbers("p", ["+7495"])
+    with pytest.raises(KeyError):
+        engine.add_numbers("nope", ["+74950000009"])
+
+
+def test_shared_segment_between_engines(build, tmp_path):
+    path = str(tmp_path / "pools.seg")
+    one = Engine.from_config(config(numbers=2, on_exhausted="default"), implementation=build, state_path=path)
+    two = Engine.from_config(config(numbers=2, on_exhausted="default"), implementation=build, state_path=path)
+    a = one.assign(visit("v1"), now=1000)
+    b = two.assign(visit("v2"), now=1000)
+    assert {a.number, b.number} == {"+74950000001", "+74950000002"}
+    assert two.assign(visit("v3"), now=1000).number == "+74950000099"    # both taken, across engines
+    assert two.assign(visit("v1"), now=1001).number == a.number           # v1's lease seen from engine two
+    assert two.heartbeat(a.token, now=1002) is True
+    assert one.stats(now=1002)["pools"]["p"]["claims"] == 2               # counters live in the segment
+
+
+def test_incompatible_segment_is_refused(build, tmp_path):
+    path = tmp_path / "old.seg"
+    Engine.from_config(config(), implementation=build, state_path=str(path))
+    with open(path, "r+b") as f:
+        f.seek(8)
+        f.write(struct.pack("<I", 99))
+    with pytest.raises(SegmentError, match="incompatible k50core build"):
+        Engine.from_config(config(), implementation=build, state_path=str(path))
+    garbage = tmp_path / "garbage.seg"
+    garbage.write_bytes(os.urandom(8192))
+    with pytest.raises(SegmentError, match="not a k50core pool segment"):
+        Engine.from_config(config(), implementation=build, state_path=str(garbage))
