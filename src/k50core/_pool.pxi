@@ -12,6 +12,7 @@
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
+from libc.stdlib cimport realloc
 
 cdef extern from *:
     """
@@ -67,6 +68,36 @@ cdef inline uint64_t _pack(uint64_t gen, int kind, bint shared, uint64_t until) 
     return ((gen & GEN_MASK) << 46) | ((<uint64_t>kind) << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
 
 
+cdef bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
+    """Three dot-separated hex numbers, each at most 12 digits."""
+    cdef Py_ssize_t i = 0, k, digits
+    cdef uint64_t v
+    cdef char c
+    for k in range(3):
+        v = 0
+        digits = 0
+        while i < n and s[i] != c'.':
+            c = s[i]
+            if c'0' <= c <= c'9':
+                v = v * 16 + <uint64_t>(c - c'0')
+            elif c'a' <= c <= c'f':
+                v = v * 16 + <uint64_t>(c - c'a' + 10)
+            else:
+                return False
+            digits += 1
+            if digits > 12:
+                return False
+            i += 1
+        if digits == 0:
+            return False
+        fields[k] = v
+        if k < 2:
+            if i >= n:
+                return False
+            i += 1  # the dot
+    return i == n
+
+
 @cython.final
 cdef class SlotTable:
     """Number slots in a writable buffer (bytearray or mmap); same API as the reference.
@@ -78,6 +109,20 @@ cdef class SlotTable:
     cdef uint8_t* base
     cdef Py_ssize_t capacity
     cdef Py_ssize_t offset
+    # this process's renewals, (slot, gen, now, until) × n, drained by take_renewals()
+    cdef uint64_t* log
+    cdef Py_ssize_t log_len
+    cdef Py_ssize_t log_cap
+    cdef readonly unsigned long long renewed  # this process's renewals, ever
+
+    def __cinit__(self):
+        self.log = NULL
+        self.log_len = 0
+        self.log_cap = 0
+        self.renewed = 0
+
+    def __dealloc__(self):
+        free(self.log)
 
     def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
         # fd: the segment file; the reference locks it, the compiled table needs no lock
@@ -172,8 +217,60 @@ cdef class SlotTable:
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
                 (<uint64_t*>(self.base + slot * SLOT_SIZE + OFF_LAST))[0] = now
+                self._log_renewal(slot, _gen(s), now, until)
                 return until
         return 0
+
+    cdef void _log_renewal(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until) noexcept nogil:
+        cdef uint64_t* grown
+        cdef Py_ssize_t cap
+        self.renewed += 1
+        if self.log_len == self.log_cap:
+            cap = max(1024, self.log_cap * 2)
+            grown = <uint64_t*>realloc(self.log, cap * 4 * sizeof(uint64_t))
+            if grown == NULL:
+                return  # out of memory: the slot itself still holds the lease's end
+            self.log, self.log_cap = grown, cap
+        self.log[self.log_len * 4] = slot
+        self.log[self.log_len * 4 + 1] = gen
+        self.log[self.log_len * 4 + 2] = now
+        self.log[self.log_len * 4 + 3] = until
+        self.log_len += 1
+
+    def take_renewals(self):
+        """This process's renewals since the last call: [(slot, gen, now, until)]."""
+        cdef Py_ssize_t k
+        out = [(<long long>self.log[k * 4], <long long>self.log[k * 4 + 1], <long long>self.log[k * 4 + 2],
+                <long long>self.log[k * 4 + 3]) for k in range(self.log_len)]
+        self.log_len = 0
+        return out
+
+    def pending_renewals(self):
+        return self.log_len
+
+    def renew_tokens(self, tokens, uint64_t now, const unsigned long long[::1] holds):
+        """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive.
+
+        A token renews only a live lease of that generation in a slot of that
+        pool (holds[pool] is the pool's hold); anything else is ignored.
+        """
+        cdef Py_ssize_t alive = 0, n, slot
+        cdef const char* s
+        cdef uint64_t fields[3]
+        cdef uint8_t* p
+        for token in tokens:
+            if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token) or PyUnicode_GET_LENGTH(token) > 40:
+                continue
+            s = PyUnicode_AsUTF8AndSize(token, &n)
+            if not _parse_token(s, n, fields) or fields[0] >= <uint64_t>holds.shape[0] or fields[1] >= <uint64_t>self.capacity:
+                continue
+            slot = <Py_ssize_t>fields[1]
+            p = self.base + slot * SLOT_SIZE
+            if (<unsigned int*>(p + OFF_POOL))[0] != fields[0] or holds[fields[0]] == 0:
+                continue
+            if self._renew(slot, fields[2], now, holds[fields[0]]):
+                alive += 1
+        return alive
 
     def renew_many(self, const int[::1] slots, const long long[::1] gens, uint64_t now, uint64_t hold):
         """renew() for many leases; returns how many were alive."""

@@ -143,7 +143,7 @@ class Engine:
 
     def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
         """Extend a live lease (activity on the page); False when it has ended."""
-        return self.pools.renew(token, int((time.time() if now is None else now) * 1000))
+        return self.pools.renew_many((token,), int((time.time() if now is None else now) * 1000)) > 0
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
         """heartbeat() for many tokens; returns how many leases were alive."""
@@ -153,6 +153,7 @@ class Engine:
         """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
         out: Dict[str, Any] = {"pools": self.pools.stats(int((time.time() if now is None else now) * 1000))}
         out.update(self._counts)
+        out["renewals"] = self.pools.table.renewed  # by this process
         return out
 
     def drain_leases(self) -> List[LeaseEvent]:

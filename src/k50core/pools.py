@@ -8,7 +8,7 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
 
     0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
-          counters u64 × 4 (claims, shares, defaults, renewals)
+          counters u64 × 4 (claims, shares, defaults, spare)
     4096  slots, SLOT_SIZE bytes each (see ``_pool.pxi``)
 
 Opening, setting up numbers and reloading take an ``flock`` on the segment
@@ -212,11 +212,13 @@ class Pools:
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self._sticky: Dict[str, Tuple[_PoolSlots, int, int, Assignment]] = {}
+        self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink
         self._sink_batch = sink_batch
         self.by_name: Dict[str, _PoolSlots] = {}
         self.by_index: Dict[int, _PoolSlots] = {}
+        self._slot_pool: Dict[int, _PoolSlots] = {}
         self.configure(pools)
 
     # -- set-up and reload ---------------------------------------------------------
@@ -253,7 +255,12 @@ class Pools:
                     self.table.retire(slot)
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
+        self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
+        self._holds = array("Q", [0] * MAX_POOLS)  # hold per registry entry, for token renewals
+        for ps in by_name.values():
+            self._holds[ps.index] = ps.hold_ms
         self._sticky.clear()
+        self._tokens.clear()
 
     # -- assignment ---------------------------------------------------------------------
     def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
@@ -303,36 +310,33 @@ class Pools:
         return None
 
     def renew(self, token: str, now_ms: int) -> bool:
-        parsed = self.parse_token(token)
-        if parsed is None:
-            return False
-        ps, slot, gen = parsed
-        return self._renew(ps, slot, gen, now_ms) > 0
+        return self.renew_many((token,), now_ms) > 0
 
     def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
-        alive = 0
-        for token in tokens:
-            alive += self.renew(token, now_ms)
+        """Heartbeats: parsed and renewed in the core, logged there in a compact buffer."""
+        alive = self.table.renew_tokens(tokens, now_ms, self._holds)
+        self._maybe_sink()
         return alive
 
     def _renew(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int) -> int:
         until = self.table.renew(slot, gen, now_ms, ps.hold_ms)
-        if until:
-            self.table.add(self.segment.counter_offset(ps.index, C_RENEWALS))
-            self._log.append((ps, slot, gen, now_ms, until))  # compact; materialised by drain()
-            if self._sink is not None and len(self._log) >= self._sink_batch:
-                self._sink(self.drain())
+        self._maybe_sink()
         return until
+
+    def _maybe_sink(self) -> None:
+        if self._sink is not None and len(self._log) + self.table.pending_renewals() >= self._sink_batch:
+            self._sink(self.drain())
 
     def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
+        shared = self.table.state(slot)[2]
         known = self._sticky.get(visitor) if visitor else None
         if known is not None and known[1] == slot and known[2] == gen:
-            template = known[3]
-            return template._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
-        return self._made(ps, slot, gen, until, self.table.state(slot)[2], visitor)
+            t = known[3]
+            return Assignment(t.number, t.display, t.pool, t.rule, t.token, until / 1000.0, shared)
+        return self._made(ps, slot, gen, until, shared, visitor)
 
     def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
               visitor: Optional[str]) -> Assignment:
@@ -353,6 +357,9 @@ class Pools:
         return f"{ps.index:x}.{slot:x}.{gen:x}"
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
+        known = self._tokens.get(token) if type(token) is str else None
+        if known is not None:
+            return known
         if not isinstance(token, str) or len(token) > 40:
             return None
         try:
@@ -360,8 +367,11 @@ class Pools:
         except ValueError:
             return None
         ps = self.by_index.get(p)
-        if ps is None or s not in ps.slots:
+        if ps is None or self._slot_pool.get(s) is not ps:
             return None
+        if len(self._tokens) > 200_000:  # bounded: a miss just parses again
+            self._tokens.clear()
+        self._tokens[token] = (ps, s, g)
         return ps, s, g
 
     # -- lease log ------------------------------------------------------------------
@@ -381,13 +391,11 @@ class Pools:
 
     def drain(self) -> List[LeaseEvent]:
         """Every event since the last drain, oldest first."""
-        raw, self._log = self._log, []
-        out: List[LeaseEvent] = []
-        for item in raw:
-            if isinstance(item, LeaseEvent):
-                out.append(item)
+        out, self._log = self._log, []
+        for slot, gen, now_ms, until in self.table.take_renewals():  # holder details from the slot
+            ps = self._slot_pool.get(slot)
+            if ps is None:
                 continue
-            ps, slot, gen, now_ms, until = item  # a renewal: holder details from the slot
             rec = self.table.record(slot)
             same = rec[1] == gen
             out.append(LeaseEvent(
@@ -396,6 +404,7 @@ class Pools:
                 rec[10].decode("utf-8", "replace") or None if same else None,
                 self._rule_name(rec[6]) if same else None, rec[7] / 1000.0 if same else 0.0,
                 now_ms / 1000.0, until / 1000.0, rec[2] if same else False, f"{slot}.{gen}"))
+        out.sort(key=lambda e: e.last)  # starts and renewals in time order
         return out
 
     def _rule_name(self, rule: int) -> Optional[str]:
@@ -424,8 +433,8 @@ class Pools:
                     leased += 1
                 elif kind == LEASED and now_ms < until + ps.cooldown_ms:
                     cooling += 1
-            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(4)]
+            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)] + [0]
             out[name] = {"numbers": len(ps.slots), "leased": leased, "cooling": cooling,
                          "free": len(ps.slots) - leased - cooling, "claims": c[C_CLAIMS],
-                         "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS], "renewals": c[C_RENEWALS]}
+                         "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS]}
         return out

@@ -34,6 +34,16 @@ def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
     return ((gen & GEN_MASK) << 46) | (kind << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
 
 
+def _parse_token(token: Any) -> Optional[Tuple[int, int, int]]:
+    """Three dot-separated lowercase hex numbers of at most 12 digits, or None."""
+    if type(token) is not str or len(token) > 40 or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 3 or not all(0 < len(p) <= 12 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        return None
+    return int(parts[0], 16), int(parts[1], 16), int(parts[2], 16)
+
+
 class SlotTable:
     """Number slots in a writable buffer; times in integer milliseconds."""
 
@@ -46,6 +56,8 @@ class SlotTable:
         self.capacity = capacity
         self._fd = fd
         self._lock = threading.RLock()
+        self._renewals: list = []
+        self.renewed = 0  # this process's renewals, ever
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -131,7 +143,33 @@ class SlotTable:
             until = max(until, now + hold)
             self._put(slot, pack_state(g, LEASED, shared, until))
             self._u64(slot, OFF_LAST, now)
+            self._renewals.append((slot, g, now, until))
+            self.renewed += 1
             return until
+
+    def take_renewals(self) -> list:
+        """This process's renewals since the last call: [(slot, gen, now, until)]."""
+        out, self._renewals = self._renewals, []
+        return out
+
+    def pending_renewals(self) -> int:
+        return len(self._renewals)
+
+    def renew_tokens(self, tokens: Sequence[Any], now: int, holds: Sequence[int]) -> int:
+        """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive."""
+        alive = 0
+        for token in tokens:
+            fields = _parse_token(token)
+            if fields is None:
+                continue
+            pool, slot, gen = fields
+            if pool >= len(holds) or slot >= self.capacity or not holds[pool]:
+                continue
+            if U32.unpack_from(self._view, self._at(slot) + OFF_POOL)[0] != pool:
+                continue
+            if self.renew(slot, gen, now, holds[pool]):
+                alive += 1
+        return alive
 
     def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
         """renew() for many leases; returns how many were alive."""
