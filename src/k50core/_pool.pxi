@@ -389,3 +389,81 @@ cdef class SlotTable:
         if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
             raise ValueError("counters live 8-byte aligned in the header, before the slots")
         return k50_load(<uint64_t*>(self.base - self.offset + byte_offset))
+
+
+@cython.final
+cdef class _Return:
+    cdef Py_ssize_t slot
+    cdef uint64_t gen, hold
+    cdef object cls, number, display, pool, rule, token
+
+
+cdef extern from *:
+    """
+    /* tuple.__new__(cls, items) without the Python-level wrapper's checks */
+    static PyObject* k50_tuple_subtype_new(PyObject* cls, PyObject* items) {
+        PyObject* args = PyTuple_Pack(1, items);
+        PyObject* made;
+        if (args == NULL) return NULL;
+        made = PyTuple_Type.tp_new((PyTypeObject*)cls, args, NULL);
+        Py_DECREF(args);
+        return made;
+    }
+    """
+    object k50_tuple_subtype_new(object cls, object items)
+
+
+@cython.final
+cdef class ReturnCache:
+    """Returning visitors' live leases by visitor id: the assign fast path.
+
+    Holds per visitor (slot, gen, hold, the Assignment last given); ``renew``
+    extends the lease in the table and returns that Assignment with the new
+    expiry, or None (dropping the entry) when the lease has ended.
+    """
+    cdef SlotTable table
+    cdef dict entries
+    cdef Py_ssize_t capacity
+
+    def __init__(self, SlotTable table, Py_ssize_t capacity=200_000):
+        self.table = table
+        self.entries = {}
+        self.capacity = capacity
+
+    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made):
+        cdef _Return entry = _Return.__new__(_Return)
+        if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
+            self.entries.clear()
+        if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7:
+            raise TypeError("expected an Assignment (a 7-field tuple subclass)")
+        entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
+        entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
+        self.entries[visitor] = entry
+
+    def renew(self, visitor, uint64_t now):
+        cdef PyObject* found
+        cdef uint64_t until
+        cdef _Return entry
+        if not PyUnicode_CheckExact(visitor):
+            return None
+        found = PyDict_GetItemWithError(self.entries, visitor)
+        if found == NULL:
+            return None
+        entry = <_Return>found
+        until = self.table._renew(entry.slot, entry.gen, now, entry.hold)
+        if not until:
+            del self.entries[visitor]
+            return None
+        shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
+        # Assignment(number, display, pool, rule, token, expires_at, shared): a tuple subclass
+        return k50_tuple_subtype_new(entry.cls, (entry.number, entry.display, entry.pool, entry.rule,
+                                                 entry.token, until / 1000.0, shared))
+
+    def discard(self, visitor):
+        self.entries.pop(visitor, None)
+
+    def clear(self):
+        self.entries.clear()
+
+    def __len__(self):
+        return len(self.entries)

@@ -115,6 +115,10 @@ class Engine:
         now_s = time.time() if now is None else float(now)
         now_ms = int(now_s * 1000)
         fields = visit if isinstance(visit, dict) else {}
+        if token is None:  # the fast path: a returning visitor with a live lease
+            back = self.pools.fast_return(fields.get("visitor_id"), now_ms)
+            if back is not None:
+                return back
         visitor = clean_text(fields.get("visitor_id"), 256) or None
         back = self.pools.returning(visitor, token or fields.get("token"), now_ms)
         if back is not None:

@@ -211,7 +211,7 @@ class Pools:
         self.table = self.segment.table
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
-        self._sticky: Dict[str, Tuple[_PoolSlots, int, int, Assignment]] = {}
+        self._sticky = core.ReturnCache(self.table)
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink
@@ -302,12 +302,11 @@ class Pools:
             if parsed is not None:
                 ps, slot, gen = parsed
                 return self._renewed(ps, slot, gen, now_ms, visitor)
-        if visitor:
-            known = self._sticky.get(visitor)
-            if known is not None:
-                ps, slot, gen, _ = known
-                return self._renewed(ps, slot, gen, now_ms, visitor)
-        return None
+        return self._sticky.renew(visitor, now_ms) if visitor else None
+
+    def fast_return(self, visitor: Any, now_ms: int) -> Optional[Assignment]:
+        """The live lease of a returning visitor, renewed (in the core); else None."""
+        return self._sticky.renew(visitor, now_ms)
 
     def renew(self, token: str, now_ms: int) -> bool:
         return self.renew_many((token,), now_ms) > 0
@@ -331,12 +330,7 @@ class Pools:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
-        shared = self.table.state(slot)[2]
-        known = self._sticky.get(visitor) if visitor else None
-        if known is not None and known[1] == slot and known[2] == gen:
-            t = known[3]
-            return Assignment(t.number, t.display, t.pool, t.rule, t.token, until / 1000.0, shared)
-        return self._made(ps, slot, gen, until, shared, visitor)
+        return self._made(ps, slot, gen, until, self.table.state(slot)[2], visitor)
 
     def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
               visitor: Optional[str]) -> Assignment:
@@ -346,9 +340,7 @@ class Pools:
                           self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
         if visitor and not shared:
-            self._sticky[visitor] = (ps, slot, gen, made)
-            if len(self._sticky) > 200_000:  # bounded: a miss just costs a find()
-                self._sticky.clear()
+            self._sticky.put(visitor, slot, gen, ps.hold_ms, made)
         return made
 
     # -- tokens -----------------------------------------------------------------------

@@ -6,6 +6,6 @@ the compiled build against.
 from .device import device_info, device_type, device_types
 from .geoip import GeoIP
 from .match import Matcher
-from .pool import SlotTable
+from .pool import ReturnCache, SlotTable
 
-__all__ = ["GeoIP", "Matcher", "SlotTable", "device_info", "device_type", "device_types"]
+__all__ = ["GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types"]
