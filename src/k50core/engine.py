@@ -62,6 +62,7 @@ class Engine:
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
                            lease_sink=lease_sink)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
+        self._fast_return = self.pools.fast_return
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -114,11 +115,11 @@ class Engine:
         """
         now_s = time.time() if now is None else float(now)
         now_ms = int(now_s * 1000)
-        fields = visit if isinstance(visit, dict) else {}
-        if token is None:  # the fast path: a returning visitor with a live lease
-            back = self.pools.fast_return(fields.get("visitor_id"), now_ms)
+        if token is None and type(visit) is dict:  # fast path: a returning visitor with a live lease
+            back = self._fast_return(visit.get("visitor_id"), now_ms)
             if back is not None:
                 return back
+        fields = visit if isinstance(visit, dict) else {}
         visitor = clean_text(fields.get("visitor_id"), 256) or None
         back = self.pools.returning(visitor, token or fields.get("token"), now_ms)
         if back is not None:

@@ -212,6 +212,7 @@ class Pools:
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self._sticky = core.ReturnCache(self.table)
+        self.fast_return = self._sticky.renew  # (visitor, now_ms) -> Assignment or None, in the core
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink
@@ -304,9 +305,6 @@ class Pools:
                 return self._renewed(ps, slot, gen, now_ms, visitor)
         return self._sticky.renew(visitor, now_ms) if visitor else None
 
-    def fast_return(self, visitor: Any, now_ms: int) -> Optional[Assignment]:
-        """The live lease of a returning visitor, renewed (in the core); else None."""
-        return self._sticky.renew(visitor, now_ms)
 
     def renew(self, token: str, now_ms: int) -> bool:
         return self.renew_many((token,), now_ms) > 0
