@@ -72,13 +72,16 @@ def demo(config: Optional[Path] = typer.Option(None, help="config file (default:
         _fail(exc, str(source))
         return
     typer.echo(f"k50core demo ({engine.implementation} build), config {source}\n", err=as_json)
+    now = 1_800_000_000.0
     for visit in DEMO_VISITS:
-        attrs = engine.attributes(visit, now=0.0)
+        attrs = engine.attributes(visit, now=now)
         decision = engine.match(attrs)
+        shown = engine.assign(visit, now=now)
         row = {
             "visitor": visit["visitor_id"], "region": attrs.get("geo", {}).get("region"),
             "source": attrs.get("source"), "traffic_type": attrs.get("traffic_type"),
             "device": attrs["device"]["type"], "rule": decision.rule, "kind": decision.kind, "pool": decision.pool,
+            "number": shown.display, "shared": shown.shared,
         }
         if as_json:
             typer.echo(json.dumps(row, ensure_ascii=False))
