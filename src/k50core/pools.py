@@ -22,6 +22,7 @@ import mmap
 import os
 import struct
 import threading
+import weakref
 from array import array
 from dataclasses import dataclass
 from types import ModuleType
@@ -199,6 +200,12 @@ class _SegmentLock:
         self.segment._local_lock.release()
 
 
+class _Gone:
+    @staticmethod
+    def _after_fork() -> None:
+        pass
+
+
 class Pools:
     """Dynamic pools of one engine: assignment, renewal, stats and the lease log."""
 
@@ -221,6 +228,14 @@ class Pools:
         self.by_index: Dict[int, _PoolSlots] = {}
         self._slot_pool: Dict[int, _PoolSlots] = {}
         self.configure(pools)
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
+
+    def _after_fork(self) -> None:
+        """A forked worker: its own scan start, and none of the parent's buffered events."""
+        self.hint = os.getpid() * 2654435761 % 1000003
+        self._log = []
+        self.table.take_renewals()
 
     # -- set-up and reload ---------------------------------------------------------
     def configure(self, pools: Mapping[str, Pool]) -> None:
