@@ -294,6 +294,7 @@ class Pools:
         if got is None:
             return None
         slot, gen = got
+        self.hint += 1  # like sbitmap's per-CPU hints: the next scan starts further on
         self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
         self._record("start", ps, slot, gen, now_ms, visitor, session)
         return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor)
