@@ -269,13 +269,15 @@ class Pools:
             for key, slot in known.items():
                 if key not in wanted:
                     self.table.retire(slot)
+        old_holds = {n: p.hold_ms for n, p in self.by_name.items()}
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
         self._holds = array("Q", [0] * MAX_POOLS)  # hold per registry entry, for token renewals
         for ps in by_name.values():
             self._holds[ps.index] = ps.hold_ms
-        self._sticky.clear()
+        if any(old_holds.get(n, p.hold_ms) != p.hold_ms for n, p in by_name.items()):
+            self._sticky.clear()  # entries carry the hold; a retired slot just fails to renew
         self._tokens.clear()
 
     # -- assignment ---------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""State machine: the compiled pools and the reference, side by side, against a model.
+
+Random visits, heartbeats, clock jumps (onto hold and cooldown boundaries too),
+resizes and reloads drive two engines; after every step both must agree and
+satisfy: never two live unshared leases of one number, stickiness, hold and
+cooldown to the second, exhaustion never raising, every lease in the log.
+"""
+import copy
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from k50core import Engine
+
+HOLD, COOL = 10, 5
+NUMBERS = ["+74950000001", "+74950000002", "+74950000003", "+74950000004"]
+SPARE = ["+74950000005", "+74950000006"]
+VISITORS = [f"v{i}" for i in range(7)]
+
+
+def config(numbers, on_exhausted="share"):
+    return {
+        "site": {"default_number": "+74951234567"},
+        "pools": {
+            "p": {"type": "dynamic", "numbers": list(numbers), "hold_seconds": HOLD, "cooldown_seconds": COOL,
+                  "on_exhausted": on_exhausted},
+            "q": {"type": "dynamic", "numbers": ["+78120000001"], "hold_seconds": HOLD, "cooldown_seconds": COOL,
+                  "on_exhausted": "default", "default_number": "+78120000099"},
+            "s": {"type": "static", "numbers": ["+74950000100"]},
+        },
+        "rules": [
+            {"name": "staff", "when": {"cookie.staff": "1"}, "exclude": True},
+            {"name": "spb", "when": {"query.utm_campaign": "spb"}, "pool": "q"},
+            {"name": "print", "when": {"query.utm_source": "print"}, "pool": "s"},
+            {"name": "all", "pool": "p"},
+        ],
+    }
+
+
+class Pools(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.numbers = list(NUMBERS)
+        self.on_exhausted = "share"
+        self.fast = Engine.from_config(config(self.numbers), implementation="compiled")
+        self.slow = Engine.from_config(config(self.numbers), implementation="reference")
+        self.now = 1000.0
+        self.tokens = []
+        self.leases = {}      # lease id -> [number, holder, start, end, shared-ever]
+        self.held = {}        # visitor -> (number, lease end) from unshared assignments
+        self.starts = 0
+
+    # -- steps ----------------------------------------------------------------------
+    def _both(self, method, *args, **kw):
+        a = getattr(self.fast, method)(*args, **kw)
+        b = getattr(self.slow, method)(*args, **kw)
+        assert a == b, (method, args, a, b)
+        return a
+
+    @rule(visitor=st.sampled_from(VISITORS), campaign=st.sampled_from([None, "spb", "print"]),
+          staff=st.booleans(), bot=st.integers(0, 9))
+    def assign(self, visitor, campaign, staff, bot):
+        visit = {"visitor_id": visitor, "url": "https://shop.example.ru/" + (f"?utm_campaign={campaign}&utm_source={campaign}" if campaign else "")}
+        if staff:
+            visit["cookies"] = {"staff": "1"}
+        if bot == 0:
+            visit["user_agent"] = "Googlebot/2.1 (+http://www.google.com/bot.html)"
+        before = self.held.get(visitor)
+        got = self._both("assign", visit, now=self.now)
+        if before and before[1] > self.now:
+            assert got.number == before[0], "a visitor with a live lease keeps the number"
+        if staff and not (before and before[1] > self.now) or (bot == 0 and not (before and before[1] > self.now)):
+            assert got.number is None, "exclusions and bots take nothing"
+        if got.token:
+            self.tokens.append(got.token)
+            if not got.shared:
+                self.held[visitor] = (got.number, got.expires_at)
+
+    @rule(data=st.data())
+    @precondition(lambda self: self.tokens)
+    def heartbeat(self, data):
+        token = data.draw(st.sampled_from(self.tokens + ["garbage", "0.0.0", "ff.ff.ff"]))
+        self._both("heartbeat", token, now=self.now)
+
+    @rule()
+    @precondition(lambda self: self.tokens)
+    def heartbeat_many(self):
+        self._both("heartbeat_many", self.tokens[-5:], now=self.now)
+
+    @rule(step=st.one_of(st.integers(0, 3), st.sampled_from([HOLD, COOL, HOLD + COOL, 100])), frac=st.sampled_from([0, 0.5, 0.999]))
+    def tick(self, step, frac):
+        self.now += step + frac
+
+    @rule(extra=st.sampled_from(SPARE))
+    def add_number(self, extra):
+        if extra not in self.numbers:
+            self.numbers.append(extra)
+            self._both("add_numbers", "p", [extra])
+
+    @rule(data=st.data())
+    @precondition(lambda self: len(self.numbers) > 1)
+    def retire_number(self, data):
+        gone = data.draw(st.sampled_from(self.numbers))
+        self.numbers.remove(gone)
+        self.held = {v: h for v, h in self.held.items() if h[0] != gone}  # its lease ends with it
+        self._both("retire_numbers", "p", [gone])
+
+    @rule(policy=st.sampled_from(["share", "default"]))
+    def reload(self, policy):
+        self.on_exhausted = policy
+        self._both("reload", config(self.numbers, policy))
+
+    # -- invariants ---------------------------------------------------------------------
+    @invariant()
+    def builds_agree_and_log_is_complete(self):
+        assert self.fast.stats(now=self.now) == self.slow.stats(now=self.now)
+        a, b = self.fast.drain_leases(), self.slow.drain_leases()
+        assert a == b
+        for e in a:
+            rec = self.leases.setdefault((e.pool, e.lease, e.number), [e.number, e.visitor_id, e.start, e.end, e.shared])
+            rec[3] = max(rec[3], e.end)
+            rec[4] = rec[4] or e.shared
+            if e.event == "start":
+                self.starts += 1
+        claims = sum(p["claims"] for p in self.fast.stats(now=self.now)["pools"].values())
+        assert claims == self.starts, "every lease start is in the log"
+        assert sorted(self.fast.lease_holders()) == sorted(self.slow.lease_holders())
+
+    @invariant()
+    def no_number_held_twice(self):
+        by_number = {}
+        for (pool, lease, number), (num, holder, start, end, shared) in self.leases.items():
+            by_number.setdefault(number, []).append((start, end, shared, lease))
+        for number, spans in by_number.items():
+            spans.sort()
+            for (s1, e1, sh1, l1), (s2, e2, sh2, l2) in zip(spans, spans[1:]):
+                # a new lease starts only after the previous one ended and cooled down
+                assert s2 >= e1 + COOL or sh1 or sh2, (number, (s1, e1, l1), (s2, e2, l2))
+
+
+Pools.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None,
+                                   suppress_health_check=[HealthCheck.too_slow])
+TestPools = Pools.TestCase
