@@ -118,6 +118,22 @@ def peers_of_helpers() -> List[Row]:
     return rows
 
 
+def pools() -> List[Row]:
+    import bench_pools
+    p = bench_pools.compare()
+    peer = "lock-based Python pool"
+    rows: List[Row] = [
+        ("heartbeat (one call)", p["k50_heartbeat_ns"], peer + " renew", p["peer_renew_ns"], ""),
+        ("heartbeat_many (per token)", p["k50_heartbeat_many_ns"], peer + " renew", p["peer_renew_ns"], ">= 20x"),
+        ("returning visitor: Engine.assign, whole", p["k50_returning_assign_ns"], peer + " bare assign", p["peer_returning_assign_ns"], ">= 5x"),
+        ("returning visitors: Engine.assign_many (per visit)", p["k50_returning_assign_many_ns"], peer + " bare assign", p["peer_returning_assign_ns"], ">= 5x, >= 1M/s"),
+        ("new visitor: Engine.assign, whole (2,000-number pool)", p["k50_fresh_assign_ns"], peer + " bare assign", p["peer_fresh_assign_ns"], ""),
+    ]
+    for n in (1, 2, 4):
+        rows.append((f"returning assigns/s, {n} process(es) on one shared segment", 1e9 / p[f"scaling_{n}_per_s"], "", 0.0, ""))
+    return rows
+
+
 def fmt_ns(ns: float) -> str:
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 
@@ -128,7 +144,7 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
-    rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers()
+    rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers() + pools()
     print(f"k50core {k50core.__version__} ({k50core.IMPLEMENTATION} build), Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs\n")
     print("| what | k50core | peer | peer time | ratio | target |")
@@ -139,6 +155,7 @@ def main() -> None:
             print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
         else:
             print(f"| {what} | {fmt_ns(k50)} ({1e9 / k50 / 1e6:.2f} M/s) | | | | {target} |")
+    print("\nRatios above 1× mean k50core is faster.")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,11 @@ def test_incompatible_segment_is_refused(build, tmp_path):
     garbage.write_bytes(os.urandom(8192))
     with pytest.raises(SegmentError, match="not a k50core pool segment"):
         Engine.from_config(config(), implementation=build, state_path=str(garbage))
+
+
+def test_assign_many_matches_assign(build):
+    one = Engine.from_config(config(), implementation=build)
+    many = Engine.from_config(config(), implementation=build)
+    batch = [visit("v1"), visit("v2"), None, {"visitor_id": 5}, visit("v1"), visit("v3"), visit("v4")]
+    for now in (1000, 1001, 2500):
+        assert many.assign_many(batch, now=now) == [one.assign(v, now=now) for v in batch]

@@ -459,6 +459,18 @@ cdef class ReturnCache:
         return k50_tuple_subtype_new(entry.cls, (entry.number, entry.display, entry.pool, entry.rule,
                                                  entry.token, until / 1000.0, shared))
 
+    def renew_visits(self, visits, uint64_t now):
+        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
+        cdef list out = []
+        cdef PyObject* vid
+        for visit in visits:
+            if PyDict_Check(visit):
+                vid = PyDict_GetItemWithError(visit, "visitor_id")
+                out.append(self.renew(<object>vid, now) if vid != NULL else None)
+            else:
+                out.append(None)
+        return out
+
     def discard(self, visitor):
         self.entries.pop(visitor, None)
 

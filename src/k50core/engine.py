@@ -142,6 +142,12 @@ class Engine:
             self.pools.count_default(pool.name)
         return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
 
+    def assign_many(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]:
+        """assign() for a batch: returning visitors are renewed in one pass through the core."""
+        now_s = time.time() if now is None else float(now)
+        got = self.pools.renew_visits(visits, int(now_s * 1000))
+        return [a if a is not None else self.assign(v, now_s) for a, v in zip(got, visits)]
+
     def _fixed(self, number: Optional[str], pool: Pool, rule: Optional[str]) -> Assignment:
         shown = format_number(number, pool.display) if number else None
         return Assignment(number, shown, pool.name, rule, None, None, False)

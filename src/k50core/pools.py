@@ -220,6 +220,7 @@ class Pools:
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self._sticky = core.ReturnCache(self.table)
         self.fast_return = self._sticky.renew  # (visitor, now_ms) -> Assignment or None, in the core
+        self.renew_visits = self._sticky.renew_visits
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink

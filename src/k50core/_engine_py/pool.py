@@ -277,6 +277,10 @@ class ReturnCache:
             return None
         return made._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
 
+    def renew_visits(self, visits: Sequence[Any], now: int) -> list:
+        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
+        return [self.renew(v.get("visitor_id"), now) if isinstance(v, dict) else None for v in visits]
+
     def discard(self, visitor: Any) -> None:
         self.entries.pop(visitor, None)
 

@@ -1,0 +1,142 @@
+"""Pools: k50core's lock-free slots beside a lock-based pure-Python pool.
+
+pytest-benchmark functions, and ``compare()`` for the side-by-side script.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from typing import Callable, Dict, List
+
+from k50core import Engine
+
+from baseline_pool import LockedPool
+
+N_NUMBERS = 2000
+NUMBERS = [f"+7495{i:07d}" for i in range(N_NUMBERS)]
+CONFIG = {"pools": {"p": {"type": "dynamic", "numbers": NUMBERS, "hold_seconds": 900, "cooldown_seconds": 300}},
+          "rules": [{"name": "all", "when": {"traffic_type": {"$ne": "internal"}}, "pool": "p"}]}
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+def visits(n: int, prefix: str = "v") -> List[dict]:
+    return [{"visitor_id": f"{prefix}{i}", "ip": "5.101.68.156", "user_agent": UA,
+             "url": f"https://shop.example.ru/catalog?utm_source=yandex&utm_medium=cpc&utm_campaign=c{i % 50}"}
+            for i in range(n)]
+
+
+def _best(fn: Callable[[], object], ops: int, repeats: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best / ops * 1e9
+
+
+def _engine(state_path: str = None) -> Engine:
+    return Engine.from_config(CONFIG, state_path=state_path)
+
+
+def _scaling_worker(path: str, seconds: float, prefix: str, out) -> None:
+    engine = _engine(path)
+    batch = visits(200, prefix)
+    now = 1_000.0
+    for v in batch:
+        engine.assign(v, now=now)
+    done, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for v in batch:
+            engine.assign(v, now=now)
+        done += len(batch)
+        engine.drain_leases()
+    out.put(done / seconds)
+
+
+def scaling(processes: int, seconds: float = 1.0) -> float:
+    """Returning-visitor assigns per second, all processes on one shared segment."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "pool.seg")
+        _engine(path)
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_scaling_worker, args=(path, seconds, f"p{k}-", out)) for k in range(processes)]
+        for p in procs:
+            p.start()
+        total = sum(out.get(timeout=60) for _ in procs)
+        for p in procs:
+            p.join()
+        return total
+
+
+def compare() -> Dict[str, float]:
+    engine, peer = _engine(), LockedPool(NUMBERS, 900, 300)
+    now = 1_000.0
+    returning = visits(1000)
+    tokens = [engine.assign(v, now=now).token for v in returning]
+    for v in returning:
+        peer.assign(v["visitor_id"], now)
+    ids = [v["visitor_id"] for v in returning]
+    engine.drain_leases()
+    r: Dict[str, float] = {}
+    r["k50_heartbeat_ns"] = _best(lambda: [engine.heartbeat(t, now + 1) for t in tokens], len(tokens))
+    r["k50_heartbeat_many_ns"] = _best(lambda: engine.heartbeat_many(tokens, now + 1), len(tokens))
+    r["peer_renew_ns"] = _best(lambda: [peer.renew(i, now + 1) for i in ids], len(ids))
+    engine.drain_leases()
+    r["k50_returning_assign_ns"] = _best(lambda: [engine.assign(v, now=now + 2) for v in returning], len(returning))
+    r["k50_returning_assign_many_ns"] = _best(lambda: engine.assign_many(returning, now=now + 3), len(returning))
+    r["peer_returning_assign_ns"] = _best(lambda: [peer.assign(i, now + 2) for i in ids], len(ids))
+    engine.drain_leases()
+    fresh = visits(1000, "new")
+    fresh_engine = _engine()
+    fresh_engine.assign(fresh[0], now=now)  # warm caches (User-Agent, URL)
+    fresh_peer = LockedPool(NUMBERS, 900, 300)
+    t = time.perf_counter()
+    for v in fresh[1:]:
+        fresh_engine.assign(v, now=now)
+    r["k50_fresh_assign_ns"] = (time.perf_counter() - t) / (len(fresh) - 1) * 1e9
+    t = time.perf_counter()
+    for v in fresh[1:]:
+        fresh_peer.assign(v["visitor_id"], now)
+    r["peer_fresh_assign_ns"] = (time.perf_counter() - t) / (len(fresh) - 1) * 1e9
+    for n in (1, 2, 4):
+        r[f"scaling_{n}_per_s"] = scaling(n)
+    return r
+
+
+# -- pytest-benchmark ----------------------------------------------------------------------
+def bench_k50_heartbeat_many(benchmark):
+    engine = _engine()
+    tokens = [engine.assign(v, now=1000).token for v in visits(1000)]
+    benchmark(engine.heartbeat_many, tokens, 1001)
+
+
+def bench_peer_renew(benchmark):
+    peer = LockedPool(NUMBERS, 900, 300)
+    ids = [f"v{i}" for i in range(1000)]
+    for i in ids:
+        peer.assign(i, 1000)
+    benchmark(lambda: [peer.renew(i, 1001) for i in ids])
+
+
+def bench_k50_returning_assign(benchmark):
+    engine = _engine()
+    vs = visits(1000)
+    for v in vs:
+        engine.assign(v, now=1000)
+    benchmark(lambda: [engine.assign(v, now=1001) for v in vs])
+
+
+def bench_peer_returning_assign(benchmark):
+    peer = LockedPool(NUMBERS, 900, 300)
+    ids = [f"v{i}" for i in range(1000)]
+    for i in ids:
+        peer.assign(i, 1000)
+    benchmark(lambda: [peer.assign(i, 1001) for i in ids])
+
+
+if __name__ == "__main__":
+    for k, v in compare().items():
+        print(f"{k:28s} {v:,.0f}")
