@@ -75,18 +75,26 @@ class Pools(RuleBasedStateMachine):
         if got.token:
             self.tokens.append(got.token)
             if not got.shared:
-                self.held[visitor] = (got.number, got.expires_at)
+                self.held[visitor] = (got.number, got.expires_at, got.token)
+
+    def _renewed(self, tokens):
+        """Heartbeats extend the live leases they name (the model follows)."""
+        for visitor, (number, until, token) in list(self.held.items()):
+            if token in tokens and until > self.now:
+                self.held[visitor] = (number, self.now + HOLD, token)
 
     @rule(data=st.data())
     @precondition(lambda self: self.tokens)
     def heartbeat(self, data):
         token = data.draw(st.sampled_from(self.tokens + ["garbage", "0.0.0", "ff.ff.ff"]))
-        self._both("heartbeat", token, now=self.now)
+        if self._both("heartbeat", token, now=self.now):
+            self._renewed({token})
 
     @rule()
     @precondition(lambda self: self.tokens)
     def heartbeat_many(self):
         self._both("heartbeat_many", self.tokens[-5:], now=self.now)
+        self._renewed(set(self.tokens[-5:]))
 
     @rule(step=st.one_of(st.integers(0, 3), st.sampled_from([HOLD, COOL, HOLD + COOL, 100])), frac=st.sampled_from([0, 0.5, 0.999]))
     def tick(self, step, frac):
