@@ -48,7 +48,8 @@ class Pools(RuleBasedStateMachine):
         self.now = 1000.0
         self.tokens = []
         self.leases = {}      # lease id -> [number, holder, start, end, shared-ever]
-        self.held = {}        # visitor -> (number, lease end) from unshared assignments
+        self.held = {}        # visitor -> (number, token) of the lease they hold (started)
+        self.until = {}       # token -> when that lease ends (ms), as far as the model knows
         self.starts = 0
 
     # -- steps ----------------------------------------------------------------------
@@ -66,22 +67,35 @@ class Pools(RuleBasedStateMachine):
             visit["cookies"] = {"staff": "1"}
         if bot == 0:
             visit["user_agent"] = "Googlebot/2.1 (+http://www.google.com/bot.html)"
-        before = self.held.get(visitor)
+        live = self._live(visitor)
         got = self._both("assign", visit, now=self.now)
-        if before and before[1] > self.now:
-            assert got.number == before[0], "a visitor with a live lease keeps the number"
-        if staff and not (before and before[1] > self.now) or (bot == 0 and not (before and before[1] > self.now)):
+        if live:
+            assert got.number == live[0], "a visitor with a live lease keeps the number"
+        elif staff or bot == 0:
             assert got.number is None, "exclusions and bots take nothing"
         if got.token:
+            known = got.token in self.until
+            self.until[got.token] = round(got.expires_at * 1000)
             self.tokens.append(got.token)
-            if not got.shared:
-                self.held[visitor] = (got.number, got.expires_at, got.token)
+            if not got.shared or not known or (live and live[1] == got.token):
+                self.held[visitor] = (got.number, got.token)  # started it, or returned to it
+            else:
+                self.held.pop(visitor, None)  # joined someone else's lease: not theirs to keep
+
+    def _live(self, visitor):
+        """(number, token) of the visitor's own lease if it is still running."""
+        held = self.held.get(visitor)
+        return held if held and self.until[held[1]] > self._ms() else None
+
+    def _ms(self):
+        """The clock as the engine reads it: whole milliseconds."""
+        return int(self.now * 1000)
 
     def _renewed(self, tokens):
         """Heartbeats extend the live leases they name (the model follows)."""
-        for visitor, (number, until, token) in list(self.held.items()):
-            if token in tokens and until > self.now:
-                self.held[visitor] = (number, self.now + HOLD, token)
+        for token in tokens:
+            if self.until.get(token, 0) > self._ms():
+                self.until[token] = max(self.until[token], self._ms() + HOLD * 1000)
 
     @rule(data=st.data())
     @precondition(lambda self: self.tokens)
@@ -104,20 +118,22 @@ class Pools(RuleBasedStateMachine):
     def add_number(self, extra):
         if extra not in self.numbers:
             self.numbers.append(extra)
-            self._both("add_numbers", "p", [extra])
+            self._both("add_numbers", "p", [extra], now=self.now)
 
     @rule(data=st.data())
     @precondition(lambda self: len(self.numbers) > 1)
     def retire_number(self, data):
         gone = data.draw(st.sampled_from(self.numbers))
         self.numbers.remove(gone)
-        self.held = {v: h for v, h in self.held.items() if h[0] != gone}  # its lease ends with it
-        self._both("retire_numbers", "p", [gone])
+        for number, token in self.held.values():
+            if number == gone:  # its lease ends now, and stays ended if the number comes back
+                self.until[token] = min(self.until[token], self._ms())
+        self._both("retire_numbers", "p", [gone], now=self.now)
 
     @rule(policy=st.sampled_from(["share", "default"]))
     def reload(self, policy):
         self.on_exhausted = policy
-        self._both("reload", config(self.numbers, policy))
+        self._both("reload", config(self.numbers, policy), now=self.now)
 
     # -- invariants ---------------------------------------------------------------------
     @invariant()
@@ -127,7 +143,7 @@ class Pools(RuleBasedStateMachine):
         assert a == b
         for e in a:
             rec = self.leases.setdefault((e.pool, e.lease, e.number), [e.number, e.visitor_id, e.start, e.end, e.shared])
-            rec[3] = max(rec[3], e.end)
+            rec[3] = e.end if e.event == "end" else max(rec[3], e.end)
             rec[4] = rec[4] or e.shared
             if e.event == "start":
                 self.starts += 1

@@ -149,6 +149,29 @@ def test_add_and_retire_numbers(engine):
         engine.add_numbers("nope", ["+74950000009"])
 
 
+def test_retiring_a_number_ends_its_lease(build):
+    engine = Engine.from_config(config(numbers=1, on_exhausted="default"), implementation=build)
+    a = engine.assign(visit("v1"), now=1000)
+    engine.drain_leases()
+    engine.retire_numbers("p", [a.number], now=1100)
+    end, = engine.drain_leases()
+    assert (end.event, end.number, end.visitor_id, end.end) == ("end", a.number, "v1", 1100.0)
+    assert engine.heartbeat(a.token, now=1101) is False
+    engine.add_numbers("p", [a.number], now=1200)                            # back, but the lease stays ended
+    assert engine.assign(visit("v1"), now=1201).number == "+74950000099"     # cooling until 1100 + 300
+    assert engine.assign(visit("v2"), now=1400).number == a.number
+
+
+def test_shared_lease_of_an_ended_number_belongs_to_the_sharer(build):
+    engine = Engine.from_config(config(numbers=1, hold=10, cooldown=300), implementation=build)
+    first = engine.assign(visit("v1"), now=1000)
+    joined = engine.assign(visit("v2"), now=1020)       # v1's lease ended; the number is cooling
+    assert joined.shared and joined.number == first.number and joined.token != first.token
+    assert engine.heartbeat(first.token, now=1021) is False
+    again = engine.assign(visit("v2", cookies={"staff": "1"}), now=1025)
+    assert again.token == joined.token                  # v2 holds it: returns to it before any rule
+
+
 def test_shared_segment_between_engines(build, tmp_path):
     path = str(tmp_path / "pools.seg")
     one = Engine.from_config(config(numbers=2, on_exhausted="default"), implementation=build, state_path=path)

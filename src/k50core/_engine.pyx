@@ -6,6 +6,7 @@ One extension module, its parts in include files so each stays small:
   _geoip.pxi   MaxMind DB region lookups without decoding whole records
   _device.pxi  device type from User-Agent, cached
   _pool.pxi    lock-free number slots (leases) in process or shared memory
+  _returning.pxi  returning visitors' assign fast path
 The plain-Python twin with the same API is k50core._engine_py.
 """
 
@@ -13,3 +14,4 @@ include "_match.pxi"
 include "_geoip.pxi"
 include "_device.pxi"
 include "_pool.pxi"
+include "_returning.pxi"

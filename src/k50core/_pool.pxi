@@ -285,10 +285,16 @@ cdef class SlotTable:
                     alive += 1
         return alive
 
-    def share(self, const int[::1] slots, uint64_t now, uint64_t hold):
-        """Exhaustion: join the least recently active held or cooling number, marked shared."""
+    def share(self, const int[::1] slots, uint64_t now, uint64_t hold, unsigned int rule,
+              uint64_t holder_hash, bytes holder, bytes session):
+        """Exhaustion: join the least recently active number, marked shared.
+
+        A number still held is joined as it is (its holder keeps it too); one
+        whose lease has ended (cooling) starts a new shared lease for this
+        holder, so the old holder's token no longer renews it.
+        """
         cdef Py_ssize_t n = slots.shape[0], k, i, best
-        cdef uint64_t s, best_state
+        cdef uint64_t s, best_state, claimed
         cdef int attempt, kind
         for k in range(n):
             self._slot(slots[k])
@@ -305,10 +311,18 @@ cdef class SlotTable:
                     best, best_state = i, s
             if best < 0:
                 return None
-            if k50_cas(self._state(best), best_state,
-                       _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
-                (<uint64_t*>(self.base + best * SLOT_SIZE + OFF_LAST))[0] = now
-                return best, <long long>(_gen(best_state))
+            if now < _until(best_state):  # still held: join it
+                if k50_cas(self._state(best), best_state,
+                           _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
+                    (<uint64_t*>(self.base + best * SLOT_SIZE + OFF_LAST))[0] = now
+                    return best, <long long>(_gen(best_state))
+                continue
+            claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
+            if not k50_cas(self._state(best), best_state, claimed):
+                continue
+            self._write_lease(self.base + best * SLOT_SIZE, now, rule, holder_hash, holder, session)
+            if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
+                return best, <long long>(_gen(claimed))
         return None
 
     def find(self, const int[::1] slots, uint64_t holder_hash, bytes holder, uint64_t now):
@@ -359,14 +373,21 @@ cdef class SlotTable:
         (<uint64_t*>(p + OFF_NUMBER))[0] = number
         (<unsigned int*>(p + OFF_POOL))[0] = pool
 
-    def retire(self, Py_ssize_t slot):
-        """Take a slot out of circulation; its last lease stays readable."""
+    def retire(self, Py_ssize_t slot, uint64_t now):
+        """Take a slot out of circulation, ending a live lease now; True if one was cut short.
+
+        Its last lease stays readable, and its cooldown runs from the cut, so a
+        number that comes back is never handed out while a page may still show it.
+        """
         cdef uint64_t* state = <uint64_t*>self._slot(slot)
-        cdef uint64_t s
+        cdef uint64_t s, until
         while True:
             s = k50_load(state)
-            if k50_cas(state, s, _pack(_gen(s), KIND_RETIRED, (s & SHARED_BIT) != 0, _until(s))):
-                return
+            until = _until(s)
+            if _kind(s) == KIND_LEASED and until > now:
+                until = now
+            if k50_cas(state, s, _pack(_gen(s), KIND_RETIRED, (s & SHARED_BIT) != 0, until)):
+                return until != _until(s)
 
     def revive(self, Py_ssize_t slot):
         """Back into circulation: free once its last lease and cooldown have run out."""
@@ -389,93 +410,3 @@ cdef class SlotTable:
         if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
             raise ValueError("counters live 8-byte aligned in the header, before the slots")
         return k50_load(<uint64_t*>(self.base - self.offset + byte_offset))
-
-
-@cython.final
-cdef class _Return:
-    cdef Py_ssize_t slot
-    cdef uint64_t gen, hold
-    cdef object cls, number, display, pool, rule, token
-
-
-cdef extern from *:
-    """
-    /* tuple.__new__(cls, items) without the Python-level wrapper's checks */
-    static PyObject* k50_tuple_subtype_new(PyObject* cls, PyObject* items) {
-        PyObject* args = PyTuple_Pack(1, items);
-        PyObject* made;
-        if (args == NULL) return NULL;
-        made = PyTuple_Type.tp_new((PyTypeObject*)cls, args, NULL);
-        Py_DECREF(args);
-        return made;
-    }
-    """
-    object k50_tuple_subtype_new(object cls, object items)
-
-
-@cython.final
-cdef class ReturnCache:
-    """Returning visitors' live leases by visitor id: the assign fast path.
-
-    Holds per visitor (slot, gen, hold, the Assignment last given); ``renew``
-    extends the lease in the table and returns that Assignment with the new
-    expiry, or None (dropping the entry) when the lease has ended.
-    """
-    cdef SlotTable table
-    cdef dict entries
-    cdef Py_ssize_t capacity
-
-    def __init__(self, SlotTable table, Py_ssize_t capacity=200_000):
-        self.table = table
-        self.entries = {}
-        self.capacity = capacity
-
-    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made):
-        cdef _Return entry = _Return.__new__(_Return)
-        if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
-            self.entries.clear()
-        if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7:
-            raise TypeError("expected an Assignment (a 7-field tuple subclass)")
-        entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
-        entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
-        self.entries[visitor] = entry
-
-    def renew(self, visitor, uint64_t now):
-        cdef PyObject* found
-        cdef uint64_t until
-        cdef _Return entry
-        if not PyUnicode_CheckExact(visitor):
-            return None
-        found = PyDict_GetItemWithError(self.entries, visitor)
-        if found == NULL:
-            return None
-        entry = <_Return>found
-        until = self.table._renew(entry.slot, entry.gen, now, entry.hold)
-        if not until:
-            del self.entries[visitor]
-            return None
-        shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
-        # Assignment(number, display, pool, rule, token, expires_at, shared): a tuple subclass
-        return k50_tuple_subtype_new(entry.cls, (entry.number, entry.display, entry.pool, entry.rule,
-                                                 entry.token, until / 1000.0, shared))
-
-    def renew_visits(self, visits, uint64_t now):
-        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
-        cdef list out = []
-        cdef PyObject* vid
-        for visit in visits:
-            if PyDict_Check(visit):
-                vid = PyDict_GetItemWithError(visit, "visitor_id")
-                out.append(self.renew(<object>vid, now) if vid != NULL else None)
-            else:
-                out.append(None)
-        return out
-
-    def discard(self, visitor):
-        self.entries.pop(visitor, None)
-
-    def clear(self):
-        self.entries.clear()
-
-    def __len__(self):
-        return len(self.entries)

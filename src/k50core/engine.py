@@ -18,6 +18,11 @@ from .rules.compiler import Compiler, PathTable, compile_groups
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
 
 
+def _ms(now: Optional[float]) -> int:
+    """Injected time in seconds (default: the clock) as the pools' milliseconds."""
+    return int((time.time() if now is None else now) * 1000)
+
+
 def _load(source: Source) -> Config:
     config, problems = parse(read_config(source))
     if problems:  # report the conditions' faults too, all in one go
@@ -55,14 +60,16 @@ class Engine:
     """Compiled rules plus enrichment. Build with ``Engine.from_config``."""
 
     def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
-                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None) -> None:
+                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
+                 now: Optional[float] = None) -> None:
         self.core = core
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=lease_sink)
+                           lease_sink=lease_sink, now_ms=_ms(now))
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
-        self._fast_return = self.pools.fast_return
+        # instances answer returning visitors in the core; the method below is the rest
+        self.assign = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -92,19 +99,21 @@ class Engine:
     @classmethod
     def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None,
                     state_path: Optional[str] = None,
-                    lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None) -> "Engine":
+                    lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
+                    now: Optional[float] = None) -> "Engine":
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
         active one, see ``k50core.IMPLEMENTATION``). ``state_path`` puts the
         number pools in a shared segment (e.g. under /dev/shm) that every
         worker process opens; by default they live in process memory.
-        ``lease_sink`` receives lease events in batches. Raises ConfigError
+        ``lease_sink`` receives lease events in batches; ``now`` is the clock
+        for numbers a shared segment has but this config retires. Raises ConfigError
         listing every problem with its place.
         """
         config = _load(source)
         core = _impl.by_name(implementation) if implementation else _impl.core
-        return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink)
+        return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink, now=now)
 
     # -- number assignment ---------------------------------------------------------------
     def assign(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:
@@ -115,10 +124,6 @@ class Engine:
         """
         now_s = time.time() if now is None else float(now)
         now_ms = int(now_s * 1000)
-        if token is None and type(visit) is dict:  # fast path: a returning visitor with a live lease
-            back = self._fast_return(visit.get("visitor_id"), now_ms)
-            if back is not None:
-                return back
         fields = visit if isinstance(visit, dict) else {}
         visitor = clean_text(fields.get("visitor_id"), 256) or None
         back = self.pools.returning(visitor, token or fields.get("token"), now_ms)
@@ -133,9 +138,10 @@ class Engine:
             self._counts["static"] += 1
             return self._fixed(pool.numbers[0], pool, decision.rule)
         session = clean_text(fields.get("session_id"), 64) or None
-        got = self.pools.lease(pool.name, self._rule_index[decision.rule], visitor, session, now_ms)
+        rule = self._rule_index[decision.rule]
+        got = self.pools.lease(pool.name, rule, visitor, session, now_ms)
         if got is None and pool.on_exhausted == "share":
-            got = self.pools.share(pool.name, visitor, session, now_ms)
+            got = self.pools.share(pool.name, rule, visitor, session, now_ms)
         if got is not None:
             return got
         if pool.on_exhausted != "share":
@@ -154,15 +160,15 @@ class Engine:
 
     def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
         """Extend a live lease (activity on the page); False when it has ended."""
-        return self.pools.renew_many((token,), int((time.time() if now is None else now) * 1000)) > 0
+        return self.pools.renew_many((token,), _ms(now)) > 0
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
         """heartbeat() for many tokens; returns how many leases were alive."""
-        return self.pools.renew_many(tokens, int((time.time() if now is None else now) * 1000))
+        return self.pools.renew_many(tokens, _ms(now))
 
     def stats(self, now: Optional[float] = None) -> Dict[str, Any]:
         """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
-        out: Dict[str, Any] = {"pools": self.pools.stats(int((time.time() if now is None else now) * 1000))}
+        out: Dict[str, Any] = {"pools": self.pools.stats(_ms(now))}
         out.update(self._counts)
         out["renewals"] = self.pools.table.renewed  # by this process
         return out
@@ -176,20 +182,22 @@ class Engine:
         return self.pools.holders()
 
     # -- changes at run time ---------------------------------------------------------------
-    def reload(self, source: Source) -> None:
-        """Load a new config; live leases of numbers that remain are kept."""
+    def reload(self, source: Source, now: Optional[float] = None) -> None:
+        """Load a new config; live leases of numbers that remain are kept, those of dropped ones end."""
         config = _load(source)
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
-        self.pools.configure(config.pools)
+        self.pools.configure(config.pools, _ms(now))
 
-    def add_numbers(self, pool: str, numbers: Sequence[str]) -> None:
-        self._resize(pool, lambda current: current + tuple(n for n in numbers if n not in current))
+    def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
+        self._resize(pool, lambda current: current + tuple(n for n in numbers if n not in current), now)
 
-    def retire_numbers(self, pool: str, numbers: Sequence[str]) -> None:
-        self._resize(pool, lambda current: tuple(n for n in current if n not in set(numbers)))
+    def retire_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
+        """Take numbers out of a pool; their live leases end now (an "end" in the lease log)."""
+        self._resize(pool, lambda current: tuple(n for n in current if n not in set(numbers)), now)
 
-    def _resize(self, name: str, change: Callable[[Tuple[str, ...]], Tuple[str, ...]]) -> None:
+    def _resize(self, name: str, change: Callable[[Tuple[str, ...]], Tuple[str, ...]],
+                now: Optional[float]) -> None:
         if name not in self.config.pools:
             raise KeyError(f"unknown pool {name!r}")
         target = self.config.pools[name]
@@ -200,7 +208,7 @@ class Engine:
         pools = dict(self.config.pools)
         pools[name] = replace(target, numbers=numbers)
         self.config = replace(self.config, pools=pools)
-        self.pools.configure(self.config.pools)
+        self.pools.configure(self.config.pools, _ms(now))
 
     # -- visit → attributes → decision ------------------------------------------
     def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:

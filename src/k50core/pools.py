@@ -42,6 +42,12 @@ NAME_MAX = 32
 C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
 _HEAD = struct.Struct("<8sIIII")
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
+HOLDER_MAX, SESSION_MAX = 48, 24  # bytes a slot keeps of the visitor and session ids
+
+
+def _field(text: Optional[str], limit: int) -> bytes:
+    """An id as the slot stores it: UTF-8, cut to the slot's field."""
+    return (text or "").encode("utf-8", "replace")[:limit]
 
 
 class SegmentError(RuntimeError):
@@ -61,7 +67,7 @@ class Assignment(NamedTuple):
 
 class LeaseEvent(NamedTuple):
     """One lease start, renewal or shared join; a lease ends at its last ``end``."""
-    event: str              # "start", "renew", "share"
+    event: str              # "start", "renew", "share", "end" (cut short by retiring the number)
     pool: str
     number: str
     visitor_id: Optional[str]
@@ -211,16 +217,16 @@ class Pools:
 
     def __init__(self, core: ModuleType, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
                  state_path: Optional[str] = None, capacity: Optional[int] = None,
-                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024) -> None:
+                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
+                 now_ms: int) -> None:
         dynamic = [p for p in pools.values() if p.type == "dynamic"]
         total = sum(len(p.numbers) for p in dynamic)
         self.segment = Segment(core, capacity or max(256, 2 * total + 64), state_path)
         self.table = self.segment.table
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
-        self._sticky = core.ReturnCache(self.table)
-        self.fast_return = self._sticky.renew  # (visitor, now_ms) -> Assignment or None, in the core
-        self.renew_visits = self._sticky.renew_visits
+        self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
+        self.renew_visits = self.returns.renew_visits
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink
@@ -228,7 +234,7 @@ class Pools:
         self.by_name: Dict[str, _PoolSlots] = {}
         self.by_index: Dict[int, _PoolSlots] = {}
         self._slot_pool: Dict[int, _PoolSlots] = {}
-        self.configure(pools)
+        self.configure(pools, now_ms)
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
 
@@ -239,10 +245,11 @@ class Pools:
         self.table.take_renewals()
 
     # -- set-up and reload ---------------------------------------------------------
-    def configure(self, pools: Mapping[str, Pool]) -> None:
+    def configure(self, pools: Mapping[str, Pool], now_ms: int) -> None:
         """Map configured numbers to slots; retire numbers no longer configured.
 
         Live leases of numbers that stay are untouched: a number keeps its slot.
+        A retired number's live lease ends now (logged as an "end").
         """
         seg = self.segment
         with seg.locked():
@@ -267,9 +274,11 @@ class Pools:
                 by_name[pool.name] = _PoolSlots(index, pool, slots, pool.hold_seconds * 1000,
                                                 pool.cooldown_seconds * 1000,
                                                 {n: format_number(n, pool.display) for n in pool.numbers})
-            for key, slot in known.items():
-                if key not in wanted:
-                    self.table.retire(slot)
+            cut = [slot for key, slot in known.items() if key not in wanted and self.table.retire(slot, now_ms)]
+        for slot in cut:
+            ps = self._slot_pool.get(slot)
+            if ps is not None:
+                self._record("end", ps, slot, self.table.state(slot)[1], now_ms, None, None)
         old_holds = {n: p.hold_ms for n, p in self.by_name.items()}
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
@@ -278,7 +287,7 @@ class Pools:
         for ps in by_name.values():
             self._holds[ps.index] = ps.hold_ms
         if any(old_holds.get(n, p.hold_ms) != p.hold_ms for n, p in by_name.items()):
-            self._sticky.clear()  # entries carry the hold; a retired slot just fails to renew
+            self.returns.clear()  # entries carry the hold; a retired slot just fails to renew
         self._tokens.clear()
 
     # -- assignment ---------------------------------------------------------------------
@@ -286,14 +295,14 @@ class Pools:
               now_ms: int) -> Optional[Assignment]:
         """A number for a visitor (the same one while their lease lives); None when exhausted."""
         ps = self.by_name[pool_name]
-        holder = (visitor or "").encode("utf-8", "replace")
+        holder = _field(visitor, HOLDER_MAX)
         h = holder_hash(holder) if visitor else 0
         if visitor:
             found = self.table.find(ps.slots, h, holder, now_ms)  # held via another worker
             if found is not None:
                 return self._renewed(ps, found[0], found[1], now_ms, visitor)
         got = self.table.claim(ps.slots, self.hint, now_ms, ps.hold_ms, ps.cooldown_ms, rule, h, holder,
-                               (session or "").encode("utf-8", "replace"))
+                               _field(session, SESSION_MAX))
         if got is None:
             return None
         slot, gen = got
@@ -302,10 +311,13 @@ class Pools:
         self._record("start", ps, slot, gen, now_ms, visitor, session)
         return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor)
 
-    def share(self, pool_name: str, visitor: Optional[str], session: Optional[str], now_ms: int) -> Optional[Assignment]:
+    def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
+              now_ms: int) -> Optional[Assignment]:
         ps = self.by_name[pool_name]
         self.table.add(self.segment.counter_offset(ps.index, C_SHARES))
-        got = self.table.share(ps.slots, now_ms, ps.hold_ms)
+        holder = _field(visitor, HOLDER_MAX)
+        got = self.table.share(ps.slots, now_ms, ps.hold_ms, rule, holder_hash(holder) if visitor else 0, holder,
+                               _field(session, SESSION_MAX))
         if got is None:
             return None
         slot, gen = got
@@ -322,7 +334,7 @@ class Pools:
             if parsed is not None:
                 ps, slot, gen = parsed
                 return self._renewed(ps, slot, gen, now_ms, visitor)
-        return self._sticky.renew(visitor, now_ms) if visitor else None
+        return self.returns.renew(visitor, now_ms) if visitor else None
 
 
     def renew(self, token: str, now_ms: int) -> bool:
@@ -356,8 +368,8 @@ class Pools:
         made = Assignment(number, ps.display.get(number, number), ps.pool.name,
                           self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
-        if visitor and not shared:
-            self._sticky.put(visitor, slot, gen, ps.hold_ms, made)
+        if visitor and record[9] == _field(visitor, HOLDER_MAX):
+            self.returns.put(visitor, slot, gen, ps.hold_ms, made)  # the holder returns to it, shared or not
         return made
 
     # -- tokens -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ the compiled build against.
 from .device import device_info, device_type, device_types
 from .geoip import GeoIP
 from .match import Matcher
-from .pool import ReturnCache, SlotTable
+from .pool import SlotTable
+from .returning import Assigner, ReturnCache
 
-__all__ = ["GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types"]
+__all__ = ["Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types"]

@@ -177,8 +177,9 @@ class SlotTable:
             raise ValueError("one gen per slot expected")
         return sum(1 for s, g in zip(slots, gens) if self.renew(s, g, now, hold))
 
-    def share(self, slots: Sequence[int], now: int, hold: int) -> Optional[Tuple[int, int]]:
-        """Exhaustion: join the least recently active held or cooling number, marked shared."""
+    def share(self, slots: Sequence[int], now: int, hold: int, rule: int, holder_hash: int,
+              holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
+        """Exhaustion: join the least recently active number, marked shared (see _pool.pxi)."""
         for i in slots:
             self._at(i)
         with self._locked():
@@ -190,8 +191,13 @@ class SlotTable:
             if best < 0:
                 return None
             kind, gen, shared, until = unpack_state(self._get(best))
-            self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
-            self._u64(best, OFF_LAST, now)
+            if now < until:  # still held: join it
+                self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
+                self._u64(best, OFF_LAST, now)
+                return best, gen
+            gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
+            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._put(best, pack_state(gen, LEASED, True, now + hold))
             return best, gen
 
     def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
@@ -226,10 +232,13 @@ class SlotTable:
         self._u64(slot, OFF_NUMBER, number)
         U32.pack_into(self._view, at + OFF_POOL, pool)
 
-    def retire(self, slot: int) -> None:
+    def retire(self, slot: int, now: int) -> bool:
+        """Out of circulation, ending a live lease now; True if one was cut short."""
         with self._locked():
             kind, gen, shared, until = unpack_state(self._get(slot))
-            self._put(slot, pack_state(gen, RETIRED, shared, until))
+            cut = kind == LEASED and until > now
+            self._put(slot, pack_state(gen, RETIRED, shared, now if cut else until))
+            return cut
 
     def revive(self, slot: int) -> None:
         with self._locked():
@@ -251,41 +260,3 @@ class SlotTable:
 
     def counter(self, byte_offset: int) -> int:
         return U64.unpack_from(self._view, self._counter_at(byte_offset))[0]
-
-
-class ReturnCache:
-    """Returning visitors' live leases by visitor id: the assign fast path."""
-
-    def __init__(self, table: SlotTable, capacity: int = 200_000) -> None:
-        self.table = table
-        self.entries: dict = {}
-        self.capacity = capacity
-
-    def put(self, visitor: str, slot: int, gen: int, hold: int, made: tuple) -> None:
-        if len(self.entries) >= self.capacity:
-            self.entries.clear()
-        self.entries[visitor] = (slot, gen, hold, made)
-
-    def renew(self, visitor: Any, now: int) -> Optional[tuple]:
-        entry = self.entries.get(visitor) if type(visitor) is str else None
-        if entry is None:
-            return None
-        slot, gen, hold, made = entry
-        until = self.table.renew(slot, gen, now, hold)
-        if not until:
-            del self.entries[visitor]
-            return None
-        return made._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
-
-    def renew_visits(self, visits: Sequence[Any], now: int) -> list:
-        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
-        return [self.renew(v.get("visitor_id"), now) if isinstance(v, dict) else None for v in visits]
-
-    def discard(self, visitor: Any) -> None:
-        self.entries.pop(visitor, None)
-
-    def clear(self) -> None:
-        self.entries.clear()
-
-    def __len__(self) -> int:
-        return len(self.entries)

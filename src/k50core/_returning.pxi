@@ -1,0 +1,140 @@
+# Returning visitors (compiled): the assign fast path.
+#
+# Most page views come from visitors whose lease is alive. For them assign()
+# needs no enrichment and no rules: one dict lookup by visitor id, one CAS
+# renewal in the slot table, and the Assignment they were given, with the new
+# expiry. ``Assigner`` does exactly that as a C-level callable and hands
+# everything else to the engine's full path.
+
+from time import time as _wall_clock
+
+cdef extern from "Python.h":
+    bint PyDict_CheckExact(object o)
+    double PyFloat_AsDouble(object o) except? -1.0
+
+cdef extern from *:
+    """
+    /* An Assignment (a tuple subclass without __dict__) from its seven fields. */
+    static PyObject* k50_assignment(PyObject* cls, PyObject* a, PyObject* b, PyObject* c, PyObject* d,
+                                    PyObject* e, PyObject* f, PyObject* g) {
+        PyObject* items[7] = {a, b, c, d, e, f, g};
+        PyObject* made = ((PyTypeObject*)cls)->tp_alloc((PyTypeObject*)cls, 7);
+        if (made == NULL) return NULL;
+        for (int i = 0; i < 7; i++) {
+            Py_INCREF(items[i]);
+            PyTuple_SET_ITEM(made, i, items[i]);
+        }
+        return made;
+    }
+    """
+    object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
+
+cdef double _MAX_MS = <double>((1ULL << 43) - 1)
+
+
+@cython.final
+cdef class _Return:
+    cdef Py_ssize_t slot
+    cdef uint64_t gen, hold
+    cdef object cls, number, display, pool, rule, token
+
+
+@cython.final
+cdef class ReturnCache:
+    """Returning visitors' live leases by visitor id: the assign fast path.
+
+    Holds per visitor (slot, gen, hold, the Assignment last given); ``renew``
+    extends the lease in the table and returns that Assignment with the new
+    expiry, or None (dropping the entry) when the lease has ended.
+    """
+    cdef SlotTable table
+    cdef dict entries
+    cdef Py_ssize_t capacity
+
+    def __init__(self, SlotTable table, Py_ssize_t capacity=200_000):
+        self.table = table
+        self.entries = {}
+        self.capacity = capacity
+
+    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made):
+        cdef _Return entry = _Return.__new__(_Return)
+        if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
+            self.entries.clear()
+        if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7:
+            raise TypeError("expected an Assignment (a 7-field tuple subclass)")
+        entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
+        entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
+        self.entries[visitor] = entry
+
+    def renew(self, visitor, uint64_t now):
+        return self._renew(visitor, now)
+
+    cdef object _renew(self, object visitor, uint64_t now):
+        cdef PyObject* found
+        cdef uint64_t until
+        cdef _Return entry
+        if not PyUnicode_CheckExact(visitor):
+            return None
+        found = PyDict_GetItemWithError(self.entries, visitor)
+        if found == NULL:
+            return None
+        entry = <_Return>found
+        until = self.table._renew(entry.slot, entry.gen, now, entry.hold)
+        if not until:
+            del self.entries[visitor]
+            return None
+        shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
+        # Assignment(number, display, pool, rule, token, expires_at, shared)
+        return k50_assignment(entry.cls, entry.number, entry.display, entry.pool, entry.rule, entry.token,
+                              until / 1000.0, shared)
+
+    cdef object _renew_visit(self, object visit, uint64_t now):
+        cdef PyObject* vid
+        if not PyDict_CheckExact(visit):
+            return None
+        vid = PyDict_GetItemWithError(visit, "visitor_id")
+        return self._renew(<object>vid, now) if vid != NULL else None
+
+    def renew_visits(self, visits, uint64_t now):
+        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
+        return [self._renew_visit(visit, now) for visit in visits]
+
+    def discard(self, visitor):
+        self.entries.pop(visitor, None)
+
+    def clear(self):
+        self.entries.clear()
+
+    def __len__(self):
+        return len(self.entries)
+
+
+@cython.final
+cdef class Assigner:
+    """``assign(visit, now=None, token=None)``: returning visitors here, the rest via ``full``.
+
+    ``full`` is the engine's whole path (enrichment, rules, pools); it sees
+    every call this one cannot answer from ``cache``, with the same arguments.
+    """
+    cdef ReturnCache cache
+    cdef object full
+
+    def __init__(self, ReturnCache cache, full):
+        self.cache = cache
+        self.full = full
+
+    def __call__(self, visit, now=None, token=None):
+        cdef double ms
+        cdef object back
+        if token is None and PyDict_CheckExact(visit):
+            if now is None:
+                ms = PyFloat_AsDouble(_wall_clock()) * 1000.0
+            elif PyFloat_CheckExact(now) or PyLong_CheckExact(now):
+                ms = PyFloat_AsDouble(now) * 1000.0
+            else:
+                ms = -1.0
+            if 0.0 <= ms <= _MAX_MS:  # otherwise the full path reports the bad clock
+                back = self.cache._renew_visit(visit, <uint64_t>ms)
+                if back is not None:
+                    return back
+        return self.full(visit, now, token)
