@@ -172,6 +172,26 @@ def test_shared_lease_of_an_ended_number_belongs_to_the_sharer(build):
     assert again.token == joined.token                  # v2 holds it: returns to it before any rule
 
 
+def test_returning_fast_path_matches_the_full_path(build):
+    engine = Engine.from_config(config(), implementation=build)
+    full = type(engine).assign.__get__(engine)          # the whole path, without the core's shortcut
+    first = engine.assign(visit("v1"), now=1000)
+    fast = engine.assign(visit("v1"), now=1001)
+    slow = full(visit("v1"), 1002)
+    assert fast._replace(expires_at=None) == slow._replace(expires_at=None) == first._replace(expires_at=None)
+    assert (fast.expires_at, slow.expires_at) == (1001 + 900, 1002 + 900)
+    assert engine.assign(visit("v1"), now=1003, token=first.token).number == first.number
+    assert engine.assign(visit("v1"), now=True).number == first.number        # odd clocks take the full path
+    with pytest.raises((TypeError, ValueError)):
+        engine.assign(visit("v1"), now="soon")
+    odd = engine.assign("not a visit", now=1004)                              # never raises: an anonymous visit
+    assert odd.number not in (None, first.number) and not odd.shared
+    many = engine.assign_many([visit("v1"), visit("v2"), "junk", visit("v1")], now=1005)
+    assert [a.number for a in many] == [first.number, many[1].number, many[2].number, first.number]
+    assert many[1].number not in (None, first.number)
+    assert engine.assign_many([], now=1006) == []
+
+
 def test_shared_segment_between_engines(build, tmp_path):
     path = str(tmp_path / "pools.seg")
     one = Engine.from_config(config(numbers=2, on_exhausted="default"), implementation=build, state_path=path)

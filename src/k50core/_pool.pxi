@@ -9,6 +9,11 @@
 # cooling until until + cooldown, then free and idle since until. RETIRED:
 # out of circulation. Expiry is implicit in the clock, so a killed process's
 # leases just run out.
+#
+# The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word and
+# the holder's hash), then records (SLOT_SIZE bytes: number, pool, holder, ...).
+# Scans for a free number or a returning holder read only the heads, which sit
+# together in a few cache lines instead of one line per number.
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
@@ -29,14 +34,14 @@ cdef extern from *:
     uint64_t k50_add(uint64_t* p, uint64_t v) nogil
 
 cdef enum:
+    HEAD_SIZE = 16
+    HEAD_HASH = 8
     SLOT_SIZE = 128
-    OFF_STATE = 0
     OFF_NUMBER = 8
     OFF_POOL = 16
     OFF_RULE = 20
     OFF_START = 24
     OFF_LAST = 32
-    OFF_HASH = 40
     OFF_HLEN = 48
     OFF_SLEN = 49
     OFF_HOLDER = 56
@@ -66,6 +71,18 @@ cdef inline uint64_t _gen(uint64_t s) noexcept nogil:
 
 cdef inline uint64_t _pack(uint64_t gen, int kind, bint shared, uint64_t until) noexcept nogil:
     return ((gen & GEN_MASK) << 46) | ((<uint64_t>kind) << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
+
+
+cdef inline long long _idle(uint64_t s, uint64_t now, uint64_t cooldown) noexcept nogil:
+    """When a free slot's last lease ended (0: never leased), or -1 if it is not free now."""
+    cdef int kind = _kind(s)
+    if kind == KIND_NEVER:
+        return 0
+    if kind == KIND_LEASED and now >= _until(s) + cooldown:
+        return <long long>_until(s)
+    if kind == KIND_CLAIMING and now >= _until(s):  # a claimer died mid-write
+        return <long long>_until(s)
+    return -1
 
 
 cdef bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
@@ -106,6 +123,7 @@ cdef class SlotTable:
     slot indices (one pool's numbers). Returns ``(slot, gen)`` pairs.
     """
     cdef object _buffer
+    cdef uint8_t* heads
     cdef uint8_t* base
     cdef Py_ssize_t capacity
     cdef Py_ssize_t offset
@@ -127,12 +145,13 @@ cdef class SlotTable:
     def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
         # fd: the segment file; the reference locks it, the compiled table needs no lock
         cdef uint8_t[::1] view = buffer
-        if offset < 0 or capacity < 0 or offset + capacity * SLOT_SIZE > view.shape[0]:
+        if offset < 0 or capacity < 0 or offset + capacity * (HEAD_SIZE + SLOT_SIZE) > view.shape[0]:
             raise ValueError("the slot table does not fit in the buffer")
         if (<size_t>&view[0] + offset) % 8:
             raise ValueError("the slot table must be 8-byte aligned")
         self._buffer = buffer
-        self.base = &view[0] + offset
+        self.heads = &view[0] + offset
+        self.base = self.heads + capacity * HEAD_SIZE
         self.capacity = capacity
         self.offset = offset
 
@@ -142,57 +161,74 @@ cdef class SlotTable:
         return self.base + i * SLOT_SIZE
 
     cdef inline uint64_t* _state(self, Py_ssize_t i) noexcept nogil:
-        return <uint64_t*>(self.base + i * SLOT_SIZE)
+        return <uint64_t*>(self.heads + i * HEAD_SIZE)
+
+    cdef inline uint64_t* _hash(self, Py_ssize_t i) noexcept nogil:
+        return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_HASH)
+
+    cdef int _check(self, const int[::1] slots) except -1:
+        cdef Py_ssize_t k
+        cdef bint bad = False
+        with nogil:
+            for k in range(slots.shape[0]):
+                bad |= slots[k] < 0 or slots[k] >= self.capacity
+        if bad:
+            raise IndexError("a slot outside the table")
+        return 0
+
+    cdef Py_ssize_t _idlest(self, const int[::1] slots, Py_ssize_t start, Py_ssize_t stop, uint64_t now,
+                            uint64_t cooldown, Py_ssize_t best) noexcept nogil:
+        """The free slot idle longest among slots[start:stop] and ``best`` (-1: none yet)."""
+        cdef Py_ssize_t k, i
+        cdef long long idle, best_idle = _idle(k50_load(self._state(best)), now, cooldown) if best >= 0 else -1
+        if best_idle == 0:
+            return best  # never used: nothing is idle longer
+        for k in range(start, stop):
+            i = slots[k]
+            idle = _idle(k50_load(self._state(i)), now, cooldown)
+            if idle < 0 or (best >= 0 and idle >= best_idle):
+                continue
+            best, best_idle = i, idle
+            if idle == 0:
+                break
+        return best
 
     # -- claiming a free number -------------------------------------------------------
     def claim(self, const int[::1] slots, Py_ssize_t hint, uint64_t now, uint64_t hold, uint64_t cooldown,
               unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
         """Lease the free number idle longest; None when none is free."""
         cdef Py_ssize_t n = slots.shape[0], k, i, best
-        cdef uint64_t s, best_state, idle, best_idle, claimed
-        cdef int attempt, kind
-        cdef uint8_t* p
-        for k in range(n):
-            self._slot(slots[k])  # bounds, once, before the lock-free loop
+        cdef uint64_t best_state, claimed
+        cdef int attempt
+        self._check(slots)  # bounds, once, before the lock-free loop
         if n == 0:
             return None
         hint = hint % n
         for attempt in range(CAS_ATTEMPTS):
-            best = -1
-            best_idle = 0
-            best_state = 0
-            with nogil:
-                for k in range(n):  # start at the process's hint so ties spread across workers
-                    i = slots[(k + hint) % n]
-                    s = k50_load(self._state(i))
-                    kind = _kind(s)
-                    if kind == KIND_NEVER:
-                        idle = 0
-                    elif kind == KIND_LEASED and now >= _until(s) + cooldown:
-                        idle = _until(s)
-                    elif kind == KIND_CLAIMING and now >= _until(s):
-                        idle = _until(s)
-                    else:
-                        continue
-                    if best < 0 or idle < best_idle:
-                        best, best_idle, best_state = i, idle, s
+            with nogil:  # from the process's hint on, then wrapping: ties spread across workers
+                best = self._idlest(slots, hint, n, now, cooldown, -1)
+                best = self._idlest(slots, 0, hint, now, cooldown, best)
             if best < 0:
                 return None
+            best_state = k50_load(self._state(best))
+            if _idle(best_state, now, cooldown) < 0:
+                continue  # taken meanwhile: look again
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, False, now + CLAIM_DEADLINE_MS)
             if not k50_cas(self._state(best), best_state, claimed):
                 continue  # another worker took it first: look again
-            p = self.base + best * SLOT_SIZE
-            self._write_lease(p, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
 
-    cdef _write_lease(self, uint8_t* p, uint64_t now, unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
+    cdef _write_lease(self, Py_ssize_t slot, uint64_t now, unsigned int rule, uint64_t holder_hash, bytes holder,
+                      bytes session):
         cdef Py_ssize_t hl = min(len(holder), HOLDER_MAX), sl = min(len(session), SESSION_MAX)
+        cdef uint8_t* p = self.base + slot * SLOT_SIZE
+        self._hash(slot)[0] = holder_hash
         (<unsigned int*>(p + OFF_RULE))[0] = rule
         (<uint64_t*>(p + OFF_START))[0] = now
         (<uint64_t*>(p + OFF_LAST))[0] = now
-        (<uint64_t*>(p + OFF_HASH))[0] = holder_hash
         p[OFF_HLEN] = <uint8_t>hl
         p[OFF_SLEN] = <uint8_t>sl
         memset(p + OFF_HOLDER, 0, HOLDER_MAX)
@@ -259,9 +295,12 @@ cdef class SlotTable:
         cdef uint64_t fields[3]
         cdef uint8_t* p
         for token in tokens:
-            if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token) or PyUnicode_GET_LENGTH(token) > 40:
+            if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
                 continue
-            s = PyUnicode_AsUTF8AndSize(token, &n)
+            n = PyUnicode_GET_LENGTH(token)
+            if n > 40:
+                continue
+            s = <const char*>PyUnicode_DATA(token)  # compact ASCII: the characters are the bytes
             if not _parse_token(s, n, fields) or fields[0] >= <uint64_t>holds.shape[0] or fields[1] >= <uint64_t>self.capacity:
                 continue
             slot = <Py_ssize_t>fields[1]
@@ -277,8 +316,7 @@ cdef class SlotTable:
         cdef Py_ssize_t k, n = slots.shape[0], alive = 0
         if gens.shape[0] != n:
             raise ValueError("one gen per slot expected")
-        for k in range(n):
-            self._slot(slots[k])
+        self._check(slots)
         with nogil:
             for k in range(n):
                 if self._renew(slots[k], <uint64_t>gens[k], now, hold):
@@ -296,8 +334,7 @@ cdef class SlotTable:
         cdef Py_ssize_t n = slots.shape[0], k, i, best
         cdef uint64_t s, best_state, claimed
         cdef int attempt, kind
-        for k in range(n):
-            self._slot(slots[k])
+        self._check(slots)
         for attempt in range(CAS_ATTEMPTS):
             best = -1
             best_state = 0
@@ -320,7 +357,7 @@ cdef class SlotTable:
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
             if not k50_cas(self._state(best), best_state, claimed):
                 continue
-            self._write_lease(self.base + best * SLOT_SIZE, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
@@ -331,23 +368,23 @@ cdef class SlotTable:
         cdef uint64_t s
         cdef uint8_t* p
         cdef bint same
-        for k in range(n):
-            self._slot(slots[k])
+        self._check(slots)
         for k in range(n):
             i = slots[k]
-            p = self.base + i * SLOT_SIZE
-            s = k50_load(<uint64_t*>p)
-            if _kind(s) != KIND_LEASED or now >= _until(s) or (<uint64_t*>(p + OFF_HASH))[0] != holder_hash:
+            s = k50_load(self._state(i))
+            if _kind(s) != KIND_LEASED or now >= _until(s) or self._hash(i)[0] != holder_hash:
                 continue
+            p = self.base + i * SLOT_SIZE
             same = p[OFF_HLEN] == hl and memcmp(p + OFF_HOLDER, <const char*>holder, hl) == 0
-            if same and _gen(k50_load(<uint64_t*>p)) == _gen(s):
+            if same and _gen(k50_load(self._state(i))) == _gen(s):
                 return i, <long long>_gen(s)
         return None
 
     # -- reading and administering slots --------------------------------------------------
     def state(self, Py_ssize_t slot):
         """(kind, gen, shared, until_ms) of a slot."""
-        cdef uint64_t s = k50_load(<uint64_t*>self._slot(slot))
+        self._slot(slot)
+        cdef uint64_t s = k50_load(self._state(slot))
         return _kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s)
 
     def record(self, Py_ssize_t slot):
@@ -356,14 +393,14 @@ cdef class SlotTable:
         cdef uint64_t s
         cdef int attempt
         for attempt in range(CAS_ATTEMPTS):
-            s = k50_load(<uint64_t*>p)
+            s = k50_load(self._state(slot))
             out = (_kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s),
                    (<uint64_t*>(p + OFF_NUMBER))[0], (<unsigned int*>(p + OFF_POOL))[0],
                    (<unsigned int*>(p + OFF_RULE))[0], (<uint64_t*>(p + OFF_START))[0],
                    (<uint64_t*>(p + OFF_LAST))[0],
                    (<char*>(p + OFF_HOLDER))[:min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)],
                    (<char*>(p + OFF_SESSION))[:min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)])
-            if k50_load(<uint64_t*>p) == s:
+            if k50_load(self._state(slot)) == s:
                 return out
         return out
 
@@ -379,7 +416,8 @@ cdef class SlotTable:
         Its last lease stays readable, and its cooldown runs from the cut, so a
         number that comes back is never handed out while a page may still show it.
         """
-        cdef uint64_t* state = <uint64_t*>self._slot(slot)
+        self._slot(slot)
+        cdef uint64_t* state = self._state(slot)
         cdef uint64_t s, until
         while True:
             s = k50_load(state)
@@ -391,7 +429,8 @@ cdef class SlotTable:
 
     def revive(self, Py_ssize_t slot):
         """Back into circulation: free once its last lease and cooldown have run out."""
-        cdef uint64_t* state = <uint64_t*>self._slot(slot)
+        self._slot(slot)
+        cdef uint64_t* state = self._state(slot)
         cdef uint64_t s
         while True:
             s = k50_load(state)
@@ -404,9 +443,9 @@ cdef class SlotTable:
         """Atomically add to a 64-bit counter at a byte offset of the buffer; returns the old value."""
         if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
             raise ValueError("counters live 8-byte aligned in the header, before the slots")
-        return k50_add(<uint64_t*>(self.base - self.offset + byte_offset), n)
+        return k50_add(<uint64_t*>(self.heads - self.offset + byte_offset), n)
 
     def counter(self, Py_ssize_t byte_offset):
         if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
             raise ValueError("counters live 8-byte aligned in the header, before the slots")
-        return k50_load(<uint64_t*>(self.base - self.offset + byte_offset))
+        return k50_load(<uint64_t*>(self.heads - self.offset + byte_offset))

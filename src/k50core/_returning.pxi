@@ -14,7 +14,9 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    /* An Assignment (a tuple subclass without __dict__) from its seven fields. */
+    /* An Assignment (a tuple subclass without __dict__) from its seven fields. Its
+       fields are strings, floats, bools and None, which cannot form cycles, so the
+       collector need not track it (CPython untracks such tuples too, only later). */
     static PyObject* k50_assignment(PyObject* cls, PyObject* a, PyObject* b, PyObject* c, PyObject* d,
                                     PyObject* e, PyObject* f, PyObject* g) {
         PyObject* items[7] = {a, b, c, d, e, f, g};
@@ -24,6 +26,7 @@ cdef extern from *:
             Py_INCREF(items[i]);
             PyTuple_SET_ITEM(made, i, items[i]);
         }
+        PyObject_GC_UnTrack(made);
         return made;
     }
     """
@@ -95,10 +98,6 @@ cdef class ReturnCache:
         vid = PyDict_GetItemWithError(visit, "visitor_id")
         return self._renew(<object>vid, now) if vid != NULL else None
 
-    def renew_visits(self, visits, uint64_t now):
-        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
-        return [self._renew_visit(visit, now) for visit in visits]
-
     def discard(self, visitor):
         self.entries.pop(visitor, None)
 
@@ -111,10 +110,11 @@ cdef class ReturnCache:
 
 @cython.final
 cdef class Assigner:
-    """``assign(visit, now=None, token=None)``: returning visitors here, the rest via ``full``.
+    """``.assign(visit, now=None, token=None)``: returning visitors here, the rest via ``full``.
 
     ``full`` is the engine's whole path (enrichment, rules, pools); it sees
     every call this one cannot answer from ``cache``, with the same arguments.
+    A method rather than ``__call__``: methods take keywords without a dict.
     """
     cdef ReturnCache cache
     cdef object full
@@ -123,18 +123,38 @@ cdef class Assigner:
         self.cache = cache
         self.full = full
 
-    def __call__(self, visit, now=None, token=None):
+    def assign(self, visit, now=None, token=None):
         cdef double ms
         cdef object back
-        if token is None and PyDict_CheckExact(visit):
-            if now is None:
-                ms = PyFloat_AsDouble(_wall_clock()) * 1000.0
-            elif PyFloat_CheckExact(now) or PyLong_CheckExact(now):
-                ms = PyFloat_AsDouble(now) * 1000.0
-            else:
-                ms = -1.0
-            if 0.0 <= ms <= _MAX_MS:  # otherwise the full path reports the bad clock
+        if token is None:
+            ms = _clock_ms(now)
+            if ms >= 0.0:
                 back = self.cache._renew_visit(visit, <uint64_t>ms)
                 if back is not None:
                     return back
         return self.full(visit, now, token)
+
+    def assign_many(self, visits, now=None):
+        """assign() for each visit, one clock reading for all."""
+        cdef double ms
+        cdef list out = []
+        cdef object back
+        if now is None:
+            now = _wall_clock()
+        ms = _clock_ms(now)
+        for visit in visits:
+            back = self.cache._renew_visit(visit, <uint64_t>ms) if ms >= 0.0 else None
+            out.append(back if back is not None else self.full(visit, now, None))
+        return out
+
+
+cdef double _clock_ms(object now) except? -2.0:
+    """Seconds (None: the wall clock) as milliseconds, or -1 for what the full path must judge."""
+    cdef double ms
+    if now is None:
+        ms = PyFloat_AsDouble(_wall_clock()) * 1000.0
+    elif PyFloat_CheckExact(now) or PyLong_CheckExact(now):
+        ms = PyFloat_AsDouble(now) * 1000.0
+    else:
+        return -1.0
+    return ms if 0.0 <= ms <= _MAX_MS else -1.0

@@ -69,7 +69,8 @@ class Engine:
                            lease_sink=lease_sink, now_ms=_ms(now))
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
-        self.assign = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
+        assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
+        self.assign, self.assign_many = assigner.assign, assigner.assign_many
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -149,10 +150,9 @@ class Engine:
         return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
 
     def assign_many(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]:
-        """assign() for a batch: returning visitors are renewed in one pass through the core."""
-        now_s = time.time() if now is None else float(now)
-        got = self.pools.renew_visits(visits, int(now_s * 1000))
-        return [a if a is not None else self.assign(v, now_s) for a, v in zip(got, visits)]
+        """assign() for a batch at one instant; instances renew returning visitors in one pass of the core."""
+        now_s = time.time() if now is None else now
+        return [self.assign(v, now_s) for v in visits]
 
     def _fixed(self, number: Optional[str], pool: Pool, rule: Optional[str]) -> Assignment:
         shown = format_number(number, pool.display) if number else None

@@ -9,7 +9,8 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
     0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
-    4096  slots, SLOT_SIZE bytes each (see ``_pool.pxi``)
+    4096  slot heads, HEAD_SIZE bytes each (state word, holder hash), then
+          slot records, SLOT_SIZE bytes each (see ``_pool.pxi``)
 
 Opening, setting up numbers and reloading take an ``flock`` on the segment
 file; assigning and renewing never lock.
@@ -31,9 +32,10 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 from .config.model import Pool
 from .config.phones import display as format_number
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 MAGIC = b"K50POOL\x01"
 HEADER_SIZE = 4096
+HEAD_SIZE = 16
 SLOT_SIZE = 128
 MAX_POOLS = 56
 REGISTRY = 64
@@ -103,7 +105,7 @@ class Segment:
     """The memory the slots live in: a bytearray, or an mmap'd file shared by workers."""
 
     def __init__(self, core: ModuleType, capacity: int, path: Optional[str] = None) -> None:
-        size = HEADER_SIZE + capacity * SLOT_SIZE
+        size = HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE)
         self.path = path
         self.fd: Optional[int] = None
         self._local_lock = threading.RLock()
@@ -134,7 +136,7 @@ class Segment:
             raise SegmentError(f"{self.path}: made by an incompatible k50core build (layout {version}, "
                                f"slot size {slot_size}; this build uses layout {LAYOUT_VERSION}, "
                                f"slot size {SLOT_SIZE}); remove it or point state_path elsewhere")
-        if HEADER_SIZE + capacity * SLOT_SIZE > len(self.buffer):
+        if HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE) > len(self.buffer):
             raise SegmentError(f"{self.path}: truncated pool segment")
 
     def locked(self) -> "_SegmentLock":
@@ -226,7 +228,6 @@ class Pools:
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
-        self.renew_visits = self.returns.renew_visits
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink

@@ -13,8 +13,9 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
-SLOT_SIZE = 128
-OFF_NUMBER, OFF_POOL, OFF_RULE, OFF_START, OFF_LAST, OFF_HASH = 8, 16, 20, 24, 32, 40
+HEAD_SIZE, HEAD_HASH = 16, 8  # per slot: state word, holder hash (the scanned part)
+SLOT_SIZE = 128                # per slot: the lease record
+OFF_NUMBER, OFF_POOL, OFF_RULE, OFF_START, OFF_LAST = 8, 16, 20, 24, 32
 OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
@@ -49,10 +50,11 @@ class SlotTable:
 
     def __init__(self, buffer: Any, offset: int, capacity: int, fd: Optional[int] = None) -> None:
         view = memoryview(buffer).cast("B")
-        if offset < 0 or capacity < 0 or offset + capacity * SLOT_SIZE > len(view):
+        if offset < 0 or capacity < 0 or offset + capacity * (HEAD_SIZE + SLOT_SIZE) > len(view):
             raise ValueError("the slot table does not fit in the buffer")
         self._view = view
         self.offset = offset
+        self._records = offset + capacity * HEAD_SIZE
         self.capacity = capacity
         self._fd = fd
         self._lock = threading.RLock()
@@ -74,13 +76,20 @@ class SlotTable:
     def _at(self, slot: int) -> int:
         if not 0 <= slot < self.capacity:
             raise IndexError(f"slot {slot} outside the table")
-        return self.offset + slot * SLOT_SIZE
+        return self._records + slot * SLOT_SIZE
+
+    def _head(self, slot: int) -> int:
+        self._at(slot)
+        return self.offset + slot * HEAD_SIZE
 
     def _get(self, slot: int) -> int:
-        return U64.unpack_from(self._view, self._at(slot))[0]
+        return U64.unpack_from(self._view, self._head(slot))[0]
 
     def _put(self, slot: int, state: int) -> None:
-        U64.pack_into(self._view, self._at(slot), state)
+        U64.pack_into(self._view, self._head(slot), state)
+
+    def _hash(self, slot: int) -> int:
+        return U64.unpack_from(self._view, self._head(slot) + HEAD_HASH)[0]
 
     def _u64(self, slot: int, off: int, value: Optional[int] = None) -> int:
         at = self._at(slot) + off
@@ -126,7 +135,7 @@ class SlotTable:
         U32.pack_into(self._view, at + OFF_RULE, rule)
         U64.pack_into(self._view, at + OFF_START, now)
         U64.pack_into(self._view, at + OFF_LAST, now)
-        U64.pack_into(self._view, at + OFF_HASH, holder_hash)
+        U64.pack_into(self._view, self._head(slot) + HEAD_HASH, holder_hash)
         self._view[at + OFF_HLEN] = len(holder)
         self._view[at + OFF_SLEN] = len(session)
         self._view[at + OFF_HOLDER:at + OFF_HOLDER + HOLDER_MAX] = holder.ljust(HOLDER_MAX, b"\0")
@@ -207,7 +216,7 @@ class SlotTable:
         with self._locked():
             for i in slots:
                 kind, gen, shared, until = unpack_state(self._get(i))
-                if kind != LEASED or now >= until or self._u64(i, OFF_HASH) != holder_hash:
+                if kind != LEASED or now >= until or self._hash(i) != holder_hash:
                     continue
                 if self.record(i)[9] == holder[:HOLDER_MAX]:
                     return i, gen

@@ -35,10 +35,6 @@ class ReturnCache:
             return None
         return made._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
 
-    def renew_visits(self, visits: Sequence[Any], now: int) -> list:
-        """renew() for each visit dict's visitor_id: a list of Assignments, None where missed."""
-        return [self.renew(v.get("visitor_id"), now) if type(v) is dict else None for v in visits]
-
     def discard(self, visitor: Any) -> None:
         self.entries.pop(visitor, None)
 
@@ -50,22 +46,38 @@ class ReturnCache:
 
 
 class Assigner:
-    """``assign(visit, now=None, token=None)``: returning visitors here, the rest via ``full``."""
+    """``.assign(visit, now=None, token=None)``: returning visitors here, the rest via ``full``."""
 
     def __init__(self, cache: ReturnCache, full: Callable[..., Any]) -> None:
         self.cache = cache
         self.full = full
 
-    def __call__(self, visit: Any, now: Any = None, token: Any = None) -> Any:
-        if token is None and type(visit) is dict:
-            if now is None:
-                ms = time.time() * 1000.0
-            elif type(now) in (float, int):
-                ms = float(now) * 1000.0
-            else:
-                ms = -1.0
-            if 0.0 <= ms <= MAX_MS:  # otherwise the full path reports the bad clock
-                back = self.cache.renew(visit.get("visitor_id"), int(ms))
+    def assign(self, visit: Any, now: Any = None, token: Any = None) -> Any:
+        if token is None:
+            ms = clock_ms(now)
+            if ms >= 0:
+                back = self.cache.renew(visit.get("visitor_id"), ms) if type(visit) is dict else None
                 if back is not None:
                     return back
         return self.full(visit, now, token)
+
+    def assign_many(self, visits: Sequence[Any], now: Any = None) -> list:
+        """assign() for each visit, one clock reading for all."""
+        if now is None:
+            now = time.time()
+        ms = clock_ms(now)
+        out = []
+        for visit in visits:
+            back = self.cache.renew(visit.get("visitor_id"), ms) if ms >= 0 and type(visit) is dict else None
+            out.append(back if back is not None else self.full(visit, now, None))
+        return out
+
+
+def clock_ms(now: Any) -> int:
+    """Seconds (None: the wall clock) as milliseconds, or -1 for what the full path must judge."""
+    if now is None:
+        now = time.time()
+    elif type(now) not in (float, int):
+        return -1
+    ms = float(now) * 1000.0
+    return int(ms) if 0.0 <= ms <= MAX_MS else -1
