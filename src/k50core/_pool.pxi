@@ -33,6 +33,44 @@ cdef extern from *:
     int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
     uint64_t k50_add(uint64_t* p, uint64_t v) nogil
 
+cdef extern from *:
+    """
+    /* cls(*items) for a tuple subclass without __dict__ (a NamedTuple), minus the
+       Python-level __new__: one allocation, the items shared. The items must be
+       atomic (str, numbers, None), so the collector need not track the result. */
+    static PyObject* k50_named(PyObject* cls, PyObject* items) {
+        Py_ssize_t n = PyTuple_GET_SIZE(items);
+        PyObject* made = ((PyTypeObject*)cls)->tp_alloc((PyTypeObject*)cls, n);
+        if (made == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject* item = PyTuple_GET_ITEM(items, i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(made, i, item);
+        }
+        PyObject_GC_UnTrack(made);
+        return made;
+    }
+    /* "+<a>" (a phone number) or "<a>.<b>" (a lease id) without printf's machinery. */
+    static char* k50_digits(char* end, unsigned long long v) {
+        do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
+        return end;
+    }
+    static PyObject* k50_number_text(unsigned long long number) {
+        char buf[24], *end = buf + sizeof buf, *at = k50_digits(end, number);
+        *--at = '+';
+        return PyUnicode_FromStringAndSize(at, end - at);
+    }
+    static PyObject* k50_lease_text(unsigned long long slot, unsigned long long gen) {
+        char buf[48], *end = buf + sizeof buf, *at = k50_digits(end, gen);
+        *--at = '.';
+        at = k50_digits(at, slot);
+        return PyUnicode_FromStringAndSize(at, end - at);
+    }
+    """
+    object k50_named(object cls, tuple items)
+    object k50_number_text(unsigned long long number)
+    object k50_lease_text(unsigned long long slot, unsigned long long gen)
+
 cdef enum:
     HEAD_SIZE = 16
     HEAD_HASH = 8
@@ -83,6 +121,11 @@ cdef inline long long _idle(uint64_t s, uint64_t now, uint64_t cooldown) noexcep
     if kind == KIND_CLAIMING and now >= _until(s):  # a claimer died mid-write
         return <long long>_until(s)
     return -1
+
+
+cdef object _text(const uint8_t* at, Py_ssize_t n):
+    """A holder or session id field as text (None when empty); bad UTF-8 replaced."""
+    return PyUnicode_DecodeUTF8(<const char*>at, n, "replace") if n else None
 
 
 cdef bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
@@ -278,6 +321,45 @@ cdef class SlotTable:
         cdef Py_ssize_t k
         out = [(<long long>self.log[k * 4], <long long>self.log[k * 4 + 1], <long long>self.log[k * 4 + 2],
                 <long long>self.log[k * 4 + 3]) for k in range(self.log_len)]
+        self.log_len = 0
+        return out
+
+    def take_renewal_events(self, cls, pools, rules):
+        """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
+        start, last, end, shared, lease)`` (a tuple subclass), holder details read from the slot.
+
+        ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]`` names rule i. When
+        the slot has moved on to a newer lease, the holder fields are None.
+        """
+        cdef Py_ssize_t k, slot, n_pools = len(pools), n_rules = len(rules)
+        cdef uint64_t gen, s, now, until
+        cdef unsigned int pool, rule
+        cdef uint8_t* p
+        cdef int attempt
+        cdef bint same
+        cdef list out = []
+        for k in range(self.log_len):
+            slot, gen, now, until = <Py_ssize_t>self.log[k * 4], self.log[k * 4 + 1], self.log[k * 4 + 2], \
+                self.log[k * 4 + 3]
+            p = self.base + slot * SLOT_SIZE
+            pool = (<unsigned int*>(p + OFF_POOL))[0]
+            name = pools[pool] if pool < n_pools else None
+            if name is None:
+                continue
+            for attempt in range(CAS_ATTEMPTS):  # a consistent read: the state word before and after
+                s = k50_load(self._state(slot))
+                same = _gen(s) == gen
+                rule = (<unsigned int*>(p + OFF_RULE))[0]
+                holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)) if same else None
+                session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)) if same else None
+                start = (<uint64_t*>(p + OFF_START))[0] / 1000.0 if same else 0.0
+                if k50_load(self._state(slot)) == s:
+                    break
+            out.append(k50_named(cls, (
+                "renew", name, k50_number_text((<uint64_t*>(p + OFF_NUMBER))[0]),
+                holder, session,
+                rules[rule] if same and rule < n_rules else None, start, now / 1000.0, until / 1000.0,
+                same and (s & SHARED_BIT) != 0, k50_lease_text(slot, gen))))
         self.log_len = 0
         return out
 

@@ -284,6 +284,9 @@ class Pools:
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
+        self._pool_names: List[Optional[str]] = [None] * MAX_POOLS  # registry entry → configured pool
+        for ps in by_name.values():
+            self._pool_names[ps.index] = ps.pool.name
         self._holds = array("Q", [0] * MAX_POOLS)  # hold per registry entry, for token renewals
         for ps in by_name.values():
             self._holds[ps.index] = ps.hold_ms
@@ -414,18 +417,7 @@ class Pools:
     def drain(self) -> List[LeaseEvent]:
         """Every event since the last drain, oldest first."""
         out, self._log = self._log, []
-        for slot, gen, now_ms, until in self.table.take_renewals():  # holder details from the slot
-            ps = self._slot_pool.get(slot)
-            if ps is None:
-                continue
-            rec = self.table.record(slot)
-            same = rec[1] == gen
-            out.append(LeaseEvent(
-                "renew", ps.pool.name, f"+{rec[4]}",
-                rec[9].decode("utf-8", "replace") or None if same else None,
-                rec[10].decode("utf-8", "replace") or None if same else None,
-                self._rule_name(rec[6]) if same else None, rec[7] / 1000.0 if same else 0.0,
-                now_ms / 1000.0, until / 1000.0, rec[2] if same else False, f"{slot}.{gen}"))
+        out += self.table.take_renewal_events(LeaseEvent, self._pool_names, self.rule_names)
         out.sort(key=lambda e: e.last)  # starts and renewals in time order
         return out
 

@@ -161,6 +161,21 @@ class SlotTable:
         out, self._renewals = self._renewals, []
         return out
 
+    def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str]) -> list:
+        """take_renewals() as lease events (see _pool.pxi), holder details read from the slot."""
+        out = []
+        for slot, gen, now, until in self.take_renewals():
+            kind, g, shared, _, number, pool, rule, start, _, holder, session = self.record(slot)
+            name = pools[pool] if pool < len(pools) else None
+            if name is None:
+                continue
+            same = g == gen
+            out.append(cls("renew", name, f"+{number}", holder.decode("utf-8", "replace") or None if same else None,
+                           session.decode("utf-8", "replace") or None if same else None,
+                           rules[rule] if same and rule < len(rules) else None, start / 1000.0 if same else 0.0,
+                           now / 1000.0, until / 1000.0, same and shared, f"{slot}.{gen}"))
+        return out
+
     def pending_renewals(self) -> int:
         return len(self._renewals)
 
