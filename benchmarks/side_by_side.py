@@ -125,6 +125,7 @@ def pools() -> List[Row]:
     rows: List[Row] = [
         ("heartbeat (one call)", p["k50_heartbeat_ns"], peer + " renew", p["peer_renew_ns"], ""),
         ("heartbeat_many (per token)", p["k50_heartbeat_many_ns"], peer + " renew", p["peer_renew_ns"], ">= 20x"),
+        ("lease log: drain_leases, per renewal event", p["k50_drain_per_event_ns"], "", 0.0, "off the hot path"),
         ("returning visitor: Engine.assign, whole", p["k50_returning_assign_ns"], peer + " bare assign", p["peer_returning_assign_ns"], ">= 5x"),
         ("returning visitors: Engine.assign_many (per visit)", p["k50_returning_assign_many_ns"], peer + " bare assign", p["peer_returning_assign_ns"], ">= 5x, >= 1M/s"),
         ("new visitor: Engine.assign, whole (2,000-number pool)", p["k50_fresh_assign_ns"], peer + " bare assign", p["peer_fresh_assign_ns"], ""),
@@ -151,7 +152,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for what, k50, peer, peer_ns, target in rows:
         if peer:
-            ratio = f"**{peer_ns / k50:,.0f}×**"
+            r = peer_ns / k50
+            ratio = f"**{r:,.0f}×**" if r >= 10 else f"**{r:.1f}×**" if r >= 1 else f"{r:.2f}× ({k50 / peer_ns:.0f}× slower)"
             print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
         else:
             print(f"| {what} | {fmt_ns(k50)} ({1e9 / k50 / 1e6:.2f} M/s) | | | | {target} |")

@@ -10,10 +10,10 @@
 # out of circulation. Expiry is implicit in the clock, so a killed process's
 # leases just run out.
 #
-# The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word and
-# the holder's hash), then records (SLOT_SIZE bytes: number, pool, holder, ...).
-# Scans for a free number or a returning holder read only the heads, which sit
-# together in a few cache lines instead of one line per number.
+# The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word, the
+# holder's hash, last activity, pool), then records (SLOT_SIZE bytes: number,
+# rule, start, holder, session). Scans for a free number or a returning holder
+# and renewals touch only the heads, which sit two to a cache line.
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
@@ -72,14 +72,14 @@ cdef extern from *:
     object k50_lease_text(unsigned long long slot, unsigned long long gen)
 
 cdef enum:
-    HEAD_SIZE = 16
+    HEAD_SIZE = 32
     HEAD_HASH = 8
+    HEAD_LAST = 16
+    HEAD_POOL = 24
     SLOT_SIZE = 128
     OFF_NUMBER = 8
-    OFF_POOL = 16
     OFF_RULE = 20
     OFF_START = 24
-    OFF_LAST = 32
     OFF_HLEN = 48
     OFF_SLEN = 49
     OFF_HOLDER = 56
@@ -92,6 +92,7 @@ cdef enum:
     KIND_RETIRED = 3
     CLAIM_DEADLINE_MS = 5000
     CAS_ATTEMPTS = 64
+    POOLS_MAX = 64
 
 cdef uint64_t UNTIL_MASK = (1ULL << 43) - 1
 cdef uint64_t SHARED_BIT = 1ULL << 43
@@ -175,12 +176,14 @@ cdef class SlotTable:
     cdef Py_ssize_t log_len
     cdef Py_ssize_t log_cap
     cdef readonly unsigned long long renewed  # this process's renewals, ever
+    cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
 
     def __cinit__(self):
         self.log = NULL
         self.log_len = 0
         self.log_cap = 0
         self.renewed = 0
+        memset(self.holds, 0, sizeof(self.holds))
 
     def __dealloc__(self):
         free(self.log)
@@ -208,6 +211,12 @@ cdef class SlotTable:
 
     cdef inline uint64_t* _hash(self, Py_ssize_t i) noexcept nogil:
         return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_HASH)
+
+    cdef inline uint64_t* _last(self, Py_ssize_t i) noexcept nogil:
+        return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_LAST)
+
+    cdef inline unsigned int* _pool(self, Py_ssize_t i) noexcept nogil:
+        return <unsigned int*>(self.heads + i * HEAD_SIZE + HEAD_POOL)
 
     cdef int _check(self, const int[::1] slots) except -1:
         cdef Py_ssize_t k
@@ -271,7 +280,7 @@ cdef class SlotTable:
         self._hash(slot)[0] = holder_hash
         (<unsigned int*>(p + OFF_RULE))[0] = rule
         (<uint64_t*>(p + OFF_START))[0] = now
-        (<uint64_t*>(p + OFF_LAST))[0] = now
+        self._last(slot)[0] = now
         p[OFF_HLEN] = <uint8_t>hl
         p[OFF_SLEN] = <uint8_t>sl
         memset(p + OFF_HOLDER, 0, HOLDER_MAX)
@@ -295,7 +304,7 @@ cdef class SlotTable:
                 return 0
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
-                (<uint64_t*>(self.base + slot * SLOT_SIZE + OFF_LAST))[0] = now
+                self._last(slot)[0] = now
                 self._log_renewal(slot, _gen(s), now, until)
                 return until
         return 0
@@ -342,7 +351,7 @@ cdef class SlotTable:
             slot, gen, now, until = <Py_ssize_t>self.log[k * 4], self.log[k * 4 + 1], self.log[k * 4 + 2], \
                 self.log[k * 4 + 3]
             p = self.base + slot * SLOT_SIZE
-            pool = (<unsigned int*>(p + OFF_POOL))[0]
+            pool = self._pool(slot)[0]
             name = pools[pool] if pool < n_pools else None
             if name is None:
                 continue
@@ -366,11 +375,19 @@ cdef class SlotTable:
     def pending_renewals(self):
         return self.log_len
 
-    def renew_tokens(self, tokens, uint64_t now, const unsigned long long[::1] holds):
+    def set_holds(self, holds):
+        """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
+        cdef Py_ssize_t k, n = len(holds)
+        if n > POOLS_MAX:
+            raise ValueError(f"at most {POOLS_MAX} pools")
+        for k in range(POOLS_MAX):
+            self.holds[k] = holds[k] if k < n else 0
+
+    def renew_tokens(self, tokens, uint64_t now):
         """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive.
 
         A token renews only a live lease of that generation in a slot of that
-        pool (holds[pool] is the pool's hold); anything else is ignored.
+        pool (set_holds() gives each pool's hold); anything else is ignored.
         """
         cdef Py_ssize_t alive = 0, n, slot
         cdef const char* s
@@ -383,13 +400,13 @@ cdef class SlotTable:
             if n > 40:
                 continue
             s = <const char*>PyUnicode_DATA(token)  # compact ASCII: the characters are the bytes
-            if not _parse_token(s, n, fields) or fields[0] >= <uint64_t>holds.shape[0] or fields[1] >= <uint64_t>self.capacity:
+            if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
                 continue
             slot = <Py_ssize_t>fields[1]
             p = self.base + slot * SLOT_SIZE
-            if (<unsigned int*>(p + OFF_POOL))[0] != fields[0] or holds[fields[0]] == 0:
+            if self._pool(slot)[0] != fields[0] or self.holds[fields[0]] == 0:
                 continue
-            if self._renew(slot, fields[2], now, holds[fields[0]]):
+            if self._renew(slot, fields[2], now, self.holds[fields[0]]):
                 alive += 1
         return alive
 
@@ -433,7 +450,7 @@ cdef class SlotTable:
             if now < _until(best_state):  # still held: join it
                 if k50_cas(self._state(best), best_state,
                            _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
-                    (<uint64_t*>(self.base + best * SLOT_SIZE + OFF_LAST))[0] = now
+                    self._last(best)[0] = now
                     return best, <long long>(_gen(best_state))
                 continue
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
@@ -477,9 +494,9 @@ cdef class SlotTable:
         for attempt in range(CAS_ATTEMPTS):
             s = k50_load(self._state(slot))
             out = (_kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s),
-                   (<uint64_t*>(p + OFF_NUMBER))[0], (<unsigned int*>(p + OFF_POOL))[0],
+                   (<uint64_t*>(p + OFF_NUMBER))[0], self._pool(slot)[0],
                    (<unsigned int*>(p + OFF_RULE))[0], (<uint64_t*>(p + OFF_START))[0],
-                   (<uint64_t*>(p + OFF_LAST))[0],
+                   self._last(slot)[0],
                    (<char*>(p + OFF_HOLDER))[:min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)],
                    (<char*>(p + OFF_SESSION))[:min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)])
             if k50_load(self._state(slot)) == s:
@@ -490,7 +507,7 @@ cdef class SlotTable:
         """Give a slot its number and pool (callers hold the segment's admin lock)."""
         cdef uint8_t* p = self._slot(slot)
         (<uint64_t*>(p + OFF_NUMBER))[0] = number
-        (<unsigned int*>(p + OFF_POOL))[0] = pool
+        self._pool(slot)[0] = pool
 
     def retire(self, Py_ssize_t slot, uint64_t now):
         """Take a slot out of circulation, ending a live lease now; True if one was cut short.

@@ -160,7 +160,7 @@ class Engine:
 
     def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
         """Extend a live lease (activity on the page); False when it has ended."""
-        return self.pools.renew_many((token,), _ms(now)) > 0
+        return self.pools.renew(token, int((time.time() if now is None else now) * 1000))
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
         """heartbeat() for many tokens; returns how many leases were alive."""

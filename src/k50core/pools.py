@@ -9,7 +9,7 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
     0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
-    4096  slot heads, HEAD_SIZE bytes each (state word, holder hash), then
+    4096  slot heads, HEAD_SIZE bytes each (state word, holder hash, last activity, pool), then
           slot records, SLOT_SIZE bytes each (see ``_pool.pxi``)
 
 Opening, setting up numbers and reloading take an ``flock`` on the segment
@@ -35,7 +35,7 @@ from .config.phones import display as format_number
 LAYOUT_VERSION = 2
 MAGIC = b"K50POOL\x01"
 HEADER_SIZE = 4096
-HEAD_SIZE = 16
+HEAD_SIZE = 32
 SLOT_SIZE = 128
 MAX_POOLS = 56
 REGISTRY = 64
@@ -287,9 +287,10 @@ class Pools:
         self._pool_names: List[Optional[str]] = [None] * MAX_POOLS  # registry entry → configured pool
         for ps in by_name.values():
             self._pool_names[ps.index] = ps.pool.name
-        self._holds = array("Q", [0] * MAX_POOLS)  # hold per registry entry, for token renewals
+        holds = [0] * MAX_POOLS  # hold per registry entry, for token renewals
         for ps in by_name.values():
-            self._holds[ps.index] = ps.hold_ms
+            holds[ps.index] = ps.hold_ms
+        self.table.set_holds(holds)
         if any(old_holds.get(n, p.hold_ms) != p.hold_ms for n, p in by_name.items()):
             self.returns.clear()  # entries carry the hold; a retired slot just fails to renew
         self._tokens.clear()
@@ -342,12 +343,16 @@ class Pools:
 
 
     def renew(self, token: str, now_ms: int) -> bool:
-        return self.renew_many((token,), now_ms) > 0
+        alive = self.table.renew_tokens((token,), now_ms)
+        if self._sink is not None:
+            self._maybe_sink()
+        return alive > 0
 
     def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
         """Heartbeats: parsed and renewed in the core, logged there in a compact buffer."""
-        alive = self.table.renew_tokens(tokens, now_ms, self._holds)
-        self._maybe_sink()
+        alive = self.table.renew_tokens(tokens, now_ms)
+        if self._sink is not None:
+            self._maybe_sink()
         return alive
 
     def _renew(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int) -> int:

@@ -13,11 +13,12 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
-HEAD_SIZE, HEAD_HASH = 16, 8  # per slot: state word, holder hash (the scanned part)
+HEAD_SIZE, HEAD_HASH, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, holder hash, last, pool
 SLOT_SIZE = 128                # per slot: the lease record
-OFF_NUMBER, OFF_POOL, OFF_RULE, OFF_START, OFF_LAST = 8, 16, 20, 24, 32
+OFF_NUMBER, OFF_RULE, OFF_START = 8, 20, 24
 OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
+POOLS_MAX = 64
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
 UNTIL_MASK = (1 << 43) - 1
 SHARED_BIT = 1 << 43
@@ -60,6 +61,7 @@ class SlotTable:
         self._lock = threading.RLock()
         self._renewals: list = []
         self.renewed = 0  # this process's renewals, ever
+        self._holds = [0] * POOLS_MAX
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -134,7 +136,7 @@ class SlotTable:
         holder, session = holder[:HOLDER_MAX], session[:SESSION_MAX]
         U32.pack_into(self._view, at + OFF_RULE, rule)
         U64.pack_into(self._view, at + OFF_START, now)
-        U64.pack_into(self._view, at + OFF_LAST, now)
+        U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
         U64.pack_into(self._view, self._head(slot) + HEAD_HASH, holder_hash)
         self._view[at + OFF_HLEN] = len(holder)
         self._view[at + OFF_SLEN] = len(session)
@@ -151,7 +153,7 @@ class SlotTable:
                 return 0
             until = max(until, now + hold)
             self._put(slot, pack_state(g, LEASED, shared, until))
-            self._u64(slot, OFF_LAST, now)
+            U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
             self._renewals.append((slot, g, now, until))
             self.renewed += 1
             return until
@@ -179,7 +181,13 @@ class SlotTable:
     def pending_renewals(self) -> int:
         return len(self._renewals)
 
-    def renew_tokens(self, tokens: Sequence[Any], now: int, holds: Sequence[int]) -> int:
+    def set_holds(self, holds: Sequence[int]) -> None:
+        """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
+        if len(holds) > POOLS_MAX:
+            raise ValueError(f"at most {POOLS_MAX} pools")
+        self._holds = list(holds) + [0] * (POOLS_MAX - len(holds))
+
+    def renew_tokens(self, tokens: Sequence[Any], now: int) -> int:
         """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive."""
         alive = 0
         for token in tokens:
@@ -187,9 +195,10 @@ class SlotTable:
             if fields is None:
                 continue
             pool, slot, gen = fields
-            if pool >= len(holds) or slot >= self.capacity or not holds[pool]:
+            holds = self._holds
+            if pool >= POOLS_MAX or slot >= self.capacity or not holds[pool]:
                 continue
-            if U32.unpack_from(self._view, self._at(slot) + OFF_POOL)[0] != pool:
+            if U32.unpack_from(self._view, self._head(slot) + HEAD_POOL)[0] != pool:
                 continue
             if self.renew(slot, gen, now, holds[pool]):
                 alive += 1
@@ -217,7 +226,7 @@ class SlotTable:
             kind, gen, shared, until = unpack_state(self._get(best))
             if now < until:  # still held: join it
                 self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
-                self._u64(best, OFF_LAST, now)
+                U64.pack_into(self._view, self._head(best) + HEAD_LAST, now)
                 return best, gen
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
             self._write_lease(best, now, rule, holder_hash, holder, session)
@@ -247,14 +256,16 @@ class SlotTable:
             kind, gen, shared, until = unpack_state(self._get(slot))
             v = self._view
             hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
-            return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, at + OFF_POOL)[0],
-                    U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START), self._u64(slot, OFF_LAST),
+            head = self._head(slot)
+            return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, head + HEAD_POOL)[0],
+                    U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START),
+                    U64.unpack_from(v, head + HEAD_LAST)[0],
                     bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
 
     def setup(self, slot: int, number: int, pool: int) -> None:
         at = self._at(slot)
         self._u64(slot, OFF_NUMBER, number)
-        U32.pack_into(self._view, at + OFF_POOL, pool)
+        U32.pack_into(self._view, self._head(slot) + HEAD_POOL, pool)
 
     def retire(self, slot: int, now: int) -> bool:
         """Out of circulation, ending a live lease now; True if one was cut short."""
