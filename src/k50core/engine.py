@@ -10,7 +10,9 @@ from . import _impl
 from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
+from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .pools import Assignment, LeaseEvent, Pools
+from .store import LeaseRow, Store, lease_key, open_store
 from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
@@ -61,12 +63,24 @@ class Engine:
 
     def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                 now: Optional[float] = None) -> None:
+                 now: Optional[float] = None, store: "Store | str | None" = None) -> None:
         self.core = core
+        # leases and the visits that started them go to the store (in memory unless given)
+        self.store = open_store(store if store is not None else ":memory:")
+        self._durable_starts = self.store.persistent
+        self.attributor = Attributor(self.store)
+        user_sink = lease_sink
+
+        def sink(events: List[LeaseEvent]) -> None:
+            self.store.save_events(events)
+            if user_sink is not None:
+                user_sink(events)
+
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=lease_sink, now_ms=_ms(now))
+                           lease_sink=sink, now_ms=_ms(now))
+        self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
@@ -101,7 +115,7 @@ class Engine:
     def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None,
                     state_path: Optional[str] = None,
                     lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                    now: Optional[float] = None) -> "Engine":
+                    now: Optional[float] = None, store: "Store | str | None" = None) -> "Engine":
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
@@ -109,12 +123,15 @@ class Engine:
         number pools in a shared segment (e.g. under /dev/shm) that every
         worker process opens; by default they live in process memory.
         ``lease_sink`` receives lease events in batches; ``now`` is the clock
-        for numbers a shared segment has but this config retires. Raises ConfigError
+        for numbers a shared segment has but this config retires. ``store``
+        (a SQLite path, ``postgresql://…`` or a Store; default: SQLite in
+        memory) keeps leases, visits, calls and attributions. Raises ConfigError
         listing every problem with its place.
         """
         config = _load(source)
         core = _impl.by_name(implementation) if implementation else _impl.core
-        return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink, now=now)
+        return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink, now=now,
+                   store=store)
 
     # -- number assignment ---------------------------------------------------------------
     def assign(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:
@@ -130,7 +147,8 @@ class Engine:
         back = self.pools.returning(visitor, token or fields.get("token"), now_ms)
         if back is not None:
             return back
-        decision = self.match(self.enrich(visit, now_s))
+        attrs = self.enrich(visit, now_s)
+        decision = self.match(attrs)
         if decision.kind != "pool":
             self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
             return Assignment(None, None, None, decision.rule, None, None, False)
@@ -140,9 +158,11 @@ class Engine:
             return self._fixed(pool.numbers[0], pool, decision.rule)
         session = clean_text(fields.get("session_id"), 64) or None
         rule = self._rule_index[decision.rule]
-        got = self.pools.lease(pool.name, rule, visitor, session, now_ms)
+        got, started = self.pools.lease(pool.name, rule, visitor, session, now_ms)
         if got is None and pool.on_exhausted == "share":
-            got = self.pools.share(pool.name, rule, visitor, session, now_ms)
+            got, started = self.pools.share(pool.name, rule, visitor, session, now_ms)
+        if started is not None:
+            self._save_start(started, attrs)
         if got is not None:
             return got
         if pool.on_exhausted != "share":
@@ -153,6 +173,48 @@ class Engine:
         """assign() for a batch at one instant; instances renew returning visitors in one pass of the core."""
         now_s = time.time() if now is None else now
         return [self.assign(v, now_s) for v in visits]
+
+    def _save_start(self, e: LeaseEvent, attrs: Dict[str, Any]) -> None:
+        """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
+        when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
+        key = lease_key(e.pool, e.number, e.start, e.lease)
+        joined = e.event == "share" and e.start < e.last
+        row = LeaseRow(key, e.pool, e.number, None if joined else e.visitor_id, None if joined else e.session_id,
+                       e.rule, e.start, e.last, e.end, e.shared)
+        visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
+                 "attributes": visit_summary(attrs)}
+        self.store.save_start(visit, row, durable=self._durable_starts)
+
+    # -- calls --------------------------------------------------------------------------
+    def attribute(self, call: Any, now: Optional[float] = None) -> Attribution:
+        """Which visit made this call (see ``Attribution``); recorded once per ``call_id``.
+
+        Raises CallError naming each bad field. The call and its attribution
+        are on disk (for a file or PostgreSQL store) before this returns.
+        """
+        parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
+        self.flush()
+        live = [LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number, e.visitor_id,
+                         e.session_id, e.rule, e.start, e.last, e.end, e.shared)
+                for e in self.pools.holders() if e.number == parsed["number"]]
+        return self.attributor.attribute(parsed, live)
+
+    def flush(self) -> None:
+        """Write the buffered lease log to the store."""
+        events = self.pools.drain()
+        if events:
+            self.store.save_events(events)
+
+    def close(self) -> None:
+        """Flush and close the store (a clean shutdown)."""
+        self.flush()
+        self.store.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def _fixed(self, number: Optional[str], pool: Pool, rule: Optional[str]) -> Assignment:
         shown = format_number(number, pool.display) if number else None
@@ -188,6 +250,7 @@ class Engine:
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
         self.pools.configure(config.pools, _ms(now))
+        self.attributor.configure(self.config)
 
     def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
         self._resize(pool, lambda current: current + tuple(n for n in numbers if n not in current), now)
@@ -209,6 +272,7 @@ class Engine:
         pools[name] = replace(target, numbers=numbers)
         self.config = replace(self.config, pools=pools)
         self.pools.configure(self.config.pools, _ms(now))
+        self.attributor.configure(self.config)
 
     # -- visit → attributes → decision ------------------------------------------
     def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:

@@ -297,37 +297,39 @@ class Pools:
 
     # -- assignment ---------------------------------------------------------------------
     def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Optional[Assignment]:
-        """A number for a visitor (the same one while their lease lives); None when exhausted."""
+              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+        """A number for a visitor (the same one while their lease lives), and the start event if the
+        lease is new; (None, None) when the pool is exhausted."""
         ps = self.by_name[pool_name]
         holder = _field(visitor, HOLDER_MAX)
         h = holder_hash(holder) if visitor else 0
         if visitor:
             found = self.table.find(ps.slots, h, holder, now_ms)  # held via another worker
             if found is not None:
-                return self._renewed(ps, found[0], found[1], now_ms, visitor)
+                return self._renewed(ps, found[0], found[1], now_ms, visitor), None
         got = self.table.claim(ps.slots, self.hint, now_ms, ps.hold_ms, ps.cooldown_ms, rule, h, holder,
                                _field(session, SESSION_MAX))
         if got is None:
-            return None
+            return None, None
         slot, gen = got
         self.hint += 1  # like sbitmap's per-CPU hints: the next scan starts further on
         self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
-        self._record("start", ps, slot, gen, now_ms, visitor, session)
-        return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor)
+        started = self._record("start", ps, slot, gen, now_ms, visitor, session)
+        return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor), started
 
     def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Optional[Assignment]:
+              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+        """Exhaustion: a number shared with its holder (or a new shared lease of an ended one)."""
         ps = self.by_name[pool_name]
         self.table.add(self.segment.counter_offset(ps.index, C_SHARES))
         holder = _field(visitor, HOLDER_MAX)
         got = self.table.share(ps.slots, now_ms, ps.hold_ms, rule, holder_hash(holder) if visitor else 0, holder,
                                _field(session, SESSION_MAX))
         if got is None:
-            return None
+            return None, None
         slot, gen = got
-        self._record("share", ps, slot, gen, now_ms, visitor, session)
-        return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor)
+        joined = self._record("share", ps, slot, gen, now_ms, visitor, session)
+        return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor), joined
 
     def count_default(self, pool_name: str) -> None:
         self.table.add(self.segment.counter_offset(self.by_name[pool_name].index, C_DEFAULTS))
@@ -406,18 +408,18 @@ class Pools:
 
     # -- lease log ------------------------------------------------------------------
     def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str],
-                session: Optional[str], until_ms: Optional[int] = None) -> None:
+                session: Optional[str], until_ms: Optional[int] = None) -> LeaseEvent:
         rec = self.table.record(slot)
         kind, g, shared, until, number, pool, rule, start, last, holder, sess = rec
         if event != "share":
             visitor = holder.decode("utf-8", "replace") or None
             session = sess.decode("utf-8", "replace") or None
-        self._log.append(LeaseEvent(
-            event, ps.pool.name, f"+{number}", visitor, session,
-            self._rule_name(rule), start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared,
-            f"{slot}.{gen}"))
+        made = LeaseEvent(event, ps.pool.name, f"+{number}", visitor, session, self._rule_name(rule),
+                          start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared, f"{slot}.{gen}")
+        self._log.append(made)
         if self._sink is not None and len(self._log) >= self._sink_batch:
             self._sink(self.drain())
+        return made
 
     def drain(self) -> List[LeaseEvent]:
         """Every event since the last drain, oldest first."""

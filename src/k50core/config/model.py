@@ -6,7 +6,7 @@ typo such as ``pol: msk`` does not silently do nothing)::
     site:    {default_number, region, display}
     lists:   {name: [values or CIDRs]}              # for $inGroup / $notInGroup
     pools:   {name: {type, numbers, hold_seconds, cooldown_seconds,
-                     on_exhausted, default_number, display}}
+                     on_exhausted, default_number, display, late_seconds, campaign}}
     rules:   [{name, when, pool | exclude, note}]    # priority order
     sources: traffic-source catalogue overrides (see enrich/source.py)
     geoip:   {path}                                  # a newer MaxMind City DB
@@ -24,7 +24,8 @@ POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
 _TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots"}
 _SITE_KEYS = {"default_number", "region", "display"}
-_POOL_KEYS = {"type", "numbers", "hold_seconds", "cooldown_seconds", "on_exhausted", "default_number", "display"}
+_POOL_KEYS = {"type", "numbers", "hold_seconds", "cooldown_seconds", "on_exhausted", "default_number", "display",
+              "late_seconds", "campaign"}
 _RULE_KEYS = {"name", "when", "pool", "exclude", "note"}
 
 
@@ -38,6 +39,8 @@ class Pool:
     on_exhausted: str = "share"
     default_number: Optional[str] = None
     display: str = "ru"
+    late_seconds: int = 1800     # a call this long after a lease ended is still "late", not unmatched
+    campaign: Optional[str] = None  # offline pools: what their calls are attributed to
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,19 @@ def _pools(c: _Checker, raw: Any, cfg: Config) -> Dict[str, Pool]:
             on_exhausted=c.choice(spec.get("on_exhausted"), f"{place}.on_exhausted", EXHAUSTION, "share"),
             default_number=c.number(default, f"{place}.default_number", cfg.region) if default is not None else None,
             display=c.choice(spec.get("display"), f"{place}.display", phones.DISPLAY_FORMATS, cfg.display),
+            late_seconds=c.seconds(spec.get("late_seconds"), f"{place}.late_seconds", 1800, 0),
+            campaign=_campaign(c, spec.get("campaign"), f"{place}.campaign"),
         )
     return pools
+
+
+def _campaign(c: "_Checker", value: Any, place: str) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        c.fault(place, "expected a non-empty string")
+        return None
+    return value.strip()
 
 
 def _rules(c: _Checker, raw: Any, cfg: Config) -> List[Rule]:

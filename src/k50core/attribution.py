@@ -1,0 +1,235 @@
+"""call → lease → visit: which visit made a call, and how sure we are.
+
+A call to a dynamic number at time t belongs to the lease of that number that
+covered t (``matched``); to the lease that ended shortly before t (``late``,
+within the pool's ``late_seconds``); to everyone shown the number while it was
+shared (``ambiguous``, candidates ranked). Static numbers attribute to their
+rule, offline numbers to their campaign; anything else is ``unmatched``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .config.model import Config, Pool
+from .config.phones import normalise
+from .store.base import LeaseRow, Store
+
+STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
+_CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+# Likelihoods before calibration against the simulator: a covered unshared lease is
+# nearly always right; a late call less so the later it comes; shared numbers split.
+P_MATCHED = 0.97
+P_LATE_AT_END = 0.85
+
+
+class CallError(ValueError):
+    """A call payload that cannot be attributed; ``problems`` lists (field, message)."""
+
+    def __init__(self, problems: List[Tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    visitor_id: Optional[str]
+    session_id: Optional[str]
+    lease: str
+    seen_at: float
+    likelihood: float
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What a call is attributed to. ``attributes`` are the visit's (source, utm, landing, region, device)."""
+    call_id: str
+    status: str
+    visitor_id: Optional[str] = None
+    session_id: Optional[str] = None
+    rule: Optional[str] = None
+    pool: Optional[str] = None
+    lease: Optional[str] = None
+    likelihood: float = 0.0
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    candidates: Tuple[Candidate, ...] = ()
+    repeat: bool = False
+    first_call_id: Optional[str] = None
+
+
+def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
+    """A validated, normalised call dict; CallError names every bad field."""
+    if not isinstance(call, Mapping):
+        raise CallError([("call", f"expected an object, got {type(call).__name__}")])
+    problems: List[Tuple[str, str]] = []
+    call_id = call.get("call_id")
+    if not isinstance(call_id, str) or not _CALL_ID.match(call_id):
+        problems.append(("call_id", "expected 1-128 printable ASCII characters"))
+    number = normalise(call.get("number"), region)
+    if number is None:
+        problems.append(("number", f"not a valid phone number: {str(call.get('number'))[:40]!r}"))
+    caller_raw = call.get("caller")
+    caller = normalise(caller_raw, region) if caller_raw not in (None, "") else None
+    if caller_raw not in (None, "") and caller is None:
+        if isinstance(caller_raw, str) and 0 < len(caller_raw) <= 64:
+            caller = caller_raw.strip()  # "anonymous", a SIP URI: kept as given, never a repeat key for others
+        else:
+            problems.append(("caller", "expected a phone number or a short string"))
+    started = _seconds(call.get("started_at"), "started_at", problems, required=True)
+    duration = _seconds(call.get("duration_seconds", 0), "duration_seconds", problems, required=False)
+    answered = call.get("answered", bool(duration))
+    if not isinstance(answered, bool):
+        problems.append(("answered", "expected true or false"))
+    if problems:
+        raise CallError(problems)
+    return {"call_id": call_id, "number": number, "caller": caller, "started_at": started,
+            "duration_seconds": duration, "answered": answered, "received_at": now}
+
+
+def _seconds(value: Any, name: str, problems: List[Tuple[str, str]], required: bool) -> float:
+    if value is None and not required:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        problems.append((name, "expected a non-negative number of seconds" + (" (unix time)" if required else "")))
+        return 0.0
+    return float(value)
+
+
+class Attributor:
+    """Attribution over a store and the live pool state (see ``Engine.attribute``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.configure(Config())
+
+    def configure(self, config: Config) -> None:
+        self.config = config
+        self.pool_of: Dict[str, Pool] = {n: p for p in config.pools.values() for n in p.numbers}
+        self.rule_of: Dict[str, str] = {}
+        for r in config.rules:
+            if r.pool is not None:
+                self.rule_of.setdefault(r.pool, r.name)
+        self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
+
+    def attribute(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
+        """``call`` from parse_call(); ``live`` are the number's leases as the pool state has them now."""
+        stored = self.store.saved_attribution(call["call_id"])
+        if stored is not None:
+            return _from_stored(call["call_id"], stored)
+        made = self._decide(call, live)
+        if call["caller"]:
+            first = self.store.first_call_of(call["caller"], call["started_at"], call["call_id"])
+            if first is not None:
+                made = _replace(made, repeat=True, first_call_id=first)
+        if not self.store.save_call(call, _to_stored(made)):  # another worker recorded it meanwhile
+            return _from_stored(call["call_id"], self.store.saved_attribution(call["call_id"]) or {})
+        return made
+
+    def _decide(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
+        cid, number, t = call["call_id"], call["number"], call["started_at"]
+        pool = self.pool_of.get(number)
+        if pool is not None and pool.type == "static":
+            return Attribution(cid, "static", rule=self.rule_of.get(pool.name), pool=pool.name, likelihood=1.0)
+        if pool is not None and pool.type == "offline":
+            return Attribution(cid, "offline", rule=pool.campaign or self.rule_of.get(pool.name) or pool.name,
+                               pool=pool.name, likelihood=1.0)
+        late_for = pool.late_seconds if pool is not None else 1800
+        leases = _merge(self.store.leases_of(number, t - self.max_window, t), live)
+        covering = [r for r in leases if r.start <= t < r.ends]
+        if covering:
+            if len(covering) == 1 and not covering[0].shared:
+                return self._one(cid, "matched", covering[0], P_MATCHED)
+            return self._ambiguous(cid, covering, t)
+        ended = [r for r in leases if r.ends <= t < r.ends + late_for]
+        if ended:
+            last = max(ended, key=lambda r: r.ends)
+            p = P_LATE_AT_END * (1 - 0.5 * (t - last.ends) / max(late_for, 1))
+            made = self._one(cid, "late", last, p)
+            if last.shared:
+                others = self._ambiguous(cid, [last], t)
+                return _replace(made, candidates=others.candidates, likelihood=p * others.candidates[0].likelihood)
+            return made
+        return Attribution(cid, "unmatched", pool=pool.name if pool else None)
+
+    def _one(self, cid: str, status: str, r: LeaseRow, p: float) -> Attribution:
+        return Attribution(cid, status, r.visitor_id, r.session_id, r.rule, r.pool, r.lease, round(p, 4),
+                           self.store.visit_of(r.lease) or {})
+
+    def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float) -> Attribution:
+        """Everyone shown the number then, the most recently seen first (they are likelier to call)."""
+        seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
+        for r in leases:
+            seen.append((r.visitor_id, r.session_id, r.lease, min(r.last, t)))
+            seen.extend((v, s, r.lease, min(at, t)) for v, s, at in self.store.joins_of(r.lease))
+        hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
+        weights = [math.exp(-(t - at) / hold) for _, _, _, at in seen]
+        total = sum(weights) or 1.0
+        ranked = sorted(zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
+        candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))
+                           for (v, s, lease, at), w in ranked)
+        best = candidates[0]
+        r = next(r for r in leases if r.lease == best.lease)
+        attrs = self.store.visit_of(r.lease) if best.visitor_id == r.visitor_id else \
+            self.store.visit_of(r.lease, best.visitor_id)
+        return Attribution(cid, "ambiguous", best.visitor_id, best.session_id, r.rule, r.pool, r.lease,
+                           best.likelihood, attrs or {}, candidates)
+
+
+def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRow]:
+    """Stored leases, with the live pool state's newer ends (renewals not yet drained) applied."""
+    by_key = {r.lease: r for r in stored}
+    for r in live:
+        old = by_key.get(r.lease)
+        if old is None or r.ends > old.ends or r.shared != old.shared:
+            by_key[r.lease] = r if old is None else _replace_row(old, r)
+    return sorted(by_key.values(), key=lambda r: r.start)
+
+
+def _replace_row(old: LeaseRow, new: LeaseRow) -> LeaseRow:
+    return LeaseRow(old.lease, old.pool, old.number, old.visitor_id or new.visitor_id,
+                    old.session_id or new.session_id, old.rule or new.rule, old.start,
+                    max(old.last, new.last), new.ends, old.shared or new.shared)
+
+
+def _replace(a: Attribution, **changes: Any) -> Attribution:
+    values = {f: getattr(a, f) for f in a.__dataclass_fields__}
+    values.update(changes)
+    return Attribution(**values)
+
+
+def _to_stored(a: Attribution) -> Dict[str, Any]:
+    return {"status": a.status, "lease": a.lease, "visitor_id": a.visitor_id, "session_id": a.session_id,
+            "pool": a.pool, "rule": a.rule, "likelihood": a.likelihood, "repeat_of": a.first_call_id,
+            "candidates": [[c.visitor_id, c.session_id, c.lease, c.seen_at, c.likelihood] for c in a.candidates],
+            "attributes": dict(a.attributes)}
+
+
+def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
+    return Attribution(call_id, s.get("status", "unmatched"), s.get("visitor_id"), s.get("session_id"),
+                       s.get("rule"), s.get("pool"), s.get("lease"), float(s.get("likelihood") or 0.0),
+                       s.get("attributes") or {}, tuple(Candidate(*c) for c in s.get("candidates") or ()),
+                       s.get("repeat_of") is not None, s.get("repeat_of"))
+
+
+def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a stored visit keeps of its attributes: what reports and attribution show."""
+    def part(name: str) -> Mapping[str, Any]:
+        value = attrs.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    query, landing, geo, device = part("query"), part("landing"), part("geo"), part("device")
+    ga = part("cookie").get("_ga")
+    out = {
+        "source": attrs.get("source"), "traffic_type": attrs.get("traffic_type"),
+        "utm": {k: v for k, v in query.items() if isinstance(k, str) and k.startswith("utm_")},
+        "landing": (landing.get("host") or "") + (landing.get("path") or "") or None,
+        "referrer": part("referrer").get("host"),
+        "region": geo.get("region"), "city": geo.get("city"), "country": geo.get("country"),
+        "device": device.get("type"), "ip": attrs.get("ip"),
+        # GA4 client id: the last two fields of the _ga cookie (GA1.1.<random>.<timestamp>)
+        "ga_client_id": ".".join(ga.split(".")[-2:]) if isinstance(ga, str) and ga.count(".") >= 3 else None,
+    }
+    return {k: v for k, v in out.items() if v not in (None, {}, "")}

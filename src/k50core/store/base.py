@@ -1,0 +1,231 @@
+"""What every store does, in SQL both SQLite and PostgreSQL understand.
+
+A backend gives a DB-API connection, its parameter marker and its spelling
+of ``greatest``; everything else — migrations, the lease log, calls and
+attributions — is here once, so the two backends cannot drift apart.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from ..pools import LeaseEvent
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """One lease of a number as stored: who held it and when."""
+    lease: str
+    pool: str
+    number: str
+    visitor_id: Optional[str]
+    session_id: Optional[str]
+    rule: Optional[str]
+    start: float
+    last: float
+    ends: float
+    shared: bool
+
+
+def lease_key(pool: str, number: str, start: float, lease: str) -> str:
+    """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not."""
+    return f"{pool}:{number}:{round(start * 1000)}:{lease}"
+
+
+def migrations() -> List[Tuple[int, str]]:
+    """(version, SQL) of every migration shipped in the package, in order."""
+    found = []
+    for item in resources.files(__package__).joinpath("migrations").iterdir():
+        m = re.match(r"(\d{4})_\w+\.sql$", item.name)
+        if m:
+            found.append((int(m.group(1)), item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Store:
+    """Visits, leases, calls and attributions behind one interface (see sqlite.py, postgres.py)."""
+
+    param = "?"
+    backend = "abstract"
+    persistent = True  # on disk or on a server: lease starts are written durably
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.migrate()
+
+    # -- dialect ----------------------------------------------------------------------
+    def greatest(self, a: str, b: str) -> str:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.param) if self.param != "?" else text
+
+    def _run_script(self, cur: Any, sql: str) -> None:
+        """A migration file statement by statement (comments dropped first: they may hold ';')."""
+        text = re.sub(r"--[^\n]*", "", sql)
+        for statement in (s.strip() for s in text.split(";")):
+            if statement:
+                cur.execute(statement)
+
+    def transaction(self, durable: bool = True) -> Any:
+        """A context manager: commit on success, roll back on error. ``durable`` commits reach
+        the disk before returning; others survive a killed process but not a power cut."""
+        raise NotImplementedError
+
+    # -- schema -----------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply shipped migrations newer than the store's version; returns the version."""
+        with self.transaction():
+            cur = self.conn.cursor()
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            cur.execute("SELECT max(version) FROM schema_version")
+            current = cur.fetchone()[0] or 0
+        shipped = migrations()
+        newest = shipped[-1][0] if shipped else 0
+        if current > newest:
+            raise RuntimeError(f"this store has schema version {current}, newer than this k50core "
+                               f"build knows ({newest}); upgrade k50core")
+        for version, sql in shipped:
+            if version > current:
+                with self.transaction():
+                    cur = self.conn.cursor()
+                    self._run_script(cur, sql)
+                    cur.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+                current = version
+        return current
+
+    # -- the lease log ------------------------------------------------------------------
+    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
+        """A new lease and the visit that started (or joined) it, in one transaction."""
+        with self.transaction(durable):
+            cur = self.conn.cursor()
+            self._upsert_lease(cur, lease, ended=False)
+            if visit.get("joined"):
+                self._join(cur, lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
+            cur.execute(self._sql(
+                "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"),
+                (lease.lease if not visit.get("joined") else f"{lease.lease}+{visit.get('visitor_id')}",
+                 visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule, lease.number,
+                 json.dumps(visit.get("attributes") or {}, sort_keys=True)))
+
+    def save_events(self, events: Iterable[LeaseEvent]) -> int:
+        """Starts, renewals, shared joins and ends from the engine's lease log; returns how many."""
+        n = 0
+        with self.transaction(durable=False):
+            cur = self.conn.cursor()
+            for e in events:
+                key = lease_key(e.pool, e.number, e.start, e.lease)
+                row = LeaseRow(key, e.pool, e.number, e.visitor_id if e.event != "share" else None,
+                               e.session_id if e.event != "share" else None, e.rule, e.start, e.last, e.end, e.shared)
+                self._upsert_lease(cur, row, ended=e.event == "end")
+                if e.event == "share" and e.visitor_id:
+                    self._join(cur, key, e.visitor_id, e.session_id, e.last)
+                n += 1
+        return n
+
+    def _upsert_lease(self, cur: Any, r: LeaseRow, ended: bool) -> None:
+        ends = "excluded.ends" if ended else self.greatest("leases.ends", "excluded.ends")
+        cur.execute(self._sql(
+            "INSERT INTO leases (lease, pool, number, visitor_id, session_id, rule, start, last, ends, shared) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO UPDATE SET "
+            f"last = {self.greatest('leases.last', 'excluded.last')}, ends = {ends}, "
+            "shared = (leases.shared OR excluded.shared), "
+            "visitor_id = COALESCE(leases.visitor_id, excluded.visitor_id), "
+            "session_id = COALESCE(leases.session_id, excluded.session_id), "
+            "rule = COALESCE(leases.rule, excluded.rule)"),
+            (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared))
+
+    def _join(self, cur: Any, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
+        if not visitor:
+            return
+        cur.execute(self._sql(
+            "INSERT INTO lease_joins (lease, visitor_id, session_id, at) SELECT ?, ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM leases WHERE lease = ? AND visitor_id = ?) "
+            f"ON CONFLICT (lease, visitor_id) DO UPDATE SET at = {self.greatest('lease_joins.at', 'excluded.at')}"),
+            (lease, visitor, session, at, lease, visitor))
+
+    def leases_of(self, number: str, since: float, until: float) -> List[LeaseRow]:
+        """Leases of a number that were alive at some point in [since, until], oldest first."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql(
+            "SELECT lease, pool, number, visitor_id, session_id, rule, start, last, ends, shared FROM leases "
+            "WHERE number = ? AND start <= ? AND ends >= ? ORDER BY start"), (number, until, since))
+        return [LeaseRow(*row[:9], bool(row[9])) for row in cur.fetchall()]
+
+    def joins_of(self, lease: str) -> List[Tuple[str, Optional[str], float]]:
+        """(visitor_id, session_id, when) of everyone who joined a shared lease."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql("SELECT visitor_id, session_id, at FROM lease_joins WHERE lease = ? ORDER BY at"),
+                    (lease,))
+        return [tuple(r) for r in cur.fetchall()]
+
+    def visit_of(self, lease: str, visitor: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The stored attributes of the visit that started (or, with ``visitor``, joined) a lease."""
+        cur = self.conn.cursor()
+        key = lease if visitor is None else f"{lease}+{visitor}"
+        cur.execute(self._sql("SELECT attributes FROM visits WHERE lease = ?"), (key,))
+        row = cur.fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- calls and attributions -------------------------------------------------------
+    def saved_attribution(self, call_id: str) -> Optional[Dict[str, Any]]:
+        cur = self.conn.cursor()
+        cur.execute(self._sql(
+            "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes "
+            "FROM attributions WHERE call_id = ?"), (call_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        keys = ("status", "lease", "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of")
+        out = dict(zip(keys, row[:8]))
+        out["candidates"], out["attributes"] = json.loads(row[8]), json.loads(row[9])
+        return out
+
+    def first_call_of(self, caller: str, before: float, call_id: str) -> Optional[str]:
+        """The caller's first recorded call before this one, if any."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql(
+            "SELECT call_id FROM calls WHERE caller = ? AND call_id <> ? AND started_at <= ? "
+            "ORDER BY started_at, call_id LIMIT 1"), (caller, call_id, before))
+        row = cur.fetchone()
+        return row[0] if row else None
+
+    def save_call(self, call: Dict[str, Any], attribution: Dict[str, Any]) -> bool:
+        """The call and its attribution, durably, once: False if this call_id was already recorded."""
+        with self.transaction():
+            cur = self.conn.cursor()
+            cur.execute(self._sql(
+                "INSERT INTO calls (call_id, number, caller, started_at, duration_seconds, answered, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING"),
+                (call["call_id"], call["number"], call["caller"], call["started_at"], call["duration_seconds"],
+                 call["answered"], call["received_at"]))
+            if cur.rowcount == 0:
+                return False
+            a = attribution
+            cur.execute(self._sql(
+                "INSERT INTO attributions (call_id, status, lease, visitor_id, session_id, pool, rule, likelihood, "
+                "repeat_of, candidates, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (call["call_id"], a["status"], a["lease"], a["visitor_id"], a["session_id"], a["pool"], a["rule"],
+                 a["likelihood"], a["repeat_of"], json.dumps(a["candidates"], sort_keys=True),
+                 json.dumps(a["attributes"], sort_keys=True)))
+        return True
+
+    def count(self, table: str) -> int:
+        if table not in ("visits", "leases", "lease_joins", "calls", "attributions"):
+            raise ValueError(f"no table {table!r}")
+        cur = self.conn.cursor()
+        cur.execute(f"SELECT count(*) FROM {table}")
+        return cur.fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
