@@ -29,3 +29,24 @@ def core(build):
 def both_cores():
     """(compiled, reference) modules for differential tests."""
     return _impl.by_name("compiled"), _impl.by_name("reference")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (see tests/pgserver.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pgserver import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh empty store of each backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "k50.db")
+    return request.getfixturevalue("postgres").database()

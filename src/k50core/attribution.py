@@ -179,7 +179,8 @@ class Attributor:
 
 
 def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRow]:
-    """Stored leases, with the live pool state's newer ends (renewals not yet drained) applied."""
+    """Stored leases, with the live pool state's newer ends (renewals not yet drained) applied;
+    the stored last activity stays: the slot's own counts shared joins too."""
     by_key = {r.lease: r for r in stored}
     for r in live:
         old = by_key.get(r.lease)
@@ -191,7 +192,7 @@ def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRo
 def _replace_row(old: LeaseRow, new: LeaseRow) -> LeaseRow:
     return LeaseRow(old.lease, old.pool, old.number, old.visitor_id or new.visitor_id,
                     old.session_id or new.session_id, old.rule or new.rule, old.start,
-                    max(old.last, new.last), new.ends, old.shared or new.shared)
+                    old.last, new.ends, old.shared or new.shared)
 
 
 def _replace(a: Attribution, **changes: Any) -> Attribution:

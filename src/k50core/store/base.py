@@ -102,7 +102,7 @@ class Store:
         """A new lease and the visit that started (or joined) it, in one transaction."""
         with self.transaction(durable):
             cur = self.conn.cursor()
-            self._upsert_lease(cur, lease, ended=False)
+            self._upsert_lease(cur, lease, ended=False, activity=not visit.get("joined"))
             if visit.get("joined"):
                 self._join(cur, lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
             cur.execute(self._sql(
@@ -121,18 +121,20 @@ class Store:
                 key = lease_key(e.pool, e.number, e.start, e.lease)
                 row = LeaseRow(key, e.pool, e.number, e.visitor_id if e.event != "share" else None,
                                e.session_id if e.event != "share" else None, e.rule, e.start, e.last, e.end, e.shared)
-                self._upsert_lease(cur, row, ended=e.event == "end")
+                # a join is the joiner's activity, not the holder's: it moves only the end
+                self._upsert_lease(cur, row, ended=e.event == "end", activity=e.event != "share")
                 if e.event == "share" and e.visitor_id:
                     self._join(cur, key, e.visitor_id, e.session_id, e.last)
                 n += 1
         return n
 
-    def _upsert_lease(self, cur: Any, r: LeaseRow, ended: bool) -> None:
+    def _upsert_lease(self, cur: Any, r: LeaseRow, ended: bool, activity: bool = True) -> None:
         ends = "excluded.ends" if ended else self.greatest("leases.ends", "excluded.ends")
+        last = self.greatest("leases.last", "excluded.last") if activity else "leases.last"
         cur.execute(self._sql(
             "INSERT INTO leases (lease, pool, number, visitor_id, session_id, rule, start, last, ends, shared) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO UPDATE SET "
-            f"last = {self.greatest('leases.last', 'excluded.last')}, ends = {ends}, "
+            f"last = {last}, ends = {ends}, "
             "shared = (leases.shared OR excluded.shared), "
             "visitor_id = COALESCE(leases.visitor_id, excluded.visitor_id), "
             "session_id = COALESCE(leases.session_id, excluded.session_id), "

@@ -1,0 +1,185 @@
+"""Engine.attribute: every status, repeat callers, idempotency, bad payloads, durability."""
+import heapq
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from k50core import Engine
+from k50core.attribution import CallError
+
+CONFIG = {
+    "site": {"default_number": "+74951234567"},
+    "pools": {
+        "p": {"type": "dynamic", "numbers": ["+74950000001", "+74950000002"], "hold_seconds": 900,
+              "cooldown_seconds": 300, "late_seconds": 600, "on_exhausted": "share"},
+        "s": {"type": "static", "numbers": ["+74950000100"]},
+        "o": {"type": "offline", "numbers": ["+78120000001"], "campaign": "newspaper"},
+    },
+    "rules": [{"name": "print", "when": {"query.utm_source": "print"}, "pool": "s"}, {"name": "all", "pool": "p"}],
+}
+
+
+def visit(v, url="https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=sofas"):
+    return {"visitor_id": v, "session_id": f"s-{v}", "ip": "5.101.68.156", "url": url,
+            "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
+            "cookies": {"_ga": "GA1.1.1234567890.1700000000"}}
+
+
+def call(cid, number, at, caller="+79161234567", **extra):
+    return {"call_id": cid, "number": number, "caller": caller, "started_at": at, "duration_seconds": 60,
+            "answered": True, **extra}
+
+
+@pytest.fixture
+def engine(build, store_url):
+    with Engine.from_config(CONFIG, implementation=build, store=store_url) as e:
+        yield e
+
+
+def test_matched_with_the_visit_attributes(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    got = engine.attribute(call("c1", a.number, 1500), now=1600)
+    assert (got.status, got.visitor_id, got.session_id, got.rule, got.pool) == ("matched", "v1", "s-v1", "all", "p")
+    assert got.attributes["utm"] == {"utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "sofas"}
+    assert (got.attributes["source"], got.attributes["region"], got.attributes["device"]) == ("yandex", "RU-MOW", "mobile")
+    assert got.attributes["ga_client_id"] == "1234567890.1700000000"
+    assert 0.9 <= got.likelihood <= 1.0 and not got.repeat
+
+
+def test_heartbeats_extend_what_matches(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    engine.heartbeat(a.token, now=1800)                      # lease now ends at 2700, not 1900
+    assert engine.attribute(call("c1", a.number, 2500), now=2500).status == "matched"
+
+
+def test_late_then_unmatched(engine):
+    a = engine.assign(visit("v1"), now=1000)                 # ends 1900; late window 600 s
+    late = engine.attribute(call("c1", a.number, 2000), now=2000)
+    assert (late.status, late.visitor_id) == ("late", "v1") and late.likelihood < 0.9
+    assert engine.attribute(call("c2", a.number, 2600), now=2600).status == "unmatched"
+    other = ({"+74950000001", "+74950000002"} - {a.number}).pop()
+    never = engine.attribute(call("c3", other, 1500), now=2600)
+    assert never.status == "unmatched" and never.visitor_id is None and never.pool == "p"
+
+
+def test_ambiguous_when_shared(engine):
+    first = engine.assign(visit("v1"), now=1000)
+    engine.assign(visit("v2"), now=1010)
+    shared = engine.assign(visit("v3"), now=1200)             # pool of two: v3 joins the least recent (v1)
+    assert shared.shared and shared.number == first.number
+    got = engine.attribute(call("c1", first.number, 1250), now=1300)
+    assert got.status == "ambiguous"
+    assert [c.visitor_id for c in got.candidates] == ["v3", "v1"]   # v3 was seen most recently
+    assert got.visitor_id == "v3" and abs(sum(c.likelihood for c in got.candidates) - 0.97) < 0.01
+    assert got.candidates[0].likelihood > got.candidates[1].likelihood
+
+
+def test_static_and_offline(engine):
+    got = engine.attribute(call("c1", "+74950000100", 1000), now=1000)
+    assert (got.status, got.rule, got.pool, got.likelihood) == ("static", "print", "s", 1.0)
+    got = engine.attribute(call("c2", "8 (812) 000-00-01", 1000, caller=None), now=1000)
+    assert (got.status, got.rule, got.pool) == ("offline", "newspaper", "o")
+
+
+def test_repeat_caller_links_the_first_call(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    engine.attribute(call("c1", a.number, 1100, caller="8 916 123-45-67"), now=1100)
+    second = engine.attribute(call("c2", "+74950000100", 5000), now=5000)
+    assert second.repeat and second.first_call_id == "c1"
+    assert not engine.attribute(call("c3", "+74950000100", 5000, caller="+79990000000"), now=5000).repeat
+
+
+def test_the_same_call_id_records_once(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    one = engine.attribute(call("c1", a.number, 1100), now=1100)
+    again = engine.attribute(call("c1", a.number, 3000), now=3000)   # a webhook retried, even with other data
+    assert again == one
+    assert engine.store.count("calls") == 1
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"number": "+74950000001", "started_at": 1}, "call_id"),
+    ({"call_id": "c", "number": "12", "started_at": 1}, "number"),
+    ({"call_id": "c", "number": "+74950000001"}, "started_at"),
+    ({"call_id": "c", "number": "+74950000001", "started_at": "yesterday"}, "started_at"),
+    ({"call_id": "c", "number": "+74950000001", "started_at": float("nan")}, "started_at"),
+    ({"call_id": "c", "number": "+74950000001", "started_at": 1, "duration_seconds": -5}, "duration_seconds"),
+    ({"call_id": "c", "number": "+74950000001", "started_at": 1, "answered": "yes"}, "answered"),
+    ({"call_id": "c" * 200, "number": "+74950000001", "started_at": 1}, "call_id"),
+    ({"call_id": "c", "number": "+74950000001", "started_at": 1, "caller": ["x"]}, "caller"),
+])
+def test_bad_payloads_name_the_field(engine, bad, field):
+    with pytest.raises(CallError) as err:
+        engine.attribute(bad, now=1000)
+    assert field in [f for f, _ in err.value.problems]
+    assert engine.store.count("calls") == 0
+
+
+def test_not_a_mapping_is_refused(engine):
+    with pytest.raises(CallError, match="expected an object"):
+        engine.attribute(["c1"], now=1)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(day=st.lists(st.tuples(st.floats(0, 80_000), st.floats(10, 1800), st.floats(0, 1)), min_size=1, max_size=25))
+def test_calls_during_a_visit_match_the_visitor(build, day):
+    """A random day without exhaustion: every call made during its visit is matched to its visitor."""
+    numbers = [f"+7495{i:07d}" for i in range(1, 41)]
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": numbers, "hold_seconds": 900, "cooldown_seconds": 300}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    engine = Engine.from_config(cfg, implementation=build)
+    events = []  # a heap of (time, kind, visitor, visit length): 0 arrive, 1 heartbeat, 2 call
+    for i, (arrive, length, when) in enumerate(day):
+        heapq.heappush(events, (arrive, 0, i, length))
+        heapq.heappush(events, (arrive + length * when, 2, i, length))
+    shown, k = {}, 0
+    while events:
+        at, kind, i, length = heapq.heappop(events)
+        if kind == 0:
+            shown[i] = engine.assign({"visitor_id": f"v{i}"}, now=at)
+            for beat in range(60, int(length) + 1, 60):         # the open page heartbeats every minute
+                heapq.heappush(events, (at + beat, 1, i, length))
+        elif kind == 1:
+            assert engine.heartbeat(shown[i].token, now=at)
+        else:
+            k += 1
+            got = engine.attribute(call(f"c{k}", shown[i].number, at, caller=f"+7916{i:07d}"), now=at)
+            assert (got.status, got.visitor_id) == ("matched", f"v{i}"), (i, at, got)
+    assert engine.stats(now=90_000)["pools"]["p"]["exhausted_shared"] == 0
+
+
+DURABLE = textwrap.dedent("""
+    import os, sys, time
+    from k50core import Engine
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "hold_seconds": 900}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    engine = Engine.from_config(cfg, store=sys.argv[1])
+    a = engine.assign({"visitor_id": "v1", "url": "https://shop.example.ru/?utm_source=vk"}, now=1000)
+    print(a.number, flush=True)
+    if sys.argv[2] == "clean":
+        engine.close()
+    else:
+        time.sleep(60)  # killed here
+""")
+
+
+@pytest.mark.parametrize("stop", ["clean", "kill"])
+def test_leases_survive_restart_and_kill(store_url, stop, tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(DURABLE)
+    proc = subprocess.Popen([sys.executable, str(script), store_url, stop], stdout=subprocess.PIPE, text=True)
+    number = proc.stdout.readline().strip()
+    if stop == "kill":
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert number == "+74950000001"
+    with Engine.from_config({"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"]}},
+                             "rules": [{"name": "all", "pool": "p"}]}, store=store_url) as fresh:
+        got = fresh.attribute(call("c1", number, 1500), now=1500)
+        assert (got.status, got.visitor_id, got.attributes.get("source")) == ("matched", "v1", "vk")

@@ -1,0 +1,73 @@
+"""Storage parity: the same behaviour from SQLite and PostgreSQL, both real."""
+import json
+
+import pytest
+
+from k50core.pools import LeaseEvent
+from k50core.store import LeaseRow, lease_key, migrations, open_store
+
+
+def event(kind, visitor, start, last, end, shared=False, lease="3.1", number="+74950000001"):
+    return LeaseEvent(kind, "p", number, visitor, None, "all", start, last, end, shared, lease)
+
+
+def test_migrations_are_versioned_and_applied_once(store_url):
+    shipped = migrations()
+    assert [v for v, _ in shipped] == sorted({v for v, _ in shipped}) and shipped[0][0] == 1
+    with open_store(store_url) as store:
+        assert store.migrate() == shipped[-1][0]
+    with open_store(store_url) as again:                      # reopening migrates nothing twice
+        assert again.migrate() == shipped[-1][0] and again.count("leases") == 0
+
+
+def test_a_newer_schema_is_refused(store_url):
+    with open_store(store_url) as store:
+        with store.transaction():
+            store.conn.cursor().execute(store._sql("INSERT INTO schema_version (version) VALUES (?)"), (999,))
+    with pytest.raises(RuntimeError, match="newer than this k50core"):
+        open_store(store_url)
+
+
+def test_lease_log_upserts_keep_the_latest_end(store_url):
+    with open_store(store_url) as store:
+        store.save_events([event("start", "v1", 1000.0, 1000.0, 1900.0)])
+        store.save_events([event("renew", "v1", 1000.0, 1500.0, 2400.0), event("renew", "v1", 1000.0, 1200.0, 2100.0)])
+        (row,) = store.leases_of("+74950000001", 0, 10_000)
+        assert (row.visitor_id, row.start, row.last, row.ends, row.shared) == ("v1", 1000.0, 1500.0, 2400.0, False)
+        store.save_events([event("end", "v1", 1000.0, 1600.0, 1600.0)])   # retired: cut short
+        assert store.leases_of("+74950000001", 0, 10_000)[0].ends == 1600.0
+        assert store.leases_of("+74950000001", 1700, 1800) == []
+
+
+def test_shared_joins_are_recorded_beside_the_holder(store_url):
+    with open_store(store_url) as store:
+        store.save_events([event("start", "v1", 1000.0, 1000.0, 1900.0),
+                           event("share", "v2", 1000.0, 1300.0, 2200.0, shared=True),
+                           event("share", "v1", 1000.0, 1400.0, 2300.0, shared=True)])   # the holder is no joiner
+        (row,) = store.leases_of("+74950000001", 0, 10_000)
+        assert row.shared and row.visitor_id == "v1" and row.ends == 2300.0
+        assert [j[0] for j in store.joins_of(row.lease)] == ["v2"]
+
+
+def test_calls_are_recorded_once(store_url):
+    call = {"call_id": "c1", "number": "+74950000001", "caller": "+79161234567", "started_at": 1100.0,
+            "duration_seconds": 30.0, "answered": True, "received_at": 1200.0}
+    made = {"status": "matched", "lease": "k", "visitor_id": "v1", "session_id": None, "pool": "p", "rule": "all",
+            "likelihood": 0.97, "repeat_of": None, "candidates": [], "attributes": {"source": "yandex"}}
+    with open_store(store_url) as store:
+        assert store.save_call(call, made) is True
+        assert store.save_call(call, dict(made, status="late")) is False
+        assert store.saved_attribution("c1")["status"] == "matched"
+        assert store.count("calls") == store.count("attributions") == 1
+        assert store.first_call_of("+79161234567", 5000, "c2") == "c1"
+        assert store.first_call_of("+79161234567", 5000, "c1") is None
+
+
+def test_visit_attributes_round_trip(store_url):
+    key = lease_key("p", "+74950000001", 1000.0, "3.1")
+    row = LeaseRow(key, "p", "+74950000001", "v1", "s1", "all", 1000.0, 1000.0, 1900.0, False)
+    with open_store(store_url) as store:
+        store.save_start({"visitor_id": "v1", "session_id": "s1", "at": 1000.0,
+                          "attributes": {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}}, row, durable=True)
+        assert store.visit_of(key) == {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}
+        assert store.leases_of("+74950000001", 1500, 1500)[0].session_id == "s1"
