@@ -77,6 +77,13 @@ def test_agency_discount_by_turnover_tier():
     assert estimate(10, turnover_rub=5_000_000, config=CONFIG).total == Decimal("6800.00")
 
 
+def test_agency_discount_keeps_the_prepaid_and_month_end_split():
+    invoice = estimate(10, "495", 4000, turnover_rub=100000, config=CONFIG)  # 8,000 + 1,000 overage
+    assert invoice.prepaid == Decimal("7600.00")
+    assert invoice.billed_at_month_end == Decimal("950.00")
+    assert invoice.total == Decimal("8550.00")
+
+
 def test_compare_plans_gives_one_invoice_per_plan_and_package():
     labels = [i.label for i in compare_plans(10, "812", 3500, config=CONFIG)]
     assert labels == ["provider", "provider + 10k package", "provider + 30k package", "own", "code"]
@@ -94,7 +101,8 @@ def test_the_default_config_is_the_bundled_yaml():
     ({"numbers": -1}, "numbers"), ({"numbers": True}, "numbers"), ({"code": "abc"}, "code"),
     ({"plan": "gold"}, "plan"), ({"usage": -5}, "usage"), ({"usage": 2.5}, "usage"),
     ({"package": "99k"}, "package"), ({"package": "10k", "plan": "own"}, "package"),
-    ({"turnover_rub": -1}, "turnover_rub"),
+    ({"turnover_rub": -1}, "turnover_rub"), ({"turnover_rub": "lots"}, "turnover_rub"),
+    ({"turnover_rub": Decimal("NaN")}, "turnover_rub"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     args = {"numbers": 5, "config": CONFIG, **kwargs}
@@ -215,6 +223,7 @@ def test_total_is_never_negative_and_adds_up(plan, code, n, phone, sip, turnover
     assert invoice.total >= 0
     assert invoice.total == sum(l.amount for l in invoice.lines)
     assert invoice.total == invoice.total.quantize(Decimal("0.01"))
+    assert invoice.prepaid >= 0 and invoice.billed_at_month_end >= 0
 
 
 @settings(max_examples=200, deadline=None)

@@ -351,7 +351,8 @@ def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan
     if package is not None and (plan != "provider" or package not in cfg.provider.prepaid_packages):
         known = ", ".join(cfg.provider.prepaid_packages) or "none"
         raise ValueError(f"package: {package!r} is not a prepaid package of the provider plan (known: {known})")
-    if turnover_rub is not None and (isinstance(turnover_rub, bool) or Decimal(turnover_rub) < 0):
+    if turnover_rub is not None and (isinstance(turnover_rub, bool) or not isinstance(turnover_rub, (int, Decimal))
+                                     or not Decimal(turnover_rub).is_finite() or turnover_rub < 0):
         raise ValueError(f"turnover_rub: expected a non-negative amount, got {turnover_rub!r}")
     used = _as_usage(usage)
     lines: List[LineItem] = []
@@ -381,10 +382,12 @@ def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan
         title = cfg.code_title
 
     percent = cfg.discount_percent(turnover_rub)
-    subtotal = sum((l.amount for l in lines), Decimal(0))
-    if percent and subtotal:
-        discount = (subtotal * percent / 100).quantize(KOPECK, ROUND_HALF_UP)
-        lines.append(LineItem(f"agency discount {percent}%", Decimal(1), -discount, -discount))
+    for month_end in (False, True):  # discount each part, so prepaid and month-end both stay right
+        part = sum((l.amount for l in lines if l.billed_at_month_end == month_end), Decimal(0))
+        discount = (part * percent / 100).quantize(KOPECK, ROUND_HALF_UP)
+        if discount:
+            when = "on month-end charges" if month_end else "on prepaid charges"
+            lines.append(LineItem(f"agency discount {percent}% {when}", Decimal(1), -discount, -discount, month_end))
     total = sum((l.amount for l in lines), Decimal(0))
     return Invoice(plan, title, tuple(lines), total, package, percent, tuple(notes), cfg.currency)
 
