@@ -16,6 +16,8 @@ from fractions import Fraction
 from importlib import resources
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+import yaml
+
 from .config.files import read_config
 from .errors import ConfigError, Problem
 
@@ -129,9 +131,7 @@ def load_plans(path: Optional[Union[str, "os.PathLike[str]", Mapping[str, Any]]]
     ``("plans.provider.minutes_included", "expected a non-negative whole number of minutes")``.
     """
     if path is None:
-        text = (resources.files("k50core") / "examples" / "plans.yaml").read_text(encoding="utf-8")
-        import yaml
-        raw = yaml.safe_load(text)
+        raw = yaml.safe_load((resources.files("k50core") / "examples" / "plans.yaml").read_text(encoding="utf-8"))
     else:
         raw = read_config(path)
     return parse_plans(raw)
