@@ -128,13 +128,14 @@ def test_bad_call_delay_names_the_field(kwargs, name):
 
 visits = st.floats(0, 50_000)
 minutes = st.floats(0, 30)
-targets = st.floats(0.5, 0.985)  # below the default ceiling of ~98.6%
+targets = st.floats(0.5, 0.985)  # below the ceiling of ~98.6% with the default hold and cooldown
 holds = st.sampled_from([300, 600, 900, 1800])
 
 
 @settings(max_examples=150, deadline=None)
 @given(visits, visits, minutes, targets, holds)
 def test_more_visits_never_need_fewer_numbers(v1, v2, m, target, hold):
+    assume(target <= 1 - CallDelay()(hold + 300))  # a short hold lowers the reachable ceiling
     low, high = sorted((v1, v2))
     assert recommend(low, m, target, hold_seconds=hold).numbers <= recommend(high, m, target, hold_seconds=hold).numbers
 
