@@ -32,3 +32,15 @@ def test_demo_prints_decisions():
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert {r["visitor"]: r["rule"] for r in rows}["v1"] == "msk-search"
     assert len(rows) == 7
+
+
+def test_size_prints_numbers_accuracy_and_plan_costs():
+    result = CliRunner().invoke(app, ["size", "--visits-per-day", "3000", "--avg-visit-min", "4", "--code", "495"])
+    assert result.exit_code == 0, result.output
+    numbers = int(result.output.split("numbers: ")[1].split()[0])
+    assert 0 < numbers < 150                                   # fewer than one number per 20 daily visits
+    assert "expected accuracy at the peak hour" in result.output
+    for plan in ("provider", "own", "code"):
+        assert f"\n  {plan} " in result.output
+    bad = CliRunner().invoke(app, ["size", "--visits-per-day", "-3", "--avg-visit-min", "4"])
+    assert bad.exit_code == 2 and "visits_per_day" in bad.output

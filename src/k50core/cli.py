@@ -89,6 +89,36 @@ def demo(config: Optional[Path] = typer.Option(None, help="config file (default:
             typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
 
 
+@app.command()
+def size(visits_per_day: float = typer.Option(..., help="visits a day that take a dynamic number"),
+         avg_visit_min: float = typer.Option(..., help="average visit length, minutes"),
+         code: str = typer.Option("495", help="the numbers' area code (495, 812, 800, ...)"),
+         target: float = typer.Option(0.95, help="target attribution accuracy, 0-1"),
+         hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
+         cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
+         minutes: Optional[int] = typer.Option(None, help="forwarded call minutes a month "
+                                               "(default: 5% of visits call, 3 minutes each)"),
+         plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
+    """How many numbers a pool needs for the target accuracy, and what each plan costs a month."""
+    from .pricing import compare_plans, load_plans
+    from .sizing import recommend
+
+    try:
+        rec = recommend(visits_per_day, avg_visit_min, target, hold_seconds=hold_seconds,
+                        cooldown_seconds=cooldown_seconds)
+        config = load_plans(plans)
+    except ValueError as exc:  # ConfigError and UnreachableTarget are ValueErrors naming what is wrong
+        typer.echo(f"k50core size: {exc}", err=True)
+        raise typer.Exit(2)
+    for line in rec.explain():
+        typer.echo(line)
+    month = round(visits_per_day * 30 * 0.05 * 3) if minutes is None else minutes
+    typer.echo(f"\nmonthly cost for {rec.numbers} numbers with code {code}, {month:,} forwarded minutes"
+               + (" (assumed: 5% of visits call, 3 minutes each)" if minutes is None else "") + ":")
+    for invoice in compare_plans(rec.numbers, code, month, config=config):
+        typer.echo(f"  {invoice.label:<32} {invoice.total:>12,.2f} {invoice.currency}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 
