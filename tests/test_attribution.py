@@ -183,3 +183,14 @@ def test_leases_survive_restart_and_kill(store_url, stop, tmp_path):
                              "rules": [{"name": "all", "pool": "p"}]}, store=store_url) as fresh:
         got = fresh.attribute(call("c1", number, 1500), now=1500)
         assert (got.status, got.visitor_id, got.attributes.get("source")) == ("matched", "v1", "vk")
+
+
+def test_renewals_another_worker_has_not_drained_still_count(build, tmp_path):
+    """Two workers on one shared segment and one store: the pool state carries the renewed end."""
+    seg, db = str(tmp_path / "pools.seg"), str(tmp_path / "k50.db")
+    with Engine.from_config(CONFIG, implementation=build, state_path=seg, store=db) as one, \
+            Engine.from_config(CONFIG, implementation=build, state_path=seg, store=db) as two:
+        a = one.assign(visit("v1"), now=1000)                 # lease ends 1900 as stored
+        assert one.heartbeat(a.token, now=1800)               # renewed to 2700, still in one's buffer
+        got = two.attribute(call("c1", a.number, 2500), now=2500)
+        assert (got.status, got.visitor_id) == ("matched", "v1")

@@ -194,9 +194,9 @@ class Engine:
         """
         parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
         self.flush()
-        live = [LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number, e.visitor_id,
-                         e.session_id, e.rule, e.start, e.last, e.end, e.shared)
-                for e in self.pools.holders() if e.number == parsed["number"]]
+        e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
+        live = [] if e is None else [LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number,
+                                              e.visitor_id, e.session_id, e.rule, e.start, e.last, e.end, e.shared)]
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:

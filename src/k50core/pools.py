@@ -284,6 +284,8 @@ class Pools:
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
+        self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
+                         for n, slot in zip(ps.pool.numbers, ps.slots)}
         self._pool_names: List[Optional[str]] = [None] * MAX_POOLS  # registry entry → configured pool
         for ps in by_name.values():
             self._pool_names[ps.index] = ps.pool.name
@@ -433,16 +435,21 @@ class Pools:
 
     def holders(self) -> List[LeaseEvent]:
         """The last lease of every number, read from the pool state itself."""
-        out = []
-        for ps in self.by_name.values():
-            for slot in ps.slots:
-                kind, gen, shared, until, number, pool, rule, start, last, holder, sess = self.table.record(slot)
-                if kind in (LEASED, RETIRED) and until:
-                    out.append(LeaseEvent("state", ps.pool.name, f"+{number}", holder.decode("utf-8", "replace") or None,
-                                          sess.decode("utf-8", "replace") or None,
-                                          self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
-                                          start / 1000.0, last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}"))
-        return out
+        found = (self._state_event(ps, slot) for ps in self.by_name.values() for slot in ps.slots)
+        return [e for e in found if e is not None]
+
+    def holder_of(self, number: str) -> Optional[LeaseEvent]:
+        """The last lease of one configured number (E.164), from the pool state; None if never leased."""
+        at = self._slot_of.get(number)
+        return self._state_event(*at) if at is not None else None
+
+    def _state_event(self, ps: _PoolSlots, slot: int) -> Optional[LeaseEvent]:
+        kind, gen, shared, until, number, pool, rule, start, last, holder, sess = self.table.record(slot)
+        if kind not in (LEASED, RETIRED) or not until:
+            return None
+        return LeaseEvent("state", ps.pool.name, f"+{number}", holder.decode("utf-8", "replace") or None,
+                          sess.decode("utf-8", "replace") or None, self._rule_name(rule), start / 1000.0,
+                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
 
     def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
         out = {}
