@@ -150,6 +150,16 @@ def pools() -> List[Row]:
     return rows
 
 
+def attribution() -> List[Row]:
+    import bench_attribution
+    a = bench_attribution.compare()
+    return [
+        ("Engine.attribute, SQLite file (durable commit each)", 1e9 / a["sqlite_file_per_s"], "", 0.0, ""),
+        ("Engine.attribute, SQLite in memory", 1e9 / a["sqlite_memory_per_s"], "", 0.0, ""),
+        ("Engine.attribute, PostgreSQL (local socket)", 1e9 / a["postgresql_per_s"], "", 0.0, ""),
+    ]
+
+
 def fmt_ns(ns: float) -> str:
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 
@@ -160,7 +170,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
-    rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers() + pools()
+    rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers() + pools() \
+        + attribution()
     print(f"k50core {k50core.__version__} ({k50core.IMPLEMENTATION} build), Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs\n")
     print("| what | k50core | peer | peer time | ratio | target |")
@@ -171,7 +182,9 @@ def main() -> None:
             ratio = f"**{r:,.0f}×**" if r >= 10 else f"**{r:.1f}×**" if r >= 1 else f"{r:.2f}× ({k50 / peer_ns:.0f}× slower)"
             print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
         else:
-            print(f"| {what} | {fmt_ns(k50)} ({1e9 / k50 / 1e6:.2f} M/s) | | | | {target} |")
+            per_s = 1e9 / k50
+            rate = f"{per_s / 1e6:.2f} M/s" if per_s >= 1e5 else f"{per_s:,.0f}/s"
+            print(f"| {what} | {fmt_ns(k50)} ({rate}) | | | | {target} |")
     print("\nRatios above 1× mean k50core is faster.")
 
 
