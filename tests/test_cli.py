@@ -44,3 +44,21 @@ def test_size_prints_numbers_accuracy_and_plan_costs():
         assert f"\n  {plan} " in result.output
     bad = CliRunner().invoke(app, ["size", "--visits-per-day", "-3", "--avg-visit-min", "4"])
     assert bad.exit_code == 2 and "visits_per_day" in bad.output
+
+
+def test_invoice_from_recorded_calls(tmp_path):
+    from k50core import Engine
+
+    db = str(tmp_path / "k50.db")
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"]}}, "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, store=db) as engine:
+        a = engine.assign({"visitor_id": "v1"}, now=1_793_400_000)             # 2026-10-30
+        for i, (minutes, answered) in enumerate([(3001 * 60, True), (90, True), (600, False)]):
+            engine.attribute({"call_id": f"c{i}", "number": a.number, "started_at": 1_793_400_100 + i,
+                              "duration_seconds": minutes, "answered": answered}, now=1_793_400_200)
+    result = CliRunner().invoke(app, ["invoice", "--store", db, "--numbers", "4", "--month", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "3 calls, 3003 forwarded minutes" in result.output                # per started minute, answered only
+    assert "3.00" in result.output and "total" in result.output            # 3 minutes over the 3,000 package
+    empty = CliRunner().invoke(app, ["invoice", "--store", db, "--numbers", "4", "--month", "2026-09"])
+    assert "0 calls" in empty.output

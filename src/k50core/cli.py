@@ -119,6 +119,31 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
         typer.echo(f"  {invoice.label:<32} {invoice.total:>12,.2f} {invoice.currency}")
 
 
+@app.command()
+def invoice(store: str = typer.Option(..., help="the store: a SQLite file or postgresql://..."),
+            numbers: int = typer.Option(..., help="tracking numbers on the plan"),
+            month: Optional[str] = typer.Option(None, help="YYYY-MM (UTC); default: every recorded call"),
+            code: str = typer.Option("495", help="the numbers' area code"),
+            plan: str = typer.Option("provider", help="provider, own or code"),
+            plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
+    """A month's invoice estimate from the calls recorded in a store (forwarded minutes)."""
+    from .pricing import estimate, load_plans, monthly_usage
+    from .store import open_store
+
+    try:
+        with open_store(store) as db:
+            usage = monthly_usage(db.calls(), month)
+        bill = estimate(numbers, code, usage, plan=plan, config=load_plans(plans))
+    except (ValueError, RuntimeError) as exc:
+        typer.echo(f"k50core invoice: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{bill.label}: {usage.calls} calls, {usage.phone_minutes} forwarded minutes"
+               + (f", {usage.sip_minutes} SIP minutes" if usage.sip_minutes else ""))
+    for line in bill.lines:
+        typer.echo(f"  {line.description:<44} {line.quantity!s:>8} x {line.unit_price:>10,.2f} = {line.amount:>12,.2f}")
+    typer.echo(f"  {'total':<44} {'':>8}   {'':>10}   {bill.total:>12,.2f} {bill.currency}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 

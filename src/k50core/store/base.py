@@ -216,6 +216,17 @@ class Store:
                  json.dumps(a["attributes"], sort_keys=True)))
         return True
 
+    def calls(self, since: float = 0.0, until: float = float("inf")) -> List[Dict[str, Any]]:
+        """Recorded calls that started in [since, until), oldest first, with their attribution status."""
+        cur = self.conn.cursor()
+        cur.execute(self._sql(
+            "SELECT c.call_id, c.number, c.caller, c.started_at, c.duration_seconds, c.answered, c.received_at, "
+            "a.status FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id "
+            "WHERE c.started_at >= ? AND c.started_at < ? ORDER BY c.started_at, c.call_id"),
+            (since, until if until != float("inf") else 1e18))
+        keys = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status")
+        return [dict(zip(keys, row[:5] + (bool(row[5]),) + row[6:])) for row in cur.fetchall()]
+
     def count(self, table: str) -> int:
         if table not in ("visits", "leases", "lease_joins", "calls", "attributions"):
             raise ValueError(f"no table {table!r}")
