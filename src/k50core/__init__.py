@@ -1,11 +1,13 @@
 """k50core: call tracking with a compiled core.
 
-Visit → attributes → rule → decision (pools, attribution and reports build
-on these). ``IMPLEMENTATION`` says which build runs: "compiled" (the Cython
+Visit → attributes → rule → pool → lease → call → attribution: ``Engine``
+does all of it; ``sizing`` and ``pricing`` size pools and estimate cost. ``IMPLEMENTATION`` says which build runs: "compiled" (the Cython
 core) or "reference" (its plain-Python twin, ``K50CORE_NO_EXTENSIONS=1``).
 """
 from ._impl import IMPLEMENTATION, core as _core
+from .attribution import Attribution, CallError, Candidate
 from .engine import Decision, Engine
+from .pools import Assignment, LeaseEvent
 from .errors import ConfigError
 from .rules import compile_condition, evaluate
 
@@ -15,7 +17,8 @@ device_types = _core.device_types
 device_info = _core.device_info
 
 __all__ = [
-    "IMPLEMENTATION", "ConfigError", "Decision", "Engine", "GeoIP", "compile_condition",
+    "IMPLEMENTATION", "Assignment", "Attribution", "CallError", "Candidate", "ConfigError", "Decision", "Engine",
+    "GeoIP", "LeaseEvent", "compile_condition",
     "device_info", "device_type", "device_types", "evaluate",
 ]
 __version__ = "0.1.0"
