@@ -26,12 +26,14 @@ def test_check_reports_every_problem(tmp_path):
         assert line in result.output
 
 
-def test_demo_prints_decisions():
-    result = runner.invoke(app, ["demo", "--json"])
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert {r["visitor"]: r["rule"] for r in rows}["v1"] == "msk-search"
-    assert len(rows) == 7
+def test_demo_prints_decisions_and_a_call(tmp_path):
+    for run in range(2):                                  # a second run continues the first's pools and store
+        result = runner.invoke(app, ["demo", "--json", "--store", str(tmp_path / "demo.db")])
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        visits, (call,) = [r for r in rows if "visitor" in r and "call" not in r], [r for r in rows if "call" in r]
+        assert {r["visitor"]: r["rule"] for r in visits}["v1"] == "msk-search" and len(visits) == 7
+        assert (call["status"], call["visitor"], call["source"]) == ("matched", "v1", "yandex")
 
 
 def test_size_prints_numbers_accuracy_and_plan_costs():

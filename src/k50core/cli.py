@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import List, Optional
@@ -61,18 +62,20 @@ def check(file: Path = typer.Argument(..., help="config file (.yaml, .yml, .json
 
 @app.command()
 def demo(config: Optional[Path] = typer.Option(None, help="config file (default: the bundled demo config)"),
+         store: str = typer.Option("k50core-demo.db", help="where leases and calls are kept (SQLite file)"),
          as_json: bool = typer.Option(False, "--json", help="print JSON lines")) -> None:
-    """Load a config and print the decisions for a few sample visits."""
+    """Load a config, give a few sample visits their numbers and attribute a call to one of them."""
     from .engine import Engine
 
     source = config or demo_config_path()
     try:
-        engine = Engine.from_config(source)
+        engine = Engine.from_config(source, store=store)
     except ConfigError as exc:
         _fail(exc, str(source))
         return
     typer.echo(f"k50core demo ({engine.implementation} build), config {source}\n", err=as_json)
-    now = 1_800_000_000.0
+    now = float(int(time.time()))
+    called = None
     for visit in DEMO_VISITS:
         attrs = engine.attributes(visit, now=now)
         decision = engine.match(attrs)
@@ -87,6 +90,18 @@ def demo(config: Optional[Path] = typer.Option(None, help="config file (default:
             typer.echo(json.dumps(row, ensure_ascii=False))
         else:
             typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+        if shown.token and not called:
+            called = {"call_id": f"demo-{int(now)}-{visit['visitor_id']}", "number": shown.number,
+                      "caller": "+79161234567", "started_at": now + 120, "duration_seconds": 95, "answered": True}
+    if called:
+        got = engine.attribute(called, now=now + 240)
+        row = {"call": called["call_id"], "number": called["number"], "status": got.status,
+               "visitor": got.visitor_id, "rule": got.rule, "likelihood": got.likelihood,
+               "source": got.attributes.get("source"), "utm": got.attributes.get("utm")}
+        typer.echo(json.dumps(row, ensure_ascii=False) if as_json else
+                   "\n" + "  ".join(f"{k}={v}" for k, v in row.items()), err=False)
+    engine.close()
+    typer.echo(f"\nleases and calls are in {store}", err=as_json)
 
 
 @app.command()

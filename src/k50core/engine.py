@@ -67,6 +67,8 @@ class Engine:
         self.core = core
         # leases and the visits that started them go to the store (in memory unless given)
         self.store = open_store(store if store is not None else ":memory:")
+        if state_path is None and getattr(self.store, "persistent", False) and self.store.backend == "sqlite":
+            state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
         self.attributor = Attributor(self.store)
         user_sink = lease_sink
