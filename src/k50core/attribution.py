@@ -217,9 +217,9 @@ def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
 
 def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
     """What a stored visit keeps of its attributes: what reports and attribution show."""
-    def part(name: str) -> Mapping[str, Any]:
+    def part(name: str) -> Dict[str, Any]:
         value = attrs.get(name)
-        return value if isinstance(value, Mapping) else {}
+        return value if type(value) is dict else {}  # enrichment makes plain dicts; no ABC checks here
 
     query, landing, geo, device = part("query"), part("landing"), part("geo"), part("device")
     ga = part("cookie").get("_ga")

@@ -70,10 +70,13 @@ class Engine:
         if state_path is None and getattr(self.store, "persistent", False) and self.store.backend == "sqlite":
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
+        self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
         self.attributor = Attributor(self.store)
         user_sink = lease_sink
 
         def sink(events: List[LeaseEvent]) -> None:
+            starts, self._starts = self._starts, []
+            self.store.save_starts(starts)  # before the log, so the visits are there when its leases are
             self.store.save_events(events)
             if user_sink is not None:
                 user_sink(events)
@@ -185,7 +188,12 @@ class Engine:
                        e.rule, e.start, e.last, e.end, e.shared)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
-        self.store.save_start(visit, row, durable=self._durable_starts)
+        if self._durable_starts:
+            self.store.save_start(visit, row)
+        else:  # a store in memory has nothing to lose to a crash: write in batches
+            self._starts.append((visit, row))
+            if len(self._starts) >= 512:
+                self.flush()
 
     # -- calls --------------------------------------------------------------------------
     def attribute(self, call: Any, now: Optional[float] = None) -> Attribution:
@@ -202,7 +210,9 @@ class Engine:
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:
-        """Write the buffered lease log to the store."""
+        """Write the buffered lease starts and lease log to the store."""
+        starts, self._starts = self._starts, []
+        self.store.save_starts(starts)
         events = self.pools.drain()
         if events:
             self.store.save_events(events)

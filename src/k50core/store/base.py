@@ -98,19 +98,26 @@ class Store:
         return current
 
     # -- the lease log ------------------------------------------------------------------
-    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
-        """A new lease and the visit that started (or joined) it, in one transaction."""
+    def save_starts(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], durable: bool = False) -> None:
+        """New leases with the visits that started (or joined) them, in one transaction."""
+        if not starts:
+            return
         with self.transaction(durable):
             cur = self.conn.cursor()
-            self._upsert_lease(cur, lease, ended=False, activity=not visit.get("joined"))
-            if visit.get("joined"):
-                self._join(cur, lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
-            cur.execute(self._sql(
-                "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"),
-                (lease.lease if not visit.get("joined") else f"{lease.lease}+{visit.get('visitor_id')}",
-                 visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule, lease.number,
-                 json.dumps(visit.get("attributes") or {}, sort_keys=True)))
+            for visit, lease in starts:
+                joined = bool(visit.get("joined"))
+                self._upsert_lease(cur, lease, ended=False, activity=not joined)
+                if joined:
+                    self._join(cur, lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
+                cur.execute(self._sql(
+                    "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"),
+                    (f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
+                     visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
+                     lease.number, json.dumps(visit.get("attributes") or {}, sort_keys=True)))
+
+    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
+        self.save_starts([(visit, lease)], durable)
 
     def save_events(self, events: Iterable[LeaseEvent]) -> int:
         """Starts, renewals, shared joins and ends from the engine's lease log; returns how many."""
