@@ -76,6 +76,8 @@ class SimulationReport:
     right_by_status: Dict[str, int]
     peak_calls: int                 # calls whose visit arrived in a busiest hour of the profile
     peak_accuracy: float
+    strict_accuracy: float          # ambiguous calls counted wrong, as sizing.recommend counts them
+    peak_strict_accuracy: float
     utilisation_mean: float         # leased / numbers, sampled over the simulated days
     utilisation_peak: float
     occupied_mean: float            # (leased + cooling) / numbers
@@ -103,6 +105,8 @@ class SimulationReport:
                                           if self.calls_without_number else ""),
             f"accuracy: {self.accuracy:.2%} (calls attributed to the visitor who made them)",
             f"peak-hour accuracy: {self.peak_accuracy:.2%} over {self.peak_calls:,} calls",
+            f"counting ambiguous calls as wrong (as sizing does): {self.strict_accuracy:.2%}, "
+            f"peak hour {self.peak_strict_accuracy:.2%}",
             "shares: " + ", ".join(f"{k} {s.get(k, 0.0):.2%}" for k in ("matched", "late", "ambiguous", "unmatched"))
             + "".join(f", {k} {v:.2%}" for k, v in s.items() if k not in ("matched", "late", "ambiguous", "unmatched")
                       and v),
@@ -222,7 +226,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     counts = {"visits": 0, "human": 0, "returning": 0, "bots": 0, "bot_numbers": 0, "no_number": 0}
     status_n: Dict[str, int] = {}
     status_right: Dict[str, int] = {}
-    calls = right = peak_calls = peak_right = 0
+    calls = right = peak_calls = peak_right = strict = peak_strict = 0
     bins = [[0, 0.0, 0] for _ in range(_BINS)]  # calls, sum of likelihoods, right
     samples = leased_sum = occupied_sum = 0.0
     leased_peak = occupied_peak = 0.0
@@ -289,12 +293,15 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
                                          "started_at": t, "duration_seconds": round(talk) if answered else 0,
                                          "answered": answered}, now=t)
                 ok = made.visitor_id == f"v{who}"
+                sure = ok and made.status != "ambiguous"
                 right += ok
+                strict += sure
                 status_n[made.status] = status_n.get(made.status, 0) + 1
                 status_right[made.status] = status_right.get(made.status, 0) + ok
                 if peak:
                     peak_calls += 1
                     peak_right += ok
+                    peak_strict += sure
                 b = bins[min(int(made.likelihood * _BINS), _BINS - 1)]
                 b[0] += 1
                 b[1] += made.likelihood
@@ -330,6 +337,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
         calls=calls, calls_without_number=counts["no_number"], right=right, accuracy=share(right),
         shares={s: share(status_n.get(s, 0)) for s in STATUSES}, right_by_status=status_right,
         peak_calls=peak_calls, peak_accuracy=peak_right / peak_calls if peak_calls else 0.0,
+        strict_accuracy=share(strict), peak_strict_accuracy=peak_strict / peak_calls if peak_calls else 0.0,
         utilisation_mean=leased_sum / samples if samples else 0.0, utilisation_peak=leased_peak,
         occupied_mean=occupied_sum / samples if samples else 0.0, occupied_peak=occupied_peak,
         exhausted_shared=sum(pools[p]["exhausted_shared"] for p in measured),
