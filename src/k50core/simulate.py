@@ -354,18 +354,23 @@ def sweep(numbers: Sequence[int], **kw: Any) -> List[Tuple[int, SimulationReport
     return [(n, simulate(numbers=n, **kw)) for n in numbers]
 
 
-def smallest_pool(target: float = 0.95, lo: int = 1, hi: int = 400, *, metric: str = "peak_accuracy",
+def smallest_pool(target: float = 0.95, lo: int = 1, hi: int = 400, *, metric: str = "peak_strict_accuracy",
                   **kw: Any) -> Tuple[int, SimulationReport]:
     """The smallest pool whose simulated ``metric`` reaches ``target``, by bisection over [lo, hi].
 
-    By default the metric is the peak-hour accuracy: the calls of visits that arrived
-    in the profile's busiest hours, which is what ``sizing.recommend`` promises. Every
-    human visit calls unless ``call_share`` is given (calls do not disturb the pools, so
-    this only measures more precisely). Every size runs the same traffic (same seed), so
-    the accuracy is close to monotone in the pool size. Returns (size, its report);
-    ``hi`` itself when even ``hi`` misses the target.
+    It measures what ``sizing.recommend`` promises, like with like: by default the
+    peak-hour accuracy (calls of visits that arrived in the profile's busiest hours)
+    with ambiguous calls counted wrong, and a late window equal to the cooldown (calls
+    after hold + cooldown are lost) unless ``late_seconds`` is given. Pass
+    ``metric="peak_accuracy"`` to count the engine's top candidate of an ambiguous call.
+    Every human visit calls unless ``call_share`` is given (calls do not disturb the
+    pools, so this only measures more precisely). Every size runs the same traffic (same
+    seed), so the accuracy is close to monotone in the pool size. Returns (size, its
+    report); ``hi`` itself when even ``hi`` misses the target.
     """
     kw.setdefault("call_share", 1.0)
+    if kw.get("config") is None:
+        kw.setdefault("late_seconds", kw.get("cooldown_seconds", 300))
     cache: Dict[int, SimulationReport] = {}
 
     def run(n: int) -> SimulationReport:
