@@ -61,7 +61,8 @@ def test_heartbeats_extend_what_matches(engine):
 def test_late_then_unmatched(engine):
     a = engine.assign(visit("v1"), now=1000)                 # ends 1900; late window 600 s
     late = engine.attribute(call("c1", a.number, 2000), now=2000)
-    assert (late.status, late.visitor_id) == ("late", "v1") and late.likelihood < 0.9
+    matched = engine.attribute(call("c0", a.number, 1500), now=1500)
+    assert (late.status, late.visitor_id) == ("late", "v1") and late.likelihood < matched.likelihood
     assert engine.attribute(call("c2", a.number, 2600), now=2600).status == "unmatched"
     other = ({"+74950000001", "+74950000002"} - {a.number}).pop()
     never = engine.attribute(call("c3", other, 1500), now=2600)

@@ -20,10 +20,21 @@ from .store.base import LeaseRow, Store
 STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
 _CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
-# Likelihoods before calibration against the simulator: a covered unshared lease is
-# nearly always right; a late call less so the later it comes; shared numbers split.
+# Likelihoods calibrated against the simulator (k50core.simulate, see tests/test_simulate.py):
+# a covered unshared lease is nearly always right (99.5% in simulation); a late call
+# barely less (the number cools down before anyone else gets it), the less so the later
+# it comes; shared numbers split between everyone shown them.
 P_MATCHED = 0.97
-P_LATE_AT_END = 0.85
+P_LATE_AT_END = 0.95
+LATE_DECAY = 0.02       # a late call at the very end of the late window: P_LATE_AT_END x (1 - LATE_DECAY)
+# (Late calls are right 91-100% of the time in simulation, more in a roomy pool.)
+# A shared lease's last activity counts every holder's heartbeats, so it overstates its
+# first holder's recency; and the pool shares its least recently active number, whose
+# first holder has mostly left. So the first holder's weight is discounted once others joined.
+SHARED_OWNER_WEIGHT = 0.02
+# Candidates' weights fall as exp(-(t - seen) / (AMBIGUOUS_SCALE x hold)): the caller is
+# mostly the one still on the page, so recency counts on the scale of a visit, not of the hold.
+AMBIGUOUS_SCALE = 0.2
 
 
 class CallError(ValueError):
@@ -146,7 +157,7 @@ class Attributor:
         ended = [r for r in leases if r.ends <= t < r.ends + late_for]
         if ended:
             last = max(ended, key=lambda r: r.ends)
-            p = P_LATE_AT_END * (1 - 0.5 * (t - last.ends) / max(late_for, 1))
+            p = P_LATE_AT_END * (1 - LATE_DECAY * (t - last.ends) / max(late_for, 1))
             made = self._one(cid, "late", last, p)
             if last.shared:
                 others = self._ambiguous(cid, [last], t)
@@ -161,11 +172,15 @@ class Attributor:
     def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float) -> Attribution:
         """Everyone shown the number then, the most recently seen first (they are likelier to call)."""
         seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
+        prior: List[float] = []
         for r in leases:
+            joins = self.store.joins_of(r.lease)
             seen.append((r.visitor_id, r.session_id, r.lease, min(r.last, t)))
-            seen.extend((v, s, r.lease, min(at, t)) for v, s, at in self.store.joins_of(r.lease))
+            prior.append(SHARED_OWNER_WEIGHT if joins else 1.0)
+            seen.extend((v, s, r.lease, min(at, t)) for v, s, at in joins)
+            prior.extend(1.0 for _ in joins)
         hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
-        weights = [math.exp(-(t - at) / hold) for _, _, _, at in seen]
+        weights = [k * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold)) for k, (_, _, _, at) in zip(prior, seen)]
         total = sum(weights) or 1.0
         ranked = sorted(zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
         candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))

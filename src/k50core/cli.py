@@ -159,6 +159,58 @@ def invoice(store: str = typer.Option(..., help="the store: a SQLite file or pos
     typer.echo(f"  {'total':<44} {'':>8}   {'':>10}   {bill.total:>12,.2f} {bill.currency}")
 
 
+@app.command()
+def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day (they take a dynamic number)"),
+             avg_visit_min: float = typer.Option(4.0, help="average visit length, minutes"),
+             numbers: Optional[int] = typer.Option(None, help="numbers in the pool (default: k50core size's answer)"),
+             days: float = typer.Option(1, help="simulated days"),
+             seed: int = typer.Option(0, help="random seed (a seed always gives the same run)"),
+             call_share: float = typer.Option(0.05, help="share of human visits that call"),
+             hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
+             cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
+             config: Optional[Path] = typer.Option(None, help="a config to simulate (default: one dynamic pool)"),
+             sweep: Optional[str] = typer.Option(None, help="pool sizes lo:hi:step, e.g. 40:160:10"),
+             svg: Optional[Path] = typer.Option(None, help="with --sweep: write accuracy vs pool size here (SVG)"),
+             target: float = typer.Option(0.95, help="target accuracy drawn on the chart"),
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+    """Simulate visits and calls through the engine: accuracy, statuses, utilisation, exhaustion."""
+    from . import simulate as sim
+
+    kw = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
+              call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
+              progress=progress and sys.stdout.isatty())
+    try:
+        source = None
+        if config is not None:
+            from .config import read_config
+            source = read_config(config)
+        if sweep is None:
+            report = sim.simulate(source, numbers=numbers, **kw)
+            for line in report.summary():
+                typer.echo(line)
+            return
+        parts = [int(p) for p in sweep.split(":")]
+        if len(parts) not in (2, 3) or parts[0] < 1 or parts[1] < parts[0] or (len(parts) == 3 and parts[2] < 1):
+            raise ValueError(f"--sweep: expected lo:hi[:step] with 1 <= lo <= hi, got {sweep!r}")
+        sizes = list(range(parts[0], parts[1] + 1, parts[2] if len(parts) == 3 else 1))
+        points = sim.sweep(sizes, config=source, **kw)
+    except ConfigError as exc:
+        _fail(exc, str(config))
+        return
+    except ValueError as exc:
+        typer.echo(f"k50core simulate: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{'numbers':>8} {'accuracy':>9} {'peak':>8} {'matched':>8} {'late':>7} {'ambig.':>7} "
+               f"{'unmatch.':>8} {'util.':>6} {'exhausted':>9}")
+    for n, r in points:
+        typer.echo(f"{n:>8} {r.accuracy:>9.2%} {r.peak_accuracy:>8.2%} {r.shares['matched']:>8.2%} "
+                   f"{r.shares['late']:>7.2%} {r.shares['ambiguous']:>7.2%} {r.shares['unmatched']:>8.2%} "
+                   f"{r.utilisation_mean:>6.1%} {r.exhaustion_events:>9,}")
+    if svg is not None:
+        sim.chart_svg(points, svg, target=target)
+        typer.echo(f"chart: {svg}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 

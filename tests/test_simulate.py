@@ -1,0 +1,128 @@
+"""The simulator: determinism, roomy and tiny pools, bots, the chart, the CLI, sizing and calibration.
+
+Every run has a fixed seed, so these tests are not flaky; each can fail (the
+thresholds are the product's promises, not the values the runs happen to give).
+"""
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from k50core.cli import app
+from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
+from k50core.simulate import chart_svg, peak_hours, simulate, smallest_pool, sweep
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def roomy():
+    return simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=160, call_share=0.3, seed=1)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=15, call_share=0.3, seed=2)
+
+
+def test_a_seed_gives_the_same_run():
+    kw = dict(visits_per_day=600, numbers=12, call_share=0.5, seed=7)
+    a, b = simulate(**kw), simulate(**kw)
+    a.wall_seconds = b.wall_seconds = 0.0
+    assert a == b and a.calls > 100
+    c = simulate(**dict(kw, seed=8))
+    assert (c.visits, c.calls) != (a.visits, a.calls)
+
+
+def test_the_reference_build_runs_the_same_traffic():
+    kw = dict(visits_per_day=600, numbers=12, call_share=0.5, seed=7)
+    a, b = simulate(**kw), simulate(implementation="reference", **kw)
+    assert b.implementation == "reference" and (a.visits, a.calls, a.right) == (b.visits, b.calls, b.right)
+
+
+def test_a_roomy_pool_matches_nearly_every_call(roomy):
+    assert roomy.calls > 700
+    assert roomy.accuracy >= 0.97 and roomy.peak_accuracy >= 0.97
+    assert roomy.exhaustion_events == 0 and roomy.shares["ambiguous"] == 0
+    assert roomy.shares["matched"] + roomy.shares["late"] >= 0.97
+    assert 0 < roomy.utilisation_mean < roomy.utilisation_peak < 1
+
+
+def test_a_tiny_pool_exhausts(roomy, tiny):
+    assert tiny.exhausted_shared > 1000 and tiny.exhaustion_events == tiny.exhausted_shared
+    assert tiny.shares["ambiguous"] > 0.3
+    assert tiny.accuracy < roomy.accuracy - 0.05 and tiny.strict_accuracy < 0.7
+    assert tiny.utilisation_peak == 1.0
+
+
+def test_bots_never_get_numbers_or_call(roomy, tiny):
+    for r in (roomy, tiny):
+        assert r.bot_visits > 100 and r.bot_numbers == 0
+        assert r.visits == r.human_visits + r.bot_visits
+        assert r.returning_visits > 0.1 * r.human_visits
+
+
+def test_shares_add_up(roomy, tiny):
+    for r in (roomy, tiny):
+        assert sum(r.shares.values()) == pytest.approx(1.0)
+        assert sum(b.calls for b in r.calibration) == r.calls
+        assert r.right == sum(r.right_by_status.values())
+        assert 0 <= r.strict_accuracy <= r.accuracy <= 1
+
+
+def test_peak_hours_of_the_default_profile():
+    assert peak_hours(DEFAULT_DAILY_PROFILE) == tuple(range(10, 16))
+    with pytest.raises(ValueError):
+        peak_hours([0] * 24)
+
+
+def test_the_svg_has_one_point_per_size(tmp_path):
+    points = sweep([8, 12, 20], visits_per_day=600, call_share=0.5, seed=3)
+    path = tmp_path / "acc.svg"
+    text = chart_svg(points, path, target=0.95)
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + "svg" and text == path.read_text()
+    dots = root.findall(f".//{SVG}circle[@class='point']")
+    assert [int(d.get("data-numbers")) for d in dots] == [8, 12, 20]
+    assert [float(d.get("data-accuracy")) for d in dots] == [pytest.approx(r.accuracy, abs=1e-4) for _, r in points]
+    assert root.findall(f".//{SVG}line[@class='target']")
+    assert points[0][1].exhaustion_events > points[-1][1].exhaustion_events
+
+
+def test_the_cli_prints_a_summary_and_a_sweep(tmp_path):
+    runner = CliRunner()
+    got = runner.invoke(app, ["simulate", "--visits-per-day", "600", "--avg-visit-min", "4", "--numbers", "20",
+                              "--no-progress"])
+    assert got.exit_code == 0, got.output
+    assert "accuracy:" in got.output and "exhaustion events:" in got.output
+    svg = tmp_path / "s.svg"
+    got = runner.invoke(app, ["simulate", "--visits-per-day", "600", "--sweep", "10:20:5", "--svg", str(svg),
+                              "--no-progress"])
+    assert got.exit_code == 0, got.output
+    assert len(ET.parse(svg).getroot().findall(f".//{SVG}circle")) == 3 and str(svg) in got.output
+    bad = runner.invoke(app, ["simulate", "--sweep", "20:10", "--no-progress"])
+    assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("visits, minutes, lo, hi", [(3000, 4, 74, 110), (1500, 6, 40, 70)])
+def test_recommend_is_within_ten_percent_of_the_simulated_smallest_pool(visits, minutes, lo, hi):
+    """recommend() sizes for the busiest hour with ambiguous calls counted wrong and calls after
+    hold + cooldown lost; smallest_pool measures exactly that (its defaults), one simulated day
+    with every human visit calling (~1,200 peak-hour calls: about +-0.6% of accuracy)."""
+    want = recommend(visits, minutes, 0.95).numbers
+    found, report = smallest_pool(0.95, lo, hi, visits_per_day=visits, avg_visit_minutes=minutes, days=1)
+    assert report.peak_strict_accuracy >= 0.95 and report.peak_calls > 500
+    assert abs(want - found) <= 0.1 * found, (want, found)
+
+
+@pytest.mark.parametrize("numbers, days, bins", [(62, 1, 2), (92, 2, 1)])
+def test_likelihood_is_calibrated(numbers, days, bins):
+    """A stressed pool (two thirds of the recommended size: every status, many ambiguous
+    likelihoods) and the recommended one: in each bin with >= 50 calls the share of right
+    calls is within 0.1 of the bin's mean likelihood."""
+    r = simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=numbers, days=days, call_share=1.0, seed=0)
+    assert r.shares["ambiguous"] > 0 and r.shares["late"] > 0
+    checked = [b for b in r.calibration if b.calls >= 50]
+    assert len(checked) >= bins
+    for b in checked:
+        assert abs(b.share_right - b.mean_likelihood) <= 0.1, b
