@@ -160,7 +160,18 @@ def attribution() -> List[Row]:
     ]
 
 
+def simulator() -> List[Row]:
+    import bench_simulate
+    s = bench_simulate.compare(repeats=2)
+    return [(f"simulate one day of 3,000 visits ({k})", v * 1e9, "", 0.0, "well under a minute")
+            for k, v in s.items() if k.startswith("compiled")]
+
+
 def fmt_ns(ns: float) -> str:
+    if ns >= 1e9:
+        return f"{ns / 1e9:.2f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 
 
@@ -171,7 +182,7 @@ def main() -> None:
     args = ap.parse_args()
     repeats = 3 if args.quick else 7
     rows = conditions(repeats) + first_match(repeats) + throughput(repeats) + peers_of_helpers() + pools() \
-        + attribution()
+        + attribution() + simulator()
     print(f"k50core {k50core.__version__} ({k50core.IMPLEMENTATION} build), Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs\n")
     print("| what | k50core | peer | peer time | ratio | target |")
@@ -183,8 +194,8 @@ def main() -> None:
             print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
         else:
             per_s = 1e9 / k50
-            rate = f"{per_s / 1e6:.2f} M/s" if per_s >= 1e5 else f"{per_s:,.0f}/s"
-            print(f"| {what} | {fmt_ns(k50)} ({rate}) | | | | {target} |")
+            rate = f" ({per_s / 1e6:.2f} M/s)" if per_s >= 1e5 else f" ({per_s:,.0f}/s)" if per_s >= 1 else ""
+            print(f"| {what} | {fmt_ns(k50)}{rate} | | | | {target} |")
     print("\nRatios above 1× mean k50core is faster.")
 
 

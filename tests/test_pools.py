@@ -119,7 +119,7 @@ def test_lease_log_and_holders(engine):
 def test_lease_sink_gets_batches(build):
     got = []
     engine = Engine.from_config(config(), implementation=build, lease_sink=got.extend)
-    engine.pools._sink_batch = 2
+    engine.pools.set_sink_batch(1)
     a = engine.assign(visit("v1"), now=1000)
     engine.heartbeat(a.token, now=1001)
     assert [e.event for e in got] == ["start", "renew"]
@@ -225,3 +225,17 @@ def test_assign_many_matches_assign(build):
     batch = [visit("v1"), visit("v2"), None, {"visitor_id": 5}, visit("v1"), visit("v3"), visit("v4")]
     for now in (1000, 1001, 2500):
         assert many.assign_many(batch, now=now) == [one.assign(v, now=now) for v in batch]
+
+
+def test_the_lease_sink_drains_renewals_from_every_path(build):
+    """Returning visitors (answered in the core), heartbeats and batches all feed the sink in batches."""
+    batches = []
+    engine = Engine.from_config(config(numbers=3), implementation=build, lease_sink=batches.append)
+    tokens = [engine.assign(visit(f"v{i}"), now=1000).token for i in range(3)]
+    for k in range(400):
+        engine.assign(visit("v0"), now=1001 + k)                 # the core's returning path
+        engine.heartbeat(tokens[1], now=1001 + k)
+        engine.heartbeat_many(tokens[2:], now=1001 + k)
+    assert batches and all(len(b) >= 1024 for b in batches)
+    drained = [e for b in batches for e in b] + engine.drain_leases()
+    assert sum(e.event == "renew" for e in drained) == 1200 and sum(e.event == "start" for e in drained) == 3

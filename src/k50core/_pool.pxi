@@ -176,6 +176,8 @@ cdef class SlotTable:
     cdef Py_ssize_t log_len
     cdef Py_ssize_t log_cap
     cdef readonly unsigned long long renewed  # this process's renewals, ever
+    cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
+    cdef object on_full
     cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
 
     def __cinit__(self):
@@ -292,7 +294,9 @@ cdef class SlotTable:
     def renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold):
         """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
         self._slot(slot)
-        return self._renew(slot, gen, now, hold)
+        cdef uint64_t until = self._renew(slot, gen, now, hold)
+        self._check_log()
+        return until
 
     cdef uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
         cdef uint64_t s, until
@@ -372,6 +376,15 @@ cdef class SlotTable:
         self.log_len = 0
         return out
 
+    def set_log_limit(self, Py_ssize_t limit, on_full):
+        """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
+        self.log_limit, self.on_full = max(limit, 0), on_full
+
+    cdef inline int _check_log(self) except -1:
+        if self.log_limit and self.log_len >= self.log_limit and self.on_full is not None:
+            self.on_full()
+        return 0
+
     def pending_renewals(self):
         return self.log_len
 
@@ -408,6 +421,7 @@ cdef class SlotTable:
                 continue
             if self._renew(slot, fields[2], now, self.holds[fields[0]]):
                 alive += 1
+        self._check_log()
         return alive
 
     def renew_many(self, const int[::1] slots, const long long[::1] gens, uint64_t now, uint64_t hold):
@@ -420,6 +434,7 @@ cdef class SlotTable:
             for k in range(n):
                 if self._renew(slots[k], <uint64_t>gens[k], now, hold):
                     alive += 1
+        self._check_log()
         return alive
 
     def share(self, const int[::1] slots, uint64_t now, uint64_t hold, unsigned int rule,

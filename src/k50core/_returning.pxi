@@ -83,6 +83,7 @@ cdef class ReturnCache:
             return None
         entry = <_Return>found
         until = self.table._renew(entry.slot, entry.gen, now, entry.hold)
+        self.table._check_log()
         if not until:
             del self.entries[visitor]
             return None

@@ -231,7 +231,7 @@ class Pools:
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._log: List[Any] = []
         self._sink = lease_sink
-        self._sink_batch = sink_batch
+        self.set_sink_batch(sink_batch)
         self.by_name: Dict[str, _PoolSlots] = {}
         self.by_index: Dict[int, _PoolSlots] = {}
         self._slot_pool: Dict[int, _PoolSlots] = {}
@@ -347,25 +347,24 @@ class Pools:
 
 
     def renew(self, token: str, now_ms: int) -> bool:
-        alive = self.table.renew_tokens((token,), now_ms)
-        if self._sink is not None:
-            self._maybe_sink()
-        return alive > 0
+        return self.table.renew_tokens((token,), now_ms) > 0
 
     def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
-        """Heartbeats: parsed and renewed in the core, logged there in a compact buffer."""
-        alive = self.table.renew_tokens(tokens, now_ms)
-        if self._sink is not None:
-            self._maybe_sink()
-        return alive
+        """Heartbeats: parsed and renewed in the core, logged there in a compact buffer (the core
+        calls the sink when a batch is waiting, see set_log_limit)."""
+        return self.table.renew_tokens(tokens, now_ms)
 
     def _renew(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int) -> int:
-        until = self.table.renew(slot, gen, now_ms, ps.hold_ms)
-        self._maybe_sink()
-        return until
+        return self.table.renew(slot, gen, now_ms, ps.hold_ms)
 
-    def _maybe_sink(self) -> None:
-        if self._sink is not None and len(self._log) + self.table.pending_renewals() >= self._sink_batch:
+    def set_sink_batch(self, events: int) -> None:
+        """Hand the sink lease starts, and separately renewals, once this many wait."""
+        self._sink_batch = events
+        if self._sink is not None:
+            self.table.set_log_limit(events, self._sink_now)
+
+    def _sink_now(self) -> None:
+        if self._sink is not None:
             self._sink(self.drain())
 
     def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:

@@ -61,6 +61,7 @@ class SlotTable:
         self._lock = threading.RLock()
         self._renewals: list = []
         self.renewed = 0  # this process's renewals, ever
+        self._log_limit, self._on_full = 0, None
         self._holds = [0] * POOLS_MAX
 
     @contextmanager
@@ -146,6 +147,11 @@ class SlotTable:
     # -- keeping a lease ------------------------------------------------------------
     def renew(self, slot: int, gen: int, now: int, hold: int) -> int:
         """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
+        until = self._renew(slot, gen, now, hold)
+        self._check_log()  # outside the lock: the engine's drain reads slots
+        return until
+
+    def _renew(self, slot: int, gen: int, now: int, hold: int) -> int:
         self._at(slot)
         with self._locked():
             kind, g, shared, until = unpack_state(self._get(slot))
@@ -178,6 +184,14 @@ class SlotTable:
                            now / 1000.0, until / 1000.0, same and shared, f"{slot}.{gen}"))
         return out
 
+    def set_log_limit(self, limit: int, on_full: Any) -> None:
+        """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
+        self._log_limit, self._on_full = max(limit, 0), on_full
+
+    def _check_log(self) -> None:
+        if self._log_limit and len(self._renewals) >= self._log_limit and self._on_full is not None:
+            self._on_full()
+
     def pending_renewals(self) -> int:
         return len(self._renewals)
 
@@ -200,8 +214,9 @@ class SlotTable:
                 continue
             if U32.unpack_from(self._view, self._head(slot) + HEAD_POOL)[0] != pool:
                 continue
-            if self.renew(slot, gen, now, holds[pool]):
+            if self._renew(slot, gen, now, holds[pool]):
                 alive += 1
+        self._check_log()
         return alive
 
     def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
