@@ -194,7 +194,7 @@ def main() -> None:
             print(f"| {what} | {fmt_ns(k50)} | {peer} | {fmt_ns(peer_ns)} | {ratio} | {target} |")
         else:
             per_s = 1e9 / k50
-            rate = f" ({per_s / 1e6:.2f} M/s)" if per_s >= 1e5 else f" ({per_s:,.0f}/s)" if per_s >= 1 else ""
+            rate = f" ({per_s / 1e6:.2f} M/s)" if per_s >= 1e5 else f" ({per_s:,.0f}/s)" if per_s >= 10 else ""
             print(f"| {what} | {fmt_ns(k50)}{rate} | | | | {target} |")
     print("\nRatios above 1× mean k50core is faster.")
 
