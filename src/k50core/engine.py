@@ -67,6 +67,7 @@ class Engine:
         self.core = core
         # leases and the visits that started them go to the store (in memory unless given)
         self.store = open_store(store if store is not None else ":memory:")
+        self._owns_store = not isinstance(store, Store)  # close() leaves a caller's Store open
         if state_path is None and getattr(self.store, "persistent", False) and self.store.backend == "sqlite":
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
@@ -218,9 +219,10 @@ class Engine:
             self.store.save_events(events)
 
     def close(self) -> None:
-        """Flush and close the store (a clean shutdown)."""
+        """A clean shutdown: flush the lease log, close the store (if the engine opened it)."""
         self.flush()
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def __enter__(self) -> "Engine":
         return self
