@@ -211,6 +211,54 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         typer.echo(f"chart: {svg}")
 
 
+@app.command()
+def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
+          demo: bool = typer.Option(False, "--demo", help="use the bundled demo config (and a SQLite file store)"),
+          host: str = typer.Option("127.0.0.1", help="address to listen on"),
+          port: int = typer.Option(8050, help="port to listen on"),
+          store: Optional[str] = typer.Option(None, help="a SQLite file or postgresql://... "
+                                              "(default: k50core-demo.db with --demo, else in memory)"),
+          api_key: List[str] = typer.Option([], "--api-key", help="a key for the private endpoints (repeatable; "
+                                            "also K50CORE_API_KEYS, comma-separated)"),
+          cors_origin: List[str] = typer.Option([], "--cors-origin", help="a site allowed to call /v1/visit and "
+                                                "/v1/heartbeat from browsers (repeatable)"),
+          trusted_proxy: List[str] = typer.Option([], "--trusted-proxy", help="a proxy (address or CIDR) whose "
+                                                  "X-Forwarded-For is believed (repeatable)"),
+          log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
+    """Run the HTTP service (one worker): visits get numbers, telephony posts calls, reports export them."""
+    import os
+
+    import uvicorn
+
+    try:
+        from k50core.bindings.service import create_app
+    except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
+        from bindings.service import create_app
+    from .engine import Engine
+
+    if config is None and not demo:
+        typer.echo("give --config FILE or --demo", err=True)
+        raise typer.Exit(2)
+    source = config or demo_config_path()
+    target = store or ("k50core-demo.db" if demo and config is None else None)
+    keys = list(api_key) + [k.strip() for k in os.environ.get("K50CORE_API_KEYS", "").split(",") if k.strip()]
+    try:
+        engine = Engine.from_config(source, store=target)
+    except ConfigError as exc:
+        _fail(exc, str(source))
+        return
+    if not keys:
+        typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
+    application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy)
+    typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
+               f"http://{host}:{port}", err=True)
+    try:
+        uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level,
+                    proxy_headers=False)  # the app reads X-Forwarded-For itself, from trusted proxies only
+    finally:
+        engine.close()
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 

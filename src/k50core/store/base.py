@@ -234,6 +234,31 @@ class Store:
         keys = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status")
         return [dict(zip(keys, row[:5] + (bool(row[5]),) + row[6:])) for row in cur.fetchall()]
 
+    def calls_page(self, since: float = 0.0, until: float = float("inf"), status: Optional[str] = None,
+                   after: Optional[Tuple[float, str]] = None, limit: int = 100) -> List[Dict[str, Any]]:
+        """Up to ``limit`` calls started in [since, until) (optionally of one ``status``), after the
+        ``(started_at, call_id)`` key ``after``, oldest first, with their attribution: an export page."""
+        where, args = ["c.started_at >= ?", "c.started_at < ?"], [since, until if until != float("inf") else 1e18]
+        if status is not None:
+            where.append("a.status = ?")
+            args.append(status)
+        if after is not None:
+            where.append("(c.started_at > ? OR (c.started_at = ? AND c.call_id > ?))")
+            args.extend([after[0], after[0], after[1]])
+        cur = self.conn.cursor()
+        cur.execute(self._sql(
+            "SELECT c.call_id, c.number, c.caller, c.started_at, c.duration_seconds, c.answered, c.received_at, "
+            "a.status, a.visitor_id, a.session_id, a.pool, a.rule, a.likelihood, a.repeat_of, a.attributes "
+            "FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id WHERE " + " AND ".join(where) +
+            " ORDER BY c.started_at, c.call_id LIMIT ?"), args + [int(limit)])
+        keys = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status",
+                "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of", "attributes")
+        rows = [dict(zip(keys, row)) for row in cur.fetchall()]
+        for r in rows:
+            r["answered"] = bool(r["answered"])
+            r["attributes"] = json.loads(r["attributes"]) if r["attributes"] else {}
+        return rows
+
     def count(self, table: str) -> int:
         if table not in ("visits", "leases", "lease_joins", "calls", "attributions"):
             raise ValueError(f"no table {table!r}")

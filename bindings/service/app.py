@@ -1,0 +1,566 @@
+"""The service's routes, security (API keys, CORS, body limits) and metrics over one Engine.
+
+Public (the tracking snippet calls them from visitors' browsers, CORS allow-listed):
+``POST /v1/visit``, ``POST /v1/heartbeat``. Private (``Authorization: Bearer KEY`` or
+``X-API-Key: KEY``): ``POST /v1/calls``, ``GET /v1/calls``, ``GET /v1/pools``. Open:
+``GET /healthz``, ``GET /metrics``, ``GET /openapi.json``.
+
+Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "message"}]}``;
+a bug gets ``{"error": "internal"}`` with 500 and its traceback goes to the log only.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hmac
+import io
+import ipaddress
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+from collections import Counter
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from k50core.attribution import STATUSES, CallError
+from k50core.engine import Engine
+
+from .openapi import openapi_document
+
+log = logging.getLogger("k50core.service")
+
+MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
+VISITOR_COOKIE = "k50_vid"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+MAX_PAGE = 1000                # rows a GET /v1/calls page may ask for
+DEFAULT_PAGE = 100
+_VISITOR_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")  # what a cookie value we accept looks like
+# visit fields the body may carry: name -> the longest value taken
+_VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
+               "token": 64, "ga_client_id": 64}
+CSV_COLUMNS = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status",
+               "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of", "source", "traffic_type",
+               "utm_source", "utm_medium", "utm_campaign", "landing", "region", "device", "ga_client_id")
+
+Clock = Callable[[], float]
+
+
+class ApiError(Exception):
+    """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs."""
+
+    def __init__(self, status: int, error: str, problems: Sequence[Tuple[str, str]] = (),
+                 headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.problems, self.headers = status, error, list(problems), headers
+
+    def response(self) -> JSONResponse:
+        body: Dict[str, Any] = {"error": self.error}
+        if self.problems:
+            body["problems"] = [{"field": f, "message": m} for f, m in self.problems]
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class Metrics:
+    """Counters of this process, rendered in the Prometheus text exposition format."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: Counter = Counter()      # (route, method, status)
+        self.assignments: Counter = Counter()   # (pool, outcome)
+        self.calls: Counter = Counter()         # status
+
+    def request(self, route: str, method: str, status: int) -> None:
+        with self.lock:
+            self.requests[(route, method, str(status))] += 1
+
+    def assigned(self, pool: Optional[str], outcome: str) -> None:
+        with self.lock:
+            self.assignments[(pool or "", outcome)] += 1
+
+    def called(self, status: str) -> None:
+        with self.lock:
+            self.calls[status] += 1
+
+    def render(self, stats: Dict[str, Any]) -> str:
+        out: List[str] = []
+
+        def family(name: str, kind: str, text: str, rows: Iterable[Tuple[Dict[str, str], float]]) -> None:
+            out.append(f"# HELP {name} {text}")
+            out.append(f"# TYPE {name} {kind}")
+            for labels, value in rows:
+                lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+                out.append(f"{name}{{{lab}}} {_number(value)}" if lab else f"{name} {_number(value)}")
+
+        with self.lock:
+            requests, assignments, calls = dict(self.requests), dict(self.assignments), dict(self.calls)
+        family("k50_http_requests_total", "counter", "HTTP requests by route, method and status.",
+               (({"route": r, "method": m, "status": s}, n) for (r, m, s), n in sorted(requests.items())))
+        family("k50_assignments_total", "counter",
+               "Visits answered, by pool and outcome (dynamic, shared, static, default, none).",
+               (({"pool": p, "outcome": o}, n) for (p, o), n in sorted(assignments.items())))
+        family("k50_calls_total", "counter", "Calls attributed by this process, by status.",
+               (({"status": s}, n) for s, n in sorted(calls.items())))
+        pools = stats.get("pools", {})
+        family("k50_pool_exhausted_total", "counter",
+               "Times a pool had no free number, by the policy applied (share or default).",
+               [({"pool": p, "policy": "share"}, v.get("exhausted_shared", 0)) for p, v in sorted(pools.items())] +
+               [({"pool": p, "policy": "default"}, v.get("exhausted_default", 0)) for p, v in sorted(pools.items())])
+        family("k50_pool_claims_total", "counter", "Numbers leased, by pool.",
+               (({"pool": p}, v.get("claims", 0)) for p, v in sorted(pools.items())))
+        for state in ("numbers", "leased", "cooling", "free"):
+            family(f"k50_pool_{state}", "gauge", f"Numbers of the pool that are {state} now." if state != "numbers"
+                   else "Numbers in the pool.", (({"pool": p}, v.get(state, 0)) for p, v in sorted(pools.items())))
+        family("k50_visits_not_substituted_total", "counter",
+               "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
+               [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+        return "\n".join(out) + "\n"
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# -- request parsing -----------------------------------------------------------------------
+async def read_json(request: Request) -> Any:
+    """The body as JSON, at most MAX_BODY bytes (413 beyond), 400 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > MAX_BODY:
+                raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+        except ValueError:
+            raise ApiError(400, "bad Content-Length") from None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+    if not body:
+        raise ApiError(400, "empty body: expected a JSON object")
+    try:
+        return json.loads(bytes(body), parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ApiError(400, "body is not valid JSON") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _object(data: Any) -> Dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {_kind(data)}")])
+    return data
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def parse_visit(data: Any) -> Dict[str, Any]:
+    """The visit fields of a /v1/visit body, type-checked (422 naming each bad field)."""
+    body = _object(data)
+    problems: List[Tuple[str, str]] = []
+    visit: Dict[str, Any] = {}
+    for name, limit in _VISIT_TEXT.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append((name, f"expected a string, got {_kind(value)}"))
+        elif len(value) > limit:
+            problems.append((name, f"longer than {limit} characters"))
+        elif name == "visitor_id" and (not value or not value.isprintable()):
+            problems.append((name, "expected 1-256 printable characters"))
+        else:
+            visit[name] = value
+    if "url" not in visit and not any(f == "url" for f, _ in problems):
+        problems.append(("url", "required: the page's URL"))
+    cookies = body.get("cookies")
+    if cookies is not None:
+        if isinstance(cookies, str):
+            if len(cookies) > 8192:
+                problems.append(("cookies", "longer than 8192 characters"))
+            else:
+                visit["cookies"] = cookies
+        elif isinstance(cookies, dict):
+            bad = [k for k, v in cookies.items() if not isinstance(v, str) or len(k) > 256 or len(v) > 4096]
+            if bad or len(cookies) > 100:
+                problems.append(("cookies", "expected at most 100 name: string value pairs"))
+            else:
+                visit["cookies"] = dict(cookies)
+        else:
+            problems.append(("cookies", f"expected an object or a Cookie header string, got {_kind(cookies)}"))
+    if problems:
+        raise ApiError(422, "invalid visit", problems)
+    return visit
+
+
+def _ga_cookie(visit: Dict[str, Any]) -> None:
+    """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie."""
+    ga = visit.pop("ga_client_id", None)
+    if not ga or not re.fullmatch(r"\d{1,20}\.\d{1,20}", ga):
+        return
+    cookies = visit.get("cookies")
+    if cookies is None:
+        visit["cookies"] = {"_ga": f"GA1.1.{ga}"}
+    elif isinstance(cookies, dict):
+        cookies.setdefault("_ga", f"GA1.1.{ga}")
+    elif "_ga=" not in cookies:
+        visit["cookies"] = f"{cookies}; _ga=GA1.1.{ga}" if cookies.strip() else f"_ga=GA1.1.{ga}"
+
+
+def _networks(items: Iterable[str]) -> List[Any]:
+    return [ipaddress.ip_network(i, strict=False) for i in items]
+
+
+def _ip(text: Optional[str]) -> Optional[Any]:
+    try:
+        return ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+
+
+class Service:
+    """The state behind the routes: the engine, its lock, keys, origins, clock and counters."""
+
+    def __init__(self, engine: Engine, *, api_keys: Sequence[str], cors_origins: Sequence[str], now: Clock,
+                 trusted_proxies: Sequence[str], secure_cookie: Optional[bool]) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()  # one engine call at a time: the store's connection is shared
+        self.keys = [k.encode("utf-8") for k in api_keys if k]
+        self.origins = {o.rstrip("/") for o in cors_origins}
+        self.now = now
+        self.trusted = _networks(trusted_proxies)
+        self.secure_cookie = secure_cookie
+        self.metrics = Metrics()
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def locked() -> Any:
+            with self.lock:
+                return fn(*args, **kwargs)
+        return await run_in_threadpool(locked)
+
+    # -- security -------------------------------------------------------------------------
+    def authorise(self, request: Request) -> None:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+        given = key.encode("utf-8", "surrogateescape")
+        ok = False
+        for k in self.keys:  # every key compared, in constant time each
+            ok |= hmac.compare_digest(given, k)
+        if not key or not ok:
+            raise ApiError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)",
+                           headers={"WWW-Authenticate": 'Bearer realm="k50core"'})
+
+    def allowed(self, origin: Optional[str]) -> bool:
+        return bool(origin) and ("*" in self.origins or origin.rstrip("/") in self.origins)
+
+    def cors(self, response: Response, origin: Optional[str]) -> None:
+        response.headers["Vary"] = "Origin"
+        if self.allowed(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin or ""
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+
+    def preflight(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if not self.allowed(origin):
+            raise ApiError(403, "origin not allowed")
+        asked = request.headers.get("access-control-request-method", "POST").upper()
+        if asked not in ("POST", "OPTIONS"):
+            raise ApiError(405, f"method {asked[:16]} not allowed")
+        return Response(status_code=204, headers={
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600"})
+
+    def client_ip(self, request: Request) -> Optional[str]:
+        """The peer's address; X-Forwarded-For only when the peer is a trusted proxy (the rightmost
+        address not itself a trusted proxy is the client)."""
+        peer = _ip(request.client.host if request.client else None)
+        if peer is None:
+            return None
+        if self.trusted and any(peer in n for n in self.trusted):
+            hops = [h for part in request.headers.getlist("x-forwarded-for") for h in part.split(",")]
+            for hop in reversed(hops):
+                ip = _ip(hop)
+                if ip is None:
+                    break
+                if not any(ip in n for n in self.trusted):
+                    return str(ip)
+        return str(peer)
+
+    # -- routes -----------------------------------------------------------------------------
+    async def visit(self, request: Request) -> Response:
+        visit = parse_visit(await read_json(request))
+        cookie = request.cookies.get(VISITOR_COOKIE)
+        if "visitor_id" not in visit:
+            visit["visitor_id"] = cookie if cookie and _VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
+        if "user_agent" not in visit:
+            ua = request.headers.get("user-agent")
+            if ua:
+                visit["user_agent"] = ua[:4096]
+        visit["ip"] = self.client_ip(request)
+        _ga_cookie(visit)
+        now = float(self.now())
+        got = await self.call(self.engine.assign, visit, now, visit.get("token"))
+        if got.number is None:
+            outcome = "none"
+        elif got.shared:
+            outcome = "shared"
+        elif got.token is not None:
+            outcome = "dynamic"
+        else:
+            outcome = "static" if self._pool_type(got.pool) == "static" else "default"
+        self.metrics.assigned(got.pool, outcome)
+        ttl = None if got.expires_at is None else max(0, int(math.ceil(got.expires_at - now)))
+        vid = visit["visitor_id"]
+        response = JSONResponse({"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
+                                 "shared": bool(got.shared), "visitor_id": vid})
+        if _VISITOR_ID.match(vid):  # a body's id that is no valid cookie value is answered, not stored
+            secure = request.url.scheme == "https" if self.secure_cookie is None else self.secure_cookie
+            response.set_cookie(VISITOR_COOKIE, vid, max_age=COOKIE_MAX_AGE, path="/", httponly=False,
+                                samesite="lax", secure=secure)
+        return response
+
+    def _pool_type(self, pool: Optional[str]) -> Optional[str]:
+        p = self.engine.config.pools.get(pool) if pool else None
+        return p.type if p is not None else None
+
+    async def heartbeat(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        token = body.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= 64:
+            raise ApiError(422, "invalid heartbeat", [("token", "expected the token /v1/visit gave")])
+        alive = await self.call(self.engine.heartbeat, token, float(self.now()))
+        return JSONResponse({"alive": bool(alive)})
+
+    async def post_call(self, request: Request) -> Response:
+        call = await read_json(request)
+        try:
+            got = await self.call(self.engine.attribute, call, float(self.now()))
+        except CallError as exc:
+            raise ApiError(422, "invalid call", exc.problems) from None
+        self.metrics.called(got.status)
+        return JSONResponse(attribution_json(got))
+
+    async def get_calls(self, request: Request) -> Response:
+        q = request.query_params
+        problems: List[Tuple[str, str]] = []
+        since = _query_number(q.get("since"), "since", 0.0, problems)
+        until = _query_number(q.get("until"), "until", float("inf"), problems)
+        status = q.get("status")
+        if status is not None and status not in STATUSES:
+            problems.append(("status", f"expected one of {', '.join(STATUSES)}"))
+        limit = DEFAULT_PAGE
+        if q.get("limit") is not None:
+            try:
+                limit = int(q["limit"])
+                if not 1 <= limit <= MAX_PAGE:
+                    raise ValueError
+            except ValueError:
+                problems.append(("limit", f"expected a whole number from 1 to {MAX_PAGE}"))
+        after = None
+        if q.get("cursor"):
+            after = decode_cursor(q["cursor"])
+            if after is None:
+                problems.append(("cursor", "not a cursor this service gave"))
+        fmt = q.get("format")
+        if fmt is None:
+            fmt = "csv" if "text/csv" in request.headers.get("accept", "") else "json"
+        if fmt not in ("json", "csv"):
+            problems.append(("format", "expected json or csv"))
+        if problems:
+            raise ApiError(400, "invalid query", problems)
+        rows = await self.call(self.engine.store.calls_page, since, until, status, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = encode_cursor(rows[-1]) if more and rows else None
+        if fmt == "csv":
+            headers = {"X-Next-Cursor": cursor} if cursor else {}
+            return Response(calls_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+        return JSONResponse({"calls": rows, "next_cursor": cursor})
+
+    async def pools(self, request: Request) -> Response:
+        stats = await self.call(self.engine.stats, float(self.now()))
+        pools = {}
+        for name, s in stats["pools"].items():
+            row = dict(s)
+            row["type"] = self._pool_type(name)
+            row["utilisation"] = round(s["leased"] / s["numbers"], 4) if s["numbers"] else 0.0
+            pools[name] = row
+        for name, p in self.engine.config.pools.items():  # static and offline pools hold no leases
+            if name not in pools:
+                pools[name] = {"type": p.type, "numbers": len(p.numbers)}
+        return JSONResponse({"pools": pools, "excluded": stats.get("excluded", 0),
+                             "unmatched": stats.get("unmatched", 0), "static": stats.get("static", 0)})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "implementation": self.engine.implementation})
+
+    async def metrics_text(self, request: Request) -> Response:
+        stats = await self.call(self.engine.stats, float(self.now()))
+        return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+
+def _query_number(text: Optional[str], name: str, default: float, problems: List[Tuple[str, str]]) -> float:
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        problems.append((name, "expected unix time in seconds"))
+        return default
+
+
+def encode_cursor(row: Dict[str, Any]) -> str:
+    raw = json.dumps([row["started_at"], row["call_id"]], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
+    if len(text) > 512:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (int, float))
+            and not isinstance(value[0], bool) and math.isfinite(value[0]) and isinstance(value[1], str)):
+        return float(value[0]), value[1]
+    return None
+
+
+def attribution_json(a: Any) -> Dict[str, Any]:
+    out = asdict(a)
+    out["attributes"] = dict(a.attributes)
+    out["candidates"] = [asdict(c) for c in a.candidates]
+    return out
+
+
+def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        attrs = r.get("attributes") or {}
+        utm = attrs.get("utm") or {}
+        flat = dict(r, **{k: attrs.get(k) for k in ("source", "traffic_type", "landing", "region", "device",
+                                                     "ga_client_id")},
+                    utm_source=utm.get("utm_source"), utm_medium=utm.get("utm_medium"),
+                    utm_campaign=utm.get("utm_campaign"))
+        w.writerow(["" if flat.get(c) is None else _csv_cell(flat[c]) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    # a spreadsheet runs a cell that starts with = or @ (or a control char) as a formula
+    return "'" + text if text[:1] in ("=", "@", "\t", "\r") else text
+
+
+# -- the app ---------------------------------------------------------------------------------
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
+               api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
+               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None) -> Starlette:
+    """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
+    ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
+
+    ``api_keys`` open the private endpoints (none given: they always answer 401);
+    ``cors_origins`` may call the public ones from browsers ("*": any origin);
+    ``now`` is the clock (seconds) for tests; X-Forwarded-For counts only from
+    ``trusted_proxies`` (addresses or CIDR networks); ``secure_cookie`` forces the
+    visitor cookie's Secure flag (default: when the request came over https).
+    """
+    owned = engine is None
+    if engine is None:
+        if config is None:
+            raise ValueError("create_app needs an engine or a config")
+        engine = Engine.from_config(config, store=store)
+    svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
+                  trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
+
+    def route(path: str, fn: Handler, methods: List[str], public: bool = False, private: bool = False) -> Route:
+        async def endpoint(request: Request) -> Response:
+            origin = request.headers.get("origin")
+            try:
+                if request.method == "OPTIONS" and public:
+                    response = svc.preflight(request)
+                else:
+                    if private:
+                        svc.authorise(request)
+                    response = await fn(request)
+            except ApiError as exc:
+                response = exc.response()
+            except Exception:  # a bug: logged with its traceback, nothing of it in the answer
+                log.exception("%s %s failed", request.method, path)
+                response = JSONResponse({"error": "internal"}, status_code=500)
+            if public:
+                svc.cors(response, origin)
+            svc.metrics.request(path, request.method, response.status_code)
+            return response
+        return Route(path, endpoint, methods=methods + (["OPTIONS"] if public else []))
+
+    routes = [
+        route("/v1/visit", svc.visit, ["POST"], public=True),
+        route("/v1/heartbeat", svc.heartbeat, ["POST"], public=True),
+        route("/v1/calls", svc.post_call, ["POST"], private=True),
+        route("/v1/calls", svc.get_calls, ["GET"], private=True),
+        route("/v1/pools", svc.pools, ["GET"], private=True),
+        route("/healthz", svc.healthz, ["GET"]),
+        route("/metrics", svc.metrics_text, ["GET"]),
+        route("/openapi.json", svc.openapi, ["GET"]),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        text = {404: "not found", 405: "method not allowed"}.get(status, "bad request")
+        return JSONResponse({"error": text}, status_code=status, headers=getattr(exc, "headers", None))
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal"}, status_code=500)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        try:
+            yield
+        finally:
+            if owned:
+                with svc.lock:
+                    engine.close()
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal},
+                    lifespan=lifespan)
+    app.state.service = svc
+    app.state.engine = engine
+    return app

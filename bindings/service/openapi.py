@@ -1,0 +1,124 @@
+"""The service's OpenAPI 3 document, written by hand (served at GET /openapi.json)."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from k50core.attribution import STATUSES
+
+
+def _json(schema: Dict[str, Any]) -> Dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> Dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*codes: int) -> Dict[str, Any]:
+    text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed (preflight)",
+            413: "body larger than 16 KiB", 422: "a field is missing or of the wrong type"}
+    return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
+
+
+_NULLABLE_STR = {"type": "string", "nullable": True}
+
+_SCHEMAS: Dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+    "Visit": {"type": "object", "required": ["url"], "properties": {
+        "url": {"type": "string", "description": "the page's URL with its query"},
+        "visitor_id": {"type": "string", "description": "default: the k50_vid cookie, or a new random id"},
+        "session_id": {"type": "string"},
+        "referrer": {"type": "string"},
+        "user_agent": {"type": "string", "description": "default: the request's User-Agent header"},
+        "cookies": {"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "string"}]},
+        "token": {"type": "string", "description": "the token an earlier answer gave (keeps the number)"},
+        "ga_client_id": {"type": "string", "description": "GA4 client id, <random>.<timestamp>"}}},
+    "Assignment": {"type": "object", "properties": {
+        "number": {**_NULLABLE_STR, "description": "E.164; null: the page keeps its own number"},
+        "display": _NULLABLE_STR, "token": _NULLABLE_STR,
+        "ttl": {"type": "integer", "nullable": True, "description": "seconds until the lease ends without activity"},
+        "shared": {"type": "boolean"}, "visitor_id": {"type": "string"}}},
+    "Call": {"type": "object", "required": ["call_id", "number", "started_at"], "properties": {
+        "call_id": {"type": "string", "description": "1-128 printable ASCII characters; recorded once"},
+        "number": {"type": "string", "description": "the tracking number called"},
+        "caller": {"type": "string"},
+        "started_at": {"type": "number", "description": "unix seconds"},
+        "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"}}},
+    "Candidate": {"type": "object", "properties": {
+        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "lease": {"type": "string"},
+        "seen_at": {"type": "number"}, "likelihood": {"type": "number"}}},
+    "Attribution": {"type": "object", "properties": {
+        "call_id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
+        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "rule": _NULLABLE_STR, "pool": _NULLABLE_STR,
+        "lease": _NULLABLE_STR, "likelihood": {"type": "number"}, "attributes": {"type": "object"},
+        "candidates": {"type": "array", "items": _ref("Candidate")},
+        "repeat": {"type": "boolean"}, "first_call_id": _NULLABLE_STR}},
+    "CallRow": {"type": "object", "properties": {
+        "call_id": {"type": "string"}, "number": {"type": "string"}, "caller": _NULLABLE_STR,
+        "started_at": {"type": "number"}, "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"},
+        "received_at": {"type": "number"}, "status": {"type": "string", "enum": list(STATUSES)},
+        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "pool": _NULLABLE_STR, "rule": _NULLABLE_STR,
+        "likelihood": {"type": "number"}, "repeat_of": _NULLABLE_STR, "attributes": {"type": "object"}}},
+}
+
+
+def openapi_document() -> Dict[str, Any]:
+    from k50core import __version__
+
+    key = [{"bearer": []}, {"apiKey": []}]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "k50core service", "version": __version__,
+                 "description": "Dynamic number insertion and call attribution over HTTP."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": _SCHEMAS},
+        "paths": {
+            "/v1/visit": {"post": {
+                "summary": "The number a visit's page shows (public; sets the k50_vid cookie)",
+                "requestBody": {"required": True, **_json(_ref("Visit"))},
+                "responses": {"200": {"description": "the assignment", **_json(_ref("Assignment"))},
+                              **_errors(400, 413, 422)}}},
+            "/v1/heartbeat": {"post": {
+                "summary": "Activity on the page: extends the lease (public)",
+                "requestBody": {"required": True, **_json({"type": "object", "required": ["token"],
+                                                           "properties": {"token": {"type": "string"}}})},
+                "responses": {"200": {"description": "whether the lease was alive", **_json(
+                    {"type": "object", "properties": {"alive": {"type": "boolean"}}})}, **_errors(400, 413, 422)}}},
+            "/v1/calls": {
+                "post": {"summary": "Attribute a call from telephony (recorded once per call_id)", "security": key,
+                         "requestBody": {"required": True, **_json(_ref("Call"))},
+                         "responses": {"200": {"description": "the attribution", **_json(_ref("Attribution"))},
+                                       **_errors(400, 401, 413, 422)}},
+                "get": {"summary": "Export recorded calls with their attribution, oldest first", "security": key,
+                        "parameters": [
+                            {"name": "since", "in": "query", "schema": {"type": "number"},
+                             "description": "unix seconds, inclusive"},
+                            {"name": "until", "in": "query", "schema": {"type": "number"},
+                             "description": "unix seconds, exclusive"},
+                            {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
+                            {"name": "limit", "in": "query",
+                             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                            {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                             "description": "next_cursor of the previous page (CSV: the X-Next-Cursor header)"},
+                            {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
+                             "description": "default json; Accept: text/csv also gives CSV"}],
+                        "responses": {"200": {"description": "a page of calls", "content": {
+                            "application/json": {"schema": {"type": "object", "properties": {
+                                "calls": {"type": "array", "items": _ref("CallRow")},
+                                "next_cursor": _NULLABLE_STR}}},
+                            "text/csv": {"schema": {"type": "string"}}}}, **_errors(400, 401)}}},
+            "/v1/pools": {"get": {
+                "summary": "Utilisation per pool", "security": key,
+                "responses": {"200": {"description": "per pool: numbers, leased, cooling, free, claims, "
+                                                     "exhaustion counters, utilisation"}, **_errors(401)}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+        },
+    }

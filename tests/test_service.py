@@ -1,0 +1,381 @@
+"""The HTTP service: the real app over a real engine and a SQLite file store, through
+starlette's TestClient; one test over a real uvicorn server."""
+from __future__ import annotations
+
+import csv
+import io
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+try:
+    from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
+except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
+    from bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
+from k50core import Engine
+from k50core.cli import app as cli_app, demo_config_path
+
+KEY = "secret-key-1"
+SITE = "https://shop.example.ru"
+CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"  # the msk dynamic pool
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def client(engine, clock):
+    app = create_app(engine, api_keys=[KEY, "other-key"], cors_origins=[SITE], now=clock)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def visit(client, **body):
+    body.setdefault("url", CAMPAIGN)
+    return client.post("/v1/visit", json=body)
+
+
+# -- visits ---------------------------------------------------------------------------------
+def test_visit_gets_a_number_and_a_cookie(client):
+    r = visit(client)
+    assert r.status_code == 200
+    got = r.json()
+    assert got["number"].startswith("+7495") and got["display"].startswith("+7 (495)")
+    assert got["token"] and got["ttl"] == 900 and got["shared"] is False
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{VISITOR_COOKIE}={got['visitor_id']};")
+    assert "Max-Age=31536000" in cookie and "samesite=lax" in cookie.lower() and "httponly" not in cookie.lower()
+
+
+def test_same_visitor_same_number(client):
+    first = visit(client).json()
+    again = visit(client).json()  # the TestClient sends the k50_vid cookie back
+    assert again["visitor_id"] == first["visitor_id"] and again["number"] == first["number"]
+    other = TestClient(client.app)  # no cookie: a new visitor, another number
+    assert visit(other).json()["number"] != first["number"]
+
+
+def test_body_visitor_id_wins_over_cookie(client):
+    visit(client)
+    r = visit(client, visitor_id="from-body")
+    assert r.json()["visitor_id"] == "from-body"
+    assert r.headers["set-cookie"].startswith(f"{VISITOR_COOKIE}=from-body;")
+
+
+def test_excluded_visit_keeps_page_number(client):
+    r = visit(client, user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+    assert r.status_code == 200
+    assert r.json()["number"] is None and r.json()["token"] is None and r.json()["ttl"] is None
+
+
+def test_heartbeat_keeps_the_lease(client, clock):
+    got = visit(client).json()
+    clock.t += 800
+    assert client.post("/v1/heartbeat", json={"token": got["token"]}).json() == {"alive": True}
+    clock.t += 800  # 1600 s after the visit: alive only thanks to the heartbeat (hold 900 s)
+    assert client.post("/v1/heartbeat", json={"token": got["token"]}).json() == {"alive": True}
+    clock.t += 1000
+    assert client.post("/v1/heartbeat", json={"token": got["token"]}).json() == {"alive": False}
+    assert client.post("/v1/heartbeat", json={"token": "no-such"}).json() == {"alive": False}
+
+
+# -- calls ----------------------------------------------------------------------------------
+def test_call_attributed_to_the_visit(client, clock):
+    r = visit(client)
+    got, vid = r.json(), r.cookies.get(VISITOR_COOKIE)
+    call = {"call_id": "c-1", "number": got["number"], "caller": "+79161234567",
+            "started_at": clock.t + 60, "duration_seconds": 95, "answered": True}
+    clock.t += 120
+    a = client.post("/v1/calls", json=call, headers=AUTH)
+    assert a.status_code == 200
+    body = a.json()
+    assert body["status"] == "matched" and body["visitor_id"] == vid == got["visitor_id"]
+    assert body["rule"] == "spring-campaign" and body["pool"] == "msk" and body["likelihood"] > 0.9
+    assert body["attributes"]["utm"]["utm_campaign"] == "spring_sale"
+    assert body["candidates"] == [] and body["repeat"] is False and body["first_call_id"] is None
+    again = client.post("/v1/calls", json=dict(call, call_id="c-2", started_at=clock.t), headers=AUTH).json()
+    assert again["repeat"] is True and again["first_call_id"] == "c-1"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"},
+                                     {"Authorization": KEY}, {"X-API-Key": ""}])
+def test_private_endpoints_need_a_key(client, headers):
+    for method, path in (("POST", "/v1/calls"), ("GET", "/v1/calls"), ("GET", "/v1/pools")):
+        r = client.request(method, path, headers=headers, json={} if method == "POST" else None)
+        assert r.status_code == 401 and "error" in r.json()
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_x_api_key_header_works(client):
+    assert client.get("/v1/pools", headers={"X-API-Key": "other-key"}).status_code == 200
+
+
+def test_no_keys_configured_means_closed(engine, clock):
+    with TestClient(create_app(engine, now=clock)) as c:
+        assert c.get("/v1/pools", headers={"X-API-Key": ""}).status_code == 401
+        assert c.get("/v1/pools", headers=AUTH).status_code == 401
+
+
+@pytest.mark.parametrize("path,body,status,field", [
+    ("/v1/visit", b"{", 400, None),
+    ("/v1/visit", b"", 400, None),
+    ("/v1/visit", b"\xff\xfe not utf-8", 400, None),
+    ("/v1/visit", b"[" * 5000, 400, None),                   # deep nesting, within the size limit
+    ("/v1/visit", b'{"url": NaN}', 400, None),
+    ("/v1/visit", b"[1, 2]", 422, "body"),
+    ("/v1/visit", b"{}", 422, "url"),
+    ("/v1/visit", b'{"url": 5}', 422, "url"),
+    ("/v1/visit", b'{"url": "https://x.ru/", "cookies": [1]}', 422, "cookies"),
+    ("/v1/visit", b'{"url": "https://x.ru/", "cookies": {"a": 1}}', 422, "cookies"),
+    ("/v1/visit", b'{"url": "https://x.ru/", "visitor_id": {"a": 1}}', 422, "visitor_id"),
+    ("/v1/visit", b'{"url": "https://x.ru/", "token": true}', 422, "token"),
+    ("/v1/heartbeat", b'{"token": 7}', 422, "token"),
+    ("/v1/heartbeat", b'"tok"', 422, "body"),
+    ("/v1/calls", b"{nope", 400, None),
+    ("/v1/calls", b'{"call_id": "x", "number": "abc", "started_at": -1}', 422, "number"),
+    ("/v1/calls", b'{"call_id": 5, "number": "+74950000001", "started_at": 1}', 422, "call_id"),
+    ("/v1/calls", b'{"call_id": "x", "number": "+74950000001", "started_at": "soon"}', 422, "started_at"),
+    ("/v1/calls", b'{"call_id": "x", "number": "+74950000001", "started_at": 1, "answered": "yes"}', 422,
+     "answered"),
+    ("/v1/calls", b"[]", 422, "call"),
+])
+def test_bad_requests_are_4xx_json(client, path, body, status, field):
+    r = client.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    got = r.json()
+    assert isinstance(got["error"], str) and "Traceback" not in r.text
+    if field is not None:
+        assert field in [p["field"] for p in got["problems"]] and all(p["message"] for p in got["problems"])
+
+
+def test_oversized_body_is_413(client):
+    big = b'{"url": "https://x.ru/", "referrer": "' + b"a" * MAX_BODY + b'"}'
+    r = client.post("/v1/visit", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "error" in r.json()
+
+    def chunks():  # no Content-Length: counted while read
+        yield b'{"url": "https://x.ru/", "referrer": "'
+        for _ in range(40):
+            yield b"a" * 1024
+        yield b'"}'
+    r = client.post("/v1/calls", content=chunks(), headers=AUTH)
+    assert r.status_code == 413
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert client.get("/nope").status_code == 404 and client.get("/nope").json() == {"error": "not found"}
+    r = client.put("/v1/visit", json={})
+    assert r.status_code == 405 and r.json()["error"] == "method not allowed"
+
+
+def test_a_bug_is_500_internal_without_details(engine, clock, caplog):
+    def broken(*a, **k):
+        raise RuntimeError("secret internals")
+    engine.heartbeat = broken
+    with TestClient(create_app(engine, now=clock), raise_server_exceptions=False) as c:
+        r = c.post("/v1/heartbeat", json={"token": "0.1.1"})
+    assert r.status_code == 500 and r.json() == {"error": "internal"} and "secret" not in r.text
+    assert "secret internals" in caplog.text  # the traceback is logged
+
+
+# -- CORS -----------------------------------------------------------------------------------
+def test_cors_allowed_origin_gets_headers(client):
+    r = client.post("/v1/visit", json={"url": CAMPAIGN}, headers={"Origin": SITE})
+    assert r.headers["access-control-allow-origin"] == SITE
+    assert r.headers["access-control-allow-credentials"] == "true" and "Origin" in r.headers["vary"]
+
+
+def test_cors_other_origin_gets_none(client):
+    r = client.post("/v1/visit", json={"url": CAMPAIGN}, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    r = client.get("/v1/pools", headers={**AUTH, "Origin": SITE})  # private endpoints: never CORS
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_preflight(client):
+    asks = {"Origin": SITE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    r = client.options("/v1/visit", headers=asks)
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == SITE
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert "content-type" in r.headers["access-control-allow-headers"].lower()
+    r = client.options("/v1/heartbeat", headers=dict(asks, Origin="https://evil.example"))
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+
+
+# -- export ---------------------------------------------------------------------------------
+def _three_calls(client, clock):
+    numbers = [visit(TestClient(client.app), visitor_id=f"v{i}").json()["number"] for i in range(3)]
+    for i, n in enumerate(numbers):
+        call = {"call_id": f"call-{i}", "number": n, "caller": f"+7916000000{i}", "started_at": clock.t + 10 + i,
+                "duration_seconds": 30}
+        assert client.post("/v1/calls", json=call, headers=AUTH).status_code == 200
+    unmatched = {"call_id": "call-x", "number": "+74950000001", "started_at": clock.t - 100_000}
+    assert client.post("/v1/calls", json=unmatched, headers=AUTH).json()["status"] == "unmatched"
+
+
+def test_export_json_with_pagination(client, clock):
+    _three_calls(client, clock)
+    q = {"since": clock.t, "status": "matched", "limit": 2}
+    page = client.get("/v1/calls", params=q, headers=AUTH).json()
+    assert [c["call_id"] for c in page["calls"]] == ["call-0", "call-1"] and page["next_cursor"]
+    assert page["calls"][0]["status"] == "matched" and page["calls"][0]["visitor_id"] == "v0"
+    rest = client.get("/v1/calls", params=dict(q, cursor=page["next_cursor"]), headers=AUTH).json()
+    assert [c["call_id"] for c in rest["calls"]] == ["call-2"] and rest["next_cursor"] is None
+    everything = client.get("/v1/calls", headers=AUTH).json()["calls"]
+    assert [c["call_id"] for c in everything] == ["call-x", "call-0", "call-1", "call-2"]
+    until = client.get("/v1/calls", params={"until": clock.t}, headers=AUTH).json()["calls"]
+    assert [c["call_id"] for c in until] == ["call-x"]
+
+
+def test_export_csv(client, clock):
+    _three_calls(client, clock)
+    r = client.get("/v1/calls", params={"format": "csv", "status": "matched", "limit": 2}, headers=AUTH)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["call_id"] for row in rows] == ["call-0", "call-1"]
+    assert rows[0]["status"] == "matched" and rows[0]["utm_campaign"] == "spring_sale" and rows[0]["visitor_id"] == "v0"
+    cursor = r.headers["x-next-cursor"]
+    r = client.get("/v1/calls", params={"status": "matched", "cursor": cursor}, headers={**AUTH, "Accept": "text/csv"})
+    assert [row["call_id"] for row in csv.DictReader(io.StringIO(r.text))] == ["call-2"]
+
+
+@pytest.mark.parametrize("query,field", [({"since": "yesterday"}, "since"), ({"until": "nan"}, "until"),
+                                         ({"status": "great"}, "status"), ({"limit": "0"}, "limit"),
+                                         ({"limit": "10000"}, "limit"), ({"cursor": "!!notacursor"}, "cursor"),
+                                         ({"cursor": "WzEsMl0"}, "cursor"), ({"format": "xml"}, "format")])
+def test_export_bad_query(client, query, field):
+    r = client.get("/v1/calls", params=query, headers=AUTH)
+    assert r.status_code == 400 and field in [p["field"] for p in r.json()["problems"]]
+
+
+# -- reports and operations -------------------------------------------------------------------
+def test_pools(client):
+    visit(client)
+    got = client.get("/v1/pools", headers=AUTH).json()
+    msk = got["pools"]["msk"]
+    assert msk["type"] == "dynamic" and msk["numbers"] == 10 and msk["leased"] == 1 and msk["free"] == 9
+    assert msk["utilisation"] == 0.1 and msk["exhausted_shared"] == 0
+    assert got["pools"]["direct"]["type"] == "static" and got["pools"]["paper"]["type"] == "offline"
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_metrics(client, clock):
+    for i in range(12):  # msk has 10 numbers and shares when exhausted
+        visit(TestClient(client.app), visitor_id=f"m{i}")
+    client.post("/v1/calls", json={"call_id": "m", "number": "+74950000001", "started_at": clock.t - 99_999},
+                headers=AUTH)
+    client.post("/v1/calls", json={}, headers={"X-API-Key": "nope"})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert '# TYPE k50_http_requests_total counter' in text
+    assert 'k50_http_requests_total{route="/v1/visit",method="POST",status="200"} 12' in text
+    assert 'k50_http_requests_total{route="/v1/calls",method="POST",status="401"} 1' in text
+    assert 'k50_assignments_total{pool="msk",outcome="dynamic"} 10' in text
+    assert 'k50_assignments_total{pool="msk",outcome="shared"} 2' in text
+    assert 'k50_pool_exhausted_total{pool="msk",policy="share"} 2' in text
+    assert 'k50_calls_total{status="unmatched"} 1' in text
+    assert 'k50_pool_leased{pool="msk"} 10' in text
+
+
+def test_openapi_lists_the_paths(client):
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/v1/visit", "/v1/heartbeat", "/v1/calls", "/v1/pools", "/healthz", "/metrics"} <= set(doc["paths"])
+    assert set(doc["paths"]["/v1/calls"]) == {"get", "post"}
+
+
+def test_forwarded_for_only_from_trusted_proxies(engine, clock):
+    # the office rule excludes 203.0.113.0/24: an excluded visit shows where the IP came from
+    office = {"X-Forwarded-For": "203.0.113.7"}
+    with TestClient(create_app(engine, now=clock)) as c:  # the peer is "testclient": not a proxy we trust
+        assert c.post("/v1/visit", json={"url": CAMPAIGN}, headers=office).json()["number"] is not None
+    app = create_app(engine, now=clock, trusted_proxies=["10.0.0.0/8"])
+    with TestClient(app, client=("10.0.0.1", 5000)) as c:
+        assert c.post("/v1/visit", json={"url": CAMPAIGN}, headers=office).json()["number"] is None
+
+
+def test_app_from_config_owns_its_engine(tmp_path, clock):
+    app = create_app(config=str(demo_config_path()), store=str(tmp_path / "own.db"), now=clock)
+    with TestClient(app) as c:
+        assert c.post("/v1/visit", json={"url": CAMPAIGN}).json()["number"]
+    assert (tmp_path / "own.db").exists()
+    with pytest.raises(ValueError):
+        create_app()
+
+
+def test_cli_serve_help():
+    from typer.testing import CliRunner
+    r = CliRunner().invoke(cli_app, ["serve", "--help"])
+    assert r.exit_code == 0 and "--api-key" in r.output and "--demo" in r.output and "--port" in r.output
+
+
+# -- a real server ----------------------------------------------------------------------------
+def test_real_server_over_http(engine):
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, api_keys=[KEY]), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 10
+        while not server.started and time.time() < deadline:
+            time.sleep(0.02)
+        assert server.started
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/visit", json={"url": CAMPAIGN}, timeout=5)
+        assert r.status_code == 200 and r.json()["number"].startswith("+7495")
+        assert r.cookies.get(VISITOR_COOKIE) == r.json()["visitor_id"]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_export_pages_on_each_backend(store_url, clock):
+    """Store.calls_page (the export's query) over SQLite and PostgreSQL alike."""
+    e = Engine.from_config(demo_config_path(), store=store_url)
+    try:
+        with TestClient(create_app(e, api_keys=[KEY], now=clock)) as c:
+            _three_calls(c, clock)
+            seen, cursor = [], None
+            while True:
+                page = c.get("/v1/calls", params={"limit": 1, "status": "matched", **({"cursor": cursor} if cursor
+                                                                                      else {})}, headers=AUTH).json()
+                seen += [row["call_id"] for row in page["calls"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            assert seen == ["call-0", "call-1", "call-2"]
+    finally:
+        e.close()
