@@ -239,3 +239,17 @@ def test_the_lease_sink_drains_renewals_from_every_path(build):
     assert batches and all(len(b) >= 1024 for b in batches)
     drained = [e for b in batches for e in b] + engine.drain_leases()
     assert sum(e.event == "renew" for e in drained) == 1200 and sum(e.event == "start" for e in drained) == 3
+
+
+def test_an_assignment_held_by_the_caller_never_changes(build):
+    engine = Engine.from_config(config(), implementation=build)
+    engine.assign(visit("v1"), now=1000)
+    kept = engine.assign(visit("v1"), now=1001)
+    again = engine.assign(visit("v1"), now=1002)                 # the core may reuse only what nobody holds
+    assert (kept.expires_at, again.expires_at) == (1901.0, 1902.0) and kept is not again
+    many = engine.assign_many([visit("v1")] * 3, now=1003)
+    assert [a.expires_at for a in many] == [1903.0] * 3 and kept.expires_at == 1901.0
+    assert engine.assign(visit("v1"), now=1004).expires_at == 1904.0 and many[0].expires_at == 1903.0
+    when = engine.assign(visit("v1"), now=1005).expires_at        # only the float is kept, not its tuple
+    engine.assign(visit("v1"), now=1006)
+    assert when == 1905.0

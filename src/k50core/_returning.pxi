@@ -29,8 +29,38 @@ cdef extern from *:
         PyObject_GC_UnTrack(made);
         return made;
     }
+    /* The visitor's last Assignment with a new expiry, reused in place when nothing but the
+       cache refers to it (as zip() reuses its result tuple), else a fresh one. A tuple (or a
+       float inside it) that no one else can see may change: no one can observe it. */
+    static PyObject* k50_renewed(PyObject* last, PyObject* cls, PyObject* a, PyObject* b, PyObject* c,
+                                 PyObject* d, PyObject* e, double expires, PyObject* g) {
+        if (last != NULL && Py_REFCNT(last) == 1 && Py_TYPE(last) == (PyTypeObject*)cls) {
+            PyObject* old_f = PyTuple_GET_ITEM(last, 5);
+            PyObject* old_g = PyTuple_GET_ITEM(last, 6);
+            if (Py_REFCNT(old_f) == 1 && PyFloat_CheckExact(old_f)) {
+                ((PyFloatObject*)old_f)->ob_fval = expires;
+            } else {
+                PyObject* f = PyFloat_FromDouble(expires);
+                if (f == NULL) return NULL;
+                PyTuple_SET_ITEM(last, 5, f);
+                Py_DECREF(old_f);
+            }
+            Py_INCREF(g);
+            PyTuple_SET_ITEM(last, 6, g);
+            Py_DECREF(old_g);
+            Py_INCREF(last);
+            return last;
+        }
+        PyObject* f = PyFloat_FromDouble(expires);
+        if (f == NULL) return NULL;
+        PyObject* made = k50_assignment(cls, a, b, c, d, e, f, g);
+        Py_DECREF(f);
+        return made;
+    }
     """
     object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
+    object k50_renewed(PyObject* last, object cls, object a, object b, object c, object d, object e, double f,
+                       object g)
 
 cdef double _MAX_MS = <double>((1ULL << 43) - 1)
 
@@ -40,6 +70,7 @@ cdef class _Return:
     cdef Py_ssize_t slot
     cdef uint64_t gen, hold
     cdef object cls, number, display, pool, rule, token
+    cdef object last  # the Assignment given last time (reused when the caller let go of it)
 
 
 @cython.final
@@ -67,6 +98,7 @@ cdef class ReturnCache:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
         entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
         entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
+        entry.last = made
         self.entries[visitor] = entry
 
     def renew(self, visitor, uint64_t now):
@@ -89,8 +121,10 @@ cdef class ReturnCache:
             return None
         shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
         # Assignment(number, display, pool, rule, token, expires_at, shared)
-        return k50_assignment(entry.cls, entry.number, entry.display, entry.pool, entry.rule, entry.token,
-                              until / 1000.0, shared)
+        made = k50_renewed(<PyObject*>entry.last, entry.cls, entry.number, entry.display, entry.pool, entry.rule,
+                           entry.token, until / 1000.0, shared)
+        entry.last = made
+        return made
 
     cdef object _renew_visit(self, object visit, uint64_t now):
         cdef PyObject* vid
