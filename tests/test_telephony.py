@@ -359,6 +359,9 @@ def test_api_key_still_works_for_every_format(client, clock):
     (json.dumps(cdr(uniqueid="bad id with spaces")).encode(), "application/json", "uniqueid"),
     (json.dumps(cdr(did="abc", dst="abc")).encode(), "application/json", "did"),
     (json.dumps({"call_id": "x", "number": "abc", "started_at": 1}).encode(), "application/json", "number"),
+    (json.dumps(cdr(did="", dst="abc")).encode(), "application/json", "dst"),
+    (urlencode(twilio_form(StartTime="Mon, 16 Aug 2010 03:45:01 +0000", CallSid="x" * 200)).encode(),
+     FORM["Content-Type"], "CallSid"),
 ])
 def test_bad_payloads_are_422_naming_the_field(client, body, ctype, field):
     r = signed(client, body, content_type=ctype)

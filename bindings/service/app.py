@@ -423,6 +423,8 @@ class Service:
                            headers={"WWW-Authenticate": 'Bearer realm="k50core"'}) from None
 
     async def post_call(self, request: Request) -> Response:
+        if self.webhook is None and self.twilio_token is None:
+            self.authorise(request)  # keys only: refused before the body is read
         body = await self.raw_body(request)
         self.authorise_call(request, body)
         fmt = request.query_params.get("format")
@@ -443,7 +445,7 @@ class Service:
         try:
             got = await self.call(self.engine.attribute, call, float(self.now()))
         except CallError as exc:
-            raise ApiError(422, "invalid call", rename(exc.problems, fmt)) from None
+            raise ApiError(422, "invalid call", rename(exc.problems, fmt, data)) from None
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
 

@@ -114,9 +114,24 @@ def to_call(data: Any, fmt: Optional[str] = None, *, cdr_timezone: Any = "UTC") 
     raise PayloadError([("format", f"expected one of {', '.join(FORMATS)}")], "unknown format")
 
 
-def rename(problems: Sequence[Tuple[str, str]], fmt: str) -> List[Tuple[str, str]]:
-    """The engine's problems with its field names put back into the payload's."""
-    names = FIELD_NAMES.get(fmt, {})
+# where a payload may carry a field under either of two names: the second counts when the first is empty
+_ALTERNATIVES = {"twilio": {"Timestamp": "StartTime", "CallDuration": "Duration"},
+                 "asterisk": {"did": "dst", "src": "clid", "start": "calldate"}}
+
+
+def rename(problems: Sequence[Tuple[str, str]], fmt: str, data: Any = None) -> List[Tuple[str, str]]:
+    """The engine's problems with its field names put back into the payload's (``data``: the payload,
+    to name the field the value really came from, e.g. ``dst`` when ``did`` was empty)."""
+    names = dict(FIELD_NAMES.get(fmt, {}))
+    if isinstance(data, Mapping):
+        for engine_name, first in list(names.items()):
+            second = _ALTERNATIVES.get(fmt, {}).get(first)
+            if fmt == "twilio" and first == "Timestamp":  # StartTime wins over Timestamp when given
+                first, second = second, first
+            if second and data.get(first) in (None, "") and data.get(second) not in (None, ""):
+                names[engine_name] = second
+            elif second and data.get(first) not in (None, ""):
+                names[engine_name] = first
     return [(names.get(f, f), m) for f, m in problems]
 
 
