@@ -13,12 +13,12 @@ from hypothesis import given, settings, strategies as st
 from starlette.testclient import TestClient
 
 try:
-    from k50core.bindings.service import VISITOR_COOKIE, create_app
+    from k50core.bindings.service import create_app
     from k50core.bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
                                             from_asterisk, from_twilio, sign, signed_headers, to_call,
                                             twilio_signature, verify_twilio)
 except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.service import VISITOR_COOKIE, create_app
+    from bindings.service import create_app
     from bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
                                     from_asterisk, from_twilio, sign, signed_headers, to_call,
                                     twilio_signature, verify_twilio)

@@ -92,7 +92,7 @@ class Verifier:
         if abs(now - ts) > self.window:
             when = "in the past" if ts < now else "in the future"
             raise SignatureError("stale", f"{TIMESTAMP_HEADER} is more than {int(self.window)} s {when}")
-        given = sig.encode("ascii", "replace")
+        given = sig.lower().encode("ascii", "replace")  # hex in either case
         ok = False
         for k in self.keys:  # every secret compared, each in constant time
             ok |= hmac.compare_digest(sign(k, ts_text, body).encode("ascii"), given)
