@@ -40,6 +40,19 @@ from k50core.engine import Engine
 
 from .openapi import openapi_document
 
+try:
+    from k50core.bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
+                                            PayloadError, SignatureError, Verifier, decode_body, decode_form,
+                                            detect, rename, to_call, verify_twilio, zone)
+    from k50core.bindings.telephony.payloads import is_form
+    from k50core.bindings.telephony.signing import DEFAULT_WINDOW
+except ImportError:  # a source checkout (PYTHONPATH=src:.)
+    from bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
+                                    PayloadError, SignatureError, Verifier, decode_body, decode_form,
+                                    detect, rename, to_call, verify_twilio, zone)
+    from bindings.telephony.payloads import is_form
+    from bindings.telephony.signing import DEFAULT_WINDOW
+
 log = logging.getLogger("k50core.service")
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
@@ -353,12 +366,86 @@ class Service:
         alive = await self.call(self.engine.heartbeat, token, float(self.now()))
         return JSONResponse({"alive": bool(alive)})
 
+    # -- POST /v1/calls: a telephony webhook ----------------------------------------------------
+    webhook: Optional[Verifier] = None       # X-K50-Signature check (create_app's webhook_secrets)
+    twilio_token: Optional[str] = None       # X-Twilio-Signature check (create_app's twilio_auth_token)
+    public_url: Optional[str] = None         # the URL Twilio calls, when a proxy rewrites it
+    cdr_timezone: Any = "UTC"                # the zone of Asterisk CDR times
+
+    async def raw_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > MAX_BODY:
+                    raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+            except ValueError:
+                raise ApiError(400, "bad Content-Length") from None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+        return bytes(body)
+
+    def _twilio_url(self, request: Request) -> str:
+        if not self.public_url:
+            return str(request.url)
+        query = request.url.query
+        return self.public_url.rstrip("/") + request.url.path + ("?" + query if query else "")
+
+    def authorise_call(self, request: Request, body: bytes) -> None:
+        """An API key, or (when configured) a valid X-K50-Signature or X-Twilio-Signature."""
+        h = request.headers
+        has_key = bool(h.get("x-api-key")) or h.get("authorization", "")[:7].lower() == "bearer "
+        signed = (self.webhook is not None and bool(h.get(SIGNATURE_HEADER) or h.get(TIMESTAMP_HEADER))) or \
+            (self.twilio_token is not None and bool(h.get(TWILIO_HEADER)))
+        if has_key or not signed and self.webhook is None and self.twilio_token is None:
+            try:
+                self.authorise(request)
+                return
+            except ApiError:
+                if not signed:  # a wrong key and no signature to fall back on
+                    raise
+        try:
+            if self.webhook is not None and (h.get(SIGNATURE_HEADER) or h.get(TIMESTAMP_HEADER)):
+                self.webhook.verify(h.get(TIMESTAMP_HEADER), h.get(SIGNATURE_HEADER), body)
+            elif self.twilio_token is not None and h.get(TWILIO_HEADER):
+                params = decode_form(body) if is_form(h.get("content-type")) else []
+                verify_twilio(self.twilio_token, self._twilio_url(request), params, h.get(TWILIO_HEADER))
+            else:
+                ways = ["an API key"] + ([f"{SIGNATURE_HEADER} with {TIMESTAMP_HEADER}"] if self.webhook else []) \
+                    + ([TWILIO_HEADER] if self.twilio_token else [])
+                raise SignatureError("missing", "missing credentials: expected " + " or ".join(ways))
+        except PayloadError:
+            raise SignatureError("bad signature", f"{TWILIO_HEADER} does not match the request") from None
+        except SignatureError as exc:
+            raise ApiError(401, exc.message, [("signature", exc.reason)],
+                           headers={"WWW-Authenticate": 'Bearer realm="k50core"'}) from None
+
     async def post_call(self, request: Request) -> Response:
-        call = await read_json(request)
+        if self.webhook is None and self.twilio_token is None:
+            self.authorise(request)  # keys only: refused before the body is read
+        body = await self.raw_body(request)
+        self.authorise_call(request, body)
+        fmt = request.query_params.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise ApiError(400, "invalid query", [("format", f"expected one of {', '.join(FORMATS)}")])
+        try:
+            data = decode_body(body, request.headers.get("content-type"))
+        except PayloadError as exc:
+            raise ApiError(400, exc.error, exc.problems) from None
+        fmt = fmt or detect(data)
+        try:
+            call = to_call(data, fmt, cdr_timezone=self.cdr_timezone)
+        except NotFinal as exc:  # Twilio's ringing / in-progress events: only the final one is recorded
+            return JSONResponse({"status": "ignored", "reason": f"call not finished ({exc.status})"},
+                                status_code=202)
+        except PayloadError as exc:
+            raise ApiError(422, exc.error, exc.problems) from None
         try:
             got = await self.call(self.engine.attribute, call, float(self.now()))
         except CallError as exc:
-            raise ApiError(422, "invalid call", exc.problems) from None
+            raise ApiError(422, "invalid call", rename(exc.problems, fmt, data)) from None
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
 
@@ -491,7 +578,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
                api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
-               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None) -> Starlette:
+               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
+               webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
+               twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
+               cdr_timezone: str = "UTC") -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -500,7 +590,15 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     ``now`` is the clock (seconds) for tests; X-Forwarded-For counts only from
     ``trusted_proxies`` (addresses or CIDR networks); ``secure_cookie`` forces the
     visitor cookie's Secure flag (default: when the request came over https).
+
+    ``POST /v1/calls`` takes a generic JSON call, a Twilio status callback or an Asterisk/FreePBX
+    CDR (``?format=json|twilio|asterisk``, else detected). Besides an API key it accepts, when
+    ``webhook_secrets`` are given, a request signed with one of them (X-K50-Timestamp within
+    ``webhook_window`` seconds, X-K50-Signature: sha256=HMAC(secret, timestamp + "." + body)), and
+    when ``twilio_auth_token`` is given, one with a valid X-Twilio-Signature (computed over
+    ``public_url`` + path + query when a proxy changes the URL). CDR times are in ``cdr_timezone``.
     """
+    tz = zone(cdr_timezone)  # an unknown zone fails here, not on the first call
     owned = engine is None
     if engine is None:
         if config is None:
@@ -508,6 +606,11 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         engine = Engine.from_config(config, store=store)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
+    secrets_given = [w for w in webhook_secrets if w]
+    svc.webhook = Verifier(secrets_given, window=webhook_window, now=svc.now) if secrets_given else None
+    svc.twilio_token = twilio_auth_token or None
+    svc.public_url = public_url
+    svc.cdr_timezone = tz
 
     def route(path: str, fn: Handler, methods: List[str], public: bool = False, private: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -533,7 +636,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     routes = [
         route("/v1/visit", svc.visit, ["POST"], public=True),
         route("/v1/heartbeat", svc.heartbeat, ["POST"], public=True),
-        route("/v1/calls", svc.post_call, ["POST"], private=True),
+        route("/v1/calls", svc.post_call, ["POST"]),  # authorised in post_call: key or signature
         route("/v1/calls", svc.get_calls, ["GET"], private=True),
         route("/v1/pools", svc.pools, ["GET"], private=True),
         route("/healthz", svc.healthz, ["GET"]),

@@ -47,6 +47,20 @@ _SCHEMAS: Dict[str, Any] = {
         "caller": {"type": "string"},
         "started_at": {"type": "number", "description": "unix seconds"},
         "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"}}},
+    "TwilioStatusCallback": {"type": "object", "required": ["CallSid", "To", "CallStatus"], "properties": {
+        "CallSid": {"type": "string"}, "To": {"type": "string", "description": "the tracking number called"},
+        "From": {"type": "string"},
+        "CallStatus": {"type": "string", "enum": ["completed", "busy", "no-answer", "failed", "canceled"],
+                       "description": "queued, ringing, in-progress events are answered 202 and not recorded"},
+        "CallDuration": {"type": "string", "description": "seconds (or Duration)"},
+        "Timestamp": {"type": "string", "description": "RFC 2822; the start is Timestamp - CallDuration"},
+        "StartTime": {"type": "string", "description": "RFC 2822; wins over Timestamp"}}},
+    "AsteriskCdr": {"type": "object", "required": ["uniqueid"], "properties": {
+        "uniqueid": {"type": "string"}, "did": {"type": "string"}, "dst": {"type": "string"},
+        "src": {"type": "string"}, "clid": {"type": "string"},
+        "start": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS in the service's CDR time zone"},
+        "calldate": {"type": "string"}, "duration": {"type": "string"}, "billsec": {"type": "string"},
+        "disposition": {"type": "string", "enum": ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]}}},
     "Candidate": {"type": "object", "properties": {
         "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "lease": {"type": "string"},
         "seen_at": {"type": "number"}, "likelihood": {"type": "number"}}},
@@ -75,7 +89,10 @@ def openapi_document() -> Dict[str, Any]:
                  "description": "Dynamic number insertion and call attribution over HTTP."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
-                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+                                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                                "webhookSignature": {"type": "apiKey", "in": "header", "name": "X-K50-Signature"},
+                                "webhookTimestamp": {"type": "apiKey", "in": "header", "name": "X-K50-Timestamp"},
+                                "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"}},
             "schemas": _SCHEMAS},
         "paths": {
             "/v1/visit": {"post": {
@@ -90,9 +107,24 @@ def openapi_document() -> Dict[str, Any]:
                 "responses": {"200": {"description": "whether the lease was alive", **_json(
                     {"type": "object", "properties": {"alive": {"type": "boolean"}}})}, **_errors(400, 413, 422)}}},
             "/v1/calls": {
-                "post": {"summary": "Attribute a call from telephony (recorded once per call_id)", "security": key,
-                         "requestBody": {"required": True, **_json(_ref("Call"))},
+                "post": {"summary": "Attribute a call from telephony (recorded once per call_id)",
+                         "description": "A telephony webhook: the generic call JSON, a Twilio status callback "
+                                        "(form) or an Asterisk/FreePBX CDR (JSON or form). Authorised by an API key, "
+                                        "or, when the service is so configured, by X-K50-Timestamp + X-K50-Signature "
+                                        "(sha256=HMAC-SHA256(secret, timestamp + '.' + body), within 300 s, once) "
+                                        "or by X-Twilio-Signature.",
+                         "security": key + [{"webhookSignature": [], "webhookTimestamp": []}, {"twilioSignature": []}],
+                         "parameters": [{"name": "format", "in": "query", "schema": {
+                             "type": "string", "enum": ["json", "twilio", "asterisk"]},
+                             "description": "default: detected (CallSid: twilio, uniqueid: asterisk, else json)"}],
+                         "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": {"oneOf": [_ref("Call"), _ref("AsteriskCdr")]}},
+                             "application/x-www-form-urlencoded": {"schema": {
+                                 "oneOf": [_ref("TwilioStatusCallback"), _ref("AsteriskCdr")]}}}},
                          "responses": {"200": {"description": "the attribution", **_json(_ref("Attribution"))},
+                                       "202": {"description": "a Twilio event of a call not finished yet: ignored",
+                                               **_json({"type": "object", "properties": {
+                                                   "status": {"type": "string"}, "reason": {"type": "string"}}})},
                                        **_errors(400, 401, 413, 422)}},
                 "get": {"summary": "Export recorded calls with their attribution, oldest first", "security": key,
                         "parameters": [

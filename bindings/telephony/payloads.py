@@ -1,0 +1,321 @@
+"""Telephony webhook payloads → the engine's call dict (see ``k50core.attribution.parse_call``).
+
+Three formats:
+
+* ``json``: the engine's own call dict, passed through as is;
+* ``twilio``: a Twilio Voice status callback (form fields ``CallSid``, ``To``, ``From``,
+  ``CallStatus``, ``CallDuration``/``Duration``, ``Timestamp``/``StartTime``);
+* ``asterisk``: an Asterisk / FreePBX CDR row (``uniqueid``, ``did``/``dst``, ``src``/``clid``,
+  ``start``/``calldate``, ``duration``, ``billsec``, ``disposition``), as JSON or a form.
+
+Every parser raises ``PayloadError`` (and nothing else) naming the bad fields in the payload's own
+vocabulary; ``NotFinal`` (a PayloadError) is a Twilio event of a call still in progress, which is
+not recorded: the engine records a call once, so only its final state counts.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone, tzinfo
+from email.utils import parsedate_to_datetime
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+FORMATS = ("json", "twilio", "asterisk")
+
+# the engine's field -> the payload's field, to name a problem the engine found in the payload's words
+FIELD_NAMES: Dict[str, Dict[str, str]] = {
+    "json": {},
+    "twilio": {"call_id": "CallSid", "number": "To", "caller": "From", "started_at": "Timestamp",
+               "duration_seconds": "CallDuration", "answered": "CallStatus", "call": "body"},
+    "asterisk": {"call_id": "uniqueid", "number": "did", "caller": "src", "started_at": "start",
+                 "duration_seconds": "billsec", "answered": "disposition", "call": "body"},
+}
+
+TWILIO_FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
+TWILIO_IN_PROGRESS = {"queued", "initiated", "ringing", "in-progress", "answered"}
+ASTERISK_DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
+MAX_TEXT = 256
+_CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
+
+
+class PayloadError(ValueError):
+    """A payload that is no call; ``problems`` lists (field, message) in the payload's vocabulary."""
+
+    def __init__(self, problems: Sequence[Tuple[str, str]], error: str = "invalid call") -> None:
+        self.problems = list(problems)
+        self.error = error
+        super().__init__("; ".join(f"{f}: {m}" for f, m in self.problems) or error)
+
+
+class NotFinal(PayloadError):
+    """A status callback of a call not finished yet (queued, ringing, in-progress): nothing to record."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        super().__init__([("CallStatus", f"{status}: the call is not finished")], "call not finished")
+
+
+# -- bodies -----------------------------------------------------------------------------------
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_form(content_type: Optional[str]) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def decode_form(body: bytes) -> List[Tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs, in order (UTF-8; PayloadError otherwise)."""
+    try:
+        text = body.decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=1000)
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError([("body", "not a UTF-8 form (application/x-www-form-urlencoded)")],
+                           "bad form") from None
+
+
+def decode_body(body: bytes, content_type: Optional[str]) -> Any:
+    """The body as a dict of form fields (first value of each) or as JSON."""
+    if is_form(content_type):
+        out: Dict[str, str] = {}
+        for k, v in decode_form(body):
+            out.setdefault(k, v)
+        return out
+    if not body:
+        raise PayloadError([("body", "empty: expected JSON or a form")], "empty body")
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise PayloadError([("body", "not valid JSON")], "body is not valid JSON") from None
+
+
+def detect(data: Any) -> str:
+    """``twilio`` when the payload has CallSid, ``asterisk`` when it has uniqueid, else ``json``."""
+    if isinstance(data, Mapping):
+        if "CallSid" in data:
+            return "twilio"
+        if "uniqueid" in data:
+            return "asterisk"
+    return "json"
+
+
+def to_call(data: Any, fmt: Optional[str] = None, *, cdr_timezone: Any = "UTC") -> Dict[str, Any]:
+    """The engine's call dict from a decoded payload in ``fmt`` (detected when None)."""
+    fmt = fmt or detect(data)
+    if fmt == "twilio":
+        return from_twilio(data)
+    if fmt == "asterisk":
+        return from_asterisk(data, cdr_timezone)
+    if fmt == "json":
+        return data
+    raise PayloadError([("format", f"expected one of {', '.join(FORMATS)}")], "unknown format")
+
+
+# where a payload may carry a field under either of two names: the second counts when the first is empty
+_ALTERNATIVES = {"twilio": {"Timestamp": "StartTime", "CallDuration": "Duration"},
+                 "asterisk": {"did": "dst", "src": "clid", "start": "calldate"}}
+
+
+def rename(problems: Sequence[Tuple[str, str]], fmt: str, data: Any = None) -> List[Tuple[str, str]]:
+    """The engine's problems with its field names put back into the payload's (``data``: the payload,
+    to name the field the value really came from, e.g. ``dst`` when ``did`` was empty)."""
+    names = dict(FIELD_NAMES.get(fmt, {}))
+    if isinstance(data, Mapping):
+        for engine_name, first in list(names.items()):
+            second = _ALTERNATIVES.get(fmt, {}).get(first)
+            if fmt == "twilio" and first == "Timestamp":  # StartTime wins over Timestamp when given
+                first, second = second, first
+            if second and data.get(first) in (None, "") and data.get(second) not in (None, ""):
+                names[engine_name] = second
+            elif second and data.get(first) not in (None, ""):
+                names[engine_name] = first
+    return [(names.get(f, f), m) for f, m in problems]
+
+
+# -- field helpers ------------------------------------------------------------------------------
+def _object(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise PayloadError([("body", f"expected an object of fields, got {type(data).__name__}")])
+    return data
+
+
+def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
+          required: bool = False) -> Optional[str]:
+    value = data.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        value = str(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.append((name, "required"))
+        return None
+    if not isinstance(value, str):
+        problems.append((name, f"expected a string, got {type(value).__name__}"))
+        return None
+    if len(value) > MAX_TEXT:
+        problems.append((name, f"longer than {MAX_TEXT} characters"))
+        return None
+    return value.strip()
+
+
+def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]) -> Optional[float]:
+    """A non-negative whole or decimal number of seconds (a JSON number or its text), None when absent."""
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
+            problems.append((name, "expected a non-negative number of seconds"))
+            return None
+        return float(text)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value < 1e12:
+        problems.append((name, "expected a non-negative number of seconds"))
+        return None
+    return float(value)
+
+
+def _unix(value: Any) -> Optional[float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) and 0 <= value < 1e11 else None
+    if isinstance(value, str) and re.fullmatch(r"\d{9,11}(\.\d{1,9})?", value.strip()):
+        return float(value.strip())
+    return None
+
+
+def _rfc2822(value: Any) -> Optional[float]:
+    """Unix seconds of an RFC 2822 date ("Mon, 16 Aug 2010 03:45:01 +0000"), an ISO 8601 one with
+    an offset, or unix seconds; None when it is none of these."""
+    unix = _unix(value)
+    if unix is not None or not isinstance(value, str):
+        return unix
+    text = value.strip()
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)  # "-0000" (RFC 2822: UTC, source unknown)
+    try:
+        t = when.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
+    return t if 0 <= t < 1e11 else None
+
+
+def zone(name: Any) -> tzinfo:
+    """A tzinfo from an IANA name ("Europe/Moscow", "UTC") or a tzinfo; ValueError when unknown."""
+    if isinstance(name, tzinfo):
+        return name
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone: {name!r}") from None
+
+
+def _local(value: Any, tz: tzinfo) -> Optional[float]:
+    """Unix seconds of a CDR time "YYYY-MM-DD HH:MM:SS" in ``tz`` (or of unix seconds)."""
+    unix = _unix(value)
+    if unix is not None or not isinstance(value, str):
+        return unix
+    text = value.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?", text):
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("T", " "))
+        t = when.replace(tzinfo=tz).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+    return t if 0 <= t < 1e11 else None
+
+
+# -- Twilio -------------------------------------------------------------------------------------
+def from_twilio(data: Any) -> Dict[str, Any]:
+    """A Twilio Voice status callback → call. ``started_at`` is ``StartTime`` when given, else the
+    callback's ``Timestamp`` (when the event fired, i.e. the call's end for a final status) less
+    ``CallDuration``. ``answered``: CallStatus completed with a duration above 0. Raises NotFinal for
+    queued / ringing / in-progress events."""
+    data = _object(data)
+    problems: List[Tuple[str, str]] = []
+    sid = _text(data, "CallSid", problems, required=True)
+    to = _text(data, "To", problems, required=True)
+    caller = _text(data, "From", problems)
+    status = _text(data, "CallStatus", problems, required=True)
+    if status is not None:
+        status = status.lower()
+        if status in TWILIO_IN_PROGRESS and not problems:
+            raise NotFinal(status)
+        if status not in TWILIO_FINAL and status not in TWILIO_IN_PROGRESS:
+            problems.append(("CallStatus", f"expected one of {', '.join(sorted(TWILIO_FINAL))}"))
+    duration_field = "CallDuration" if data.get("CallDuration") not in (None, "") else "Duration"
+    duration = _seconds(data, duration_field, problems)
+    started: Optional[float] = None
+    if data.get("StartTime") not in (None, ""):
+        started = _rfc2822(data.get("StartTime"))
+        if started is None:
+            problems.append(("StartTime", "expected an RFC 2822 date, e.g. Mon, 16 Aug 2010 03:45:01 +0000"))
+    elif data.get("Timestamp") not in (None, ""):
+        fired = _rfc2822(data.get("Timestamp"))
+        if fired is None:
+            problems.append(("Timestamp", "expected an RFC 2822 date, e.g. Mon, 16 Aug 2010 03:45:01 +0000"))
+        else:
+            started = max(0.0, fired - (duration or 0.0))
+    else:
+        problems.append(("Timestamp", "required (or StartTime)"))
+    if problems:
+        raise PayloadError(problems)
+    seconds = duration or 0.0
+    return {"call_id": sid, "number": to, "caller": caller, "started_at": started,
+            "duration_seconds": seconds, "answered": status == "completed" and seconds > 0}
+
+
+# -- Asterisk / FreePBX CDR -----------------------------------------------------------------------
+def from_asterisk(data: Any, tz: Any = "UTC") -> Dict[str, Any]:
+    """An Asterisk / FreePBX CDR → call. The number called is ``did`` (FreePBX: the inbound DID) or
+    else ``dst``; the caller ``src`` or else the number in ``clid`` ("Name" <number>); the start
+    ``start`` or else ``calldate`` ("YYYY-MM-DD HH:MM:SS" in ``tz``); the duration ``billsec`` (the
+    answered time; ``duration`` counts the ringing too); answered: disposition ANSWERED (without a
+    disposition: billsec above 0)."""
+    data = _object(data)
+    where = zone(tz)
+    problems: List[Tuple[str, str]] = []
+    uid = _text(data, "uniqueid", problems, required=True)
+    number = _text(data, "did", problems) or _text(data, "dst", problems)
+    if number is None and not any(f in ("did", "dst") for f, _ in problems):
+        problems.append(("dst", "required (or did)"))
+    caller = _text(data, "src", problems)
+    if caller is None:
+        clid = _text(data, "clid", problems)
+        if clid:
+            m = _CLID_NUMBER.search(clid)
+            caller = m.group(1).strip() if m else clid.strip('" ')
+            caller = caller or None
+    started: Optional[float] = None
+    name = "start" if data.get("start") not in (None, "") else "calldate"
+    if data.get(name) in (None, ""):
+        problems.append(("start", "required (or calldate)"))
+    else:
+        started = _local(data.get(name), where)
+        if started is None:
+            problems.append((name, "expected YYYY-MM-DD HH:MM:SS"))
+    duration = _seconds(data, "duration", problems)
+    billsec = _seconds(data, "billsec", problems)
+    disposition = _text(data, "disposition", problems)
+    if disposition is not None:
+        disposition = disposition.upper()
+        if disposition not in ASTERISK_DISPOSITIONS:
+            problems.append(("disposition", f"expected one of {', '.join(sorted(ASTERISK_DISPOSITIONS))}"))
+    if billsec is not None and duration is not None and billsec > duration:
+        problems.append(("billsec", "longer than duration"))
+    if problems:
+        raise PayloadError(problems)
+    talk = billsec or 0.0
+    answered = disposition == "ANSWERED" if disposition is not None else talk > 0
+    return {"call_id": uid, "number": number, "caller": caller, "started_at": started,
+            "duration_seconds": talk if answered else 0.0, "answered": answered}
