@@ -39,6 +39,7 @@ from k50core.attribution import STATUSES, CallError
 from k50core.engine import Engine
 
 from .openapi import openapi_document
+from .pages import page_routes
 
 log = logging.getLogger("k50core.service")
 
@@ -491,7 +492,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
                api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
-               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None) -> Starlette:
+               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
+               demo: bool = False) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -499,7 +501,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     ``cors_origins`` may call the public ones from browsers ("*": any origin);
     ``now`` is the clock (seconds) for tests; X-Forwarded-For counts only from
     ``trusted_proxies`` (addresses or CIDR networks); ``secure_cookie`` forces the
-    visitor cookie's Secure flag (default: when the request came over https).
+    visitor cookie's Secure flag (default: when the request came over https);
+    ``GET /snippet.js`` serves the tracking snippet, and ``demo`` adds the demo page at ``/``.
     """
     owned = engine is None
     if engine is None:
@@ -539,7 +542,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/healthz", svc.healthz, ["GET"]),
         route("/metrics", svc.metrics_text, ["GET"]),
         route("/openapi.json", svc.openapi, ["GET"]),
-    ]
+    ] + page_routes(engine, demo=demo)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
