@@ -1,10 +1,6 @@
-/*! k50core tracking snippet (plain JS, no dependencies). MIT.
- * <script src="https://track.example/snippet.js" async
- *   data-endpoint="https://track.example"   (default: where this file came from)
- *   data-site-number="+74951234567"          (or data-numbers="+7495..., 8812..."): the numbers to swap
- *   data-heartbeat="30"></script>            (seconds between heartbeats while the page is visible)
- * API: K50.rescan(), K50.number(), K50.display(), K50.visitorId(), K50.ready (a Promise), K50.version.
- * Elements inside [data-k50-noswap] are never changed. */
+/*! k50core tracking snippet, plain JS, MIT. <script src=".../snippet.js" async data-endpoint="https://track.example"
+ * data-site-number="+74951234567" (or data-numbers="a,b") data-heartbeat="30"> Swaps the site's numbers in text
+ * and tel: links (not inside [data-k50-noswap]). API: K50.rescan(), K50.number(), K50.display(), K50.version. */
 (function (w, d) {
   "use strict";
   if (w.K50 && w.K50.version) return;
@@ -36,15 +32,9 @@
       (location.protocol === "https:" ? "; secure" : "");
   }
   function randomId() {
-    var a = new Uint8Array(16), s = "";
-    (w.crypto || w.msCrypto).getRandomValues(a);
-    for (var i = 0; i < a.length; i++) s += (a[i] + 256).toString(16).slice(1);
-    return s;
+    return Array.prototype.map.call(w.crypto.getRandomValues(new Uint8Array(16)), function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
-  function gaClientId() { // _ga = "GA1.1.<random>.<timestamp>": the client id is the last two parts
-    var m = (cookie("_ga") || "").match(/(\d+\.\d+)$/);
-    return m ? m[1] : null;
-  }
+  function gaClientId() { var m = (cookie("_ga") || "").match(/\d+\.\d+$/); return m && m[0]; } // GA1.1.<id>.<time>
 
   // Replaces the target digits inside one string, keeping its written form; null when nothing changed.
   function swap(text) {
@@ -71,32 +61,28 @@
     return changed ? out : null;
   }
 
-  function skipped(el) {
-    for (; el && el.nodeType === 1; el = el.parentNode) if (SKIP[el.nodeName]) return true;
-    return false;
+  function off(el) { // inside a script, a form field or a no-swap element
+    for (var e = el; e && e.nodeType === 1; e = e.parentNode) if (SKIP[e.nodeName]) return true;
+    return !!(el && el.closest && el.closest(NOSWAP));
   }
-  function noswap(el) { return !!(el.closest && el.closest(NOSWAP)); }
 
   function scan(root) {
     if (!current || !root) return 0;
-    var count = 0, node, links, i, s;
-    if (root.nodeType === 3) {
-      if (!skipped(root.parentNode) && !noswap(root.parentNode) && (s = swap(root.data)) !== null) { root.data = s; count++; }
-      return count;
+    var count = 0, node, links = [], i, s, texts = [];
+    if (root.nodeType === 3) texts.push(root);
+    else if (root.nodeType === 1 || root.nodeType === 9) {
+      var walk = d.createTreeWalker(root, 4, null);
+      while ((node = walk.nextNode())) texts.push(node);
+      links = Array.prototype.slice.call(root.querySelectorAll("a[href^='tel:' i]"));
+      if (root.matches && root.matches("a[href^='tel:' i]")) links.push(root);
     }
-    if (root.nodeType !== 1 && root.nodeType !== 9) return 0;
-    var walk = d.createTreeWalker(root, 4, null), texts = [];
-    while ((node = walk.nextNode())) texts.push(node);
     for (i = 0; i < texts.length; i++) {
       node = texts[i];
-      if (!/\d/.test(node.data) || skipped(node.parentNode) || noswap(node.parentNode)) continue;
-      if ((s = swap(node.data)) !== null) { node.data = s; count++; }
+      if (/\d/.test(node.data) && !off(node.parentNode) && (s = swap(node.data)) !== null) { node.data = s; count++; }
     }
-    links = root.querySelectorAll ? Array.prototype.slice.call(root.querySelectorAll("a[href^='tel:' i]")) : [];
-    if (root.matches && root.matches("a[href^='tel:' i]")) links.push(root);
     for (i = 0; i < links.length; i++) {
-      var href = links[i].getAttribute("href"), n = norm(decodeURIComponent(href.slice(4)).split(/[;,?]/)[0]);
-      if (n && targets[n] && n !== current && !noswap(links[i])) { links[i].setAttribute("href", "tel:+" + current); count++; }
+      var n = norm(links[i].getAttribute("href").slice(4).replace(/%[\da-f]{2}/gi, "").split(/[;,?]/)[0]);
+      if (n && targets[n] && n !== current && !off(links[i])) { links[i].setAttribute("href", "tel:+" + current); count++; }
     }
     return count;
   }
@@ -120,17 +106,16 @@
       .then(function (r) { if (!r.ok) throw new Error("k50: " + path + " " + r.status); return r.json(); });
   }
 
-  function store(key, value) { try { w.sessionStorage.setItem(key, value || ""); } catch (e) { /* private mode */ } }
+  function store(v) { try { return v === undefined ? sessionStorage.getItem("k50_token") : sessionStorage.setItem("k50_token", v || ""); } catch (e) { return null; } }
 
   function visit() {
     vid = cookie(COOKIE) || vid || randomId();
     setCookie(vid);
-    var body = { url: location.href, referrer: d.referrer || undefined, visitor_id: vid,
-      ga_client_id: gaClientId() || undefined };
-    try { body.token = w.sessionStorage.getItem("k50_token") || undefined; } catch (e) { /* private mode */ }
+    var body = { url: location.href, referrer: d.referrer || undefined, visitor_id: vid, ga_client_id: gaClientId() || undefined };
+    body.token = store() || undefined;
     return post("/v1/visit", body).then(function (got) {
       vid = got.visitor_id || vid; setCookie(vid);
-      token = got.token; store("k50_token", token);
+      token = got.token; store(token);
       var n = got.number ? norm(got.number) : null;
       if (current && n !== current) targets[current] = 1; // a new number replaces the previous one too
       current = n; display = n ? got.display : null;
@@ -142,7 +127,7 @@
   function heartbeat() {
     if (!token || d.visibilityState === "hidden") return;
     post("/v1/heartbeat", { token: token }).then(function (r) {
-      if (!r.alive) { token = null; store("k50_token", ""); visit(); } // the lease ended: ask again
+      if (!r.alive) { token = null; store(""); visit(); } // the lease ended: ask again
     }).catch(function () { /* the next beat retries */ });
   }
 
