@@ -282,3 +282,30 @@ def test_end_to_end_heartbeat_keeps_the_lease_and_the_call_finds_the_browser(pag
     assert body["status"] == "matched" and body["visitor_id"] == vid
     assert body["rule"] == "spring-campaign" and body["pool"] == "msk"
     assert body["attributes"]["ga_client_id"] == "1234567890.1700000000"
+
+
+def test_data_numbers_lists_what_to_swap(page, server):
+    """A page of one's own (served here through Playwright's routing, same origin as the
+    service) names its numbers in data-numbers; other numbers stay as written."""
+    html = """<!doctype html><p id="a">Moscow +7 (812) 111-22-33</p><p id="b">Free 8 800 555-35-35</p>
+        <p id="c">Old +7 (495) 123-45-67</p><a id="t" href="tel:88005553535">call</a>
+        <script src="/snippet.js" data-numbers="+78121112233, 8 (800) 555-35-35"></script>"""
+    page.route(re.compile(r"/own(\?.*)?$"), lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.goto(server + "/own?utm_campaign=spring_sale")
+    page.wait_for_function("window.K50 && K50.number() !== null", timeout=5000)
+    d = page.evaluate("K50.number()")[2:]
+    assert page.inner_text("#a") == f"Moscow +7 ({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}"
+    assert page.inner_text("#b") == f"Free 8 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}"
+    assert page.inner_text("#c") == "Old +7 (495) 123-45-67"  # not listed: kept
+    assert page.get_attribute("#t", "href") == "tel:+7" + d
+
+
+def test_excluded_visitor_keeps_the_page_number(page, server):
+    """No rule matches a direct visit to / in the demo config: the page keeps its own number."""
+    with page.expect_response(lambda r: r.url.endswith("/v1/visit")) as visit:
+        page.goto(server + "/")
+    assert visit.value.json()["number"] is None
+    page.wait_for_timeout(200)
+    assert page.evaluate("K50.number()") is None
+    assert page.inner_text("#phone") == "+7 (495) 123-45-67"
+    assert page.get_attribute("#tel", "href") == "tel:" + SITE_NUMBER
