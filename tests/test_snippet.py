@@ -309,3 +309,17 @@ def test_excluded_visitor_keeps_the_page_number(page, server):
     assert page.evaluate("K50.number()") is None
     assert page.inner_text("#phone") == "+7 (495) 123-45-67"
     assert page.get_attribute("#tel", "href") == "tel:" + SITE_NUMBER
+
+
+def test_snippet_ships_with_the_package():
+    """pyproject's package-data and MANIFEST.in carry bindings/snippet/*.js (installed as
+    k50core/bindings/snippet/k50.js, where pages.py looks for it)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(fnmatch.fnmatch("snippet/k50.js", g) for g in data.get("k50core.bindings", []))
+    assert "bindings/snippet" in (root / "MANIFEST.in").read_text()
+    assert SNIPPET_PATH == root / "bindings" / "snippet" / "k50.js" or SNIPPET_PATH.parts[-4:-2] == ("k50core", "bindings")
