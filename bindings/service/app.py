@@ -39,6 +39,7 @@ from k50core.attribution import STATUSES, CallError
 from k50core.engine import Engine
 
 from .openapi import openapi_document
+from .pages import page_routes
 
 try:
     from k50core.bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
@@ -581,7 +582,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
                webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
-               cdr_timezone: str = "UTC") -> Starlette:
+               cdr_timezone: str = "UTC", demo: bool = False) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -589,7 +590,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     ``cors_origins`` may call the public ones from browsers ("*": any origin);
     ``now`` is the clock (seconds) for tests; X-Forwarded-For counts only from
     ``trusted_proxies`` (addresses or CIDR networks); ``secure_cookie`` forces the
-    visitor cookie's Secure flag (default: when the request came over https).
+    visitor cookie's Secure flag (default: when the request came over https);
+    ``GET /snippet.js`` serves the tracking snippet, and ``demo`` adds the demo page at ``/``.
 
     ``POST /v1/calls`` takes a generic JSON call, a Twilio status callback or an Asterisk/FreePBX
     CDR (``?format=json|twilio|asterisk``, else detected). Besides an API key it accepts, when
@@ -642,7 +644,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/healthz", svc.healthz, ["GET"]),
         route("/metrics", svc.metrics_text, ["GET"]),
         route("/openapi.json", svc.openapi, ["GET"]),
-    ]
+    ] + page_routes(engine, demo=demo)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)

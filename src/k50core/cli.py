@@ -249,7 +249,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         return
     if not keys:
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
-    application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy)
+    application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
+                             demo=demo)
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
                f"http://{host}:{port}", err=True)
     try:

@@ -1,0 +1,325 @@
+"""The tracking snippet end to end: a real uvicorn server (demo page + snippet + API over a
+SQLite file store) and a real headless Chromium driven by Playwright.
+
+Chromium: $K50_CHROMIUM, else /usr/bin/chromium (Debian's package), else Playwright's own.
+Without Playwright or a browser the browser tests are skipped with the reason (the
+HTTP-level tests still run)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+try:
+    from k50core.bindings.service import VISITOR_COOKIE, create_app
+    from k50core.bindings.service.pages import SNIPPET_PATH, Snippet
+except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
+    from bindings.service import VISITOR_COOKIE, create_app
+    from bindings.service.pages import SNIPPET_PATH, Snippet
+from k50core import Engine
+from k50core.cli import app as cli_app, demo_config_path
+
+KEY = "snippet-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+CAMPAIGN = "/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"  # the demo config's msk dynamic pool
+SITE_NUMBER = "+74951234567"
+GA = "GA1.1.1234567890.1700000000"
+
+
+class Clock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def server(engine, clock):
+    """A real uvicorn server in a thread on a free port: the demo site, the snippet, the API."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(engine, api_keys=[KEY], now=clock, demo=True)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.02)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def _chromium_path():
+    for path in (os.environ.get("K50_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                 shutil.which("chromium-browser"), shutil.which("google-chrome")):
+        if path and os.path.exists(path):
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=_chromium_path(), headless=True, args=["--no-sandbox"])
+        except Exception as exc:  # no browser here: say why
+            pytest.skip(f"headless Chromium could not be launched: {exc}".splitlines()[0])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context()
+    context.add_cookies([{"name": "_ga", "value": GA, "url": server}])
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert errors == []
+
+
+def open_demo(page, server, heartbeat=None):
+    """Loads the demo page as an ad campaign's visitor and waits for the snippet's number."""
+    url = server + CAMPAIGN + (f"&k50_heartbeat={heartbeat}" if heartbeat else "")
+    with page.expect_response(lambda r: r.url.endswith("/v1/visit")) as visit:
+        page.goto(url)
+    got = visit.value.json()
+    page.wait_for_function("window.K50 && K50.number() !== null", timeout=5000)
+    return got
+
+
+def cookie(page, name):
+    return next((c["value"] for c in page.context.cookies() if c["name"] == name), None)
+
+
+def compact(e164):  # "+74950000002" -> "84950000002"
+    return "8" + e164[2:]
+
+
+# -- the snippet over HTTP ------------------------------------------------------------------
+def test_snippet_is_served_versioned_and_cacheable(server):
+    r = httpx.get(server + "/snippet.js", timeout=5)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/javascript; charset=utf-8"
+    version = re.search(r'VERSION = "(\d+\.\d+\.\d+)"', r.text).group(1)
+    assert r.headers["x-k50-snippet-version"] == version
+    assert r.headers["etag"].startswith(f'"k50-{version}-') and "max-age=" in r.headers["cache-control"]
+    assert r.content == SNIPPET_PATH.read_bytes()
+    again = httpx.get(server + "/snippet.js", headers={"If-None-Match": r.headers["etag"]}, timeout=5)
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == r.headers["etag"]
+    assert httpx.get(server + "/snippet.js", headers={"If-None-Match": '"k50-0.0.1-x"'}, timeout=5).status_code == 200
+
+
+def test_snippet_is_small_and_plain():
+    text = SNIPPET_PATH.read_text("utf-8")
+    assert len(text.encode("utf-8")) < 8 * 1024  # unminified, comments included; gzip about a third
+    assert "import " not in text and "require(" not in text  # no modules, no build step
+    assert Snippet().version == re.search(r'VERSION = "([^"]+)"', text).group(1)
+
+
+def test_demo_page_carries_the_snippet_and_the_number(server):
+    html = httpx.get(server + "/", timeout=5).text
+    assert '<script src="/snippet.js"' in html and f'data-site-number="{SITE_NUMBER}"' in html
+    assert f'data-endpoint="{server}"' in html
+    assert f'href="tel:{SITE_NUMBER}"' in html and html.count("+7 (495) 123-45-67") >= 3
+    assert "data-k50-noswap" in html and "8 495 123 45 67" in html
+
+
+def test_no_demo_page_without_demo(engine, clock):
+    with TestClient(create_app(engine, now=clock)) as c:
+        assert c.get("/").status_code == 404
+        assert c.get("/snippet.js").status_code == 200
+
+
+def test_serve_demo_mounts_the_demo_page(tmp_path, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.setdefault("app", app))
+    r = CliRunner().invoke(cli_app, ["serve", "--demo", "--store", str(tmp_path / "d.db"), "--api-key", KEY])
+    assert r.exit_code == 0, r.output
+    with TestClient(seen["app"]) as c:
+        assert c.get("/").status_code == 200 and "/snippet.js" in c.get("/").text
+
+
+# -- the snippet in a real browser ------------------------------------------------------------
+def test_page_number_swapped_in_text_and_link_keeping_format(page, server):
+    got = open_demo(page, server)
+    number, display = got["number"], got["display"]
+    assert number.startswith("+7495") and number != SITE_NUMBER and got["token"]
+    assert page.evaluate("K50.number()") == number and page.evaluate("K50.display()") == display
+    assert re.fullmatch(r"\d+\.\d+\.\d+", page.evaluate("K50.version"))
+    assert page.inner_text("#phone") == display                      # "+7 (495) 000-00-02": same format
+    assert page.get_attribute("#tel", "href") == "tel:" + number
+    assert page.inner_text("#tel") == display
+    d = number[2:]
+    assert f"Orders by phone 8 {d[:3]} {d[3:6]} {d[6:8]} {d[8:]}, every day." in page.inner_text("body")
+    assert page.inner_text("#noswap") == "Head office (never swapped): +7 (495) 123-45-67"
+    assert cookie(page, VISITOR_COOKIE) == got["visitor_id"] == page.evaluate("K50.visitorId()")
+
+
+def test_every_usual_form_keeps_its_format(page, server):
+    number = open_demo(page, server)["number"]
+    d = number[2:]  # the ten digits after +7
+    forms = {  # written on the page -> what the snippet must make of it
+        "+7 (495) 123-45-67": f"+7 ({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}",
+        "8 495 123 45 67": f"8 {d[:3]} {d[3:6]} {d[6:8]} {d[8:]}",
+        "84951234567": "8" + d,
+        "+74951234567": "+7" + d,
+        "8(495)1234567": f"8({d[:3]}){d[3:]}",
+        "+7-495-123-4567": f"+7-{d[:3]}-{d[3:6]}-{d[6:]}",
+        "(495) 123-45-67": f"({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}",
+        "+7\u00a0495\u00a0123\u201145\u201167": f"+7\u00a0{d[:3]}\u00a0{d[3:6]}\u2011{d[6:8]}\u2011{d[8:]}",
+        "Call 8 495 123-45-67 now": f"Call 8 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]} now",
+        "+7 (495) 765-43-21": "+7 (495) 765-43-21",   # another number: not the site's, kept
+        "order 12345678901234": "order 12345678901234",
+    }
+    page.evaluate("""forms => { forms.forEach((f, i) => { const p = document.createElement('p');
+        p.id = 'f' + i; p.textContent = f; document.body.appendChild(p); }); }""", list(forms))
+    for i, want in enumerate(forms.values()):  # the MutationObserver swaps what was added later
+        page.wait_for_function(f"document.getElementById('f{i}').textContent === {want!r}", timeout=3000)
+
+
+def test_content_added_later_is_swapped(page, server):
+    number = open_demo(page, server)["number"]
+    page.evaluate("""() => { const div = document.createElement('div'); div.id = 'popup';
+        div.innerHTML = '<p>Call <b id="late">84951234567</b></p><a id="late-tel" href="tel:8-495-123-45-67">call</a>'
+          + '<span data-k50-noswap><a id="kept-tel" href="tel:+74951234567">+7 (495) 123-45-67</a></span>';
+        setTimeout(() => document.body.appendChild(div), 50); }""")
+    page.wait_for_function(f"document.getElementById('late') && "
+                           f"document.getElementById('late').textContent === {compact(number)!r}", timeout=3000)
+    assert page.get_attribute("#late-tel", "href") == "tel:" + number
+    assert page.get_attribute("#kept-tel", "href") == "tel:" + SITE_NUMBER
+    assert page.inner_text("#kept-tel") == "+7 (495) 123-45-67"
+    page.evaluate("document.getElementById('phone').textContent = '+7 (495) 123-45-67'")  # an SPA re-render
+    page.wait_for_function("document.getElementById('phone').textContent === K50.display()", timeout=3000)
+
+
+def test_rescan_swaps_what_the_observer_did_not_see(page, server):
+    number = open_demo(page, server)["number"]
+    page.evaluate("K50.stop()")  # the observer off: only rescan() can swap now
+    page.evaluate("""() => { const p = document.createElement('p'); p.id = 'manual';
+        p.textContent = '84951234567'; document.body.appendChild(p); }""")
+    page.wait_for_timeout(100)
+    assert page.inner_text("#manual") == "84951234567"
+    assert page.evaluate("K50.rescan()") == 1
+    assert page.inner_text("#manual") == compact(number)
+    assert page.evaluate("K50.rescan()") == 0
+
+
+def test_returning_visitor_keeps_visitor_and_number(page, server):
+    first = open_demo(page, server)
+    again = open_demo(page, server)
+    assert again["visitor_id"] == first["visitor_id"] and again["number"] == first["number"]
+
+
+def test_ga_client_id_reaches_the_store(page, server, clock):
+    got = open_demo(page, server)
+    call = {"call_id": "ga-1", "number": page.evaluate("K50.number()"), "caller": "+79161234567",
+            "started_at": clock.t + 30, "duration_seconds": 40, "answered": True}
+    clock.t += 60
+    a = httpx.post(server + "/v1/calls", json=call, headers=AUTH, timeout=5).json()
+    assert a["status"] == "matched" and a["visitor_id"] == got["visitor_id"]
+    assert a["attributes"]["ga_client_id"] == "1234567890.1700000000"
+
+
+def test_end_to_end_heartbeat_keeps_the_lease_and_the_call_finds_the_browser(page, server, clock):
+    beats = []
+    page.on("response", lambda r: beats.append(r.json()) if r.url.endswith("/v1/heartbeat") else None)
+    got = open_demo(page, server, heartbeat=1)
+    shown = page.inner_text("#phone")
+    vid = cookie(page, VISITOR_COOKIE)
+    assert vid == got["visitor_id"]
+
+    def beats_after_now(n=2):  # heartbeats sent after the clock moved: the last one surely was
+        seen = len(beats)
+        deadline = time.time() + 10
+        while len(beats) < seen + n and time.time() < deadline:
+            page.wait_for_timeout(100)
+        assert len(beats) >= seen + n, "no heartbeat came"
+        return beats[seen:]
+
+    for _ in range(2):  # 2 x 800 s: 1600 s after the visit, beyond the 900 s hold, alive by heartbeats alone
+        clock.t += 800
+        assert all(b == {"alive": True} for b in beats_after_now())
+    # the telephony webhook: a call to the number the browser shows
+    call = {"call_id": "e2e-1", "number": shown, "caller": "+79161234567", "started_at": clock.t,
+            "duration_seconds": 95, "answered": True}
+    clock.t += 100
+    a = httpx.post(server + "/v1/calls", json=call, headers=AUTH, timeout=5)
+    assert a.status_code == 200
+    body = a.json()
+    assert body["status"] == "matched" and body["visitor_id"] == vid
+    assert body["rule"] == "spring-campaign" and body["pool"] == "msk"
+    assert body["attributes"]["ga_client_id"] == "1234567890.1700000000"
+
+
+def test_data_numbers_lists_what_to_swap(page, server):
+    """A page of one's own (served here through Playwright's routing, same origin as the
+    service) names its numbers in data-numbers; other numbers stay as written."""
+    html = """<!doctype html><p id="a">Moscow +7 (812) 111-22-33</p><p id="b">Free 8 800 555-35-35</p>
+        <p id="c">Old +7 (495) 123-45-67</p><a id="t" href="tel:88005553535">call</a>
+        <script src="/snippet.js" data-numbers="+78121112233, 8 (800) 555-35-35"></script>"""
+    page.route(re.compile(r"/own(\?.*)?$"), lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    page.goto(server + "/own?utm_campaign=spring_sale")
+    page.wait_for_function("window.K50 && K50.number() !== null", timeout=5000)
+    d = page.evaluate("K50.number()")[2:]
+    assert page.inner_text("#a") == f"Moscow +7 ({d[:3]}) {d[3:6]}-{d[6:8]}-{d[8:]}"
+    assert page.inner_text("#b") == f"Free 8 {d[:3]} {d[3:6]}-{d[6:8]}-{d[8:]}"
+    assert page.inner_text("#c") == "Old +7 (495) 123-45-67"  # not listed: kept
+    assert page.get_attribute("#t", "href") == "tel:+7" + d
+
+
+def test_excluded_visitor_keeps_the_page_number(page, server):
+    """No rule matches a direct visit to / in the demo config: the page keeps its own number."""
+    with page.expect_response(lambda r: r.url.endswith("/v1/visit")) as visit:
+        page.goto(server + "/")
+    assert visit.value.json()["number"] is None
+    page.wait_for_timeout(200)
+    assert page.evaluate("K50.number()") is None
+    assert page.inner_text("#phone") == "+7 (495) 123-45-67"
+    assert page.get_attribute("#tel", "href") == "tel:" + SITE_NUMBER
+
+
+def test_snippet_ships_with_the_package():
+    """pyproject's package-data and MANIFEST.in carry bindings/snippet/*.js (installed as
+    k50core/bindings/snippet/k50.js, where pages.py looks for it)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(fnmatch.fnmatch("snippet/k50.js", g) for g in data.get("k50core.bindings", []))
+    assert "bindings/snippet" in (root / "MANIFEST.in").read_text()
+    assert SNIPPET_PATH == root / "bindings" / "snippet" / "k50.js" or SNIPPET_PATH.parts[-4:-2] == ("k50core", "bindings")
