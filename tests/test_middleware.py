@@ -286,3 +286,181 @@ def test_asgi_broken_engine_leaves_the_page(engine, caplog):
         r = client.get(URL)
         assert r.status_code == 200 and r.text == PAGE and r.headers["x-number"] == "-"
     assert "engine.assign failed" in caplog.text
+
+
+# -- Flask ----------------------------------------------------------------------------------------------
+FLASK_TEMPLATE = PAGE.replace("</body>", '<span id="own">{{ k50core_number or "none" }}|{{ k50core_tel or "" }}</span>'
+                                         "</body>")
+
+
+def flask_app(engine, **options):
+    import flask
+    try:
+        from k50core.bindings.middleware.flask import K50Flask, current_assignment
+    except ImportError:
+        from bindings.middleware.flask import K50Flask, current_assignment
+
+    app = flask.Flask(__name__)
+    K50Flask(app, engine, **options)
+
+    def num():
+        a = current_assignment()
+        return {"X-Number": a.number if a is not None and a.number else "-"}
+
+    @app.get("/landing")
+    @app.get("/")
+    def page():
+        return flask.render_template_string(FLASK_TEMPLATE), num()
+
+    @app.get("/api")
+    def api():
+        return flask.jsonify(phone=SITE_NUMBER), num()
+
+    @app.get("/gzip")
+    def gz():
+        return flask.Response(gzip.compress(PAGE.encode()), content_type="text/html",
+                              headers=dict(num(), **{"Content-Encoding": "gzip"}))
+
+    @app.get("/stream")
+    def stream():
+        return flask.Response(flask.stream_with_context(iter([PAGE[:40], PAGE[40:]])), content_type="text/html",
+                              headers=num())
+    return app
+
+
+def test_flask_swaps_renders_and_keeps_the_visitor(engine):
+    client = flask_app(engine).test_client()
+    r = client.get(URL)
+    number = r.headers["X-Number"]
+    html = r.get_data(as_text=True)
+    assert_swapped(html, number)
+    n = number[2:]
+    assert f'<span id="own">+7 ({n[:3]}) {n[3:6]}-{n[6:8]}-{n[8:]}|{number}</span>' in html  # rendered directly
+    assert int(r.headers["Content-Length"]) == len(r.get_data())
+    vid = assert_cookie(r.headers["Set-Cookie"])
+    r2 = client.get(URL)
+    assert r2.headers["X-Number"] == number and "Set-Cookie" not in r2.headers
+    assert client.get_cookie("k50_vid").value == vid
+
+
+def test_flask_passes_json_gzip_streams_and_exclusions_through(engine):
+    client = flask_app(engine).test_client()
+    r = client.get("/api?utm_source=yandex")
+    assert r.headers["X-Number"] in POOL and r.get_json() == {"phone": SITE_NUMBER}
+    r = client.get("/gzip?utm_source=yandex")
+    assert r.headers["Content-Encoding"] == "gzip" and gzip.decompress(r.get_data()) == PAGE.encode()
+    r = client.get("/stream?utm_source=yandex")
+    assert r.get_data(as_text=True) == PAGE
+    r = flask_app(engine).test_client().get("/?utm_source=yandex&office=1")
+    assert r.headers["X-Number"] == "-" and 'id="own">none|<' in r.get_data(as_text=True)
+    assert "Call us: +7 (495) 123-45-67" in r.get_data(as_text=True)
+
+
+def test_flask_broken_engine_leaves_the_page(engine, caplog):
+    r = flask_app(BrokenEngine(engine)).test_client().get(URL)
+    assert r.status_code == 200 and r.headers["X-Number"] == "-"
+    assert r.get_data(as_text=True) == FLASK_TEMPLATE.replace("{{ k50core_number or \"none\" }}|{{ k50core_tel or \"\" }}",
+                                                              "none|")
+    assert "engine.assign failed" in caplog.text
+
+
+def test_flask_behind_the_wsgi_middleware_shares_one_assignment(engine):
+    app = flask_app(engine, substitute=False)
+    app.wsgi_app = K50Middleware(app.wsgi_app, engine)
+    r = app.test_client().get(URL)
+    number = r.headers["X-Number"]
+    assert_swapped(r.get_data(as_text=True), number)
+    assert r.headers.getlist("Set-Cookie").__len__() == 1
+
+
+# -- Django ----------------------------------------------------------------------------------------------
+DJANGO_TEMPLATE = PAGE.replace("</body>", '{% load k50core %}<span id="own">{{ k50core_number|default:"none" }}|'
+                                          '{% k50core_number "fallback" %}|{% k50core_tel "+74951234567" %}</span>'
+                                          "</body>")
+
+
+def _django_views():
+    from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+    from django.template import engines
+
+    def num(request):
+        a = getattr(request, "k50core_assignment", None)
+        return a.number if a is not None and a.number else "-"
+
+    def page(request):
+        html = engines["django"].from_string(DJANGO_TEMPLATE).render({}, request)
+        return HttpResponse(html, headers={"X-Number": num(request)})
+
+    def api(request):
+        return JsonResponse({"phone": SITE_NUMBER}, headers={"X-Number": num(request)})
+
+    def gz(request):
+        return HttpResponse(gzip.compress(PAGE.encode()), content_type="text/html",
+                            headers={"Content-Encoding": "gzip", "X-Number": num(request)})
+
+    def stream(request):
+        return StreamingHttpResponse(iter([PAGE[:40], PAGE[40:]]), content_type="text/html")
+    return page, api, gz, stream
+
+
+urlpatterns: list = []
+
+
+@pytest.fixture
+def django_client(engine):
+    import django
+    from django.conf import settings
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False, SECRET_KEY="test", ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], USE_TZ=True,
+            INSTALLED_APPS=[], DATABASES={},
+            MIDDLEWARE=[f"{MW}.django.K50Middleware"],
+            TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [], "OPTIONS": {
+                "context_processors": [f"{MW}.django.k50core_number"],
+                "libraries": {"k50core": f"{MW}.django"}}}])
+        django.setup()
+    from django.test import Client, override_settings
+    from django.urls import path
+    page, api, gz, stream = _django_views()
+    urlpatterns[:] = [path("", page), path("landing", page), path("api", api), path("gzip", gz),
+                      path("stream", stream)]
+    with override_settings(K50CORE={"ENGINE": engine}):
+        yield Client()
+
+
+def test_django_swaps_renders_and_keeps_the_visitor(django_client):
+    r = django_client.get(URL)
+    number = r.headers["X-Number"]
+    html = r.content.decode()
+    assert_swapped(html, number)
+    n = number[2:]
+    shown = f"+7 ({n[:3]}) {n[3:6]}-{n[6:8]}-{n[8:]}"
+    assert f'<span id="own">{shown}|{shown}|{number}</span>' in html  # context processor and tags
+    vid = assert_cookie(r.cookies["k50_vid"].output())
+    r2 = django_client.get(URL)
+    assert r2.headers["X-Number"] == number and "k50_vid" not in r2.cookies
+    assert django_client.cookies["k50_vid"].value == vid
+
+
+def test_django_passes_json_gzip_streams_and_exclusions_through(django_client, engine):
+    r = django_client.get("/api?utm_source=yandex")
+    assert r.headers["X-Number"] in POOL and r.json() == {"phone": SITE_NUMBER}
+    r = django_client.get("/gzip?utm_source=yandex")
+    assert r.headers["Content-Encoding"] == "gzip" and gzip.decompress(r.content) == PAGE.encode()
+    r = django_client.get("/stream?utm_source=yandex")
+    assert b"".join(r.streaming_content).decode() == PAGE
+    from django.test import Client
+    r = Client().get("/?utm_source=yandex&office=1")
+    assert r.headers["X-Number"] == "-"
+    assert '<span id="own">none|fallback|+74951234567</span>' in r.content.decode()
+    assert "Call us: +7 (495) 123-45-67" in r.content.decode()
+
+
+def test_django_broken_engine_leaves_the_page(django_client, engine, caplog):
+    from django.test import override_settings
+    with override_settings(K50CORE={"ENGINE": BrokenEngine(engine)}):
+        r = django_client.get(URL)
+    assert r.status_code == 200 and r.headers["X-Number"] == "-"
+    assert "Call us: +7 (495) 123-45-67" in r.content.decode()
+    assert '<span id="own">none|fallback|+74951234567</span>' in r.content.decode()
+    assert "engine.assign failed" in caplog.text
