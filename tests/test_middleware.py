@@ -464,3 +464,12 @@ def test_django_broken_engine_leaves_the_page(django_client, engine, caplog):
     assert "Call us: +7 (495) 123-45-67" in r.content.decode()
     assert '<span id="own">none|fallback|+74951234567</span>' in r.content.decode()
     assert "engine.assign failed" in caplog.text
+
+
+def test_wsgi_head_keeps_the_content_length(wsgi_client):
+    def head_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "1234")])
+        return [b""]
+    from werkzeug.test import Client
+    r = Client(K50Middleware(head_app, wsgi_client.application.tracker.engine)).head(URL)
+    assert r.headers["Content-Length"] == "1234"

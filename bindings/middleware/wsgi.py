@@ -86,7 +86,7 @@ class K50Middleware:
             finally:
                 _close(result)
             new = t.substitute_body(body, content_type, assignment)
-            if new is not body or length is not None:
+            if new is not body:  # (a HEAD answer keeps the length of the body it did not send)
                 headers = headers_without(headers, "Content-Length") + [("Content-Length", str(len(new)))]
             state["sent"] = True
             start_response(state["status"], headers + extra, state["exc_info"])
