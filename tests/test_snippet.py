@@ -3,7 +3,8 @@ SQLite file store) and a real headless Chromium driven by Playwright.
 
 Chromium: $K50_CHROMIUM, else /usr/bin/chromium (Debian's package), else Playwright's own.
 Without Playwright or a browser the browser tests are skipped with the reason (the
-HTTP-level tests still run)."""
+HTTP-level tests still run) — except under ``.ci/run`` (K50CORE_REQUIRE_BROWSER=1), where a
+missing browser fails them."""
 from __future__ import annotations
 
 import os
@@ -85,11 +86,17 @@ def _chromium_path():
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    required = os.environ.get("K50CORE_REQUIRE_BROWSER") == "1"
+    if required:
+        import playwright.sync_api as sync_api
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         try:
             b = p.chromium.launch(executable_path=_chromium_path(), headless=True, args=["--no-sandbox"])
         except Exception as exc:  # no browser here: say why
+            if required:
+                raise
             pytest.skip(f"headless Chromium could not be launched: {exc}".splitlines()[0])
         yield b
         b.close()
