@@ -253,6 +253,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                              demo=demo)
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
                f"http://{host}:{port}", err=True)
+    if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
+        typer.echo(f"demo site: http://{host}:{port}/?utm_campaign=spring_sale", err=True)
     try:
         uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level,
                     proxy_headers=False)  # the app reads X-Forwarded-For itself, from trusted proxies only
