@@ -224,6 +224,10 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                                 "/v1/heartbeat from browsers (repeatable)"),
           trusted_proxy: List[str] = typer.Option([], "--trusted-proxy", help="a proxy (address or CIDR) whose "
                                                   "X-Forwarded-For is believed (repeatable)"),
+          webhook_secret: List[str] = typer.Option([], "--webhook-secret", help="a secret telephony signs calls "
+                                                   "with (HMAC-SHA256; repeatable; also K50CORE_WEBHOOK_SECRETS)"),
+          twilio_auth_token: Optional[str] = typer.Option(None, help="check X-Twilio-Signature with this token "
+                                                          "(also K50CORE_TWILIO_AUTH_TOKEN)"),
           log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
     """Run the HTTP service (one worker): visits get numbers, telephony posts calls, reports export them."""
     import os
@@ -249,8 +253,11 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         return
     if not keys:
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
+    secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
+                                      if k.strip()]
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
-                             demo=demo)
+                             demo=demo, webhook_secrets=secrets,
+                             twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"))
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
