@@ -379,3 +379,21 @@ def test_export_pages_on_each_backend(store_url, clock):
             assert seen == ["call-0", "call-1", "call-2"]
     finally:
         e.close()
+
+
+def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
+    """Per-IP and per-visitor limits: over them a visit is answered with the site's own number,
+    counted, and no pool number is taken."""
+    app = create_app(engine, api_keys=[KEY], now=clock, rate_limits=(60.0, 10.0))   # bursts of 30 and 5
+    with TestClient(app, raise_server_exceptions=False) as c:
+        answers = [c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "flood"}).json() for _ in range(8)]
+        assert [a["token"] is not None for a in answers] == [True] * 5 + [False] * 3
+        assert answers[-1]["number"] == engine.config.default_number and not answers[-1]["shared"]
+        fresh = [c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"bot{i}"}).json() for i in range(40)]
+        limited = sum(a["token"] is None for a in fresh)
+        assert limited >= 40 + 8 - 30 - 3                          # the IP's burst of 30 is spent
+        claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
+        assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
+        metrics = c.get("/metrics").text
+        assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
+        assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics

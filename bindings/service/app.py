@@ -36,8 +36,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from k50core.attribution import STATUSES, CallError
+from k50core.config.phones import display as format_number
 from k50core.engine import Engine
+from k50core.pools import Assignment
 
+from .limits import RateLimiter
 from .openapi import openapi_document
 from .pages import page_routes
 
@@ -95,6 +98,7 @@ class Metrics:
         self.requests: Counter = Counter()      # (route, method, status)
         self.assignments: Counter = Counter()   # (pool, outcome)
         self.calls: Counter = Counter()         # status
+        self.limited: Counter = Counter()       # why (ip, visitor)
 
     def request(self, route: str, method: str, status: int) -> None:
         with self.lock:
@@ -103,6 +107,10 @@ class Metrics:
     def assigned(self, pool: Optional[str], outcome: str) -> None:
         with self.lock:
             self.assignments[(pool or "", outcome)] += 1
+
+    def rate_limited(self, why: str) -> None:
+        with self.lock:
+            self.limited[why] += 1
 
     def called(self, status: str) -> None:
         with self.lock:
@@ -120,6 +128,7 @@ class Metrics:
 
         with self.lock:
             requests, assignments, calls = dict(self.requests), dict(self.assignments), dict(self.calls)
+            limited = dict(self.limited)
         family("k50_http_requests_total", "counter", "HTTP requests by route, method and status.",
                (({"route": r, "method": m, "status": s}, n) for (r, m, s), n in sorted(requests.items())))
         family("k50_assignments_total", "counter",
@@ -127,6 +136,9 @@ class Metrics:
                (({"pool": p, "outcome": o}, n) for (p, o), n in sorted(assignments.items())))
         family("k50_calls_total", "counter", "Calls attributed by this process, by status.",
                (({"status": s}, n) for s, n in sorted(calls.items())))
+        family("k50_visits_rate_limited_total", "counter",
+               "Visits over a rate limit (given the site's number, nothing taken), by the limit hit.",
+               (({"limit": w}, limited.get(w, 0)) for w in ("ip", "visitor")))
         pools = stats.get("pools", {})
         family("k50_pool_exhausted_total", "counter",
                "Times a pool had no free number, by the policy applied (share or default).",
@@ -266,6 +278,7 @@ class Service:
         self.trusted = _networks(trusted_proxies)
         self.secure_cookie = secure_cookie
         self.metrics = Metrics()
+        self.limits: Optional[Tuple[RateLimiter, RateLimiter]] = None  # (per IP, per visitor), see create_app
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         def locked() -> Any:
@@ -335,7 +348,14 @@ class Service:
         visit["ip"] = self.client_ip(request)
         _ga_cookie(visit)
         now = float(self.now())
-        got = await self.call(self.engine.assign, visit, now, visit.get("token"))
+        limited = self._over_limit(visit, now)
+        if limited:  # a flood gets the site's number and takes nothing from any pool
+            self.metrics.rate_limited(limited)
+            got = Assignment(self.engine.config.default_number, None, None, None, None, None, False)
+            if got.number:
+                got = got._replace(display=format_number(got.number, self.engine.config.display))
+        else:
+            got = await self.call(self.engine.assign, visit, now, visit.get("token"))
         if got.number is None:
             outcome = "none"
         elif got.shared:
@@ -354,6 +374,16 @@ class Service:
             response.set_cookie(VISITOR_COOKIE, vid, max_age=COOKIE_MAX_AGE, path="/", httponly=False,
                                 samesite="lax", secure=secure)
         return response
+
+    def _over_limit(self, visit: Dict[str, Any], now: float) -> Optional[str]:
+        if self.limits is None:
+            return None
+        by_ip, by_visitor = self.limits
+        if not by_ip.allow(f"{visit.get('ip')}", now):
+            return "ip"
+        if not by_visitor.allow(f"{visit['visitor_id']}", now):
+            return "visitor"
+        return None
 
     def _pool_type(self, pool: Optional[str]) -> Optional[str]:
         p = self.engine.config.pools.get(pool) if pool else None
@@ -582,7 +612,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
                webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
-               cdr_timezone: str = "UTC", demo: bool = False) -> Starlette:
+               cdr_timezone: str = "UTC", demo: bool = False,
+               rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0)) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -608,6 +639,9 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         engine = Engine.from_config(config, store=store)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
+    if rate_limits is not None:  # visits a minute per IP, per visitor id; bursts of half that
+        per_ip, per_visitor = rate_limits
+        svc.limits = (RateLimiter(per_ip, max(1.0, per_ip / 2)), RateLimiter(per_visitor, max(1.0, per_visitor / 2)))
     secrets_given = [w for w in webhook_secrets if w]
     svc.webhook = Verifier(secrets_given, window=webhook_window, now=svc.now) if secrets_given else None
     svc.twilio_token = twilio_auth_token or None
