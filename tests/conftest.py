@@ -4,9 +4,12 @@ The compiled build must be importable: a missing extension is an error,
 not a skip, unless K50CORE_NO_EXTENSIONS asks for the reference only.
 """
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (pgserver, service_support)
 
 from k50core import _impl
 
@@ -34,9 +37,6 @@ def both_cores():
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server for the session (see tests/pgserver.py)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from pgserver import PostgresServer
 
     server = PostgresServer()

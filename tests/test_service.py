@@ -18,31 +18,12 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
     from bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
+from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
 SITE = "https://shop.example.ru"
 CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"  # the msk dynamic pool
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
-    yield e
-    e.close()
 
 
 @pytest.fixture

@@ -26,32 +26,13 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
     from bindings.service.pages import SNIPPET_PATH, Snippet
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
+from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "snippet-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CAMPAIGN = "/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"  # the demo config's msk dynamic pool
 SITE_NUMBER = "+74951234567"
 GA = "GA1.1.1234567890.1700000000"
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
-    yield e
-    e.close()
 
 
 @pytest.fixture

@@ -24,22 +24,14 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
                                     twilio_signature, verify_twilio)
 from k50core import Engine
 from k50core.cli import demo_config_path
+from service_support import T0, Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
 SECRET = "whsec-telephony-1"
 TWILIO_TOKEN = "12345"
 SITE = "https://shop.example.ru"
 CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"
-T0 = 1_700_000_000.0
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def rfc2822(t: float) -> str:
@@ -243,18 +235,6 @@ def test_twilio_signature_documented_example():
 
 
 # -- through the app -----------------------------------------------------------------------------
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
-    yield e
-    e.close()
-
-
 @pytest.fixture
 def client(engine, clock):
     app = create_app(engine, api_keys=[KEY], cors_origins=[SITE], now=clock, webhook_secrets=["old-secret", SECRET],

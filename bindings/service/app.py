@@ -164,8 +164,8 @@ def _number(value: float) -> str:
 
 
 # -- request parsing -----------------------------------------------------------------------
-async def read_json(request: Request) -> Any:
-    """The body as JSON, at most MAX_BODY bytes (413 beyond), 400 when it is not JSON."""
+async def read_body(request: Request) -> bytes:
+    """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -178,6 +178,12 @@ async def read_json(request: Request) -> Any:
         body += chunk
         if len(body) > MAX_BODY:
             raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON, at most MAX_BODY bytes (413 beyond), 400 when it is not JSON."""
+    body = await read_body(request)
     if not body:
         raise ApiError(400, "empty body: expected a JSON object")
     try:
@@ -403,21 +409,6 @@ class Service:
     public_url: Optional[str] = None         # the URL Twilio calls, when a proxy rewrites it
     cdr_timezone: Any = "UTC"                # the zone of Asterisk CDR times
 
-    async def raw_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > MAX_BODY:
-                    raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-            except ValueError:
-                raise ApiError(400, "bad Content-Length") from None
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-        return bytes(body)
-
     def _twilio_url(self, request: Request) -> str:
         if not self.public_url:
             return str(request.url)
@@ -456,7 +447,7 @@ class Service:
     async def post_call(self, request: Request) -> Response:
         if self.webhook is None and self.twilio_token is None:
             self.authorise(request)  # keys only: refused before the body is read
-        body = await self.raw_body(request)
+        body = await read_body(request)
         self.authorise_call(request, body)
         fmt = request.query_params.get("format")
         if fmt is not None and fmt not in FORMATS:
