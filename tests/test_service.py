@@ -378,3 +378,56 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         metrics = c.get("/metrics").text
         assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
         assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
+
+
+def test_workers_share_one_pool(tmp_path):
+    """`serve --workers 2`: two processes, one SQLite store and one pool segment beside it; concurrent
+    visits never get the same unshared number, and a call is attributed whichever worker answers."""
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--demo", "--workers", "2", "--port",
+                             str(port), "--store", str(tmp_path / "k50.db"), "--api-key", KEY, "--log-level",
+                             "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the workers did not start")
+
+        def one(i):
+            with httpx.Client() as c:  # a connection each: the workers take turns accepting
+                got = c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"w{i}"}).json()
+                return got, c.get(f"{base}/healthz").json()["pid"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(24)))
+        unshared = [a["number"] for a, _ in answers if a["token"] and not a["shared"]]
+        assert unshared and len(unshared) == len(set(unshared))     # one pool across the workers
+        pids = {pid for _, pid in answers}
+        for _ in range(200):  # the kernel picks the accepting worker: ask until both answered
+            if len(pids) == 2:
+                break
+            with httpx.Client() as c:
+                pids.add(c.get(f"{base}/healthz").json()["pid"])
+        assert len(pids) == 2 and proc.pid not in pids          # two workers served, the CLI only manages
+        first = answers[0][0]
+        got = httpx.post(f"{base}/v1/calls", headers=AUTH,
+                         json={"call_id": "w-call", "number": first["number"], "started_at": time.time(),
+                               "duration_seconds": 30}).json()
+        assert got["status"] in ("matched", "ambiguous")
+        assert "w0" in [got["visitor_id"]] + [c["visitor_id"] for c in got.get("candidates", [])]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

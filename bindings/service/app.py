@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import threading
@@ -523,7 +524,7 @@ class Service:
                              "unmatched": stats.get("unmatched", 0), "static": stats.get("static", 0)})
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "implementation": self.engine.implementation})
+        return JSONResponse({"status": "ok", "implementation": self.engine.implementation, "pid": os.getpid()})
 
     async def metrics_text(self, request: Request) -> Response:
         stats = await self.call(self.engine.stats, float(self.now()))
@@ -598,13 +599,22 @@ def _csv_cell(value: Any) -> str:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def from_environment() -> Starlette:
+    """The app of one ``k50core serve --workers N`` worker: its settings come from K50CORE_SERVE
+    (JSON, written by the CLI). Every worker opens the same store and, beside a SQLite file, the
+    same pool segment, so they share one set of leases."""
+    settings = json.loads(os.environ["K50CORE_SERVE"])
+    return create_app(config=settings.pop("config"), store=settings.pop("store"), **settings)
+
+
 def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
                api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
                trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
                webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
                cdr_timezone: str = "UTC", demo: bool = False,
-               rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0)) -> Starlette:
+               rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
+               state_path: Optional[str] = None) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -627,7 +637,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     if engine is None:
         if config is None:
             raise ValueError("create_app needs an engine or a config")
-        engine = Engine.from_config(config, store=store)
+        engine = Engine.from_config(config, store=store, state_path=state_path)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
     if rate_limits is not None:  # visits a minute per IP, per visitor id; bursts of half that

@@ -228,8 +228,12 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                                    "with (HMAC-SHA256; repeatable; also K50CORE_WEBHOOK_SECRETS)"),
           twilio_auth_token: Optional[str] = typer.Option(None, help="check X-Twilio-Signature with this token "
                                                           "(also K50CORE_TWILIO_AUTH_TOKEN)"),
+          workers: int = typer.Option(1, help="worker processes; they share one pool segment and store "
+                                      "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
+          state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
+                                                   "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
           log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
-    """Run the HTTP service (one worker): visits get numbers, telephony posts calls, reports export them."""
+    """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
     import os
 
     import uvicorn
@@ -246,8 +250,12 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     source = config or demo_config_path()
     target = store or ("k50core-demo.db" if demo and config is None else None)
     keys = list(api_key) + [k.strip() for k in os.environ.get("K50CORE_API_KEYS", "").split(",") if k.strip()]
+    if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://")) and not state_path)):
+        typer.echo("--workers > 1 needs a shared store and pool segment: --store FILE.db, or a PostgreSQL "
+                   "--store with --state-path", err=True)
+        raise typer.Exit(2)
     try:
-        engine = Engine.from_config(source, store=target)
+        engine = Engine.from_config(source, store=target, state_path=state_path)
     except ConfigError as exc:
         _fail(exc, str(source))
         return
@@ -262,6 +270,16 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
         typer.echo(f"demo site: http://{host}:{port}/?utm_campaign=spring_sale", err=True)
+    if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
+        engine.close()
+        os.environ["K50CORE_SERVE"] = json.dumps({
+            "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
+            "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
+            "webhook_secrets": secrets,
+            "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN")})
+        uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level, proxy_headers=False)
+        return
     try:
         uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level,
                     proxy_headers=False)  # the app reads X-Forwarded-For itself, from trusted proxies only
