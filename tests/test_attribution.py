@@ -195,3 +195,14 @@ def test_renewals_another_worker_has_not_drained_still_count(build, tmp_path):
         assert one.heartbeat(a.token, now=1800)               # renewed to 2700, still in one's buffer
         got = two.attribute(call("c1", a.number, 2500), now=2500)
         assert (got.status, got.visitor_id) == ("matched", "v1")
+
+
+def test_a_join_in_the_same_millisecond_as_the_start_is_a_join(build, store_url):
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "on_exhausted": "share"}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, implementation=build, store=store_url) as engine:
+        a = engine.assign(visit("v1"), now=1000)
+        b = engine.assign(visit("v2"), now=1000)                # joins v1's lease at the very same instant
+        assert b.shared and b.number == a.number
+        got = engine.attribute(call("c1", a.number, 1001), now=1001)
+        assert got.status == "ambiguous" and {c.visitor_id for c in got.candidates} == {"v1", "v2"}

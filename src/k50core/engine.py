@@ -184,7 +184,10 @@ class Engine:
         """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
         when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
         key = lease_key(e.pool, e.number, e.start, e.lease)
-        joined = e.event == "share" and e.start < e.last
+        joined = False
+        if e.event == "share":  # a join, unless the share started a new lease held by this visitor
+            now_held = self.pools.holder_of(e.number)
+            joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
         row = LeaseRow(key, e.pool, e.number, None if joined else e.visitor_id, None if joined else e.session_id,
                        e.rule, e.start, e.last, e.end, e.shared)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
