@@ -232,6 +232,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                       "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
+          rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
+                                           help="limit visits per IP and per visitor (off: load tests)"),
           log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
     """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
     import os
@@ -265,7 +267,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                       if k.strip()]
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
                              demo=demo, webhook_secrets=secrets,
-                             twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"))
+                             twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
+                             **({} if rate_limits else {"rate_limits": None}))
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
@@ -276,7 +279,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
             "webhook_secrets": secrets,
-            "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN")})
+            "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
+            **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, proxy_headers=False)
         return
