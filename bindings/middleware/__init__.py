@@ -21,14 +21,13 @@ engine is logged and the page is served as it is; an excluded visit keeps the pa
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
 import secrets
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID, client_ip, networks
 from .substitute import Substituter, site_numbers
 
 __all__ = ["Tracker", "Substituter", "site_numbers", "VISITOR_COOKIE", "COOKIE_MAX_AGE", "ENVIRON_KEY",
@@ -36,12 +35,9 @@ __all__ = ["Tracker", "Substituter", "site_numbers", "VISITOR_COOKIE", "COOKIE_M
 
 log = logging.getLogger("k50core.middleware")
 
-VISITOR_COOKIE = "k50_vid"            # the service's visitor cookie (bindings/service/app.py)
-COOKIE_MAX_AGE = 365 * 24 * 3600
 ENVIRON_KEY = "k50core.assignment"    # WSGI environ / ASGI scope key
 STATE_KEY = "k50core_assignment"      # ASGI scope["state"] key (request.state.k50core_assignment)
 MAX_BODY = 4 * 1024 * 1024            # a larger HTML body passes through unswapped
-_VISITOR_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")  # a cookie value we accept (as the service does)
 _LIMITS = {"url": 16384, "referrer": 16384, "user_agent": 4096}
 
 
@@ -73,13 +69,6 @@ def charset_of(content_type: Optional[str]) -> str:
     return "utf-8"
 
 
-def _ip(text: Optional[str]) -> Optional[Any]:
-    try:
-        return ipaddress.ip_address((text or "").strip())
-    except ValueError:
-        return None
-
-
 class Tracker:
     """What every adapter shares: the engine, its lock, the site numbers and the visitor cookie.
 
@@ -97,7 +86,7 @@ class Tracker:
         self.engine = engine
         self.now = now or time.time
         self.secure_cookie = secure_cookie
-        self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.trusted = networks(trusted_proxies)
         self.should_track = should_track or default_should_track
         self.max_body = max_body
         self.lock = threading.Lock()  # one engine call at a time, as in the service
@@ -109,23 +98,12 @@ class Tracker:
     def visitor(self, cookies: Mapping[str, str]) -> Tuple[str, bool]:
         """(visitor id, whether it is new and the cookie must be set)."""
         vid = cookies.get(VISITOR_COOKIE)
-        if vid and _VISITOR_ID.match(vid):
+        if vid and VISITOR_ID.match(vid):
             return vid, False
         return secrets.token_urlsafe(16), True
 
     def client_ip(self, peer: Optional[str], forwarded: Iterable[str]) -> Optional[str]:
-        ip = _ip(peer)
-        if ip is None:
-            return None
-        if self.trusted and any(ip in n for n in self.trusted):
-            hops = [h for part in forwarded for h in part.split(",")]
-            for hop in reversed(hops):
-                hop_ip = _ip(hop)
-                if hop_ip is None:
-                    break
-                if not any(hop_ip in n for n in self.trusted):
-                    return str(hop_ip)
-        return str(ip)
+        return client_ip(peer, forwarded, self.trusted)
 
     def visit(self, *, url: str, referrer: Optional[str], user_agent: Optional[str], ip: Optional[str],
               cookies: Dict[str, str], visitor_id: str) -> Dict[str, Any]:

@@ -15,7 +15,6 @@ import binascii
 import csv
 import hmac
 import io
-import ipaddress
 import json
 import logging
 import math
@@ -41,6 +40,7 @@ from k50core.config.phones import display as format_number
 from k50core.engine import Engine
 from k50core.pools import Assignment
 
+from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID, client_ip, networks
 from .limits import RateLimiter
 from .openapi import openapi_document
 from .pages import page_routes
@@ -61,11 +61,8 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
 log = logging.getLogger("k50core.service")
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
-VISITOR_COOKIE = "k50_vid"
-COOKIE_MAX_AGE = 365 * 24 * 3600
 MAX_PAGE = 1000                # rows a GET /v1/calls page may ask for
 DEFAULT_PAGE = 100
-_VISITOR_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")  # what a cookie value we accept looks like
 # visit fields the body may carry: name -> the longest value taken
 _VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
                "token": 64, "ga_client_id": 64}
@@ -261,17 +258,6 @@ def _ga_cookie(visit: Dict[str, Any]) -> None:
         visit["cookies"] = f"{cookies}; _ga=GA1.1.{ga}" if cookies.strip() else f"_ga=GA1.1.{ga}"
 
 
-def _networks(items: Iterable[str]) -> List[Any]:
-    return [ipaddress.ip_network(i, strict=False) for i in items]
-
-
-def _ip(text: Optional[str]) -> Optional[Any]:
-    try:
-        return ipaddress.ip_address((text or "").strip())
-    except ValueError:
-        return None
-
-
 class Service:
     """The state behind the routes: the engine, its lock, keys, origins, clock and counters."""
 
@@ -282,7 +268,7 @@ class Service:
         self.keys = [k.encode("utf-8") for k in api_keys if k]
         self.origins = {o.rstrip("/") for o in cors_origins}
         self.now = now
-        self.trusted = _networks(trusted_proxies)
+        self.trusted = networks(trusted_proxies)
         self.secure_cookie = secure_cookie
         self.metrics = Metrics()
         self.limits: Optional[Tuple[RateLimiter, RateLimiter]] = None  # (per IP, per visitor), see create_app
@@ -327,27 +313,15 @@ class Service:
             "Access-Control-Max-Age": "600"})
 
     def client_ip(self, request: Request) -> Optional[str]:
-        """The peer's address; X-Forwarded-For only when the peer is a trusted proxy (the rightmost
-        address not itself a trusted proxy is the client)."""
-        peer = _ip(request.client.host if request.client else None)
-        if peer is None:
-            return None
-        if self.trusted and any(peer in n for n in self.trusted):
-            hops = [h for part in request.headers.getlist("x-forwarded-for") for h in part.split(",")]
-            for hop in reversed(hops):
-                ip = _ip(hop)
-                if ip is None:
-                    break
-                if not any(ip in n for n in self.trusted):
-                    return str(ip)
-        return str(peer)
+        return client_ip(request.client.host if request.client else None,
+                         request.headers.getlist("x-forwarded-for"), self.trusted)
 
     # -- routes -----------------------------------------------------------------------------
     async def visit(self, request: Request) -> Response:
         visit = parse_visit(await read_json(request))
         cookie = request.cookies.get(VISITOR_COOKIE)
         if "visitor_id" not in visit:
-            visit["visitor_id"] = cookie if cookie and _VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
+            visit["visitor_id"] = cookie if cookie and VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
         if "user_agent" not in visit:
             ua = request.headers.get("user-agent")
             if ua:
@@ -376,7 +350,7 @@ class Service:
         vid = visit["visitor_id"]
         response = JSONResponse({"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
                                  "shared": bool(got.shared), "visitor_id": vid})
-        if _VISITOR_ID.match(vid):  # a body's id that is no valid cookie value is answered, not stored
+        if VISITOR_ID.match(vid):  # a body's id that is no valid cookie value is answered, not stored
             secure = request.url.scheme == "https" if self.secure_cookie is None else self.secure_cookie
             response.set_cookie(VISITOR_COOKIE, vid, max_age=COOKIE_MAX_AGE, path="/", httponly=False,
                                 samesite="lax", secure=secure)

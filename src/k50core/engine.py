@@ -12,7 +12,7 @@ from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .pools import Assignment, LeaseEvent, Pools
-from .store import LeaseRow, Store, lease_key, open_store
+from .store import LeaseRow, Store, open_store, row_of
 from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
@@ -183,13 +183,11 @@ class Engine:
     def _save_start(self, e: LeaseEvent, attrs: Dict[str, Any]) -> None:
         """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
         when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
-        key = lease_key(e.pool, e.number, e.start, e.lease)
         joined = False
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
-        row = LeaseRow(key, e.pool, e.number, None if joined else e.visitor_id, None if joined else e.session_id,
-                       e.rule, e.start, e.last, e.end, e.shared)
+        row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
         if self._durable_starts:
@@ -209,8 +207,7 @@ class Engine:
         parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
         self.flush()
         e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
-        live = [] if e is None else [LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number,
-                                              e.visitor_id, e.session_id, e.rule, e.start, e.last, e.end, e.shared)]
+        live = [] if e is None else [row_of(e)]
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:

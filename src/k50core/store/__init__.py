@@ -1,7 +1,7 @@
 """Storage for visits, leases, calls and attributions: SQLite (default) or PostgreSQL."""
 from __future__ import annotations
 
-from .base import LeaseRow, Store, lease_key, migrations
+from .base import LeaseRow, Store, lease_key, migrations, row_of
 from .sqlite import SQLiteStore
 
 
@@ -18,4 +18,4 @@ def open_store(target: "str | Store") -> Store:
     return SQLiteStore(text)
 
 
-__all__ = ["LeaseRow", "SQLiteStore", "Store", "lease_key", "migrations", "open_store"]
+__all__ = ["LeaseRow", "SQLiteStore", "Store", "lease_key", "migrations", "open_store", "row_of"]

@@ -30,6 +30,13 @@ class LeaseRow:
     shared: bool
 
 
+def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
+    """A lease event as a stored row; ``holder`` False leaves the visitor out (a shared join)."""
+    return LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number,
+                    e.visitor_id if holder else None, e.session_id if holder else None, e.rule,
+                    e.start, e.last, e.end, e.shared)
+
+
 def lease_key(pool: str, number: str, start: float, lease: str) -> str:
     """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not."""
     return f"{pool}:{number}:{round(start * 1000)}:{lease}"
@@ -125,9 +132,8 @@ class Store:
         with self.transaction(durable=False):
             cur = self.conn.cursor()
             for e in events:
-                key = lease_key(e.pool, e.number, e.start, e.lease)
-                row = LeaseRow(key, e.pool, e.number, e.visitor_id if e.event != "share" else None,
-                               e.session_id if e.event != "share" else None, e.rule, e.start, e.last, e.end, e.shared)
+                row = row_of(e, holder=e.event != "share")
+                key = row.lease
                 # a join is the joiner's activity, not the holder's: it moves only the end
                 self._upsert_lease(cur, row, ended=e.event == "end", activity=e.event != "share")
                 if e.event == "share" and e.visitor_id:
