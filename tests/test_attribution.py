@@ -81,6 +81,22 @@ def test_ambiguous_when_shared(engine):
     assert got.candidates[0].likelihood > got.candidates[1].likelihood
 
 
+def test_a_joiner_who_returns_keeps_the_shared_number_and_is_seen_again(engine):
+    first = engine.assign(visit("v1"), now=1000)
+    engine.assign(visit("v2"), now=1010)
+    joined = engine.assign(visit("v3"), now=1200)             # v3 joins v1's number
+    v4 = engine.assign(visit("v4"), now=1300)                 # v4 joins the other (v2's: now least recent)
+    assert v4.shared and v4.number != joined.number
+    engine.assign(visit("v1"), now=1400)                      # v1 back: most recent on its number
+    back = engine.assign(visit("v3"), now=1500)               # v3 back: same number, not a new join elsewhere
+    assert back.number == joined.number == first.number and back.shared
+    assert back.token == joined.token and back.expires_at == 1500 + 900
+    got = engine.attribute(call("c1", first.number, 1510), now=1520)
+    assert got.status == "ambiguous"
+    assert [c.visitor_id for c in got.candidates] == ["v3", "v1"]   # v3's return at 1500 counts
+    assert round(got.candidates[0].seen_at) == 1500
+
+
 def test_static_and_offline(engine):
     got = engine.attribute(call("c1", "+74950000100", 1000), now=1000)
     assert (got.status, got.rule, got.pool, got.likelihood) == ("static", "print", "s", 1.0)

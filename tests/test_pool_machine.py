@@ -48,7 +48,7 @@ class Pools(RuleBasedStateMachine):
         self.now = 1000.0
         self.tokens = []
         self.leases = {}      # lease id -> [number, holder, start, end, shared-ever]
-        self.held = {}        # visitor -> (number, token) of the lease they hold (started)
+        self.held = {}        # visitor -> (number, token) of the lease they keep (started, or joined shared)
         self.until = {}       # token -> when that lease ends (ms), as far as the model knows
         self.starts = 0
 
@@ -74,13 +74,10 @@ class Pools(RuleBasedStateMachine):
         elif staff or bot == 0:
             assert got.number is None, "exclusions and bots take nothing"
         if got.token:
-            known = got.token in self.until
             self.until[got.token] = round(got.expires_at * 1000)
             self.tokens.append(got.token)
-            if not got.shared or not known or (live and live[1] == got.token):
-                self.held[visitor] = (got.number, got.token)  # started it, or returned to it
-            else:
-                self.held.pop(visitor, None)  # joined someone else's lease: not theirs to keep
+            # started it, returned to it, or joined it while shared: each keeps it while it lives
+            self.held[visitor] = (got.number, got.token)
 
     def _live(self, visitor):
         """(number, token) of the visitor's own lease if it is still running."""

@@ -71,6 +71,7 @@ cdef class _Return:
     cdef uint64_t gen, hold
     cdef object cls, number, display, pool, rule, token
     cdef object last  # the Assignment given last time (reused when the caller let go of it)
+    cdef object seen  # for a visitor who joined a shared lease: told of each return (None for holders)
 
 
 @cython.final
@@ -90,7 +91,9 @@ cdef class ReturnCache:
         self.entries = {}
         self.capacity = capacity
 
-    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made):
+    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, seen=None):
+        """Remember ``made`` for ``visitor``; ``seen(visitor, slot, gen, now)`` is called on each
+        return of a visitor who joined someone else's shared lease (their activity is their own)."""
         cdef _Return entry = _Return.__new__(_Return)
         if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
             self.entries.clear()
@@ -99,6 +102,7 @@ cdef class ReturnCache:
         entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
         entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
         entry.last = made
+        entry.seen = seen
         self.entries[visitor] = entry
 
     def renew(self, visitor, uint64_t now):
@@ -124,6 +128,8 @@ cdef class ReturnCache:
         made = k50_renewed(<PyObject*>entry.last, entry.cls, entry.number, entry.display, entry.pool, entry.rule,
                            entry.token, until / 1000.0, shared)
         entry.last = made
+        if entry.seen is not None:
+            entry.seen(visitor, entry.slot, entry.gen, now)
         return made
 
     cdef object _renew_visit(self, object visit, uint64_t now):

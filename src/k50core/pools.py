@@ -380,9 +380,17 @@ class Pools:
         made = Assignment(number, ps.display.get(number, number), ps.pool.name,
                           self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
-        if visitor and record[9] == _field(visitor, HOLDER_MAX):
-            self.returns.put(visitor, slot, gen, ps.hold_ms, made)  # the holder returns to it, shared or not
+        if visitor:  # the holder returns to it, and so does a visitor who joined it while shared
+            joined = record[9] != _field(visitor, HOLDER_MAX)
+            self.returns.put(visitor, slot, gen, ps.hold_ms, made, self._seen_again if joined else None)
         return made
+
+    def _seen_again(self, visitor: str, slot: int, gen: int, now_ms: int) -> None:
+        """A joiner of a shared lease is back: logged as a join at ``now_ms``, so attribution
+        ranks them by when they were last on the page, as it ranks the holder."""
+        ps = self._slot_pool.get(slot)
+        if ps is not None:
+            self._record("share", ps, slot, gen, now_ms, visitor, None)
 
     # -- tokens -----------------------------------------------------------------------
     @staticmethod
