@@ -2,6 +2,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from k50core.pools import LeaseEvent
 from k50core.store import LeaseRow, lease_key, migrations, open_store
@@ -47,6 +49,42 @@ def test_shared_joins_are_recorded_beside_the_holder(store_url):
         (row,) = store.leases_of("+74950000001", 0, 10_000)
         assert row.shared and row.visitor_id == "v1" and row.ends == 2300.0
         assert [j[0] for j in store.joins_of(row.lease)] == ["v2"]
+
+
+def _lease_log(store):
+    cur = store.conn.cursor()
+    cur.execute("SELECT lease, visitor_id, start, last, ends, shared FROM leases ORDER BY lease")
+    leases = [tuple(r[:5]) + (bool(r[5]),) for r in cur.fetchall()]
+    cur.execute("SELECT lease, visitor_id, at FROM lease_joins ORDER BY lease, visitor_id")
+    return leases, [tuple(r) for r in cur.fetchall()]
+
+
+# one lease's life as the engine logs it: a start, renewals and joins (each later than the last), maybe an end
+_steps = st.lists(st.tuples(st.sampled_from(["renew", "share"]), st.sampled_from(["v1", "v2", "v3"]),
+                            st.integers(1, 300)), max_size=25)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lives=st.lists(st.tuples(_steps, st.booleans()), min_size=1, max_size=3))
+def test_a_batch_of_the_lease_log_stores_what_its_events_one_by_one_do(tmp_path_factory, lives):
+    events, t = [], 1000.0
+    for n, (steps, ended) in enumerate(lives):
+        start = t
+        events.append(event("start", "v1", start, start, start + 900, lease=f"{n}.1"))
+        for kind, who, gap in steps:
+            t += gap
+            events.append(event(kind, who if kind == "share" else "v1", start, t, t + 900,
+                                shared=kind == "share", lease=f"{n}.1"))
+        if ended:
+            t += 1
+            events.append(event("end", "v1", start, t, t, lease=f"{n}.1"))
+        t += 1000
+    folder = tmp_path_factory.mktemp("log")
+    with open_store(str(folder / "batch.db")) as batch, open_store(str(folder / "single.db")) as single:
+        batch.save_events(events)            # renewals and returns folded (coalesced)
+        for e in events:
+            single.save_events([e])
+        assert _lease_log(batch) == _lease_log(single)
 
 
 def test_calls_are_recorded_once(store_url):

@@ -3,7 +3,9 @@
 ``create_app(engine=None, *, config=None, store=None, api_keys=(), cors_origins=(), now=None)``;
 run it with ``k50core serve`` or any ASGI server.
 """
-from .app import MAX_BODY, VISITOR_COOKIE, create_app
+from ..visitors import VISITOR_COOKIE
+from .app import create_app
+from .errors import MAX_BODY
 from .openapi import openapi_document
 
 __all__ = ["MAX_BODY", "VISITOR_COOKIE", "create_app", "openapi_document"]

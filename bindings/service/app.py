@@ -10,6 +10,7 @@ a bug gets ``{"error": "internal"}`` with 500 and its traceback goes to the log 
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -19,8 +20,6 @@ import json
 import logging
 import math
 import os
-import re
-import secrets
 import threading
 import time
 from collections import Counter
@@ -29,21 +28,22 @@ from dataclasses import asdict
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from k50core.attribution import STATUSES, CallError
-from k50core.config.phones import display as format_number
 from k50core.engine import Engine
 from k50core.pools import Assignment
 
-from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID, client_ip, networks
+from ..visitors import client_ip, networks
 from .limits import RateLimiter
 from .openapi import openapi_document
+from .errors import MAX_BODY, ApiError
 from .pages import page_routes
+from .public import PublicEndpoints
+from .writer import StoreThread
 
 try:
     from k50core.bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
@@ -60,32 +60,13 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
 
 log = logging.getLogger("k50core.service")
 
-MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
 MAX_PAGE = 1000                # rows a GET /v1/calls page may ask for
 DEFAULT_PAGE = 100
-# visit fields the body may carry: name -> the longest value taken
-_VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
-               "token": 64, "ga_client_id": 64}
 CSV_COLUMNS = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status",
                "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of", "source", "traffic_type",
                "utm_source", "utm_medium", "utm_campaign", "landing", "region", "device", "ga_client_id")
 
 Clock = Callable[[], float]
-
-
-class ApiError(Exception):
-    """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs."""
-
-    def __init__(self, status: int, error: str, problems: Sequence[Tuple[str, str]] = (),
-                 headers: Optional[Dict[str, str]] = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.problems, self.headers = status, error, list(problems), headers
-
-    def response(self) -> JSONResponse:
-        body: Dict[str, Any] = {"error": self.error}
-        if self.problems:
-            body["problems"] = [{"field": f, "message": m} for f, m in self.problems]
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 class Metrics:
@@ -167,10 +148,11 @@ async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > MAX_BODY:
-                raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+            too_big = int(declared) > MAX_BODY
         except ValueError:
             raise ApiError(400, "bad Content-Length") from None
+        if too_big:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -179,92 +161,13 @@ async def read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def read_json(request: Request) -> Any:
-    """The body as JSON, at most MAX_BODY bytes (413 beyond), 400 when it is not JSON."""
-    body = await read_body(request)
-    if not body:
-        raise ApiError(400, "empty body: expected a JSON object")
-    try:
-        return json.loads(bytes(body), parse_constant=_no_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ApiError(400, "body is not valid JSON") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _object(data: Any) -> Dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {_kind(data)}")])
-    return data
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def parse_visit(data: Any) -> Dict[str, Any]:
-    """The visit fields of a /v1/visit body, type-checked (422 naming each bad field)."""
-    body = _object(data)
-    problems: List[Tuple[str, str]] = []
-    visit: Dict[str, Any] = {}
-    for name, limit in _VISIT_TEXT.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            problems.append((name, f"expected a string, got {_kind(value)}"))
-        elif len(value) > limit:
-            problems.append((name, f"longer than {limit} characters"))
-        elif name == "visitor_id" and (not value or not value.isprintable()):
-            problems.append((name, "expected 1-256 printable characters"))
-        else:
-            visit[name] = value
-    if "url" not in visit and not any(f == "url" for f, _ in problems):
-        problems.append(("url", "required: the page's URL"))
-    cookies = body.get("cookies")
-    if cookies is not None:
-        if isinstance(cookies, str):
-            if len(cookies) > 8192:
-                problems.append(("cookies", "longer than 8192 characters"))
-            else:
-                visit["cookies"] = cookies
-        elif isinstance(cookies, dict):
-            bad = [k for k, v in cookies.items() if not isinstance(v, str) or len(k) > 256 or len(v) > 4096]
-            if bad or len(cookies) > 100:
-                problems.append(("cookies", "expected at most 100 name: string value pairs"))
-            else:
-                visit["cookies"] = dict(cookies)
-        else:
-            problems.append(("cookies", f"expected an object or a Cookie header string, got {_kind(cookies)}"))
-    if problems:
-        raise ApiError(422, "invalid visit", problems)
-    return visit
-
-
-def _ga_cookie(visit: Dict[str, Any]) -> None:
-    """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie."""
-    ga = visit.pop("ga_client_id", None)
-    if not ga or not re.fullmatch(r"\d{1,20}\.\d{1,20}", ga):
-        return
-    cookies = visit.get("cookies")
-    if cookies is None:
-        visit["cookies"] = {"_ga": f"GA1.1.{ga}"}
-    elif isinstance(cookies, dict):
-        cookies.setdefault("_ga", f"GA1.1.{ga}")
-    elif "_ga=" not in cookies:
-        visit["cookies"] = f"{cookies}; _ga=GA1.1.{ga}" if cookies.strip() else f"_ga=GA1.1.{ga}"
-
-
 class Service:
     """The state behind the routes: the engine, its lock, keys, origins, clock and counters."""
 
     def __init__(self, engine: Engine, *, api_keys: Sequence[str], cors_origins: Sequence[str], now: Clock,
                  trusted_proxies: Sequence[str], secure_cookie: Optional[bool]) -> None:
         self.engine = engine
-        self.lock = threading.Lock()  # one engine call at a time: the store's connection is shared
+        self.store = StoreThread(engine)  # the store on its thread; the engine's memory here, on the loop
         self.keys = [k.encode("utf-8") for k in api_keys if k]
         self.origins = {o.rstrip("/") for o in cors_origins}
         self.now = now
@@ -272,14 +175,15 @@ class Service:
         self.secure_cookie = secure_cookie
         self.metrics = Metrics()
         self.limits: Optional[Tuple[RateLimiter, RateLimiter]] = None  # (per IP, per visitor), see create_app
-
-    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        def locked() -> Any:
-            with self.lock:
-                return fn(*args, **kwargs)
-        return await run_in_threadpool(locked)
+        self._peers: Dict[Optional[str], Tuple[Optional[str]]] = {}  # peer address -> client IP
 
     # -- security -------------------------------------------------------------------------
+    async def commit(self) -> None:
+        try:
+            await self.store.commit()
+        except Exception:  # logged by the writer; what was taken stays queued for the next write
+            raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
+
     def authorise(self, request: Request) -> None:
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
@@ -294,69 +198,34 @@ class Service:
     def allowed(self, origin: Optional[str]) -> bool:
         return bool(origin) and ("*" in self.origins or origin.rstrip("/") in self.origins)
 
-    def cors(self, response: Response, origin: Optional[str]) -> None:
-        response.headers["Vary"] = "Origin"
-        if self.allowed(origin):
-            response.headers["Access-Control-Allow-Origin"] = origin or ""
-            response.headers["Access-Control-Allow-Credentials"] = "true"
+    def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
+        """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""
+        if not self.allowed(origin):
+            return [(b"vary", b"Origin")]
+        return [(b"vary", b"Origin"), (b"access-control-allow-origin", (origin or "").encode("latin-1")),
+                (b"access-control-allow-credentials", b"true")]
 
-    def preflight(self, request: Request) -> Response:
-        origin = request.headers.get("origin")
+    def preflight(self, origin: Optional[str], asked: Optional[str]) -> List[Tuple[bytes, bytes]]:
         if not self.allowed(origin):
             raise ApiError(403, "origin not allowed")
-        asked = request.headers.get("access-control-request-method", "POST").upper()
-        if asked not in ("POST", "OPTIONS"):
-            raise ApiError(405, f"method {asked[:16]} not allowed")
-        return Response(status_code=204, headers={
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600"})
+        method = (asked or "POST").upper()
+        if method not in ("POST", "OPTIONS"):
+            raise ApiError(405, f"method {method[:16]} not allowed")
+        return [(b"access-control-allow-methods", b"POST, OPTIONS"),
+                (b"access-control-allow-headers", b"Content-Type"), (b"access-control-max-age", b"600")]
 
-    def client_ip(self, request: Request) -> Optional[str]:
-        return client_ip(request.client.host if request.client else None,
-                         request.headers.getlist("x-forwarded-for"), self.trusted)
+    def client_ip(self, peer: Optional[str], forwarded: Sequence[str]) -> Optional[str]:
+        if not self.trusted:  # no proxies to look behind: the peer, checked once per address
+            known = self._peers.get(peer)
+            if known is None:
+                if len(self._peers) > 10_000:
+                    self._peers.clear()
+                known = self._peers[peer] = (client_ip(peer, (), self.trusted),)
+            return known[0]
+        return client_ip(peer, forwarded, self.trusted)
 
-    # -- routes -----------------------------------------------------------------------------
-    async def visit(self, request: Request) -> Response:
-        visit = parse_visit(await read_json(request))
-        cookie = request.cookies.get(VISITOR_COOKIE)
-        if "visitor_id" not in visit:
-            visit["visitor_id"] = cookie if cookie and VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
-        if "user_agent" not in visit:
-            ua = request.headers.get("user-agent")
-            if ua:
-                visit["user_agent"] = ua[:4096]
-        visit["ip"] = self.client_ip(request)
-        _ga_cookie(visit)
-        now = float(self.now())
-        limited = self._over_limit(visit, now)
-        if limited:  # a flood gets the site's number and takes nothing from any pool
-            self.metrics.rate_limited(limited)
-            got = Assignment(self.engine.config.default_number, None, None, None, None, None, False)
-            if got.number:
-                got = got._replace(display=format_number(got.number, self.engine.config.display))
-        else:
-            got = await self.call(self.engine.assign, visit, now, visit.get("token"))
-        if got.number is None:
-            outcome = "none"
-        elif got.shared:
-            outcome = "shared"
-        elif got.token is not None:
-            outcome = "dynamic"
-        else:
-            outcome = "static" if self._pool_type(got.pool) == "static" else "default"
-        self.metrics.assigned(got.pool, outcome)
-        ttl = None if got.expires_at is None else max(0, int(math.ceil(got.expires_at - now)))
-        vid = visit["visitor_id"]
-        response = JSONResponse({"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
-                                 "shared": bool(got.shared), "visitor_id": vid})
-        if VISITOR_ID.match(vid):  # a body's id that is no valid cookie value is answered, not stored
-            secure = request.url.scheme == "https" if self.secure_cookie is None else self.secure_cookie
-            response.set_cookie(VISITOR_COOKIE, vid, max_age=COOKIE_MAX_AGE, path="/", httponly=False,
-                                samesite="lax", secure=secure)
-        return response
-
-    def _over_limit(self, visit: Dict[str, Any], now: float) -> Optional[str]:
+    def over_limit(self, visit: Dict[str, Any], now: float) -> Optional[str]:
+        """Which rate limit (ip, visitor) this visit is over, if any."""
         if self.limits is None:
             return None
         by_ip, by_visitor = self.limits
@@ -366,17 +235,19 @@ class Service:
             return "visitor"
         return None
 
+    def outcome(self, got: Assignment) -> str:
+        """How a visit was answered, for /metrics: none, shared, dynamic, static or default."""
+        if got.number is None:
+            return "none"
+        if got.shared:
+            return "shared"
+        if got.token is not None:
+            return "dynamic"
+        return "static" if self._pool_type(got.pool) == "static" else "default"
+
     def _pool_type(self, pool: Optional[str]) -> Optional[str]:
         p = self.engine.config.pools.get(pool) if pool else None
         return p.type if p is not None else None
-
-    async def heartbeat(self, request: Request) -> Response:
-        body = _object(await read_json(request))
-        token = body.get("token")
-        if not isinstance(token, str) or not 0 < len(token) <= 64:
-            raise ApiError(422, "invalid heartbeat", [("token", "expected the token /v1/visit gave")])
-        alive = await self.call(self.engine.heartbeat, token, float(self.now()))
-        return JSONResponse({"alive": bool(alive)})
 
     # -- POST /v1/calls: a telephony webhook ----------------------------------------------------
     webhook: Optional[Verifier] = None       # X-K50-Signature check (create_app's webhook_secrets)
@@ -440,9 +311,11 @@ class Service:
         except PayloadError as exc:
             raise ApiError(422, exc.error, exc.problems) from None
         try:
-            got = await self.call(self.engine.attribute, call, float(self.now()))
+            parsed, live = self.engine.prepare_call(call, float(self.now()))
         except CallError as exc:
             raise ApiError(422, "invalid call", rename(exc.problems, fmt, data)) from None
+        await self.commit()  # the leases it may belong to are in the store
+        got = await self.store.run(self.engine.attribute_prepared, parsed, live)
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
 
@@ -474,7 +347,7 @@ class Service:
             problems.append(("format", "expected json or csv"))
         if problems:
             raise ApiError(400, "invalid query", problems)
-        rows = await self.call(self.engine.store.calls_page, since, until, status, after, limit + 1)
+        rows = await self.store.run(self.engine.store.calls_page, since, until, status, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         cursor = encode_cursor(rows[-1]) if more and rows else None
@@ -484,7 +357,7 @@ class Service:
         return JSONResponse({"calls": rows, "next_cursor": cursor})
 
     async def pools(self, request: Request) -> Response:
-        stats = await self.call(self.engine.stats, float(self.now()))
+        stats = self.engine.stats(float(self.now()))
         pools = {}
         for name, s in stats["pools"].items():
             row = dict(s)
@@ -501,7 +374,7 @@ class Service:
         return JSONResponse({"status": "ok", "implementation": self.engine.implementation, "pid": os.getpid()})
 
     async def metrics_text(self, request: Request) -> Response:
-        stats = await self.call(self.engine.stats, float(self.now()))
+        stats = self.engine.stats(float(self.now()))
         return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
@@ -573,6 +446,20 @@ def _csv_cell(value: Any) -> str:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class ServiceApp(Starlette):
+    """Starlette, with the public endpoints answered before its middleware and routing (they
+    take every page view; see public.py)."""
+
+    public: PublicEndpoints
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        found = self.public.route(scope)
+        if found is not None:
+            await self.public.handle(found[0], found[1], scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def from_environment() -> Starlette:
     """The app of one ``k50core serve --workers N`` worker: its settings come from K50CORE_SERVE
     (JSON, written by the CLI). Every worker opens the same store and, beside a SQLite file, the
@@ -623,30 +510,22 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     svc.public_url = public_url
     svc.cdr_timezone = tz
 
-    def route(path: str, fn: Handler, methods: List[str], public: bool = False, private: bool = False) -> Route:
+    def route(path: str, fn: Handler, methods: List[str], private: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
-            origin = request.headers.get("origin")
             try:
-                if request.method == "OPTIONS" and public:
-                    response = svc.preflight(request)
-                else:
-                    if private:
-                        svc.authorise(request)
-                    response = await fn(request)
+                if private:
+                    svc.authorise(request)
+                response = await fn(request)
             except ApiError as exc:
-                response = exc.response()
+                response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
             except Exception:  # a bug: logged with its traceback, nothing of it in the answer
                 log.exception("%s %s failed", request.method, path)
                 response = JSONResponse({"error": "internal"}, status_code=500)
-            if public:
-                svc.cors(response, origin)
             svc.metrics.request(path, request.method, response.status_code)
             return response
-        return Route(path, endpoint, methods=methods + (["OPTIONS"] if public else []))
+        return Route(path, endpoint, methods=methods)
 
     routes = [
-        route("/v1/visit", svc.visit, ["POST"], public=True),
-        route("/v1/heartbeat", svc.heartbeat, ["POST"], public=True),
         route("/v1/calls", svc.post_call, ["POST"]),  # authorised in post_call: key or signature
         route("/v1/calls", svc.get_calls, ["GET"], private=True),
         route("/v1/pools", svc.pools, ["GET"], private=True),
@@ -666,15 +545,17 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
+        engine.warm_up()
+        log_writer = asyncio.ensure_future(svc.store.write_log_every(1.0))
         try:
             yield
         finally:
-            if owned:
-                with svc.lock:
-                    engine.close()
+            log_writer.cancel()
+            await svc.store.close(close_engine=owned)
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal},
-                    lifespan=lifespan)
+    app = ServiceApp(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal},
+                     lifespan=lifespan)
+    app.public = PublicEndpoints(svc)
     app.state.service = svc
     app.state.engine = engine
     return app

@@ -72,10 +72,18 @@ class Engine:
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
         self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
+        self._events: List[LeaseEvent] = []  # the lease log waiting, when writes are deferred
+        # A host that writes on a thread of its own (the HTTP service) sets this: assign() then only
+        # queues, and the host takes the queue (take_writes) and writes it there (write).
+        self.defer_writes = False
+        self.lease_starts = 0  # lease starts and joins recorded: a host sees whether assign() queued one
         self.attributor = Attributor(self.store)
-        user_sink = lease_sink
+        self._user_sink = user_sink = lease_sink
 
         def sink(events: List[LeaseEvent]) -> None:
+            if self.defer_writes:
+                self._events.extend(events)
+                return
             starts, self._starts = self._starts, []
             self.store.save_starts(starts)  # before the log, so the visits are there when its leases are
             self.store.save_events(events)
@@ -183,6 +191,7 @@ class Engine:
     def _save_start(self, e: LeaseEvent, attrs: Dict[str, Any]) -> None:
         """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
         when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
+        self.lease_starts += 1
         joined = False
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
@@ -190,11 +199,11 @@ class Engine:
         row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
-        if self._durable_starts:
+        if self._durable_starts and not self.defer_writes:
             self.store.save_start(visit, row)
         else:  # a store in memory has nothing to lose to a crash: write in batches
             self._starts.append((visit, row))
-            if len(self._starts) >= 512:
+            if len(self._starts) >= 512 and not self.defer_writes:
                 self.flush()
 
     # -- calls --------------------------------------------------------------------------
@@ -204,19 +213,46 @@ class Engine:
         Raises CallError naming each bad field. The call and its attribution
         are on disk (for a file or PostgreSQL store) before this returns.
         """
-        parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
+        prepared = self.prepare_call(call, now)
         self.flush()
+        return self.attribute_prepared(*prepared)
+
+    def prepare_call(self, call: Any, now: Optional[float] = None) -> Tuple[Dict[str, Any], List[LeaseRow]]:
+        """attribute()'s first half, which reads no store: the call checked (CallError names each
+        bad field) and the called number's lease as the pool state has it now."""
+        parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
         e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
-        live = [] if e is None else [row_of(e)]
+        return parsed, [] if e is None else [row_of(e)]
+
+    def attribute_prepared(self, parsed: Dict[str, Any], live: List[LeaseRow]) -> Attribution:
+        """attribute()'s second half, in the store: run it after the writes taken before it."""
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:
         """Write the buffered lease starts and lease log to the store."""
+        self.write(*self.take_writes(), durable=False)
+
+    def take_writes(self) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
+        """The queued lease starts (with their visits) and lease log, taken, for ``write``. With
+        ``defer_writes`` a host calls this where it calls assign() and writes on its own thread."""
         starts, self._starts = self._starts, []
-        self.store.save_starts(starts)
-        events = self.pools.drain()
+        events, self._events = self._events, []
+        events += self.pools.drain()
+        if events and self._user_sink is not None:
+            self._user_sink(events)
+        return starts, events
+
+    def write(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent],
+              durable: bool = True) -> None:
+        """Store what take_writes() gave; ``durable``: the starts are on disk when this returns."""
+        self.store.save_starts(starts, durable)  # before the log, so the visits are there when its leases are
         if events:
             self.store.save_events(events)
+
+    def requeue(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
+        """Put back what a failed write() was given, ahead of anything queued since."""
+        self._starts[:0] = starts
+        self._events[:0] = events
 
     def close(self) -> None:
         """A clean shutdown: flush the lease log, close the store (if the engine opened it)."""
@@ -287,6 +323,12 @@ class Engine:
         self.config = replace(self.config, pools=pools)
         self.pools.configure(self.config.pools, _ms(now))
         self.attributor.configure(self.config)
+
+    def warm_up(self) -> None:
+        """Load now what enrichment loads on first use (the User-Agent parser's patterns take
+        about a second), so that a server's first visitors do not wait for it."""
+        self.enrich({"url": "https://example.com/", "ip": "127.0.0.1",
+                     "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}, 0.0)
 
     # -- visit → attributes → decision ------------------------------------------
     def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:

@@ -67,6 +67,12 @@ class Assignment(NamedTuple):
     shared: bool
 
 
+# A joiner's returns to a shared lease are logged at most this often (ms): attribution ranks
+# joiners by recency on the scale of a fifth of the hold (minutes), and every page view of
+# every joiner would otherwise be a row to write.
+SEEN_EVERY_MS = 10_000
+
+
 class LeaseEvent(NamedTuple):
     """One lease start, renewal or shared join; a lease ends at its last ``end``."""
     event: str              # "start", "renew", "share", "end" (cut short by retiring the number)
@@ -229,6 +235,7 @@ class Pools:
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
+        self._joiner_seen: Dict[Tuple[str, int, int], int] = {}  # (visitor, slot, gen) -> when last logged (ms)
         self._log: List[Any] = []
         self._sink = lease_sink
         self.set_sink_batch(sink_batch)
@@ -388,6 +395,12 @@ class Pools:
     def _seen_again(self, visitor: str, slot: int, gen: int, now_ms: int) -> None:
         """A joiner of a shared lease is back: logged as a join at ``now_ms``, so attribution
         ranks them by when they were last on the page, as it ranks the holder."""
+        key = (visitor, slot, gen)
+        if now_ms - self._joiner_seen.get(key, -SEEN_EVERY_MS) < SEEN_EVERY_MS:
+            return  # logged moments ago: the ranking works on the scale of minutes
+        if len(self._joiner_seen) > 200_000:  # bounded: forgetting only logs one return more
+            self._joiner_seen.clear()
+        self._joiner_seen[key] = now_ms
         ps = self._slot_pool.get(slot)
         if ps is not None:
             self._record("share", ps, slot, gen, now_ms, visitor, None)

@@ -37,6 +37,54 @@ def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
                     e.start, e.last, e.end, e.shared)
 
 
+def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
+    """The lease log with each lease's renewals, and each joiner's returns to a shared lease,
+    folded into one event with the latest times, at the place of the first: the stored row
+    keeps the greatest times anyway, so only the last of them changes it. (A heartbeat a
+    second from every page of a busy site is thousands of renewals of a few hundred leases.)"""
+    out: List[LeaseEvent] = []
+    at: Dict[Tuple[Any, ...], int] = {}
+    for e in events:
+        if e.event not in ("renew", "share"):
+            out.append(e)
+            continue
+        key = (e.event, e.pool, e.number, e.start, e.lease, e.visitor_id if e.event == "share" else None)
+        i = at.get(key)
+        if i is None:
+            at[key] = len(out)
+            out.append(e)
+        else:
+            first = out[i]
+            out[i] = first._replace(last=max(first.last, e.last), end=max(first.end, e.end),
+                                    shared=first.shared or e.shared,
+                                    visitor_id=first.visitor_id or e.visitor_id,
+                                    session_id=first.session_id or e.session_id)
+    return out
+
+
+# (ended, activity): a lease's own starts and renewals insert it with its holder, joins then only
+# move its end (a join first would insert it with the joiner's time as its last activity), and
+# ends cut it short after both.
+_LEASE_ORDER = ((False, True), (False, False), (True, True), (True, False))
+
+
+class _Batch:
+    """Rows of the lease log grouped by statement (see _LEASE_ORDER). Upserts keep the greatest
+    times, so the order within a group does not matter."""
+
+    def __init__(self) -> None:
+        self.leases: Dict[Tuple[bool, bool], List[Tuple[Any, ...]]] = {}
+        self.joins: List[Tuple[Any, ...]] = []
+
+    def lease(self, r: LeaseRow, ended: bool, activity: bool) -> None:
+        self.leases.setdefault((ended, activity), []).append(
+            (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared))
+
+    def join(self, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
+        if visitor:
+            self.joins.append((lease, visitor, session, at, lease, visitor))
+
+
 def lease_key(pool: str, number: str, start: float, lease: str) -> str:
     """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not."""
     return f"{pool}:{number}:{round(start * 1000)}:{lease}"
@@ -109,59 +157,67 @@ class Store:
         """New leases with the visits that started (or joined) them, in one transaction."""
         if not starts:
             return
+        batch = _Batch()
+        visits = []
+        for visit, lease in starts:
+            joined = bool(visit.get("joined"))
+            batch.lease(lease, ended=False, activity=not joined)
+            if joined:
+                batch.join(lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
+            visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
+                           visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
+                           lease.number, json.dumps(visit.get("attributes") or {}, sort_keys=True)))
         with self.transaction(durable):
             cur = self.conn.cursor()
-            for visit, lease in starts:
-                joined = bool(visit.get("joined"))
-                self._upsert_lease(cur, lease, ended=False, activity=not joined)
-                if joined:
-                    self._join(cur, lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
-                cur.execute(self._sql(
-                    "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"),
-                    (f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
-                     visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
-                     lease.number, json.dumps(visit.get("attributes") or {}, sort_keys=True)))
+            self._write(cur, batch)
+            cur.executemany(self._sql(
+                "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), visits)
 
     def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
         self.save_starts([(visit, lease)], durable)
 
     def save_events(self, events: Iterable[LeaseEvent]) -> int:
-        """Starts, renewals, shared joins and ends from the engine's lease log; returns how many."""
-        n = 0
-        with self.transaction(durable=False):
-            cur = self.conn.cursor()
-            for e in events:
-                row = row_of(e, holder=e.event != "share")
-                key = row.lease
-                # a join is the joiner's activity, not the holder's: it moves only the end
-                self._upsert_lease(cur, row, ended=e.event == "end", activity=e.event != "share")
-                if e.event == "share" and e.visitor_id:
-                    self._join(cur, key, e.visitor_id, e.session_id, e.last)
-                n += 1
-        return n
+        """Starts, renewals, shared joins and ends from the engine's lease log; returns how many rows."""
+        batch = _Batch()
+        folded = coalesced(events)
+        for e in folded:
+            # a join is the joiner's activity, not the holder's: it moves only the end
+            row = row_of(e, holder=e.event != "share")
+            batch.lease(row, ended=e.event == "end", activity=e.event != "share")
+            if e.event == "share":
+                batch.join(row.lease, e.visitor_id, e.session_id, e.last)
+        if folded:
+            with self.transaction(durable=False):
+                self._write(self.conn.cursor(), batch)
+        return len(folded)
 
-    def _upsert_lease(self, cur: Any, r: LeaseRow, ended: bool, activity: bool = True) -> None:
+    def _write(self, cur: Any, batch: "_Batch") -> None:
+        """A batch in a few statements (each run over all its rows in the driver, not in Python):
+        lease upserts, the ends of leases cut short after them, then the joins, which look for
+        their lease's holder."""
+        for ended, activity in _LEASE_ORDER:
+            rows = batch.leases.get((ended, activity))
+            if rows:
+                cur.executemany(self._lease_sql(ended, activity), rows)
+        if batch.joins:
+            cur.executemany(self._sql(
+                "INSERT INTO lease_joins (lease, visitor_id, session_id, at) SELECT ?, ?, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM leases WHERE lease = ? AND visitor_id = ?) "
+                f"ON CONFLICT (lease, visitor_id) DO UPDATE SET "
+                f"at = {self.greatest('lease_joins.at', 'excluded.at')}"), batch.joins)
+
+    def _lease_sql(self, ended: bool, activity: bool) -> str:
         ends = "excluded.ends" if ended else self.greatest("leases.ends", "excluded.ends")
         last = self.greatest("leases.last", "excluded.last") if activity else "leases.last"
-        cur.execute(self._sql(
+        return self._sql(
             "INSERT INTO leases (lease, pool, number, visitor_id, session_id, rule, start, last, ends, shared) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO UPDATE SET "
             f"last = {last}, ends = {ends}, "
             "shared = (leases.shared OR excluded.shared), "
             "visitor_id = COALESCE(leases.visitor_id, excluded.visitor_id), "
             "session_id = COALESCE(leases.session_id, excluded.session_id), "
-            "rule = COALESCE(leases.rule, excluded.rule)"),
-            (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared))
-
-    def _join(self, cur: Any, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
-        if not visitor:
-            return
-        cur.execute(self._sql(
-            "INSERT INTO lease_joins (lease, visitor_id, session_id, at) SELECT ?, ?, ?, ? "
-            "WHERE NOT EXISTS (SELECT 1 FROM leases WHERE lease = ? AND visitor_id = ?) "
-            f"ON CONFLICT (lease, visitor_id) DO UPDATE SET at = {self.greatest('lease_joins.at', 'excluded.at')}"),
-            (lease, visitor, session, at, lease, visitor))
+            "rule = COALESCE(leases.rule, excluded.rule)")
 
     def leases_of(self, number: str, since: float, until: float) -> List[LeaseRow]:
         """Leases of a number that were alive at some point in [since, until], oldest first."""

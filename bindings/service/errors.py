@@ -1,0 +1,53 @@
+"""The service's error answers and body decoding, shared by the public (raw ASGI) and private routes.
+
+Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "message"}]}``.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
+
+
+class ApiError(Exception):
+    """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs."""
+
+    def __init__(self, status: int, error: str, problems: Sequence[Tuple[str, str]] = (),
+                 headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.problems, self.headers = status, error, list(problems), headers
+
+    def body(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"error": self.error}
+        if self.problems:
+            out["problems"] = [{"field": f, "message": m} for f, m in self.problems]
+        return out
+
+    def header_list(self) -> List[Tuple[bytes, bytes]]:
+        return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (self.headers or {}).items()]
+
+
+def json_bytes(value: Any) -> bytes:
+    """JSON as Starlette's JSONResponse writes it (compact, UTF-8)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def body_json(body: bytes) -> Any:
+    """A request body as JSON; 400 when it is empty or not JSON (NaN and Infinity included)."""
+    if not body:
+        raise ApiError(400, "empty body: expected a JSON object")
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ApiError(400, "body is not valid JSON") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def kind(value: Any) -> str:
+    """How a JSON value's type reads in an error message."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

@@ -1,0 +1,239 @@
+"""The public endpoints, straight on ASGI: ``POST /v1/visit`` and ``POST /v1/heartbeat``.
+
+Every page view of every visitor comes here, so these two skip the framework: the headers
+are read once from the ASGI scope, the body from ``receive``, and the answer is written as
+bytes. (Starlette's Request, routing and JSONResponse cost several times what the engine's
+assign does for a returning visitor.) Everything else goes on to the Starlette app.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
+
+from k50core.config.phones import display as format_number
+from k50core.pools import Assignment
+
+from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID
+from .errors import MAX_BODY, ApiError, body_json, kind, json_bytes
+
+if TYPE_CHECKING:
+    from .app import Service
+
+log = logging.getLogger("k50core.service")
+
+Headers = List[Tuple[bytes, bytes]]
+Answer = Tuple[int, Any, Headers]  # status, JSON body (None: no body), extra headers
+
+# visit fields the body may carry: name -> the longest value taken
+VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
+              "token": 64, "ga_client_id": 64, "ga_session_id": 32}
+_GA_CLIENT = re.compile(r"\d{1,20}\.\d{1,20}")
+
+
+class Incoming:
+    """What the public endpoints read of a request, taken from the ASGI scope in one pass."""
+
+    __slots__ = ("method", "origin", "length", "cookie", "user_agent", "forwarded", "peer", "scheme", "asked")
+
+    def __init__(self, scope: Dict[str, Any]) -> None:
+        self.method: str = scope["method"]
+        self.origin = self.length = self.cookie = self.user_agent = self.asked = None
+        self.forwarded: List[str] = []
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                self.origin = value.decode("latin-1")
+            elif name == b"content-length":
+                self.length = value.decode("latin-1")
+            elif name == b"cookie":
+                self.cookie = value.decode("latin-1") if self.cookie is None else \
+                    f"{self.cookie}; {value.decode('latin-1')}"
+            elif name == b"user-agent":
+                self.user_agent = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                self.forwarded.append(value.decode("latin-1"))
+            elif name == b"access-control-request-method":
+                self.asked = value.decode("latin-1")
+        client = scope.get("client")
+        self.peer: Optional[str] = client[0] if client else None
+        self.scheme: str = scope.get("scheme", "http")
+
+    def visitor_cookie(self) -> Optional[str]:
+        if not self.cookie or VISITOR_COOKIE not in self.cookie:
+            return None
+        for part in self.cookie.split(";"):
+            name, _, value = part.partition("=")
+            if name.strip() == VISITOR_COOKIE:
+                return value.strip().strip('"')
+        return None
+
+
+async def read_body(receive: Callable[[], Awaitable[Dict[str, Any]]], declared: Optional[str]) -> Optional[bytes]:
+    """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""
+    if declared is not None:
+        try:
+            too_big = int(declared) > MAX_BODY
+        except ValueError:
+            raise ApiError(400, "bad Content-Length") from None
+        if too_big:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+        if not message.get("more_body", False):
+            return body
+
+
+def parse_visit(data: Any) -> Dict[str, Any]:
+    """The visit fields of a /v1/visit body, type-checked (422 naming each bad field)."""
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {kind(data)}")])
+    problems: List[Tuple[str, str]] = []
+    visit: Dict[str, Any] = {}
+    for name, limit in VISIT_TEXT.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append((name, f"expected a string, got {kind(value)}"))
+        elif len(value) > limit:
+            problems.append((name, f"longer than {limit} characters"))
+        elif name == "visitor_id" and (not value or not value.isprintable()):
+            problems.append((name, "expected 1-256 printable characters"))
+        else:
+            visit[name] = value
+    if "url" not in visit and not any(f == "url" for f, _ in problems):
+        problems.append(("url", "required: the page's URL"))
+    cookies = data.get("cookies")
+    if cookies is not None:
+        if isinstance(cookies, str):
+            if len(cookies) > 8192:
+                problems.append(("cookies", "longer than 8192 characters"))
+            else:
+                visit["cookies"] = cookies
+        elif isinstance(cookies, dict):
+            bad = [k for k, v in cookies.items() if not isinstance(v, str) or len(k) > 256 or len(v) > 4096]
+            if bad or len(cookies) > 100:
+                problems.append(("cookies", "expected at most 100 name: string value pairs"))
+            else:
+                visit["cookies"] = dict(cookies)
+        else:
+            problems.append(("cookies", f"expected an object or a Cookie header string, got {kind(cookies)}"))
+    if problems:
+        raise ApiError(422, "invalid visit", problems)
+    return visit
+
+
+def ga_cookie(visit: Dict[str, Any]) -> None:
+    """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie."""
+    ga = visit.pop("ga_client_id", None)
+    if not ga or not _GA_CLIENT.fullmatch(ga):
+        return
+    cookies = visit.get("cookies")
+    if cookies is None:
+        visit["cookies"] = {"_ga": f"GA1.1.{ga}"}
+    elif isinstance(cookies, dict):
+        cookies.setdefault("_ga", f"GA1.1.{ga}")
+    elif "_ga=" not in cookies:
+        visit["cookies"] = f"{cookies}; _ga=GA1.1.{ga}" if cookies.strip() else f"_ga=GA1.1.{ga}"
+
+
+async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
+    """POST /v1/visit: the number this page view shows, and the visitor cookie."""
+    fields = parse_visit(body_json(body))
+    if "visitor_id" not in fields:
+        cookie = req.visitor_cookie()
+        fields["visitor_id"] = cookie if cookie and VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
+    if "user_agent" not in fields and req.user_agent:
+        fields["user_agent"] = req.user_agent[:4096]
+    fields["ip"] = svc.client_ip(req.peer, req.forwarded)
+    ga_cookie(fields)
+    now = float(svc.now())
+    limited = svc.over_limit(fields, now)
+    if limited:  # a flood gets the site's number and takes nothing from any pool
+        svc.metrics.rate_limited(limited)
+        number = svc.engine.config.default_number
+        got = Assignment(number, format_number(number, svc.engine.config.display) if number else None,
+                         None, None, None, None, False)
+    else:  # memory work, right here; a new lease is on disk before its number is shown
+        started = svc.engine.lease_starts
+        got = svc.engine.assign(fields, now, fields.get("token"))
+        if svc.engine.lease_starts != started:
+            await svc.commit()
+    svc.metrics.assigned(got.pool, svc.outcome(got))
+    ttl = None if got.expires_at is None else max(0, int(math.ceil(got.expires_at - now)))
+    vid = fields["visitor_id"]
+    headers: Headers = []
+    if VISITOR_ID.match(vid):  # a body's id that is no valid cookie value is answered, not stored
+        secure = req.scheme == "https" if svc.secure_cookie is None else svc.secure_cookie
+        cookie = f"{VISITOR_COOKIE}={vid}; Max-Age={COOKIE_MAX_AGE}; Path=/; SameSite=lax"
+        headers.append((b"set-cookie", (cookie + "; Secure" if secure else cookie).encode("latin-1")))
+    return 200, {"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
+                 "shared": bool(got.shared), "visitor_id": vid}, headers
+
+
+async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
+    """POST /v1/heartbeat: the page is still open; is its lease alive?"""
+    data = body_json(body)
+    token = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {kind(data)}")])
+    if not isinstance(token, str) or not 0 < len(token) <= 64:
+        raise ApiError(422, "invalid heartbeat", [("token", "expected the token /v1/visit gave")])
+    return 200, {"alive": bool(svc.engine.heartbeat(token, float(svc.now())))}, []
+
+
+Handler = Callable[["Service", Incoming, bytes], Awaitable[Answer]]
+ROUTES: Dict[str, Handler] = {"/v1/visit": visit, "/v1/heartbeat": heartbeat}
+_JSON = (b"content-type", b"application/json")
+
+
+class PublicEndpoints:
+    """The public routes (with CORS, JSON errors and metrics) for the app in front of them."""
+
+    def __init__(self, svc: "Service") -> None:
+        self.svc = svc
+
+    def route(self, scope: Dict[str, Any]) -> Optional[Tuple[str, Handler]]:
+        """(path, handler) when the request is for a public route, else None."""
+        if scope["type"] != "http":
+            return None
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        handler = ROUTES.get(path)
+        return None if handler is None else (path, handler)
+
+    async def handle(self, path: str, handler: Handler, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        svc = self.svc
+        req = Incoming(scope)
+        try:
+            if req.method == "POST":
+                body = await read_body(receive, req.length)
+                if body is None:  # the client left: nobody to answer
+                    return
+                status, payload, headers = await handler(svc, req, body)
+            elif req.method == "OPTIONS":
+                status, payload, headers = 204, None, svc.preflight(req.origin, req.asked)
+            else:
+                status, payload, headers = 405, {"error": "method not allowed"}, [(b"allow", b"POST, OPTIONS")]
+        except ApiError as exc:
+            status, payload, headers = exc.status, exc.body(), exc.header_list()
+        except Exception:  # a bug: logged with its traceback, nothing of it in the answer
+            log.exception("%s %s failed", req.method, path)
+            status, payload, headers = 500, {"error": "internal"}, []
+        headers.extend(svc.cors_headers(req.origin))
+        content = b"" if payload is None else json_bytes(payload)
+        if payload is not None:
+            headers += [_JSON, (b"content-length", str(len(content)).encode("ascii"))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        svc.metrics.request(path, req.method, status)
