@@ -86,7 +86,8 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context()
-    context.add_cookies([{"name": "_ga", "value": GA, "url": server}])
+    context.add_cookies([{"name": "_ga", "value": GA, "url": server},
+                         {"name": "_ga_ABC123", "value": "GS2.1.s1699999990$o3$g1$t1700000100$j0$l0$h0", "url": server}])
     pg = context.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -231,7 +232,7 @@ def test_returning_visitor_keeps_visitor_and_number(page, server):
     assert again["visitor_id"] == first["visitor_id"] and again["number"] == first["number"]
 
 
-def test_ga_client_id_reaches_the_store(page, server, clock):
+def test_ga_client_and_session_ids_reach_the_store(page, server, clock):
     got = open_demo(page, server)
     call = {"call_id": "ga-1", "number": page.evaluate("K50.number()"), "caller": "+79161234567",
             "started_at": clock.t + 30, "duration_seconds": 40, "answered": True}
@@ -239,6 +240,7 @@ def test_ga_client_id_reaches_the_store(page, server, clock):
     a = httpx.post(server + "/v1/calls", json=call, headers=AUTH, timeout=5).json()
     assert a["status"] == "matched" and a["visitor_id"] == got["visitor_id"]
     assert a["attributes"]["ga_client_id"] == "1234567890.1700000000"
+    assert a["attributes"]["ga_session_id"] == "1699999990"   # from the stream's _ga_<container> cookie
 
 
 def test_end_to_end_heartbeat_keeps_the_lease_and_the_call_finds_the_browser(page, server, clock):

@@ -51,12 +51,14 @@ try:
                                             detect, rename, to_call, verify_twilio, zone)
     from k50core.bindings.telephony.payloads import is_form
     from k50core.bindings.telephony.signing import DEFAULT_WINDOW
+    from k50core.bindings.events import Dispatcher, attribution_json
 except ImportError:  # a source checkout (PYTHONPATH=src:.)
     from bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
                                     PayloadError, SignatureError, Verifier, decode_body, decode_form,
                                     detect, rename, to_call, verify_twilio, zone)
     from bindings.telephony.payloads import is_form
     from bindings.telephony.signing import DEFAULT_WINDOW
+    from bindings.events import Dispatcher, attribution_json
 
 log = logging.getLogger("k50core.service")
 
@@ -131,6 +133,12 @@ class Metrics:
         family("k50_visits_not_substituted_total", "counter",
                "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
                [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+        events = stats.get("events")
+        if events:
+            family("k50_events", "gauge", "Outgoing call events (webhooks, GA4) in the outbox, by status.",
+                   (({"status": s}, events.get(s, 0)) for s in ("pending", "delivered", "dead")))
+            family("k50_events_oldest_pending_seconds", "gauge", "Age of the oldest event waiting to be sent.",
+                   [({}, events.get("oldest_pending_seconds", 0))])
         return "\n".join(out) + "\n"
 
 
@@ -249,6 +257,8 @@ class Service:
         p = self.engine.config.pools.get(pool) if pool else None
         return p.type if p is not None else None
 
+    dispatcher: Optional[Dispatcher] = None  # outgoing call events (config events:), see create_app
+
     # -- POST /v1/calls: a telephony webhook ----------------------------------------------------
     webhook: Optional[Verifier] = None       # X-K50-Signature check (create_app's webhook_secrets)
     twilio_token: Optional[str] = None       # X-Twilio-Signature check (create_app's twilio_auth_token)
@@ -315,9 +325,16 @@ class Service:
         except CallError as exc:
             raise ApiError(422, "invalid call", rename(exc.problems, fmt, data)) from None
         await self.commit()  # the leases it may belong to are in the store
-        got = await self.store.run(self.engine.attribute_prepared, parsed, live)
+        got = await self.store.run(self._attribute, parsed, live, float(self.now()))
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
+
+    def _attribute(self, parsed: Dict[str, Any], live: List[Any], now: float) -> Any:
+        """On the store's thread: the attribution, and its outgoing events queued beside it."""
+        got = self.engine.attribute_prepared(parsed, live)
+        if self.dispatcher is not None:
+            self.dispatcher.enqueue(got, now, held=True)
+        return got
 
     async def get_calls(self, request: Request) -> Response:
         q = request.query_params
@@ -375,6 +392,8 @@ class Service:
 
     async def metrics_text(self, request: Request) -> Response:
         stats = self.engine.stats(float(self.now()))
+        if self.dispatcher is not None:
+            stats["events"] = await self.store.run(self.dispatcher.stats)
         return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request) -> Response:
@@ -410,13 +429,6 @@ def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
             and not isinstance(value[0], bool) and math.isfinite(value[0]) and isinstance(value[1], str)):
         return float(value[0]), value[1]
     return None
-
-
-def attribution_json(a: Any) -> Dict[str, Any]:
-    out = asdict(a)
-    out["attributes"] = dict(a.attributes)
-    out["candidates"] = [asdict(c) for c in a.candidates]
-    return out
 
 
 def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
@@ -509,6 +521,9 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     svc.twilio_token = twilio_auth_token or None
     svc.public_url = public_url
     svc.cdr_timezone = tz
+    events = engine.config.events
+    svc.dispatcher = Dispatcher(engine.store, events, now=svc.now, lock=svc.store.lock) \
+        if events.configured else None
 
     def route(path: str, fn: Handler, methods: List[str], private: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -547,9 +562,14 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     async def lifespan(app: Starlette) -> Any:
         engine.warm_up()
         log_writer = asyncio.ensure_future(svc.store.write_log_every(1.0))
+        stop = asyncio.Event()
+        sender = asyncio.ensure_future(svc.dispatcher.run(stop)) if svc.dispatcher is not None else None
         try:
             yield
         finally:
+            stop.set()
+            if sender is not None:
+                await sender
             log_writer.cancel()
             await svc.store.close(close_engine=owned)
 

@@ -31,6 +31,7 @@ Answer = Tuple[int, Any, Headers]  # status, JSON body (None: no body), extra he
 VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
               "token": 64, "ga_client_id": 64, "ga_session_id": 32}
 _GA_CLIENT = re.compile(r"\d{1,20}\.\d{1,20}")
+_GA_SESSION = re.compile(r"\d{1,20}")
 
 
 class Incoming:
@@ -132,17 +133,23 @@ def parse_visit(data: Any) -> Dict[str, Any]:
 
 
 def ga_cookie(visit: Dict[str, Any]) -> None:
-    """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie."""
-    ga = visit.pop("ga_client_id", None)
-    if not ga or not _GA_CLIENT.fullmatch(ga):
-        return
+    """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie, and a
+    ga_session_id for a GA4 stream's _ga_<container> cookie (see attribution.visit_summary)."""
+    ga, session = visit.pop("ga_client_id", None), visit.pop("ga_session_id", None)
+    if ga and _GA_CLIENT.fullmatch(ga):
+        _add_cookie(visit, "_ga", f"GA1.1.{ga}")
+    if ga and session and _GA_SESSION.fullmatch(session):
+        _add_cookie(visit, "_ga_K50", f"GS1.1.{session}.1")
+
+
+def _add_cookie(visit: Dict[str, Any], name: str, value: str) -> None:
     cookies = visit.get("cookies")
     if cookies is None:
-        visit["cookies"] = {"_ga": f"GA1.1.{ga}"}
+        visit["cookies"] = {name: value}
     elif isinstance(cookies, dict):
-        cookies.setdefault("_ga", f"GA1.1.{ga}")
-    elif "_ga=" not in cookies:
-        visit["cookies"] = f"{cookies}; _ga=GA1.1.{ga}" if cookies.strip() else f"_ga=GA1.1.{ga}"
+        cookies.setdefault(name, value)
+    elif f"{name}=" not in cookies:
+        visit["cookies"] = f"{cookies}; {name}={value}" if cookies.strip() else f"{name}={value}"
 
 
 async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:

@@ -33,12 +33,18 @@ class StoreThread:
         engine.defer_writes = True
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="k50core-store")
         self._lock = threading.Lock()  # requests may come on more than one loop (test clients do)
+        # held around everything run on the store's thread; others who touch the store's connection
+        # (the outgoing events' dispatcher) hold it too. Re-entrant: a function run here may call them.
+        self.lock = threading.RLock()
         self._waiting: List["asyncio.Future[None]"] = []
         self._writing = False
         self.writes = 0  # writes done (each one fsync at most)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        def locked() -> T:
+            with self.lock:
+                return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, locked)
 
     async def commit(self) -> None:
         """Wait until what is queued now is stored durably: joins the next group write.

@@ -35,6 +35,7 @@
     return Array.prototype.map.call(w.crypto.getRandomValues(new Uint8Array(16)), function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
   function gaClientId() { var m = (cookie("_ga") || "").match(/\d+\.\d+$/); return m && m[0]; } // GA1.1.<id>.<time>
+  function gaSessionId() { var m = d.cookie.match(/(?:^|; )_ga_\w+=GS\d\.\d+\.s?(\d+)/); return m && m[1]; } // GS1.1.<sid>. / GS2.1.s<sid>$
 
   // Replaces the target digits inside one string, keeping its written form; null when nothing changed.
   function swap(text) {
@@ -111,7 +112,8 @@
   function visit() {
     vid = cookie(COOKIE) || vid || randomId();
     setCookie(vid);
-    var body = { url: location.href, referrer: d.referrer || undefined, visitor_id: vid, ga_client_id: gaClientId() || undefined };
+    var body = { url: location.href, referrer: d.referrer || undefined, visitor_id: vid, ga_client_id: gaClientId() || undefined,
+      ga_session_id: gaSessionId() || undefined };
     body.token = store() || undefined;
     return post("/v1/visit", body).then(function (got) {
       vid = got.visitor_id || vid; setCookie(vid);

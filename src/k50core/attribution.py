@@ -248,4 +248,18 @@ def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
         # GA4 client id: the last two fields of the _ga cookie (GA1.1.<random>.<timestamp>)
         "ga_client_id": ".".join(ga.split(".")[-2:]) if isinstance(ga, str) and ga.count(".") >= 3 else None,
     }
+    # GA4 session id: from each stream's _ga_<CONTAINER> cookie, "GS1.1.<session_id>.<n>.<...>" or
+    # "GS2.1.s<session_id>$o<n>$...". One stream: ga_session_id; several: ga_session_ids by container.
+    sessions: Dict[str, str] = {}
+    for name, value in part("cookie").items():
+        if isinstance(name, str) and name.startswith("_ga_") and 0 < len(name) - 4 <= 32 and isinstance(value, str):
+            m = re.match(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)", value)
+            if m:
+                sessions[name[4:]] = m.group(1) or m.group(2)
+                if len(sessions) >= 8:
+                    break
+    if len(sessions) == 1:
+        out["ga_session_id"] = next(iter(sessions.values()))
+    elif sessions:
+        out["ga_session_ids"] = sessions
     return {k: v for k, v in out.items() if v not in (None, {}, "")}

@@ -11,22 +11,47 @@ typo such as ``pol: msk`` does not silently do nothing)::
     sources: traffic-source catalogue overrides (see enrich/source.py)
     geoip:   {path}                                  # a newer MaxMind City DB
     bots:    {exclude}                               # bots take no number (default true)
+    events:  {webhooks: [{url, secret, name, statuses}],  # outgoing events on each attributed call
+              ga4: {measurement_id, api_secret, event_name, endpoint, statuses},
+              retry: {max_attempts, base_seconds, max_seconds}}
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from ..errors import Problem
 from . import phones
 
 POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
-_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots"}
+_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events"}
 _SITE_KEYS = {"default_number", "region", "display"}
 _POOL_KEYS = {"type", "numbers", "hold_seconds", "cooldown_seconds", "on_exhausted", "default_number", "display",
               "late_seconds", "campaign"}
 _RULE_KEYS = {"name", "when", "pool", "exclude", "note"}
+_EVENTS_KEYS = {"webhooks", "ga4", "retry"}
+_WEBHOOK_KEYS = {"name", "url", "secret", "statuses"}
+_GA4_KEYS = {"measurement_id", "api_secret", "event_name", "endpoint", "statuses"}
+_RETRY_KEYS = {"max_attempts", "base_seconds", "max_seconds"}
+# the call statuses of k50core.attribution.STATUSES (not imported: attribution imports this module)
+CALL_STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
+GA4_ENDPOINT = "https://www.google-analytics.com/mp/collect"
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,20}$")
+_GA4_EVENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")   # GA4: letters, digits, _; at most 40
+_GA4_RESERVED_PREFIXES = ("ga_", "google_", "firebase_")
+_GA4_RESERVED_NAMES = {"ad_activeview", "ad_click", "ad_exposure", "ad_query", "ad_reward", "adunit_exposure",
+                       "app_background", "app_clear_data", "app_exception", "app_remove", "app_store_refund",
+                       "app_store_subscription_cancel", "app_store_subscription_convert",
+                       "app_store_subscription_renew", "app_update", "app_upgrade", "dynamic_link_app_open",
+                       "dynamic_link_app_update", "dynamic_link_first_open", "error", "first_open",
+                       "first_visit", "in_app_purchase", "notification_dismiss", "notification_foreground",
+                       "notification_open", "notification_receive", "os_update", "session_start",
+                       "session_start_with_rollout", "user_engagement"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,45 @@ class Rule:
     place: str
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """A URL that gets each attributed call, signed with ``secret`` (k50core's X-K50-Signature)."""
+    name: str                       # the outbox target: part of the idempotency key, so keep it stable
+    url: str
+    secret: str = field(repr=False)
+    statuses: Tuple[str, ...] = CALL_STATUSES
+
+
+@dataclass(frozen=True)
+class GA4:
+    """A GA4 Measurement Protocol event for each attributed call whose visit had a GA client id."""
+    measurement_id: str
+    api_secret: str = field(repr=False)
+    event_name: str = "phone_call"
+    endpoint: str = GA4_ENDPOINT
+    statuses: Tuple[str, ...] = CALL_STATUSES
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Failed deliveries wait base x 2^(attempt-1) seconds (jittered), at most max; dead after max_attempts."""
+    max_attempts: int = 8
+    base_seconds: float = 2.0
+    max_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Events:
+    """Outgoing events (``events:``); the default sends nothing."""
+    webhooks: Tuple[Webhook, ...] = ()
+    ga4: Optional[GA4] = None
+    retry: Retry = Retry()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.webhooks) or self.ga4 is not None
+
+
 @dataclass
 class Config:
     default_number: Optional[str] = None
@@ -63,6 +127,7 @@ class Config:
     sources: Optional[Mapping[str, Any]] = None
     geoip_path: Optional[str] = None
     exclude_bots: bool = True
+    events: Events = field(default_factory=Events)
 
 
 class _Checker:
@@ -133,6 +198,7 @@ def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
     if not isinstance(bots.get("exclude", True), bool):
         c.fault("bots.exclude", "expected true or false")
     cfg.exclude_bots = bots.get("exclude", True) is not False
+    cfg.events = _events(c, top.get("events"))
     return cfg, c.problems
 
 
@@ -221,6 +287,128 @@ def _rules(c: _Checker, raw: Any, cfg: Config) -> List[Rule]:
             when = {"$or": []}
         rules.append(Rule(name=name, when=dict(when), pool=pool if not exclude else None, exclude=exclude, place=f"{place}.when"))
     return rules
+
+
+def _events(c: _Checker, raw: Any) -> Events:
+    """The ``events:`` section: where each attributed call is sent, and how failures are retried."""
+    spec = c.mapping(raw, "events", _EVENTS_KEYS)
+    webhooks: List[Webhook] = []
+    hooks = spec.get("webhooks")
+    if hooks is not None and not isinstance(hooks, list):
+        c.fault("events.webhooks", f"expected a list of webhooks, got {_kind(hooks)}")
+        hooks = []
+    names: Dict[str, int] = {}
+    for i, hook in enumerate(hooks or ()):
+        place = f"events.webhooks[{i}]"
+        if not isinstance(hook, Mapping):
+            c.fault(place, f"expected a mapping, got {_kind(hook)}")
+            continue
+        h = c.mapping(hook, place, _WEBHOOK_KEYS)
+        url = _url(c, h.get("url"), f"{place}.url", required=True)
+        secret = _text(c, h.get("secret"), f"{place}.secret", "the HMAC-SHA256 key")
+        name = h.get("name")
+        if name is None:
+            name = f"webhook{i}" if url is None else "webhook-" + _short_hash(url)
+        elif not isinstance(name, str) or not _TARGET_NAME.match(name) or name == "ga4":
+            c.fault(f"{place}.name", "expected 1-64 letters, digits, '_', '.' or '-' (and not 'ga4')")
+            name = f"webhook{i}"
+        if name in names:
+            c.fault(f"{place}.name" if "name" in h else f"{place}.url",
+                    f"webhook {name!r} is already events.webhooks[{names[name]}]: give each a distinct name")
+        names[name] = i
+        statuses = _statuses(c, h.get("statuses"), f"{place}.statuses")
+        if url is not None and secret is not None:
+            webhooks.append(Webhook(name, url, secret, statuses))
+    return Events(tuple(webhooks), _ga4(c, spec.get("ga4")), _retry(c, spec.get("retry")))
+
+
+def _ga4(c: _Checker, raw: Any) -> Optional[GA4]:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        c.fault("events.ga4", f"expected a mapping, got {_kind(raw)}")
+        return None
+    g = c.mapping(raw, "events.ga4", _GA4_KEYS)
+    mid = g.get("measurement_id")
+    if not isinstance(mid, str) or not _MEASUREMENT_ID.match(mid):
+        c.fault("events.ga4.measurement_id", "expected a GA4 measurement id such as G-ABC123XYZ")
+        mid = None
+    secret = _text(c, g.get("api_secret"), "events.ga4.api_secret", "the Measurement Protocol API secret")
+    name = g.get("event_name", "phone_call")
+    if not isinstance(name, str) or not _GA4_EVENT.match(name):
+        c.fault("events.ga4.event_name", "expected a letter then letters, digits or '_', at most 40 characters")
+        name = "phone_call"
+    elif name.lower().startswith(_GA4_RESERVED_PREFIXES) or name.lower() in _GA4_RESERVED_NAMES:
+        c.fault("events.ga4.event_name", f"{name!r} is reserved by Google Analytics")
+        name = "phone_call"
+    endpoint = _url(c, g.get("endpoint"), "events.ga4.endpoint", required=False) or GA4_ENDPOINT
+    statuses = _statuses(c, g.get("statuses"), "events.ga4.statuses")
+    if mid is None or secret is None:
+        return None
+    return GA4(mid, secret, name, endpoint, statuses)
+
+
+def _retry(c: _Checker, raw: Any) -> Retry:
+    r = c.mapping(raw, "events.retry", _RETRY_KEYS)
+    attempts = r.get("max_attempts", 8)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100:
+        c.fault("events.retry.max_attempts", f"expected a whole number from 1 to 100, got {attempts!r}")
+        attempts = 8
+    base = _positive(c, r.get("base_seconds", 2.0), "events.retry.base_seconds", 2.0)
+    most = _positive(c, r.get("max_seconds", 3600.0), "events.retry.max_seconds", 3600.0)
+    if most < base:
+        c.fault("events.retry.max_seconds", f"expected at least base_seconds ({base:g})")
+        most = base
+    return Retry(attempts, base, most)
+
+
+def _positive(c: _Checker, value: Any, place: str, default: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 30 * 86400
+    if not ok:
+        c.fault(place, f"expected a number of seconds above 0 and at most 30 days, got {value!r}")
+        return default
+    return float(value)
+
+
+def _url(c: _Checker, value: Any, place: str, required: bool) -> Optional[str]:
+    if value is None and not required:
+        return None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) and len(value) <= 2048 else None
+        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname) \
+            and not any(ch.isspace() for ch in value) and value.isprintable()
+    except ValueError:  # a malformed port or IPv6 literal
+        ok = False
+    if not ok:
+        c.fault(place, "expected an http(s) URL")
+        return None
+    return value
+
+
+def _text(c: _Checker, value: Any, place: str, what: str) -> Optional[str]:
+    if not isinstance(value, str) or not value.strip():
+        c.fault(place, f"expected a non-empty string ({what})")
+        return None
+    return value
+
+
+def _statuses(c: _Checker, value: Any, place: str) -> Tuple[str, ...]:
+    if value is None:
+        return CALL_STATUSES
+    if not isinstance(value, list) or not value:
+        c.fault(place, f"expected a non-empty list of call statuses ({', '.join(CALL_STATUSES)})")
+        return CALL_STATUSES
+    chosen = []
+    for j, s in enumerate(value):
+        if s not in CALL_STATUSES:
+            c.fault(f"{place}[{j}]", f"expected one of {', '.join(CALL_STATUSES)}, got {s!r}")
+        elif s not in chosen:
+            chosen.append(s)
+    return tuple(s for s in CALL_STATUSES if s in chosen) or CALL_STATUSES
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def _kind(v: Any) -> str:
