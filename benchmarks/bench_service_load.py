@@ -94,7 +94,7 @@ def _wrk(url: str, seconds: int, connections: int, script: Optional[str] = None,
     return rps, p99
 
 
-def compare(seconds: int = 5, connections: int = 16, repeats: int = 3) -> Dict[str, float]:
+def compare(seconds: int = 5, connections: int = 10, repeats: int = 3) -> Dict[str, float]:
     """Both servers up at once; wrk runs alternate between them (after a warm-up run each), so a
     noisy neighbour on this shared machine hits both alike; the medians are kept."""
     if shutil.which("wrk") is None:
@@ -133,7 +133,7 @@ def compare(seconds: int = 5, connections: int = 16, repeats: int = 3) -> Dict[s
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--connections", type=int, default=10)  # wrk's own default
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     r = compare(a.seconds, a.connections, a.repeats)

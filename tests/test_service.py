@@ -431,3 +431,35 @@ def test_workers_share_one_pool(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_concurrent_new_visitors_are_stored_before_their_numbers_are_shown(store_url, clock):
+    """Many visits at once through the ASGI app (grouped writes: one transaction per turn of the
+    loop with SQLite, group commit on the store's thread with PostgreSQL): when an answer arrives,
+    another connection already finds its visit in the store, and the lease log follows."""
+    import asyncio
+    from k50core.store import open_store
+
+    e = Engine.from_config(demo_config_path(), store=store_url)
+    app = create_app(e, now=clock, rate_limits=None)
+    missing = []
+
+    async def run():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://k50") as client:
+                with open_store(store_url) as reader:
+                    async def one(i):
+                        r = await client.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"c{i}"})
+                        assert r.status_code == 200 and r.json()["number"]
+                        rows = reader.conn.cursor()
+                        rows.execute(reader._sql("SELECT count(*) FROM visits WHERE visitor_id = ?"), (f"c{i}",))
+                        if rows.fetchone()[0] != 1:
+                            missing.append(i)
+                    await asyncio.gather(*(one(i) for i in range(40)))
+    try:
+        asyncio.run(run())
+        assert missing == []
+        assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
+    finally:
+        e.close()

@@ -1,5 +1,6 @@
 """Storage parity: the same behaviour from SQLite and PostgreSQL, both real."""
 import json
+import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -109,3 +110,21 @@ def test_visit_attributes_round_trip(store_url):
                           "attributes": {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}}, row, durable=True)
         assert store.visit_of(key) == {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}
         assert store.leases_of("+74950000001", 1500, 1500)[0].session_id == "s1"
+
+
+def test_a_sqlite_file_checkpoints_elsewhere_once_its_log_is_big(tmp_path):
+    """The service leaves checkpoints to its store thread: the commit that fills the log does
+    not copy it into the database, a later checkpoint() does (and only past the threshold)."""
+    with open_store(str(tmp_path / "k.db")) as store:
+        store.checkpoint_elsewhere()
+        store.save_events([event("start", f"v{i}", 1000.0 + i, 1000.0 + i, 1900.0 + i, lease=f"{i}.1",
+                                 number=f"+7495{i:07d}") for i in range(2000)])
+        wal = tmp_path / "k.db-wal"
+        assert wal.stat().st_size > 100_000                       # still all in the log
+        assert store.checkpoint(min_bytes=wal.stat().st_size + 1) is False
+        assert store.checkpoint(min_bytes=0) is True
+        cur = sqlite3.connect(str(tmp_path / "k.db")).execute("PRAGMA wal_checkpoint(PASSIVE)")
+        busy, frames, done = cur.fetchone()
+        assert busy == 0 and frames == done                       # nothing left to copy
+    with open_store(":memory:") as memory:
+        assert memory.checkpoint(min_bytes=0) is False

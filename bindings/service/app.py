@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import csv
+import gc
 import hmac
 import io
 import json
@@ -24,7 +25,6 @@ import threading
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from starlette.applications import Starlette
@@ -208,6 +208,8 @@ class Service:
 
     def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
         """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""
+        if not self.origins:  # no origin is ever allowed: the answer does not vary by origin
+            return []
         if not self.allowed(origin):
             return [(b"vary", b"Origin")]
         return [(b"vary", b"Origin"), (b"access-control-allow-origin", (origin or "").encode("latin-1")),
@@ -487,7 +489,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
                cdr_timezone: str = "UTC", demo: bool = False,
                rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
-               state_path: Optional[str] = None) -> Starlette:
+               state_path: Optional[str] = None, freeze_gc: bool = False) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -504,6 +506,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     ``webhook_window`` seconds, X-K50-Signature: sha256=HMAC(secret, timestamp + "." + body)), and
     when ``twilio_auth_token`` is given, one with a valid X-Twilio-Signature (computed over
     ``public_url`` + path + query when a proxy changes the URL). CDR times are in ``cdr_timezone``.
+    ``freeze_gc`` (what ``k50core serve`` does) moves what start-up left alive out of the cyclic
+    collector's reach (``gc.freeze``), so full collections do not rescan it mid-request.
     """
     tz = zone(cdr_timezone)  # an unknown zone fails here, not on the first call
     owned = engine is None
@@ -561,6 +565,9 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         engine.warm_up()
+        if freeze_gc:  # what start-up left alive stays: full collections need not rescan it
+            gc.collect()
+            gc.freeze()
         log_writer = asyncio.ensure_future(svc.store.write_log_every(1.0))
         stop = asyncio.Event()
         sender = asyncio.ensure_future(svc.dispatcher.run(stop)) if svc.dispatcher is not None else None

@@ -28,23 +28,28 @@ class ApiError(Exception):
         return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (self.headers or {}).items()]
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Made once: json.dumps / json.loads with options build a new encoder / decoder on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_DECODE = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
 def json_bytes(value: Any) -> bytes:
     """JSON as Starlette's JSONResponse writes it (compact, UTF-8)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODE(value).encode("utf-8")
 
 
 def body_json(body: bytes) -> Any:
-    """A request body as JSON; 400 when it is empty or not JSON (NaN and Infinity included)."""
+    """A request body as JSON (UTF-8); 400 when it is empty or not JSON (NaN and Infinity included)."""
     if not body:
         raise ApiError(400, "empty body: expected a JSON object")
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return _DECODE(body.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ApiError(400, "body is not valid JSON") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def kind(value: Any) -> str:

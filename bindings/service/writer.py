@@ -1,14 +1,20 @@
-"""The store on a thread of its own, the engine's memory on the event loop.
+"""The store beside the event loop: the engine's memory on the loop, the store's I/O placed
+where it costs least.
 
-Assigning a number is memory work (the compiled pools, rules and enrichment): it runs
-right in the request, on the event loop, with no thread hop and no lock. What reaches the
-store — a new lease and the visit that started it, the lease log, calls — runs on one
-thread that owns the store's connection, in the order it was asked for.
+Assigning a number is memory work (the compiled pools, rules and enrichment): it runs right in
+the request, on the event loop, with no thread hop and no lock. A new lease must be stored
+before its number is shown (a restart or a kill -9 must not lose who held it):
 
-A new lease must be on disk before its number is shown (a restart or a kill -9 must not
-lose who held it). Writing each one with its own fsync caps a server at a few hundred
-new visitors a second, so writes are grouped: every request waiting while a write is on
-the disk is answered by the next single write ("group commit", as databases do it).
+* a SQLite file: written on the loop, in the write-ahead log, one transaction for every request
+  that asked in the same turn of the loop (a fraction of a millisecond of CPU; on a thread it
+  would wait for the GIL at every step while the loop is busy: the convoy effect). Checkpoints
+  (copying the log into the database) run on the store's thread, on a connection of their own,
+  once the log holds 4 MiB, not inside a request's commit;
+* PostgreSQL: a synchronous commit on the store's thread, one group at a time ("group commit":
+  whoever asks while one is under way is answered by the next).
+
+Reads, attributions and the outgoing events' outbox go to the store's thread. The lease log
+(renewals) follows every second, folded per lease, in slices so no request waits long.
 """
 from __future__ import annotations
 
@@ -19,8 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, TypeVar
 
 from k50core.engine import Engine
+from k50core.store.base import coalesced
 
 log = logging.getLogger("k50core.service")
+LOG_SLICE = 50  # lease log rows written at a time on the loop (about a millisecond)
 T = TypeVar("T")
 
 
@@ -28,9 +36,16 @@ class StoreThread:
     """``await run(fn, ...)`` runs ``fn`` on the store's thread; ``await commit()`` returns once
     every lease start queued before it is durably stored."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, inline: Optional[bool] = None) -> None:
         self.engine = engine
         engine.defer_writes = True
+        # A SQLite file's write is a fraction of a millisecond of CPU: done right on the loop, it
+        # costs that. Handed to a thread, it waits for the GIL at every step while the loop is
+        # busy (the convoy effect) and takes several times as long. A server's store (PostgreSQL)
+        # is mostly waiting on the network: that goes to the thread.
+        self.inline = engine.store.backend == "sqlite" if inline is None else inline
+        if self.inline and hasattr(engine.store, "checkpoint_elsewhere"):
+            engine.store.checkpoint_elsewhere()  # see write_log_every: not in a commit on the loop
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="k50core-store")
         self._lock = threading.Lock()  # requests may come on more than one loop (test clients do)
         # held around everything run on the store's thread; others who touch the store's connection
@@ -38,6 +53,8 @@ class StoreThread:
         self.lock = threading.RLock()
         self._waiting: List["asyncio.Future[None]"] = []
         self._writing = False
+        self.backlog = False  # lease log rows left for the next writes
+        self._log_due = False  # the lease log goes with the next write (write_log_every sets it)
         self.writes = 0  # writes done (each one fsync at most)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -47,62 +64,124 @@ class StoreThread:
         return await asyncio.get_running_loop().run_in_executor(self._executor, locked)
 
     async def commit(self) -> None:
-        """Wait until what is queued now is stored durably: joins the next group write.
+        """Return once every lease start queued so far is stored.
 
-        The first to come writes its group; whoever comes meanwhile waits for the next group,
-        which is written by a task the writer leaves behind (one writer at a time, so every write
-        follows the earlier ones and a group's starts are in its write or an earlier one)."""
-        done: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        With a SQLite file: written on the loop, in the write-ahead log (SQLite's NORMAL commit, as
+        the engine writes lease starts: a killed process cannot lose it, only a power cut could),
+        one transaction for every request that asked in the same turn of the loop. Otherwise
+        (PostgreSQL) a synchronous commit on the store's thread, one group at a time: whoever
+        asks while one is under way joins the next."""
+        loop = asyncio.get_running_loop()
+        done: "asyncio.Future[None]" = loop.create_future()
+        if self.inline:  # written once the requests ready now have queued theirs too
+            with self._lock:
+                self._waiting.append(done)
+                start = not self._writing
+                self._writing = True
+            if start:
+                loop.call_soon(self._write_group_here)
+            await done
+            return
         with self._lock:
             self._waiting.append(done)
-            lead = not self._writing
+            start = not self._writing
             self._writing = True
-        if lead:
-            await self._write_group()
+        if start:
+            asyncio.ensure_future(self._write_groups())
         await done
 
-    async def _write_group(self) -> None:
+    def _write_group_here(self) -> None:
         with self._lock:
-            group, self._waiting = self._waiting, []
-        try:
-            await self._write(group)
-        finally:
-            with self._lock:
-                more = bool(self._waiting)
-                self._writing = more
-            if more:
-                asyncio.ensure_future(self._write_group())
-
-    async def _write(self, group: List["asyncio.Future[None]"]) -> None:
-        starts, events = self.engine.take_writes()  # taken after the group's starts were queued
+            group, self._waiting, self._writing = self._waiting, [], False
         error: Optional[BaseException] = None
         try:
-            if starts or events:
-                await self.run(self.engine.write, starts, events, True)
-                self.writes += 1
-        except Exception as exc:  # kept for the next write; the waiting requests are told
-            self.engine.requeue(starts, events)
-            log.error("writing %d lease starts and %d log events failed", len(starts), len(events), exc_info=exc)
+            self._write_here(log=self._log_due)
+        except Exception as exc:  # logged; what was taken is queued again for the next write
             error = exc
         for done in group:
             _settle(done, error)
 
+    def _write_here(self, log: bool = True) -> None:
+        starts, events = self.engine.take_writes(log)
+        if log:
+            self._log_due = False
+        if not starts and not events:
+            return
+        events = coalesced(events)
+        rest = events[LOG_SLICE:]  # left for the next writes: no long stall of the loop
+        try:
+            with self.lock:
+                self.engine.write(starts, events[:LOG_SLICE], False)
+        except Exception as exc:
+            self.engine.requeue(starts, events)
+            log.error("writing %d lease starts and %d log events failed", len(starts), len(events), exc_info=exc)
+            raise
+        if rest:
+            self.engine.requeue([], rest)
+        self.backlog = bool(rest)
+        self.writes += 1
+
+    async def _write_groups(self) -> None:
+        """The one writer on the store's thread: group after group while requests wait."""
+        group: List["asyncio.Future[None]"] = []
+        try:
+            while True:
+                with self._lock:
+                    group, self._waiting = self._waiting, []
+                    if not group:
+                        self._writing = False
+                        return
+                starts, events = self.engine.take_writes()  # after the group's starts were queued
+                error: Optional[BaseException] = None
+                try:
+                    await self.run(self.engine.write, starts, events, True)
+                    self.writes += 1
+                except Exception as exc:  # kept for the next write; the waiting requests are told
+                    self.engine.requeue(starts, events)
+                    log.error("writing %d lease starts and %d log events failed", len(starts), len(events),
+                              exc_info=exc)
+                    error = exc
+                for done in group:
+                    _settle(done, error)
+                group = []
+        except BaseException as exc:  # cancelled with its loop (a test client's): tell who waits
+            with self._lock:
+                group, self._waiting, self._writing = group + self._waiting, [], False
+            for done in group:
+                _settle(done, exc if isinstance(exc, Exception) else RuntimeError("the store's writer stopped"))
+            raise
+
     async def write_log_every(self, seconds: float) -> None:
-        """Renewals (heartbeats, returning visitors) reach the store within ``seconds``; cancel to stop."""
+        """Renewals (heartbeats, returning visitors) reach the store within ``seconds``, and a
+        SQLite file's write-ahead log is checkpointed on the store's thread; cancel to stop."""
+        checkpoint = getattr(self.engine.store, "checkpoint", None) if self.inline else None
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(seconds)
+            if checkpoint is not None:  # its own connection: no lock, the loop's writes go on
+                try:
+                    await loop.run_in_executor(self._executor, checkpoint)
+                except Exception:
+                    log.exception("checkpointing the write-ahead log failed")
             try:
+                self._log_due = True
                 await self.commit()
+                while self.backlog:
+                    self._log_due = True  # slices of a big log, requests served between them
+                    await asyncio.sleep(0)
+                    await self.commit()
             except Exception:  # logged by the write; the next round tries again
                 pass
 
     async def close(self, close_engine: bool) -> None:
         """Write what is queued; then close the engine (when the app owns it) on the store's thread."""
+        self._log_due = True
         await self.commit()
         if close_engine:
             await self.run(self.engine.close)
         self.engine.defer_writes = False
         self._executor.shutdown(wait=True)
+
 
 
 def _settle(done: "asyncio.Future[None]", error: Optional[BaseException]) -> None:

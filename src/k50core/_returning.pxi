@@ -66,12 +66,13 @@ cdef double _MAX_MS = <double>((1ULL << 43) - 1)
 
 
 @cython.final
+@cython.no_gc  # strings, ints and an untracked Assignment: no cycles, nothing for the collector to scan
 cdef class _Return:
     cdef Py_ssize_t slot
     cdef uint64_t gen, hold
     cdef object cls, number, display, pool, rule, token
     cdef object last  # the Assignment given last time (reused when the caller let go of it)
-    cdef object seen  # for a visitor who joined a shared lease: told of each return (None for holders)
+    cdef bint joined  # a visitor who joined someone else's shared lease (see ReturnCache.seen)
 
 
 @cython.final
@@ -85,15 +86,17 @@ cdef class ReturnCache:
     cdef SlotTable table
     cdef dict entries
     cdef Py_ssize_t capacity
+    cdef public object seen  # seen(visitor, slot, gen, now): a joiner's return (their activity is their own)
 
     def __init__(self, SlotTable table, Py_ssize_t capacity=200_000):
         self.table = table
         self.entries = {}
         self.capacity = capacity
+        self.seen = None
 
-    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, seen=None):
-        """Remember ``made`` for ``visitor``; ``seen(visitor, slot, gen, now)`` is called on each
-        return of a visitor who joined someone else's shared lease (their activity is their own)."""
+    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, bint joined=False):
+        """Remember ``made`` for ``visitor``; ``joined``: they joined someone else's shared lease, and
+        ``self.seen(visitor, slot, gen, now)`` hears of each of their returns."""
         cdef _Return entry = _Return.__new__(_Return)
         if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
             self.entries.clear()
@@ -101,8 +104,9 @@ cdef class ReturnCache:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
         entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
         entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
-        entry.last = made
-        entry.seen = seen
+        # a copy the collector does not track: a cache of many visitors adds nothing to its scans
+        entry.last = k50_assignment(entry.cls, made[0], made[1], made[2], made[3], made[4], made[5], made[6])
+        entry.joined = joined
         self.entries[visitor] = entry
 
     def renew(self, visitor, uint64_t now):
@@ -128,8 +132,8 @@ cdef class ReturnCache:
         made = k50_renewed(<PyObject*>entry.last, entry.cls, entry.number, entry.display, entry.pool, entry.rule,
                            entry.token, until / 1000.0, shared)
         entry.last = made
-        if entry.seen is not None:
-            entry.seen(visitor, entry.slot, entry.gen, now)
+        if entry.joined and self.seen is not None:
+            self.seen(visitor, entry.slot, entry.gen, now)
         return made
 
     cdef object _renew_visit(self, object visit, uint64_t now):

@@ -266,7 +266,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
                                       if k.strip()]
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
-                             demo=demo, webhook_secrets=secrets,
+                             demo=demo, webhook_secrets=secrets, freeze_gc=True,
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
                              **({} if rate_limits else {"rate_limits": None}))
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
@@ -278,7 +278,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         os.environ["K50CORE_SERVE"] = json.dumps({
             "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
-            "webhook_secrets": secrets,
+            "webhook_secrets": secrets, "freeze_gc": True,
             "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
             **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,

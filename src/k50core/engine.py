@@ -232,10 +232,13 @@ class Engine:
         """Write the buffered lease starts and lease log to the store."""
         self.write(*self.take_writes(), durable=False)
 
-    def take_writes(self) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
-        """The queued lease starts (with their visits) and lease log, taken, for ``write``. With
-        ``defer_writes`` a host calls this where it calls assign() and writes on its own thread."""
+    def take_writes(self, log: bool = True) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
+        """The queued lease starts (with their visits) and, with ``log``, the lease log, taken, for
+        ``write``. With ``defer_writes`` a host calls this where it calls assign() and writes on its
+        own thread. (A start carries what the store needs of it; the log may wait and fold.)"""
         starts, self._starts = self._starts, []
+        if not log:
+            return starts, []
         events, self._events = self._events, []
         events += self.pools.drain()
         if events and self._user_sink is not None:

@@ -234,6 +234,7 @@ class Pools:
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
         self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
+        self.returns.seen = self._seen_again
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         self._joiner_seen: Dict[Tuple[str, int, int], int] = {}  # (visitor, slot, gen) -> when last logged (ms)
         self._log: List[Any] = []
@@ -389,7 +390,7 @@ class Pools:
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
         if visitor:  # the holder returns to it, and so does a visitor who joined it while shared
             joined = record[9] != _field(visitor, HOLDER_MAX)
-            self.returns.put(visitor, slot, gen, ps.hold_ms, made, self._seen_again if joined else None)
+            self.returns.put(visitor, slot, gen, ps.hold_ms, made, joined)
         return made
 
     def _seen_again(self, visitor: str, slot: int, gen: int, now_ms: int) -> None:

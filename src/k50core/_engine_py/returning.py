@@ -16,27 +16,27 @@ class ReturnCache:
         self.table = table
         self.entries: dict = {}
         self.capacity = capacity
+        self.seen: Optional[Callable[[str, int, int, int], None]] = None  # a joiner's return
 
-    def put(self, visitor: str, slot: int, gen: int, hold: int, made: tuple,
-            seen: Optional[Callable[[str, int, int, int], None]] = None) -> None:
+    def put(self, visitor: str, slot: int, gen: int, hold: int, made: tuple, joined: bool = False) -> None:
         if len(self.entries) >= self.capacity:
             self.entries.clear()
         if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
-        self.entries[visitor] = (slot, gen, hold, made, seen)
+        self.entries[visitor] = (slot, gen, hold, made, joined)
 
     def renew(self, visitor: Any, now: int) -> Optional[tuple]:
         entry = self.entries.get(visitor) if type(visitor) is str else None
         if entry is None:
             return None
-        slot, gen, hold, made, seen = entry
+        slot, gen, hold, made, joined = entry
         until = self.table.renew(slot, gen, now, hold)
         if not until:
             del self.entries[visitor]
             return None
         made = made._replace(expires_at=until / 1000.0, shared=self.table.state(slot)[2])
-        if seen is not None:
-            seen(visitor, slot, gen, now)
+        if joined and self.seen is not None:
+            self.seen(visitor, slot, gen, now)
         return made
 
     def discard(self, visitor: Any) -> None:

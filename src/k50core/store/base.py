@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..pools import LeaseEvent
 
