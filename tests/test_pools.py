@@ -253,3 +253,20 @@ def test_an_assignment_held_by_the_caller_never_changes(build):
     when = engine.assign(visit("v1"), now=1005).expires_at        # only the float is kept, not its tuple
     engine.assign(visit("v1"), now=1006)
     assert when == 1905.0
+
+
+def test_heartbeat_many_over_batches_matches_the_reference_and_skips_garbage():
+    """The compiled build reads tokens into C a batch (256) at a time: a list of 900 (stale,
+    garbage and repeated ones among them) renews exactly what the reference renews."""
+    big = {"pools": {"p": {"type": "dynamic", "numbers": [f"+7495{i:07d}" for i in range(700)],
+                           "hold_seconds": 900}}, "rules": [{"name": "all", "pool": "p"}]}
+    engines = [Engine.from_config(big, implementation=b) for b in ("compiled", "reference")]
+    got = []
+    for e in engines:
+        tokens = [e.assign(visit(f"v{i}"), now=1000).token for i in range(600)]
+        mixed = tokens[:300] + ["", "x.y.z", 7, None, "0.fffff.1", "ff.1.1", "0." + "1" * 40] + tokens[300:] + tokens[:50]
+        alive = [e.heartbeat_many(mixed, now=1800), e.heartbeat_many(tuple(tokens), now=2600),
+                 e.heartbeat_many(iter(tokens[:10]), now=3400), e.heartbeat_many(tokens, now=5000)]
+        got.append((alive, sorted((h.number, h.end) for h in e.lease_holders())))
+    assert got[0] == got[1]
+    assert got[0][0] == [650, 600, 10, 0]    # 1800 + 900 = 2700 > 2600; the ten renewed at 3400 end at 4300
