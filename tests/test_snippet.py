@@ -8,6 +8,7 @@ missing browser fails them."""
 from __future__ import annotations
 
 import os
+import gzip
 import re
 import shutil
 import socket
@@ -126,6 +127,17 @@ def test_snippet_is_served_versioned_and_cacheable(server):
     again = httpx.get(server + "/snippet.js", headers={"If-None-Match": r.headers["etag"]}, timeout=5)
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == r.headers["etag"]
     assert httpx.get(server + "/snippet.js", headers={"If-None-Match": '"k50-0.0.1-x"'}, timeout=5).status_code == 200
+
+
+def test_snippet_goes_gzipped_to_browsers_that_take_it(server):
+    raw = httpx.get(server + "/snippet.js", headers={"Accept-Encoding": "identity"}, timeout=5)
+    assert "content-encoding" not in raw.headers and raw.content == SNIPPET_PATH.read_bytes()
+    with httpx.stream("GET", server + "/snippet.js", headers={"Accept-Encoding": "gzip, br"}, timeout=5) as r:
+        wire = b"".join(r.iter_raw())
+        assert r.headers["content-encoding"] == "gzip" and "Accept-Encoding" in r.headers["vary"]
+    assert gzip.decompress(wire) == SNIPPET_PATH.read_bytes() and len(wire) < 3.5 * 1024
+    refused = httpx.get(server + "/snippet.js", headers={"Accept-Encoding": "gzip;q=0"}, timeout=5)
+    assert "content-encoding" not in refused.headers
 
 
 def test_snippet_is_small_and_plain():

@@ -7,6 +7,7 @@ again once the short ``max-age`` ran out, and an unchanged one is answered ``304
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
 import re
@@ -23,10 +24,11 @@ MAX_AGE = 3600  # seconds a browser may keep the snippet without asking again
 
 
 class Snippet:
-    """The snippet's bytes, version and ETag, read once."""
+    """The snippet's bytes (and gzipped, for browsers that take it), version and ETag, read once."""
 
     def __init__(self, path: Path = SNIPPET_PATH) -> None:
         self.body = path.read_bytes()
+        self.gzipped = gzip.compress(self.body, compresslevel=9, mtime=0)  # readable source, small on the wire
         found = re.search(rb'VERSION = "([^"]+)"', self.body)
         self.version = found.group(1).decode("ascii") if found else "0"
         self.etag = f'"k50-{self.version}-{hashlib.sha256(self.body).hexdigest()[:16]}"'
@@ -34,15 +36,29 @@ class Snippet:
     async def endpoint(self, request: Request) -> Response:
         headers = {"ETag": self.etag, "Cache-Control": f"public, max-age={MAX_AGE}",
                    "X-K50-Snippet-Version": self.version, "X-Content-Type-Options": "nosniff",
-                   "Access-Control-Allow-Origin": "*"}  # public code: any site may load it
+                   "Access-Control-Allow-Origin": "*",  # public code: any site may load it
+                   "Vary": "Accept-Encoding"}
         asked = request.headers.get("if-none-match", "")
         if any(tag.strip().removeprefix("W/") == self.etag for tag in asked.split(",")) or asked.strip() == "*":
             return Response(status_code=304, headers=headers)
-        body = b"" if request.method == "HEAD" else self.body
-        response = Response(body, media_type=JS_TYPE, headers=headers)
+        full = self.body
+        if _takes_gzip(request.headers.get("accept-encoding", "")):
+            full = self.gzipped
+            headers["Content-Encoding"] = "gzip"
+        response = Response(b"" if request.method == "HEAD" else full, media_type=JS_TYPE, headers=headers)
         if request.method == "HEAD":
-            response.headers["Content-Length"] = str(len(self.body))
+            response.headers["Content-Length"] = str(len(full))
         return response
+
+
+def _takes_gzip(accepted: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (``gzip;q=0`` refuses it)."""
+    for part in accepted.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            q = params.strip()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False
 
 
 def _grouped(digits: str) -> str:
