@@ -112,19 +112,20 @@ def test_visit_attributes_round_trip(store_url):
         assert store.leases_of("+74950000001", 1500, 1500)[0].session_id == "s1"
 
 
-def test_a_sqlite_file_checkpoints_elsewhere_once_its_log_is_big(tmp_path):
-    """The service leaves checkpoints to its store thread: the commit that fills the log does
-    not copy it into the database, a later checkpoint() does (and only past the threshold)."""
+def test_a_sqlite_file_can_checkpoint_in_short_steps(tmp_path):
+    """The service's writer on the event loop asks for checkpoints every 100 pages, not 1000."""
     with open_store(str(tmp_path / "k.db")) as store:
-        store.checkpoint_elsewhere()
-        store.save_events([event("start", f"v{i}", 1000.0 + i, 1000.0 + i, 1900.0 + i, lease=f"{i}.1",
-                                 number=f"+7495{i:07d}") for i in range(2000)])
-        wal = tmp_path / "k.db-wal"
-        assert wal.stat().st_size > 100_000                       # still all in the log
-        assert store.checkpoint(min_bytes=wal.stat().st_size + 1) is False
-        assert store.checkpoint(min_bytes=0) is True
-        cur = sqlite3.connect(str(tmp_path / "k.db")).execute("PRAGMA wal_checkpoint(PASSIVE)")
-        busy, frames, done = cur.fetchone()
-        assert busy == 0 and frames == done                       # nothing left to copy
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        store.checkpoint_often(100)
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 100
+        for t in range(400):                                        # many small commits, as a server makes
+            store.save_events([event("start", f"v{t}-{i}", 1000.0 + t, 1000.0 + t, 1900.0 + t,
+                                     lease=f"{t}.{i}", number=f"+7495{t:04d}{i:03d}") for i in range(10)])
+        assert (tmp_path / "k.db-wal").stat().st_size < 150 * 4096   # started over every ~100 pages
+    with open_store(str(tmp_path / "default.db")) as store:           # SQLite's default lets it grow more
+        for t in range(400):
+            store.save_events([event("start", f"v{t}-{i}", 1000.0 + t, 1000.0 + t, 1900.0 + t,
+                                     lease=f"{t}.{i}", number=f"+7495{t:04d}{i:03d}") for i in range(10)])
+        assert (tmp_path / "default.db-wal").stat().st_size > 150 * 4096
     with open_store(":memory:") as memory:
-        assert memory.checkpoint(min_bytes=0) is False
+        memory.checkpoint_often(100)                                 # no log: nothing to do, no error

@@ -8,8 +8,7 @@ before its number is shown (a restart or a kill -9 must not lose who held it):
 * a SQLite file: written on the loop, in the write-ahead log, one transaction for every request
   that asked in the same turn of the loop (a fraction of a millisecond of CPU; on a thread it
   would wait for the GIL at every step while the loop is busy: the convoy effect). Checkpoints
-  (copying the log into the database) run on the store's thread, on a connection of their own,
-  once the log holds 4 MiB, not inside a request's commit;
+  (copying the log into the database, inside a commit) come every 100 pages: short ones;
 * PostgreSQL: a synchronous commit on the store's thread, one group at a time ("group commit":
   whoever asks while one is under way is answered by the next).
 
@@ -44,8 +43,8 @@ class StoreThread:
         # busy (the convoy effect) and takes several times as long. A server's store (PostgreSQL)
         # is mostly waiting on the network: that goes to the thread.
         self.inline = engine.store.backend == "sqlite" if inline is None else inline
-        if self.inline and hasattr(engine.store, "checkpoint_elsewhere"):
-            engine.store.checkpoint_elsewhere()  # see write_log_every: not in a commit on the loop
+        if self.inline and hasattr(engine.store, "checkpoint_often"):
+            engine.store.checkpoint_often()  # short stalls of the loop, not a long one now and then
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="k50core-store")
         self._lock = threading.Lock()  # requests may come on more than one loop (test clients do)
         # held around everything run on the store's thread; others who touch the store's connection
@@ -152,17 +151,9 @@ class StoreThread:
             raise
 
     async def write_log_every(self, seconds: float) -> None:
-        """Renewals (heartbeats, returning visitors) reach the store within ``seconds``, and a
-        SQLite file's write-ahead log is checkpointed on the store's thread; cancel to stop."""
-        checkpoint = getattr(self.engine.store, "checkpoint", None) if self.inline else None
-        loop = asyncio.get_running_loop()
+        """Renewals (heartbeats, returning visitors) reach the store within ``seconds``; cancel to stop."""
         while True:
             await asyncio.sleep(seconds)
-            if checkpoint is not None:  # its own connection: no lock, the loop's writes go on
-                try:
-                    await loop.run_in_executor(self._executor, checkpoint)
-                except Exception:
-                    log.exception("checkpointing the write-ahead log failed")
             try:
                 self._log_due = True
                 await self.commit()

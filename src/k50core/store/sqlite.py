@@ -1,7 +1,6 @@
 """The default store: one SQLite file, write-ahead log, versioned migrations."""
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -30,37 +29,15 @@ class SQLiteStore(Store):
         self.path = path
         self.persistent = path != ":memory:" and not path.startswith("file::memory:")
         self.wal = self.persistent and str(mode).lower() == "wal"
-        self._checkpointer: "sqlite3.Connection | None" = None
         self._lock = threading.RLock()
         super().__init__(conn)
 
-    def checkpoint_elsewhere(self) -> None:
-        """Leave checkpoints (copying the write-ahead log into the database: milliseconds of I/O)
-        to ``checkpoint()`` on another thread, instead of the commit that fills the log."""
+    def checkpoint_often(self, pages: int = 100) -> None:
+        """Copy the write-ahead log into the database every ``pages`` pages (SQLite's default:
+        1000) for a writer on an event loop: each checkpoint runs inside a commit, so many short
+        ones (well under a millisecond) keep a request from waiting behind one long one."""
         if self.wal:
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")
-
-    def checkpoint(self, min_bytes: int = 4 << 20) -> bool:
-        """A passive checkpoint on a connection of its own (writers go on meanwhile), once the
-        write-ahead log holds ``min_bytes`` (SQLite's own automatic one: 1000 pages, 4 MiB).
-        True when one ran."""
-        if not self.wal:
-            return False
-        try:
-            if os.stat(self.path + "-wal").st_size < min_bytes:
-                return False
-        except FileNotFoundError:
-            return False
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                                 timeout=30)
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        return True
-
-    def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-        super().close()
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
