@@ -40,7 +40,7 @@ from k50core.pools import Assignment
 from ..visitors import client_ip, networks
 from .limits import RateLimiter
 from .openapi import openapi_document
-from .errors import MAX_BODY, ApiError
+from .errors import ApiError, read_body
 from .pages import page_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
@@ -151,22 +151,12 @@ def _number(value: float) -> str:
 
 
 # -- request parsing -----------------------------------------------------------------------
-async def read_body(request: Request) -> bytes:
-    """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            too_big = int(declared) > MAX_BODY
-        except ValueError:
-            raise ApiError(400, "bad Content-Length") from None
-        if too_big:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-    return bytes(body)
+async def read_request_body(request: Request) -> bytes:
+    """The raw body of a routed request (see errors.read_body)."""
+    body = await read_body(request.receive, request.headers.get("content-length"))
+    if body is None:
+        raise ApiError(400, "the client left before its body arrived")
+    return body
 
 
 class Service:
@@ -305,7 +295,7 @@ class Service:
     async def post_call(self, request: Request) -> Response:
         if self.webhook is None and self.twilio_token is None:
             self.authorise(request)  # keys only: refused before the body is read
-        body = await read_body(request)
+        body = await read_request_body(request)
         self.authorise_call(request, body)
         fmt = request.query_params.get("format")
         if fmt is not None and fmt not in FORMATS:

@@ -5,7 +5,7 @@ Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "messa
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
 
@@ -56,3 +56,24 @@ def kind(value: Any) -> str:
     """How a JSON value's type reads in an error message."""
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+async def read_body(receive: Callable[[], Awaitable[Dict[str, Any]]], declared: Optional[str]) -> Optional[bytes]:
+    """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""
+    if declared is not None:
+        try:
+            too_big = int(declared) > MAX_BODY
+        except ValueError:
+            raise ApiError(400, "bad Content-Length") from None
+        if too_big:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+        if not message.get("more_body", False):
+            return body

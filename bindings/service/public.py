@@ -17,7 +17,7 @@ from k50core.config.phones import display as format_number
 from k50core.pools import Assignment
 
 from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID
-from .errors import MAX_BODY, ApiError, body_json, kind, json_bytes
+from .errors import ApiError, body_json, kind, json_bytes, read_body
 
 if TYPE_CHECKING:
     from .app import Service
@@ -69,27 +69,6 @@ class Incoming:
             if name.strip() == VISITOR_COOKIE:
                 return value.strip().strip('"')
         return None
-
-
-async def read_body(receive: Callable[[], Awaitable[Dict[str, Any]]], declared: Optional[str]) -> Optional[bytes]:
-    """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""
-    if declared is not None:
-        try:
-            too_big = int(declared) > MAX_BODY
-        except ValueError:
-            raise ApiError(400, "bad Content-Length") from None
-        if too_big:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-        if not message.get("more_body", False):
-            return body
 
 
 def parse_visit(data: Any) -> Dict[str, Any]:
