@@ -270,3 +270,17 @@ def test_heartbeat_many_over_batches_matches_the_reference_and_skips_garbage():
         got.append((alive, sorted((h.number, h.end) for h in e.lease_holders())))
     assert got[0] == got[1]
     assert got[0][0] == [650, 600, 10, 0]    # 1800 + 900 = 2700 > 2600; the ten renewed at 3400 end at 4300
+
+
+def test_one_heartbeat_in_the_core_answers_as_the_engine_path(build):
+    """Engine.heartbeat is bound to the slot table's heartbeat: same answers as renewing through
+    Pools, for every kind of clock and token."""
+    e = Engine.from_config(config(), implementation=build)
+    token = e.assign(visit("v1"), now=1000).token
+    assert type(e).heartbeat(e, token, 1100) is True               # the class's (Pools) path
+    assert e.heartbeat(token, 1200) is True and e.heartbeat(token, 1200.5) is True
+    assert e.heartbeat(token, now=2000) is True                    # 1200.5 + 900 = 2100.5 > 2000
+    assert e.heartbeat("0.0.0", 2000) is False and e.heartbeat(17, 2000) is False and e.heartbeat("", 2000) is False
+    from fractions import Fraction
+    assert e.heartbeat(token, Fraction(2100)) is True              # any number of seconds, as before
+    assert e.heartbeat(token, 5000.0) is False                     # ended: 2100 + 900 = 3000

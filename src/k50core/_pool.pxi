@@ -437,6 +437,29 @@ cdef class SlotTable:
         self._check_log()
         return alive
 
+    def heartbeat(self, token, now=None):
+        """One page's heartbeat: renew_tokens((token,), now) for ``now`` in seconds (None: the
+        clock); True when the lease was alive. (Engine.heartbeat is this, bound.)"""
+        cdef const char* s
+        cdef uint64_t fields[3]
+        cdef double ms = _clock_ms(now)
+        cdef Py_ssize_t n
+        if ms < 0.0:  # a clock of another type, or out of range: the general path judges it
+            return self.renew_tokens((token,), int((_wall_clock() if now is None else now) * 1000)) > 0
+        if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
+            return False
+        n = PyUnicode_GET_LENGTH(token)
+        if n > 40:
+            return False
+        s = <const char*>PyUnicode_DATA(token)
+        if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
+            return False
+        if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0:
+            return False
+        alive = self._renew(<Py_ssize_t>fields[1], fields[2], <uint64_t>ms, self.holds[fields[0]]) != 0
+        self._check_log()
+        return alive
+
     cdef Py_ssize_t _renew_batch(self, const uint64_t* batch, Py_ssize_t m, uint64_t now) noexcept nogil:
         cdef Py_ssize_t j, alive = 0
         for j in range(m):

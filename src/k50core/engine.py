@@ -99,6 +99,7 @@ class Engine:
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
         self.assign, self.assign_many = assigner.assign, assigner.assign_many
+        self.heartbeat = self.pools.table.heartbeat  # one page's heartbeat, answered in the core
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -274,7 +275,8 @@ class Engine:
         return Assignment(number, shown, pool.name, rule, None, None, False)
 
     def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
-        """Extend a live lease (activity on the page); False when it has ended."""
+        """Extend a live lease (activity on the page); False when it has ended. (An engine
+        answers this in the core: instances bind it to their slot table's ``heartbeat``.)"""
         return self.pools.renew(token, int((time.time() if now is None else now) * 1000))
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import struct
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
@@ -218,6 +219,11 @@ class SlotTable:
                 alive += 1
         self._check_log()
         return alive
+
+    def heartbeat(self, token: Any, now: Any = None) -> bool:
+        """One page's heartbeat: renew_tokens((token,), now) for ``now`` in seconds (None: the
+        clock); True when the lease was alive."""
+        return self.renew_tokens((token,), int((time.time() if now is None else now) * 1000)) > 0
 
     def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
         """renew() for many leases; returns how many were alive."""
