@@ -256,8 +256,8 @@ def test_an_assignment_held_by_the_caller_never_changes(build):
 
 
 def test_heartbeat_many_over_batches_matches_the_reference_and_skips_garbage():
-    """The compiled build reads tokens into C a batch (256) at a time: a list of 900 (stale,
-    garbage and repeated ones among them) renews exactly what the reference renews."""
+    """A list of 900 tokens (stale, garbage and repeated ones among them), a tuple, an iterator:
+    the compiled build renews exactly what the reference renews."""
     big = {"pools": {"p": {"type": "dynamic", "numbers": [f"+7495{i:07d}" for i in range(700)],
                            "hold_seconds": 900}}, "rules": [{"name": "all", "pool": "p"}]}
     engines = [Engine.from_config(big, implementation=b) for b in ("compiled", "reference")]

@@ -18,7 +18,6 @@
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport realloc
-from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM
 
 cdef extern from *:
     """
@@ -94,7 +93,6 @@ cdef enum:
     CLAIM_DEADLINE_MS = 5000
     CAS_ATTEMPTS = 64
     POOLS_MAX = 64
-    TOKEN_BATCH = 256  # tokens read into C at a time by renew_tokens
 
 cdef uint64_t UNTIL_MASK = (1ULL << 43) - 1
 cdef uint64_t SHARED_BIT = 1ULL << 43
@@ -403,37 +401,26 @@ cdef class SlotTable:
 
         A token renews only a live lease of that generation in a slot of that
         pool (set_holds() gives each pool's hold); anything else is ignored.
-        Tokens are read (with the GIL) a batch at a time into a C array, then
-        renewed in a loop without the GIL or any Python object in it.
         """
-        cdef Py_ssize_t alive = 0, n, k, m, total
+        cdef Py_ssize_t alive = 0, n, slot
         cdef const char* s
         cdef uint64_t fields[3]
-        cdef uint64_t batch[TOKEN_BATCH * 3]  # slot, gen, hold
-        cdef list items = tokens if PyList_CheckExact(tokens) else list(tokens)
-        total = len(items)
-        k = 0
-        while k < total:
-            m = 0
-            while k < total and m < TOKEN_BATCH:
-                token = <object>PyList_GET_ITEM(items, k)
-                k += 1
-                if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
-                    continue
-                n = PyUnicode_GET_LENGTH(token)
-                if n > 40:
-                    continue
-                s = <const char*>PyUnicode_DATA(token)  # compact ASCII: the characters are the bytes
-                if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
-                    continue
-                if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0:
-                    continue
-                batch[m * 3] = fields[1]
-                batch[m * 3 + 1] = fields[2]
-                batch[m * 3 + 2] = self.holds[fields[0]]
-                m += 1
-            with nogil:
-                alive += self._renew_batch(batch, m, now)
+        cdef uint8_t* p
+        for token in tokens:
+            if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
+                continue
+            n = PyUnicode_GET_LENGTH(token)
+            if n > 40:
+                continue
+            s = <const char*>PyUnicode_DATA(token)  # compact ASCII: the characters are the bytes
+            if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
+                continue
+            slot = <Py_ssize_t>fields[1]
+            p = self.base + slot * SLOT_SIZE
+            if self._pool(slot)[0] != fields[0] or self.holds[fields[0]] == 0:
+                continue
+            if self._renew(slot, fields[2], now, self.holds[fields[0]]):
+                alive += 1
         self._check_log()
         return alive
 
@@ -458,13 +445,6 @@ cdef class SlotTable:
             return False
         alive = self._renew(<Py_ssize_t>fields[1], fields[2], <uint64_t>ms, self.holds[fields[0]]) != 0
         self._check_log()
-        return alive
-
-    cdef Py_ssize_t _renew_batch(self, const uint64_t* batch, Py_ssize_t m, uint64_t now) noexcept nogil:
-        cdef Py_ssize_t j, alive = 0
-        for j in range(m):
-            if self._renew(<Py_ssize_t>batch[j * 3], batch[j * 3 + 1], now, batch[j * 3 + 2]):
-                alive += 1
         return alive
 
     def renew_many(self, const int[::1] slots, const long long[::1] gens, uint64_t now, uint64_t hold):
