@@ -228,17 +228,33 @@ def test_assign_many_matches_assign(build):
 
 
 def test_the_lease_sink_drains_renewals_from_every_path(build):
-    """Returning visitors (answered in the core), heartbeats and batches all feed the sink in batches."""
+    """Returning visitors (answered in the core), heartbeats and batches all feed the sink in
+    batches; renewals of one lease between two drains are one record with its latest times."""
+    big = {"pools": {"p": {"type": "dynamic", "numbers": [f"+7495{i:07d}" for i in range(1200)],
+                           "hold_seconds": 900}}, "rules": [{"name": "all", "pool": "p"}]}
     batches = []
-    engine = Engine.from_config(config(numbers=3), implementation=build, lease_sink=batches.append)
-    tokens = [engine.assign(visit(f"v{i}"), now=1000).token for i in range(3)]
-    for k in range(400):
-        engine.assign(visit("v0"), now=1001 + k)                 # the core's returning path
-        engine.heartbeat(tokens[1], now=1001 + k)
-        engine.heartbeat_many(tokens[2:], now=1001 + k)
-    assert batches and all(len(b) >= 1024 for b in batches)
+    engine = Engine.from_config(big, implementation=build, lease_sink=batches.append)
+    tokens = [engine.assign(visit(f"v{i}"), now=1000).token for i in range(1200)]
+    engine.drain_leases()
+    batches.clear()
+    for k in range(3):                                           # each lease renewed three times
+        for i in range(400):
+            engine.assign(visit(f"v{i}"), now=1001 + k)          # the core's returning path
+            engine.heartbeat(tokens[400 + i], now=1001 + k)
+        engine.heartbeat_many(tokens[800:], now=1001 + k)
+    assert batches and all(len(b) >= 1024 for b in batches)      # called from the core once 1024 wait
     drained = [e for b in batches for e in b] + engine.drain_leases()
-    assert sum(e.event == "renew" for e in drained) == 1200 and sum(e.event == "start" for e in drained) == 3
+    renewals = [e for e in drained if e.event == "renew"]
+    latest = {}
+    for e in renewals:
+        latest[e.lease] = max(latest.get(e.lease, (0.0, 0.0)), (e.last, e.end))
+    assert len(latest) == 1200 and set(latest.values()) == {(1003.0, 1903.0)}   # every lease, up to date
+    assert 1200 <= len(renewals) <= 3600 and engine.stats(now=1003)["renewals"] == 3600
+    for k in range(400):                      # no drain between them: one record per lease
+        engine.heartbeat_many(tokens[:3], now=1010 + k)
+    folded = [e for e in engine.drain_leases() if e.event == "renew"]
+    assert sorted((e.lease, e.last, e.end) for e in folded) == sorted(
+        ("{}.{}".format(*(int(x, 16) for x in t.split(".")[1:])), 1409.0, 2309.0) for t in tokens[:3])
 
 
 def test_an_assignment_held_by_the_caller_never_changes(build):

@@ -17,7 +17,7 @@
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
-from libc.stdlib cimport realloc
+from libc.stdlib cimport calloc, free, realloc
 
 cdef extern from *:
     """
@@ -175,6 +175,7 @@ cdef class SlotTable:
     cdef uint64_t* log
     cdef Py_ssize_t log_len
     cdef Py_ssize_t log_cap
+    cdef Py_ssize_t* log_at  # per slot: 1 + where its entry is in the log, 0 when it has none
     cdef readonly unsigned long long renewed  # this process's renewals, ever
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
@@ -182,6 +183,7 @@ cdef class SlotTable:
 
     def __cinit__(self):
         self.log = NULL
+        self.log_at = NULL
         self.log_len = 0
         self.log_cap = 0
         self.renewed = 0
@@ -189,6 +191,7 @@ cdef class SlotTable:
 
     def __dealloc__(self):
         free(self.log)
+        free(self.log_at)
 
     def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
         # fd: the segment file; the reference locks it, the compiled table needs no lock
@@ -202,6 +205,9 @@ cdef class SlotTable:
         self.base = self.heads + capacity * HEAD_SIZE
         self.capacity = capacity
         self.offset = offset
+        self.log_at = <Py_ssize_t*>calloc(max(capacity, 1), sizeof(Py_ssize_t))
+        if self.log_at == NULL:
+            raise MemoryError()
 
     cdef inline uint8_t* _slot(self, Py_ssize_t i) except NULL:
         if i < 0 or i >= self.capacity:
@@ -315,8 +321,14 @@ cdef class SlotTable:
 
     cdef void _log_renewal(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until) noexcept nogil:
         cdef uint64_t* grown
-        cdef Py_ssize_t cap
+        cdef uint64_t* entry
+        cdef Py_ssize_t cap, at = self.log_at[slot]
         self.renewed += 1
+        if at and self.log[(at - 1) * 4 + 1] == gen:  # this lease renewed again since the last drain:
+            entry = self.log + (at - 1) * 4          # one record, with its latest activity and end
+            entry[2] = max(entry[2], now)
+            entry[3] = max(entry[3], until)
+            return
         if self.log_len == self.log_cap:
             cap = max(1024, self.log_cap * 2)
             grown = <uint64_t*>realloc(self.log, cap * 4 * sizeof(uint64_t))
@@ -328,14 +340,21 @@ cdef class SlotTable:
         self.log[self.log_len * 4 + 2] = now
         self.log[self.log_len * 4 + 3] = until
         self.log_len += 1
+        self.log_at[slot] = self.log_len
 
     def take_renewals(self):
         """This process's renewals since the last call: [(slot, gen, now, until)]."""
         cdef Py_ssize_t k
         out = [(<long long>self.log[k * 4], <long long>self.log[k * 4 + 1], <long long>self.log[k * 4 + 2],
                 <long long>self.log[k * 4 + 3]) for k in range(self.log_len)]
-        self.log_len = 0
+        self._log_clear()
         return out
+
+    cdef void _log_clear(self) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(self.log_len):
+            self.log_at[<Py_ssize_t>self.log[k * 4]] = 0
+        self.log_len = 0
 
     def take_renewal_events(self, cls, pools, rules):
         """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
@@ -373,7 +392,7 @@ cdef class SlotTable:
                 holder, session,
                 rules[rule] if same and rule < n_rules else None, start, now / 1000.0, until / 1000.0,
                 same and (s & SHARED_BIT) != 0, k50_lease_text(slot, gen))))
-        self.log_len = 0
+        self._log_clear()
         return out
 
     def set_log_limit(self, Py_ssize_t limit, on_full):

@@ -61,6 +61,7 @@ class SlotTable:
         self._fd = fd
         self._lock = threading.RLock()
         self._renewals: list = []
+        self._log_at: dict = {}  # slot -> where its record is in _renewals
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._holds = [0] * POOLS_MAX
@@ -161,13 +162,24 @@ class SlotTable:
             until = max(until, now + hold)
             self._put(slot, pack_state(g, LEASED, shared, until))
             U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
-            self._renewals.append((slot, g, now, until))
-            self.renewed += 1
+            self._log_renewal(slot, g, now, until)
             return until
+
+    def _log_renewal(self, slot: int, gen: int, now: int, until: int) -> None:
+        """One record per lease between two drains, with its latest activity and end."""
+        self.renewed += 1
+        at = self._log_at.get(slot)
+        if at is not None and self._renewals[at][1] == gen:
+            s, g, n, u = self._renewals[at]
+            self._renewals[at] = (s, g, max(n, now), max(u, until))
+            return
+        self._log_at[slot] = len(self._renewals)
+        self._renewals.append((slot, gen, now, until))
 
     def take_renewals(self) -> list:
         """This process's renewals since the last call: [(slot, gen, now, until)]."""
         out, self._renewals = self._renewals, []
+        self._log_at = {}
         return out
 
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str]) -> list:
