@@ -1,6 +1,4 @@
 """Storage parity: the same behaviour from SQLite and PostgreSQL, both real."""
-import json
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -110,22 +108,3 @@ def test_visit_attributes_round_trip(store_url):
                           "attributes": {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}}, row, durable=True)
         assert store.visit_of(key) == {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}
         assert store.leases_of("+74950000001", 1500, 1500)[0].session_id == "s1"
-
-
-def test_a_sqlite_file_can_checkpoint_in_short_steps(tmp_path):
-    """The service's writer on the event loop asks for checkpoints every 100 pages, not 1000."""
-    with open_store(str(tmp_path / "k.db")) as store:
-        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
-        store.checkpoint_often(100)
-        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 100
-        for t in range(400):                                        # many small commits, as a server makes
-            store.save_events([event("start", f"v{t}-{i}", 1000.0 + t, 1000.0 + t, 1900.0 + t,
-                                     lease=f"{t}.{i}", number=f"+7495{t:04d}{i:03d}") for i in range(10)])
-        assert (tmp_path / "k.db-wal").stat().st_size < 150 * 4096   # started over every ~100 pages
-    with open_store(str(tmp_path / "default.db")) as store:           # SQLite's default lets it grow more
-        for t in range(400):
-            store.save_events([event("start", f"v{t}-{i}", 1000.0 + t, 1000.0 + t, 1900.0 + t,
-                                     lease=f"{t}.{i}", number=f"+7495{t:04d}{i:03d}") for i in range(10)])
-        assert (tmp_path / "default.db-wal").stat().st_size > 150 * 4096
-    with open_store(":memory:") as memory:
-        memory.checkpoint_often(100)                                 # no log: nothing to do, no error

@@ -7,8 +7,7 @@ before its number is shown (a restart or a kill -9 must not lose who held it):
 
 * a SQLite file: written on the loop, in the write-ahead log, one transaction for every request
   that asked in the same turn of the loop (a fraction of a millisecond of CPU; on a thread it
-  would wait for the GIL at every step while the loop is busy: the convoy effect). Checkpoints
-  (copying the log into the database, inside a commit) come every 100 pages: short ones;
+  would wait for the GIL at every step while the loop is busy: the convoy effect);
 * PostgreSQL: a synchronous commit on the store's thread, one group at a time ("group commit":
   whoever asks while one is under way is answered by the next).
 
@@ -43,8 +42,6 @@ class StoreThread:
         # busy (the convoy effect) and takes several times as long. A server's store (PostgreSQL)
         # is mostly waiting on the network: that goes to the thread.
         self.inline = engine.store.backend == "sqlite" if inline is None else inline
-        if self.inline and hasattr(engine.store, "checkpoint_often"):
-            engine.store.checkpoint_often()  # short stalls of the loop, not a long one now and then
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="k50core-store")
         self._lock = threading.Lock()  # requests may come on more than one loop (test clients do)
         # held around everything run on the store's thread; others who touch the store's connection

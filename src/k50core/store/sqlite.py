@@ -23,21 +23,13 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str) -> None:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.path = path
         self.persistent = path != ":memory:" and not path.startswith("file::memory:")
-        self.wal = self.persistent and str(mode).lower() == "wal"
         self._lock = threading.RLock()
         super().__init__(conn)
-
-    def checkpoint_often(self, pages: int = 100) -> None:
-        """Copy the write-ahead log into the database every ``pages`` pages (SQLite's default:
-        1000) for a writer on an event loop: each checkpoint runs inside a commit, so many short
-        ones (well under a millisecond) keep a request from waiting behind one long one."""
-        if self.wal:
-            self.conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
