@@ -273,6 +273,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
         typer.echo(f"demo site: http://{host}:{port}/?utm_campaign=spring_sale", err=True)
+    # a line a request only where it is shown: uvicorn formats it (client, quoted path) regardless
+    access_log = log_level.lower() in ("trace", "debug", "info")
     if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
         engine.close()
         os.environ["K50CORE_SERVE"] = json.dumps({
@@ -282,10 +284,10 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
             **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, proxy_headers=False)
+                    workers=workers, log_level=log_level, proxy_headers=False, access_log=access_log)
         return
     try:
-        uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level,
+        uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level, access_log=access_log,
                     proxy_headers=False)  # the app reads X-Forwarded-For itself, from trusted proxies only
     finally:
         engine.close()
