@@ -31,8 +31,8 @@ T = TypeVar("T")
 
 
 class StoreThread:
-    """``await run(fn, ...)`` runs ``fn`` on the store's thread; ``await commit()`` returns once
-    every lease start queued before it is durably stored."""
+    """``await run(fn, ...)`` runs ``fn`` on the store's thread (under ``lock``); ``await commit()``
+    returns once every lease start queued before it is stored (as the module's note says where)."""
 
     def __init__(self, engine: Engine, inline: Optional[bool] = None) -> None:
         self.engine = engine
