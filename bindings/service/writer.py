@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, TypeVar
 
 from k50core.engine import Engine
-from k50core.store.base import coalesced
 
 log = logging.getLogger("k50core.service")
 LOG_SLICE = 50  # lease log rows written at a time on the loop (about a millisecond)
@@ -103,7 +102,6 @@ class StoreThread:
             self._log_due = False
         if not starts and not events:
             return
-        events = coalesced(events)
         rest = events[LOG_SLICE:]  # left for the next writes: no long stall of the loop
         try:
             with self.lock:

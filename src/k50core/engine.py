@@ -73,8 +73,8 @@ class Engine:
         self._durable_starts = self.store.persistent
         self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
         self._events: List[LeaseEvent] = []  # the lease log waiting, when writes are deferred
-        # A host that writes on a thread of its own (the HTTP service) sets this: assign() then only
-        # queues, and the host takes the queue (take_writes) and writes it there (write).
+        # A host that places the store's writes itself (the HTTP service) sets this: assign() then
+        # only queues, and the host takes the queue (take_writes) and writes it (write).
         self.defer_writes = False
         self.lease_starts = 0  # lease starts and joins recorded: a host sees whether assign() queued one
         self.attributor = Attributor(self.store)
@@ -235,8 +235,9 @@ class Engine:
 
     def take_writes(self, log: bool = True) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
         """The queued lease starts (with their visits) and, with ``log``, the lease log, taken, for
-        ``write``. With ``defer_writes`` a host calls this where it calls assign() and writes on its
-        own thread. (A start carries what the store needs of it; the log may wait and fold.)"""
+        ``write``. With ``defer_writes`` a host takes them where it calls assign() and writes them
+        where it likes (the service: see its writer). A start carries what the store needs of it;
+        the log may wait and fold."""
         starts, self._starts = self._starts, []
         if not log:
             return starts, []

@@ -236,7 +236,9 @@ class Pools:
         self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
         self.returns.seen = self._seen_again
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
-        self._joiner_seen: Dict[Tuple[str, int, int], int] = {}  # (visitor, slot, gen) -> when last logged (ms)
+        # "slot.gen visitor" -> when last logged (ms); text keys and int values: a dict the cyclic
+        # collector does not track, however many joiners it holds
+        self._joiner_seen: Dict[str, int] = {}
         self._log: List[Any] = []
         self._sink = lease_sink
         self.set_sink_batch(sink_batch)
@@ -396,7 +398,7 @@ class Pools:
     def _seen_again(self, visitor: str, slot: int, gen: int, now_ms: int) -> None:
         """A joiner of a shared lease is back: logged as a join at ``now_ms``, so attribution
         ranks them by when they were last on the page, as it ranks the holder."""
-        key = (visitor, slot, gen)
+        key = f"{slot}.{gen} {visitor}"
         if now_ms - self._joiner_seen.get(key, -SEEN_EVERY_MS) < SEEN_EVERY_MS:
             return  # logged moments ago: the ranking works on the scale of minutes
         if len(self._joiner_seen) > 200_000:  # bounded: forgetting only logs one return more
