@@ -463,3 +463,31 @@ def test_concurrent_new_visitors_are_stored_before_their_numbers_are_shown(store
         assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
     finally:
         e.close()
+
+
+def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, caplog):
+    """The store fails once: the visit that waited for it is told to retry (503, no internals),
+    its lease start stays queued, and the next write stores it."""
+    e = Engine.from_config(demo_config_path(), store=store_url)
+    real = e.store.save_starts
+    fail = [True]
+
+    def flaky(starts, durable=False):
+        if fail and starts:
+            fail.pop()
+            raise RuntimeError("disk on fire")
+        return real(starts, durable)
+    e.store.save_starts = flaky
+    try:
+        with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
+            r = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "unlucky"})
+            assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
+            assert "fire" not in r.text and r.headers["retry-after"] == "1"
+            assert "lease starts" in caplog.text and "disk on fire" in caplog.text   # logged, with its cause
+            ok = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "next"})
+            assert ok.status_code == 200
+        cur = e.store.conn.cursor()
+        cur.execute(e.store._sql("SELECT count(*) FROM visits WHERE visitor_id IN (?, ?)"), ("unlucky", "next"))
+        assert cur.fetchone()[0] == 2
+    finally:
+        e.close()

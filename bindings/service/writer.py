@@ -90,15 +90,15 @@ class StoreThread:
             group, self._waiting, self._writing = self._waiting, [], False
         error: Optional[BaseException] = None
         try:
-            self._write_here(log=self._log_due)
+            self._write_here(with_log=self._log_due)
         except Exception as exc:  # logged; what was taken is queued again for the next write
             error = exc
         for done in group:
             _settle(done, error)
 
-    def _write_here(self, log: bool = True) -> None:
-        starts, events = self.engine.take_writes(log)
-        if log:
+    def _write_here(self, with_log: bool = True) -> None:
+        starts, events = self.engine.take_writes(with_log)
+        if with_log:
             self._log_due = False
         if not starts and not events:
             return
