@@ -50,7 +50,6 @@ class StoreThread:
         self._writing = False
         self.backlog = False  # lease log rows left for the next writes
         self._log_due = False  # the lease log goes with the next write (write_log_every sets it)
-        self.writes = 0  # writes done (each one fsync at most)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         def locked() -> T:
@@ -112,8 +111,8 @@ class StoreThread:
             raise
         if rest:
             self.engine.requeue([], rest)
-        self.backlog = bool(rest)
-        self.writes += 1
+        if with_log:  # a write of starts alone says nothing of the log left
+            self.backlog = bool(rest)
 
     async def _write_groups(self) -> None:
         """The one writer on the store's thread: group after group while requests wait."""
@@ -129,7 +128,6 @@ class StoreThread:
                 error: Optional[BaseException] = None
                 try:
                     await self.run(self.engine.write, starts, events, True)
-                    self.writes += 1
                 except Exception as exc:  # kept for the next write; the waiting requests are told
                     self.engine.requeue(starts, events)
                     log.error("writing %d lease starts and %d log events failed", len(starts), len(events),
