@@ -3,6 +3,8 @@ import os
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k50core import ConfigError, Engine
 from k50core.pools import SegmentError
@@ -300,3 +302,65 @@ def test_one_heartbeat_in_the_core_answers_as_the_engine_path(build):
     from fractions import Fraction
     assert e.heartbeat(token, Fraction(2100)) is True              # any number of seconds, as before
     assert e.heartbeat(token, 5000.0) is False                     # ended: 2100 + 900 = 3000
+
+
+# -- the core's own argument and token parsing, against the reference -------------------------
+
+_TOKEN_TEXT = st.text(alphabet="0123456789abcdefABCDEF.x -+_\u00e9", max_size=45)
+
+
+@settings(max_examples=300, deadline=None)
+@given(noise=st.lists(st.one_of(_TOKEN_TEXT, st.integers(), st.none()), max_size=12), data=st.data())
+def test_token_parsing_matches_the_reference(noise, data):
+    """Real tokens, tokens edited a character at a time, and noise: each build renews exactly
+    the same leases, one heartbeat at a time and in a batch."""
+    engines = [Engine.from_config(config(numbers=5), implementation=b) for b in ("compiled", "reference")]
+    real = [[e.assign(visit(f"v{i}"), now=1000).token for i in range(4)] for e in engines]
+    assert real[0] == real[1]
+    edits = []
+    for token in real[0]:
+        at = data.draw(st.integers(0, len(token)))
+        piece = data.draw(_TOKEN_TEXT.filter(lambda t: len(t) <= 3))
+        edits.append(token[:at] + piece + token[at + data.draw(st.integers(0, 2)):])
+    tokens = edits + noise + real[0][:data.draw(st.integers(0, 4))]
+    one = [[e.heartbeat(t, now=1100) for t in tokens] for e in engines]
+    assert one[0] == one[1]
+    batch = [e.heartbeat_many(tokens, now=1200) for e in engines]
+    assert batch[0] == batch[1]
+    assert [sorted((h.number, h.end) for h in e.lease_holders()) for e in engines][0] == \
+        sorted((h.number, h.end) for h in engines[1].lease_holders())
+
+
+def test_token_digits_and_case(build):
+    """Lowercase hex only, 1 to 12 digits a field, exactly three fields."""
+    e = Engine.from_config(config(), implementation=build)
+    token = e.assign(visit("v1"), now=1000).token
+    pool, slot, gen = token.split(".")
+    assert e.heartbeat(f"{pool}.{slot}.{gen}", now=1001) is True
+    assert e.heartbeat(f"{pool}.{slot.zfill(12)}.{gen}", now=1002) is True    # 12 digits: still that slot
+    for bad in (f"{pool}.{slot.zfill(13)}.{gen}", token.upper() if token != token.upper() else token + "A",
+                f"{pool}.{slot}.{gen}.", f".{pool}.{slot}.{gen}", f"{pool}..{gen}", f"{pool}.{slot}",
+                f" {token}", f"{token} ", f"{pool}.+{slot}.{gen}", f"{pool}.0x{slot}.{gen}"):
+        assert e.heartbeat(bad, now=1003) is False, bad
+        assert e.heartbeat_many([bad], now=1003) == 0, bad
+    with pytest.raises(TypeError):
+        e.heartbeat_many(5, now=1003)   # not an iterable of tokens: said so, not ignored
+
+
+def test_assign_takes_its_arguments_every_way(build):
+    """Engine.assign (a builtin with its own argument reading in the compiled build) answers
+    positional and keyword calls alike and refuses a wrong call as a Python function would."""
+    e = Engine.from_config(config(), implementation=build)
+    first = e.assign(visit("v1"), now=1000)
+    same = [e.assign(visit("v1"), 1001), e.assign(visit("v1"), now=1002), e.assign(visit=visit("v1"), now=1003),
+            e.assign(visit("v1"), 1004, None), e.assign(visit("v1"), now=1005, token=None),
+            e.assign(visit("v1"), **{"now": 1006}), e.assign(visit("v1"), **{"".join(["n", "ow"]): 1007}),
+            e.assign(visit("v1"), token=first.token, now=1008), e.assign(visit("v2"), 1009, first.token)]
+    assert {a.number for a in same} == {first.number}
+    assert same[-2].expires_at == 1008 + 900
+    for bad_call in (lambda: e.assign(), lambda: e.assign(visit("v1"), 1, None, 4),
+                     lambda: e.assign(visit("v1"), when=1), lambda: e.assign(visit("v1"), 1000, now=1000),
+                     lambda: e.assign(visit("v1"), visit=visit("v1")), lambda: e.assign(now=1000)):
+        with pytest.raises(TypeError):
+            bad_call()
+    assert e.assign(visit("v1"), now=1010).number == first.number   # nothing above broke the cache

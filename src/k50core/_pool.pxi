@@ -18,6 +18,7 @@
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport calloc, free, realloc
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 
 cdef extern from *:
     """
@@ -129,31 +130,50 @@ cdef object _text(const uint8_t* at, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>at, n, "replace") if n else None
 
 
-cdef bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
-    """Three dot-separated hex numbers, each at most 12 digits."""
-    cdef Py_ssize_t i = 0, k, digits
+cdef extern from *:
+    """
+    /* Each byte's hex value; 16 for the dot between fields, 17 for anything else. A table, not
+       comparisons: a heartbeat batch parses one token per page, so branches here show. */
+    static const unsigned char K50_HEX[256] = {
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,16,17,  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,10,11,12,13,14,15,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
+        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17};
+    /* A str's characters when it is an exact, compact ASCII str (its bytes are its characters),
+       else NULL; borrowed, no reference taken. */
+    static inline const char* k50_ascii(PyObject* o, Py_ssize_t* n) {
+        if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_ASCII(o)) return NULL;
+        *n = PyUnicode_GET_LENGTH(o);
+        return (const char*)PyUnicode_DATA(o);
+    }
+    """
+    const unsigned char* K50_HEX
+    const char* k50_ascii(PyObject* o, Py_ssize_t* n)
+
+
+cdef inline bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
+    """Three dot-separated lowercase hex numbers, each 1 to 12 digits."""
+    cdef Py_ssize_t i = 0, k, start
     cdef uint64_t v
-    cdef char c
+    cdef unsigned char d
     for k in range(3):
         v = 0
-        digits = 0
-        while i < n and s[i] != c'.':
-            c = s[i]
-            if c'0' <= c <= c'9':
-                v = v * 16 + <uint64_t>(c - c'0')
-            elif c'a' <= c <= c'f':
-                v = v * 16 + <uint64_t>(c - c'a' + 10)
-            else:
-                return False
-            digits += 1
-            if digits > 12:
-                return False
+        start = i
+        while i < n:
+            d = K50_HEX[<unsigned char>s[i]]
+            if d >= 16:
+                break
+            v = (v << 4) | d
             i += 1
-        if digits == 0:
+        if i == start or i - start > 12:
             return False
         fields[k] = v
         if k < 2:
-            if i >= n:
+            if i >= n or s[i] != c'.':
                 return False
             i += 1  # the dot
     return i == n
@@ -415,54 +435,49 @@ cdef class SlotTable:
         for k in range(POOLS_MAX):
             self.holds[k] = holds[k] if k < n else 0
 
+    @cython.binding(False)  # builtin methods: called without the bound-method wrapper
     def renew_tokens(self, tokens, uint64_t now):
         """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive.
 
         A token renews only a live lease of that generation in a slot of that
         pool (set_holds() gives each pool's hold); anything else is ignored.
         """
-        cdef Py_ssize_t alive = 0, n, slot
+        cdef Py_ssize_t alive = 0, n = 0, k, count
         cdef const char* s
-        cdef uint64_t fields[3]
-        cdef uint8_t* p
-        for token in tokens:
-            if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
-                continue
-            n = PyUnicode_GET_LENGTH(token)
-            if n > 40:
-                continue
-            s = <const char*>PyUnicode_DATA(token)  # compact ASCII: the characters are the bytes
-            if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
-                continue
-            slot = <Py_ssize_t>fields[1]
-            p = self.base + slot * SLOT_SIZE
-            if self._pool(slot)[0] != fields[0] or self.holds[fields[0]] == 0:
-                continue
-            if self._renew(slot, fields[2], now, self.holds[fields[0]]):
+        cdef PyObject** items
+        # a list or tuple is read in place (borrowed items, no iterator); anything else is copied once
+        cdef object seq = PySequence_Fast(tokens, "tokens: expected an iterable of token strings")
+        count = PySequence_Fast_GET_SIZE(seq)
+        items = PySequence_Fast_ITEMS(seq)
+        for k in range(count):
+            s = k50_ascii(items[k], &n)
+            if s != NULL and self._renew_token(s, n, now):
                 alive += 1
         self._check_log()
         return alive
 
+    cdef inline bint _renew_token(self, const char* s, Py_ssize_t n, uint64_t now) noexcept nogil:
+        """One token's renewal: a live lease of that generation in a slot of that pool."""
+        cdef uint64_t fields[3]
+        if n > 40 or not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX \
+                or fields[1] >= <uint64_t>self.capacity:
+            return False
+        if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0:
+            return False
+        return self._renew(<Py_ssize_t>fields[1], fields[2], now, self.holds[fields[0]]) != 0
+
+    @cython.binding(False)
     def heartbeat(self, token, now=None):
         """One page's heartbeat: renew_tokens((token,), now) for ``now`` in seconds (None: the
         clock); True when the lease was alive. (Engine.heartbeat is this, bound.)"""
         cdef const char* s
-        cdef uint64_t fields[3]
         cdef double ms = _clock_ms(now)
-        cdef Py_ssize_t n
+        cdef Py_ssize_t n = 0
+        cdef bint alive
         if ms < 0.0:  # a clock of another type, or out of range: the general path judges it
             return self.renew_tokens((token,), int((_wall_clock() if now is None else now) * 1000)) > 0
-        if not PyUnicode_CheckExact(token) or not PyUnicode_IS_ASCII(token):
-            return False
-        n = PyUnicode_GET_LENGTH(token)
-        if n > 40:
-            return False
-        s = <const char*>PyUnicode_DATA(token)
-        if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
-            return False
-        if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0:
-            return False
-        alive = self._renew(<Py_ssize_t>fields[1], fields[2], <uint64_t>ms, self.holds[fields[0]]) != 0
+        s = k50_ascii(<PyObject*>token, &n)
+        alive = s != NULL and self._renew_token(s, n, <uint64_t>ms)
         self._check_log()
         return alive
 

@@ -6,6 +6,7 @@
 # expiry. ``Assigner`` does exactly that as a C-level callable and hands
 # everything else to the engine's full path.
 
+import sys
 from time import time as _wall_clock
 
 cdef extern from "Python.h":
@@ -61,6 +62,65 @@ cdef extern from *:
     object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
     object k50_renewed(PyObject* last, object cls, object a, object b, object c, object d, object e, double f,
                        object g)
+
+cdef extern from *:
+    """
+    /* Assigner.entry(): a METH_FASTCALL builtin bound to the assigner. The usual calls
+       (visit[, now[, token]], now= and token= by keyword) go straight to the C-level assign;
+       anything else (a keyword spelt at run time, a wrong call) to the Python-level method,
+       which parses it in full and names what is wrong. */
+    typedef PyObject* (*k50_assign_fn)(PyObject*, PyObject*, PyObject*, PyObject*);
+    static k50_assign_fn k50_assign_impl = NULL;
+    static PyObject* k50_name_visit = NULL;
+    static PyObject* k50_name_now = NULL;
+    static PyObject* k50_name_token = NULL;
+    static PyObject* k50_name_assign = NULL;
+
+    static PyObject* k50_assign_vector(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                       PyObject* kwnames) {
+        PyObject* a[3] = {NULL, Py_None, Py_None};
+        Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+        if (nargs <= 3) {
+            for (Py_ssize_t i = 0; i < nargs; i++) a[i] = args[i];
+            for (Py_ssize_t j = 0; j < nkw; j++) {
+                PyObject* name = PyTuple_GET_ITEM(kwnames, j);
+                int at = name == k50_name_now ? 1 : name == k50_name_token ? 2 : name == k50_name_visit ? 0 : -1;
+                if (at < nargs) goto general;  /* unknown, or given twice */
+                a[at] = args[nargs + j];
+            }
+            if (a[0] != NULL) return k50_assign_impl(self, a[0], a[1], a[2]);
+        }
+    general:;
+        PyObject* method = PyObject_GetAttr(self, k50_name_assign);
+        if (method == NULL) return NULL;
+        PyObject* out = PyObject_Vectorcall(method, args, nargs, kwnames);
+        Py_DECREF(method);
+        return out;
+    }
+    static PyMethodDef k50_assign_def = {"assign", (PyCFunction)(void(*)(void))k50_assign_vector,
+                                         METH_FASTCALL | METH_KEYWORDS,
+                                         "assign(visit, now=None, token=None): see Engine.assign"};
+    static PyObject* k50_assign_entry(PyObject* self) { return PyCFunction_NewEx(&k50_assign_def, self, NULL); }
+    """
+    ctypedef object (*k50_assign_fn)(object, object, object, object)
+    k50_assign_fn k50_assign_impl
+    PyObject* k50_name_visit
+    PyObject* k50_name_now
+    PyObject* k50_name_token
+    PyObject* k50_name_assign
+    object k50_assign_entry(object self)
+
+
+cdef object _assign_c(object self, object visit, object now, object token):
+    return (<Assigner>self)._assign(visit, now, token)
+
+
+cdef tuple _assign_names = tuple(sys.intern(n) for n in ("visit", "now", "token", "assign"))  # kept alive
+k50_name_visit = <PyObject*>_assign_names[0]
+k50_name_now = <PyObject*>_assign_names[1]
+k50_name_token = <PyObject*>_assign_names[2]
+k50_name_assign = <PyObject*>_assign_names[3]
+k50_assign_impl = _assign_c
 
 cdef double _MAX_MS = <double>((1ULL << 43) - 1)
 
@@ -168,7 +228,17 @@ cdef class Assigner:
         self.cache = cache
         self.full = full
 
+    def entry(self):
+        """``assign`` as a builtin bound to this object, its arguments read in C: what an engine
+        binds as ``Engine.assign``. (Called once per page view, so the argument parsing shows:
+        keywords are matched by identity to the interned names, as CPython's own functions do.)"""
+        return k50_assign_entry(self)
+
+    @cython.binding(False)  # a builtin method: called without the bound-method wrapper
     def assign(self, visit, now=None, token=None):
+        return self._assign(visit, now, token)
+
+    cdef object _assign(self, object visit, object now, object token):
         cdef double ms
         cdef object back
         if token is None:
@@ -179,6 +249,7 @@ cdef class Assigner:
                     return back
         return self.full(visit, now, token)
 
+    @cython.binding(False)
     def assign_many(self, visits, now=None):
         """assign() for each visit, one clock reading for all."""
         cdef double ms

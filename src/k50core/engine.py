@@ -98,7 +98,7 @@ class Engine:
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
-        self.assign, self.assign_many = assigner.assign, assigner.assign_many
+        self.assign, self.assign_many = assigner.entry(), assigner.assign_many
         self.heartbeat = self.pools.table.heartbeat  # one page's heartbeat, answered in the core
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
