@@ -324,7 +324,7 @@ cdef class SlotTable:
         self._check_log()
         return until
 
-    cdef uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
+    cdef inline uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
         cdef uint64_t s, until
         cdef int attempt
         cdef uint64_t* state = self._state(slot)
