@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import socket
 import threading
 import time
@@ -433,16 +434,26 @@ def test_workers_share_one_pool(tmp_path):
         proc.wait(timeout=30)
 
 
-def test_concurrent_new_visitors_are_stored_before_their_numbers_are_shown(store_url, clock):
-    """Many visits at once through the ASGI app (grouped writes: one transaction per turn of the
-    loop with SQLite, group commit on the store's thread with PostgreSQL): when an answer arrives,
-    another connection already finds its visit in the store, and the lease log follows."""
+def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_url, clock):
+    """Many visits at once through the ASGI app: when an answer arrives, another connection
+    already finds the visit in the store (PostgreSQL: group commit) or, with a SQLite file, in
+    the engine's journal on disk; the store has them all once the app stops, the journal is gone."""
     import asyncio
+    import glob
+    import json
     from k50core.store import open_store
 
     e = Engine.from_config(demo_config_path(), store=store_url)
     app = create_app(e, now=clock, rate_limits=None)
     missing = []
+    journaled = set()
+
+    def on_disk_journal():
+        found = set()
+        for path in glob.glob(glob.escape(e.store.path) + ".starts-*"):
+            with open(path, encoding="utf-8") as f:
+                found.update(json.loads(line)[0]["visitor_id"] for line in f)
+        return found
 
     async def run():
         async with app.router.lifespan_context(app):
@@ -454,20 +465,77 @@ def test_concurrent_new_visitors_are_stored_before_their_numbers_are_shown(store
                         assert r.status_code == 200 and r.json()["number"]
                         rows = reader.conn.cursor()
                         rows.execute(reader._sql("SELECT count(*) FROM visits WHERE visitor_id = ?"), (f"c{i}",))
-                        if rows.fetchone()[0] != 1:
+                        if rows.fetchone()[0] == 1:
+                            return
+                        if e.journal is not None and f"c{i}" in on_disk_journal():
+                            journaled.add(i)
+                        else:
                             missing.append(i)
                     await asyncio.gather(*(one(i) for i in range(40)))
     try:
         asyncio.run(run())
         assert missing == []
+        if e.journal is None:
+            assert journaled == set()
         assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
+        assert e.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
     finally:
         e.close()
 
 
+def test_a_killed_service_loses_no_visit_it_answered(tmp_path):
+    """`k50core serve` with a SQLite file, SIGKILLed right after answering new visitors: an engine
+    opening the store replays the journal, and every answered visit is there with its campaign."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = str(tmp_path / "k50.db")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--demo", "--port", str(port),
+                             "--store", db, "--log-level", "warning", "--no-rate-limits"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the service did not start")
+
+        def one(i):
+            with httpx.Client() as c:
+                return c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"k{i}"}).json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one, range(60)))
+        os.kill(proc.pid, signal.SIGKILL)  # within the second before the store would have had them
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert all(a["number"] for a in answers)
+    with Engine.from_config(demo_config_path(), store=db) as fresh:
+        rows = fresh.store.conn.execute("SELECT visitor_id, attributes FROM visits").fetchall()
+    stored = {vid: json.loads(attrs) for vid, attrs in rows}
+    assert set(stored) >= {f"k{i}" for i in range(60)}
+    assert all(stored[f"k{i}"]["utm"]["utm_campaign"] == "spring_sale" for i in range(60))
+
+
 def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, caplog):
-    """The store fails once: the visit that waited for it is told to retry (503, no internals),
-    its lease start stays queued, and the next write stores it."""
+    """The store fails once. PostgreSQL: the visit that waited for it is told to retry (503, no
+    internals), its lease start stays queued, and the next write stores it. A SQLite file: the
+    visit waited for the journal only (200); the background write fails, is logged, and the next
+    one stores the start."""
     e = Engine.from_config(demo_config_path(), store=store_url)
     real = e.store.save_starts
     fail = [True]
@@ -481,8 +549,15 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             r = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "unlucky"})
-            assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
-            assert "fire" not in r.text and r.headers["retry-after"] == "1"
+            if e.journal is None:
+                assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
+                assert "fire" not in r.text and r.headers["retry-after"] == "1"
+            else:
+                assert r.status_code == 200 and fail == [True]      # nothing written yet
+                for _ in range(100):  # the lease log's writer, every second
+                    if not fail:
+                        break
+                    time.sleep(0.05)
             assert "lease starts" in caplog.text and "disk on fire" in caplog.text   # logged, with its cause
             ok = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "next"})
             assert ok.status_code == 200
@@ -491,3 +566,43 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
         assert cur.fetchone()[0] == 2
     finally:
         e.close()
+
+
+def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock, caplog):
+    """The journal's write fails (a full disk): the start goes to the store directly (200). Both
+    fail: 503, the start queued, stored by the next write; nothing is lost."""
+    e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
+    journal_fails = [True, True]
+    real_append, real_save = e.journal.append, e.store.save_starts
+    store_fails = []
+
+    def append(starts):
+        if journal_fails:
+            journal_fails.pop()
+            raise OSError(28, "No space left on device")
+        return real_append(starts)
+
+    def save(starts, durable=False):
+        if store_fails and starts:
+            store_fails.pop()
+            raise RuntimeError("disk on fire")
+        return real_save(starts, durable)
+    e.journal.append, e.store.save_starts = append, save
+    try:
+        with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
+            first = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "direct"})
+            assert first.status_code == 200 and e.store.count("visits") == 1   # stored right away
+            store_fails.append(True)
+            both = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "queued"})
+            assert both.status_code == 503 and "fire" not in both.text and "space" not in both.text
+            assert "journal failed" in caplog.text
+            later = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "later"})   # journal works again
+            assert later.status_code == 200
+        cur = e.store.conn.cursor()
+        cur.execute("SELECT visitor_id FROM visits")
+        assert {r[0] for r in cur.fetchall()} == {"direct", "queued", "later"}
+    finally:
+        e.close()
+    assert not list(tmp_path.glob("k50.db.starts-*"))   # all stored: no journal left
+
+

@@ -148,10 +148,14 @@ async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
         number = svc.engine.config.default_number
         got = Assignment(number, format_number(number, svc.engine.config.display) if number else None,
                          None, None, None, None, False)
-    else:  # memory work, right here; a new lease is on disk before its number is shown
-        started = svc.engine.lease_starts
-        got = svc.engine.assign(fields, now, fields.get("token"))
-        if svc.engine.lease_starts != started:
+    else:  # memory work, right here; a new lease is safe before its number is shown: in the engine's
+        started = svc.engine.lease_starts  # journal (a SQLite file), or committed (PostgreSQL)
+        try:
+            got = svc.engine.assign(fields, now, fields.get("token"))
+        except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
+            log.exception("a new visitor's lease start could not be kept")
+            raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
+        if svc.engine.lease_starts != started and svc.store.must_wait:
             await svc.commit()
     svc.metrics.assigned(got.pool, svc.outcome(got))
     ttl = None if got.expires_at is None else max(0, int(math.ceil(got.expires_at - now)))

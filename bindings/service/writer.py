@@ -2,17 +2,17 @@
 where it costs least.
 
 Assigning a number is memory work (the compiled pools, rules and enrichment): it runs right in
-the request, on the event loop, with no thread hop and no lock. A new lease must be stored
-before its number is shown (a restart or a kill -9 must not lose who held it):
+the request, on the event loop, with no thread hop and no lock. A new lease must be safe before
+its number is shown (a restart or a kill -9 must not lose who was shown it):
 
-* a SQLite file: written on the loop, in the write-ahead log, one transaction for every request
-  that asked in the same turn of the loop (a fraction of a millisecond of CPU; on a thread it
-  would wait for the GIL at every step while the loop is busy: the convoy effect);
+* a SQLite file: the engine appends the start to its journal inside assign() (one write(),
+  see k50core.store.journal), so the request waits for nothing; the store gets the starts, with
+  the lease log, every second, written on the loop in slices so no request waits long (on a
+  thread every step would wait for the GIL while the loop is busy: the convoy effect);
 * PostgreSQL: a synchronous commit on the store's thread, one group at a time ("group commit":
   whoever asks while one is under way is answered by the next).
 
-Reads, attributions and the outgoing events' outbox go to the store's thread. The lease log
-(renewals) follows every second, folded per lease, in slices so no request waits long.
+Reads, attributions and the outgoing events' outbox go to the store's thread.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from typing import Any, Callable, List, Optional, TypeVar
 from k50core.engine import Engine
 
 log = logging.getLogger("k50core.service")
-LOG_SLICE = 50  # lease log rows written at a time on the loop (about a millisecond)
+START_SLICE = 40  # lease starts written at a time on the loop (about a millisecond) ...
+LOG_SLICE = 40  # ... and lease log rows
 T = TypeVar("T")
 
 
@@ -36,11 +37,13 @@ class StoreThread:
     def __init__(self, engine: Engine, inline: Optional[bool] = None) -> None:
         self.engine = engine
         engine.defer_writes = True
-        # A SQLite file's write is a fraction of a millisecond of CPU: done right on the loop, it
-        # costs that. Handed to a thread, it waits for the GIL at every step while the loop is
-        # busy (the convoy effect) and takes several times as long. A server's store (PostgreSQL)
-        # is mostly waiting on the network: that goes to the thread.
+        # A SQLite file's write is CPU work of the process: done right on the loop, it costs that.
+        # Handed to a thread, it waits for the GIL at every step while the loop is busy (the convoy
+        # effect) and takes several times as long. A server's store (PostgreSQL) is mostly waiting
+        # on the network: that goes to the thread.
         self.inline = engine.store.backend == "sqlite" if inline is None else inline
+        if self.inline and hasattr(engine.store, "checkpoint_in_background"):
+            engine.store.checkpoint_in_background()  # no fsyncs of a checkpoint inside the loop's commits
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="k50core-store")
         self._lock = threading.Lock()  # requests may come on more than one loop (test clients do)
         # held around everything run on the store's thread; others who touch the store's connection
@@ -49,7 +52,11 @@ class StoreThread:
         self._waiting: List["asyncio.Future[None]"] = []
         self._writing = False
         self.backlog = False  # lease log rows left for the next writes
-        self._log_due = False  # the lease log goes with the next write (write_log_every sets it)
+
+    @property
+    def must_wait(self) -> bool:
+        """Whether a request that queued a lease start awaits commit() before showing its number."""
+        return self.engine.starts_need_commit
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         def locked() -> T:
@@ -57,25 +64,24 @@ class StoreThread:
                 return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, locked)
 
-    async def commit(self) -> None:
-        """Return once every lease start queued so far is stored.
+    async def commit(self, log: bool = False) -> None:
+        """Return once every lease start queued so far is stored, and with ``log`` the lease log.
 
-        With a SQLite file: written on the loop, in the write-ahead log (SQLite's NORMAL commit, as
-        the engine writes lease starts: a killed process cannot lose it, only a power cut could),
-        one transaction for every request that asked in the same turn of the loop. Otherwise
-        (PostgreSQL) a synchronous commit on the store's thread, one group at a time: whoever
-        asks while one is under way joins the next."""
+        With a SQLite file: written on the loop, a slice at a time with the loop's other work in
+        between, in the write-ahead log (SQLite's NORMAL commit: a killed process cannot lose it,
+        only a power cut could; the starts were in the journal already). Otherwise (PostgreSQL) a
+        synchronous commit on the store's thread, one group at a time: whoever asks while one is
+        under way joins the next (the lease log goes with every group)."""
+        if self.inline:
+            goal, log_due = self.engine.lease_starts, log
+            while True:
+                self._write_here(log_due)
+                log_due = log_due and self.backlog
+                if self.engine.starts_stored >= goal and not log_due:
+                    return
+                await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         done: "asyncio.Future[None]" = loop.create_future()
-        if self.inline:  # written once the requests ready now have queued theirs too
-            with self._lock:
-                self._waiting.append(done)
-                start = not self._writing
-                self._writing = True
-            if start:
-                loop.call_soon(self._write_group_here)
-            await done
-            return
         with self._lock:
             self._waiting.append(done)
             start = not self._writing
@@ -84,35 +90,24 @@ class StoreThread:
             asyncio.ensure_future(self._write_groups())
         await done
 
-    def _write_group_here(self) -> None:
-        with self._lock:
-            group, self._waiting, self._writing = self._waiting, [], False
-        error: Optional[BaseException] = None
-        try:
-            self._write_here(with_log=self._log_due)
-        except Exception as exc:  # logged; what was taken is queued again for the next write
-            error = exc
-        for done in group:
-            _settle(done, error)
-
-    def _write_here(self, with_log: bool = True) -> None:
+    def _write_here(self, with_log: bool) -> None:
+        """One slice, on the loop: the oldest lease starts, and with ``with_log`` the lease log."""
         starts, events = self.engine.take_writes(with_log)
-        if with_log:
-            self._log_due = False
         if not starts and not events:
+            if with_log:
+                self.backlog = False
             return
-        rest = events[LOG_SLICE:]  # left for the next writes: no long stall of the loop
+        later_starts, later_events = starts[START_SLICE:], events[LOG_SLICE:]  # for the next slices
         try:
             with self.lock:
-                self.engine.write(starts, events[:LOG_SLICE], False)
+                self.engine.write(starts[:START_SLICE], events[:LOG_SLICE], False)
         except Exception as exc:
             self.engine.requeue(starts, events)
             log.error("writing %d lease starts and %d log events failed", len(starts), len(events), exc_info=exc)
             raise
-        if rest:
-            self.engine.requeue([], rest)
+        self.engine.requeue(later_starts, later_events)
         if with_log:  # a write of starts alone says nothing of the log left
-            self.backlog = bool(rest)
+            self.backlog = bool(later_events)
 
     async def _write_groups(self) -> None:
         """The one writer on the store's thread: group after group while requests wait."""
@@ -144,23 +139,18 @@ class StoreThread:
             raise
 
     async def write_log_every(self, seconds: float) -> None:
-        """Renewals (heartbeats, returning visitors) reach the store within ``seconds``; cancel to stop."""
+        """Lease starts and renewals (heartbeats, returning visitors) reach the store within
+        ``seconds``; cancel to stop."""
         while True:
             await asyncio.sleep(seconds)
             try:
-                self._log_due = True
-                await self.commit()
-                while self.backlog:
-                    self._log_due = True  # slices of a big log, requests served between them
-                    await asyncio.sleep(0)
-                    await self.commit()
+                await self.commit(log=True)
             except Exception:  # logged by the write; the next round tries again
                 pass
 
     async def close(self, close_engine: bool) -> None:
         """Write what is queued; then close the engine (when the app owns it) on the store's thread."""
-        self._log_due = True
-        await self.commit()
+        await self.commit(log=True)
         if close_engine:
             await self.run(self.engine.close)
         self.engine.defer_writes = False

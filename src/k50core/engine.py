@@ -1,6 +1,7 @@
 """The Engine: config → compiled rules; visit → attributes → decision."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from types import ModuleType
@@ -13,11 +14,13 @@ from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
+from .store.journal import StartJournal, recover as recover_journals
 from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
 
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
+log = logging.getLogger("k50core.engine")
 
 
 def _ms(now: Optional[float]) -> int:
@@ -71,12 +74,21 @@ class Engine:
         if state_path is None and getattr(self.store, "persistent", False) and self.store.backend == "sqlite":
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
+        # A SQLite file: each new lease's visit goes to an append-only journal before its number is
+        # shown (a few µs; a transaction each would be ~60), and to the store in batches (see
+        # store.journal). A journal a killed process left behind is replayed first.
+        self.journal: Optional[StartJournal] = None
+        if self.store.backend == "sqlite" and self.store.persistent:
+            recover_journals(self.store.path, self.store)
+            self.journal = StartJournal(self.store.path)
+        self._first_queued: Optional[float] = None  # when the oldest start waiting for the store came
         self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
         self._events: List[LeaseEvent] = []  # the lease log waiting, when writes are deferred
         # A host that places the store's writes itself (the HTTP service) sets this: assign() then
         # only queues, and the host takes the queue (take_writes) and writes it (write).
         self.defer_writes = False
         self.lease_starts = 0  # lease starts and joins recorded: a host sees whether assign() queued one
+        self.starts_stored = 0  # ... and how many of them (the oldest first) the store has
         self.attributor = Attributor(self.store)
         self._user_sink = user_sink = lease_sink
 
@@ -84,9 +96,7 @@ class Engine:
             if self.defer_writes:
                 self._events.extend(events)
                 return
-            starts, self._starts = self._starts, []
-            self.store.save_starts(starts)  # before the log, so the visits are there when its leases are
-            self.store.save_events(events)
+            self.write(self._take_starts(), events, durable=False)
             if user_sink is not None:
                 user_sink(events)
 
@@ -200,12 +210,48 @@ class Engine:
         row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
-        if self._durable_starts and not self.defer_writes:
+        if self.journal is not None:
+            try:
+                self.journal.append(((visit, row),))
+            except OSError as exc:  # a full or failing disk: the store's own commit instead
+                self._store_past_journal(visit, row, exc)
+                return
+        elif self._durable_starts and not self.defer_writes:  # PostgreSQL: committed right here
             self.store.save_start(visit, row)
-        else:  # a store in memory has nothing to lose to a crash: write in batches
-            self._starts.append((visit, row))
-            if len(self._starts) >= 512 and not self.defer_writes:
-                self.flush()
+            self.starts_stored += 1
+            return
+        # journaled, or a store in memory (nothing to lose to a crash): to the store in batches
+        if not self._starts:
+            self._first_queued = e.last
+        self._starts.append((visit, row))
+        if not self.defer_writes and (len(self._starts) >= 512 or e.last - (self._first_queued or e.last) >= 1.0):
+            self._write_starts()  # the starts alone: the lease log stays for drain_leases() and the sink
+
+    def _store_past_journal(self, visit: Dict[str, Any], row: LeaseRow, exc: OSError) -> None:
+        """The journal refused a start: the store takes it now, after everything queued before it
+        (the order the journal counts in). If the store fails too, the start stays queued for the
+        next write and the caller hears of it (the service answers 503)."""
+        log.error("lease start journal failed (%s): storing directly", exc)
+        self.journal.skip(1)  # type: ignore[union-attr]
+        if not self._starts:
+            self._first_queued = row.last
+        self._starts.append((visit, row))
+        self._write_starts()
+
+    def _write_starts(self) -> None:
+        starts = self._take_starts()
+        try:
+            self.write(starts, [], durable=False)
+        except Exception:  # kept, in order, for the next write
+            self.requeue(starts, [])
+            raise
+
+    @property
+    def starts_need_commit(self) -> bool:
+        """Whether a host that defers writes must have the queued lease starts stored before it
+        shows their numbers: only for a store kept elsewhere (PostgreSQL). A SQLite file has the
+        journal, a store in memory has nothing to keep."""
+        return self._durable_starts and self.journal is None
 
     # -- calls --------------------------------------------------------------------------
     def attribute(self, call: Any, now: Optional[float] = None) -> Attribution:
@@ -238,7 +284,7 @@ class Engine:
         ``write``. With ``defer_writes`` a host takes them where it calls assign() and writes them
         where it likes (the service: see its writer). A start carries what the store needs of it;
         the log may wait and fold."""
-        starts, self._starts = self._starts, []
+        starts = self._take_starts()
         if not log:
             return starts, []
         events, self._events = self._events, []
@@ -247,21 +293,34 @@ class Engine:
             self._user_sink(events)
         return starts, events
 
+    def _take_starts(self) -> List[Tuple[Dict[str, Any], LeaseRow]]:
+        starts, self._starts, self._first_queued = self._starts, [], None
+        return starts
+
     def write(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent],
               durable: bool = True) -> None:
-        """Store what take_writes() gave; ``durable``: the starts are on disk when this returns."""
-        self.store.save_starts(starts, durable)  # before the log, so the visits are there when its leases are
+        """Store what take_writes() gave (the oldest starts first, in the order they were taken);
+        ``durable``: the starts are on disk when this returns."""
+        if starts:
+            self.store.save_starts(starts, durable)  # before the log, so the visits are there when its leases are
+            self.starts_stored += len(starts)
+            if self.journal is not None:
+                self.journal.stored(len(starts))
         if events:
             self.store.save_events(events)
 
     def requeue(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
         """Put back what a failed write() was given, ahead of anything queued since."""
+        if starts:
+            self._first_queued = starts[0][0]["at"]
         self._starts[:0] = starts
         self._events[:0] = events
 
     def close(self) -> None:
         """A clean shutdown: flush the lease log, close the store (if the engine opened it)."""
         self.flush()
+        if self.journal is not None:
+            self.journal.close()
         if self._owns_store:
             self.store.close()
 

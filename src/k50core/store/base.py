@@ -62,6 +62,8 @@ def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
     return out
 
 
+_json_sorted = json.JSONEncoder(sort_keys=True).encode  # one encoder, not one per row (json.dumps)
+
 # (ended, activity): a lease's own starts and renewals insert it with its holder, joins then only
 # move its end (a join first would insert it with the joiner's time as its last activity), and
 # ends cut it short after both.
@@ -69,20 +71,41 @@ _LEASE_ORDER = ((False, True), (False, False), (True, True), (True, False))
 
 
 class _Batch:
-    """Rows of the lease log grouped by statement (see _LEASE_ORDER). Upserts keep the greatest
-    times, so the order within a group does not matter."""
+    """Rows of the lease log grouped by statement (see _LEASE_ORDER), each lease once per group
+    and each join once: rows for the same key are folded as the upserts would apply them one
+    after another (a busy shared number is hundreds of joins of one lease in a batch)."""
 
     def __init__(self) -> None:
         self.leases: Dict[Tuple[bool, bool], List[Tuple[Any, ...]]] = {}
         self.joins: List[Tuple[Any, ...]] = []
+        self._at: Dict[Tuple[Any, ...], int] = {}
 
     def lease(self, r: LeaseRow, ended: bool, activity: bool) -> None:
-        self.leases.setdefault((ended, activity), []).append(
-            (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared))
+        rows = self.leases.setdefault((ended, activity), [])
+        key = (ended, activity, r.lease)
+        i = self._at.get(key)
+        if i is None:
+            self._at[key] = len(rows)
+            rows.append((r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends,
+                         r.shared))
+            return
+        old = rows[i]  # COALESCE keeps the first holder fields; greatest times; an end: the last one
+        rows[i] = (old[0], old[1], old[2], r.visitor_id if old[3] is None else old[3],
+                   r.session_id if old[4] is None else old[4], r.rule if old[5] is None else old[5], old[6],
+                   max(old[7], r.last) if activity else old[7], r.ends if ended else max(old[8], r.ends),
+                   old[9] or r.shared)
 
     def join(self, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
-        if visitor:
+        if not visitor:
+            return
+        key = ("join", lease, visitor)
+        i = self._at.get(key)
+        if i is None:
+            self._at[key] = len(self.joins)
             self.joins.append((lease, visitor, session, at, lease, visitor))
+        elif at > self.joins[i][3]:  # the upsert moves only the time, to the greatest
+            old = self.joins[i]
+            self.joins[i] = (lease, visitor, old[2], at, lease, visitor)
 
 
 def lease_key(pool: str, number: str, start: float, lease: str) -> str:
@@ -166,7 +189,7 @@ class Store:
                 batch.join(lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
             visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
                            visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
-                           lease.number, json.dumps(visit.get("attributes") or {}, sort_keys=True)))
+                           lease.number, _json_sorted(visit.get("attributes") or {})))
         with self.transaction(durable):
             cur = self.conn.cursor()
             self._write(cur, batch)

@@ -1,0 +1,185 @@
+"""Lease starts kept safe in an append-only file until the store has them.
+
+A new lease's visit (who was shown the number, from which campaign) must survive a kill -9
+from the moment the number is shown. A SQLite transaction for each start does that at some
+60 µs (its pages go to the write-ahead log); one ``write()`` of a JSON line here does the same
+at a few µs. Both land in the kernel's page cache: safe from a killed process, not from a power
+cut, as SQLite's NORMAL commit. The store then takes the starts in big transactions, where a
+row costs a few µs, and a journal file goes once every line in it is stored.
+
+Each process writes its own files, ``<db>.starts-<pid>-<random>-<n>``, and holds an exclusive
+``flock`` on each while it lives. Opening the store, an engine replays the files nobody holds
+(their process died) into it, then removes them: the store's writes of starts are idempotent,
+so a line stored twice changes nothing.
+"""
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import logging
+import os
+import secrets
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from .base import LeaseRow, Store
+
+log = logging.getLogger("k50core.store")
+
+Start = Tuple[Dict[str, Any], "LeaseRow"]  # (the visit, its lease row), as Store.save_starts takes them
+ROTATE_BYTES = 4 << 20  # a busy journal moves to a new file at this size; stored files are removed
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _File:
+    __slots__ = ("path", "fd", "size", "unstored")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)  # "alive": recovery leaves a held file alone
+        self.size = 0
+        self.unstored = 0
+
+
+class StartJournal:
+    """``append(starts)`` before the number is shown; ``stored(n)`` once the store holds the
+    oldest ``n`` queued (the host writes starts in the order it queued them). ``skip(n)`` queues
+    starts the journal could not take (a failing disk), so the order still adds up."""
+
+    def __init__(self, db_path: str) -> None:
+        self.prefix = f"{db_path}.starts-{os.getpid()}-{secrets.token_hex(3)}-"
+        self._files: List[_File] = []
+        self._order: Deque[List[Any]] = deque()  # [file or None (not journaled), count], oldest first
+        self._made = 0
+        self._new_file()
+
+    def _new_file(self) -> None:
+        self._made += 1
+        self._files.append(_File(f"{self.prefix}{self._made}"))
+
+    def append(self, starts: Sequence[Start]) -> None:
+        """One ``write()`` of a line per start; safe from a kill once this returns. Raises OSError
+        (nothing queued) when the disk refuses it."""
+        data = "".join(_line(visit, row) for visit, row in starts).encode("utf-8")
+        current = self._files[-1]
+        if current.size >= ROTATE_BYTES:
+            self._new_file()
+            current = self._files[-1]
+        view, written = memoryview(data), 0
+        try:
+            while written < len(data):  # a regular file takes it whole; a short write is retried
+                written += os.write(current.fd, view[written:])
+        except OSError:
+            if written:  # a part went in: the next write starts on a fresh line, the replay skips the cut one
+                current.size += written
+                self._new_file()
+            raise
+        current.size += len(data)
+        current.unstored += len(starts)
+        self._queue(current, len(starts))
+
+    def skip(self, count: int) -> None:
+        """``count`` starts queued for the store that are not in the journal."""
+        self._queue(None, count)
+
+    def _queue(self, f: Any, count: int) -> None:
+        if self._order and self._order[-1][0] is f:
+            self._order[-1][1] += count
+        else:
+            self._order.append([f, count])
+
+    def stored(self, count: int) -> None:
+        """The oldest ``count`` queued starts are in the store: files fully stored go."""
+        while count > 0 and self._order:
+            entry = self._order[0]
+            done = min(count, entry[1])
+            entry[1] -= done
+            count -= done
+            if not entry[1]:
+                self._order.popleft()
+            f = entry[0]
+            if f is None:
+                continue
+            f.unstored -= done
+            if f.unstored:
+                continue
+            if f is not self._files[-1]:
+                self._files.remove(f)
+                _remove(f)
+            else:  # the file written now, all stored: emptied in place rather than replaced
+                os.ftruncate(f.fd, 0)
+                f.size = 0
+
+    @property
+    def unstored(self) -> int:
+        return sum(f.unstored for f in self._files)
+
+    def close(self) -> None:
+        """Remove the files (everything in them stored) or, with starts not stored, keep them for
+        the next engine to replay, released."""
+        for f in self._files:
+            if f.unstored:
+                os.close(f.fd)
+            else:
+                _remove(f)
+        self._files.clear()
+        self._order.clear()
+
+
+def _line(visit: Dict[str, Any], row: "LeaseRow") -> str:
+    return _ENCODE([visit, [row.lease, row.pool, row.number, row.visitor_id, row.session_id, row.rule,
+                            row.start, row.last, row.ends, row.shared]]) + "\n"
+
+
+def _remove(f: _File) -> None:
+    try:
+        os.unlink(f.path)
+    finally:
+        os.close(f.fd)
+
+
+def recover(db_path: str, store: "Store") -> int:
+    """Replay into ``store`` every journal of ``db_path`` that no live process holds, then remove
+    it; returns how many starts were replayed. A line that cannot be read (cut short, edited) is
+    logged and skipped; a store that fails leaves the file for the next try."""
+    from .base import LeaseRow
+
+    replayed = 0
+    for path in sorted(glob.glob(glob.escape(db_path) + ".starts-*")):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:  # replayed and removed by another engine just now
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its process is alive
+                continue
+            try:
+                if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                    continue
+            except FileNotFoundError:
+                continue
+            with os.fdopen(os.dup(fd), "r", encoding="utf-8", errors="replace") as text:
+                lines = text.read().splitlines()
+            starts: List[Start] = []
+            for number, line in enumerate(lines, 1):
+                try:
+                    visit, row = json.loads(line)
+                    if type(visit) is not dict or type(row) is not list or len(row) != 10:
+                        raise ValueError("expected [visit, lease row]")
+                    starts.append((visit, LeaseRow(*row)))
+                except (ValueError, TypeError) as exc:
+                    log.warning("lease start journal %s, line %d: unreadable, skipped (%s)", path, number, exc)
+            if starts:
+                store.save_starts(starts, durable=True)
+            os.unlink(path)
+            replayed += len(starts)
+        finally:
+            os.close(fd)
+    if replayed:
+        log.warning("replayed %d lease starts a stopped process had journaled but not stored", replayed)
+    return replayed

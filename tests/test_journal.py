@@ -1,0 +1,182 @@
+"""The lease start journal: what is appended and not yet stored is always on disk; a dead
+process's journal is replayed once, a live one's never; unreadable lines are skipped."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from k50core import Engine
+from k50core.store import LeaseRow, open_store
+from k50core.store import journal as journal_mod
+from k50core.store.journal import StartJournal, recover
+
+
+def start(i, joined=False):
+    visit = {"visitor_id": f"v{i}", "session_id": None, "at": 1000.0 + i, "joined": joined,
+             "attributes": {"source": "yandex", "utm": {"utm_campaign": f"c{i}"}}}
+    row = LeaseRow(f"p:+74950000001:{1000000 + i}:0.{i}", "p", "+74950000001", None if joined else f"v{i}",
+                   None, "all", 1000.0 + i, 1000.0 + i, 1900.0 + i, joined)
+    return visit, row
+
+
+def on_disk(db):
+    """Visitor ids in every journal file of ``db``, line by line (a cut line is skipped)."""
+    found = []
+    for path in sorted(db.parent.glob(db.name + ".starts-*")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                found.append(json.loads(line)[0]["visitor_id"])
+            except ValueError:
+                pass
+    return found
+
+
+class JournalMachine(RuleBasedStateMachine):
+    """Appends, skips (starts the journal could not take), stores in order and small rotations,
+    against a model: the queue of starts not yet stored."""
+
+    def __init__(self):
+        super().__init__()
+        import tempfile
+        self.dir = tempfile.TemporaryDirectory()
+        from pathlib import Path
+        self.db = Path(self.dir.name) / "k.db"
+        self.journal = StartJournal(str(self.db))
+        self.queue = []          # (visitor id, journaled) in order
+        self.next = 0
+
+    @rule(n=st.integers(1, 5))
+    def append(self, n):
+        starts = [start(self.next + k) for k in range(n)]
+        self.journal.append(starts)
+        self.queue += [(f"v{self.next + k}", True) for k in range(n)]
+        self.next += n
+
+    @rule()
+    def skip(self):
+        self.journal.skip(1)
+        self.queue.append((f"v{self.next}", False))
+        self.next += 1
+
+    @precondition(lambda self: self.queue)
+    @rule(data=st.data())
+    def store_oldest(self, data):
+        n = data.draw(st.integers(1, len(self.queue)))
+        self.journal.stored(n)
+        del self.queue[:n]
+
+    @invariant()
+    def unstored_lines_are_on_disk(self):
+        present = on_disk(self.db)
+        journaled = [v for v, j in self.queue if j]
+        assert set(journaled) <= set(present)
+        assert self.journal.unstored == len(journaled)
+        if not self.queue:  # everything stored: at most the current file, and it is empty
+            assert present == []
+        files = list(self.db.parent.glob(self.db.name + ".starts-*"))
+        assert len(files) <= 1 + len(journaled)
+
+    def teardown(self):
+        self.journal.close()
+        left = list(self.db.parent.glob(self.db.name + ".starts-*"))
+        assert bool(left) == any(j for _, j in self.queue)   # kept only with starts not stored
+        self.dir.cleanup()
+
+
+@pytest.fixture
+def small_files(monkeypatch):
+    monkeypatch.setattr(journal_mod, "ROTATE_BYTES", 600)   # a new file every couple of lines
+
+
+def test_journal_state_machine(small_files):
+    JournalMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+    JournalMachine.TestCase().runTest()
+
+
+def test_replays_a_dead_process_journal_once_and_skips_bad_lines(tmp_path, caplog):
+    db = tmp_path / "k.db"
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = {sys.path!r}
+        from k50core.store import LeaseRow
+        from k50core.store.journal import StartJournal
+        j = StartJournal({str(db)!r})
+        for i in range(5):
+            visit = {{"visitor_id": f"v{{i}}", "session_id": None, "at": 1000.0 + i, "joined": False,
+                     "attributes": {{"source": "vk"}}}}
+            j.append([(visit, LeaseRow(f"p:+7:1:0.{{i}}", "p", "+74950000001", f"v{{i}}", None, "all",
+                                       1000.0 + i, 1000.0 + i, 1900.0 + i, False))])
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    store = open_store(str(db))
+    try:
+        assert recover(str(db), store) == 0                   # alive: its journal is left alone
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        (path,) = tmp_path.glob("k.db.starts-*")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write('not json\n[{"visitor_id": 1}, [1, 2]]\n[{"visitor_id": "cut"')   # garbage, a cut line
+        assert recover(str(db), store) == 5
+        assert "unreadable, skipped" in caplog.text
+        assert not list(tmp_path.glob("k.db.starts-*"))
+        assert recover(str(db), store) == 0                   # once
+        rows = store.conn.execute("SELECT visitor_id, attributes FROM visits ORDER BY visitor_id").fetchall()
+        assert [r[0] for r in rows] == [f"v{i}" for i in range(5)]
+        assert json.loads(rows[0][1]) == {"source": "vk"}
+    finally:
+        store.close()
+
+
+def test_replay_is_idempotent_with_what_the_store_has(tmp_path):
+    """A start stored and then replayed from a journal (killed between the two) is one row."""
+    db = str(tmp_path / "k.db")
+    j = StartJournal(db)
+    starts = [start(i) for i in range(3)] + [start(3, joined=True)]
+    j.append(starts)
+    store = open_store(db)
+    try:
+        store.save_starts(starts[:2])
+        j.close()                                           # not marked stored: the files stay
+        assert recover(db, store) == 4
+        counts = [store.count(t) for t in ("visits", "leases", "lease_joins")]
+        assert counts == [4, 4, 1]
+        again = StartJournal(db)
+        again.append(starts)
+        again.close()
+        assert recover(db, store) == 4                      # the same starts once more: nothing new
+        assert [store.count(t) for t in ("visits", "leases", "lease_joins")] == counts
+    finally:
+        store.close()
+
+
+def test_engine_journals_each_start_and_stores_in_batches(tmp_path, build):
+    """An embedding engine on a SQLite file: a new visitor's start is in the journal when assign()
+    returns, in the store after a second (or a full batch, or close()), and the journal empties."""
+    db = tmp_path / "k.db"
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": [f"+749500000{i:02d}" for i in range(20)]}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    engine = Engine.from_config(cfg, implementation=build, store=str(db))
+    try:
+        engine.assign({"visitor_id": "a", "url": "https://shop.example.ru/"}, now=1000)
+        assert on_disk(db) == ["a"] and engine.store.count("visits") == 0
+        engine.assign({"visitor_id": "b", "url": "https://shop.example.ru/"}, now=1000.5)
+        assert engine.store.count("visits") == 0
+        engine.assign({"visitor_id": "c", "url": "https://shop.example.ru/"}, now=1001.2)  # a second on
+        assert engine.store.count("visits") == 3 and on_disk(db) == []
+        engine.assign({"visitor_id": "d", "url": "https://shop.example.ru/"}, now=1002)
+        assert on_disk(db) == ["d"]
+    finally:
+        engine.close()
+    assert not list(tmp_path.glob("k.db.starts-*"))
+    with Engine.from_config(cfg, implementation=build, store=str(db)) as again:
+        assert again.store.count("visits") == 4
