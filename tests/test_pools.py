@@ -127,6 +127,27 @@ def test_lease_sink_gets_batches(build):
     assert [e.event for e in got] == ["start", "renew"]
 
 
+def test_log_events_stored_with_their_start_are_not_written_again(build, tmp_path):
+    """A start and a shared join reach the store with their visits; the lease log's copies of
+    them do not go to the store a second time, while the sink still hears every event, and the
+    stored rows are what they were."""
+    heard, written = [], []
+    engine = Engine.from_config(config(numbers=1), implementation=build, lease_sink=heard.extend,
+                                store=str(tmp_path / "k.db"))
+    real = engine.store.save_events
+    engine.store.save_events = lambda events: (written.extend(events), real(events))[1]
+    a = engine.assign(visit("v1"), now=1000)
+    b = engine.assign(visit("v2"), now=1001)                  # joins v1's number, shared
+    engine.heartbeat(a.token, now=1002)
+    engine.flush()
+    assert [e.event for e in heard] == ["start", "share", "renew"]
+    assert [e.event for e in written] == ["renew"]
+    rows = engine.store.leases_of(a.number, 0, 5000)
+    assert len(rows) == 1 and rows[0].visitor_id == "v1" and rows[0].last == 1002 and rows[0].ends == 1902
+    assert b.shared and [j[0] for j in engine.store.joins_of(rows[0].lease)] == ["v2"]
+    engine.close()
+
+
 def test_reload_keeps_live_leases(engine):
     a = engine.assign(visit("v1"), now=1000)
     cfg = config(numbers=3)

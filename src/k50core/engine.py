@@ -82,6 +82,8 @@ class Engine:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
         self._first_queued: Optional[float] = None  # when the oldest start waiting for the store came
+        # log events the store has already with their start (see _not_saved), by identity
+        self._saved_with_start: Dict[int, LeaseEvent] = {}
         self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
         self._events: List[LeaseEvent] = []  # the lease log waiting, when writes are deferred
         # A host that places the store's writes itself (the HTTP service) sets this: assign() then
@@ -96,7 +98,7 @@ class Engine:
             if self.defer_writes:
                 self._events.extend(events)
                 return
-            self.write(self._take_starts(), events, durable=False)
+            self.write(self._take_starts(), self._not_saved(events), durable=False)
             if user_sink is not None:
                 user_sink(events)
 
@@ -203,6 +205,7 @@ class Engine:
         """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
         when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
         self.lease_starts += 1
+        self._saved_with_start[id(e)] = e  # the same event reaches the lease log: stored once
         joined = False
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
@@ -291,7 +294,15 @@ class Engine:
         events += self.pools.drain()
         if events and self._user_sink is not None:
             self._user_sink(events)
-        return starts, events
+        return starts, self._not_saved(events)
+
+    def _not_saved(self, events: List[LeaseEvent]) -> List[LeaseEvent]:
+        """The lease log less the starts and joins saved with their visits: the same rows again
+        (a busy shared number makes one per new visitor). Sinks still get every event."""
+        saved = self._saved_with_start
+        if not saved:
+            return events
+        return [e for e in events if saved.pop(id(e), None) is not e]
 
     def _take_starts(self) -> List[Tuple[Dict[str, Any], LeaseRow]]:
         starts, self._starts, self._first_queued = self._starts, [], None
@@ -352,6 +363,7 @@ class Engine:
 
     def drain_leases(self) -> List[LeaseEvent]:
         """Lease starts, renewals and shared joins recorded since the last drain."""
+        self._saved_with_start.clear()  # what the caller drains is theirs: nothing left to match
         return self.pools.drain()
 
     def lease_holders(self) -> List[LeaseEvent]:
