@@ -230,36 +230,70 @@ def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
                        s.get("repeat_of") is not None, s.get("repeat_of"))
 
 
-def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
-    """What a stored visit keeps of its attributes: what reports and attribution show."""
-    def part(name: str) -> Dict[str, Any]:
-        value = attrs.get(name)
-        return value if type(value) is dict else {}  # enrichment makes plain dicts; no ABC checks here
+_GA_SESSION_COOKIE = re.compile(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)")
 
-    query, landing, geo, device = part("query"), part("landing"), part("geo"), part("device")
-    ga = part("cookie").get("_ga")
-    out = {
-        "source": attrs.get("source"), "traffic_type": attrs.get("traffic_type"),
-        "utm": {k: v for k, v in query.items() if isinstance(k, str) and k.startswith("utm_")},
-        "landing": (landing.get("host") or "") + (landing.get("path") or "") or None,
-        "referrer": part("referrer").get("host"),
-        "region": geo.get("region"), "city": geo.get("city"), "country": geo.get("country"),
-        "device": device.get("type"), "ip": attrs.get("ip"),
+
+def _part(attrs: Mapping[str, Any], name: str) -> Dict[str, Any]:
+    value = attrs.get(name)
+    return value if type(value) is dict else _NOTHING  # enrichment makes plain dicts; no ABC checks here
+
+
+_NOTHING: Dict[str, Any] = {}
+
+
+def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a stored visit keeps of its attributes: what reports and attribution show. Empty
+    values (None, "", {}) are left out. Runs once per new visitor: plain lookups, no helpers."""
+    out: Dict[str, Any] = {}
+    for name in ("source", "traffic_type"):
+        value = attrs.get(name)
+        if value is not None and value != "" and value != {}:
+            out[name] = value
+    query = _part(attrs, "query")
+    if query:
+        utm = {k: v for k, v in query.items() if isinstance(k, str) and k.startswith("utm_")}
+        if utm:
+            out["utm"] = utm
+    landing = _part(attrs, "landing")
+    if landing:
+        text = (landing.get("host") or "") + (landing.get("path") or "")
+        if text:
+            out["landing"] = text
+    referrer = _part(attrs, "referrer").get("host")
+    if referrer is not None and referrer != "" and referrer != {}:
+        out["referrer"] = referrer
+    geo = _part(attrs, "geo")
+    if geo:
+        for name in ("region", "city", "country"):
+            value = geo.get(name)
+            if value is not None and value != "" and value != {}:
+                out[name] = value
+    device = _part(attrs, "device").get("type")
+    if device is not None and device != "" and device != {}:
+        out["device"] = device
+    ip = attrs.get("ip")
+    if ip is not None and ip != "" and ip != {}:
+        out["ip"] = ip
+    cookies = _part(attrs, "cookie")
+    if cookies:
         # GA4 client id: the last two fields of the _ga cookie (GA1.1.<random>.<timestamp>)
-        "ga_client_id": ".".join(ga.split(".")[-2:]) if isinstance(ga, str) and ga.count(".") >= 3 else None,
-    }
-    # GA4 session id: from each stream's _ga_<CONTAINER> cookie, "GS1.1.<session_id>.<n>.<...>" or
-    # "GS2.1.s<session_id>$o<n>$...". One stream: ga_session_id; several: ga_session_ids by container.
-    sessions: Dict[str, str] = {}
-    for name, value in part("cookie").items():
-        if isinstance(name, str) and name.startswith("_ga_") and 0 < len(name) - 4 <= 32 and isinstance(value, str):
-            m = re.match(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)", value)
-            if m:
-                sessions[name[4:]] = m.group(1) or m.group(2)
-                if len(sessions) >= 8:
-                    break
-    if len(sessions) == 1:
-        out["ga_session_id"] = next(iter(sessions.values()))
-    elif sessions:
-        out["ga_session_ids"] = sessions
-    return {k: v for k, v in out.items() if v not in (None, {}, "")}
+        ga = cookies.get("_ga")
+        if isinstance(ga, str) and ga.count(".") >= 3:
+            client = ".".join(ga.split(".")[-2:])
+            if client:
+                out["ga_client_id"] = client
+        # GA4 session id: from each stream's _ga_<CONTAINER> cookie, "GS1.1.<session_id>.<n>.<...>" or
+        # "GS2.1.s<session_id>$o<n>$...". One stream: ga_session_id; several: ga_session_ids by container.
+        sessions: Dict[str, str] = {}
+        for name, value in cookies.items():
+            if isinstance(name, str) and name.startswith("_ga_") and 0 < len(name) - 4 <= 32 and isinstance(value, str):
+                m = _GA_SESSION_COOKIE.match(value)
+                if m:
+                    sessions[name[4:]] = m.group(1) or m.group(2)
+                    if len(sessions) >= 8:
+                        break
+        if len(sessions) == 1:
+            out["ga_session_id"] = next(iter(sessions.values()))
+        elif sessions:
+            out["ga_session_ids"] = sessions
+    return out
