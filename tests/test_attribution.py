@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from k50core import Engine
+from k50core.attribution import visit_summary
 from k50core.attribution import CallError
 
 CONFIG = {
@@ -222,3 +223,26 @@ def test_a_join_in_the_same_millisecond_as_the_start_is_a_join(build, store_url)
         assert b.shared and b.number == a.number
         got = engine.attribute(call("c1", a.number, 1001), now=1001)
         assert got.status == "ambiguous" and {c.visitor_id for c in got.candidates} == {"v1", "v2"}
+
+
+_TEXT = st.one_of(st.none(), st.just(""), st.text(st.characters(blacklist_characters="."), max_size=8),  # no GA cookie by chance
+                  st.sampled_from(["GA1.1.123.456", "GS1.1.1700000000.1.1", "GS2.1.s1700000000$o1$g1"]))
+_PART = st.dictionaries(st.sampled_from(["host", "path", "type", "region", "city", "country", "utm_source",
+                                         "utm_medium", "q", "_ga", "_ga_ABC", "_ga_DEF", "_ga_"]), _TEXT, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["source", "traffic_type", "query", "landing", "referrer", "geo", "device",
+                                        "ip", "cookie", "visitor_id"]), st.one_of(_TEXT, _PART), max_size=10))
+def test_visit_summary_keeps_only_filled_known_fields(attrs):
+    got = visit_summary(attrs)
+    assert set(got) <= {"source", "traffic_type", "utm", "landing", "referrer", "region", "city", "country",
+                        "device", "ip", "ga_client_id", "ga_session_id", "ga_session_ids"}
+    assert all(v is not None and v != "" and v != {} for v in got.values())
+    query = attrs.get("query")
+    if type(query) is dict:
+        assert got.get("utm", {}) == {k: v for k, v in query.items() if k.startswith("utm_")}
+    sessions = [k for k, v in (attrs.get("cookie") or {}).items() if k.startswith("_ga_") and len(k) > 4
+                and isinstance(v, str) and v.startswith(("GS1.1.1700", "GS2.1.s1700"))] \
+        if type(attrs.get("cookie")) is dict else []
+    assert ("ga_session_id" in got) == (len(sessions) == 1) and ("ga_session_ids" in got) == (len(sessions) > 1)
