@@ -339,7 +339,7 @@ cdef class SlotTable:
                 return until
         return 0
 
-    cdef void _log_renewal(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until) noexcept nogil:
+    cdef inline void _log_renewal(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until) noexcept nogil:
         cdef uint64_t* grown
         cdef uint64_t* entry
         cdef Py_ssize_t cap, at = self.log_at[slot]
