@@ -21,7 +21,7 @@ from k50core.store.journal import StartJournal, recover
 def start(i, joined=False):
     visit = {"visitor_id": f"v{i}", "session_id": None, "at": 1000.0 + i, "joined": joined,
              "attributes": {"source": "yandex", "utm": {"utm_campaign": f"c{i}"}}}
-    row = LeaseRow(f"p:+74950000001:{1000000 + i}:0.{i}", "p", "+74950000001", None if joined else f"v{i}",
+    row = LeaseRow(f"p:+74950000001:{(1000 + i) * 1000}:0.{i}", "p", "+74950000001", None if joined else f"v{i}",
                    None, "all", 1000.0 + i, 1000.0 + i, 1900.0 + i, joined)
     return visit, row
 
@@ -180,3 +180,42 @@ def test_engine_journals_each_start_and_stores_in_batches(tmp_path, build):
     assert not list(tmp_path.glob("k.db.starts-*"))
     with Engine.from_config(cfg, implementation=build, store=str(db)) as again:
         assert again.store.count("visits") == 4
+
+
+def test_a_call_in_another_process_sees_starts_still_in_a_journal(tmp_path, build):
+    """Two engines on one SQLite file (two workers): a visit one of them journaled a moment ago,
+    not stored yet, is found with its campaign when the other attributes a call to that number."""
+    db = str(tmp_path / "k.db")
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001", "+74950000002"]}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, implementation=build, store=db) as one, \
+            Engine.from_config(cfg, implementation=build, store=db) as two:
+        a = one.assign({"visitor_id": "v1", "url": "https://shop.example.ru/?utm_source=vk&utm_campaign=may"},
+                       now=1000)
+        assert one.store.count("visits") == 0                     # in one's journal only
+        got = two.attribute({"call_id": "c1", "number": a.number, "started_at": 1030, "duration_seconds": 20},
+                            now=1050)
+        assert (got.status, got.visitor_id) == ("matched", "v1")
+        assert got.attributes.get("utm", {}).get("utm_campaign") == "may" and got.attributes.get("source") == "vk"
+    assert not list(tmp_path.glob("k.db.starts-*"))
+
+
+def test_a_replayed_start_does_not_undo_what_the_store_has(tmp_path):
+    """A start read back from a journal after its lease was cut short (a retired number) adds
+    nothing and moves no time: the store keeps the cut."""
+    from k50core.pools import LeaseEvent
+    store = open_store(str(tmp_path / "k.db"))
+    try:
+        visit, row = start(1)
+        store.save_starts([(visit, row)])
+        cut = LeaseEvent("end", "p", row.number, row.visitor_id, None, "all", row.start, row.start + 5,
+                         row.start + 5, False, row.lease.rsplit(":", 1)[1])
+        store.save_events([cut])
+        (before,) = store.leases_of(row.number, 0, 1e12)
+        store.save_starts([(visit, row)], replayed=True)
+        (after,) = store.leases_of(row.number, 0, 1e12)
+        assert after == before and after.ends == row.start + 5
+        store.save_starts([start(2)], replayed=True)              # a missing one is added
+        assert store.count("leases") == 2 and store.count("visits") == 2
+    finally:
+        store.close()

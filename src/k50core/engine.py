@@ -14,7 +14,7 @@ from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
-from .store.journal import StartJournal, recover as recover_journals
+from .store.journal import StartJournal, catch_up as catch_up_journals, recover as recover_journals
 from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
@@ -275,7 +275,10 @@ class Engine:
         return parsed, [] if e is None else [row_of(e)]
 
     def attribute_prepared(self, parsed: Dict[str, Any], live: List[LeaseRow]) -> Attribution:
-        """attribute()'s second half, in the store: run it after the writes taken before it."""
+        """attribute()'s second half, in the store: run it after the writes taken before it.
+        Other processes' lease starts of the last second, still in their journals, go in first."""
+        if self.journal is not None:
+            catch_up_journals(self.store.path, self.store, self.journal)
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:

@@ -176,8 +176,12 @@ class Store:
         return current
 
     # -- the lease log ------------------------------------------------------------------
-    def save_starts(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], durable: bool = False) -> None:
-        """New leases with the visits that started (or joined) them, in one transaction."""
+    def save_starts(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], durable: bool = False,
+                    replayed: bool = False) -> None:
+        """New leases with the visits that started (or joined) them, in one transaction.
+
+        ``replayed``: starts read back from a journal, which may be older than what the store has
+        of their leases (an end that cut one short): they add what is missing and change nothing."""
         if not starts:
             return
         batch = _Batch()
@@ -192,7 +196,7 @@ class Store:
                            lease.number, _json_sorted(visit.get("attributes") or {})))
         with self.transaction(durable):
             cur = self.conn.cursor()
-            self._write(cur, batch)
+            self._write(cur, batch, missing_only=replayed)
             cur.executemany(self._sql(
                 "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), visits)
@@ -215,14 +219,16 @@ class Store:
                 self._write(self.conn.cursor(), batch)
         return len(folded)
 
-    def _write(self, cur: Any, batch: "_Batch") -> None:
+    def _write(self, cur: Any, batch: "_Batch", missing_only: bool = False) -> None:
         """A batch in a few statements (each run over all its rows in the driver, not in Python):
         lease upserts, the ends of leases cut short after them, then the joins, which look for
-        their lease's holder."""
+        their lease's holder. ``missing_only``: leases the store has already stay as they are."""
         for ended, activity in _LEASE_ORDER:
             rows = batch.leases.get((ended, activity))
             if rows:
-                cur.executemany(self._lease_sql(ended, activity), rows)
+                cur.executemany(self._lease_sql(ended, activity) if not missing_only else self._sql(
+                    "INSERT INTO leases (lease, pool, number, visitor_id, session_id, rule, start, last, ends, "
+                    "shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), rows)
         if batch.joins:
             cur.executemany(self._sql(
                 "INSERT INTO lease_joins (lease, visitor_id, session_id, at) SELECT ?, ?, ?, ? "

@@ -145,8 +145,6 @@ def recover(db_path: str, store: "Store") -> int:
     """Replay into ``store`` every journal of ``db_path`` that no live process holds, then remove
     it; returns how many starts were replayed. A line that cannot be read (cut short, edited) is
     logged and skipped; a store that fails leaves the file for the next try."""
-    from .base import LeaseRow
-
     replayed = 0
     for path in sorted(glob.glob(glob.escape(db_path) + ".starts-*")):
         try:
@@ -163,19 +161,9 @@ def recover(db_path: str, store: "Store") -> int:
                     continue
             except FileNotFoundError:
                 continue
-            with os.fdopen(os.dup(fd), "r", encoding="utf-8", errors="replace") as text:
-                lines = text.read().splitlines()
-            starts: List[Start] = []
-            for number, line in enumerate(lines, 1):
-                try:
-                    visit, row = json.loads(line)
-                    if type(visit) is not dict or type(row) is not list or len(row) != 10:
-                        raise ValueError("expected [visit, lease row]")
-                    starts.append((visit, LeaseRow(*row)))
-                except (ValueError, TypeError) as exc:
-                    log.warning("lease start journal %s, line %d: unreadable, skipped (%s)", path, number, exc)
+            starts = _read(fd, path, complete_only=False)
             if starts:
-                store.save_starts(starts, durable=True)
+                store.save_starts(starts, durable=True, replayed=True)
             os.unlink(path)
             replayed += len(starts)
         finally:
@@ -183,3 +171,47 @@ def recover(db_path: str, store: "Store") -> int:
     if replayed:
         log.warning("replayed %d lease starts a stopped process had journaled but not stored", replayed)
     return replayed
+
+
+def catch_up(db_path: str, store: "Store", own: "StartJournal | None" = None) -> int:
+    """Put into ``store`` now what the other processes on ``db_path`` have journaled and not yet
+    stored (they store it within a second; a call attributed meanwhile needs it at once); the
+    journals of dead processes are recovered. Returns how many starts were read from live ones."""
+    recover(db_path, store)
+    starts: List[Start] = []
+    for path in sorted(glob.glob(glob.escape(db_path) + ".starts-*")):
+        if own is not None and path.startswith(own.prefix):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # stored and removed by its process meanwhile
+            continue
+        try:
+            starts += _read(fd, path, complete_only=True)
+        finally:
+            os.close(fd)
+    if starts:  # what its process stores again later changes nothing
+        store.save_starts(starts, durable=False, replayed=True)
+    return len(starts)
+
+
+def _read(fd: int, path: str, complete_only: bool) -> List[Start]:
+    """The starts in a journal file. A line that cannot be read is logged and skipped; with
+    ``complete_only`` (a live process may be writing it) a last line without its newline is left."""
+    from .base import LeaseRow
+
+    with os.fdopen(os.dup(fd), "r", encoding="utf-8", errors="replace") as text:
+        data = text.read()
+    lines = data.split("\n")
+    if complete_only or not lines[-1]:
+        lines.pop()  # the part after the last newline: empty, or being written
+    starts: List[Start] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            visit, row = json.loads(line)
+            if type(visit) is not dict or type(row) is not list or len(row) != 10:
+                raise ValueError("expected [visit, lease row]")
+            starts.append((visit, LeaseRow(*row)))
+        except (ValueError, TypeError) as exc:
+            log.warning("lease start journal %s, line %d: unreadable, skipped (%s)", path, number, exc)
+    return starts
