@@ -15,13 +15,12 @@ so a line stored twice changes nothing.
 from __future__ import annotations
 
 import fcntl
-import glob
 import json
 import logging
 import os
 import secrets
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from .base import LeaseRow, Store
@@ -50,7 +49,7 @@ class StartJournal:
     starts the journal could not take (a failing disk), so the order still adds up."""
 
     def __init__(self, db_path: str) -> None:
-        self.prefix = f"{db_path}.starts-{os.getpid()}-{secrets.token_hex(3)}-"
+        self.prefix = f"{os.path.abspath(db_path)}.starts-{os.getpid()}-{secrets.token_hex(3)}-"
         self._files: List[_File] = []
         self._order: Deque[List[Any]] = deque()  # [file or None (not journaled), count], oldest first
         self._made = 0
@@ -141,12 +140,19 @@ def _remove(f: _File) -> None:
         os.close(f.fd)
 
 
-def recover(db_path: str, store: "Store") -> int:
+def journals(db_path: str) -> List[str]:
+    """The journal files of the store at ``db_path`` (one directory listing)."""
+    folder, base = os.path.split(os.path.abspath(db_path))
+    prefix = base + ".starts-"
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.startswith(prefix))
+
+
+def recover(db_path: str, store: "Store", paths: Optional[List[str]] = None) -> int:
     """Replay into ``store`` every journal of ``db_path`` that no live process holds, then remove
     it; returns how many starts were replayed. A line that cannot be read (cut short, edited) is
     logged and skipped; a store that fails leaves the file for the next try."""
     replayed = 0
-    for path in sorted(glob.glob(glob.escape(db_path) + ".starts-*")):
+    for path in journals(db_path) if paths is None else paths:
         try:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:  # replayed and removed by another engine just now
@@ -177,11 +183,12 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal | None" = None) ->
     """Put into ``store`` now what the other processes on ``db_path`` have journaled and not yet
     stored (they store it within a second; a call attributed meanwhile needs it at once); the
     journals of dead processes are recovered. Returns how many starts were read from live ones."""
-    recover(db_path, store)
+    others = [p for p in journals(db_path) if own is None or not p.startswith(own.prefix)]
+    if not others:  # the usual case, one process: a directory listing and done
+        return 0
+    recover(db_path, store, others)
     starts: List[Start] = []
-    for path in sorted(glob.glob(glob.escape(db_path) + ".starts-*")):
-        if own is not None and path.startswith(own.prefix):
-            continue
+    for path in others:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:  # stored and removed by its process meanwhile
