@@ -2,8 +2,8 @@
 
 Both run under uvicorn (one worker, on loopback) in this process's children; wrk (Debian's) drives
 each with the same connections and threads, runs alternating, medians of ``--repeats``. The service
-is ``k50core serve --demo`` (the README's command, its SQLite file store: a new lease is fsynced
-before its number is shown). Printed: requests/s and p99 latency of each, and the service's share
+is ``k50core serve --demo`` (the README's command, its SQLite file store: a new lease is in the
+engine's journal before its number is shown, in the store within a second). Printed: requests/s and p99 latency of each, and the service's share
 of the hello-world's throughput (target >= 50%, p99 < 10 ms).
 
     python benchmarks/bench_service_load.py [--seconds 5] [--connections 16] [--repeats 3]
