@@ -37,7 +37,7 @@ HELLO = textwrap.dedent("""
 """)
 
 # A visitor views three pages: the first request of each visitor id is a new visitor (enrichment,
-# rules, a lease or a join written durably before the answer), the next two return to it. Every
+# rules, a lease or a join kept before the answer), the next two return to it. Every
 # wrk thread and every run has its own ids (the run's prefix comes as a script argument).
 VISIT_LUA = textwrap.dedent("""
     local threads = 0
