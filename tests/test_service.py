@@ -381,32 +381,38 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
 
 
-def test_workers_share_one_pool(tmp_path):
-    """`serve --workers 2`: two processes, one SQLite store and one pool segment beside it; concurrent
-    visits never get the same unshared number, and a call is attributed whichever worker answers."""
+def start_serve(*args: str):
+    """`python -m k50core.cli serve --demo ARGS` on a free port, answering /healthz: (process, base URL)."""
     import os
     import subprocess
     import sys
-    from concurrent.futures import ThreadPoolExecutor
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--demo", "--workers", "2", "--port",
-                             str(port), "--store", str(tmp_path / "k50.db"), "--api-key", KEY, "--log-level",
-                             "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--demo", "--port", str(port),
+                             "--log-level", "warning", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the workers did not start")
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=30)
+    raise AssertionError("the service did not start")
 
+
+def test_workers_share_one_pool(tmp_path):
+    """`serve --workers 2`: two processes, one SQLite store and one pool segment beside it; concurrent
+    visits never get the same unshared number, and a call is attributed whichever worker answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proc, base = start_serve("--workers", "2", "--store", str(tmp_path / "k50.db"), "--api-key", KEY)
+    try:
         def one(i):
             with httpx.Client() as c:  # a connection each: the workers take turns accepting
                 got = c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"w{i}"}).json()
@@ -488,29 +494,11 @@ def test_a_killed_service_loses_no_visit_it_answered(tmp_path):
     opening the store replays the journal, and every answered visit is there with its campaign."""
     import os
     import signal
-    import subprocess
-    import sys
     from concurrent.futures import ThreadPoolExecutor
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     db = str(tmp_path / "k50.db")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--demo", "--port", str(port),
-                             "--store", db, "--log-level", "warning", "--no-rate-limits"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve("--store", db, "--no-rate-limits")
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the service did not start")
-
         def one(i):
             with httpx.Client() as c:
                 return c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"k{i}"}).json()
