@@ -6,7 +6,7 @@ tests can check the compiled build's index against the obvious answer.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from ..rules import ipranges
 from ..rules.opcodes import Op

@@ -296,7 +296,7 @@ class SlotTable:
                     bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
 
     def setup(self, slot: int, number: int, pool: int) -> None:
-        at = self._at(slot)
+        self._at(slot)  # a slot outside the table: IndexError, as the compiled build
         self._u64(slot, OFF_NUMBER, number)
         U32.pack_into(self._view, self._head(slot) + HEAD_POOL, pool)
 
