@@ -286,12 +286,19 @@ def test_an_assignment_held_by_the_caller_never_changes(build):
     kept = engine.assign(visit("v1"), now=1001)
     again = engine.assign(visit("v1"), now=1002)                 # the core may reuse only what nobody holds
     assert (kept.expires_at, again.expires_at) == (1901.0, 1902.0) and kept is not again
+    assert kept[:5] == again[:5] and kept.number and kept.token and not kept.shared   # a fresh copy, same lease
     many = engine.assign_many([visit("v1")] * 3, now=1003)
     assert [a.expires_at for a in many] == [1903.0] * 3 and kept.expires_at == 1901.0
     assert engine.assign(visit("v1"), now=1004).expires_at == 1904.0 and many[0].expires_at == 1903.0
     when = engine.assign(visit("v1"), now=1005).expires_at        # only the float is kept, not its tuple
     engine.assign(visit("v1"), now=1006)
     assert when == 1905.0
+    for other in ("v2", "v3", "v4"):                                # three numbers: the fourth visitor shares
+        engine.assign(visit(other), now=1007)
+    back = engine.assign(visit("v1"), now=1008)
+    shared_now = [n for n in ("v1", "v2", "v3") if engine.assign(visit(n), now=1009).shared]
+    assert back.number == kept.number and len(shared_now) == 1     # the joined lease's holder sees it shared
+    assert engine.assign(visit(shared_now[0]), now=1010).shared and not kept.shared
 
 
 def test_heartbeat_many_over_batches_matches_the_reference_and_skips_garbage():

@@ -31,11 +31,11 @@ cdef extern from *:
         return made;
     }
     /* The visitor's last Assignment with a new expiry, reused in place when nothing but the
-       cache refers to it (as zip() reuses its result tuple), else a fresh one. A tuple (or a
-       float inside it) that no one else can see may change: no one can observe it. */
-    static PyObject* k50_renewed(PyObject* last, PyObject* cls, PyObject* a, PyObject* b, PyObject* c,
-                                 PyObject* d, PyObject* e, double expires, PyObject* g) {
-        if (last != NULL && Py_REFCNT(last) == 1 && Py_TYPE(last) == (PyTypeObject*)cls) {
+       cache refers to it (as zip() reuses its result tuple), else a fresh one with the same first
+       five fields. A tuple (or a float inside it) that no one else can see may change: no one
+       can observe it. Everything comes from ``last``: the cache entry stays one cache line. */
+    static PyObject* k50_renewed(PyObject* last, double expires, PyObject* g) {
+        if (Py_REFCNT(last) == 1) {
             PyObject* old_f = PyTuple_GET_ITEM(last, 5);
             PyObject* old_g = PyTuple_GET_ITEM(last, 6);
             if (Py_REFCNT(old_f) == 1 && PyFloat_CheckExact(old_f)) {
@@ -46,22 +46,25 @@ cdef extern from *:
                 PyTuple_SET_ITEM(last, 5, f);
                 Py_DECREF(old_f);
             }
-            Py_INCREF(g);
-            PyTuple_SET_ITEM(last, 6, g);
-            Py_DECREF(old_g);
+            if (old_g != g) {
+                Py_INCREF(g);
+                PyTuple_SET_ITEM(last, 6, g);
+                Py_DECREF(old_g);
+            }
             Py_INCREF(last);
             return last;
         }
         PyObject* f = PyFloat_FromDouble(expires);
         if (f == NULL) return NULL;
-        PyObject* made = k50_assignment(cls, a, b, c, d, e, f, g);
+        PyObject* made = k50_assignment((PyObject*)Py_TYPE(last), PyTuple_GET_ITEM(last, 0), PyTuple_GET_ITEM(last, 1),
+                                        PyTuple_GET_ITEM(last, 2), PyTuple_GET_ITEM(last, 3),
+                                        PyTuple_GET_ITEM(last, 4), f, g);
         Py_DECREF(f);
         return made;
     }
     """
     object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
-    object k50_renewed(PyObject* last, object cls, object a, object b, object c, object d, object e, double f,
-                       object g)
+    object k50_renewed(PyObject* last, double expires, object g)
 
 cdef extern from *:
     """
@@ -130,8 +133,7 @@ cdef double _MAX_MS = <double>((1ULL << 43) - 1)
 cdef class _Return:
     cdef Py_ssize_t slot
     cdef uint64_t gen, hold
-    cdef object cls, number, display, pool, rule, token
-    cdef object last  # the Assignment given last time (reused when the caller let go of it)
+    cdef object last  # the Assignment given last time (reused when the caller let go of it); an untracked copy
     cdef bint joined  # a visitor who joined someone else's shared lease (see ReturnCache.seen)
 
 
@@ -162,10 +164,9 @@ cdef class ReturnCache:
             self.entries.clear()
         if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
-        entry.slot, entry.gen, entry.hold, entry.cls = slot, gen, hold, type(made)
-        entry.number, entry.display, entry.pool, entry.rule, entry.token = made[0], made[1], made[2], made[3], made[4]
+        entry.slot, entry.gen, entry.hold = slot, gen, hold
         # a copy the collector does not track: a cache of many visitors adds nothing to its scans
-        entry.last = k50_assignment(entry.cls, made[0], made[1], made[2], made[3], made[4], made[5], made[6])
+        entry.last = k50_assignment(type(made), made[0], made[1], made[2], made[3], made[4], made[5], made[6])
         entry.joined = joined
         self.entries[visitor] = entry
 
@@ -189,8 +190,7 @@ cdef class ReturnCache:
             return None
         shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
         # Assignment(number, display, pool, rule, token, expires_at, shared)
-        made = k50_renewed(<PyObject*>entry.last, entry.cls, entry.number, entry.display, entry.pool, entry.rule,
-                           entry.token, until / 1000.0, shared)
+        made = k50_renewed(<PyObject*>entry.last, until / 1000.0, shared)
         entry.last = made
         if entry.joined and self.seen is not None:
             self.seen(visitor, entry.slot, entry.gen, now)
