@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -217,5 +217,29 @@ def test_a_replayed_start_does_not_undo_what_the_store_has(tmp_path):
         assert after == before and after.ends == row.start + 5
         store.save_starts([start(2)], replayed=True)              # a missing one is added
         assert store.count("leases") == 2 and store.count("visits") == 2
+    finally:
+        store.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(garbage=st.lists(st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode),
+                                  st.sampled_from([b"[]", b"[{}, []]", b'[{"a": 1}, [1,2,3,4,5,6,7,8,9,10]]',
+                                                   b"\xff\xfe", b"null", b"[1, 2]"])), max_size=6),
+       where=st.integers(0, 3))
+def test_recovery_reads_any_damaged_journal_without_raising(tmp_path_factory, garbage, where):
+    """Bytes of any kind among the lines of a dead process's journal: recovery never raises,
+    replays every intact line and removes the file."""
+    d = tmp_path_factory.mktemp("j")
+    db = d / "k.db"
+    good = [start(i) for i in range(3)]
+    lines = [journal_mod._line(v, r).encode() for v, r in good]
+    body = b"".join(lines[:where]) + b"\n".join(garbage) + b"\n" + b"".join(lines[where:])
+    (d / "k.db.starts-1-dead-1").write_bytes(body)
+    store = open_store(str(db))
+    try:
+        replayed = recover(str(db), store)
+        ids = {r[0] for r in store.conn.execute("SELECT visitor_id FROM visits")}
+        assert {"v0", "v1", "v2"} <= ids and replayed >= 3
+        assert not list(d.glob("k.db.starts-*"))
     finally:
         store.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import secrets
 from collections import deque
@@ -202,6 +203,21 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal | None" = None) ->
     return len(starts)
 
 
+def _checked(visit: Any, row: Any) -> List[Any]:
+    """The lease row of a journal line, after checking the line is one _line() writes: anything
+    else (an edited or damaged file) raises ValueError, so one bad line cannot fail the batch."""
+    if type(visit) is not dict or type(row) is not list or len(row) != 10:
+        raise ValueError("expected [visit, lease row]")
+    texts, optional, times = row[0:3], row[3:6], row[6:9]
+    optional += [visit.get("visitor_id"), visit.get("session_id")]
+    if not all(type(t) is str for t in texts) or not all(t is None or type(t) is str for t in optional) \
+            or not all(type(t) in (int, float) and math.isfinite(t) for t in times + [visit.get("at")]) \
+            or type(row[9]) is not bool or type(visit.get("joined", False)) is not bool \
+            or not isinstance(visit.get("attributes") or {}, dict):
+        raise ValueError("a field of the wrong type")
+    return row
+
+
 def _read(fd: int, path: str, complete_only: bool) -> List[Start]:
     """The starts in a journal file. A line that cannot be read is logged and skipped; with
     ``complete_only`` (a live process may be writing it) a last line without its newline is left."""
@@ -216,9 +232,7 @@ def _read(fd: int, path: str, complete_only: bool) -> List[Start]:
     for number, line in enumerate(lines, 1):
         try:
             visit, row = json.loads(line)
-            if type(visit) is not dict or type(row) is not list or len(row) != 10:
-                raise ValueError("expected [visit, lease row]")
-            starts.append((visit, LeaseRow(*row)))
+            starts.append((visit, LeaseRow(*_checked(visit, row))))
         except (ValueError, TypeError) as exc:
             log.warning("lease start journal %s, line %d: unreadable, skipped (%s)", path, number, exc)
     return starts
