@@ -243,3 +243,71 @@ def test_recovery_reads_any_damaged_journal_without_raising(tmp_path_factory, ga
         assert not list(d.glob("k.db.starts-*"))
     finally:
         store.close()
+
+
+CFG20 = {"pools": {"p": {"type": "dynamic", "numbers": [f"+749500000{i:02d}" for i in range(80)]}},
+         "rules": [{"name": "all", "pool": "p"}]}
+
+
+def test_failed_writes_lose_no_start(tmp_path, small_files, build):
+    """The store fails now and then (a flush, an automatic batch, the lease log's write): every
+    start stays queued and journaled, the journal never counts one stored twice, and after a
+    kill (no close) the next engine has them all."""
+    db = str(tmp_path / "k.db")
+    engine = Engine.from_config(CFG20, implementation=build, store=db)
+    real = engine.store.save_writes
+    fail = {3, 7, 8, 15}
+    calls = [0]
+
+    def flaky(starts, events=(), durable=False, replayed=False):
+        calls[0] += 1
+        if calls[0] in fail:
+            raise RuntimeError("disk on fire")
+        return real(starts, events, durable, replayed)
+    engine.store.save_writes = flaky
+    for i in range(40):
+        engine.assign({"visitor_id": f"v{i}", "url": "https://shop.example.ru/"}, now=1000 + i * 0.6)
+        if i % 5 == 4:
+            try:
+                engine.flush()
+            except RuntimeError:
+                pass
+    assert engine.journal.unstored == len(engine._starts)        # what is not stored is journaled
+    assert set(on_disk(tmp_path / "k.db")) >= {v["visitor_id"] for v, _ in engine._starts}
+    engine.journal.close()                                        # as a kill leaves it: files released
+    with Engine.from_config(CFG20, implementation=build, store=db) as again:
+        ids = {r[0] for r in again.store.conn.execute("SELECT visitor_id FROM visits")}
+    assert ids == {f"v{i}" for i in range(40)}
+
+
+def test_the_service_writer_never_lets_an_end_overtake_its_start(tmp_path):
+    """Starts are written in slices; a lease cut short (its number retired) right after it started
+    reaches the store cut, even when its start waited behind other slices."""
+    import asyncio
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    try:
+        from k50core.bindings.service.writer import START_SLICE, StoreThread
+    except ImportError:
+        from bindings.service.writer import START_SLICE, StoreThread
+    engine = Engine.from_config(CFG20, store=str(tmp_path / "k.db"))
+    writer = StoreThread(engine)
+    try:
+        got = [engine.assign({"visitor_id": f"v{i}", "url": "https://shop.example.ru/"}, now=1000)
+               for i in range(START_SLICE + 20)]
+        last = got[-1].number
+        engine.retire_numbers("p", [last], now=1000.5)
+        asyncio.run(writer.commit(log=True))
+        (row,) = engine.store.leases_of(last, 0, 1e12)
+        assert row.ends == 1000.5 and engine.store.count("visits") == START_SLICE + 20
+    finally:
+        asyncio.run(writer.close(close_engine=False))
+        engine.close()
+
+
+def test_an_engine_that_fails_to_start_leaves_no_journal(tmp_path):
+    from k50core import ConfigError
+    bad = dict(CFG20, geoip={"path": str(tmp_path / "missing.mmdb")})
+    for _ in range(3):
+        with pytest.raises(ConfigError):
+            Engine.from_config(bad, store=str(tmp_path / "k.db"))
+    assert not [p for p in tmp_path.iterdir() if ".starts-" in p.name]

@@ -134,8 +134,12 @@ def test_log_events_stored_with_their_start_are_not_written_again(build, tmp_pat
     heard, written = [], []
     engine = Engine.from_config(config(numbers=1), implementation=build, lease_sink=heard.extend,
                                 store=str(tmp_path / "k.db"))
-    real = engine.store.save_events
-    engine.store.save_events = lambda events: (written.extend(events), real(events))[1]
+    real = engine.store.save_writes
+
+    def save_writes(starts, events, *args, **kw):
+        written.extend(events)
+        return real(starts, events, *args, **kw)
+    engine.store.save_writes = save_writes
     a = engine.assign(visit("v1"), now=1000)
     b = engine.assign(visit("v2"), now=1001)                  # joins v1's number, shared
     engine.heartbeat(a.token, now=1002)

@@ -481,8 +481,8 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
     try:
         asyncio.run(run())
         assert missing == []
-        if e.journal is None:
-            assert journaled == set()
+        if e.journal is not None:   # the answers did not wait for the store: some were only journaled
+            assert journaled
         assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
         assert e.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
     finally:
@@ -512,6 +512,12 @@ def test_a_killed_service_loses_no_visit_it_answered(tmp_path):
             proc.kill()
             proc.wait(timeout=30)
     assert all(a["number"] for a in answers)
+    import sqlite3
+    with sqlite3.connect(db) as raw:   # at the kill: each answered visit in the store or in the journal
+        before = {r[0] for r in raw.execute("SELECT visitor_id FROM visits")}
+    journaled = {json.loads(line)[0]["visitor_id"] for path in tmp_path.glob("k50.db.starts-*")
+                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert before | journaled >= {f"k{i}" for i in range(60)}
     with Engine.from_config(demo_config_path(), store=db) as fresh:
         rows = fresh.store.conn.execute("SELECT visitor_id, attributes FROM visits").fetchall()
     stored = {vid: json.loads(attrs) for vid, attrs in rows}
@@ -525,15 +531,15 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
     visit waited for the journal only (200); the background write fails, is logged, and the next
     one stores the start."""
     e = Engine.from_config(demo_config_path(), store=store_url)
-    real = e.store.save_starts
+    real = e.store.save_writes
     fail = [True]
 
-    def flaky(starts, durable=False):
+    def flaky(starts, events=(), durable=False, replayed=False):
         if fail and starts:
             fail.pop()
             raise RuntimeError("disk on fire")
-        return real(starts, durable)
-    e.store.save_starts = flaky
+        return real(starts, events, durable, replayed)
+    e.store.save_writes = flaky
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             r = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "unlucky"})
@@ -561,7 +567,7 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     fail: 503, the start queued, stored by the next write; nothing is lost."""
     e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
     journal_fails = [True, True]
-    real_append, real_save = e.journal.append, e.store.save_starts
+    real_append, real_save = e.journal.append, e.store.save_writes
     store_fails = []
 
     def append(starts):
@@ -570,12 +576,12 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
             raise OSError(28, "No space left on device")
         return real_append(starts)
 
-    def save(starts, durable=False):
+    def save(starts, events=(), durable=False, replayed=False):
         if store_fails and starts:
             store_fails.pop()
             raise RuntimeError("disk on fire")
-        return real_save(starts, durable)
-    e.journal.append, e.store.save_starts = append, save
+        return real_save(starts, events, durable, replayed)
+    e.journal.append, e.store.save_writes = append, save
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             first = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "direct"})

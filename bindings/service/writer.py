@@ -75,9 +75,9 @@ class StoreThread:
         if self.inline:
             goal, log_due = self.engine.lease_starts, log
             while True:
-                self._write_here(log_due)
+                wrote = self._write_here(log_due)
                 log_due = log_due and self.backlog
-                if self.engine.starts_stored >= goal and not log_due:
+                if (self.engine.starts_stored >= goal or not wrote) and not log_due:
                     return
                 await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
@@ -90,17 +90,20 @@ class StoreThread:
             asyncio.ensure_future(self._write_groups())
         await done
 
-    def _write_here(self, with_log: bool) -> None:
-        """One slice, on the loop: the oldest lease starts, and with ``with_log`` the lease log."""
+    def _write_here(self, with_log: bool) -> bool:
+        """One slice, on the loop: the oldest lease starts, and with ``with_log`` the lease log
+        once no start waits behind the slice (an end in the log must not reach the store before
+        the start of the lease it cuts). False when there was nothing to write."""
         starts, events = self.engine.take_writes(with_log)
         if not starts and not events:
             if with_log:
                 self.backlog = False
-            return
-        later_starts, later_events = starts[START_SLICE:], events[LOG_SLICE:]  # for the next slices
+            return False
+        now_starts, later_starts = starts[:START_SLICE], starts[START_SLICE:]
+        now_events, later_events = ([], events) if later_starts else (events[:LOG_SLICE], events[LOG_SLICE:])
         try:
             with self.lock:
-                self.engine.write(starts[:START_SLICE], events[:LOG_SLICE], False)
+                self.engine.write(now_starts, now_events, False)  # one transaction: all of it or none
         except Exception as exc:
             self.engine.requeue(starts, events)
             log.error("writing %d lease starts and %d log events failed", len(starts), len(events), exc_info=exc)
@@ -108,6 +111,7 @@ class StoreThread:
         self.engine.requeue(later_starts, later_events)
         if with_log:  # a write of starts alone says nothing of the log left
             self.backlog = bool(later_events)
+        return True
 
     async def _write_groups(self) -> None:
         """The one writer on the store's thread: group after group while requests wait."""

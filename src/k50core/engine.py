@@ -77,14 +77,11 @@ class Engine:
         # A SQLite file: each new lease's visit goes to an append-only journal before its number is
         # shown (a few µs; a transaction each would be ~60), and to the store in batches (see
         # store.journal). A journal a killed process left behind is replayed first.
-        self.journal: Optional[StartJournal] = None
-        if self.store.backend == "sqlite" and self.store.persistent:
-            recover_journals(self.store.path, self.store)
-            self.journal = StartJournal(self.store.path)
+        self.journal: Optional[StartJournal] = None  # opened last, once nothing else can fail
         self._first_queued: Optional[float] = None  # when the oldest start waiting for the store came
         # log events the store has already with their start (see _not_saved), by identity
         self._saved_with_start: Dict[int, LeaseEvent] = {}
-        self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for an in-memory store
+        self._starts: List[Tuple[Dict[str, Any], LeaseRow]] = []  # lease starts waiting for the store, oldest first
         self._events: List[LeaseEvent] = []  # the lease log waiting, when writes are deferred
         # A host that places the store's writes itself (the HTTP service) sets this: assign() then
         # only queues, and the host takes the queue (take_writes) and writes it (write).
@@ -98,7 +95,13 @@ class Engine:
             if self.defer_writes:
                 self._events.extend(events)
                 return
-            self.write(self._take_starts(), self._not_saved(events), durable=False)
+            starts, mine = self._take_starts(), self._not_saved(events)
+            try:
+                self.write(starts, mine, durable=False)
+            except Exception as exc:  # called from inside assign() or a heartbeat: kept, logged, not raised
+                self.requeue(starts, mine)
+                log.error("writing %d lease starts and %d log events failed; kept for the next write",
+                          len(starts), len(mine), exc_info=exc)
             if user_sink is not None:
                 user_sink(events)
 
@@ -112,6 +115,9 @@ class Engine:
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
         self.assign, self.assign_many = assigner.entry(), assigner.assign_many
         self.heartbeat = self.pools.table.heartbeat  # one page's heartbeat, answered in the core
+        if self.store.backend == "sqlite" and self.store.persistent:
+            recover_journals(self.store.path, self.store)
+            self.journal = StartJournal(self.store.path)
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -204,8 +210,6 @@ class Engine:
     def _save_start(self, e: LeaseEvent, attrs: Dict[str, Any]) -> None:
         """A new lease (or a join of a shared one) with its visit: on disk before the page shows it,
         when the store is on disk, so a restart or a kill -9 cannot lose who held the number."""
-        self.lease_starts += 1
-        self._saved_with_start[id(e)] = e  # the same event reaches the lease log: stored once
         joined = False
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
@@ -213,6 +217,7 @@ class Engine:
         row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
+        self._saved_with_start[id(e)] = e  # the same event reaches the lease log: stored once
         if self.journal is not None:
             try:
                 self.journal.append(((visit, row),))
@@ -221,14 +226,23 @@ class Engine:
                 return
         elif self._durable_starts and not self.defer_writes:  # PostgreSQL: committed right here
             self.store.save_start(visit, row)
+            self.lease_starts += 1
             self.starts_stored += 1
             return
         # journaled, or a store in memory (nothing to lose to a crash): to the store in batches
-        if not self._starts:
-            self._first_queued = e.last
-        self._starts.append((visit, row))
+        self._queue_start(visit, row)
         if not self.defer_writes and (len(self._starts) >= 512 or e.last - (self._first_queued or e.last) >= 1.0):
-            self._write_starts()  # the starts alone: the lease log stays for drain_leases() and the sink
+            try:  # the starts alone: the lease log stays for drain_leases() and the sink
+                self._write_starts()
+            except Exception as exc:  # safe in the journal (or nothing to lose): kept for the next write
+                log.error("writing %d lease starts failed; kept for the next write", len(self._starts),
+                          exc_info=exc)
+
+    def _queue_start(self, visit: Dict[str, Any], row: LeaseRow) -> None:
+        if not self._starts:
+            self._first_queued = row.last
+        self._starts.append((visit, row))
+        self.lease_starts += 1  # counted once queued: a host waits for starts_stored to reach it
 
     def _store_past_journal(self, visit: Dict[str, Any], row: LeaseRow, exc: OSError) -> None:
         """The journal refused a start: the store takes it now, after everything queued before it
@@ -236,9 +250,7 @@ class Engine:
         next write and the caller hears of it (the service answers 503)."""
         log.error("lease start journal failed (%s): storing directly", exc)
         self.journal.skip(1)  # type: ignore[union-attr]
-        if not self._starts:
-            self._first_queued = row.last
-        self._starts.append((visit, row))
+        self._queue_start(visit, row)
         self._write_starts()
 
     def _write_starts(self) -> None:
@@ -282,8 +294,13 @@ class Engine:
         return self.attributor.attribute(parsed, live)
 
     def flush(self) -> None:
-        """Write the buffered lease starts and lease log to the store."""
-        self.write(*self.take_writes(), durable=False)
+        """Write the buffered lease starts and lease log to the store (on failure they stay queued)."""
+        starts, events = self.take_writes()
+        try:
+            self.write(starts, events, durable=False)
+        except Exception:
+            self.requeue(starts, events)
+            raise
 
     def take_writes(self, log: bool = True) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
         """The queued lease starts (with their visits) and, with ``log``, the lease log, taken, for
@@ -315,13 +332,11 @@ class Engine:
               durable: bool = True) -> None:
         """Store what take_writes() gave (the oldest starts first, in the order they were taken);
         ``durable``: the starts are on disk when this returns."""
+        self.store.save_writes(starts, events, durable)  # one transaction: all of it, or none
         if starts:
-            self.store.save_starts(starts, durable)  # before the log, so the visits are there when its leases are
             self.starts_stored += len(starts)
             if self.journal is not None:
                 self.journal.stored(len(starts))
-        if events:
-            self.store.save_events(events)
 
     def requeue(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
         """Put back what a failed write() was given, ahead of anything queued since."""

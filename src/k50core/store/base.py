@@ -182,8 +182,20 @@ class Store:
 
         ``replayed``: starts read back from a journal, which may be older than what the store has
         of their leases (an end that cut one short): they add what is missing and change nothing."""
-        if not starts:
-            return
+        self.save_writes(starts, (), durable, replayed)
+
+    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
+        self.save_starts([(visit, lease)], durable)
+
+    def save_events(self, events: Iterable[LeaseEvent]) -> int:
+        """Starts, renewals, shared joins and ends from the engine's lease log; returns how many rows."""
+        return self.save_writes((), events)
+
+    def save_writes(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], events: Iterable[LeaseEvent],
+                    durable: bool = False, replayed: bool = False) -> int:
+        """Lease starts with their visits, then lease log events, in one transaction: all of it is
+        stored or none (a caller that retries after a failure cannot store anything twice or
+        skip anything). Returns how many log rows were written."""
         batch = _Batch()
         visits = []
         for visit, lease in starts:
@@ -194,29 +206,25 @@ class Store:
             visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
                            visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
                            lease.number, _json_sorted(visit.get("attributes") or {})))
-        with self.transaction(durable):
-            cur = self.conn.cursor()
-            self._write(cur, batch, missing_only=replayed)
-            cur.executemany(self._sql(
-                "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), visits)
-
-    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
-        self.save_starts([(visit, lease)], durable)
-
-    def save_events(self, events: Iterable[LeaseEvent]) -> int:
-        """Starts, renewals, shared joins and ends from the engine's lease log; returns how many rows."""
-        batch = _Batch()
+        log = _Batch()
         folded = coalesced(events)
         for e in folded:
             # a join is the joiner's activity, not the holder's: it moves only the end
             row = row_of(e, holder=e.event != "share")
-            batch.lease(row, ended=e.event == "end", activity=e.event != "share")
+            log.lease(row, ended=e.event == "end", activity=e.event != "share")
             if e.event == "share":
-                batch.join(row.lease, e.visitor_id, e.session_id, e.last)
-        if folded:
-            with self.transaction(durable=False):
-                self._write(self.conn.cursor(), batch)
+                log.join(row.lease, e.visitor_id, e.session_id, e.last)
+        if not visits and not folded:
+            return 0
+        with self.transaction(durable and bool(visits)):
+            cur = self.conn.cursor()
+            if visits:  # the starts before the log: an end in the log cuts what the start wrote
+                self._write(cur, batch, missing_only=replayed)
+                cur.executemany(self._sql(
+                    "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), visits)
+            if folded:
+                self._write(cur, log)
         return len(folded)
 
     def _write(self, cur: Any, batch: "_Batch", missing_only: bool = False) -> None:

@@ -37,9 +37,18 @@ class _File:
     __slots__ = ("path", "fd", "size", "unstored")
 
     def __init__(self, path: str) -> None:
+        # made under a name no listing takes, locked, then named: recovery elsewhere never sees it
+        # unlocked (it would take an empty journal for a dead one and remove it)
+        folder, name = os.path.split(path)
+        hidden = os.path.join(folder, "." + name + ".new")
+        self.fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)  # "alive": recovery leaves a held file alone
+            os.rename(hidden, path)
+        except BaseException:
+            os.close(self.fd)
+            raise
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)  # "alive": recovery leaves a held file alone
         self.size = 0
         self.unstored = 0
 
@@ -54,6 +63,7 @@ class StartJournal:
         self._files: List[_File] = []
         self._order: Deque[List[Any]] = deque()  # [file or None (not journaled), count], oldest first
         self._made = 0
+        self.read_at: Dict[str, Tuple[int, int]] = {}  # other processes' journals: (inode, bytes read), see catch_up
         self._new_file()
 
     def _new_file(self) -> None:
@@ -110,8 +120,11 @@ class StartJournal:
                 self._files.remove(f)
                 _remove(f)
             else:  # the file written now, all stored: emptied in place rather than replaced
-                os.ftruncate(f.fd, 0)
-                f.size = 0
+                try:
+                    os.ftruncate(f.fd, 0)
+                    f.size = 0
+                except OSError as exc:  # the store has them; an untruncated file is only replayed again
+                    log.warning("lease start journal %s: could not empty it (%s)", f.path, exc)
 
     @property
     def unstored(self) -> int:
@@ -128,6 +141,12 @@ class StartJournal:
         self._files.clear()
         self._order.clear()
 
+    def __del__(self) -> None:  # an engine dropped without close(): its descriptors and locks go too
+        try:
+            self.close()
+        except Exception:
+            pass
+
 
 def _line(visit: Dict[str, Any], row: "LeaseRow") -> str:
     return _ENCODE([visit, [row.lease, row.pool, row.number, row.visitor_id, row.session_id, row.rule,
@@ -135,8 +154,12 @@ def _line(visit: Dict[str, Any], row: "LeaseRow") -> str:
 
 
 def _remove(f: _File) -> None:
+    """Unlink and close a journal file whose lines are all stored (an error is logged: the
+    store has the starts, so a file left behind is only replayed again, to no effect)."""
     try:
         os.unlink(f.path)
+    except OSError as exc:
+        log.warning("lease start journal %s: could not remove it (%s)", f.path, exc)
     finally:
         os.close(f.fd)
 
@@ -168,9 +191,8 @@ def recover(db_path: str, store: "Store", paths: Optional[List[str]] = None) -> 
                     continue
             except FileNotFoundError:
                 continue
-            starts = _read(fd, path, complete_only=False)
-            if starts:
-                store.save_starts(starts, durable=True, replayed=True)
+            starts, _ = _parse(_read_from(fd, 0), path, complete_only=False)
+            _save(store, starts, path, durable=True)
             os.unlink(path)
             replayed += len(starts)
         finally:
@@ -180,11 +202,15 @@ def recover(db_path: str, store: "Store", paths: Optional[List[str]] = None) -> 
     return replayed
 
 
-def catch_up(db_path: str, store: "Store", own: "StartJournal | None" = None) -> int:
+def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
     """Put into ``store`` now what the other processes on ``db_path`` have journaled and not yet
     stored (they store it within a second; a call attributed meanwhile needs it at once); the
-    journals of dead processes are recovered. Returns how many starts were read from live ones."""
-    others = [p for p in journals(db_path) if own is None or not p.startswith(own.prefix)]
+    journals of dead processes are recovered. ``own`` remembers how far each file was read, so
+    a busy worker's journal is read once, not at every call. Returns how many starts were read."""
+    others = [p for p in journals(db_path) if not p.startswith(own.prefix)]
+    read_at = own.read_at
+    for path in [p for p in read_at if p not in others]:
+        del read_at[path]
     if not others:  # the usual case, one process: a directory listing and done
         return 0
     recover(db_path, store, others)
@@ -192,15 +218,54 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal | None" = None) ->
     for path in others:
         try:
             fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:  # stored and removed by its process meanwhile
+        except FileNotFoundError:  # stored and removed by its process meanwhile, or recovered above
+            read_at.pop(path, None)
             continue
         try:
-            starts += _read(fd, path, complete_only=True)
+            info = os.fstat(fd)
+            inode, offset = read_at.get(path, (info.st_ino, 0))
+            if inode != info.st_ino or info.st_size < offset:  # a new file, or emptied: from the top
+                offset = 0
+            got, used = _parse(_read_from(fd, offset), path, complete_only=True)
+            starts += got
+            read_at[path] = (info.st_ino, offset + used)
         finally:
             os.close(fd)
     if starts:  # what its process stores again later changes nothing
-        store.save_starts(starts, durable=False, replayed=True)
+        _save(store, starts, "other workers' journals", durable=False)
     return len(starts)
+
+
+def _read_from(fd: int, offset: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _save(store: "Store", starts: List[Start], where: str, durable: bool) -> None:
+    """Replayed starts into the store, all at once; if that fails, one by one, skipping (and
+    logging) a line the store refuses. If it refuses every one, the store itself is failing:
+    raised, and the journal stays for the next try."""
+    if not starts:
+        return
+    try:
+        store.save_starts(starts, durable=durable, replayed=True)
+        return
+    except Exception as exc:
+        first = exc
+    refused = 0
+    for one in starts:
+        try:
+            store.save_starts([one], durable=durable, replayed=True)
+        except Exception as exc:
+            refused += 1
+            log.warning("lease start journal %s: a start the store refuses, skipped (%s)", where, exc)
+    if refused == len(starts):
+        raise first
 
 
 def _checked(visit: Any, row: Any) -> List[Any]:
@@ -218,21 +283,20 @@ def _checked(visit: Any, row: Any) -> List[Any]:
     return row
 
 
-def _read(fd: int, path: str, complete_only: bool) -> List[Start]:
-    """The starts in a journal file. A line that cannot be read is logged and skipped; with
-    ``complete_only`` (a live process may be writing it) a last line without its newline is left."""
+def _parse(data: bytes, path: str, complete_only: bool) -> Tuple[List[Start], int]:
+    """The starts in a journal's bytes, and how many bytes they took. A line that cannot be read
+    is logged and skipped; with ``complete_only`` (a live process may be writing it) a last line
+    without its newline is left for the next read."""
     from .base import LeaseRow
 
-    with os.fdopen(os.dup(fd), "r", encoding="utf-8", errors="replace") as text:
-        data = text.read()
-    lines = data.split("\n")
-    if complete_only or not lines[-1]:
-        lines.pop()  # the part after the last newline: empty, or being written
+    end = data.rfind(b"\n") + 1 if complete_only else len(data)
     starts: List[Start] = []
-    for number, line in enumerate(lines, 1):
+    for number, raw in enumerate(data[:end].split(b"\n"), 1):
+        if not raw.strip():
+            continue
         try:
-            visit, row = json.loads(line)
+            visit, row = json.loads(raw.decode("utf-8"))
             starts.append((visit, LeaseRow(*_checked(visit, row))))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             log.warning("lease start journal %s, line %d: unreadable, skipped (%s)", path, number, exc)
-    return starts
+    return starts, end
