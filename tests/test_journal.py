@@ -311,3 +311,26 @@ def test_an_engine_that_fails_to_start_leaves_no_journal(tmp_path):
         with pytest.raises(ConfigError):
             Engine.from_config(bad, store=str(tmp_path / "k.db"))
     assert not [p for p in tmp_path.iterdir() if ".starts-" in p.name]
+
+
+def test_a_forked_worker_keeps_its_own_journal(tmp_path, build):
+    """An engine made before a fork (a pre-forking server): the child journals into files of its
+    own, so the parent emptying its file cannot drop the child's lines; the child killed, its
+    starts are recovered."""
+    db = str(tmp_path / "k.db")
+    engine = Engine.from_config(CFG20, implementation=build, store=db)
+    pid = os.fork()
+    if pid == 0:  # the child: three visitors, then gone without a word (as a kill)
+        try:
+            for i in range(3):
+                engine.assign({"visitor_id": f"child{i}", "url": "https://shop.example.ru/"}, now=1000)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    for i in range(2):
+        engine.assign({"visitor_id": f"parent{i}", "url": "https://shop.example.ru/"}, now=1000)
+    engine.flush()                                    # the parent's file emptied
+    engine.close()
+    with Engine.from_config(CFG20, implementation=build, store=db) as again:
+        ids = {r[0] for r in again.store.conn.execute("SELECT visitor_id FROM visits")}
+    assert ids == {"child0", "child1", "child2", "parent0", "parent1"}

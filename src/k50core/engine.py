@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+import weakref
 from dataclasses import replace
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -118,6 +120,8 @@ class Engine:
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
+            me = weakref.ref(self)  # an engine made before a fork (gunicorn --preload): see _forked
+            os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -237,6 +241,13 @@ class Engine:
             except Exception as exc:  # safe in the journal (or nothing to lose): kept for the next write
                 log.error("writing %d lease starts failed; kept for the next write", len(self._starts),
                           exc_info=exc)
+
+    def _forked(self) -> None:
+        """In a forked child: a journal of its own; the starts it inherited queued are in the
+        parent's journal, not in this one (the order the journal counts in)."""
+        if self.journal is not None:
+            self.journal = self.journal.reopened()
+            self.journal.skip(len(self._starts))
 
     def _queue_start(self, visit: Dict[str, Any], row: LeaseRow) -> None:
         if not self._starts:

@@ -59,12 +59,22 @@ class StartJournal:
     starts the journal could not take (a failing disk), so the order still adds up."""
 
     def __init__(self, db_path: str) -> None:
-        self.prefix = f"{os.path.abspath(db_path)}.starts-{os.getpid()}-{secrets.token_hex(3)}-"
+        self.db_path = db_path
+        self.pid = os.getpid()
+        self.prefix = f"{os.path.abspath(db_path)}.starts-{self.pid}-{secrets.token_hex(3)}-"
         self._files: List[_File] = []
         self._order: Deque[List[Any]] = deque()  # [file or None (not journaled), count], oldest first
         self._made = 0
         self.read_at: Dict[str, Tuple[int, int]] = {}  # other processes' journals: (inode, bytes read), see catch_up
         self._new_file()
+
+    def reopened(self) -> "StartJournal":
+        """This journal for a forked child: files of its own (the parent's stay the parent's: one
+        process emptying a file it shares would drop the other's lines)."""
+        for f in self._files:
+            os.close(f.fd)  # the child's copies; the parent keeps its lock
+        self._files.clear()
+        return StartJournal(self.db_path)
 
     def _new_file(self) -> None:
         self._made += 1
@@ -132,9 +142,10 @@ class StartJournal:
 
     def close(self) -> None:
         """Remove the files (everything in them stored) or, with starts not stored, keep them for
-        the next engine to replay, released."""
+        the next engine to replay, released. (In a forked child, which shares the parent's files,
+        only its descriptors close.)"""
         for f in self._files:
-            if f.unstored:
+            if f.unstored or os.getpid() != self.pid:
                 os.close(f.fd)
             else:
                 _remove(f)
