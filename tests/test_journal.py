@@ -296,7 +296,7 @@ def test_the_service_writer_never_lets_an_end_overtake_its_start(tmp_path):
                for i in range(START_SLICE + 20)]
         last = got[-1].number
         engine.retire_numbers("p", [last], now=1000.5)
-        asyncio.run(writer.commit(log=True))
+        asyncio.run(writer.commit(with_log=True))
         (row,) = engine.store.leases_of(last, 0, 1e12)
         assert row.ends == 1000.5 and engine.store.count("visits") == START_SLICE + 20
     finally:

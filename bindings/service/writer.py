@@ -64,8 +64,8 @@ class StoreThread:
                 return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, locked)
 
-    async def commit(self, log: bool = False) -> None:
-        """Return once every lease start queued so far is stored, and with ``log`` the lease log.
+    async def commit(self, with_log: bool = False) -> None:
+        """Return once every lease start queued so far is stored, and with ``with_log`` the lease log.
 
         With a SQLite file: written on the loop, a slice at a time with the loop's other work in
         between, in the write-ahead log (SQLite's NORMAL commit: a killed process cannot lose it,
@@ -73,7 +73,7 @@ class StoreThread:
         synchronous commit on the store's thread, one group at a time: whoever asks while one is
         under way joins the next (the lease log goes with every group)."""
         if self.inline:
-            goal, log_due = self.engine.lease_starts, log
+            goal, log_due = self.engine.lease_starts, with_log
             while True:
                 wrote = self._write_here(log_due)
                 log_due = log_due and self.backlog
@@ -148,13 +148,13 @@ class StoreThread:
         while True:
             await asyncio.sleep(seconds)
             try:
-                await self.commit(log=True)
+                await self.commit(with_log=True)
             except Exception:  # logged by the write; the next round tries again
                 pass
 
     async def close(self, close_engine: bool) -> None:
         """Write what is queued; then close the engine (when the app owns it) on the store's thread."""
-        await self.commit(log=True)
+        await self.commit(with_log=True)
         if close_engine:
             await self.run(self.engine.close)
         self.engine.defer_writes = False

@@ -221,19 +221,21 @@ class Engine:
         row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
-        self._saved_with_start[id(e)] = e  # the same event reaches the lease log: stored once
         if self.journal is not None:
             try:
                 self.journal.append(((visit, row),))
             except OSError as exc:  # a full or failing disk: the store's own commit instead
+                self._saved_with_start[id(e)] = e
                 self._store_past_journal(visit, row, exc)
                 return
         elif self._durable_starts and not self.defer_writes:  # PostgreSQL: committed right here
             self.store.save_start(visit, row)
+            self._saved_with_start[id(e)] = e
             self.lease_starts += 1
             self.starts_stored += 1
             return
         # journaled, or a store in memory (nothing to lose to a crash): to the store in batches
+        self._saved_with_start[id(e)] = e  # the same event reaches the lease log: stored once, with this
         self._queue_start(visit, row)
         if not self.defer_writes and (len(self._starts) >= 512 or e.last - (self._first_queued or e.last) >= 1.0):
             try:  # the starts alone: the lease log stays for drain_leases() and the sink
