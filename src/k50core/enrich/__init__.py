@@ -26,6 +26,8 @@ __all__ = ["Enricher", "SourceCatalogue", "split_url", "host_of", "clean_text"]
 
 def clean_text(value: Any, limit: int = MAX_FIELD) -> Optional[str]:
     """A usable str, or None: bytes must be valid UTF-8, no lone surrogates, within limit."""
+    if type(value) is str and len(value) <= limit and value.isascii():  # the usual case, first
+        return value
     if isinstance(value, bytes):
         if len(value) > limit * 4:
             return None
