@@ -334,3 +334,33 @@ def test_a_forked_worker_keeps_its_own_journal(tmp_path, build):
     with Engine.from_config(CFG20, implementation=build, store=db) as again:
         ids = {r[0] for r in again.store.conn.execute("SELECT visitor_id FROM visits")}
     assert ids == {"child0", "child1", "child2", "parent0", "parent1"}
+
+
+def test_a_short_write_leaves_no_cut_line_before_the_next(tmp_path, monkeypatch):
+    """The disk takes part of a line, then refuses: the journal cuts the part off again, so the
+    next start's line is whole and replays."""
+    db = str(tmp_path / "k.db")
+    j = StartJournal(db)
+    real_write, calls = os.write, []
+
+    def short(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:10]))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+    monkeypatch.setattr(os, "write", short)
+    with pytest.raises(OSError):
+        j.append([start(1)])
+    j.append([start(2)])
+    monkeypatch.setattr(os, "write", real_write)
+    assert on_disk(tmp_path / "k.db") == ["v2"]
+    (only,) = tmp_path.glob("k.db.starts-*")                      # the same file, whole lines only
+    assert only.read_text(encoding="utf-8").count("\n") == 1
+    j.close()
+    store = open_store(db)
+    try:
+        assert recover(db, store) == 1
+    finally:
+        store.close()

@@ -93,9 +93,11 @@ class StartJournal:
             while written < len(data):  # a regular file takes it whole; a short write is retried
                 written += os.write(current.fd, view[written:])
         except OSError:
-            if written:  # a part went in: the next write starts on a fresh line, the replay skips the cut one
-                current.size += written
-                self._new_file()
+            if written:  # a part went in: cut it off again, so the file ends with a whole line
+                try:
+                    os.ftruncate(current.fd, current.size)
+                except OSError:  # then nothing more goes after the cut line: the next append starts a file
+                    current.size = ROTATE_BYTES
             raise
         current.size += len(data)
         current.unstored += len(starts)
