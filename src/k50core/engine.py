@@ -97,13 +97,10 @@ class Engine:
             if self.defer_writes:
                 self._events.extend(events)
                 return
-            starts, mine = self._take_starts(), self._not_saved(events)
             try:
-                self.write(starts, mine, durable=False)
+                self._write_or_keep(self._take_starts(), self._not_saved(events))
             except Exception as exc:  # called from inside assign() or a heartbeat: kept, logged, not raised
-                self.requeue(starts, mine)
-                log.error("writing %d lease starts and %d log events failed; kept for the next write",
-                          len(starts), len(mine), exc_info=exc)
+                log.error("writing lease starts and log events failed; kept for the next write", exc_info=exc)
             if user_sink is not None:
                 user_sink(events)
 
@@ -267,11 +264,14 @@ class Engine:
         self._write_starts()
 
     def _write_starts(self) -> None:
-        starts = self._take_starts()
+        self._write_or_keep(self._take_starts(), [])
+
+    def _write_or_keep(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
+        """write() what was taken; on failure it goes back, in order, for the next write."""
         try:
-            self.write(starts, [], durable=False)
-        except Exception:  # kept, in order, for the next write
-            self.requeue(starts, [])
+            self.write(starts, events, durable=False)
+        except Exception:
+            self.requeue(starts, events)
             raise
 
     @property
@@ -308,12 +308,7 @@ class Engine:
 
     def flush(self) -> None:
         """Write the buffered lease starts and lease log to the store (on failure they stay queued)."""
-        starts, events = self.take_writes()
-        try:
-            self.write(starts, events, durable=False)
-        except Exception:
-            self.requeue(starts, events)
-            raise
+        self._write_or_keep(*self.take_writes())
 
     def take_writes(self, log: bool = True) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
         """The queued lease starts (with their visits) and, with ``log``, the lease log, taken, for
