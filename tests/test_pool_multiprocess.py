@@ -29,11 +29,16 @@ def worker(build, path, seconds, seed, log_path, ready):
     rnd = random.Random(seed)
     tokens = []
     ready.set()
-    end = time.time() + seconds
+    start = time.time()
+    end = start + seconds
     with open(log_path, "a") as log:
         while time.time() < end:
             now = time.time()
-            got = engine.assign({"visitor_id": f"w{seed}-v{rnd.randrange(1000)}"}, now=now)
+            # a new crowd every half second: the old one stops coming back, so its leases
+            # run out and the numbers change hands (returning visitors alone would keep
+            # every lease alive for the whole run, the spinning workers return that often)
+            crowd = int((now - start) / 0.5)
+            got = engine.assign({"visitor_id": f"w{seed}-c{crowd}-v{rnd.randrange(200)}"}, now=now)
             if got.token:
                 tokens.append(got.token)
             if tokens and rnd.random() < 0.01:
