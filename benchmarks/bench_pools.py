@@ -27,7 +27,7 @@ def visits(n: int, prefix: str = "v") -> List[dict]:
             for i in range(n)]
 
 
-def _interleaved(fns: Dict[str, Callable[[float], object]], ops: int, repeats: int = 15,
+def _interleaved(fns: Dict[str, Callable[[float], object]], ops: int, repeats: int = 200,
                  between: Callable[[], object] = lambda: None) -> Dict[str, float]:
     """Best ns per op of each function, their repeats taken in turn.
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k50core import ConfigError, Engine
-from k50core.pools import SegmentError
+from k50core.pools import SegmentError, parse_token_text
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -281,7 +281,7 @@ def test_the_lease_sink_drains_renewals_from_every_path(build):
         engine.heartbeat_many(tokens[:3], now=1010 + k)
     folded = [e for e in engine.drain_leases() if e.event == "renew"]
     assert sorted((e.lease, e.last, e.end) for e in folded) == sorted(
-        ("{}.{}".format(*(int(x, 16) for x in t.split(".")[1:])), 1409.0, 2309.0) for t in tokens[:3])
+        ("{1}.{2}".format(*parse_token_text(t)), 1409.0, 2309.0) for t in tokens[:3])
 
 
 def test_an_assignment_held_by_the_caller_never_changes(build):
@@ -339,10 +339,16 @@ def test_one_heartbeat_in_the_core_answers_as_the_engine_path(build):
 # -- the core's own argument and token parsing, against the reference -------------------------
 
 _TOKEN_TEXT = st.text(alphabet="0123456789abcdefABCDEF.x -+_\u00e9", max_size=45)
+_HEX16 = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)  # the fixed-width form's shape
+
+
+def dotted(token, width=0):
+    """A token in the earlier "pool.slot.gen" form (still read), each field zero-filled to ``width``."""
+    return ".".join(f"{x:0{width}x}" for x in parse_token_text(token))
 
 
 @settings(max_examples=300, deadline=None)
-@given(noise=st.lists(st.one_of(_TOKEN_TEXT, st.integers(), st.none()), max_size=12), data=st.data())
+@given(noise=st.lists(st.one_of(_TOKEN_TEXT, _HEX16, st.integers(), st.none()), max_size=12), data=st.data())
 def test_token_parsing_matches_the_reference(noise, data):
     """Real tokens, tokens edited a character at a time, and noise: each build renews exactly
     the same leases, one heartbeat at a time and in a batch."""
@@ -350,7 +356,7 @@ def test_token_parsing_matches_the_reference(noise, data):
     real = [[e.assign(visit(f"v{i}"), now=1000).token for i in range(4)] for e in engines]
     assert real[0] == real[1]
     edits = []
-    for token in real[0]:
+    for token in real[0] + [dotted(t, data.draw(st.integers(0, 13))) for t in real[0]]:
         at = data.draw(st.integers(0, len(token)))
         piece = data.draw(_TOKEN_TEXT.filter(lambda t: len(t) <= 3))
         edits.append(token[:at] + piece + token[at + data.draw(st.integers(0, 2)):])
@@ -363,16 +369,36 @@ def test_token_parsing_matches_the_reference(noise, data):
         sorted((h.number, h.end) for h in engines[1].lease_holders())
 
 
+def test_every_ascii_character_at_every_place_of_a_token_as_the_reference():
+    """The core reads the fixed-width token eight bytes at a time: each of the 128 ASCII
+    characters in each of its 16 places renews exactly what the reference renews."""
+    engines = [Engine.from_config(config(numbers=5), implementation=b) for b in ("compiled", "reference")]
+    token = [e.assign(visit("v1"), now=1000).token for e in engines][0]
+    tried = [token[:at] + chr(c) + token[at + 1:] for at in range(16) for c in range(128)]
+    results = [[e.heartbeat(t, now=1001) for t in tried] for e in engines]
+    assert results[0] == results[1]
+    assert sum(results[0]) == 16  # the token itself, once per place, and nothing else
+
+
 def test_token_digits_and_case(build):
-    """Lowercase hex only, 1 to 12 digits a field, exactly three fields."""
+    """16 lowercase hex digits (pool, slot, gen), or the earlier dotted form: lowercase hex,
+    1 to 12 digits a field, exactly three fields. Nothing else renews."""
     e = Engine.from_config(config(), implementation=build)
     token = e.assign(visit("v1"), now=1000).token
-    pool, slot, gen = token.split(".")
-    assert e.heartbeat(f"{pool}.{slot}.{gen}", now=1001) is True
+    assert len(token) == 16 and token == token.lower() and int(token, 16) >= 0
+    pool, slot, gen = dotted(token).split(".")
+    assert e.heartbeat(token, now=1001) is True
+    assert e.heartbeat(f"{pool}.{slot}.{gen}", now=1001) is True               # the dotted form
     assert e.heartbeat(f"{pool}.{slot.zfill(12)}.{gen}", now=1002) is True    # 12 digits: still that slot
+    assert e.heartbeat(dotted(token, 4), now=1002) is True
+    odd = token[:15] + ("0" if token[15] != "0" else "1")   # another generation of that slot
     for bad in (f"{pool}.{slot.zfill(13)}.{gen}", token.upper() if token != token.upper() else token + "A",
                 f"{pool}.{slot}.{gen}.", f".{pool}.{slot}.{gen}", f"{pool}..{gen}", f"{pool}.{slot}",
-                f" {token}", f"{token} ", f"{pool}.+{slot}.{gen}", f"{pool}.0x{slot}.{gen}"):
+                f" {token}", f"{token} ", f"{pool}.+{slot}.{gen}", f"{pool}.0x{slot}.{gen}",
+                token[:15], token + "0", "0" + token, token[:7] + "g" + token[8:], token[:7] + "." + token[8:],
+                token[:7] + "A" + token[8:], token[:7] + ":" + token[8:], token[:7] + "/" + token[8:],
+                token[:7] + "`" + token[8:], token[:7] + "\u00e9" + token[8:], odd, "ff" + token[2:],
+                "0x" + token[2:], "-" + token[1:], token[:8] + " " + token[9:]):
         assert e.heartbeat(bad, now=1003) is False, bad
         assert e.heartbeat_many([bad], now=1003) == 0, bad
     with pytest.raises(TypeError):

@@ -95,9 +95,16 @@ cdef enum:
     CAS_ATTEMPTS = 64
     POOLS_MAX = 64
 
-cdef uint64_t UNTIL_MASK = (1ULL << 43) - 1
-cdef uint64_t SHARED_BIT = 1ULL << 43
-cdef uint64_t GEN_MASK = (1ULL << 18) - 1
+cdef extern from *:
+    """
+    /* The state word's fields: constants the compiler folds into each renewal's few instructions. */
+    #define K50_UNTIL_MASK ((1ULL << 43) - 1)
+    #define K50_SHARED_BIT (1ULL << 43)
+    #define K50_GEN_MASK ((1ULL << 18) - 1)
+    """
+    const uint64_t UNTIL_MASK "K50_UNTIL_MASK"
+    const uint64_t SHARED_BIT "K50_SHARED_BIT"
+    const uint64_t GEN_MASK "K50_GEN_MASK"
 
 
 cdef inline uint64_t _until(uint64_t s) noexcept nogil:
@@ -154,12 +161,47 @@ cdef extern from *:
     const unsigned char* K50_HEX
     const char* k50_ascii(PyObject* o, Py_ssize_t* n)
 
+cdef extern from *:
+    """
+    /* Eight lowercase hex digits (a little-endian load: the first digit in the lowest byte) as
+       their 32-bit value, bytes at a time; *bad gets a bit set unless all eight are [0-9a-f].
+       Each byte's class comes from two additions (bytes below 0x80 cannot carry into the next):
+       c + 0x50 has its top bit set from '0' on, c + 0x46 from ':' on, and so on for 'a'..'f'. */
+    static inline uint64_t k50_hex8(uint64_t x, uint64_t* bad) {
+        const uint64_t ones = 0x0101010101010101ULL, top = 0x8080808080808080ULL;
+        uint64_t digit = (x + 0x50 * ones) & ~(x + 0x46 * ones);
+        uint64_t af = (x + 0x1F * ones) & ~(x + 0x19 * ones);
+        *bad |= (((digit | af) & top) ^ top) | (x & top);
+        uint64_t v = (x & 0x0F0F0F0F0F0F0F0FULL) + ((af & top) >> 7) * 9;  /* each byte its digit */
+        v = __builtin_bswap64(v);                           /* the last digit lowest */
+        v = (v | (v >> 4)) & 0x00FF00FF00FF00FFULL;         /* pairs of digits into bytes */
+        v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
+        return (v | (v >> 16)) & 0xFFFFFFFFULL;
+    }
+    /* The token pools write: 16 lowercase hex digits, pool (2) slot (8) gen (6). No loop and no
+       branch per character: heartbeat batches parse one per page. */
+    static inline int k50_token16(const char* s, uint64_t* fields) {
+        uint64_t hi, lo, bad = 0;
+        memcpy(&hi, s, 8);
+        memcpy(&lo, s + 8, 8);
+        uint64_t v = (k50_hex8(hi, &bad) << 32) | k50_hex8(lo, &bad);
+        fields[0] = v >> 56;
+        fields[1] = (v >> 24) & 0xFFFFFFFFULL;
+        fields[2] = v & 0xFFFFFFULL;
+        return bad == 0;
+    }
+    """
+    bint k50_token16(const char* s, uint64_t* fields) nogil
+
 
 cdef inline bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
-    """Three dot-separated lowercase hex numbers, each 1 to 12 digits."""
+    """16 lowercase hex digits (pool 2, slot 8, gen 6: what make_token writes), or three
+    dot-separated lowercase hex numbers of 1 to 12 digits each (the earlier form)."""
     cdef Py_ssize_t i = 0, k, start
     cdef uint64_t v
     cdef unsigned char d
+    if n == 16 and k50_token16(s, fields):
+        return True
     for k in range(3):
         v = 0
         start = i
@@ -330,7 +372,7 @@ cdef class SlotTable:
         cdef uint64_t* state = self._state(slot)
         for attempt in range(CAS_ATTEMPTS):
             s = k50_load(state)
-            if _kind(s) != KIND_LEASED or _gen(s) != (gen & GEN_MASK) or now >= _until(s):
+            if _kind(s) != KIND_LEASED or _gen(s) != gen or now >= _until(s):
                 return 0
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
@@ -437,7 +479,7 @@ cdef class SlotTable:
 
     @cython.binding(False)  # builtin methods: called without the bound-method wrapper
     def renew_tokens(self, tokens, uint64_t now):
-        """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive.
+        """Renew leases given page tokens (see _parse_token); returns how many were alive.
 
         A token renews only a live lease of that generation in a slot of that
         pool (set_holds() gives each pool's hold); anything else is ignored.

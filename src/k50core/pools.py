@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
 
@@ -411,18 +412,20 @@ class Pools:
     # -- tokens -----------------------------------------------------------------------
     @staticmethod
     def make_token(ps: _PoolSlots, slot: int, gen: int) -> str:
-        return f"{ps.index:x}.{slot:x}.{gen:x}"
+        """16 hex digits, pool (2) slot (8) gen (6): a fixed width the core parses without a loop.
+        (Pages may still send the earlier dotted form "pool.slot.gen"; both are read.)"""
+        if slot >> 32 or gen >> 24:
+            return f"{ps.index:x}.{slot:x}.{gen:x}"
+        return f"{ps.index:02x}{slot:08x}{gen:06x}"
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
         known = self._tokens.get(token) if type(token) is str else None
         if known is not None:
             return known
-        if not isinstance(token, str) or len(token) > 40:
+        fields = parse_token_text(token)
+        if fields is None:
             return None
-        try:
-            p, s, g = (int(x, 16) for x in token.split("."))
-        except ValueError:
-            return None
+        p, s, g = fields
         ps = self.by_index.get(p)
         if ps is None or self._slot_pool.get(s) is not ps:
             return None

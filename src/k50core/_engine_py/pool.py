@@ -38,9 +38,13 @@ def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
 
 
 def _parse_token(token: Any) -> Optional[Tuple[int, int, int]]:
-    """Three dot-separated lowercase hex numbers of at most 12 digits, or None."""
+    """(pool, slot, gen) from 16 lowercase hex digits (pool 2, slot 8, gen 6), or from three
+    dot-separated lowercase hex numbers of at most 12 digits (the earlier form); else None."""
     if type(token) is not str or len(token) > 40 or not token.isascii():
         return None
+    if len(token) == 16 and all(c in "0123456789abcdef" for c in token):
+        v = int(token, 16)
+        return v >> 56, (v >> 24) & 0xFFFFFFFF, v & 0xFFFFFF
     parts = token.split(".")
     if len(parts) != 3 or not all(0 < len(p) <= 12 and all(c in "0123456789abcdef" for c in p) for p in parts):
         return None
@@ -157,7 +161,7 @@ class SlotTable:
         self._at(slot)
         with self._locked():
             kind, g, shared, until = unpack_state(self._get(slot))
-            if kind != LEASED or g != gen & GEN_MASK or now >= until:
+            if kind != LEASED or g != gen or now >= until:
                 return 0
             until = max(until, now + hold)
             self._put(slot, pack_state(g, LEASED, shared, until))
@@ -215,7 +219,7 @@ class SlotTable:
         self._holds = list(holds) + [0] * (POOLS_MAX - len(holds))
 
     def renew_tokens(self, tokens: Sequence[Any], now: int) -> int:
-        """Renew leases given page tokens "pool.slot.gen" (hex); returns how many were alive."""
+        """Renew leases given page tokens (see _parse_token); returns how many were alive."""
         alive = 0
         for token in tokens:
             fields = _parse_token(token)
