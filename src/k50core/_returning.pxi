@@ -128,13 +128,148 @@ k50_assign_impl = _assign_c
 cdef double _MAX_MS = <double>((1ULL << 43) - 1)
 
 
-@cython.final
-@cython.no_gc  # strings, ints and an untracked Assignment: no cycles, nothing for the collector to scan
-cdef class _Return:
-    cdef Py_ssize_t slot
-    cdef uint64_t gen, hold
-    cdef object last  # the Assignment given last time (reused when the caller let go of it); an untracked copy
-    cdef bint joined  # a visitor who joined someone else's shared lease (see ReturnCache.seen)
+cdef extern from *:
+    """
+    /* Returning visitors by id: an open-addressing table (linear probing, backward-shift
+       deletion, at most half full), one 64-byte entry per visitor holding all a renewal needs.
+       A dict of entry objects took three cache lines and two calls per lookup. */
+    typedef struct {
+        PyObject* key;      /* the visitor id, an exact str (owned); NULL: an empty place */
+        PyObject* last;     /* the Assignment given last time (owned; an untracked copy) */
+        Py_hash_t hash;
+        Py_ssize_t slot;
+        uint64_t gen, hold;
+        int joined;         /* joined someone else's shared lease (see ReturnCache.seen) */
+        int pad_[3];
+    } k50_ret;
+
+    typedef struct {
+        k50_ret* at;
+        size_t mask;        /* places - 1 (a power of two less one); at == NULL: no places yet */
+        Py_ssize_t used;
+        uint64_t version;   /* changes with every put, removal and clear: entries may have moved */
+    } k50_rets;
+
+    static inline Py_hash_t k50_str_hash(PyObject* s) {
+        Py_hash_t h = ((PyASCIIObject*)s)->hash;  /* str caches its hash */
+        return h != -1 ? h : PyObject_Hash(s);
+    }
+
+    /* Where the visitor ``key`` (an exact str) is, or -1. */
+    static inline Py_ssize_t k50_rets_find(const k50_rets* t, PyObject* key, Py_hash_t h) {
+        if (t->at == NULL) return -1;
+        for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
+            PyObject* k = t->at[i].key;
+            if (k == key) return (Py_ssize_t)i;
+            if (k == NULL) return -1;
+            if (t->at[i].hash == h && PyUnicode_Compare(k, key) == 0) return (Py_ssize_t)i;
+        }
+    }
+
+    /* The place for ``key``: its entry, or the empty place it would take. */
+    static inline size_t k50_rets_place(const k50_rets* t, PyObject* key, Py_hash_t h) {
+        for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
+            PyObject* k = t->at[i].key;
+            if (k == NULL || k == key || (t->at[i].hash == h && PyUnicode_Compare(k, key) == 0)) return i;
+        }
+    }
+
+    static int k50_rets_resize(k50_rets* t, size_t places) {
+        k50_ret* at = NULL;
+        if (posix_memalign((void**)&at, 64, places * sizeof(k50_ret)) != 0) { PyErr_NoMemory(); return -1; }
+        memset(at, 0, places * sizeof(k50_ret));
+        k50_rets grown = {at, places - 1, 0, t->version + 1};
+        for (size_t i = 0; t->at != NULL && i <= t->mask; i++) {
+            if (t->at[i].key != NULL) {
+                grown.at[k50_rets_place(&grown, t->at[i].key, t->at[i].hash)] = t->at[i];
+                grown.used++;
+            }
+        }
+        free(t->at);
+        *t = grown;
+        return 0;
+    }
+
+    /* Remember (or replace) the visitor's entry; new references to key and last are taken. */
+    static int k50_rets_put(k50_rets* t, PyObject* key, Py_ssize_t slot, uint64_t gen, uint64_t hold,
+                            PyObject* last, int joined) {
+        Py_hash_t h = k50_str_hash(key);
+        if (h == -1) return -1;
+        if (t->at == NULL || (size_t)(t->used + 1) * 2 > t->mask + 1) {
+            if (k50_rets_resize(t, t->at == NULL ? 1024 : (t->mask + 1) * 2) < 0) return -1;
+        }
+        k50_ret* e = &t->at[k50_rets_place(t, key, h)];
+        PyObject* old_key = e->key;
+        PyObject* old_last = e->last;
+        Py_INCREF(key);
+        Py_INCREF(last);
+        e->key = key; e->hash = h; e->last = last;
+        e->slot = slot; e->gen = gen; e->hold = hold; e->joined = joined;
+        t->version++;
+        if (old_key == NULL) t->used++;
+        Py_XDECREF(old_key);  /* last: the entry is whole again before any object goes away */
+        Py_XDECREF(old_last);
+        return 0;
+    }
+
+    /* Take out the entry at i; later entries of its probe run move back into the gap. */
+    static void k50_rets_remove(k50_rets* t, size_t i) {
+        PyObject* key = t->at[i].key;
+        PyObject* last = t->at[i].last;
+        size_t gap = i, j = i;
+        for (;;) {
+            j = (j + 1) & t->mask;
+            if (t->at[j].key == NULL) break;
+            size_t home = (size_t)t->at[j].hash & t->mask;
+            /* j may fill the gap unless its home lies cyclically in (gap, j] */
+            int stays = gap <= j ? (gap < home && home <= j) : (gap < home || home <= j);
+            if (!stays) {
+                t->at[gap] = t->at[j];
+                gap = j;
+            }
+        }
+        memset(&t->at[gap], 0, sizeof(k50_ret));
+        t->used--;
+        t->version++;
+        Py_DECREF(key);
+        Py_DECREF(last);
+    }
+
+    /* The entry's Assignment is now ``made`` (the old one let go after). */
+    static inline void k50_ret_keep(k50_ret* e, PyObject* made) {
+        PyObject* old = e->last;
+        Py_INCREF(made);
+        e->last = made;
+        Py_DECREF(old);
+    }
+
+    static void k50_rets_clear(k50_rets* t) {
+        k50_rets old = *t;
+        t->at = NULL; t->mask = 0; t->used = 0; t->version++;
+        for (size_t i = 0; old.at != NULL && i <= old.mask; i++) {
+            Py_XDECREF(old.at[i].key);
+            Py_XDECREF(old.at[i].last);
+        }
+        free(old.at);
+    }
+    """
+    ctypedef struct k50_ret:
+        PyObject* key
+        PyObject* last
+        Py_ssize_t slot
+        uint64_t gen, hold
+        int joined
+    ctypedef struct k50_rets:
+        k50_ret* at
+        Py_ssize_t used
+        uint64_t version
+    Py_hash_t k50_str_hash(PyObject* s) except? -1
+    Py_ssize_t k50_rets_find(const k50_rets* t, PyObject* key, Py_hash_t h)
+    int k50_rets_put(k50_rets* t, PyObject* key, Py_ssize_t slot, uint64_t gen, uint64_t hold, PyObject* last,
+                     int joined) except -1
+    void k50_rets_remove(k50_rets* t, size_t i)
+    void k50_ret_keep(k50_ret* e, PyObject* made)
+    void k50_rets_clear(k50_rets* t)
 
 
 @cython.final
@@ -146,54 +281,67 @@ cdef class ReturnCache:
     expiry, or None (dropping the entry) when the lease has ended.
     """
     cdef SlotTable table
-    cdef dict entries
+    cdef k50_rets rets
     cdef Py_ssize_t capacity
     cdef public object seen  # seen(visitor, slot, gen, now): a joiner's return (their activity is their own)
 
+    def __cinit__(self):
+        memset(&self.rets, 0, sizeof(k50_rets))
+
+    def __dealloc__(self):
+        k50_rets_clear(&self.rets)
+
     def __init__(self, SlotTable table, Py_ssize_t capacity=200_000):
         self.table = table
-        self.entries = {}
         self.capacity = capacity
         self.seen = None
 
     def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, bint joined=False):
         """Remember ``made`` for ``visitor``; ``joined``: they joined someone else's shared lease, and
         ``self.seen(visitor, slot, gen, now)`` hears of each of their returns."""
-        cdef _Return entry = _Return.__new__(_Return)
-        if len(self.entries) >= self.capacity:  # bounded: a miss just costs the slow path
-            self.entries.clear()
+        if visitor is None:
+            raise TypeError("visitor: expected a str")
         if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
-        entry.slot, entry.gen, entry.hold = slot, gen, hold
+        if self.rets.used >= self.capacity:  # bounded: a miss just costs the slow path
+            k50_rets_clear(&self.rets)
         # a copy the collector does not track: a cache of many visitors adds nothing to its scans
-        entry.last = k50_assignment(type(made), made[0], made[1], made[2], made[3], made[4], made[5], made[6])
-        entry.joined = joined
-        self.entries[visitor] = entry
+        last = k50_assignment(type(made), made[0], made[1], made[2], made[3], made[4], made[5], made[6])
+        k50_rets_put(&self.rets, <PyObject*>visitor, slot, gen, hold, <PyObject*>last, joined)
 
     def renew(self, visitor, uint64_t now):
         return self._renew(visitor, now)
 
     cdef object _renew(self, object visitor, uint64_t now):
-        cdef PyObject* found
-        cdef uint64_t until
-        cdef _Return entry
+        cdef Py_ssize_t at, slot
+        cdef uint64_t until, gen, version
+        cdef k50_ret* e
+        cdef PyObject* last
+        cdef bint joined
         if not PyUnicode_CheckExact(visitor):
             return None
-        found = PyDict_GetItemWithError(self.entries, visitor)
-        if found == NULL:
+        at = k50_rets_find(&self.rets, <PyObject*>visitor, k50_str_hash(<PyObject*>visitor))
+        if at < 0:
             return None
-        entry = <_Return>found
-        until = self.table._renew(entry.slot, entry.gen, now, entry.hold)
-        self.table._check_log()
+        e = &self.rets.at[at]
+        slot, gen, joined = e.slot, e.gen, e.joined
+        until = self.table._renew(slot, gen, now, e.hold)
         if not until:
-            del self.entries[visitor]
+            k50_rets_remove(&self.rets, at)
+            self.table._check_log()
             return None
-        shared = (k50_load(self.table._state(entry.slot)) & SHARED_BIT) != 0
-        # Assignment(number, display, pool, rule, token, expires_at, shared)
-        made = k50_renewed(<PyObject*>entry.last, until / 1000.0, shared)
-        entry.last = made
-        if entry.joined and self.seen is not None:
-            self.seen(visitor, entry.slot, entry.gen, now)
+        shared = (k50_load(self.table._state(slot)) & SHARED_BIT) != 0
+        # Assignment(number, display, pool, rule, token, expires_at, shared): reused in place when
+        # the caller let go of it (no allocation, nothing else runs); else a fresh one, which is
+        # stored if the entry is still where it was (an allocation may run other code)
+        last = e.last
+        version = self.rets.version
+        made = k50_renewed(last, until / 1000.0, shared)
+        if <PyObject*>made != last and self.rets.version == version:
+            k50_ret_keep(e, <PyObject*>made)
+        self.table._check_log()
+        if joined and self.seen is not None:
+            self.seen(visitor, slot, gen, now)
         return made
 
     cdef object _renew_visit(self, object visit, uint64_t now):
@@ -204,13 +352,17 @@ cdef class ReturnCache:
         return self._renew(<object>vid, now) if vid != NULL else None
 
     def discard(self, visitor):
-        self.entries.pop(visitor, None)
+        cdef Py_ssize_t at
+        if PyUnicode_CheckExact(visitor):
+            at = k50_rets_find(&self.rets, <PyObject*>visitor, k50_str_hash(<PyObject*>visitor))
+            if at >= 0:
+                k50_rets_remove(&self.rets, at)
 
     def clear(self):
-        self.entries.clear()
+        k50_rets_clear(&self.rets)
 
     def __len__(self):
-        return len(self.entries)
+        return self.rets.used
 
 
 @cython.final

@@ -1,0 +1,100 @@
+"""The returning-visitor cache (the assign fast path) against the reference.
+
+The compiled cache is an open-addressing table with backward-shift deletion;
+the reference is a dict. A state machine puts, renews, discards and clears
+visitors in both, over slot tables of their own, and every answer must agree
+(ids as new str objects each time, as a request's cookie would give them).
+"""
+from array import array
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from k50core._engine_py.pool import HEAD_SIZE, SLOT_SIZE
+from k50core._impl import available
+from k50core.pools import Assignment
+
+BUILDS = available()
+SLOTS = 64
+HOLD = 10_000
+IDS = st.text(alphabet="ab", min_size=0, max_size=7)  # few letters: the same ids come back often
+
+
+def fresh(text):
+    """An equal str that is another object (as each request's visitor id is)."""
+    return "".join(list(text)) if len(text) > 1 else text
+
+
+class Cache(RuleBasedStateMachine):
+    @initialize(capacity=st.sampled_from([3, 40, 10_000]))
+    def build(self, capacity):
+        self.sides = []
+        for name in ("compiled", "reference"):
+            core = BUILDS[name]
+            table = core.SlotTable(bytearray(SLOTS * (HEAD_SIZE + SLOT_SIZE)), 0, SLOTS)
+            self.sides.append((table, core.ReturnCache(table, capacity)))
+        self.now = 1_000_000
+        self.slots = array("i", range(SLOTS))
+
+    @rule(visitor=IDS, joined=st.booleans())
+    def put(self, visitor, joined):
+        got = [table.claim(self.slots, 0, self.now, HOLD, 0, 0, 1, b"h", b"s") for table, _ in self.sides]
+        assert got[0] == got[1]
+        if got[0] is None:
+            return
+        slot, gen = got[0]
+        made = Assignment(f"+7{slot}", None, "p", "r", f"t{slot}", (self.now + HOLD) / 1000, False)
+        for _, cache in self.sides:
+            cache.put(fresh(visitor), slot, gen, HOLD, made, joined)
+
+    @rule(visitor=IDS)
+    def renew(self, visitor):
+        seen = []
+        for _, cache in self.sides:
+            cache.seen = lambda *args: seen.append(args)
+        got = [cache.renew(fresh(visitor), self.now) for _, cache in self.sides]
+        assert got[0] == got[1]
+        assert seen[:len(seen) // 2] == seen[len(seen) // 2:]
+
+    @rule(visitor=st.one_of(IDS, st.none(), st.integers()))
+    def discard(self, visitor):
+        for _, cache in self.sides:
+            cache.discard(fresh(visitor) if isinstance(visitor, str) else visitor)
+
+    @rule()
+    def clear(self):
+        for _, cache in self.sides:
+            cache.clear()
+
+    @rule(ms=st.integers(0, 2 * HOLD))
+    def later(self, ms):
+        self.now += ms
+
+    @invariant()
+    def same_size(self):
+        assert len(self.sides[0][1]) == len(self.sides[1][1])
+
+
+TestCache = Cache.TestCase
+TestCache.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)
+
+
+def test_many_visitors_come_and_go():
+    """Thousands of ids through one cache: growth, long probe runs and removals from their middle."""
+    sides = []
+    for name in ("compiled", "reference"):
+        core = BUILDS[name]
+        table = core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+        sides.append(core.ReturnCache(table))
+    made = Assignment("+7", None, "p", "r", "t", 1.0, False)
+    for cache in sides:
+        for i in range(5000):
+            cache.put(f"v{i}", 0, 99, HOLD, made)      # gen 99 never leased: each renew misses
+        for i in range(0, 5000, 3):
+            cache.discard(f"v{i}")
+    assert len(sides[0]) == len(sides[1]) == 5000 - len(range(0, 5000, 3))
+    for i in range(5000):  # every id still there is found (after all the backward shifts), once
+        key = "".join(["v", str(i)])
+        assert [c.renew(key, 1000) for c in sides] == [None, None]
+    assert len(sides[0]) == len(sides[1]) == 0  # each renew found its entry and dropped the dead lease
