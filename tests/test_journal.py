@@ -221,6 +221,28 @@ def test_a_replayed_start_does_not_undo_what_the_store_has(tmp_path):
         store.close()
 
 
+def test_a_replayed_start_fills_the_holder_of_a_lease_a_join_stored_first(store_url):
+    """Worker B shares worker A's number and stores the join before A's start reaches the store
+    (it waits in A's journal): the lease row B wrote has no holder. The start, read from A's
+    journal, names the holder, so a call on the number finds A's visitor (found by
+    test_workers_share_one_pool once in 20 runs: the holder was missing from the candidates)."""
+    from k50core.pools import LeaseEvent
+    store = open_store(store_url)
+    try:
+        visit, row = start(1)
+        join = LeaseEvent("share", "p", row.number, "v9", None, "all", row.start, row.start + 30,
+                          row.start + 930, True, row.lease.rsplit(":", 1)[1])
+        store.save_events([join])
+        (before,) = store.leases_of(row.number, 0, 1e12)
+        assert before.visitor_id is None
+        store.save_starts([(visit, row)], replayed=True)
+        (after,) = store.leases_of(row.number, 0, 1e12)
+        assert (after.visitor_id, after.rule) == ("v1", "all")
+        assert (after.start, after.last, after.ends, after.shared) == (before.start, before.last, before.ends, True)
+    finally:
+        store.close()
+
+
 @settings(max_examples=150, deadline=None)
 @given(garbage=st.lists(st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode),
                                   st.sampled_from([b"[]", b"[{}, []]", b'[{"a": 1}, [1,2,3,4,5,6,7,8,9,10]]',

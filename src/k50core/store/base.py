@@ -37,18 +37,32 @@ def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
                     e.start, e.last, e.end, e.shared)
 
 
+def _row(r: LeaseRow) -> Tuple[Any, ...]:
+    """A stored lease row as the statements' parameters."""
+    return (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared)
+
+
+def _event_row(e: LeaseEvent, holder: bool) -> Tuple[Any, ...]:
+    """row_of(e, holder) as the statements' parameters, without the LeaseRow in between (a busy
+    site's log is mostly renewals, each a row here)."""
+    if holder:  # LeaseEvent is (event, pool, number, visitor_id, session_id, rule, start, last, end, shared, lease)
+        return (lease_key(e.pool, e.number, e.start, e.lease),) + e[1:10]
+    return (lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number, None, None, e.rule, e.start,
+            e.last, e.end, e.shared)
+
+
 def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
-    """The lease log with each lease's renewals, and each joiner's returns to a shared lease,
-    folded into one event with the latest times, at the place of the first: the stored row
-    keeps the greatest times anyway, so only the last of them changes it. (A heartbeat a
-    second from every page of a busy site is thousands of renewals of a few hundred leases.)"""
+    """The lease log with each joiner's returns to a shared lease folded into one event with the
+    latest times, at the place of the first: the stored row keeps the greatest times anyway, so
+    only the last of them changes it. Renewals pass as they are: a batch folds each lease's rows
+    (see _Batch) and the core already logs one renewal per lease between drains."""
     out: List[LeaseEvent] = []
     at: Dict[Tuple[Any, ...], int] = {}
     for e in events:
-        if e.event not in ("renew", "share"):
+        if e.event != "share":
             out.append(e)
             continue
-        key = (e.event, e.pool, e.number, e.start, e.lease, e.visitor_id if e.event == "share" else None)
+        key = (e.pool, e.number, e.start, e.lease, e.visitor_id)
         i = at.get(key)
         if i is None:
             at[key] = len(out)
@@ -80,20 +94,20 @@ class _Batch:
         self.joins: List[Tuple[Any, ...]] = []
         self._at: Dict[Tuple[Any, ...], int] = {}
 
-    def lease(self, r: LeaseRow, ended: bool, activity: bool) -> None:
+    def lease(self, r: Tuple[Any, ...], ended: bool, activity: bool) -> None:
+        """Add a row (see _row): (lease, pool, number, visitor, session, rule, start, last, ends, shared)."""
         rows = self.leases.setdefault((ended, activity), [])
-        key = (ended, activity, r.lease)
+        key = (ended, activity, r[0])
         i = self._at.get(key)
         if i is None:
             self._at[key] = len(rows)
-            rows.append((r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends,
-                         r.shared))
+            rows.append(r)
             return
         old = rows[i]  # COALESCE keeps the first holder fields; greatest times; an end: the last one
-        rows[i] = (old[0], old[1], old[2], r.visitor_id if old[3] is None else old[3],
-                   r.session_id if old[4] is None else old[4], r.rule if old[5] is None else old[5], old[6],
-                   max(old[7], r.last) if activity else old[7], r.ends if ended else max(old[8], r.ends),
-                   old[9] or r.shared)
+        rows[i] = (old[0], old[1], old[2], r[3] if old[3] is None else old[3],
+                   r[4] if old[4] is None else old[4], r[5] if old[5] is None else old[5], old[6],
+                   max(old[7], r[7]) if activity else old[7], r[8] if ended else max(old[8], r[8]),
+                   old[9] or r[9])
 
     def join(self, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
         if not visitor:
@@ -181,7 +195,8 @@ class Store:
         """New leases with the visits that started (or joined) them, in one transaction.
 
         ``replayed``: starts read back from a journal, which may be older than what the store has
-        of their leases (an end that cut one short): they add what is missing and change nothing."""
+        of their leases (an end that cut one short): they add what is missing (a lease, or the
+        holder of a lease another worker's join stored first) and change no time."""
         self.save_writes(starts, (), durable, replayed)
 
     def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
@@ -200,7 +215,7 @@ class Store:
         visits = []
         for visit, lease in starts:
             joined = bool(visit.get("joined"))
-            batch.lease(lease, ended=False, activity=not joined)
+            batch.lease(_row(lease), ended=False, activity=not joined)
             if joined:
                 batch.join(lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
             visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
@@ -210,10 +225,11 @@ class Store:
         folded = coalesced(events)
         for e in folded:
             # a join is the joiner's activity, not the holder's: it moves only the end
-            row = row_of(e, holder=e.event != "share")
-            log.lease(row, ended=e.event == "end", activity=e.event != "share")
-            if e.event == "share":
-                log.join(row.lease, e.visitor_id, e.session_id, e.last)
+            event = e.event
+            row = _event_row(e, holder=event != "share")
+            log.lease(row, ended=event == "end", activity=event != "share")
+            if event == "share":
+                log.join(row[0], e.visitor_id, e.session_id, e.last)
         if not visits and not folded:
             return 0
         with self.transaction(durable and bool(visits)):
@@ -236,7 +252,11 @@ class Store:
             if rows:
                 cur.executemany(self._lease_sql(ended, activity) if not missing_only else self._sql(
                     "INSERT INTO leases (lease, pool, number, visitor_id, session_id, rule, start, last, ends, "
-                    "shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), rows)
+                    "shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO UPDATE SET "
+                    # a lease another worker's join stored first has no holder yet: the start fills it
+                    "visitor_id = COALESCE(leases.visitor_id, excluded.visitor_id), "
+                    "session_id = COALESCE(leases.session_id, excluded.session_id), "
+                    "rule = COALESCE(leases.rule, excluded.rule)"), rows)
         if batch.joins:
             cur.executemany(self._sql(
                 "INSERT INTO lease_joins (lease, visitor_id, session_id, at) SELECT ?, ?, ?, ? "
