@@ -98,3 +98,24 @@ def test_many_visitors_come_and_go():
         key = "".join(["v", str(i)])
         assert [c.renew(key, 1000) for c in sides] == [None, None]
     assert len(sides[0]) == len(sides[1]) == 0  # each renew found its entry and dropped the dead lease
+
+
+def test_a_pool_slot_list_is_an_int_array_of_indices_in_the_table():
+    """claim, share and find read a pool's slots in place: an array('i') whose every index is in
+    the table, the same errors from both builds (whatever the scan would have reached)."""
+    import pytest
+    for name in ("compiled", "reference"):
+        table = BUILDS[name].SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+        calls = [lambda s: table.claim(s, 0, 1000, HOLD, 0, 0, 1, b"h", b""),
+                 lambda s: table.share(s, 1000, HOLD, 0, 1, b"h", b""),
+                 lambda s: table.find(s, 1, b"h", 1000)]
+        for call in calls:
+            for wrong in ([0, 1], (0,), array("l", [0]), array("I", [0]), None):
+                with pytest.raises(TypeError):
+                    call(wrong)
+            for outside in (array("i", [0, 1, 4]), array("i", [-1, 0]), array("i", [0] * 50 + [7])):
+                with pytest.raises(IndexError):
+                    call(outside)
+            call(array("i"))  # no slots: nothing to do
+        assert table.claim(array("i", [0, 1, 2, 3]), 0, 1000, HOLD, 0, 0, 1, b"h", b"") == (0, 1)
+        assert table.find(array("i", [3, 2, 1, 0]), 1, b"h", 1001) == (0, 1)

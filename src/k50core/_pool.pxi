@@ -19,6 +19,8 @@ from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport calloc, free, realloc
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from cpython cimport array as carray
+from cpython.object cimport Py_SIZE
 
 cdef extern from *:
     """
@@ -298,7 +300,26 @@ cdef class SlotTable:
             raise IndexError("a slot outside the table")
         return 0
 
-    cdef Py_ssize_t _idlest(self, const int[::1] slots, Py_ssize_t start, Py_ssize_t stop, uint64_t now,
+    cdef inline const int* _slot_list(self, object slots, Py_ssize_t* n) except? NULL:
+        """A pool's slots, an array('i'), read in place: no buffer to acquire on each new visitor
+        (a typed memoryview cost ~0.5 us a call). Every index is checked first, in one branchless
+        pass the compiler vectorises."""
+        cdef const int* at
+        cdef Py_ssize_t k
+        cdef bint bad = False
+        if type(slots) is not carray.array or (<carray.array>slots).ob_descr.typecode != c'i':
+            raise TypeError("slots: expected an array('i') of slot indices")
+        n[0] = Py_SIZE(<object>slots)
+        if n[0] == 0:
+            return NULL
+        at = (<carray.array>slots).data.as_ints
+        for k in range(n[0]):
+            bad |= <size_t>at[k] >= <size_t>self.capacity
+        if bad:
+            raise IndexError("a slot outside the table")
+        return at
+
+    cdef Py_ssize_t _idlest(self, const int* slots, Py_ssize_t start, Py_ssize_t stop, uint64_t now,
                             uint64_t cooldown, Py_ssize_t best) noexcept nogil:
         """The free slot idle longest among slots[start:stop] and ``best`` (-1: none yet)."""
         cdef Py_ssize_t k, i
@@ -316,20 +337,20 @@ cdef class SlotTable:
         return best
 
     # -- claiming a free number -------------------------------------------------------
-    def claim(self, const int[::1] slots, Py_ssize_t hint, uint64_t now, uint64_t hold, uint64_t cooldown,
+    def claim(self, slots, Py_ssize_t hint, uint64_t now, uint64_t hold, uint64_t cooldown,
               unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
         """Lease the free number idle longest; None when none is free."""
-        cdef Py_ssize_t n = slots.shape[0], k, i, best
+        cdef Py_ssize_t n, k, i, best
         cdef uint64_t best_state, claimed
         cdef int attempt
-        self._check(slots)  # bounds, once, before the lock-free loop
+        cdef const int* at = self._slot_list(slots, &n)
         if n == 0:
             return None
         hint = hint % n
         for attempt in range(CAS_ATTEMPTS):
             with nogil:  # from the process's hint on, then wrapping: ties spread across workers
-                best = self._idlest(slots, hint, n, now, cooldown, -1)
-                best = self._idlest(slots, 0, hint, now, cooldown, best)
+                best = self._idlest(at, hint, n, now, cooldown, -1)
+                best = self._idlest(at, 0, hint, now, cooldown, best)
             if best < 0:
                 return None
             best_state = k50_load(self._state(best))
@@ -536,7 +557,7 @@ cdef class SlotTable:
         self._check_log()
         return alive
 
-    def share(self, const int[::1] slots, uint64_t now, uint64_t hold, unsigned int rule,
+    def share(self, slots, uint64_t now, uint64_t hold, unsigned int rule,
               uint64_t holder_hash, bytes holder, bytes session):
         """Exhaustion: join the least recently active number, marked shared.
 
@@ -544,15 +565,15 @@ cdef class SlotTable:
         whose lease has ended (cooling) starts a new shared lease for this
         holder, so the old holder's token no longer renews it.
         """
-        cdef Py_ssize_t n = slots.shape[0], k, i, best
+        cdef Py_ssize_t n, k, i, best
         cdef uint64_t s, best_state, claimed
         cdef int attempt, kind
-        self._check(slots)
+        cdef const int* at = self._slot_list(slots, &n)
         for attempt in range(CAS_ATTEMPTS):
             best = -1
             best_state = 0
             for k in range(n):
-                i = slots[k]
+                i = at[k]
                 s = k50_load(self._state(i))
                 kind = _kind(s)
                 if kind != KIND_LEASED:
@@ -575,23 +596,29 @@ cdef class SlotTable:
                 return best, <long long>(_gen(claimed))
         return None
 
-    def find(self, const int[::1] slots, uint64_t holder_hash, bytes holder, uint64_t now):
+    def find(self, slots, uint64_t holder_hash, bytes holder, uint64_t now):
         """The live lease this holder has in these slots, or None (seqlock-checked read)."""
-        cdef Py_ssize_t n = slots.shape[0], k, i, hl = min(len(holder), HOLDER_MAX)
+        cdef Py_ssize_t n, k = 0, i, hl = min(len(holder), HOLDER_MAX)
         cdef uint64_t s
         cdef uint8_t* p
-        cdef bint same
-        self._check(slots)
-        for k in range(n):
-            i = slots[k]
+        cdef const int* at = self._slot_list(slots, &n)
+        while True:
+            with nogil:  # the holder's hash first: it rules out nearly every slot with one compare
+                while k < n:
+                    i = at[k]
+                    if self._hash(i)[0] == holder_hash:
+                        break
+                    k += 1
+            if k == n:
+                return None
+            k += 1
             s = k50_load(self._state(i))
-            if _kind(s) != KIND_LEASED or now >= _until(s) or self._hash(i)[0] != holder_hash:
+            if _kind(s) != KIND_LEASED or now >= _until(s):
                 continue
             p = self.base + i * SLOT_SIZE
-            same = p[OFF_HLEN] == hl and memcmp(p + OFF_HOLDER, <const char*>holder, hl) == 0
-            if same and _gen(k50_load(self._state(i))) == _gen(s):
+            if p[OFF_HLEN] == hl and memcmp(p + OFF_HOLDER, <const char*>holder, hl) == 0 \
+                    and _gen(k50_load(self._state(i))) == _gen(s):
                 return i, <long long>_gen(s)
-        return None
 
     # -- reading and administering slots --------------------------------------------------
     def state(self, Py_ssize_t slot):

@@ -11,6 +11,7 @@ import fcntl
 import struct
 import threading
 import time
+from array import array
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
@@ -82,6 +83,14 @@ class SlotTable:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def _slot_list(self, slots: Any) -> Any:
+        """A pool's slots: an array('i') of indices in the table (as the compiled build insists)."""
+        if type(slots) is not array or slots.typecode != "i":
+            raise TypeError("slots: expected an array('i') of slot indices")
+        for i in slots:
+            self._at(i)
+        return slots
+
     def _at(self, slot: int) -> int:
         if not 0 <= slot < self.capacity:
             raise IndexError(f"slot {slot} outside the table")
@@ -111,9 +120,7 @@ class SlotTable:
     def claim(self, slots: Sequence[int], hint: int, now: int, hold: int, cooldown: int,
               rule: int, holder_hash: int, holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
         """Lease the free number idle longest; None when none is free."""
-        n = len(slots)
-        for i in slots:
-            self._at(i)
+        n = len(self._slot_list(slots))
         if n == 0:
             return None
         with self._locked():
@@ -250,8 +257,7 @@ class SlotTable:
     def share(self, slots: Sequence[int], now: int, hold: int, rule: int, holder_hash: int,
               holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
         """Exhaustion: join the least recently active number, marked shared (see _pool.pxi)."""
-        for i in slots:
-            self._at(i)
+        self._slot_list(slots)
         with self._locked():
             best, best_until = -1, 0
             for i in slots:
@@ -272,8 +278,7 @@ class SlotTable:
 
     def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
         """The live lease this holder has in these slots, or None."""
-        for i in slots:
-            self._at(i)
+        self._slot_list(slots)
         with self._locked():
             for i in slots:
                 kind, gen, shared, until = unpack_state(self._get(i))
