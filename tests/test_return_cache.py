@@ -49,6 +49,13 @@ class Cache(RuleBasedStateMachine):
             cache.put(fresh(visitor), slot, gen, HOLD, made, joined)
 
     @rule(visitor=IDS)
+    def put_a_str_subclass(self, visitor):
+        """Not cached by either build (a subclass may hash its own way); a miss is only slower."""
+        made = Assignment("+7", None, "p", "r", "t", 1.0, False)
+        for _, cache in self.sides:
+            cache.put(type("Id", (str,), {})(visitor), 0, 1, HOLD, made)
+
+    @rule(visitor=IDS)
     def renew(self, visitor):
         seen = []
         for _, cache in self.sides:

@@ -64,7 +64,6 @@ cdef extern from *:
     }
     """
     object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
-    object k50_renewed(PyObject* last, double expires, object g)
 
 cdef extern from *:
     """
@@ -235,12 +234,22 @@ cdef extern from *:
         Py_DECREF(last);
     }
 
-    /* The entry's Assignment is now ``made`` (the old one let go after). */
-    static inline void k50_ret_keep(k50_ret* e, PyObject* made) {
-        PyObject* old = e->last;
-        Py_INCREF(made);
-        e->last = made;
-        Py_DECREF(old);
+    /* The Assignment of entry ``at`` renewed to ``expires`` (see k50_renewed): in place when only
+       the table refers to it (nothing is allocated that could run other code); else a fresh one,
+       the old held meanwhile, kept if no put or removal moved the entries as it was made. */
+    static PyObject* k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, PyObject* g) {
+        PyObject* last = t->at[at].last;
+        if (Py_REFCNT(last) == 1) return k50_renewed(last, expires, g);
+        uint64_t version = t->version;
+        Py_INCREF(last);
+        PyObject* made = k50_renewed(last, expires, g);
+        if (made != NULL && t->version == version) {
+            Py_INCREF(made);
+            t->at[at].last = made;
+            Py_DECREF(last);  /* the table's reference */
+        }
+        Py_DECREF(last);
+        return made;
     }
 
     static void k50_rets_clear(k50_rets* t) {
@@ -268,7 +277,7 @@ cdef extern from *:
     int k50_rets_put(k50_rets* t, PyObject* key, Py_ssize_t slot, uint64_t gen, uint64_t hold, PyObject* last,
                      int joined) except -1
     void k50_rets_remove(k50_rets* t, size_t i)
-    void k50_ret_keep(k50_ret* e, PyObject* made)
+    object k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, object g)
     void k50_rets_clear(k50_rets* t)
 
 
@@ -296,11 +305,13 @@ cdef class ReturnCache:
         self.capacity = capacity
         self.seen = None
 
-    def put(self, str visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, bint joined=False):
+    def put(self, visitor, Py_ssize_t slot, uint64_t gen, uint64_t hold, made, bint joined=False):
         """Remember ``made`` for ``visitor``; ``joined``: they joined someone else's shared lease, and
         ``self.seen(visitor, slot, gen, now)`` hears of each of their returns."""
-        if visitor is None:
+        if not isinstance(visitor, str):
             raise TypeError("visitor: expected a str")
+        if type(visitor) is not str:
+            return  # a str subclass may hash its own way: not cached (a miss only costs the slow path)
         if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7:
             raise TypeError("expected an Assignment (a 7-field tuple subclass)")
         if self.rets.used >= self.capacity:  # bounded: a miss just costs the slow path
@@ -314,9 +325,8 @@ cdef class ReturnCache:
 
     cdef object _renew(self, object visitor, uint64_t now):
         cdef Py_ssize_t at, slot
-        cdef uint64_t until, gen, version
+        cdef uint64_t until, gen
         cdef k50_ret* e
-        cdef PyObject* last
         cdef bint joined
         if not PyUnicode_CheckExact(visitor):
             return None
@@ -331,14 +341,9 @@ cdef class ReturnCache:
             self.table._check_log()
             return None
         shared = (k50_load(self.table._state(slot)) & SHARED_BIT) != 0
-        # Assignment(number, display, pool, rule, token, expires_at, shared): reused in place when
-        # the caller let go of it (no allocation, nothing else runs); else a fresh one, which is
-        # stored if the entry is still where it was (an allocation may run other code)
-        last = e.last
-        version = self.rets.version
-        made = k50_renewed(last, until / 1000.0, shared)
-        if <PyObject*>made != last and self.rets.version == version:
-            k50_ret_keep(e, <PyObject*>made)
+        # Assignment(number, display, pool, rule, token, expires_at, shared), reused when the caller
+        # let go of it
+        made = k50_ret_renewed(&self.rets, at, until / 1000.0, shared)
         self.table._check_log()
         if joined and self.seen is not None:
             self.seen(visitor, slot, gen, now)

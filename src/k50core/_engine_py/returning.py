@@ -19,6 +19,10 @@ class ReturnCache:
         self.seen: Optional[Callable[[str, int, int, int], None]] = None  # a joiner's return
 
     def put(self, visitor: str, slot: int, gen: int, hold: int, made: tuple, joined: bool = False) -> None:
+        if not isinstance(visitor, str):
+            raise TypeError("visitor: expected a str")
+        if type(visitor) is not str:
+            return  # a str subclass may hash its own way: not cached (as the compiled cache)
         if len(self.entries) >= self.capacity:
             self.entries.clear()
         if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7:
