@@ -237,7 +237,8 @@ cdef extern from *:
     /* The Assignment of entry ``at`` renewed to ``expires`` (see k50_renewed): in place when only
        the table refers to it (nothing is allocated that could run other code); else a fresh one,
        the old held meanwhile, kept if no put or removal moved the entries as it was made. */
-    static PyObject* k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, PyObject* g) {
+    static PyObject* k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, int shared) {
+        PyObject* g = shared ? Py_True : Py_False;
         PyObject* last = t->at[at].last;
         if (Py_REFCNT(last) == 1) return k50_renewed(last, expires, g);
         uint64_t version = t->version;
@@ -277,7 +278,7 @@ cdef extern from *:
     int k50_rets_put(k50_rets* t, PyObject* key, Py_ssize_t slot, uint64_t gen, uint64_t hold, PyObject* last,
                      int joined) except -1
     void k50_rets_remove(k50_rets* t, size_t i)
-    object k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, object g)
+    object k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, bint shared)
     void k50_rets_clear(k50_rets* t)
 
 
@@ -340,10 +341,10 @@ cdef class ReturnCache:
             k50_rets_remove(&self.rets, at)
             self.table._check_log()
             return None
-        shared = (k50_load(self.table._state(slot)) & SHARED_BIT) != 0
         # Assignment(number, display, pool, rule, token, expires_at, shared), reused when the caller
         # let go of it
-        made = k50_ret_renewed(&self.rets, at, until / 1000.0, shared)
+        made = k50_ret_renewed(&self.rets, at, until / 1000.0,
+                               (k50_load(self.table._state(slot)) & SHARED_BIT) != 0)
         self.table._check_log()
         if joined and self.seen is not None:
             self.seen(visitor, slot, gen, now)
@@ -421,12 +422,28 @@ cdef class Assigner:
         return out
 
 
+cdef extern from *:
+    """
+    #include <time.h>
+    /* The wall clock in milliseconds, as time.time() gives it, without a call into Python. */
+    static inline double k50_wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+    }
+    """
+    double k50_wall_ms() nogil
+    double PyFloat_AS_DOUBLE(object o)
+
+
 cdef double _clock_ms(object now) except? -2.0:
     """Seconds (None: the wall clock) as milliseconds, or -1 for what the full path must judge."""
     cdef double ms
     if now is None:
-        ms = PyFloat_AsDouble(_wall_clock()) * 1000.0
-    elif PyFloat_CheckExact(now) or PyLong_CheckExact(now):
+        ms = k50_wall_ms()
+    elif PyFloat_CheckExact(now):
+        ms = PyFloat_AS_DOUBLE(now) * 1000.0
+    elif PyLong_CheckExact(now):
         ms = PyFloat_AsDouble(now) * 1000.0
     else:
         return -1.0
