@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..pools import LeaseEvent
 
 
-@dataclass(frozen=True)
-class LeaseRow:
-    """One lease of a number as stored: who held it and when."""
+class LeaseRow(NamedTuple):
+    """One lease of a number as stored: who held it and when. (A named tuple: each new visitor
+    makes one, and its fields in order are the store's statement parameters.)"""
     lease: str
     pool: str
     number: str
@@ -35,11 +34,6 @@ def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
     return LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number,
                     e.visitor_id if holder else None, e.session_id if holder else None, e.rule,
                     e.start, e.last, e.end, e.shared)
-
-
-def _row(r: LeaseRow) -> Tuple[Any, ...]:
-    """A stored lease row as the statements' parameters."""
-    return (r.lease, r.pool, r.number, r.visitor_id, r.session_id, r.rule, r.start, r.last, r.ends, r.shared)
 
 
 def _event_row(e: LeaseEvent, holder: bool) -> Tuple[Any, ...]:
@@ -95,7 +89,7 @@ class _Batch:
         self._at: Dict[Tuple[Any, ...], int] = {}
 
     def lease(self, r: Tuple[Any, ...], ended: bool, activity: bool) -> None:
-        """Add a row (see _row): (lease, pool, number, visitor, session, rule, start, last, ends, shared)."""
+        """Add a row: a LeaseRow, or a tuple of its fields in order."""
         rows = self.leases.setdefault((ended, activity), [])
         key = (ended, activity, r[0])
         i = self._at.get(key)
@@ -215,7 +209,7 @@ class Store:
         visits = []
         for visit, lease in starts:
             joined = bool(visit.get("joined"))
-            batch.lease(_row(lease), ended=False, activity=not joined)
+            batch.lease(lease, ended=False, activity=not joined)
             if joined:
                 batch.join(lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
             visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
