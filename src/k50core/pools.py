@@ -297,6 +297,7 @@ class Pools:
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
         self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
                          for n, slot in zip(ps.pool.numbers, ps.slots)}
+        self._number_at = {slot: number for number, (_ps, slot) in self._slot_of.items()}
         self._pool_names: List[Optional[str]] = [None] * MAX_POOLS  # registry entry → configured pool
         for ps in by_name.values():
             self._pool_names[ps.index] = ps.pool.name
@@ -327,8 +328,24 @@ class Pools:
         slot, gen = got
         self.hint += 1  # like sbitmap's per-CPU hints: the next scan starts further on
         self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
-        started = self._record("start", ps, slot, gen, now_ms, visitor, session)
-        return self._made(ps, slot, gen, now_ms + ps.hold_ms, False, visitor), started
+        return self._claimed(ps, slot, gen, rule, holder, visitor, session, now_ms)
+
+    def _claimed(self, ps: _PoolSlots, slot: int, gen: int, rule: int, holder: bytes, visitor: Optional[str],
+                 session: Optional[str], now_ms: int) -> Tuple[Assignment, LeaseEvent]:
+        """A lease this process has just claimed and its start, from what the claim wrote (each new
+        visitor's two reads of the slot back saved): ids as the slot keeps them, cut to its fields."""
+        number, rule_name, until_ms = self._number_at[slot], self._rule_name(rule), now_ms + ps.hold_ms
+        started = LeaseEvent("start", ps.pool.name, number, holder.decode("utf-8", "replace") or None,
+                             _field(session, SESSION_MAX).decode("utf-8", "replace") or None, rule_name,
+                             now_ms / 1000.0, now_ms / 1000.0, until_ms / 1000.0, False, f"{slot}.{gen}")
+        self._log.append(started)
+        made = Assignment(number, ps.display.get(number, number), ps.pool.name, rule_name,
+                          self.make_token(ps, slot, gen), until_ms / 1000.0, False)
+        if visitor:
+            self.returns.put(visitor, slot, gen, ps.hold_ms, made, False)
+        if self._sink is not None and len(self._log) >= self._sink_batch:
+            self._sink(self.drain())
+        return made, started
 
     def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
               now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
@@ -416,7 +433,7 @@ class Pools:
         (Pages may still send the earlier dotted form "pool.slot.gen"; both are read.)"""
         if slot >> 32 or gen >> 24:
             return f"{ps.index:x}.{slot:x}.{gen:x}"
-        return f"{ps.index:02x}{slot:08x}{gen:06x}"
+        return "%02x%08x%06x" % (ps.index, slot, gen)
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
         known = self._tokens.get(token) if type(token) is str else None
