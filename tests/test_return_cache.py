@@ -126,3 +126,70 @@ def test_a_pool_slot_list_is_an_int_array_of_indices_in_the_table():
             call(array("i"))  # no slots: nothing to do
         assert table.claim(array("i", [0, 1, 2, 3]), 0, 1000, HOLD, 0, 0, 1, b"h", b"") == (0, 1)
         assert table.find(array("i", [3, 2, 1, 0]), 1, b"h", 1001) == (0, 1)
+
+
+_RENEWED_DURING_RENEWAL = """
+import gc, sys
+from array import array
+from k50core._impl import available
+from k50core._engine_py.pool import HEAD_SIZE, SLOT_SIZE
+from k50core.pools import Assignment
+core = available()[sys.argv[1]]
+table = core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+cache = core.ReturnCache(table)
+slot, gen = table.claim(array("i", [0, 1, 2, 3]), 0, 1000, 10**9, 0, 0, 1, b"h", b"")
+cache.put("v", slot, gen, 10**9, Assignment("+7", None, "p", "r", "t", 1.0, False))
+inside, nested = [False], []
+class Renews:
+    def __del__(self):  # run by a collection that the renewal's allocation set off
+        if inside[0]:
+            nested.append(cache.renew("v", 2000))
+keep = cache.renew("v", 1000)
+for i in range(3000):
+    gc.set_threshold(1)
+    r = Renews(); r.me = r; del r
+    inside[0] = True
+    got = cache.renew("v", 1000 + i)
+    inside[0] = False
+    gc.set_threshold(700)
+    assert keep.number == "+7" and sys.getrefcount(keep) >= 2, "the caller's Assignment was let go"
+    assert got.number == "+7" and sys.getrefcount(got) >= 2
+    keep = got
+assert nested, "no renewal ran inside another"
+del keep, got, nested[:]
+for k in range(100_000):
+    cache.renew("v", 10_000 + k)
+print("ok")
+"""
+
+def _survives(script, build):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", script, build], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
+
+
+def test_a_renewal_run_inside_another_keeps_every_assignment_alive():
+    """A collection set off by a renewal's allocation may run code that renews the same visitor
+    (a finalizer here; another thread in a server): the outer renewal must not store over it
+    nor let go of a reference twice (found by review: it freed the caller's Assignment)."""
+    for build in ("compiled", "reference"):
+        _survives(_RENEWED_DURING_RENEWAL, build)
+
+
+def test_put_names_what_is_wrong_the_same_way_in_both_builds():
+    import pytest
+    made = Assignment("+7", None, "p", "r", "t", 1.0, False)
+    for name in ("compiled", "reference"):
+        core = BUILDS[name]
+        cache = core.ReturnCache(core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4), capacity=1)
+        cache.put("v", 3, 1, HOLD, made)
+        for slot in (4, -1, 10**9):  # renewals use it as an offset into the table
+            with pytest.raises(IndexError):
+                cache.put("w", slot, 1, HOLD, made)
+        for bad in (made._replace(expires_at=1), made._replace(shared=1), tuple(made), made[:6]):
+            with pytest.raises(TypeError):
+                cache.put("w", 0, 1, HOLD, bad)
+        with pytest.raises(TypeError):
+            cache.put(None, 0, 1, HOLD, made)
+        assert len(cache) == 1  # nothing wrong was let in, and nothing cleared for it

@@ -165,7 +165,7 @@ cdef extern from *:
 
 cdef extern from *:
     """
-    /* Eight lowercase hex digits (a little-endian load: the first digit in the lowest byte) as
+    /* Eight lowercase hex digits (the first digit in the lowest byte: see k50_le64) as
        their 32-bit value, bytes at a time; *bad gets a bit set unless all eight are [0-9a-f].
        Each byte's class comes from two additions (bytes below 0x80 cannot carry into the next):
        c + 0x50 has its top bit set from '0' on, c + 0x46 from ':' on, and so on for 'a'..'f'. */
@@ -182,10 +182,14 @@ cdef extern from *:
     }
     /* The token pools write: 16 lowercase hex digits, pool (2) slot (8) gen (6). No loop and no
        branch per character: heartbeat batches parse one per page. */
+    /* Eight bytes as a little-endian word on any machine (compilers make it one load on x86). */
+    static inline uint64_t k50_le64(const unsigned char* p) {
+        return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+               (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+    }
     static inline int k50_token16(const char* s, uint64_t* fields) {
-        uint64_t hi, lo, bad = 0;
-        memcpy(&hi, s, 8);
-        memcpy(&lo, s + 8, 8);
+        uint64_t bad = 0;
+        uint64_t hi = k50_le64((const unsigned char*)s), lo = k50_le64((const unsigned char*)s + 8);
         uint64_t v = (k50_hex8(hi, &bad) << 32) | k50_hex8(lo, &bad);
         fields[0] = v >> 56;
         fields[1] = (v >> 24) & 0xFFFFFFFFULL;
@@ -303,7 +307,7 @@ cdef class SlotTable:
     cdef inline const int* _slot_list(self, object slots, Py_ssize_t* n) except? NULL:
         """A pool's slots, an array('i'), read in place: no buffer to acquire on each new visitor
         (a typed memoryview cost ~0.5 us a call). Every index is checked first, in one branchless
-        pass the compiler vectorises."""
+        pass the compiler vectorises. The pointer is good while the GIL is held: callers keep it."""
         cdef const int* at
         cdef Py_ssize_t k
         cdef bint bad = False
@@ -348,9 +352,10 @@ cdef class SlotTable:
             return None
         hint = hint % n
         for attempt in range(CAS_ATTEMPTS):
-            with nogil:  # from the process's hint on, then wrapping: ties spread across workers
-                best = self._idlest(at, hint, n, now, cooldown, -1)
-                best = self._idlest(at, 0, hint, now, cooldown, best)
+            # from the process's hint on, then wrapping: ties spread across workers. (The GIL is
+            # kept: the slot array is read in place, so no other thread may resize it meanwhile.)
+            best = self._idlest(at, hint, n, now, cooldown, -1)
+            best = self._idlest(at, 0, hint, now, cooldown, best)
             if best < 0:
                 return None
             best_state = k50_load(self._state(best))
@@ -602,13 +607,12 @@ cdef class SlotTable:
         cdef uint64_t s
         cdef uint8_t* p
         cdef const int* at = self._slot_list(slots, &n)
-        while True:
-            with nogil:  # the holder's hash first: it rules out nearly every slot with one compare
-                while k < n:
-                    i = at[k]
-                    if self._hash(i)[0] == holder_hash:
-                        break
-                    k += 1
+        while True:  # the holder's hash first: it rules out nearly every slot with one compare
+            while k < n:  # (the GIL kept: the slot array is read in place, see _slot_list)
+                i = at[k]
+                if self._hash(i)[0] == holder_hash:
+                    break
+                k += 1
             if k == n:
                 return None
             k += 1

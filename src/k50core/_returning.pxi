@@ -244,9 +244,12 @@ cdef extern from *:
         uint64_t version = t->version;
         Py_INCREF(last);
         PyObject* made = k50_renewed(last, expires, g);
-        if (made != NULL && t->version == version) {
+        /* stored only if nothing ran meanwhile that moved the entries or renewed this one (code
+           a collection runs, another thread): else the table's reference may be gone already */
+        if (made != NULL && t->version == version && t->at[at].last == last) {
             Py_INCREF(made);
             t->at[at].last = made;
+            t->version++;
             Py_DECREF(last);  /* the table's reference */
         }
         Py_DECREF(last);
@@ -313,8 +316,11 @@ cdef class ReturnCache:
             raise TypeError("visitor: expected a str")
         if type(visitor) is not str:
             return  # a str subclass may hash its own way: not cached (a miss only costs the slow path)
-        if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7:
-            raise TypeError("expected an Assignment (a 7-field tuple subclass)")
+        if not PyTuple_Check(made) or type(made) is tuple or len(made) != 7 \
+                or type(made[5]) is not float or type(made[6]) is not bool:
+            raise TypeError("expected an Assignment (a 7-field tuple subclass, expires_at a float, "
+                            "shared a bool)")
+        self.table._slot(slot)  # IndexError outside the table: renewals use it as an offset
         if self.rets.used >= self.capacity:  # bounded: a miss just costs the slow path
             k50_rets_clear(&self.rets)
         # a copy the collector does not track: a cache of many visitors adds nothing to its scans

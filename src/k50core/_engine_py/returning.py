@@ -23,10 +23,13 @@ class ReturnCache:
             raise TypeError("visitor: expected a str")
         if type(visitor) is not str:
             return  # a str subclass may hash its own way: not cached (as the compiled cache)
+        if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7 \
+                or type(made[5]) is not float or type(made[6]) is not bool:
+            raise TypeError("expected an Assignment (a 7-field tuple subclass, expires_at a float, "
+                            "shared a bool)")
+        self.table.state(slot)  # IndexError outside the table, as the compiled cache
         if len(self.entries) >= self.capacity:
             self.entries.clear()
-        if not isinstance(made, tuple) or type(made) is tuple or len(made) != 7:
-            raise TypeError("expected an Assignment (a 7-field tuple subclass)")
         self.entries[visitor] = (slot, gen, hold, made, joined)
 
     def renew(self, visitor: Any, now: int) -> Optional[tuple]:
