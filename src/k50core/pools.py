@@ -338,13 +338,11 @@ class Pools:
         started = LeaseEvent("start", ps.pool.name, number, holder.decode("utf-8", "replace") or None,
                              _field(session, SESSION_MAX).decode("utf-8", "replace") or None, rule_name,
                              now_ms / 1000.0, now_ms / 1000.0, until_ms / 1000.0, False, f"{slot}.{gen}")
-        self._log.append(started)
         made = Assignment(number, ps.display.get(number, number), ps.pool.name, rule_name,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, False)
         if visitor:
             self.returns.put(visitor, slot, gen, ps.hold_ms, made, False)
-        if self._sink is not None and len(self._log) >= self._sink_batch:
-            self._sink(self.drain())
+        self._logged(started)
         return made, started
 
     def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
@@ -461,10 +459,14 @@ class Pools:
             session = sess.decode("utf-8", "replace") or None
         made = LeaseEvent(event, ps.pool.name, f"+{number}", visitor, session, self._rule_name(rule),
                           start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared, f"{slot}.{gen}")
-        self._log.append(made)
+        self._logged(made)
+        return made
+
+    def _logged(self, e: LeaseEvent) -> None:
+        """Into the lease log; a full batch goes to the sink."""
+        self._log.append(e)
         if self._sink is not None and len(self._log) >= self._sink_batch:
             self._sink(self.drain())
-        return made
 
     def drain(self) -> List[LeaseEvent]:
         """Every event since the last drain, oldest first."""

@@ -95,7 +95,7 @@ class _Batch:
         i = self._at.get(key)
         if i is None:
             self._at[key] = len(rows)
-            rows.append(r)
+            rows.append(r if type(r) is tuple else tuple(r))  # drivers bind plain tuples fastest
             return
         old = rows[i]  # COALESCE keeps the first holder fields; greatest times; an end: the last one
         rows[i] = (old[0], old[1], old[2], r[3] if old[3] is None else old[3],
