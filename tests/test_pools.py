@@ -284,6 +284,55 @@ def test_the_lease_sink_drains_renewals_from_every_path(build):
         ("{1}.{2}".format(*parse_token_text(t)), 1409.0, 2309.0) for t in tokens[:3])
 
 
+@pytest.mark.parametrize("cooldown, second", [(0, "claimed"), (300, "shared")])
+def test_a_lease_passed_on_before_a_drain_keeps_its_renewals(build, cooldown, second):
+    """The renewal log reads each lease's latest activity and end from its slot at the drain, so
+    a lease renewed, ended and replaced (claimed anew, or shared once ended) before the drain
+    is logged by its replacer, holder and all."""
+    engine = Engine.from_config(config(numbers=1, hold=10, cooldown=cooldown), implementation=build)
+    first = engine.assign(visit("v1", session_id="s-1"), now=1000)
+    assert engine.heartbeat(first.token, now=1005) and engine.assign(visit("v1"), now=1007).token == first.token
+    then = engine.assign(visit("v2"), now=1030)                   # v1's lease ended at 1017
+    assert then.number == first.number and then.token != first.token and then.shared == (second == "shared")
+    events = engine.drain_leases()
+    renewed = [e for e in events if e.event == "renew" and e.visitor_id == "v1"]
+    assert [(e.start, e.last, e.end, e.session_id, e.rule) for e in renewed] == [(1000.0, 1007.0, 1017.0, "s-1", "all")]
+    assert {e.lease for e in events if e.visitor_id == "v1"} == {renewed[0].lease}
+    assert engine.drain_leases() == []
+
+
+def test_an_unrenewed_lease_passed_on_logs_nothing_more(build):
+    engine = Engine.from_config(config(numbers=1, hold=10, cooldown=0), implementation=build)
+    engine.assign(visit("v1"), now=1000)
+    engine.assign(visit("v2"), now=1030)
+    assert [e.event for e in engine.drain_leases()] == ["start", "start"]
+
+
+def test_a_renewal_from_an_earlier_clock_keeps_the_latest_activity(build):
+    engine = Engine.from_config(config(hold=10), implementation=build)
+    a = engine.assign(visit("v1"), now=1000)
+    engine.drain_leases()
+    assert engine.heartbeat(a.token, now=1008) and engine.heartbeat(a.token, now=1003)  # a worker's clock behind
+    (renew,) = engine.drain_leases()
+    assert (renew.last, renew.end) == (1008.0, 1018.0)
+    assert engine.lease_holders()[0].last == 1008.0
+
+
+def test_slot_table_renew_many_logs_its_renewals(build):
+    from array import array
+    engine = Engine.from_config(config(numbers=3), implementation=build)
+    got = [engine.assign(visit(f"v{i}"), now=1000) for i in range(3)]
+    engine.drain_leases()
+    table = engine.pools.table
+    slots = array("i", [parse_token_text(a.token)[1] for a in got])
+    gens = array("q", [parse_token_text(a.token)[2] for a in got])
+    assert table.pending_renewals() == 0
+    assert table.renew_many(slots, gens, 1_001_000, 900_000) == 3
+    assert table.renew_many(slots, array("q", [g + 1 for g in gens]), 1_002_000, 900_000) == 0   # other leases
+    assert table.pending_renewals() == 3 and table.renewed == engine.stats(now=1001)["renewals"]
+    assert sorted(e.end for e in engine.drain_leases()) == [1901.0] * 3
+
+
 def test_an_assignment_held_by_the_caller_never_changes(build):
     engine = Engine.from_config(config(), implementation=build)
     engine.assign(visit("v1"), now=1000)

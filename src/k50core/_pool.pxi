@@ -239,27 +239,27 @@ cdef class SlotTable:
     cdef uint8_t* base
     cdef Py_ssize_t capacity
     cdef Py_ssize_t offset
-    # this process's renewals, (slot, gen, now, until) × n, drained by take_renewals()
-    cdef uint64_t* log
-    cdef Py_ssize_t log_len
-    cdef Py_ssize_t log_cap
-    cdef Py_ssize_t* log_at  # per slot: 1 + where its entry is in the log, 0 when it has none
+    # The renewal log: a bit per slot this process renewed since the last drain, which then reads
+    # each lease's latest activity and end from the slot itself: no allocation on a renewal, a
+    # size fixed by the table, and a record that cannot go stale. A lease that ends and passes on
+    # before the drain is logged by the claim that replaces it (see _supersede).
+    cdef uint64_t* marks
+    cdef Py_ssize_t n_marked
+    cdef list superseded  # final states of leases this process's claims replaced (_supersede)
     cdef readonly unsigned long long renewed  # this process's renewals, ever
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
     cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
 
     def __cinit__(self):
-        self.log = NULL
-        self.log_at = NULL
-        self.log_len = 0
-        self.log_cap = 0
+        self.marks = NULL
+        self.n_marked = 0
+        self.superseded = []
         self.renewed = 0
         memset(self.holds, 0, sizeof(self.holds))
 
     def __dealloc__(self):
-        free(self.log)
-        free(self.log_at)
+        free(self.marks)
 
     def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
         # fd: the segment file; the reference locks it, the compiled table needs no lock
@@ -273,8 +273,8 @@ cdef class SlotTable:
         self.base = self.heads + capacity * HEAD_SIZE
         self.capacity = capacity
         self.offset = offset
-        self.log_at = <Py_ssize_t*>calloc(max(capacity, 1), sizeof(Py_ssize_t))
-        if self.log_at == NULL:
+        self.marks = <uint64_t*>calloc(capacity // 64 + 1, sizeof(uint64_t))
+        if self.marks == NULL:
             raise MemoryError()
 
     cdef inline uint8_t* _slot(self, Py_ssize_t i) except NULL:
@@ -364,6 +364,7 @@ cdef class SlotTable:
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, False, now + CLAIM_DEADLINE_MS)
             if not k50_cas(self._state(best), best_state, claimed):
                 continue  # another worker took it first: look again
+            self._supersede(best, best_state)
             self._write_lease(best, now, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 return best, <long long>(_gen(claimed))
@@ -392,108 +393,133 @@ cdef class SlotTable:
         self._check_log()
         return until
 
-    cdef inline uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
+    cdef inline uint64_t _extend(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
+        """The lease's CAS: its end moved to now + hold (never back), its last activity to now."""
         cdef uint64_t s, until
         cdef int attempt
         cdef uint64_t* state = self._state(slot)
+        cdef uint64_t* last
         for attempt in range(CAS_ATTEMPTS):
             s = k50_load(state)
             if _kind(s) != KIND_LEASED or _gen(s) != gen or now >= _until(s):
                 return 0
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
-                self._last(slot)[0] = now
-                self._log_renewal(slot, _gen(s), now, until)
+                last = self._last(slot)
+                if now > last[0]:  # the latest activity, whichever clock renewed last
+                    last[0] = now
                 return until
         return 0
 
-    cdef inline void _log_renewal(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until) noexcept nogil:
-        cdef uint64_t* grown
-        cdef uint64_t* entry
-        cdef Py_ssize_t cap, at = self.log_at[slot]
+    cdef inline uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
+        """Extend a live lease and log it (callers hold the GIL: the marks are this process's)."""
+        cdef uint64_t until = self._extend(slot, gen, now, hold)
+        if until:
+            self._mark(slot)
+        return until
+
+    cdef inline void _mark(self, Py_ssize_t slot) noexcept nogil:
+        cdef uint64_t bit = (<uint64_t>1) << (slot & 63)
+        cdef uint64_t* word = self.marks + (slot >> 6)
         self.renewed += 1
-        if at and self.log[(at - 1) * 4 + 1] == gen:  # this lease renewed again since the last drain:
-            entry = self.log + (at - 1) * 4          # one record, with its latest activity and end
-            entry[2] = max(entry[2], now)
-            entry[3] = max(entry[3], until)
+        if not (word[0] & bit):
+            word[0] |= bit
+            self.n_marked += 1
+
+    cdef _supersede(self, Py_ssize_t slot, uint64_t s):
+        """A claim is about to replace the lease in state ``s`` (the slot is CLAIMING, so nothing
+        else writes it): if that lease was renewed or joined since its start, log its final
+        activity and end now, as the renewal log cannot once the slot holds the new lease."""
+        cdef uint8_t* p = self.base + slot * SLOT_SIZE
+        cdef uint64_t start = (<uint64_t*>(p + OFF_START))[0], last = self._last(slot)[0]
+        if _kind(s) != KIND_LEASED or last <= start:
             return
-        if self.log_len == self.log_cap:
-            cap = max(1024, self.log_cap * 2)
-            grown = <uint64_t*>realloc(self.log, cap * 4 * sizeof(uint64_t))
-            if grown == NULL:
-                return  # out of memory: the slot itself still holds the lease's end
-            self.log, self.log_cap = grown, cap
-        self.log[self.log_len * 4] = slot
-        self.log[self.log_len * 4 + 1] = gen
-        self.log[self.log_len * 4 + 2] = now
-        self.log[self.log_len * 4 + 3] = until
-        self.log_len += 1
-        self.log_at[slot] = self.log_len
+        self.superseded.append((slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
+                                self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
+                                (<uint64_t*>(p + OFF_NUMBER))[0],
+                                _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
+                                _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))))
 
-    def take_renewals(self):
-        """This process's renewals since the last call: [(slot, gen, now, until)]."""
-        cdef Py_ssize_t k
-        out = [(<long long>self.log[k * 4], <long long>self.log[k * 4 + 1], <long long>self.log[k * 4 + 2],
-                <long long>self.log[k * 4 + 3]) for k in range(self.log_len)]
-        self._log_clear()
-        return out
-
-    cdef void _log_clear(self) noexcept nogil:
-        cdef Py_ssize_t k
-        for k in range(self.log_len):
-            self.log_at[<Py_ssize_t>self.log[k * 4]] = 0
-        self.log_len = 0
-
-    def take_renewal_events(self, cls, pools, rules):
-        """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
-        start, last, end, shared, lease)`` (a tuple subclass), holder details read from the slot.
-
-        ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]`` names rule i. When
-        the slot has moved on to a newer lease, the holder fields are None.
-        """
-        cdef Py_ssize_t k, slot, n_pools = len(pools), n_rules = len(rules)
-        cdef uint64_t gen, s, now, until
+    cdef list _take(self, cls, pools, rules):
+        """The renewal log since the last call: superseded leases first, then the marked slots in
+        slot order, each read consistently (the state word before and after). As ``cls`` events
+        (see take_renewal_events), or (slot, gen, last, until) when ``cls`` is None."""
+        cdef list out = [], earlier = self.superseded
+        cdef Py_ssize_t w, b, slot, words = self.capacity // 64 + 1, n_pools = len(pools), n_rules = len(rules)
+        cdef uint64_t bits, s, start, last
         cdef unsigned int pool, rule
         cdef uint8_t* p
         cdef int attempt
-        cdef bint same
-        cdef list out = []
-        for k in range(self.log_len):
-            slot, gen, now, until = <Py_ssize_t>self.log[k * 4], self.log[k * 4 + 1], self.log[k * 4 + 2], \
-                self.log[k * 4 + 3]
-            p = self.base + slot * SLOT_SIZE
-            pool = self._pool(slot)[0]
-            name = pools[pool] if pool < n_pools else None
-            if name is None:
+        self.superseded = []
+        for slot, gen, shared, start, last, until, pool, rule, number, holder, session in earlier:
+            self._append(out, cls, pools, rules, slot, gen, shared, start, last, until, pool, rule, number,
+                         holder, session)
+        for w in range(words):
+            bits = self.marks[w]
+            if not bits:
                 continue
-            for attempt in range(CAS_ATTEMPTS):  # a consistent read: the state word before and after
-                s = k50_load(self._state(slot))
-                same = _gen(s) == gen
-                rule = (<unsigned int*>(p + OFF_RULE))[0]
-                holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)) if same else None
-                session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)) if same else None
-                start = (<uint64_t*>(p + OFF_START))[0] / 1000.0 if same else 0.0
-                if k50_load(self._state(slot)) == s:
-                    break
-            out.append(k50_named(cls, (
-                "renew", name, k50_number_text((<uint64_t*>(p + OFF_NUMBER))[0]),
-                holder, session,
-                rules[rule] if same and rule < n_rules else None, start, now / 1000.0, until / 1000.0,
-                same and (s & SHARED_BIT) != 0, k50_lease_text(slot, gen))))
-        self._log_clear()
+            self.marks[w] = 0
+            for b in range(64):
+                if not (bits >> b) & 1:
+                    continue
+                slot = w * 64 + b
+                p = self.base + slot * SLOT_SIZE
+                pool = self._pool(slot)[0]
+                if cls is not None and (pool >= n_pools or pools[pool] is None):
+                    continue
+                for attempt in range(CAS_ATTEMPTS):
+                    s = k50_load(self._state(slot))
+                    start, last = (<uint64_t*>(p + OFF_START))[0], self._last(slot)[0]
+                    rule = (<unsigned int*>(p + OFF_RULE))[0]
+                    holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)) if cls is not None else None
+                    session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)) if cls is not None else None
+                    if k50_load(self._state(slot)) == s:
+                        break
+                if _kind(s) == KIND_LEASED or _kind(s) == KIND_RETIRED:
+                    self._append(out, cls, pools, rules, slot, _gen(s), (s & SHARED_BIT) != 0, start, last,
+                                 _until(s), pool, rule, (<uint64_t*>(p + OFF_NUMBER))[0], holder, session)
+        self.n_marked = 0
         return out
+
+    cdef int _append(self, list out, cls, pools, rules, Py_ssize_t slot, uint64_t gen, bint shared, uint64_t start,
+                     uint64_t last, uint64_t until, unsigned int pool, unsigned int rule, uint64_t number,
+                     holder, session) except -1:
+        if cls is None:
+            out.append((slot, <long long>gen, <long long>last, <long long>until))
+            return 0
+        name = pools[pool] if pool < <size_t>len(pools) else None
+        if name is not None:
+            out.append(k50_named(cls, (
+                "renew", name, k50_number_text(number), holder, session,
+                rules[rule] if rule < <size_t>len(rules) else None, start / 1000.0, last / 1000.0, until / 1000.0,
+                shared, k50_lease_text(slot, gen))))
+        return 0
+
+    def take_renewals(self):
+        """This process's renewals since the last call: [(slot, gen, last, until)] (see _take)."""
+        return self._take(None, (), ())
+
+    def take_renewal_events(self, cls, pools, rules):
+        """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
+        start, last, end, shared, lease)`` (a tuple subclass), each a "renew" with the lease's latest
+        activity and end. ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]``
+        names rule i."""
+        if cls is None:
+            raise TypeError("cls: expected a tuple subclass")
+        return self._take(cls, pools, rules)
 
     def set_log_limit(self, Py_ssize_t limit, on_full):
         """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
         self.log_limit, self.on_full = max(limit, 0), on_full
 
     cdef inline int _check_log(self) except -1:
-        if self.log_limit and self.log_len >= self.log_limit and self.on_full is not None:
+        if self.log_limit and self.n_marked + len(self.superseded) >= self.log_limit \
+                and self.on_full is not None:
             self.on_full()
         return 0
 
     def pending_renewals(self):
-        return self.log_len
+        return self.n_marked + len(self.superseded)
 
     def set_holds(self, holds):
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
@@ -555,10 +581,17 @@ cdef class SlotTable:
         if gens.shape[0] != n:
             raise ValueError("one gen per slot expected")
         self._check(slots)
-        with nogil:
+        cdef uint8_t* done = <uint8_t*>calloc(n + 1, 1)
+        if done == NULL:
+            raise MemoryError()
+        with nogil:  # the CASes without the GIL; the marks (this process's, unsynchronised) after
             for k in range(n):
-                if self._renew(slots[k], <uint64_t>gens[k], now, hold):
-                    alive += 1
+                done[k] = self._extend(slots[k], <uint64_t>gens[k], now, hold) != 0
+        for k in range(n):
+            if done[k]:
+                self._mark(slots[k])
+                alive += 1
+        free(done)
         self._check_log()
         return alive
 
@@ -596,6 +629,7 @@ cdef class SlotTable:
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
             if not k50_cas(self._state(best), best_state, claimed):
                 continue
+            self._supersede(best, best_state)
             self._write_lease(best, now, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 return best, <long long>(_gen(claimed))

@@ -376,7 +376,7 @@ class Pools:
         return self.table.renew_tokens((token,), now_ms) > 0
 
     def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
-        """Heartbeats: parsed and renewed in the core, logged there in a compact buffer (the core
+        """Heartbeats: parsed and renewed in the core, logged there as a bit per slot (the core
         calls the sink when a batch is waiting, see set_log_limit)."""
         return self.table.renew_tokens(tokens, now_ms)
 

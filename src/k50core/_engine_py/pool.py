@@ -65,8 +65,8 @@ class SlotTable:
         self.capacity = capacity
         self._fd = fd
         self._lock = threading.RLock()
-        self._renewals: list = []
-        self._log_at: dict = {}  # slot -> where its record is in _renewals
+        self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
+        self._superseded: list = []  # final states of leases this process's claims replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._holds = [0] * POOLS_MAX
@@ -140,6 +140,7 @@ class SlotTable:
                     best, best_idle = i, idle
             if best < 0:
                 return None
+            self._supersede(best)
             gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
             self._write_lease(best, now, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, LEASED, False, now + hold))
@@ -172,40 +173,48 @@ class SlotTable:
                 return 0
             until = max(until, now + hold)
             self._put(slot, pack_state(g, LEASED, shared, until))
-            U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
-            self._log_renewal(slot, g, now, until)
+            last = self._head(slot) + HEAD_LAST
+            if now > U64.unpack_from(self._view, last)[0]:  # the latest activity
+                U64.pack_into(self._view, last, now)
+            self.renewed += 1
+            self._marked.add(slot)
             return until
 
-    def _log_renewal(self, slot: int, gen: int, now: int, until: int) -> None:
-        """One record per lease between two drains, with its latest activity and end."""
-        self.renewed += 1
-        at = self._log_at.get(slot)
-        if at is not None and self._renewals[at][1] == gen:
-            s, g, n, u = self._renewals[at]
-            self._renewals[at] = (s, g, max(n, now), max(u, until))
-            return
-        self._log_at[slot] = len(self._renewals)
-        self._renewals.append((slot, gen, now, until))
+    def _supersede(self, slot: int) -> None:
+        """A claim replaces the slot's lease (the lock held): log its final state if it was renewed
+        or joined since its start (see _pool.pxi)."""
+        rec = self._record(slot)
+        if rec[0] == LEASED and rec[8] > rec[7]:
+            self._superseded.append(self._raw(slot, rec))
 
-    def take_renewals(self) -> list:
-        """This process's renewals since the last call: [(slot, gen, now, until)]."""
-        out, self._renewals = self._renewals, []
-        self._log_at = {}
+    @staticmethod
+    def _raw(slot: int, rec: tuple) -> tuple:
+        kind, gen, shared, until, number, pool, rule, start, last, holder, session = rec
+        return (slot, gen, shared, start, last, until, pool, rule, number,
+                holder.decode("utf-8", "replace") or None, session.decode("utf-8", "replace") or None)
+
+    def _take(self) -> list:
+        """Superseded leases, then the marked slots in slot order (see _pool.pxi)."""
+        out, self._superseded = self._superseded, []
+        marked, self._marked = sorted(self._marked), set()
+        for slot in marked:
+            rec = self.record(slot)
+            if rec[0] in (LEASED, RETIRED):
+                out.append(self._raw(slot, rec))
         return out
 
+    def take_renewals(self) -> list:
+        """This process's renewals since the last call: [(slot, gen, last, until)]."""
+        return [(r[0], r[1], r[4], r[5]) for r in self._take()]
+
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str]) -> list:
-        """take_renewals() as lease events (see _pool.pxi), holder details read from the slot."""
+        """take_renewals() as lease events (see _pool.pxi)."""
         out = []
-        for slot, gen, now, until in self.take_renewals():
-            kind, g, shared, _, number, pool, rule, start, _, holder, session = self.record(slot)
+        for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take():
             name = pools[pool] if pool < len(pools) else None
-            if name is None:
-                continue
-            same = g == gen
-            out.append(cls("renew", name, f"+{number}", holder.decode("utf-8", "replace") or None if same else None,
-                           session.decode("utf-8", "replace") or None if same else None,
-                           rules[rule] if same and rule < len(rules) else None, start / 1000.0 if same else 0.0,
-                           now / 1000.0, until / 1000.0, same and shared, f"{slot}.{gen}"))
+            if name is not None:
+                out.append(cls("renew", name, f"+{number}", holder, session, rules[rule] if rule < len(rules) else None,
+                               start / 1000.0, last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}"))
         return out
 
     def set_log_limit(self, limit: int, on_full: Any) -> None:
@@ -213,11 +222,11 @@ class SlotTable:
         self._log_limit, self._on_full = max(limit, 0), on_full
 
     def _check_log(self) -> None:
-        if self._log_limit and len(self._renewals) >= self._log_limit and self._on_full is not None:
+        if self._log_limit and self.pending_renewals() >= self._log_limit and self._on_full is not None:
             self._on_full()
 
     def pending_renewals(self) -> int:
-        return len(self._renewals)
+        return len(self._marked) + len(self._superseded)
 
     def set_holds(self, holds: Sequence[int]) -> None:
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
@@ -271,6 +280,7 @@ class SlotTable:
                 self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
                 U64.pack_into(self._view, self._head(best) + HEAD_LAST, now)
                 return best, gen
+            self._supersede(best)
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
             self._write_lease(best, now, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, LEASED, True, now + hold))
@@ -284,7 +294,7 @@ class SlotTable:
                 kind, gen, shared, until = unpack_state(self._get(i))
                 if kind != LEASED or now >= until or self._hash(i) != holder_hash:
                     continue
-                if self.record(i)[9] == holder[:HOLDER_MAX]:
+                if self._record(i)[9] == holder[:HOLDER_MAX]:
                     return i, gen
         return None
 
@@ -293,16 +303,22 @@ class SlotTable:
         return unpack_state(self._get(slot))
 
     def record(self, slot: int) -> tuple:
-        at = self._at(slot)
+        """(kind, gen, shared, until, number, pool, rule, start, last, holder, session), consistent."""
+        self._at(slot)
         with self._locked():
-            kind, gen, shared, until = unpack_state(self._get(slot))
-            v = self._view
-            hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
-            head = self._head(slot)
-            return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, head + HEAD_POOL)[0],
-                    U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START),
-                    U64.unpack_from(v, head + HEAD_LAST)[0],
-                    bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
+            return self._record(slot)
+
+    def _record(self, slot: int) -> tuple:
+        """record() for callers that hold the lock (flock does not nest: an inner unlock frees it)."""
+        at = self._at(slot)
+        kind, gen, shared, until = unpack_state(self._get(slot))
+        v = self._view
+        hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
+        head = self._head(slot)
+        return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, head + HEAD_POOL)[0],
+                U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START),
+                U64.unpack_from(v, head + HEAD_LAST)[0],
+                bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
 
     def setup(self, slot: int, number: int, pool: int) -> None:
         self._at(slot)  # a slot outside the table: IndexError, as the compiled build
