@@ -331,6 +331,7 @@ def test_slot_table_renew_many_logs_its_renewals(build):
     assert table.renew_many(slots, array("q", [g + 1 for g in gens]), 1_002_000, 900_000) == 0   # other leases
     assert table.pending_renewals() == 3 and table.renewed == engine.stats(now=1001)["renewals"]
     assert sorted(e.end for e in engine.drain_leases()) == [1901.0] * 3
+    assert table.pending_renewals() == 0 and engine.drain_leases() == []
 
 
 def test_an_assignment_held_by_the_caller_never_changes(build):

@@ -35,6 +35,7 @@ cdef extern from *:
     void k50_store(uint64_t* p, uint64_t v) nogil
     int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
     uint64_t k50_add(uint64_t* p, uint64_t v) nogil
+    int k50_popcount "__builtin_popcountll"(unsigned long long v) nogil
 
 cdef extern from *:
     """
@@ -459,6 +460,7 @@ cdef class SlotTable:
             if not bits:
                 continue
             self.marks[w] = 0
+            self.n_marked -= k50_popcount(bits)  # (marks made meanwhile, by code a collection runs, stay counted)
             for b in range(64):
                 if not (bits >> b) & 1:
                     continue
@@ -478,7 +480,6 @@ cdef class SlotTable:
                 if _kind(s) == KIND_LEASED or _kind(s) == KIND_RETIRED:
                     self._append(out, cls, pools, rules, slot, _gen(s), (s & SHARED_BIT) != 0, start, last,
                                  _until(s), pool, rule, (<uint64_t*>(p + OFF_NUMBER))[0], holder, session)
-        self.n_marked = 0
         return out
 
     cdef int _append(self, list out, cls, pools, rules, Py_ssize_t slot, uint64_t gen, bint shared, uint64_t start,
