@@ -1,6 +1,9 @@
 """Number pools and leases through the Engine API, in both builds."""
 import os
+import signal
 import struct
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -299,6 +302,113 @@ def test_a_lease_passed_on_before_a_drain_keeps_its_renewals(build, cooldown, se
     assert [(e.start, e.last, e.end, e.session_id, e.rule) for e in renewed] == [(1000.0, 1007.0, 1017.0, "s-1", "all")]
     assert {e.lease for e in events if e.visitor_id == "v1"} == {renewed[0].lease}
     assert engine.drain_leases() == []
+
+
+def test_a_join_is_not_the_holders_activity(build):
+    """A join is logged as its own "share" event; the holder's renewals keep the holder's times,
+    also when the joiner's clock is behind and when the number then passes on."""
+    engine = Engine.from_config(config(numbers=1, hold=10, cooldown=0), implementation=build)
+    a = engine.assign(visit("v1"), now=1000)
+    engine.drain_leases()
+    assert engine.heartbeat(a.token, now=1008)
+    assert engine.assign(visit("v2"), now=1009).shared and engine.assign(visit("v3"), now=1005).shared
+    (renew,) = [e for e in engine.drain_leases() if e.event == "renew"]
+    assert (renew.visitor_id, renew.last, renew.end) == ("v1", 1008.0, 1019.0)
+    quiet = Engine.from_config(config(numbers=1, hold=10, cooldown=0), implementation=build)
+    quiet.assign(visit("v1"), now=1000)                    # never back; v2 joins at 1005
+    assert quiet.assign(visit("v2"), now=1005).shared
+    quiet.assign(visit("v3"), now=1030)                    # the number passes on
+    assert not [e for e in quiet.drain_leases() if e.visitor_id == "v1" and e.last > 1000.0]
+
+
+def test_an_end_moved_at_the_start_instant_survives_a_pass_on(build):
+    """A longer hold from a reload and a heartbeat in the start's millisecond move only the end:
+    still logged when the number passes on before the drain."""
+    engine = Engine.from_config(config(numbers=1, hold=10, cooldown=0), implementation=build)
+    a = engine.assign(visit("v1"), now=1000)
+    engine.reload(config(numbers=1, hold=20, cooldown=0), now=1000)
+    assert engine.heartbeat(a.token, now=1000)                          # until 1010 -> 1020
+    engine.assign(visit("v2"), now=1030)
+    _, slot, gen = parse_token_text(a.token)
+    assert max(e.end for e in engine.drain_leases() if e.lease == f"{slot}.{gen}") == 1020.0
+
+
+def test_a_lease_renewed_in_one_worker_and_passed_on_in_another(build, tmp_path):
+    """Worker A renews and has not drained when worker B takes the number: B logs A's lease (A
+    cannot, the slot holds B's lease now), and A logs nothing of B's unrenewed lease."""
+    path = str(tmp_path / "pools.seg")
+    cfg = config(numbers=1, hold=10, cooldown=0)
+    one = Engine.from_config(cfg, implementation=build, state_path=path)
+    two = Engine.from_config(cfg, implementation=build, state_path=path)
+    a = one.assign(visit("v1", session_id="s-1"), now=1000)
+    one.drain_leases()
+    assert one.heartbeat(a.token, now=1009)
+    assert two.assign(visit("v2"), now=1030).number == a.number
+    logged = [(e.event, e.visitor_id, e.session_id, e.start, e.last, e.end) for e in two.drain_leases()]
+    assert logged == [("renew", "v1", "s-1", 1000.0, 1009.0, 1019.0), ("start", "v2", None, 1030.0, 1030.0, 1040.0)]
+    assert one.drain_leases() == []
+
+
+def test_renewal_events_need_a_tuple_class(build):
+    engine = Engine.from_config(config(), implementation=build)
+    engine.heartbeat(engine.assign(visit("v1"), now=1000).token, now=1001)
+    with pytest.raises(TypeError):
+        engine.pools.table.take_renewal_events(int, ["p"], ["all"])
+
+
+def test_reference_drain_keeps_a_renewal_made_while_it_swaps_its_marks(monkeypatch):
+    """Code that runs inside the drain (a collection's finalizer, another thread) may renew: its
+    mark goes to the next drain, not away with this one's."""
+    import k50core._engine_py.pool as reference
+    engine = Engine.from_config(config(numbers=3), implementation="reference")
+    got = [engine.assign(visit(f"v{i}"), now=1000) for i in range(3)]
+    engine.drain_leases()
+    assert engine.heartbeat(got[0].token, now=1001)
+    meanwhile = []
+
+    def new_set(*args):  # the drain's new mark set: renew while it is made
+        if not meanwhile:
+            meanwhile.append(engine.heartbeat(got[1].token, now=1002))
+        return set(*args)
+    monkeypatch.setattr(reference, "set", new_set, raising=False)
+    first = engine.drain_leases()
+    monkeypatch.undo()
+    renewed = {e.visitor_id for e in first + engine.drain_leases() if e.event == "renew"}
+    assert meanwhile == [True] and renewed == {"v0", "v1"}
+
+
+def test_a_fork_drops_pending_renewals_without_the_table_lock():
+    """A forked worker forgets its parent's pending renewals without reading slots: the reference
+    table's lock may have been held by another thread at the fork (the child would wait forever)."""
+    engine = Engine.from_config(config(numbers=3), implementation="reference")
+    assert engine.heartbeat(engine.assign(visit("v1"), now=1000).token, now=1001)
+    table = engine.pools.table
+    held, release = threading.Event(), threading.Event()
+
+    def busy():
+        with table._lock:
+            held.set()
+            release.wait()
+    thread = threading.Thread(target=busy)
+    thread.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if table.pending_renewals() == 0 else 3)   # the fork hooks have run by now
+    release.set()
+    thread.join()
+    deadline = time.monotonic() + 10
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.02)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "the child kept its parent's renewals"
+    assert engine.pools.table.pending_renewals() == 1
 
 
 def test_an_unrenewed_lease_passed_on_logs_nothing_more(build):

@@ -1,4 +1,4 @@
-# Lock-free number slots (compiled). Layout and protocol: k50core/pools/layout.py.
+# Lock-free number slots (compiled). Segment layout: k50core/pools.py.
 #
 # A slot's lease state is one 64-bit word changed only by compare-and-swap
 # (GCC __atomic builtins), so worker processes sharing a segment never lock:
@@ -12,7 +12,7 @@
 #
 # The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word, the
 # holder's hash, last activity, pool), then records (SLOT_SIZE bytes: number,
-# rule, start, holder, session). Scans for a free number or a returning holder
+# rule, start, the end the lease started with, holder, session). Scans for a free number or a returning holder
 # and renewals touch only the heads, which sit two to a cache line.
 
 from libc.stdint cimport uint8_t, uint64_t
@@ -84,6 +84,7 @@ cdef enum:
     OFF_NUMBER = 8
     OFF_RULE = 20
     OFF_START = 24
+    OFF_END0 = 32
     OFF_HLEN = 48
     OFF_SLEN = 49
     OFF_HOLDER = 56
@@ -366,18 +367,19 @@ cdef class SlotTable:
             if not k50_cas(self._state(best), best_state, claimed):
                 continue  # another worker took it first: look again
             self._supersede(best, best_state)
-            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
 
-    cdef _write_lease(self, Py_ssize_t slot, uint64_t now, unsigned int rule, uint64_t holder_hash, bytes holder,
-                      bytes session):
+    cdef _write_lease(self, Py_ssize_t slot, uint64_t now, uint64_t until, unsigned int rule, uint64_t holder_hash,
+                      bytes holder, bytes session):
         cdef Py_ssize_t hl = min(len(holder), HOLDER_MAX), sl = min(len(session), SESSION_MAX)
         cdef uint8_t* p = self.base + slot * SLOT_SIZE
         self._hash(slot)[0] = holder_hash
         (<unsigned int*>(p + OFF_RULE))[0] = rule
         (<uint64_t*>(p + OFF_START))[0] = now
+        (<uint64_t*>(p + OFF_END0))[0] = until
         self._last(slot)[0] = now
         p[OFF_HLEN] = <uint8_t>hl
         p[OFF_SLEN] = <uint8_t>sl
@@ -407,8 +409,8 @@ cdef class SlotTable:
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
                 last = self._last(slot)
-                if now > last[0]:  # the latest activity, whichever clock renewed last
-                    last[0] = now
+                if now > last[0]:  # the latest activity, whichever clock renewed last (two renewals at
+                    last[0] = now  # once may leave the earlier: a lock-prefixed max was not worth it)
                 return until
         return 0
 
@@ -427,13 +429,19 @@ cdef class SlotTable:
             word[0] |= bit
             self.n_marked += 1
 
+    cdef inline bint _moved(self, Py_ssize_t slot, uint64_t s) noexcept nogil:
+        """Whether the lease in state ``s`` was renewed or extended since its start (its start
+        event holds everything else)."""
+        cdef uint8_t* p = self.base + slot * SLOT_SIZE
+        return self._last(slot)[0] > (<uint64_t*>(p + OFF_START))[0] or _until(s) != (<uint64_t*>(p + OFF_END0))[0]
+
     cdef _supersede(self, Py_ssize_t slot, uint64_t s):
         """A claim is about to replace the lease in state ``s`` (the slot is CLAIMING, so nothing
-        else writes it): if that lease was renewed or joined since its start, log its final
-        activity and end now, as the renewal log cannot once the slot holds the new lease."""
+        else writes it): if that lease moved since its start, log its final activity and end now,
+        as the renewal log cannot once the slot holds the new lease."""
         cdef uint8_t* p = self.base + slot * SLOT_SIZE
         cdef uint64_t start = (<uint64_t*>(p + OFF_START))[0], last = self._last(slot)[0]
-        if _kind(s) != KIND_LEASED or last <= start:
+        if _kind(s) != KIND_LEASED or not self._moved(slot, s):
             return
         self.superseded.append((slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
                                 self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
@@ -446,7 +454,7 @@ cdef class SlotTable:
         slot order, each read consistently (the state word before and after). As ``cls`` events
         (see take_renewal_events), or (slot, gen, last, until) when ``cls`` is None."""
         cdef list out = [], earlier = self.superseded
-        cdef Py_ssize_t w, b, slot, words = self.capacity // 64 + 1, n_pools = len(pools), n_rules = len(rules)
+        cdef Py_ssize_t w, b, slot, words = self.capacity // 64 + 1, n_pools = len(pools)
         cdef uint64_t bits, s, start, last
         cdef unsigned int pool, rule
         cdef uint8_t* p
@@ -477,7 +485,9 @@ cdef class SlotTable:
                     session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)) if cls is not None else None
                     if k50_load(self._state(slot)) == s:
                         break
-                if _kind(s) == KIND_LEASED or _kind(s) == KIND_RETIRED:
+                # a mark may be stale (its lease passed on, and its claimer logged it): what holds
+                # the slot now is logged only if it moved since its start
+                if (_kind(s) == KIND_LEASED or _kind(s) == KIND_RETIRED) and self._moved(slot, s):
                     self._append(out, cls, pools, rules, slot, _gen(s), (s & SHARED_BIT) != 0, start, last,
                                  _until(s), pool, rule, (<uint64_t*>(p + OFF_NUMBER))[0], holder, session)
         return out
@@ -500,14 +510,21 @@ cdef class SlotTable:
         """This process's renewals since the last call: [(slot, gen, last, until)] (see _take)."""
         return self._take(None, (), ())
 
+    def discard_renewals(self):
+        """Forget the pending renewal log without reading the slots (a forked child: its parent
+        logs them)."""
+        memset(self.marks, 0, (self.capacity // 64 + 1) * sizeof(uint64_t))
+        self.n_marked = 0
+        self.superseded = []
+
     def take_renewal_events(self, cls, pools, rules):
         """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
         start, last, end, shared, lease)`` (a tuple subclass), each a "renew" with the lease's latest
         activity and end. ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]``
         names rule i."""
-        if cls is None:
+        if not (isinstance(cls, type) and issubclass(cls, tuple)):
             raise TypeError("cls: expected a tuple subclass")
-        return self._take(cls, pools, rules)
+        return self._take(cls, tuple(pools), tuple(rules))  # tuples: nothing run meanwhile can shrink them
 
     def set_log_limit(self, Py_ssize_t limit, on_full):
         """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
@@ -582,16 +599,18 @@ cdef class SlotTable:
         if gens.shape[0] != n:
             raise ValueError("one gen per slot expected")
         self._check(slots)
-        cdef uint8_t* done = <uint8_t*>calloc(n + 1, 1)
+        cdef Py_ssize_t i
+        cdef Py_ssize_t* done = <Py_ssize_t*>calloc(n + 1, sizeof(Py_ssize_t))
         if done == NULL:
             raise MemoryError()
         with nogil:  # the CASes without the GIL; the marks (this process's, unsynchronised) after
             for k in range(n):
-                done[k] = self._extend(slots[k], <uint64_t>gens[k], now, hold) != 0
-        for k in range(n):
-            if done[k]:
-                self._mark(slots[k])
-                alive += 1
+                i = slots[k]  # read once, checked here: another thread may change the array meanwhile
+                if 0 <= i < self.capacity and self._extend(i, <uint64_t>gens[k], now, hold):
+                    done[alive] = i
+                    alive += 1
+        for k in range(alive):
+            self._mark(done[k])
         free(done)
         self._check_log()
         return alive
@@ -624,14 +643,13 @@ cdef class SlotTable:
             if now < _until(best_state):  # still held: join it
                 if k50_cas(self._state(best), best_state,
                            _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
-                    self._last(best)[0] = now
                     return best, <long long>(_gen(best_state))
                 continue
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
             if not k50_cas(self._state(best), best_state, claimed):
                 continue
             self._supersede(best, best_state)
-            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None

@@ -254,7 +254,7 @@ class Pools:
         """A forked worker: its own scan start, and none of the parent's buffered events."""
         self.hint = os.getpid() * 2654435761 % 1000003
         self._log = []
-        self.table.take_renewals()
+        self.table.discard_renewals()  # reads no slot (nor the lock another thread may have held)
 
     # -- set-up and reload ---------------------------------------------------------
     def configure(self, pools: Mapping[str, Pool], now_ms: int) -> None:

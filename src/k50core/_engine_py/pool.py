@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional, Sequence, Tuple
 
 HEAD_SIZE, HEAD_HASH, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, holder hash, last, pool
 SLOT_SIZE = 128                # per slot: the lease record
-OFF_NUMBER, OFF_RULE, OFF_START = 8, 20, 24
+OFF_NUMBER, OFF_RULE, OFF_START, OFF_END0 = 8, 20, 24, 32
 OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
 POOLS_MAX = 64
@@ -142,15 +142,17 @@ class SlotTable:
                 return None
             self._supersede(best)
             gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
-            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, LEASED, False, now + hold))
             return best, gen
 
-    def _write_lease(self, slot: int, now: int, rule: int, holder_hash: int, holder: bytes, session: bytes) -> None:
+    def _write_lease(self, slot: int, now: int, until: int, rule: int, holder_hash: int, holder: bytes,
+                     session: bytes) -> None:
         at = self._at(slot)
         holder, session = holder[:HOLDER_MAX], session[:SESSION_MAX]
         U32.pack_into(self._view, at + OFF_RULE, rule)
         U64.pack_into(self._view, at + OFF_START, now)
+        U64.pack_into(self._view, at + OFF_END0, until)
         U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
         U64.pack_into(self._view, self._head(slot) + HEAD_HASH, holder_hash)
         self._view[at + OFF_HLEN] = len(holder)
@@ -180,11 +182,15 @@ class SlotTable:
             self._marked.add(slot)
             return until
 
+    def _moved(self, slot: int, rec: tuple) -> bool:
+        """Whether the lease was renewed or extended since its start (see _pool.pxi)."""
+        return rec[8] > rec[7] or rec[3] != self._u64(slot, OFF_END0)
+
     def _supersede(self, slot: int) -> None:
-        """A claim replaces the slot's lease (the lock held): log its final state if it was renewed
-        or joined since its start (see _pool.pxi)."""
+        """A claim replaces the slot's lease (the lock held): log its final state if it moved since
+        its start (see _pool.pxi)."""
         rec = self._record(slot)
-        if rec[0] == LEASED and rec[8] > rec[7]:
+        if rec[0] == LEASED and self._moved(slot, rec):
             self._superseded.append(self._raw(slot, rec))
 
     @staticmethod
@@ -196,16 +202,22 @@ class SlotTable:
     def _take(self) -> list:
         """Superseded leases, then the marked slots in slot order (see _pool.pxi)."""
         out, self._superseded = self._superseded, []
-        marked, self._marked = sorted(self._marked), set()
-        for slot in marked:
-            rec = self.record(slot)
-            if rec[0] in (LEASED, RETIRED):
+        marked, self._marked = self._marked, set()  # swapped first: a renewal meanwhile lands in the new set
+        for slot in sorted(marked):
+            with self._locked():
+                rec = self._record(slot)
+                moved = self._moved(slot, rec)
+            if rec[0] in (LEASED, RETIRED) and moved:
                 out.append(self._raw(slot, rec))
         return out
 
     def take_renewals(self) -> list:
         """This process's renewals since the last call: [(slot, gen, last, until)]."""
         return [(r[0], r[1], r[4], r[5]) for r in self._take()]
+
+    def discard_renewals(self) -> None:
+        """Forget the pending renewal log without reading the slots (a forked child)."""
+        self._marked, self._superseded = set(), []
 
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str]) -> list:
         """take_renewals() as lease events (see _pool.pxi)."""
@@ -276,13 +288,12 @@ class SlotTable:
             if best < 0:
                 return None
             kind, gen, shared, until = unpack_state(self._get(best))
-            if now < until:  # still held: join it
+            if now < until:  # still held: join it (a join is not the holder's activity)
                 self._put(best, pack_state(gen, LEASED, True, max(until, now + hold)))
-                U64.pack_into(self._view, self._head(best) + HEAD_LAST, now)
                 return best, gen
             self._supersede(best)
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
-            self._write_lease(best, now, rule, holder_hash, holder, session)
+            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, LEASED, True, now + hold))
             return best, gen
 
