@@ -254,7 +254,7 @@ def test_recovery_reads_any_damaged_journal_without_raising(tmp_path_factory, ga
     d = tmp_path_factory.mktemp("j")
     db = d / "k.db"
     good = [start(i) for i in range(3)]
-    lines = [journal_mod._line(v, r).encode() for v, r in good]
+    lines = [journal_mod._line(v, r) for v, r in good]
     body = b"".join(lines[:where]) + b"\n".join(garbage) + b"\n" + b"".join(lines[where:])
     (d / "k.db.starts-1-dead-1").write_bytes(body)
     store = open_store(str(db))

@@ -11,6 +11,8 @@ import re
 from importlib import resources
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+import orjson
+
 from ..pools import LeaseEvent
 
 
@@ -70,7 +72,10 @@ def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
     return out
 
 
-_json_sorted = json.JSONEncoder(sort_keys=True).encode  # one encoder, not one per row (json.dumps)
+def _json_sorted(value: Any) -> str:
+    """A visit's attributes as stored: JSON, keys sorted (orjson: the stdlib encoder took ~5 µs of a
+    new visitor's ~35)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 # (ended, activity): a lease's own starts and renewals insert it with its holder, joins then only
 # move its end (a join first would insert it with the joiner's time as its last activity), and

@@ -23,6 +23,8 @@ import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+import orjson
+
 if TYPE_CHECKING:
     from .base import LeaseRow, Store
 
@@ -30,7 +32,6 @@ log = logging.getLogger("k50core.store")
 
 Start = Tuple[Dict[str, Any], "LeaseRow"]  # (the visit, its lease row), as Store.save_starts takes them
 ROTATE_BYTES = 4 << 20  # a busy journal moves to a new file at this size; stored files are removed
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _File:
@@ -83,7 +84,7 @@ class StartJournal:
     def append(self, starts: Sequence[Start]) -> None:
         """One ``write()`` of a line per start; safe from a kill once this returns. Raises OSError
         (nothing queued) when the disk refuses it."""
-        data = "".join(_line(visit, row) for visit, row in starts).encode("utf-8")
+        data = b"".join([_line(visit, row) for visit, row in starts])
         current = self._files[-1]
         if current.size >= ROTATE_BYTES:
             self._new_file()
@@ -161,9 +162,10 @@ class StartJournal:
             pass
 
 
-def _line(visit: Dict[str, Any], row: "LeaseRow") -> str:
-    return _ENCODE([visit, [row.lease, row.pool, row.number, row.visitor_id, row.session_id, row.rule,
-                            row.start, row.last, row.ends, row.shared]]) + "\n"
+def _line(visit: Dict[str, Any], row: "LeaseRow") -> bytes:
+    """One start as a line of JSON (orjson: a tenth of the stdlib encoder's time, and bytes already)."""
+    return orjson.dumps([visit, [row.lease, row.pool, row.number, row.visitor_id, row.session_id, row.rule,
+                                 row.start, row.last, row.ends, row.shared]]) + b"\n"
 
 
 def _remove(f: _File) -> None:
