@@ -22,11 +22,11 @@ SPARE = ["+74950000005", "+74950000006"]
 VISITORS = [f"v{i}" for i in range(7)]
 
 
-def config(numbers, on_exhausted="share"):
+def config(numbers, on_exhausted="share", hold=HOLD):
     return {
         "site": {"default_number": "+74951234567"},
         "pools": {
-            "p": {"type": "dynamic", "numbers": list(numbers), "hold_seconds": HOLD, "cooldown_seconds": COOL,
+            "p": {"type": "dynamic", "numbers": list(numbers), "hold_seconds": hold, "cooldown_seconds": COOL,
                   "on_exhausted": on_exhausted},
             "q": {"type": "dynamic", "numbers": ["+78120000001"], "hold_seconds": HOLD, "cooldown_seconds": COOL,
                   "on_exhausted": "default", "default_number": "+78120000099"},
@@ -56,6 +56,7 @@ class Pools(RuleBasedStateMachine):
         self.number_of = {}   # token -> its number
         self.starts = 0
         self.draining = True  # drain after each step; else the log waits (see hold_log)
+        self.hold = HOLD      # pool p's hold now (reloads change it)
 
     # -- steps ----------------------------------------------------------------------
     def _both(self, method, *args, **kw):
@@ -94,18 +95,21 @@ class Pools(RuleBasedStateMachine):
         """The clock as the engine reads it: whole milliseconds."""
         return int(self.now * 1000)
 
-    def _renewed(self, tokens):
-        """Heartbeats extend the live leases they name (the model follows)."""
+    def _renewed(self, tokens, ms=None):
+        """Heartbeats at ``ms`` (default: now) extend the live leases they name (the model follows)."""
+        ms = self._ms() if ms is None else ms
         for token in tokens:
-            if self.until.get(token, 0) > self._ms():
-                self.until[token] = max(self.until[token], self._ms() + HOLD * 1000)
+            if self.until.get(token, 0) > ms:
+                hold = self.hold if int(token[:2], 16) != 1 else HOLD  # pool q keeps its hold
+                self.until[token] = max(self.until[token], ms + hold * 1000)
 
-    @rule(data=st.data())
+    @rule(data=st.data(), behind=st.sampled_from([0, 0, 0, 0.5, 3]))
     @precondition(lambda self: self.tokens)
-    def heartbeat(self, data):
+    def heartbeat(self, data, behind):
+        """A page's heartbeat, through a worker whose clock may be behind."""
         token = data.draw(st.sampled_from(self.tokens + ["garbage", "0.0.0", "ff.ff.ff"]))
-        if self._both("heartbeat", token, now=self.now):
-            self._renewed({token})
+        if self._both("heartbeat", token, now=self.now - behind):
+            self._renewed({token}, int((self.now - behind) * 1000))
 
     @rule()
     @precondition(lambda self: self.tokens)
@@ -137,10 +141,10 @@ class Pools(RuleBasedStateMachine):
     def hold_log(self, drain):
         self.draining = drain
 
-    @rule(policy=st.sampled_from(["share", "default"]))
-    def reload(self, policy):
-        self.on_exhausted = policy
-        self._both("reload", config(self.numbers, policy), now=self.now)
+    @rule(policy=st.sampled_from(["share", "default"]), hold=st.sampled_from([HOLD, 2 * HOLD]))
+    def reload(self, policy, hold):
+        self.on_exhausted, self.hold = policy, hold
+        self._both("reload", config(self.numbers, policy, hold), now=self.now)
 
     # -- invariants ---------------------------------------------------------------------
     @invariant()

@@ -167,6 +167,19 @@ def test_reload_keeps_live_leases(engine):
     assert engine.stats(now=1001)["pools"]["p"]["numbers"] == 2
 
 
+def test_a_reload_that_changes_the_hold_keeps_returning_visitors(build):
+    """Holder and joiner of a shared lease both return to it after a reload with a longer hold,
+    before any rule (now a staff cookie), and renew with the new hold."""
+    engine = Engine.from_config(config(numbers=1, hold=10), implementation=build)
+    held = engine.assign(visit("v1"), now=1000)
+    joined = engine.assign(visit("v2"), now=1001)
+    assert joined.shared and joined.number == held.number
+    engine.reload(config(numbers=1, hold=60), now=1002)
+    for who in ("v1", "v2"):
+        back = engine.assign(visit(who, cookies={"staff": "1"}), now=1003)
+        assert (back.number, back.token, back.expires_at) == (held.number, held.token, 1063.0)
+
+
 def test_add_and_retire_numbers(engine):
     engine.retire_numbers("p", ["+74950000001", "+74950000002"])
     a = engine.assign(visit("v1"), now=1000)

@@ -74,6 +74,12 @@ class Cache(RuleBasedStateMachine):
         for _, cache in self.sides:
             cache.clear()
 
+    @rule(hold=st.sampled_from([HOLD // 2, HOLD, 3 * HOLD]))
+    def rehold(self, hold):
+        """A reload changed the pool's hold (every slot here is pool 0's)."""
+        for _, cache in self.sides:
+            cache.rehold([hold, 1])
+
     @rule(ms=st.integers(0, 2 * HOLD))
     def later(self, ms):
         self.now += ms

@@ -274,6 +274,7 @@ cdef extern from *:
         int joined
     ctypedef struct k50_rets:
         k50_ret* at
+        size_t mask
         Py_ssize_t used
         uint64_t version
     Py_hash_t k50_str_hash(PyObject* s) except? -1
@@ -372,6 +373,21 @@ cdef class ReturnCache:
 
     def clear(self):
         k50_rets_clear(&self.rets)
+
+    def rehold(self, holds):
+        """A reload changed pools' holds: each entry renews with its pool's (``holds[i]``: the hold of
+        pool registry entry i). Kept, not cleared: a visitor who joined a shared lease is found
+        again only here."""
+        cdef Py_ssize_t i, n = len(holds)
+        cdef unsigned int pool
+        cdef list held = [int(h) for h in holds]
+        if self.rets.at == NULL:
+            return
+        for i in range(<Py_ssize_t>self.rets.mask + 1):
+            if self.rets.at[i].key != NULL:
+                pool = self.table._pool(self.rets.at[i].slot)[0]
+                if pool < <unsigned int>n:
+                    self.rets.at[i].hold = held[pool]
 
     def __len__(self):
         return self.rets.used

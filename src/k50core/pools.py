@@ -306,7 +306,7 @@ class Pools:
             holds[ps.index] = ps.hold_ms
         self.table.set_holds(holds)
         if any(old_holds.get(n, p.hold_ms) != p.hold_ms for n, p in by_name.items()):
-            self.returns.clear()  # entries carry the hold; a retired slot just fails to renew
+            self.returns.rehold(holds)  # entries carry their hold; a retired slot just fails to renew
         self._tokens.clear()
 
     # -- assignment ---------------------------------------------------------------------
