@@ -248,6 +248,21 @@ def test_shared_segment_between_engines(build, tmp_path):
     assert one.stats(now=1002)["pools"]["p"]["claims"] == 2               # counters live in the segment
 
 
+def test_a_worker_that_never_saw_a_visitor_keeps_their_lease_before_any_rule(build, tmp_path):
+    """As the worker that made the lease answers from its cache, before enrichment and rules, so
+    does one that finds the lease in the shared slots: the same number whichever worker answers."""
+    path = str(tmp_path / "pools.seg")
+    one = Engine.from_config(config(numbers=2), implementation=build, state_path=path)
+    two = Engine.from_config(config(numbers=2), implementation=build, state_path=path)
+    a = one.assign(visit("v1"), now=1000)
+    b = two.assign(visit("v1", cookies={"staff": "1"}), now=1001)         # an excluded visit now
+    assert (b.number, b.token, b.expires_at) == (a.number, a.token, 1901.0)
+    c = Engine.from_config(config(numbers=2), implementation=build, state_path=path).assign(
+        visit("v1", url="https://shop.example.ru/?utm_source=print"), now=1002)  # another pool's rule now
+    assert (c.number, c.token) == (a.number, a.token)
+    assert one.assign(visit("v1"), now=1003).expires_at == 1903.0
+
+
 def test_incompatible_segment_is_refused(build, tmp_path):
     path = tmp_path / "old.seg"
     Engine.from_config(config(), implementation=build, state_path=str(path))

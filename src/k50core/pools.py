@@ -295,6 +295,7 @@ class Pools:
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
+        self._all_slots = array("i", self._slot_pool)  # every dynamic pool's, for a holder's lease
         self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
                          for n, slot in zip(ps.pool.numbers, ps.slots)}
         self._number_at = {slot: number for number, (_ps, slot) in self._slot_of.items()}
@@ -312,15 +313,11 @@ class Pools:
     # -- assignment ---------------------------------------------------------------------
     def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
               now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
-        """A number for a visitor (the same one while their lease lives), and the start event if the
-        lease is new; (None, None) when the pool is exhausted."""
+        """A new lease for a visitor whose live lease ``returning()`` did not find, and its start
+        event; (None, None) when the pool is exhausted."""
         ps = self.by_name[pool_name]
         holder = _field(visitor, HOLDER_MAX)
         h = holder_hash(holder) if visitor else 0
-        if visitor:
-            found = self.table.find(ps.slots, h, holder, now_ms)  # held via another worker
-            if found is not None:
-                return self._renewed(ps, found[0], found[1], now_ms, visitor), None
         got = self.table.claim(ps.slots, self.hint, now_ms, ps.hold_ms, ps.cooldown_ms, rule, h, holder,
                                _field(session, SESSION_MAX))
         if got is None:
@@ -363,13 +360,25 @@ class Pools:
         self.table.add(self.segment.counter_offset(self.by_name[pool_name].index, C_DEFAULTS))
 
     def returning(self, visitor: Optional[str], token: Optional[str], now_ms: int) -> Optional[Assignment]:
-        """The live lease of a returning visitor (by token or visitor id), renewed; else None."""
+        """The live lease of a returning visitor (by token or visitor id), renewed; else None.
+
+        Before any rule, as the core's fast path answers: a visitor keeps a live lease even if
+        the rules would now send them elsewhere. A visitor this process does not remember (its
+        cache is bounded; another worker made the lease) is looked for in the slots."""
         if token:
             parsed = self.parse_token(token)
             if parsed is not None:
                 ps, slot, gen = parsed
                 return self._renewed(ps, slot, gen, now_ms, visitor)
-        return self.returns.renew(visitor, now_ms) if visitor else None
+        if not visitor:
+            return None
+        back = self.returns.renew(visitor, now_ms)
+        if back is not None:
+            return back
+        holder = _field(visitor, HOLDER_MAX)
+        found = self.table.find(self._all_slots, holder_hash(holder), holder, now_ms)
+        ps = self._slot_pool.get(found[0]) if found is not None else None
+        return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
 
 
     def renew(self, token: str, now_ms: int) -> bool:
