@@ -12,8 +12,9 @@
 #
 # The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word, the
 # holder's hash, last activity, pool), then records (SLOT_SIZE bytes: number,
-# rule, start, the end the lease started with, holder, session). Scans for a free number or a returning holder
-# and renewals touch only the heads, which sit two to a cache line.
+# rule, start, the end the lease started with, holder, session). Scans for a free
+# number or a returning holder and renewals touch only the heads, which sit two to
+# a cache line.
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy, memcmp
@@ -481,8 +482,10 @@ cdef class SlotTable:
                     s = k50_load(self._state(slot))
                     start, last = (<uint64_t*>(p + OFF_START))[0], self._last(slot)[0]
                     rule = (<unsigned int*>(p + OFF_RULE))[0]
-                    holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)) if cls is not None else None
-                    session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)) if cls is not None else None
+                    holder = session = None
+                    if cls is not None:  # events name the holder; take_renewals() does not
+                        holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX))
+                        session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))
                     if k50_load(self._state(slot)) == s:
                         break
                 # a mark may be stale (its lease passed on, and its claimer logged it): what holds
