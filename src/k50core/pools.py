@@ -246,6 +246,7 @@ class Pools:
         self.by_name: Dict[str, _PoolSlots] = {}
         self.by_index: Dict[int, _PoolSlots] = {}
         self._slot_pool: Dict[int, _PoolSlots] = {}
+        self._last_holder: Tuple[Optional[str], bytes, int] = (None, b"", 0)
         self.configure(pools, now_ms)
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
@@ -316,8 +317,7 @@ class Pools:
         """A new lease for a visitor whose live lease ``returning()`` did not find, and its start
         event; (None, None) when the pool is exhausted."""
         ps = self.by_name[pool_name]
-        holder = _field(visitor, HOLDER_MAX)
-        h = holder_hash(holder) if visitor else 0
+        holder, h = self._holder(visitor)
         got = self.table.claim(ps.slots, self.hint, now_ms, ps.hold_ms, ps.cooldown_ms, rule, h, holder,
                                _field(session, SESSION_MAX))
         if got is None:
@@ -347,14 +347,22 @@ class Pools:
         """Exhaustion: a number shared with its holder (or a new shared lease of an ended one)."""
         ps = self.by_name[pool_name]
         self.table.add(self.segment.counter_offset(ps.index, C_SHARES))
-        holder = _field(visitor, HOLDER_MAX)
-        got = self.table.share(ps.slots, now_ms, ps.hold_ms, rule, holder_hash(holder) if visitor else 0, holder,
-                               _field(session, SESSION_MAX))
+        holder, h = self._holder(visitor)
+        got = self.table.share(ps.slots, now_ms, ps.hold_ms, rule, h, holder, _field(session, SESSION_MAX))
         if got is None:
             return None, None
         slot, gen = got
         joined = self._record("share", ps, slot, gen, now_ms, visitor, session)
         return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor), joined
+
+    def _holder(self, visitor: Optional[str]) -> Tuple[bytes, int]:
+        """The visitor id as the slot keeps it, and its hash: the last one kept, as a new visitor's
+        lease (and share) follows the look for their live lease."""
+        last = self._last_holder  # read once: another thread may replace it
+        if last[0] != visitor:
+            holder = _field(visitor, HOLDER_MAX)
+            last = self._last_holder = (visitor, holder, holder_hash(holder) if visitor else 0)
+        return last[1], last[2]
 
     def count_default(self, pool_name: str) -> None:
         self.table.add(self.segment.counter_offset(self.by_name[pool_name].index, C_DEFAULTS))
@@ -375,8 +383,8 @@ class Pools:
         back = self.returns.renew(visitor, now_ms)
         if back is not None:
             return back
-        holder = _field(visitor, HOLDER_MAX)
-        found = self.table.find(self._all_slots, holder_hash(holder), holder, now_ms)
+        holder, h = self._holder(visitor)
+        found = self.table.find(self._all_slots, h, holder, now_ms)
         ps = self._slot_pool.get(found[0]) if found is not None else None
         return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
 
