@@ -225,8 +225,19 @@ def test_returning_fast_path_matches_the_full_path(build):
     assert (fast.expires_at, slow.expires_at) == (1001 + 900, 1002 + 900)
     assert engine.assign(visit("v1"), now=1003, token=first.token).number == first.number
     assert engine.assign(visit("v1"), now=True).number == first.number        # odd clocks take the full path
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(TypeError, match="now: expected seconds"):
         engine.assign(visit("v1"), now="soon")
+    for bad in (-5, float("nan"), float("inf"), 10 ** 400, 2.0 ** 60):  # a clear error, both paths
+        with pytest.raises(ValueError, match="now: .* is outside 0 .. "):
+            engine.assign(visit("v1"), now=bad)
+        with pytest.raises(ValueError, match="now: .* is outside 0 .. "):
+            full(visit("v1"), bad)
+        with pytest.raises(ValueError, match="now: .* is outside 0 .. "):
+            engine.heartbeat(first.token, bad)
+        with pytest.raises(ValueError, match="now: .* is outside 0 .. "):
+            engine.heartbeat_many([first.token], bad)
+    with pytest.raises(TypeError, match="now: expected seconds"):
+        engine.heartbeat(first.token, "soon")
     odd = engine.assign("not a visit", now=1004)                              # never raises: an anonymous visit
     assert odd.number not in (None, first.number) and not odd.shared
     many = engine.assign_many([visit("v1"), visit("v2"), "junk", visit("v1")], now=1005)

@@ -22,6 +22,9 @@ from libc.stdlib cimport calloc, free, realloc
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from cpython cimport array as carray
 from cpython.object cimport Py_SIZE
+from cpython.list cimport PyList_GET_SIZE
+
+from k50core.instants import milliseconds as _milliseconds  # the error for a bad ``now``
 
 cdef extern from *:
     """
@@ -534,8 +537,13 @@ cdef class SlotTable:
         self.log_limit, self.on_full = max(limit, 0), on_full
 
     cdef inline int _check_log(self) except -1:
-        if self.log_limit and self.n_marked + len(self.superseded) >= self.log_limit \
-                and self.on_full is not None:
+        # the test inlined into every renewal; the call (rare) out of line
+        if self.log_limit and self.n_marked + PyList_GET_SIZE(self.superseded) >= self.log_limit:
+            return self._log_full()
+        return 0
+
+    cdef int _log_full(self) except -1:
+        if self.on_full is not None:
             self.on_full()
         return 0
 
@@ -590,7 +598,7 @@ cdef class SlotTable:
         cdef Py_ssize_t n = 0
         cdef bint alive
         if ms < 0.0:  # a clock of another type, or out of range: the general path judges it
-            return self.renew_tokens((token,), int((_wall_clock() if now is None else now) * 1000)) > 0
+            return self.renew_tokens((token,), _milliseconds(now)) > 0
         s = k50_ascii(<PyObject*>token, &n)
         alive = s != NULL and self._renew_token(s, n, <uint64_t>ms)
         self._check_log()

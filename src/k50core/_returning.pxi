@@ -11,7 +11,9 @@ from time import time as _wall_clock
 
 cdef extern from "Python.h":
     bint PyDict_CheckExact(object o)
-    double PyFloat_AsDouble(object o) except? -1.0
+    double PyLong_AsDouble(object o) noexcept
+    PyObject* PyErr_Occurred() noexcept
+    void PyErr_Clear() noexcept
 
 cdef extern from *:
     """
@@ -331,7 +333,9 @@ cdef class ReturnCache:
     def renew(self, visitor, uint64_t now):
         return self._renew(visitor, now)
 
-    cdef object _renew(self, object visitor, uint64_t now):
+    cdef inline object _renew(self, object visitor, uint64_t now):
+        # Kept small, the rare branches out of line, so that it inlines into Assigner._assign: each
+        # call level costs a page view a few ns.
         cdef Py_ssize_t at, slot
         cdef uint64_t until, gen
         cdef k50_ret* e
@@ -345,19 +349,28 @@ cdef class ReturnCache:
         slot, gen, joined = e.slot, e.gen, e.joined
         until = self.table._renew(slot, gen, now, e.hold)
         if not until:
-            k50_rets_remove(&self.rets, at)
-            self.table._check_log()
-            return None
+            return self._ended(at)
         # Assignment(number, display, pool, rule, token, expires_at, shared), reused when the caller
         # let go of it
         made = k50_ret_renewed(&self.rets, at, until / 1000.0,
                                (k50_load(self.table._state(slot)) & SHARED_BIT) != 0)
         self.table._check_log()
-        if joined and self.seen is not None:
-            self.seen(visitor, slot, gen, now)
+        if joined:
+            self._joiner_back(visitor, slot, gen, now)
         return made
 
-    cdef object _renew_visit(self, object visit, uint64_t now):
+    cdef object _ended(self, Py_ssize_t at):
+        """The entry's lease has ended: forgotten; the full path decides what the visitor gets."""
+        k50_rets_remove(&self.rets, at)
+        self.table._check_log()
+        return None
+
+    cdef int _joiner_back(self, object visitor, Py_ssize_t slot, uint64_t gen, uint64_t now) except -1:
+        if self.seen is not None:
+            self.seen(visitor, slot, gen, now)
+        return 0
+
+    cdef inline object _renew_visit(self, object visit, uint64_t now):
         cdef PyObject* vid
         if not PyDict_CheckExact(visit):
             return None
@@ -418,7 +431,7 @@ cdef class Assigner:
     def assign(self, visit, now=None, token=None):
         return self._assign(visit, now, token)
 
-    cdef object _assign(self, object visit, object now, object token):
+    cdef inline object _assign(self, object visit, object now, object token):
         cdef double ms
         cdef object back
         if token is None:
@@ -458,15 +471,20 @@ cdef extern from *:
     double PyFloat_AS_DOUBLE(object o)
 
 
-cdef double _clock_ms(object now) except? -2.0:
-    """Seconds (None: the wall clock) as milliseconds, or -1 for what the full path must judge."""
+cdef inline double _clock_ms(object now) noexcept:
+    """Seconds (None: the wall clock) as milliseconds, or -1 for what the full path must judge
+    (an int too large for a float included)."""
     cdef double ms
     if now is None:
         ms = k50_wall_ms()
     elif PyFloat_CheckExact(now):
         ms = PyFloat_AS_DOUBLE(now) * 1000.0
     elif PyLong_CheckExact(now):
-        ms = PyFloat_AsDouble(now) * 1000.0
+        ms = PyLong_AsDouble(now)
+        if ms == -1.0 and PyErr_Occurred():
+            PyErr_Clear()
+            return -1.0
+        ms *= 1000.0
     else:
         return -1.0
     return ms if 0.0 <= ms <= _MAX_MS else -1.0

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import weakref
 from dataclasses import replace
 from types import ModuleType
@@ -14,6 +13,7 @@ from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
+from .instants import milliseconds, seconds
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
 from .store.journal import StartJournal, catch_up as catch_up_journals, recover as recover_journals
@@ -23,11 +23,6 @@ from .rules.compiler import Compiler, PathTable, compile_groups
 
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
 log = logging.getLogger("k50core.engine")
-
-
-def _ms(now: Optional[float]) -> int:
-    """Injected time in seconds (default: the clock) as the pools' milliseconds."""
-    return int((time.time() if now is None else now) * 1000)
 
 
 def _load(source: Source) -> Config:
@@ -107,7 +102,7 @@ class Engine:
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=sink, now_ms=_ms(now))
+                           lease_sink=sink, now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
@@ -174,7 +169,7 @@ class Engine:
         A returning visitor whose lease is alive (by ``token`` or visitor id)
         gets the same number, and the lease is renewed.
         """
-        now_s = time.time() if now is None else float(now)
+        now_s = seconds(now)
         now_ms = int(now_s * 1000)
         fields = visit if isinstance(visit, dict) else {}
         visitor = clean_text(fields.get("visitor_id"), 256) or None
@@ -205,7 +200,7 @@ class Engine:
 
     def assign_many(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]:
         """assign() for a batch at one instant; instances renew returning visitors in one pass of the core."""
-        now_s = time.time() if now is None else now
+        now_s = seconds(now)
         return [self.assign(v, now_s) for v in visits]
 
     def _save_start(self, e: LeaseEvent, attrs: Dict[str, Any]) -> None:
@@ -295,7 +290,7 @@ class Engine:
     def prepare_call(self, call: Any, now: Optional[float] = None) -> Tuple[Dict[str, Any], List[LeaseRow]]:
         """attribute()'s first half, which reads no store: the call checked (CallError names each
         bad field) and the called number's lease as the pool state has it now."""
-        parsed = parse_call(call, self.config.region, time.time() if now is None else float(now))
+        parsed = parse_call(call, self.config.region, seconds(now))
         e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
         return parsed, [] if e is None else [row_of(e)]
 
@@ -374,15 +369,15 @@ class Engine:
     def heartbeat(self, token: str, now: Optional[float] = None) -> bool:
         """Extend a live lease (activity on the page); False when it has ended. (An engine
         answers this in the core: instances bind it to their slot table's ``heartbeat``.)"""
-        return self.pools.renew(token, int((time.time() if now is None else now) * 1000))
+        return self.pools.renew(token, milliseconds(now))
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
         """heartbeat() for many tokens; returns how many leases were alive."""
-        return self.pools.renew_many(tokens, _ms(now))
+        return self.pools.renew_many(tokens, milliseconds(now))
 
     def stats(self, now: Optional[float] = None) -> Dict[str, Any]:
         """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
-        out: Dict[str, Any] = {"pools": self.pools.stats(_ms(now))}
+        out: Dict[str, Any] = {"pools": self.pools.stats(milliseconds(now))}
         out.update(self._counts)
         out["renewals"] = self.pools.table.renewed  # by this process
         return out
@@ -402,7 +397,7 @@ class Engine:
         config = _load(source)
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
-        self.pools.configure(config.pools, _ms(now))
+        self.pools.configure(config.pools, milliseconds(now))
         self.attributor.configure(self.config)
 
     def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
@@ -424,7 +419,7 @@ class Engine:
         pools = dict(self.config.pools)
         pools[name] = replace(target, numbers=numbers)
         self.config = replace(self.config, pools=pools)
-        self.pools.configure(self.config.pools, _ms(now))
+        self.pools.configure(self.config.pools, milliseconds(now))
         self.attributor.configure(self.config)
 
     def warm_up(self) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import fcntl
 import struct
 import threading
-import time
 from array import array
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
+
+from ..instants import milliseconds
 
 HEAD_SIZE, HEAD_HASH, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, holder hash, last, pool
 SLOT_SIZE = 128                # per slot: the lease record
@@ -267,7 +268,7 @@ class SlotTable:
     def heartbeat(self, token: Any, now: Any = None) -> bool:
         """One page's heartbeat: renew_tokens((token,), now) for ``now`` in seconds (None: the
         clock); True when the lease was alive."""
-        return self.renew_tokens((token,), int((time.time() if now is None else now) * 1000)) > 0
+        return self.renew_tokens((token,), milliseconds(now)) > 0
 
     def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
         """renew() for many leases; returns how many were alive."""

@@ -101,5 +101,8 @@ def clock_ms(now: Any) -> int:
         now = time.time()
     elif type(now) not in (float, int):
         return -1
-    ms = float(now) * 1000.0
+    try:
+        ms = float(now) * 1000.0
+    except OverflowError:  # an int past a float's range: the full path names it
+        return -1
     return int(ms) if 0.0 <= ms <= MAX_MS else -1
