@@ -11,7 +11,6 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from k50core._engine_py.pool import HEAD_SIZE, SLOT_SIZE
 from k50core._impl import available
 from k50core.pools import Assignment
 
@@ -32,7 +31,7 @@ class Cache(RuleBasedStateMachine):
         self.sides = []
         for name in ("compiled", "reference"):
             core = BUILDS[name]
-            table = core.SlotTable(bytearray(SLOTS * (HEAD_SIZE + SLOT_SIZE)), 0, SLOTS)
+            table = core.SlotTable(bytearray(core.table_bytes(SLOTS)), 0, SLOTS)
             self.sides.append((table, core.ReturnCache(table, capacity)))
         self.now = 1_000_000
         self.slots = array("i", range(SLOTS))
@@ -98,7 +97,7 @@ def test_many_visitors_come_and_go():
     sides = []
     for name in ("compiled", "reference"):
         core = BUILDS[name]
-        table = core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+        table = core.SlotTable(bytearray(core.table_bytes(4)), 0, 4)
         sides.append(core.ReturnCache(table))
     made = Assignment("+7", None, "p", "r", "t", 1.0, False)
     for cache in sides:
@@ -118,7 +117,7 @@ def test_a_pool_slot_list_is_an_int_array_of_indices_in_the_table():
     the table, the same errors from both builds (whatever the scan would have reached)."""
     import pytest
     for name in ("compiled", "reference"):
-        table = BUILDS[name].SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+        table = BUILDS[name].SlotTable(bytearray(BUILDS[name].table_bytes(4)), 0, 4)
         calls = [lambda s: table.claim(s, 0, 1000, HOLD, 0, 0, 1, b"h", b""),
                  lambda s: table.share(s, 1000, HOLD, 0, 1, b"h", b""),
                  lambda s: table.find(s, 1, b"h", 1000)]
@@ -138,10 +137,9 @@ _RENEWED_DURING_RENEWAL = """
 import gc, sys
 from array import array
 from k50core._impl import available
-from k50core._engine_py.pool import HEAD_SIZE, SLOT_SIZE
 from k50core.pools import Assignment
 core = available()[sys.argv[1]]
-table = core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4)
+table = core.SlotTable(bytearray(core.table_bytes(4)), 0, 4)
 cache = core.ReturnCache(table)
 slot, gen = table.claim(array("i", [0, 1, 2, 3]), 0, 1000, 10**9, 0, 0, 1, b"h", b"")
 cache.put("v", slot, gen, 10**9, Assignment("+7", None, "p", "r", "t", 1.0, False))
@@ -188,7 +186,7 @@ def test_put_names_what_is_wrong_the_same_way_in_both_builds():
     made = Assignment("+7", None, "p", "r", "t", 1.0, False)
     for name in ("compiled", "reference"):
         core = BUILDS[name]
-        cache = core.ReturnCache(core.SlotTable(bytearray(4 * (HEAD_SIZE + SLOT_SIZE)), 0, 4), capacity=1)
+        cache = core.ReturnCache(core.SlotTable(bytearray(core.table_bytes(4)), 0, 4), capacity=1)
         cache.put("v", 3, 1, HOLD, made)
         for slot in (4, -1, 10**9):  # renewals use it as an offset into the table
             with pytest.raises(IndexError):

@@ -109,10 +109,12 @@ cdef extern from *:
     #define K50_UNTIL_MASK ((1ULL << 43) - 1)
     #define K50_SHARED_BIT (1ULL << 43)
     #define K50_GEN_MASK ((1ULL << 18) - 1)
+    #define K50_LOW32 0xFFFFFFFFULL
     """
     const uint64_t UNTIL_MASK "K50_UNTIL_MASK"
     const uint64_t SHARED_BIT "K50_SHARED_BIT"
     const uint64_t GEN_MASK "K50_GEN_MASK"
+    const uint64_t LOW32 "K50_LOW32"
 
 
 cdef inline uint64_t _until(uint64_t s) noexcept nogil:
@@ -256,6 +258,7 @@ cdef class SlotTable:
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
     cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
+    cdef HolderIndex index  # holder hash -> slot (see _holders.pxi)
 
     def __cinit__(self):
         self.marks = NULL
@@ -270,14 +273,16 @@ cdef class SlotTable:
     def __init__(self, buffer, Py_ssize_t offset, Py_ssize_t capacity, fd=None):
         # fd: the segment file; the reference locks it, the compiled table needs no lock
         cdef uint8_t[::1] view = buffer
-        if offset < 0 or capacity < 0 or offset + capacity * (HEAD_SIZE + SLOT_SIZE) > view.shape[0]:
-            raise ValueError("the slot table does not fit in the buffer")
+        if offset < 0 or capacity < 0 or capacity >= <Py_ssize_t>LOW32 \
+                or offset + table_bytes(capacity) > view.shape[0]:
+            raise ValueError("the slot table does not fit in the buffer (see table_bytes)")
         if (<size_t>&view[0] + offset) % 8:
             raise ValueError("the slot table must be 8-byte aligned")
         self._buffer = buffer
         self.heads = &view[0] + offset
         self.base = self.heads + capacity * HEAD_SIZE
         self.capacity = capacity
+        _index_at(&self.index, self.base + capacity * SLOT_SIZE, capacity)
         self.offset = offset
         self.marks = <uint64_t*>calloc(capacity // 64 + 1, sizeof(uint64_t))
         if self.marks == NULL:
@@ -372,6 +377,7 @@ cdef class SlotTable:
                 continue  # another worker took it first: look again
             self._supersede(best, best_state)
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._index_put(best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
@@ -661,32 +667,89 @@ cdef class SlotTable:
                 continue
             self._supersede(best, best_state)
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._index_put(best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
 
     def find(self, slots, uint64_t holder_hash, bytes holder, uint64_t now):
-        """The live lease this holder has in these slots, or None (seqlock-checked read)."""
-        cdef Py_ssize_t n, k = 0, i, hl = min(len(holder), HOLDER_MAX)
-        cdef uint64_t s
-        cdef uint8_t* p
+        """The live lease this holder has in these slots, or None (a scan; see lease_of)."""
+        cdef Py_ssize_t n, k, i, hl = min(len(holder), HOLDER_MAX)
+        cdef uint64_t gen
+        cdef const uint8_t* text = holder
         cdef const int* at = self._slot_list(slots, &n)
-        while True:  # the holder's hash first: it rules out nearly every slot with one compare
-            while k < n:  # (the GIL kept: the slot array is read in place, see _slot_list)
-                i = at[k]
-                if self._hash(i)[0] == holder_hash:
-                    break
-                k += 1
-            if k == n:
-                return None
-            k += 1
-            s = k50_load(self._state(i))
-            if _kind(s) != KIND_LEASED or now >= _until(s):
-                continue
-            p = self.base + i * SLOT_SIZE
-            if p[OFF_HLEN] == hl and memcmp(p + OFF_HOLDER, <const char*>holder, hl) == 0 \
-                    and _gen(k50_load(self._state(i))) == _gen(s):
-                return i, <long long>_gen(s)
+        for k in range(n):  # (the GIL kept: the slot array is read in place, see _slot_list)
+            i = at[k]
+            if self._hash(i)[0] == holder_hash and self._holds(i, holder_hash, text, hl, now, &gen):
+                return i, <long long>gen
+        return None
+
+    def lease_of(self, uint64_t holder_hash, bytes holder, uint64_t now):
+        """The live lease this holder has in any slot, or None: from the holder index, a few
+        places from the hash's home (every slot is scanned once the index has overflowed)."""
+        cdef Py_ssize_t k, i, hl = min(len(holder), HOLDER_MAX)
+        cdef uint64_t w, gen, tag = holder_hash >> 50
+        cdef const uint8_t* text = holder
+        if k50_load(self.index.overflow):
+            for i in range(self.capacity):
+                if self._hash(i)[0] == holder_hash and self._holds(i, holder_hash, text, hl, now, &gen):
+                    return i, <long long>gen
+            return None
+        for k in range(INDEX_WINDOW):
+            w = k50_load(self.index.places + ((holder_hash + <uint64_t>k) & self.index.mask))
+            if w == 0:
+                return None  # places never empty again: the holder's entry is not further on
+            i = <Py_ssize_t>(w & LOW32) - 1
+            if (w >> 50) == tag and i < self.capacity and self._holds(i, holder_hash, text, hl, now, &gen):
+                return i, <long long>gen
+        return None
+
+    cdef inline bint _holds(self, Py_ssize_t i, uint64_t holder_hash, const uint8_t* holder, Py_ssize_t hl,
+                            uint64_t now, uint64_t* gen) noexcept:
+        """Whether slot i holds a live lease of this holder (its gen to *gen); a seqlock-checked
+        read: the gen read again after the holder's bytes, which a claim rewrites."""
+        cdef uint64_t s = k50_load(self._state(i))
+        cdef uint8_t* p = self.base + i * SLOT_SIZE
+        if _kind(s) != KIND_LEASED or now >= _until(s) or self._hash(i)[0] != holder_hash:
+            return False
+        if p[OFF_HLEN] != hl or memcmp(p + OFF_HOLDER, holder, hl) != 0 or _gen(k50_load(self._state(i))) != _gen(s):
+            return False
+        gen[0] = _gen(s)
+        return True
+
+    cdef void _index_put(self, Py_ssize_t slot, uint64_t gen, uint64_t holder_hash, Py_ssize_t holder_len) noexcept nogil:
+        """Enter a lease being claimed (the slot CLAIMING at ``gen``) in the holder index: the first
+        place from the hash's home that is empty or not current. An anonymous lease is not entered
+        (no one looks for it, and their equal hashes would crowd one home)."""
+        cdef uint64_t e = _index_entry(holder_hash, gen, slot), w
+        cdef uint64_t* place
+        cdef Py_ssize_t k
+        if holder_len == 0:
+            return
+        for k in range(INDEX_WINDOW):
+            place = self.index.places + ((holder_hash + <uint64_t>k) & self.index.mask)
+            w = k50_load(place)
+            while w == 0 or (w != e and not self._current(w)):
+                if k50_cas(place, w, e):
+                    return
+                w = k50_load(place)  # another claim wrote it first: look at it again
+            if w == e:
+                return
+        k50_cas(self.index.overflow, 0, 1)  # no place: lookups scan from now on
+
+    cdef inline bint _current(self, uint64_t w) noexcept nogil:
+        """Whether index entry w still names its slot's lease (claimed or leased at its gen)."""
+        cdef uint64_t slot = (w & LOW32) - 1, s
+        cdef int kind
+        if slot >= <uint64_t>self.capacity:
+            return False
+        s = k50_load(self._state(<Py_ssize_t>slot))
+        kind = _kind(s)
+        return (kind == KIND_LEASED or kind == KIND_CLAIMING) and _gen(s) == ((w >> 32) & GEN_MASK)
+
+    def index_overflowed(self):
+        """Whether an entry of the holder index found no place (lease_of() then scans)."""
+        return k50_load(self.index.overflow) != 0
 
     # -- reading and administering slots --------------------------------------------------
     def state(self, Py_ssize_t slot):

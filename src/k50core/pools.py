@@ -7,10 +7,12 @@ number to its slot, and turns decisions into ``Assignment``s.
 Segment layout (little-endian, version ``LAYOUT_VERSION``)::
 
     0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
+    32    the key of holder hashes (16 random bytes, made with the segment)
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
     4096  slot heads, HEAD_SIZE bytes each (state word, holder hash, last activity, pool), then
-          slot records, SLOT_SIZE bytes each (see ``_pool.pxi``)
+          slot records, SLOT_SIZE bytes each (see ``_pool.pxi``), then the holder index
+          (see ``_holders.pxi``); ``table_bytes(capacity)`` in all
 
 Opening, setting up numbers and reloading take an ``flock`` on the segment
 file; assigning and renewing never lock.
@@ -33,7 +35,7 @@ from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3  # 3: the holder index and the hash key
 MAGIC = b"K50POOL\x01"
 HEADER_SIZE = 4096
 HEAD_SIZE = 32
@@ -44,6 +46,7 @@ ENTRY = 64
 NAME_MAX = 32
 C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
 _HEAD = struct.Struct("<8sIIII")
+KEY_AT, KEY_SIZE = 32, 16
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
 HOLDER_MAX, SESSION_MAX = 48, 24  # bytes a slot keeps of the visitor and session ids
 
@@ -89,9 +92,11 @@ class LeaseEvent(NamedTuple):
     lease: str              # slot.gen: the id of this lease
 
 
-def holder_hash(holder: bytes) -> int:
-    """Stable across processes (unlike hash()), for matching returning visitors."""
-    return int.from_bytes(hashlib.blake2b(holder, digest_size=8).digest(), "little")
+def holder_hash(holder: bytes, key: bytes = b"") -> int:
+    """Stable across processes (unlike hash()), for matching returning visitors. Keyed with the
+    segment's random key: visitor ids crafted to share a place in the holder index cannot be
+    made in advance."""
+    return int.from_bytes(hashlib.blake2b(holder, digest_size=8, key=key).digest(), "little")
 
 
 def number_key(e164: str) -> int:
@@ -112,13 +117,14 @@ class Segment:
     """The memory the slots live in: a bytearray, or an mmap'd file shared by workers."""
 
     def __init__(self, core: ModuleType, capacity: int, path: Optional[str] = None) -> None:
-        size = HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE)
+        size = HEADER_SIZE + core.table_bytes(capacity)
+        self._table_bytes = core.table_bytes
         self.path = path
         self.fd: Optional[int] = None
         self._local_lock = threading.RLock()
         if path is None:
             self.buffer: Any = bytearray(size)
-            _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
+            self._start(capacity)
         else:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             with self.locked():
@@ -126,12 +132,17 @@ class Segment:
                 if existing == 0:
                     os.ftruncate(self.fd, size)
                     self.buffer = mmap.mmap(self.fd, size)
-                    _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
+                    self._start(capacity)
                 else:
                     self.buffer = mmap.mmap(self.fd, existing)
                     self._check()
         magic, version, slot_size, self.capacity, _ = _HEAD.unpack_from(self.buffer, 0)
+        self.key = bytes(self.buffer[KEY_AT:KEY_AT + KEY_SIZE])
         self.table = core.SlotTable(self.buffer, HEADER_SIZE, self.capacity, fd=self.fd)
+
+    def _start(self, capacity: int) -> None:
+        _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
+        self.buffer[KEY_AT:KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
 
     def _check(self) -> None:
         if len(self.buffer) < HEADER_SIZE:
@@ -143,7 +154,7 @@ class Segment:
             raise SegmentError(f"{self.path}: made by an incompatible k50core build (layout {version}, "
                                f"slot size {slot_size}; this build uses layout {LAYOUT_VERSION}, "
                                f"slot size {SLOT_SIZE}); remove it or point state_path elsewhere")
-        if HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE) > len(self.buffer):
+        if HEADER_SIZE + self._table_bytes(capacity) > len(self.buffer):
             raise SegmentError(f"{self.path}: truncated pool segment")
 
     def locked(self) -> "_SegmentLock":
@@ -296,7 +307,6 @@ class Pools:
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
-        self._all_slots = array("i", self._slot_pool)  # every dynamic pool's, for a holder's lease
         self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
                          for n, slot in zip(ps.pool.numbers, ps.slots)}
         self._number_at = {slot: number for number, (_ps, slot) in self._slot_of.items()}
@@ -361,7 +371,7 @@ class Pools:
         last = self._last_holder  # read once: another thread may replace it
         if last[0] != visitor:
             holder = _field(visitor, HOLDER_MAX)
-            last = self._last_holder = (visitor, holder, holder_hash(holder) if visitor else 0)
+            last = self._last_holder = (visitor, holder, holder_hash(holder, self.segment.key) if visitor else 0)
         return last[1], last[2]
 
     def count_default(self, pool_name: str) -> None:
@@ -384,7 +394,7 @@ class Pools:
         if back is not None:
             return back
         holder, h = self._holder(visitor)
-        found = self.table.find(self._all_slots, h, holder, now_ms)
+        found = self.table.lease_of(h, holder, now_ms)
         ps = self._slot_pool.get(found[0]) if found is not None else None
         return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
 

@@ -28,6 +28,22 @@ SHARED_BIT = 1 << 43
 GEN_MASK = (1 << 18) - 1
 U64 = struct.Struct("<Q")
 U32 = struct.Struct("<I")
+# the holder index after the records (see _holders.pxi): overflow flag, padding, then places
+INDEX_WINDOW, INDEX_HEADER = 16, 64
+
+
+def _index_places(capacity: int) -> int:
+    n = 64
+    while n < 4 * capacity:
+        n <<= 1
+    return n
+
+
+def table_bytes(capacity: int) -> int:
+    """The bytes a SlotTable of ``capacity`` slots takes in its buffer: heads, records, holder index."""
+    if capacity < 0:
+        raise ValueError("capacity: expected a count of slots, 0 or more")
+    return capacity * (HEAD_SIZE + SLOT_SIZE) + INDEX_HEADER + _index_places(capacity) * 8
 
 
 def unpack_state(s: int) -> Tuple[int, int, bool, int]:
@@ -58,12 +74,14 @@ class SlotTable:
 
     def __init__(self, buffer: Any, offset: int, capacity: int, fd: Optional[int] = None) -> None:
         view = memoryview(buffer).cast("B")
-        if offset < 0 or capacity < 0 or offset + capacity * (HEAD_SIZE + SLOT_SIZE) > len(view):
-            raise ValueError("the slot table does not fit in the buffer")
+        if offset < 0 or capacity < 0 or capacity >= 0xFFFFFFFF or offset + table_bytes(capacity) > len(view):
+            raise ValueError("the slot table does not fit in the buffer (see table_bytes)")
         self._view = view
         self.offset = offset
         self._records = offset + capacity * HEAD_SIZE
         self.capacity = capacity
+        self._overflow = self._records + capacity * SLOT_SIZE  # the holder index
+        self._places, self._mask = self._overflow + INDEX_HEADER, _index_places(capacity) - 1
         self._fd = fd
         self._lock = threading.RLock()
         self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
@@ -144,6 +162,8 @@ class SlotTable:
             self._supersede(best)
             gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._put(best, pack_state(gen, CLAIMING, False, now + hold))  # as the compiled claim: the
+            self._index_put(best, gen, holder_hash, holder)  # entry of the lease it replaces is not current
             self._put(best, pack_state(gen, LEASED, False, now + hold))
             return best, gen
 
@@ -295,20 +315,69 @@ class SlotTable:
             self._supersede(best)
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._put(best, pack_state(gen, CLAIMING, True, now + hold))  # as the compiled claim: the
+            self._index_put(best, gen, holder_hash, holder)  # entry of the lease it replaces is not current
             self._put(best, pack_state(gen, LEASED, True, now + hold))
             return best, gen
 
     def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
-        """The live lease this holder has in these slots, or None."""
+        """The live lease this holder has in these slots, or None (a scan; see lease_of)."""
         self._slot_list(slots)
         with self._locked():
-            for i in slots:
-                kind, gen, shared, until = unpack_state(self._get(i))
-                if kind != LEASED or now >= until or self._hash(i) != holder_hash:
-                    continue
-                if self._record(i)[9] == holder[:HOLDER_MAX]:
-                    return i, gen
+            return self._first_held(slots, holder_hash, holder, now)
+
+    def lease_of(self, holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+        """The live lease this holder has in any slot, or None: from the holder index (every slot
+        is scanned once it has overflowed; see _holders.pxi)."""
+        with self._locked():
+            if self.index_overflowed():
+                return self._first_held(range(self.capacity), holder_hash, holder, now)
+            for k in range(INDEX_WINDOW):
+                w = U64.unpack_from(self._view, self._places + ((holder_hash + k) & self._mask) * 8)[0]
+                if w == 0:
+                    return None  # places never empty again: the holder's entry is not further on
+                slot = (w & 0xFFFFFFFF) - 1
+                if w >> 50 == holder_hash >> 50 and slot < self.capacity:
+                    found = self._first_held((slot,), holder_hash, holder, now)
+                    if found is not None:
+                        return found
+            return None
+
+    def _first_held(self, slots: Any, holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+        for i in slots:
+            kind, gen, shared, until = unpack_state(self._get(i))
+            if kind != LEASED or now >= until or self._hash(i) != holder_hash:
+                continue
+            if self._record(i)[9] == holder[:HOLDER_MAX]:
+                return i, gen
         return None
+
+    def _index_put(self, slot: int, gen: int, holder_hash: int, holder: bytes) -> None:
+        """Enter a lease being claimed in the holder index (the lock held; see _holders.pxi)."""
+        if not holder:
+            return
+        e = ((holder_hash >> 50) << 50) | ((gen & GEN_MASK) << 32) | (slot + 1)
+        for k in range(INDEX_WINDOW):
+            at = self._places + ((holder_hash + k) & self._mask) * 8
+            w = U64.unpack_from(self._view, at)[0]
+            if w == e:
+                return
+            if w == 0 or not self._current(w):
+                U64.pack_into(self._view, at, e)
+                return
+        U64.pack_into(self._view, self._overflow, 1)  # no place: lookups scan from now on
+
+    def _current(self, w: int) -> bool:
+        """Whether index entry w still names its slot's lease (claimed or leased at its gen)."""
+        slot = (w & 0xFFFFFFFF) - 1
+        if slot >= self.capacity:
+            return False
+        kind, gen, _, _ = unpack_state(self._get(slot))
+        return kind in (LEASED, CLAIMING) and gen == (w >> 32) & GEN_MASK
+
+    def index_overflowed(self) -> bool:
+        """Whether an entry of the holder index found no place (lease_of() then scans)."""
+        return U64.unpack_from(self._view, self._overflow)[0] != 0
 
     # -- reading and administering slots --------------------------------------------------
     def state(self, slot: int) -> Tuple[int, int, bool, int]:
