@@ -288,6 +288,32 @@ def test_incompatible_segment_is_refused(build, tmp_path):
         Engine.from_config(config(), implementation=build, state_path=str(garbage))
 
 
+def test_a_segment_of_layout_2_grows_in_place_keeping_its_leases(build, tmp_path):
+    """A segment made before the holder index (layout 2: no key, its hashes unkeyed, no index after
+    the records) is grown on opening: every live lease is found again by a worker that never saw
+    its visitor, and new leases go on."""
+    from k50core.pools import HEAD_SIZE, HEADER_SIZE, KEY_AT, KEY_SIZE, SLOT_SIZE
+    path = tmp_path / "v2.seg"
+    Engine.from_config(config(numbers=8), implementation=build, state_path=str(path)).close()
+    with open(path, "r+b") as f:  # what layout 2 wrote: no key (its hashes were blake2b without one)
+        f.seek(KEY_AT)
+        f.write(bytes(KEY_SIZE))
+    before = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))
+    numbers = {f"v{i}": before.assign(visit(f"v{i}"), now=1000).number for i in range(5)}
+    capacity = before.pools.segment.capacity
+    before.close()
+    with open(path, "r+b") as f:  # ... and no index after the records, layout 2
+        f.truncate(HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE))
+        f.seek(8)
+        f.write(struct.pack("<I", 2))
+    after = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))
+    assert after.pools.segment.key == b"" and not after.pools.table.index_overflowed()
+    assert {v: after.assign(visit(v), now=1001).number for v in numbers} == numbers
+    assert after.assign(visit("new"), now=1001).number not in numbers.values()
+    again = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))  # layout 3 now
+    assert again.assign(visit("v3"), now=1002).number == numbers["v3"]
+
+
 def test_assign_many_matches_assign(build):
     one = Engine.from_config(config(), implementation=build)
     many = Engine.from_config(config(), implementation=build)

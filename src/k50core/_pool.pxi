@@ -747,6 +747,18 @@ cdef class SlotTable:
         kind = _kind(s)
         return (kind == KIND_LEASED or kind == KIND_CLAIMING) and _gen(s) == ((w >> 32) & GEN_MASK)
 
+    def rebuild_index(self):
+        """Enter every claimed or leased slot's lease in the holder index: for a segment made before
+        the index (nothing else may use the table meanwhile)."""
+        cdef Py_ssize_t i
+        cdef uint64_t s
+        cdef int kind
+        for i in range(self.capacity):
+            s = k50_load(self._state(i))
+            kind = _kind(s)
+            if kind == KIND_LEASED or kind == KIND_CLAIMING:
+                self._index_put(i, _gen(s), self._hash(i)[0], (self.base + i * SLOT_SIZE)[OFF_HLEN])
+
     def index_overflowed(self):
         """Whether an entry of the holder index found no place (lease_of() then scans)."""
         return k50_load(self.index.overflow) != 0

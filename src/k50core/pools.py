@@ -135,27 +135,49 @@ class Segment:
                     self._start(capacity)
                 else:
                     self.buffer = mmap.mmap(self.fd, existing)
-                    self._check()
+                    migrated = self._check()
+                    if migrated:
+                        self._grow_from_layout_2(core)
         magic, version, slot_size, self.capacity, _ = _HEAD.unpack_from(self.buffer, 0)
-        self.key = bytes(self.buffer[KEY_AT:KEY_AT + KEY_SIZE])
+        key = bytes(self.buffer[KEY_AT:KEY_AT + KEY_SIZE])
+        self.key = key if key.strip(b"\0") else b""  # none: a segment grown from layout 2
         self.table = core.SlotTable(self.buffer, HEADER_SIZE, self.capacity, fd=self.fd)
+
+    def _grow_from_layout_2(self, core: ModuleType) -> None:
+        """A segment made before the holder index (layout 2, the lock held): grown in place, its live
+        leases kept. Its holder hashes were made without a key, so it keeps none; the index is
+        built from the leases it holds. (Stop every worker of the older build first: one still
+        running would claim without entering its leases.)"""
+        capacity = _HEAD.unpack_from(self.buffer, 0)[3]
+        self.buffer.close()
+        os.ftruncate(self.fd, HEADER_SIZE + core.table_bytes(capacity))  # the new bytes read as zeros
+        self.buffer = mmap.mmap(self.fd, HEADER_SIZE + core.table_bytes(capacity))
+        table = core.SlotTable(self.buffer, HEADER_SIZE, capacity, fd=None)  # the file lock is held
+        table.rebuild_index()
+        del table
+        struct.pack_into("<I", self.buffer, 8, LAYOUT_VERSION)  # last: a crash before leaves layout 2
 
     def _start(self, capacity: int) -> None:
         _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
         self.buffer[KEY_AT:KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
 
-    def _check(self) -> None:
+    def _check(self) -> bool:
+        """Refuse what is not a segment of this build's layout; True for layout 2, which grows."""
         if len(self.buffer) < HEADER_SIZE:
             raise SegmentError(f"{self.path}: too small to be a k50core pool segment")
         magic, version, slot_size, capacity, used = _HEAD.unpack_from(self.buffer, 0)
         if magic[:7] != MAGIC[:7]:
             raise SegmentError(f"{self.path}: not a k50core pool segment")
+        if version == 2 and slot_size == SLOT_SIZE and magic == MAGIC \
+                and HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE) <= len(self.buffer):
+            return True
         if version != LAYOUT_VERSION or slot_size != SLOT_SIZE or magic != MAGIC:
             raise SegmentError(f"{self.path}: made by an incompatible k50core build (layout {version}, "
                                f"slot size {slot_size}; this build uses layout {LAYOUT_VERSION}, "
                                f"slot size {SLOT_SIZE}); remove it or point state_path elsewhere")
         if HEADER_SIZE + self._table_bytes(capacity) > len(self.buffer):
             raise SegmentError(f"{self.path}: truncated pool segment")
+        return False
 
     def locked(self) -> "_SegmentLock":
         return _SegmentLock(self)

@@ -375,6 +375,15 @@ class SlotTable:
         kind, gen, _, _ = unpack_state(self._get(slot))
         return kind in (LEASED, CLAIMING) and gen == (w >> 32) & GEN_MASK
 
+    def rebuild_index(self) -> None:
+        """Enter every claimed or leased slot's lease in the holder index: for a segment made before
+        the index (nothing else may use the table meanwhile)."""
+        with self._locked():
+            for i in range(self.capacity):
+                rec = self._record(i)
+                if rec[0] in (LEASED, CLAIMING):
+                    self._index_put(i, rec[1], self._hash(i), rec[9])
+
     def index_overflowed(self) -> bool:
         """Whether an entry of the holder index found no place (lease_of() then scans)."""
         return U64.unpack_from(self._view, self._overflow)[0] != 0
