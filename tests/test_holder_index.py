@@ -3,10 +3,12 @@
 ``SlotTable.lease_of`` answers from the index; ``SlotTable.find`` over every
 slot is the oracle. A state machine claims, shares, renews, retires and revives
 slots for a few holders whose hashes are made to crowd a few homes (so entries
-probe on, replace ones that are no longer current, and overflow), with clock
+probe on, replace ones that are no longer current, and overflow; some holders
+share a whole hash), with clock
 jumps past holds and cooldowns, in both builds side by side: every holder's
 answer must be the scan's, and both builds must agree.
 """
+import struct
 from array import array
 
 import hypothesis.strategies as st
@@ -47,7 +49,8 @@ class Index(RuleBasedStateMachine):
         return answers[0]
 
     def hashed(self, k):
-        return crowded_hash(k, self.homes) if HOLDERS[k] else 0
+        """Crowded homes, and every seventh holder the same whole hash (the text tells them apart)."""
+        return (k % 7 + 1) << 50 | (k % self.homes) if HOLDERS[k] else 0
 
     @rule(k=st.integers(0, len(HOLDERS) - 1), share=st.booleans())
     def lease(self, k, share):
@@ -157,3 +160,44 @@ def test_holder_hashes_are_keyed_per_segment(tmp_path):
     again = Engine.from_config(cfg, state_path=str(tmp_path / "a.seg"))
     assert a.pools._holder("v1")[1] != b.pools._holder("v1")[1]
     assert a.pools._holder("v1")[1] == again.pools._holder("v1")[1]
+
+
+@pytest.mark.parametrize("name", ["compiled", "reference"])
+def test_retiring_a_number_mid_claim_ends_the_claim(name):
+    """A reload retires a number while a worker is between its claim's two CASes (slow, or killed),
+    and another reload revives it: the claim is over, not a live lease nobody can find."""
+    from k50core._engine_py.pool import HEAD_SIZE, OFF_HLEN, OFF_HOLDER, SLOT_SIZE
+    core = BUILDS[name]
+    buffer = bytearray(core.table_bytes(8))
+    table = core.SlotTable(buffer, 0, 8)
+    now, slot, gen, h, holder = 1_000_000, 3, 1, crowded_hash(5, 64), b"visitor-A"
+    struct.pack_into("<Q", buffer, slot * HEAD_SIZE, gen << 46 | 1 << 44 | (now + 5000))  # CLAIMING
+    struct.pack_into("<Q", buffer, slot * HEAD_SIZE + 8, h)
+    record = 8 * HEAD_SIZE + slot * SLOT_SIZE
+    buffer[record + OFF_HLEN] = len(holder)
+    buffer[record + OFF_HOLDER:record + OFF_HOLDER + len(holder)] = holder
+    assert table.retire(slot, now + 10) is False  # no published lease was cut
+    table.revive(slot)
+    assert table.state(slot)[3] <= now + 10
+    assert table.find(array("i", range(8)), h, holder, now + 20) is None
+    assert table.lease_of(h, holder, now + 20) is None
+    assert table.renew(slot, gen, now + 20, HOLD) == 0
+
+
+@pytest.mark.parametrize("name", ["compiled", "reference"])
+def test_a_damaged_index_word_is_skipped(name):
+    """A word no claim writes (slot field 0) names no slot: skipped, never read as slot -1."""
+    core = BUILDS[name]
+    buffer = bytearray(core.table_bytes(8))
+    table = core.SlotTable(buffer, 0, 8)
+    h = crowded_hash(1, 64)
+    places = 8 * (32 + 128) + 64
+    struct.pack_into("<Q", buffer, places + (h % 64) * 8, (h >> 50) << 50 | 1 << 32)
+    assert table.lease_of(h, b"x", 1000) is None
+
+
+@pytest.mark.parametrize("name", ["compiled", "reference"])
+def test_table_bytes_refuses_a_capacity_past_32_bits(name):
+    for capacity in (-1, 2 ** 32 - 1, 2 ** 61 - 1):
+        with pytest.raises((ValueError, OverflowError)):
+            BUILDS[name].table_bytes(capacity)

@@ -224,7 +224,14 @@ def test_returning_fast_path_matches_the_full_path(build):
     assert fast._replace(expires_at=None) == slow._replace(expires_at=None) == first._replace(expires_at=None)
     assert (fast.expires_at, slow.expires_at) == (1001 + 900, 1002 + 900)
     assert engine.assign(visit("v1"), now=1003, token=first.token).number == first.number
-    assert engine.assign(visit("v1"), now=True).number == first.number        # odd clocks take the full path
+    for odd in (True, "1700000000", b"1700000000"):                         # odd clocks take the full path,
+        with pytest.raises(TypeError, match="now: expected seconds"):          # which refuses them
+            engine.assign(visit("v1"), now=odd)
+    for call in (engine.attributes, engine.decide, lambda v, now: engine.decide_many([v], now)):
+        with pytest.raises(ValueError, match="now: .* is outside 0 .. "):
+            call(visit("v1"), float("nan"))
+        with pytest.raises(TypeError, match="now: expected seconds"):
+            call(visit("v1"), "soon")
     with pytest.raises(TypeError, match="now: expected seconds"):
         engine.assign(visit("v1"), now="soon")
     for bad in (-5, float("nan"), float("inf"), 10 ** 400, 2.0 ** 60):  # a clear error, both paths

@@ -31,8 +31,8 @@ cdef inline Py_ssize_t _index_places(Py_ssize_t capacity) noexcept nogil:
 
 def table_bytes(Py_ssize_t capacity):
     """The bytes a SlotTable of ``capacity`` slots takes in its buffer: heads, records, holder index."""
-    if capacity < 0:
-        raise ValueError("capacity: expected a count of slots, 0 or more")
+    if capacity < 0 or capacity >= 0xFFFFFFFF:  # a slot's index is kept in 32 bits
+        raise ValueError("capacity: expected a count of slots, 0 to 2**32 - 2")
     return capacity * (HEAD_SIZE + SLOT_SIZE) + INDEX_HEADER + _index_places(capacity) * 8
 
 

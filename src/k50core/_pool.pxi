@@ -690,6 +690,8 @@ cdef class SlotTable:
         cdef Py_ssize_t k, i, hl = min(len(holder), HOLDER_MAX)
         cdef uint64_t w, gen, tag = holder_hash >> 50
         cdef const uint8_t* text = holder
+        if hl == 0:
+            return None  # anonymous leases are not entered (see _index_put)
         if k50_load(self.index.overflow):
             for i in range(self.capacity):
                 if self._hash(i)[0] == holder_hash and self._holds(i, holder_hash, text, hl, now, &gen):
@@ -699,8 +701,9 @@ cdef class SlotTable:
             w = k50_load(self.index.places + ((holder_hash + <uint64_t>k) & self.index.mask))
             if w == 0:
                 return None  # places never empty again: the holder's entry is not further on
-            i = <Py_ssize_t>(w & LOW32) - 1
-            if (w >> 50) == tag and i < self.capacity and self._holds(i, holder_hash, text, hl, now, &gen):
+            i = <Py_ssize_t>((w & LOW32) - 1)  # a word the claims did not write (slot field 0) wraps
+            if (w >> 50) == tag and <uint64_t>i < <uint64_t>self.capacity \
+                    and self._holds(i, holder_hash, text, hl, now, &gen):
                 return i, <long long>gen
         return None
 
@@ -805,10 +808,10 @@ cdef class SlotTable:
         while True:
             s = k50_load(state)
             until = _until(s)
-            if _kind(s) == KIND_LEASED and until > now:
-                until = now
+            if (_kind(s) == KIND_LEASED or _kind(s) == KIND_CLAIMING) and until > now:
+                until = now  # a claim in progress ends too: its final CAS fails, it claims elsewhere
             if k50_cas(state, s, _pack(_gen(s), KIND_RETIRED, (s & SHARED_BIT) != 0, until)):
-                return until != _until(s)
+                return _kind(s) == KIND_LEASED and until != _until(s)
 
     def revive(self, Py_ssize_t slot):
         """Back into circulation: free once its last lease and cooldown have run out."""

@@ -431,7 +431,7 @@ class Engine:
     # -- visit → attributes → decision ------------------------------------------
     def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:
         """The attribute dict rules look at (see ``k50core.enrich``)."""
-        return self.enrich(visit, now)
+        return self.enrich(visit, None if now is None else seconds(now))
 
     def match(self, attributes: Any) -> Decision:
         r = self.matcher.first_match(attributes)
@@ -441,8 +441,8 @@ class Engine:
         return self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
 
     def decide(self, visit: Any, now: Optional[float] = None) -> Decision:
-        return self.match(self.enrich(visit, now))
+        return self.match(self.enrich(visit, None if now is None else seconds(now)))
 
     def decide_many(self, visits: Iterable[Any], now: Optional[float] = None) -> List[Decision]:
-        enrich = self.enrich
-        return self.matcher.pick_many([enrich(v, now) for v in visits], self._outcomes, NO_MATCH)
+        enrich, at = self.enrich, None if now is None else seconds(now)
+        return self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)

@@ -92,7 +92,7 @@ class LeaseEvent(NamedTuple):
     lease: str              # slot.gen: the id of this lease
 
 
-def holder_hash(holder: bytes, key: bytes = b"") -> int:
+def holder_hash(holder: bytes, key: bytes) -> int:
     """Stable across processes (unlike hash()), for matching returning visitors. Keyed with the
     segment's random key: visitor ids crafted to share a place in the holder index cannot be
     made in advance."""
@@ -329,6 +329,7 @@ class Pools:
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_pool = {slot: ps for ps in by_name.values() for slot in ps.slots}
+        self._all_slots = array("i", self._slot_pool)  # every dynamic pool's, for a rare scan
         self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
                          for n, slot in zip(ps.pool.numbers, ps.slots)}
         self._number_at = {slot: number for number, (_ps, slot) in self._slot_of.items()}
@@ -417,6 +418,8 @@ class Pools:
             return back
         holder, h = self._holder(visitor)
         found = self.table.lease_of(h, holder, now_ms)
+        if found is not None and found[0] not in self._slot_pool:  # a number this config does not have
+            found = self.table.find(self._all_slots, h, holder, now_ms)  # (another lease of theirs, if any)
         ps = self._slot_pool.get(found[0]) if found is not None else None
         return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
 

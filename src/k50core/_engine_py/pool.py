@@ -23,6 +23,7 @@ OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
 POOLS_MAX = 64
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
+CLAIM_DEADLINE_MS = 5000  # a claim interrupted mid-write strands its slot this long at most
 UNTIL_MASK = (1 << 43) - 1
 SHARED_BIT = 1 << 43
 GEN_MASK = (1 << 18) - 1
@@ -41,8 +42,8 @@ def _index_places(capacity: int) -> int:
 
 def table_bytes(capacity: int) -> int:
     """The bytes a SlotTable of ``capacity`` slots takes in its buffer: heads, records, holder index."""
-    if capacity < 0:
-        raise ValueError("capacity: expected a count of slots, 0 or more")
+    if capacity < 0 or capacity >= 0xFFFFFFFF:  # a slot's index is kept in 32 bits
+        raise ValueError("capacity: expected a count of slots, 0 to 2**32 - 2")
     return capacity * (HEAD_SIZE + SLOT_SIZE) + INDEX_HEADER + _index_places(capacity) * 8
 
 
@@ -162,8 +163,8 @@ class SlotTable:
             self._supersede(best)
             gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
-            self._put(best, pack_state(gen, CLAIMING, False, now + hold))  # as the compiled claim: the
-            self._index_put(best, gen, holder_hash, holder)  # entry of the lease it replaces is not current
+            self._put(best, pack_state(gen, CLAIMING, False, now + CLAIM_DEADLINE_MS))  # as the compiled
+            self._index_put(best, gen, holder_hash, holder)  # claim: the replaced lease's entry is not current
             self._put(best, pack_state(gen, LEASED, False, now + hold))
             return best, gen
 
@@ -315,8 +316,8 @@ class SlotTable:
             self._supersede(best)
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
-            self._put(best, pack_state(gen, CLAIMING, True, now + hold))  # as the compiled claim: the
-            self._index_put(best, gen, holder_hash, holder)  # entry of the lease it replaces is not current
+            self._put(best, pack_state(gen, CLAIMING, True, now + CLAIM_DEADLINE_MS))  # as the compiled
+            self._index_put(best, gen, holder_hash, holder)  # claim: the replaced lease's entry is not current
             self._put(best, pack_state(gen, LEASED, True, now + hold))
             return best, gen
 
@@ -329,6 +330,8 @@ class SlotTable:
     def lease_of(self, holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
         """The live lease this holder has in any slot, or None: from the holder index (every slot
         is scanned once it has overflowed; see _holders.pxi)."""
+        if not holder:
+            return None  # anonymous leases are not entered (see _index_put)
         with self._locked():
             if self.index_overflowed():
                 return self._first_held(range(self.capacity), holder_hash, holder, now)
@@ -337,7 +340,7 @@ class SlotTable:
                 if w == 0:
                     return None  # places never empty again: the holder's entry is not further on
                 slot = (w & 0xFFFFFFFF) - 1
-                if w >> 50 == holder_hash >> 50 and slot < self.capacity:
+                if w >> 50 == holder_hash >> 50 and 0 <= slot < self.capacity:
                     found = self._first_held((slot,), holder_hash, holder, now)
                     if found is not None:
                         return found
@@ -419,9 +422,9 @@ class SlotTable:
         """Out of circulation, ending a live lease now; True if one was cut short."""
         with self._locked():
             kind, gen, shared, until = unpack_state(self._get(slot))
-            cut = kind == LEASED and until > now
-            self._put(slot, pack_state(gen, RETIRED, shared, now if cut else until))
-            return cut
+            ends = kind in (LEASED, CLAIMING) and until > now  # a claim in progress ends too
+            self._put(slot, pack_state(gen, RETIRED, shared, now if ends else until))
+            return ends and kind == LEASED
 
     def revive(self, slot: int) -> None:
         with self._locked():
