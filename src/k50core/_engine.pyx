@@ -5,8 +5,8 @@ One extension module, its parts in include files so each stays small:
   _match.pxi   condition programs and the first-match rule matcher
   _geoip.pxi   MaxMind DB region lookups without decoding whole records
   _device.pxi  device type from User-Agent, cached
-  _holders.pxi the index from a holder to their slot, in the slots' memory
   _pool.pxi    lock-free number slots (leases) in process or shared memory
+  _holders.pxi the index from a holder to their slot, in the slots' memory
   _returning.pxi  returning visitors' assign fast path
 The plain-Python twin with the same API is k50core._engine_py.
 """
@@ -14,6 +14,6 @@ The plain-Python twin with the same API is k50core._engine_py.
 include "_match.pxi"
 include "_geoip.pxi"
 include "_device.pxi"
-include "_holders.pxi"
 include "_pool.pxi"
+include "_holders.pxi"
 include "_returning.pxi"

@@ -258,7 +258,10 @@ cdef class SlotTable:
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
     cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
-    cdef HolderIndex index  # holder hash -> slot (see _holders.pxi)
+    # the holder index after the records (see _holders.pxi)
+    cdef uint64_t* index_overflow
+    cdef uint64_t* index_places
+    cdef uint64_t index_mask
 
     def __cinit__(self):
         self.marks = NULL
@@ -282,7 +285,9 @@ cdef class SlotTable:
         self.heads = &view[0] + offset
         self.base = self.heads + capacity * HEAD_SIZE
         self.capacity = capacity
-        _index_at(&self.index, self.base + capacity * SLOT_SIZE, capacity)
+        self.index_overflow = <uint64_t*>(self.base + capacity * SLOT_SIZE)
+        self.index_places = self.index_overflow + INDEX_HEADER // 8
+        self.index_mask = <uint64_t>_index_places(capacity) - 1
         self.offset = offset
         self.marks = <uint64_t*>calloc(capacity // 64 + 1, sizeof(uint64_t))
         if self.marks == NULL:
@@ -377,7 +382,7 @@ cdef class SlotTable:
                 continue  # another worker took it first: look again
             self._supersede(best, best_state)
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
-            self._index_put(best, _gen(claimed), holder_hash, len(holder))
+            _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
@@ -667,7 +672,7 @@ cdef class SlotTable:
                 continue
             self._supersede(best, best_state)
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
-            self._index_put(best, _gen(claimed), holder_hash, len(holder))
+            _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 return best, <long long>(_gen(claimed))
         return None
@@ -685,27 +690,17 @@ cdef class SlotTable:
         return None
 
     def lease_of(self, uint64_t holder_hash, bytes holder, uint64_t now):
-        """The live lease this holder has in any slot, or None: from the holder index, a few
-        places from the hash's home (every slot is scanned once the index has overflowed)."""
-        cdef Py_ssize_t k, i, hl = min(len(holder), HOLDER_MAX)
-        cdef uint64_t w, gen, tag = holder_hash >> 50
-        cdef const uint8_t* text = holder
-        if hl == 0:
-            return None  # anonymous leases are not entered (see _index_put)
-        if k50_load(self.index.overflow):
-            for i in range(self.capacity):
-                if self._hash(i)[0] == holder_hash and self._holds(i, holder_hash, text, hl, now, &gen):
-                    return i, <long long>gen
-            return None
-        for k in range(INDEX_WINDOW):
-            w = k50_load(self.index.places + ((holder_hash + <uint64_t>k) & self.index.mask))
-            if w == 0:
-                return None  # places never empty again: the holder's entry is not further on
-            i = <Py_ssize_t>((w & LOW32) - 1)  # a word the claims did not write (slot field 0) wraps
-            if (w >> 50) == tag and <uint64_t>i < <uint64_t>self.capacity \
-                    and self._holds(i, holder_hash, text, hl, now, &gen):
-                return i, <long long>gen
-        return None
+        """The live lease this holder has in any slot, or None (see _holders.pxi)."""
+        return _lease_of(self, holder_hash, holder, now)
+
+    def index_overflowed(self):
+        """Whether an entry of the holder index found no place (lease_of() then scans)."""
+        return k50_load(self.index_overflow) != 0
+
+    def rebuild_index(self):
+        """Enter every claimed or leased slot's lease in the holder index: for a segment made before
+        the index (nothing else may use the table meanwhile)."""
+        _rebuild_index(self)
 
     cdef inline bint _holds(self, Py_ssize_t i, uint64_t holder_hash, const uint8_t* holder, Py_ssize_t hl,
                             uint64_t now, uint64_t* gen) noexcept:
@@ -719,52 +714,6 @@ cdef class SlotTable:
             return False
         gen[0] = _gen(s)
         return True
-
-    cdef void _index_put(self, Py_ssize_t slot, uint64_t gen, uint64_t holder_hash, Py_ssize_t holder_len) noexcept nogil:
-        """Enter a lease being claimed (the slot CLAIMING at ``gen``) in the holder index: the first
-        place from the hash's home that is empty or not current. An anonymous lease is not entered
-        (no one looks for it, and their equal hashes would crowd one home)."""
-        cdef uint64_t e = _index_entry(holder_hash, gen, slot), w
-        cdef uint64_t* place
-        cdef Py_ssize_t k
-        if holder_len == 0:
-            return
-        for k in range(INDEX_WINDOW):
-            place = self.index.places + ((holder_hash + <uint64_t>k) & self.index.mask)
-            w = k50_load(place)
-            while w == 0 or (w != e and not self._current(w)):
-                if k50_cas(place, w, e):
-                    return
-                w = k50_load(place)  # another claim wrote it first: look at it again
-            if w == e:
-                return
-        k50_cas(self.index.overflow, 0, 1)  # no place: lookups scan from now on
-
-    cdef inline bint _current(self, uint64_t w) noexcept nogil:
-        """Whether index entry w still names its slot's lease (claimed or leased at its gen)."""
-        cdef uint64_t slot = (w & LOW32) - 1, s
-        cdef int kind
-        if slot >= <uint64_t>self.capacity:
-            return False
-        s = k50_load(self._state(<Py_ssize_t>slot))
-        kind = _kind(s)
-        return (kind == KIND_LEASED or kind == KIND_CLAIMING) and _gen(s) == ((w >> 32) & GEN_MASK)
-
-    def rebuild_index(self):
-        """Enter every claimed or leased slot's lease in the holder index: for a segment made before
-        the index (nothing else may use the table meanwhile)."""
-        cdef Py_ssize_t i
-        cdef uint64_t s
-        cdef int kind
-        for i in range(self.capacity):
-            s = k50_load(self._state(i))
-            kind = _kind(s)
-            if kind == KIND_LEASED or kind == KIND_CLAIMING:
-                self._index_put(i, _gen(s), self._hash(i)[0], (self.base + i * SLOT_SIZE)[OFF_HLEN])
-
-    def index_overflowed(self):
-        """Whether an entry of the holder index found no place (lease_of() then scans)."""
-        return k50_load(self.index.overflow) != 0
 
     # -- reading and administering slots --------------------------------------------------
     def state(self, Py_ssize_t slot):
