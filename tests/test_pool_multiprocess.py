@@ -105,6 +105,16 @@ def test_four_processes_one_killed(build, tmp_path):
             if not (sh1 or sh2):
                 assert s2 >= e1 + COOL, f"{number}: lease {l2} from {s2} overlaps {l1} ending {e1}"
 
+    # every number's last lease is in the holder index (written by whichever worker claimed it,
+    # the killed one included): looked up at an instant it was live, it is found
+    table = parent.pools.table
+    assert not table.index_overflowed()
+    for slot in range(parent.pools.segment.used):
+        kind, gen, shared, until = table.state(slot)
+        holder = table.record(slot)[9]
+        if kind == 2 and holder:  # LEASED, a visitor's
+            assert table.lease_of(parent.pools._holder(holder.decode())[1], holder, until - 1) == (slot, gen)
+
     # nothing stuck: once every lease has run out and cooled down, every number is free again
     later = max(rec["end"] for rec in leases.values()) + COOL + 0.01
     fresh = [parent.assign({"visitor_id": f"after-{i}"}, now=later) for i in range(len(NUMBERS))]
