@@ -285,6 +285,7 @@ def test_metrics(client, clock):
     assert 'k50_pool_exhausted_total{pool="msk",policy="share"} 2' in text
     assert 'k50_calls_total{status="unmatched"} 1' in text
     assert 'k50_pool_leased{pool="msk"} 10' in text
+    assert '\nk50_holder_index_overflowed 0\n' in text
 
 
 def test_openapi_lists_the_paths(client):

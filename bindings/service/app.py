@@ -133,6 +133,10 @@ class Metrics:
         family("k50_visits_not_substituted_total", "counter",
                "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
                [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+        family("k50_holder_index_overflowed", "gauge",
+               "1 once the pool segment's holder index overflowed (a look for a visitor's lease then "
+               "scans every number; start the segment afresh to clear it).",
+               [({}, 1 if stats.get("holder_index_overflowed") else 0)])
         events = stats.get("events")
         if events:
             family("k50_events", "gauge", "Outgoing call events (webhooks, GA4) in the outbox, by status.",

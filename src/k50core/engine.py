@@ -380,6 +380,9 @@ class Engine:
         out: Dict[str, Any] = {"pools": self.pools.stats(milliseconds(now))}
         out.update(self._counts)
         out["renewals"] = self.pools.table.renewed  # by this process
+        # True once a crowd of equal hashes filled a place's window: a look for a holder then scans
+        # every number (correct, slower); a segment made afresh starts without it
+        out["holder_index_overflowed"] = self.pools.table.index_overflowed()
         return out
 
     def drain_leases(self) -> List[LeaseEvent]:
