@@ -36,7 +36,7 @@ cdef extern from *:
        cache refers to it (as zip() reuses its result tuple), else a fresh one with the same first
        five fields. A tuple (or a float inside it) that no one else can see may change: no one
        can observe it. Everything comes from ``last``: the cache entry stays one cache line. */
-    static PyObject* k50_renewed(PyObject* last, double expires, PyObject* g) {
+    static inline PyObject* k50_renewed(PyObject* last, double expires, PyObject* g) {
         if (Py_REFCNT(last) == 1) {
             PyObject* old_f = PyTuple_GET_ITEM(last, 5);
             PyObject* old_g = PyTuple_GET_ITEM(last, 6);
