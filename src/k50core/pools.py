@@ -123,7 +123,9 @@ class Segment:
         self.fd: Optional[int] = None
         self._local_lock = threading.RLock()
         if path is None:
-            self.buffer: Any = bytearray(size)
+            # private memory, page-aligned (a bytearray's data sits 16 bytes into a cache line, so
+            # half the 32-byte slot heads would straddle two lines); a fork copies it, as before
+            self.buffer: Any = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
             self._start(capacity)
         else:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
