@@ -601,6 +601,13 @@ cdef class SlotTable:
         return self._renew(<Py_ssize_t>fields[1], fields[2], now, self.holds[fields[0]]) != 0
 
     @cython.binding(False)
+    def heartbeat_many(self, tokens, now=None):
+        """Heartbeats of many pages at ``now`` in seconds (None: the clock): renew_tokens() with
+        the clock read in C; how many leases were alive. (Engine.heartbeat_many is this, bound.)"""
+        cdef double ms = _clock_ms(now)
+        return self.renew_tokens(tokens, <uint64_t>ms if ms >= 0.0 else _milliseconds(now))
+
+    @cython.binding(False)
     def heartbeat(self, token, now=None):
         """One page's heartbeat: renew_tokens((token,), now) for ``now`` in seconds (None: the
         clock); True when the lease was alive. (Engine.heartbeat is this, bound.)"""

@@ -108,7 +108,8 @@ class Engine:
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
         self.assign, self.assign_many = assigner.entry(), assigner.assign_many
-        self.heartbeat = self.pools.table.heartbeat  # one page's heartbeat, answered in the core
+        # heartbeats answered in the core, the clock read there
+        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
@@ -372,7 +373,8 @@ class Engine:
         return self.pools.renew(token, milliseconds(now))
 
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
-        """heartbeat() for many tokens; returns how many leases were alive."""
+        """heartbeat() for many tokens; returns how many leases were alive. (Instances bind it to
+        their slot table's ``heartbeat_many``, as ``heartbeat``.)"""
         return self.pools.renew_many(tokens, milliseconds(now))
 
     def stats(self, now: Optional[float] = None) -> Dict[str, Any]:

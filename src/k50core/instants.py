@@ -18,6 +18,8 @@ def seconds(now: Optional[Any]) -> float:
     """``now`` in seconds (None: the clock); TypeError/ValueError naming ``now`` for anything else."""
     if now is None:
         return time.time()
+    if type(now) is float and 0.0 <= now * 1000.0 <= MAX_MS:  # the usual case, checked at once
+        return now
     if isinstance(now, (str, bytes, bytearray, bool)):  # float() would read these: a caller's mistake
         raise TypeError(f"now: expected seconds since the epoch (a number), got {reprlib.repr(now)}")
     try:

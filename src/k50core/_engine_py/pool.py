@@ -291,6 +291,11 @@ class SlotTable:
         clock); True when the lease was alive."""
         return self.renew_tokens((token,), milliseconds(now)) > 0
 
+    def heartbeat_many(self, tokens: Sequence[Any], now: Any = None) -> int:
+        """Heartbeats of many pages at ``now`` in seconds (None: the clock); how many leases were
+        alive."""
+        return self.renew_tokens(tokens, milliseconds(now))
+
     def renew_many(self, slots: Sequence[int], gens: Sequence[int], now: int, hold: int) -> int:
         """renew() for many leases; returns how many were alive."""
         if len(gens) != len(slots):
