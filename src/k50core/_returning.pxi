@@ -334,8 +334,8 @@ cdef class ReturnCache:
         return self._renew(visitor, now)
 
     cdef inline object _renew(self, object visitor, uint64_t now):
-        # Kept small, the rare branches out of line, so that it inlines into Assigner._assign: each
-        # call level costs a page view a few ns.
+        # The rare branches out of line (an ended lease, a joiner's return): the page view's path
+        # stays short.
         cdef Py_ssize_t at, slot
         cdef uint64_t until, gen
         cdef k50_ret* e

@@ -114,7 +114,8 @@ class _PoolSlots:
 
 
 class Segment:
-    """The memory the slots live in: a bytearray, or an mmap'd file shared by workers."""
+    """The memory the slots live in: private memory of this process, or an mmap'd file shared by
+    workers."""
 
     def __init__(self, core: ModuleType, capacity: int, path: Optional[str] = None) -> None:
         size = HEADER_SIZE + core.table_bytes(capacity)
