@@ -8,7 +8,7 @@ visitors in both, over slot tables of their own, and every answer must agree
 from array import array
 
 import hypothesis.strategies as st
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from k50core._impl import available
@@ -197,3 +197,61 @@ def test_put_names_what_is_wrong_the_same_way_in_both_builds():
         with pytest.raises(TypeError):
             cache.put(None, 0, 1, HOLD, made)
         assert len(cache) == 1  # nothing wrong was let in, and nothing cleared for it
+
+
+class _Attrs:
+    pass
+
+
+def _visit_shapes(draw_keys, ids, where, drop_first, spelled_fresh, split):
+    """A visit dict holding ids[0] under "visitor_id" among keys holding other visitors' ids."""
+    name = fresh("visitor_id") if spelled_fresh else "visitor_id"
+    keys = list(draw_keys)
+    if split:  # an instance's attribute dict: CPython may share its keys between instances
+        obj = _Attrs()
+        for i, k in enumerate(keys):
+            if isinstance(k, str) and k != "visitor_id":
+                setattr(obj, k, ids[1 + i % (len(ids) - 1)])
+        obj.visitor_id = ids[0]
+        return vars(obj)
+    visit = {}
+    if drop_first:  # a deleted entry where a hint may point
+        visit["visitor_id"] = ids[-1]
+        del visit["visitor_id"]
+    for i, k in enumerate(keys[:where]):
+        visit[k] = ids[1 + i % (len(ids) - 1)]
+    visit[name] = ids[0]
+    for i, k in enumerate(keys[where:]):
+        visit.setdefault(k, ids[1 + i % (len(ids) - 1)])
+    return visit
+
+
+OTHER_KEYS = st.lists(st.one_of(st.sampled_from(["url", "ip", "vid", "visitor", "visitor_ie", "x"]),
+                                st.integers(0, 3)), max_size=9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=OTHER_KEYS, where=st.integers(0, 9), drop_first=st.booleans(), spelled_fresh=st.booleans(),
+       split=st.booleans(), order=st.permutations(range(4)))
+def test_the_fast_path_reads_the_visits_own_id(keys, where, drop_first, spelled_fresh, split, order):
+    """The compiled assigner peeks at the entry where the last visit kept its id (a hint that
+    shapes built alike share): every shape (the id first, last or among other visitors' ids,
+    after a deleted entry, under an equal key that is another object, int keys, an instance's
+    attribute dict) must still give each visit its own visitor's Assignment."""
+    for name in ("compiled", "reference"):
+        core = BUILDS[name]
+        table = core.SlotTable(bytearray(core.table_bytes(8)), 0, 8)
+        cache = core.ReturnCache(table)
+        ids = [f"id{i}" for i in range(4)]
+        for i, vid in enumerate(ids):
+            slot, gen = table.claim(array("i", range(8)), 0, 1_000_000, HOLD, 0, 0, 1, b"h", b"")
+            cache.put(vid, slot, gen, HOLD, Assignment(f"+7{i}", None, "p", "r", f"t{i}", 1.0, False))
+        fallback = []
+        assigner = core.Assigner(cache, lambda visit, now, token: fallback.append(visit) or "full")
+        for turn in order:  # visits of different shapes in turn: the hint moves between them
+            own = ids[turn:] + ids[:turn]
+            visit = _visit_shapes(keys, own, where, drop_first, spelled_fresh, split and turn % 2 == 0)
+            got = assigner.entry()(visit, now=1_000.5)
+            assert got.number == f"+7{ids.index(own[0])}", (name, visit)
+        assert fallback == []
+        assert assigner.entry()({"url": "x", 1: ids[0]}, now=1_000.6) == "full"  # no id: the full path

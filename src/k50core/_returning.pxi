@@ -69,6 +69,56 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    /* visit["visitor_id"] for an exact dict, or NULL (an error set if there was one). Dicts built
+       alike (the middleware's literal, a JSON object of one shape) keep the id at the same entry:
+       on CPython 3.11-3.12, whose dict layout this mirrors (Include/internal/pycore_dict.h), that
+       entry is read first (a key identical or equal to the name), and the generic lookup (three
+       calls, the hash table's index) runs only when it is not there. */
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000 && !defined(PYPY_VERSION) && !defined(Py_GIL_DISABLED)
+    #define K50_DICT_PEEK 1
+    typedef struct {
+        Py_ssize_t refcnt;
+        uint8_t log2_size, log2_index_bytes, kind;  /* kind 1: DICT_KEYS_UNICODE (str keys, combined) */
+        uint32_t version;
+        Py_ssize_t usable, nentries;
+        char indices[];
+    } k50_dict_keys;
+    typedef struct { PyObject* key; PyObject* value; } k50_dict_entry;
+    static Py_ssize_t k50_id_entry = 0;  /* where the last visit kept it: a hint, checked before use */
+
+    static inline k50_dict_entry* k50_str_entries(PyObject* d) {
+        PyDictObject* mp = (PyDictObject*)d;
+        k50_dict_keys* k = (k50_dict_keys*)mp->ma_keys;
+        if (mp->ma_values != NULL || k->kind != 1) return NULL;
+        return (k50_dict_entry*)(k->indices + ((size_t)1 << k->log2_index_bytes));
+    }
+    static inline int k50_is_name(PyObject* key, PyObject* name) {
+        return key == name || (key != NULL && ((PyASCIIObject*)key)->hash == ((PyASCIIObject*)name)->hash
+                               && PyUnicode_Compare(key, name) == 0);
+    }
+    #endif
+
+    static inline PyObject* k50_dict_str_item(PyObject* d, PyObject* name) {
+    #ifdef K50_DICT_PEEK
+        k50_dict_entry* e = k50_str_entries(d);
+        Py_ssize_t i = k50_id_entry;
+        Py_ssize_t n = e == NULL ? 0 : ((k50_dict_keys*)((PyDictObject*)d)->ma_keys)->nentries;
+        if (i < n && e[i].value != NULL && k50_is_name(e[i].key, name)) return e[i].value;
+        PyObject* v = PyDict_GetItemWithError(d, name);
+        for (Py_ssize_t j = 0; v != NULL && j < n && j < 16; j++) {  /* learn where this shape keeps it */
+            if (e[j].value == v && k50_is_name(e[j].key, name)) { k50_id_entry = j; break; }
+        }
+        return v;
+    #else
+        return PyDict_GetItemWithError(d, name);
+    #endif
+    }
+    """
+    PyObject* k50_dict_str_item(object d, object name) except? NULL
+
+
+cdef extern from *:
+    """
     /* Assigner.entry(): a METH_FASTCALL builtin bound to the assigner. The usual calls
        (visit[, now[, token]], now= and token= by keyword) go straight to the C-level assign;
        anything else (a keyword spelt at run time, a wrong call) to the Python-level method,
@@ -374,7 +424,7 @@ cdef class ReturnCache:
         cdef PyObject* vid
         if not PyDict_CheckExact(visit):
             return None
-        vid = PyDict_GetItemWithError(visit, "visitor_id")
+        vid = k50_dict_str_item(visit, "visitor_id")
         return self._renew(<object>vid, now) if vid != NULL else None
 
     def discard(self, visitor):
