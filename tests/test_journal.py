@@ -386,3 +386,74 @@ def test_a_short_write_leaves_no_cut_line_before_the_next(tmp_path, monkeypatch)
         assert recover(db, store) == 1
     finally:
         store.close()
+
+
+_CLAIM_AND_DIE = """
+import os, signal, sys
+sys.path[:0] = {path!r}
+from k50core import Engine
+engine = Engine.from_config({cfg!r}, implementation={build!r}, store={db!r})
+got = engine.assign({{"visitor_id": "y", "url": "https://shop.example.ru/"}}, now={now!r})
+print(got.number, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # before any drain of its lease log
+"""
+
+
+def test_a_worker_killed_after_taking_over_a_number_loses_none_of_the_previous_lease(tmp_path, build):
+    """Worker one renews visitor x's lease (the renewal only marked in its memory); the lease ends,
+    worker two claims the number for y and is killed at once. Once the slot holds y's lease, the
+    final state of x's lease was in two's memory only: it is stored with y's start (and is in
+    its journal line), so x's last activity is not lost."""
+    db = str(tmp_path / "k.db")
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "hold_seconds": 60,
+                           "cooldown_seconds": 10}},
+           "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, implementation=build, store=db) as one:
+        x = one.assign({"visitor_id": "x", "url": "https://shop.example.ru/"}, now=1000)
+        assert one.assign({"visitor_id": "x", "url": "https://shop.example.ru/"}, now=1030).number == x.number
+        script = _CLAIM_AND_DIE.format(path=sys.path, cfg=cfg, build=build, db=db, now=1101.0)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.returncode == -signal.SIGKILL and done.stdout.strip() == x.number, done.stderr[-2000:]
+    with Engine.from_config(cfg, implementation=build, store=db) as again:  # replays two's journal
+        rows = again.store.conn.execute("SELECT visitor_id, start, last, ends FROM leases ORDER BY start").fetchall()
+    assert [tuple(r) for r in rows] == [("x", 1000.0, 1030.0, 1090.0), ("y", 1101.0, 1101.0, 1161.0)]
+
+
+def test_a_journal_line_with_a_damaged_superseded_lease_is_skipped(tmp_path, caplog):
+    db = str(tmp_path / "k.db")
+    visit, row = start(1)
+    good = dict(visit, superseded=[["p:+74950000001:1:0.0", "p", "+74950000001", "v0", None, "all", 1.0, 5.0, 9.0,
+                                    False]])
+    j = StartJournal(db)
+    j.append([(good, row)])
+    for bad in ("x", [["p"]], [[1, "p", "+7", None, None, None, 1.0, 2.0, 3.0, False]], [good["superseded"][0]] * 2):
+        j.append([(dict(visit, superseded=bad, visitor_id="bad"), row._replace(lease=f"bad{len(str(bad))}"))])
+    j.close()
+    store = open_store(db)
+    try:
+        assert recover(db, store) == 1
+        assert caplog.text.count("unreadable, skipped") == 4
+        got = store.conn.execute("SELECT lease, visitor_id, last, ends FROM leases ORDER BY lease").fetchall()
+        assert sorted(tuple(r) for r in got) == sorted([("p:+74950000001:1:0.0", "v0", 5.0, 9.0),
+                                                        (row.lease, "v1", 1001.0, 1901.0)])
+    finally:
+        store.close()
+
+
+def test_a_start_stores_the_final_state_of_the_lease_it_replaced(store_url):
+    """A start that carries the number's previous lease as it ended moves that lease's last
+    activity and end to the greatest (a replay or a later renewal row changes nothing back)."""
+    store = open_store(store_url)
+    try:
+        old_visit, old_row = start(0)
+        store.save_starts([(old_visit, old_row)])
+        final = list(old_row._replace(last=old_row.start + 60, ends=old_row.start + 960))
+        visit, row = start(1)
+        for replayed in (False, True, True):  # stored, then replayed twice from a journal
+            store.save_starts([(dict(visit, superseded=[final]), row)], replayed=replayed)
+            got = {r.lease: r for r in store.leases_of(row.number, 0, 1e12)}
+            assert (got[old_row.lease].last, got[old_row.lease].ends) == (1060.0, 1960.0)
+            assert (got[row.lease].visitor_id, got[row.lease].last) == ("v1", 1001.0)
+        assert store.count("visits") == 2 and store.count("leases") == 2
+    finally:
+        store.close()

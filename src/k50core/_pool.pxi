@@ -254,6 +254,7 @@ cdef class SlotTable:
     cdef uint64_t* marks
     cdef Py_ssize_t n_marked
     cdef list superseded  # final states of leases this process's claims replaced (_supersede)
+    cdef object replaced  # the one the latest claim or share replaced (see last_superseded)
     cdef readonly unsigned long long renewed  # this process's renewals, ever
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
@@ -267,6 +268,7 @@ cdef class SlotTable:
         self.marks = NULL
         self.n_marked = 0
         self.superseded = []
+        self.replaced = None
         self.renewed = 0
         memset(self.holds, 0, sizeof(self.holds))
 
@@ -364,6 +366,7 @@ cdef class SlotTable:
         cdef uint64_t best_state, claimed
         cdef int attempt
         cdef const int* at = self._slot_list(slots, &n)
+        self.replaced = None
         if n == 0:
             return None
         hint = hint % n
@@ -458,11 +461,12 @@ cdef class SlotTable:
         cdef uint64_t start = (<uint64_t*>(p + OFF_START))[0], last = self._last(slot)[0]
         if _kind(s) != KIND_LEASED or not self._moved(slot, s):
             return
-        self.superseded.append((slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
-                                self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
-                                (<uint64_t*>(p + OFF_NUMBER))[0],
-                                _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
-                                _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))))
+        self.replaced = (slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
+                         self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
+                         (<uint64_t*>(p + OFF_NUMBER))[0],
+                         _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
+                         _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)))
+        self.superseded.append(self.replaced)
 
     cdef list _take(self, cls, pools, rules):
         """The renewal log since the last call: superseded leases first, then the marked slots in
@@ -561,6 +565,13 @@ cdef class SlotTable:
     def pending_renewals(self):
         return self.n_marked + len(self.superseded)
 
+    def last_superseded(self):
+        """The final state of the lease that this process's latest claim() or share() replaced
+        (if it moved since its start): (slot, gen, shared, start, last, until, pool, rule, number,
+        holder, session); else None. Also in the renewal log until the next drain: a caller that
+        stores it with the new lease's start keeps it through a kill before that drain."""
+        return self.replaced
+
     def set_holds(self, holds):
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
         cdef Py_ssize_t k, n = len(holds)
@@ -656,6 +667,7 @@ cdef class SlotTable:
         cdef uint64_t s, best_state, claimed
         cdef int attempt, kind
         cdef const int* at = self._slot_list(slots, &n)
+        self.replaced = None
         for attempt in range(CAS_ATTEMPTS):
             best = -1
             best_state = 0

@@ -214,6 +214,12 @@ class Engine:
         row = row_of(e, holder=not joined)
         visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
+        replaced = self.pools.replaced_by_last_claim()
+        if replaced is not None:
+            # the number's previous lease, as it ended: once the slot holds this one, only this
+            # process's memory has its last activity (until the next drain); stored with the start
+            # (and in its journal line), a kill before that drain loses none of it
+            visit["superseded"] = [list(row_of(replaced))]
         if self.journal is not None:
             try:
                 self.journal.append(((visit, row),))

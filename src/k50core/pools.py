@@ -391,6 +391,20 @@ class Pools:
         joined = self._record("share", ps, slot, gen, now_ms, visitor, session)
         return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor), joined
 
+    def replaced_by_last_claim(self) -> Optional[LeaseEvent]:
+        """The lease the latest lease() or share() replaced, in its final state (a "renew" event),
+        if it moved since its start: the one record of its last activity once the slot holds
+        the new lease (the renewal log has it too, until the next drain). None otherwise."""
+        raw = self.table.last_superseded()
+        if raw is None:
+            return None
+        slot, gen, shared, start, last, until, pool, rule, number, holder, session = raw
+        name = self._pool_names[pool] if 0 <= pool < len(self._pool_names) else None
+        if name is None:
+            return None
+        return LeaseEvent("renew", name, f"+{number}", holder, session, self._rule_name(rule), start / 1000.0,
+                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
+
     def _holder(self, visitor: Optional[str]) -> Tuple[bytes, int]:
         """The visitor id as the slot keeps it, and its hash: the last one kept, as a new visitor's
         lease (and share) follows the look for their live lease."""

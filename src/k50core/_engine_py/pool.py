@@ -87,6 +87,7 @@ class SlotTable:
         self._lock = threading.RLock()
         self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
         self._superseded: list = []  # final states of leases this process's claims replaced
+        self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._holds = [0] * POOLS_MAX
@@ -141,6 +142,7 @@ class SlotTable:
               rule: int, holder_hash: int, holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
         """Lease the free number idle longest; None when none is free."""
         n = len(self._slot_list(slots))
+        self._replaced = None
         if n == 0:
             return None
         with self._locked():
@@ -213,7 +215,8 @@ class SlotTable:
         its start (see _pool.pxi)."""
         rec = self._record(slot)
         if rec[0] == LEASED and self._moved(slot, rec):
-            self._superseded.append(self._raw(slot, rec))
+            self._replaced = self._raw(slot, rec)
+            self._superseded.append(self._replaced)
 
     @staticmethod
     def _raw(slot: int, rec: tuple) -> tuple:
@@ -262,6 +265,10 @@ class SlotTable:
     def pending_renewals(self) -> int:
         return len(self._marked) + len(self._superseded)
 
+    def last_superseded(self) -> Optional[tuple]:
+        """The final state of the lease this process's latest claim or share replaced (see _pool.pxi)."""
+        return self._replaced
+
     def set_holds(self, holds: Sequence[int]) -> None:
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
         if len(holds) > POOLS_MAX:
@@ -306,6 +313,7 @@ class SlotTable:
               holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
         """Exhaustion: join the least recently active number, marked shared (see _pool.pxi)."""
         self._slot_list(slots)
+        self._replaced = None
         with self._locked():
             best, best_until = -1, 0
             for i in slots:

@@ -210,17 +210,18 @@ class Store:
         """Lease starts with their visits, then lease log events, in one transaction: all of it is
         stored or none (a caller that retries after a failure cannot store anything twice or
         skip anything). Returns how many log rows were written."""
-        batch = _Batch()
+        batch, log = _Batch(), _Batch()
         visits = []
         for visit, lease in starts:
             joined = bool(visit.get("joined"))
             batch.lease(lease, ended=False, activity=not joined)
+            for replaced in visit.get("superseded") or ():  # the number's previous lease, as it ended
+                log.lease(tuple(replaced), ended=False, activity=True)
             if joined:
                 batch.join(lease.lease, visit.get("visitor_id"), visit.get("session_id"), visit["at"])
             visits.append((f"{lease.lease}+{visit.get('visitor_id')}" if joined else lease.lease,
                            visit.get("visitor_id"), visit.get("session_id"), visit["at"], lease.pool, lease.rule,
                            lease.number, _json_sorted(visit.get("attributes") or {})))
-        log = _Batch()
         folded = coalesced(events)
         for e in folded:
             # a join is the joiner's activity, not the holder's: it moves only the end
@@ -230,7 +231,7 @@ class Store:
             if event == "share":
                 log.join(row[0], e.visitor_id, e.session_id, e.last)
         if not visits and not folded:
-            return 0
+            return 0  # (a superseded lease comes only with a start)
         with self.transaction(durable and bool(visits)):
             cur = self.conn.cursor()
             if visits:  # the starts before the log: an end in the log cuts what the start wrote
@@ -238,7 +239,7 @@ class Store:
                 cur.executemany(self._sql(
                     "INSERT INTO visits (lease, visitor_id, session_id, at, pool, rule, number, attributes) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lease) DO NOTHING"), visits)
-            if folded:
+            if folded or log.leases:
                 self._write(cur, log)
         return len(folded)
 

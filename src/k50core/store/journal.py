@@ -286,16 +286,28 @@ def _save(store: "Store", starts: List[Start], where: str, durable: bool) -> Non
 def _checked(visit: Any, row: Any) -> List[Any]:
     """The lease row of a journal line, after checking the line is one _line() writes: anything
     else (an edited or damaged file) raises ValueError, so one bad line cannot fail the batch."""
-    if type(visit) is not dict or type(row) is not list or len(row) != 10:
+    if type(visit) is not dict or not _is_row(row):
         raise ValueError("expected [visit, lease row]")
-    texts, optional, times = row[0:3], row[3:6], row[6:9]
-    optional += [visit.get("visitor_id"), visit.get("session_id")]
-    if not all(type(t) is str for t in texts) or not all(t is None or type(t) is str for t in optional) \
-            or not all(type(t) in (int, float) and math.isfinite(t) for t in times + [visit.get("at")]) \
-            or type(row[9]) is not bool or type(visit.get("joined", False)) is not bool \
+    replaced = visit.get("superseded", [])  # the number's previous lease as it ended (see Engine._save_start)
+    if type(replaced) is not list or len(replaced) > 1 or not all(_is_row(r) for r in replaced):
+        raise ValueError("superseded: expected a list of one lease row")
+    if not all(t is None or type(t) is str for t in (visit.get("visitor_id"), visit.get("session_id"))) \
+            or not _is_time(visit.get("at")) or type(visit.get("joined", False)) is not bool \
             or not isinstance(visit.get("attributes") or {}, dict):
         raise ValueError("a field of the wrong type")
     return row
+
+
+def _is_time(t: Any) -> bool:
+    return type(t) in (int, float) and math.isfinite(t)
+
+
+def _is_row(row: Any) -> bool:
+    """A lease row as _line() writes it: lease, pool, number (text); visitor, session, rule (text or
+    null); start, last, ends (finite numbers); shared (a bool)."""
+    return type(row) is list and len(row) == 10 and all(type(t) is str for t in row[0:3]) \
+        and all(t is None or type(t) is str for t in row[3:6]) and all(_is_time(t) for t in row[6:9]) \
+        and type(row[9]) is bool
 
 
 def _parse(data: bytes, path: str, complete_only: bool) -> Tuple[List[Start], int]:
