@@ -129,7 +129,31 @@ def compare() -> Dict[str, float]:
     r["peer_fresh_assign_ns"] = (time.perf_counter() - t) / (len(fresh) - 1) * 1e9
     for n in (1, 2, 4):
         r[f"scaling_{n}_per_s"] = scaling(n)
+    for n in (2_000, 10_000):
+        r[f"steady_claim_{n}_ns"] = steady_claims(n)
     return r
+
+
+def steady_claims(n: int) -> float:
+    """ns per claim (the core's SlotTable.claim, as a new visitor's lease makes it) in a pool of
+    ``n`` numbers each leased once, at its own instant, before: the free number idle longest is
+    found among all of them. Claims at later instants, leases ending and coming back meanwhile."""
+    from array import array
+
+    from k50core import _impl
+
+    core = _impl.core
+    table = core.SlotTable(bytearray(core.table_bytes(n)), 0, n)
+    slots = array("i", range(n))
+    for i in range(n):
+        table.setup(i, 74950000000 + i, 0)
+    for i in range(n):
+        table.claim(slots, i, 1_000 + i, 1_000, 1_000, 0, i + 1, b"x%d" % i, b"")
+    claim, now = table.claim, 10_000_000
+    t = time.perf_counter()
+    for k in range(n):
+        claim(slots, k, now + k * 10, 1_000, 1_000, 0, 10**9 + k, b"y", b"")
+    return (time.perf_counter() - t) / n * 1e9
 
 
 # -- pytest-benchmark ----------------------------------------------------------------------

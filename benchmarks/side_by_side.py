@@ -147,6 +147,9 @@ def pools() -> List[Row]:
     ]
     for n in (1, 2, 4):
         rows.append((f"returning assigns/s, {n} process(es) on one shared segment", 1e9 / p[f"scaling_{n}_per_s"], "", 0.0, ""))
+    for n in (2_000, 10_000):
+        rows.append((f"claim of the number idle longest, {n:,} numbers each leased before", p[f"steady_claim_{n}_ns"],
+                     "", 0.0, ""))
     return rows
 
 

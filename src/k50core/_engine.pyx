@@ -6,6 +6,7 @@ One extension module, its parts in include files so each stays small:
   _geoip.pxi   MaxMind DB region lookups without decoding whole records
   _device.pxi  device type from User-Agent, cached
   _pool.pxi    lock-free number slots (leases) in process or shared memory
+  _claims.pxi  each pool's free numbers, idle longest first, between scans
   _holders.pxi the index from a holder to their slot, in the slots' memory
   _returning.pxi  returning visitors' assign fast path
 The plain-Python twin with the same API is k50core._engine_py.
@@ -15,5 +16,6 @@ include "_match.pxi"
 include "_geoip.pxi"
 include "_device.pxi"
 include "_pool.pxi"
+include "_claims.pxi"
 include "_holders.pxi"
 include "_returning.pxi"

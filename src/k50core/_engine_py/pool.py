@@ -47,6 +47,12 @@ def table_bytes(capacity: int) -> int:
     return capacity * (HEAD_SIZE + SLOT_SIZE) + INDEX_HEADER + _index_places(capacity) * 8
 
 
+def _set_candidate_list_max(n: int) -> int:
+    """(For tests; see _claims.pxi.) The reference keeps no list of free numbers: every claim
+    scans, so there is no limit to set; returns 0."""
+    return 0
+
+
 def unpack_state(s: int) -> Tuple[int, int, bool, int]:
     """(kind, gen, shared, until) of a state word."""
     return (s >> 44) & 3, s >> 46, bool(s & SHARED_BIT), s & UNTIL_MASK
