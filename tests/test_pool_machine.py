@@ -183,3 +183,24 @@ class Pools(RuleBasedStateMachine):
 Pools.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None,
                                    suppress_health_check=[HealthCheck.too_slow])
 TestPools = Pools.TestCase
+
+
+def test_a_renewal_back_to_the_first_end_after_a_retirement_is_logged(build):
+    """Found by the machine above: a lease cut by its number's retirement (logged as its end), its
+    number back, renewed by a worker whose clock is behind and then to exactly the end it started
+    with. The slot told "unchanged since the start" by that end, so the last renewal never reached
+    the log; the cut now counts as what the log knows of the end."""
+    numbers = list(NUMBERS)
+    engine = Engine.from_config(config(numbers), implementation=build)
+    log = []
+    engine.add_numbers("p", [SPARE[0]], now=1000)
+    engine.retire_numbers("p", NUMBERS, now=1000)
+    got = engine.assign({"visitor_id": "v0", "url": "https://shop.example.ru/"}, now=1000)
+    log += engine.drain_leases()
+    engine.retire_numbers("p", [SPARE[0]], now=1000)
+    engine.add_numbers("p", [SPARE[0]], now=1000)
+    assert engine.heartbeat(got.token, now=999.5)
+    log += engine.drain_leases()
+    assert engine.heartbeat_many([got.token], now=1000) == 1
+    log += engine.drain_leases()
+    assert [(e.event, e.end) for e in log] == [("start", 1010.0), ("end", 1000.0), ("renew", 1009.5), ("renew", 1010.0)]

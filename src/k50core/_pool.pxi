@@ -487,7 +487,7 @@ cdef class SlotTable:
 
     cdef inline bint _moved(self, Py_ssize_t slot, uint64_t s) noexcept nogil:
         """Whether the lease in state ``s`` was renewed or extended since its start (its start
-        event holds everything else)."""
+        event, or the end event of a retirement that cut it, holds everything else)."""
         cdef uint8_t* p = self.base + slot * SLOT_SIZE
         return self._last(slot)[0] > (<uint64_t*>(p + OFF_START))[0] or _until(s) != (<uint64_t*>(p + OFF_END0))[0]
 
@@ -819,7 +819,12 @@ cdef class SlotTable:
             if (_kind(s) == KIND_LEASED or _kind(s) == KIND_CLAIMING) and until > now:
                 until = now  # a claim in progress ends too: its final CAS fails, it claims elsewhere
             if k50_cas(state, s, _pack(_gen(s), KIND_RETIRED, (s & SHARED_BIT) != 0, until)):
-                return _kind(s) == KIND_LEASED and until != _until(s)
+                if _kind(s) == KIND_LEASED and until != _until(s):
+                    # the cut is logged as the lease's end: a renewal after a revival that brings the
+                    # end back to where it started has moved it since, and is logged (see _moved)
+                    (<uint64_t*>(self.base + slot * SLOT_SIZE + OFF_END0))[0] = until
+                    return True
+                return False
 
     def revive(self, Py_ssize_t slot):
         """Back into circulation: free once its last lease and cooldown have run out."""

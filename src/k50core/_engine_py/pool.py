@@ -443,6 +443,8 @@ class SlotTable:
             kind, gen, shared, until = unpack_state(self._get(slot))
             ends = kind in (LEASED, CLAIMING) and until > now  # a claim in progress ends too
             self._put(slot, pack_state(gen, RETIRED, shared, now if ends else until))
+            if ends and kind == LEASED:  # the cut is logged as its end (see _pool.pxi)
+                U64.pack_into(self._view, self._at(slot) + OFF_END0, now)
             return ends and kind == LEASED
 
     def revive(self, slot: int) -> None:
