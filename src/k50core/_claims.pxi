@@ -12,9 +12,14 @@
 # leased). So every entry within that bound beats every number freed since. An entry beyond it
 # (a claim whose claimer died, free at its deadline) sends the claim back to a scan, as do the
 # clock going back, this process's setup/retire/revive (SlotTable.version: a number may come back
-# never leased, or long idle), a different slot list or cooldown, and an exhausted list. (A
-# number another worker brings back is found at the next scan: until then a claim may hand out
-# one idle a little less long, never one that is not free.)
+# never leased, or long idle), an end this process writes at or before a list's bound (a renewal
+# or share by a clock behind the scan's, or no hold and no cooldown: SlotTable._ends_at), a
+# different slot list or cooldown, and an exhausted list. Another worker's doings are seen at the
+# next scan: a number it brings back, or a lease it ends sooner than the bound because its clock
+# lags this one's by more than the cooldown. Until then a claim may hand out a number idle a
+# little less long than another, never one that is not free. A pool's slot list is taken as it
+# is: replaced, not changed in place (the list keeps positions; a pick checks its index).
+# (Pools of over 2^20 numbers scan every claim: the keys keep 43 bits of time and 20 of position.)
 #
 # An entry is one 64-bit key, idle since (43 bits, as the state word keeps it) above the position,
 # so a radix sort orders a scan's finds in a few passes over the bytes that differ, and both
@@ -25,6 +30,7 @@ cdef extern from *:
     """
     /* Sort n keys ascending (LSD radix, a byte a pass, only the bytes in which keys differ). */
     static int k50_sort_keys(uint64_t* keys, Py_ssize_t n) {
+        if (n < 2) return 0;
         uint64_t any = 0, all = ~0ULL;
         for (Py_ssize_t i = 0; i < n; i++) { any |= keys[i]; all &= keys[i]; }
         uint64_t differ = any ^ all;
@@ -52,14 +58,15 @@ cdef enum:
     CANDIDATE_LISTS_MAX = 64   # slot lists remembered (one per pool; old ones after reloads)
 
 cdef uint64_t DEAD = <uint64_t>-1  # a seen state no free slot has (kind RETIRED): taken or changed
-cdef Py_ssize_t _list_max = (<Py_ssize_t>1) << (64 - IDLE_BITS)  # larger pools scan every claim
+cdef Py_ssize_t _list_max = (<Py_ssize_t>1) << (63 - IDLE_BITS)  # larger pools scan every claim
+# (63: a key's idle since + 1 stays within 64 bits, for the end of the tie group)
 
 
 def _set_candidate_list_max(Py_ssize_t n):
     """(For tests.) Pools of more numbers than this scan for every claim, as all did before the
     lists; returns the previous limit."""
     global _list_max
-    old, _list_max = _list_max, min(max(n, 0), (<Py_ssize_t>1) << (64 - IDLE_BITS))
+    old, _list_max = _list_max, min(max(n, 0), (<Py_ssize_t>1) << (63 - IDLE_BITS))
     return old
 
 
@@ -121,6 +128,7 @@ cdef class _Candidates:
         self.slots, self.at, self.n, self.cooldown, self.version = slots, at, n, cooldown, version
         self.built_at, self.head = now, 0
         self.bound = <long long>now - <long long>cooldown
+        table.lists_bound = max(table.lists_bound, self.bound)
         return 0
 
     cdef inline bint _dead(self, Py_ssize_t j) noexcept:

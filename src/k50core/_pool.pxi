@@ -266,6 +266,7 @@ cdef class SlotTable:
     cdef object replaced  # the one the latest claim or share replaced (see last_superseded)
     cdef dict candidates  # id(slot list) → _Candidates: each pool's free numbers between scans
     cdef uint64_t version  # bumped by this process's setup/retire/revive: the candidate lists rescan
+    cdef long long lists_bound  # the latest bound of those lists (see _claims.pxi, _ends_at)
     cdef readonly unsigned long long renewed  # this process's renewals, ever
     cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
     cdef object on_full
@@ -282,6 +283,7 @@ cdef class SlotTable:
         self.replaced = None
         self.candidates = {}
         self.version = 0
+        self.lists_bound = -1
         self.renewed = 0
         memset(self.holds, 0, sizeof(self.holds))
 
@@ -424,6 +426,7 @@ cdef class SlotTable:
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
+                self._ends_at(now + hold)
                 return best, <long long>(_gen(claimed))
             attempt += 1  # retired while being claimed: another number
         return None
@@ -464,11 +467,19 @@ cdef class SlotTable:
                 return 0
             until = max(_until(s), now + hold)
             if k50_cas(state, s, _pack(_gen(s), KIND_LEASED, (s & SHARED_BIT) != 0, until)):
+                self._ends_at(until)
                 last = self._last(slot)
                 if now > last[0]:  # the latest activity, whichever clock renewed last (two renewals at
                     last[0] = now  # once may leave the earlier: a lock-prefixed max was not worth it)
                 return until
         return 0
+
+    cdef inline void _ends_at(self, uint64_t until) noexcept nogil:
+        """A lease was given this end. One at or before a candidate list's bound (a clock behind
+        the list's scan, or no hold and no cooldown) may free its number sooner than the list's
+        order allows for: the lists rescan. (One compare on the renewal's path.)"""
+        if <long long>until <= self.lists_bound:
+            self.version += 1
 
     cdef inline uint64_t _renew(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
         """Extend a live lease and log it (callers hold the GIL: the marks are this process's)."""
@@ -722,6 +733,7 @@ cdef class SlotTable:
             if now < _until(best_state):  # still held: join it
                 if k50_cas(self._state(best), best_state,
                            _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
+                    self._ends_at(max(_until(best_state), now + hold))
                     return best, <long long>(_gen(best_state))
                 continue
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
@@ -731,6 +743,7 @@ cdef class SlotTable:
             self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
             _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
+                self._ends_at(now + hold)
                 return best, <long long>(_gen(claimed))
         return None
 
