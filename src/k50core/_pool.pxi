@@ -379,7 +379,7 @@ cdef class SlotTable:
     def claim(self, slots, Py_ssize_t hint, uint64_t now, uint64_t hold, uint64_t cooldown,
               unsigned int rule, uint64_t holder_hash, bytes holder, bytes session):
         """Lease the free number idle longest; None when none is free."""
-        cdef Py_ssize_t n, j, best
+        cdef Py_ssize_t n, j, k, best
         cdef uint64_t best_state, claimed
         cdef int attempt = 0, scans
         cdef bint fresh, taken = False
@@ -412,8 +412,9 @@ cdef class SlotTable:
                     j = free_now.pick(hint, True)
                 if j < 0:
                     return None
-                best = at[free_now.position(j)]
-                self._in_table(&at[free_now.position(j)], 1)  # (the list changed in place since its scan?)
+                k = free_now.position(j)
+                self._in_table(&at[k], 1)  # (the slot list changed in place since the scan?)
+                best = at[k]
                 best_state = free_now.take(j)
                 taken = True
                 if k50_load(self._state(best)) != best_state:
@@ -713,7 +714,7 @@ cdef class SlotTable:
         holder, so the old holder's token no longer renews it.
         """
         cdef Py_ssize_t n, k, i, best
-        cdef uint64_t s, best_state, claimed
+        cdef uint64_t s, best_state, claimed, until
         cdef int attempt, kind
         cdef const int* at = self._slot_list(slots, &n)
         self.replaced = None
@@ -731,9 +732,9 @@ cdef class SlotTable:
             if best < 0:
                 return None
             if now < _until(best_state):  # still held: join it
-                if k50_cas(self._state(best), best_state,
-                           _pack(_gen(best_state), KIND_LEASED, True, max(_until(best_state), now + hold))):
-                    self._ends_at(max(_until(best_state), now + hold))
+                until = max(_until(best_state), now + hold)
+                if k50_cas(self._state(best), best_state, _pack(_gen(best_state), KIND_LEASED, True, until)):
+                    self._ends_at(until)
                     return best, <long long>(_gen(best_state))
                 continue
             claimed = _pack(_gen(best_state) + 1, KIND_CLAIMING, True, now + CLAIM_DEADLINE_MS)
