@@ -29,6 +29,14 @@ def core(build):
     return _impl.by_name(build)
 
 
+def same_tag_key(*engines, key=b"k50core-test-key"):
+    """Give engines in process memory one lease-tag key (each makes its own at random), so the two
+    builds' tokens can be compared. Call before the first assign."""
+    for engine in engines:
+        engine.pools.table.set_tag_key(key)
+    return engines
+
+
 def both_cores():
     """(compiled, reference) modules for differential tests."""
     return _impl.by_name("compiled"), _impl.by_name("reference")

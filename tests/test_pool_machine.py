@@ -16,6 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from k50core import Engine
 
+from conftest import same_tag_key
+
 HOLD, COOL = 10, 5
 NUMBERS = ["+74950000001", "+74950000002", "+74950000003", "+74950000004"]
 SPARE = ["+74950000005", "+74950000006"]
@@ -46,8 +48,13 @@ class Pools(RuleBasedStateMachine):
         super().__init__()
         self.numbers = list(NUMBERS)
         self.on_exhausted = "share"
-        self.fast = Engine.from_config(config(self.numbers), implementation="compiled")
-        self.slow = Engine.from_config(config(self.numbers), implementation="reference")
+        # the lease log: what the engines' sinks hear at checkpoints, then what a drain takes
+        self.fast_heard, self.slow_heard = [], []
+        self.fast = Engine.from_config(config(self.numbers), implementation="compiled",
+                                       lease_sink=self.fast_heard.extend)
+        self.slow = Engine.from_config(config(self.numbers), implementation="reference",
+                                       lease_sink=self.slow_heard.extend)
+        same_tag_key(self.fast, self.slow)
         self.now = 1000.0
         self.tokens = []
         self.leases = {}      # lease id -> [number, holder, start, end, shared-ever]
@@ -152,7 +159,9 @@ class Pools(RuleBasedStateMachine):
         assert self.fast.stats(now=self.now) == self.slow.stats(now=self.now)
         if not self.draining:
             return
-        a, b = self.fast.drain_leases(), self.slow.drain_leases()
+        a, b = self.fast_heard + self.fast.drain_leases(), self.slow_heard + self.slow.drain_leases()
+        self.fast_heard.clear()
+        self.slow_heard.clear()
         assert a == b
         for e in a:
             rec = self.leases.setdefault((e.pool, e.lease, e.number), [e.number, e.visitor_id, e.start, e.end, e.shared])
@@ -164,7 +173,7 @@ class Pools(RuleBasedStateMachine):
         assert claims == self.starts, "every lease start is in the log"
         assert sorted(self.fast.lease_holders()) == sorted(self.slow.lease_holders())
         for token, until in self.until.items():  # every renewal reached the log, however late
-            pool, slot, gen = int(token[:2], 16), int(token[2:10], 16), int(token[10:], 16)
+            pool, slot, gen = int(token[:2], 16), int(token[2:10], 16), int(token[10:16], 16)
             rec = self.leases.get(("q" if pool == 1 else "p", f"{slot}.{gen}", self.number_of[token]))
             assert rec is not None and round(rec[3] * 1000) == until, (token, rec, until)
 

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from k50core import ConfigError, Engine
 from k50core.pools import SegmentError, parse_token_text
 
+from conftest import same_tag_key
+
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
@@ -122,12 +124,35 @@ def test_lease_log_and_holders(engine):
 
 
 def test_lease_sink_gets_batches(build):
+    """Starts go to the sink in batches; renewals only at checkpoints (store.checkpoint_seconds of
+    renewal clock), one event per lease however often it was renewed meanwhile."""
     got = []
-    engine = Engine.from_config(config(), implementation=build, lease_sink=got.extend)
+    cfg = dict(config(), store={"checkpoint_seconds": 30})
+    engine = Engine.from_config(cfg, implementation=build, lease_sink=got.extend)
     engine.pools.set_sink_batch(1)
     a = engine.assign(visit("v1"), now=1000)
-    engine.heartbeat(a.token, now=1001)
-    assert [e.event for e in got] == ["start", "renew"]
+    b = engine.assign(visit("v2"), now=1000)
+    assert [e.event for e in got] == ["start", "start"]
+    for t in range(1001, 1030):  # within the interval: nothing reaches the sink
+        assert engine.heartbeat(a.token, now=t) and engine.heartbeat_many([a.token, b.token], now=t) == 2
+    assert [e.event for e in got] == ["start", "start"]
+    engine.heartbeat(b.token, now=1031.5)  # the interval has passed: both leases, once each
+    renewals = got[2:]
+    assert sorted((e.event, e.visitor_id, e.last) for e in renewals) == [("renew", "v1", 1029.0),
+                                                                           ("renew", "v2", 1031.5)]
+    engine.heartbeat(a.token, now=1040)
+    assert len(got) == 4  # the next checkpoint is due at 1061.5
+    engine.heartbeat(a.token, now=1062)
+    assert [(e.event, e.visitor_id, e.last) for e in got[4:]] == [("renew", "v1", 1062.0)]
+
+
+def test_checkpoint_interval_is_checked_config(build):
+    with pytest.raises(ConfigError) as err:
+        Engine.from_config(dict(config(), store={"checkpoint_seconds": -1}), implementation=build)
+    assert "store.checkpoint_seconds" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        Engine.from_config(dict(config(), store={"checkpoints": 1}), implementation=build)
+    assert "store.checkpoints" in str(err.value)
 
 
 def test_log_events_stored_with_their_start_are_not_written_again(build, tmp_path):
@@ -146,7 +171,7 @@ def test_log_events_stored_with_their_start_are_not_written_again(build, tmp_pat
     a = engine.assign(visit("v1"), now=1000)
     b = engine.assign(visit("v2"), now=1001)                  # joins v1's number, shared
     engine.heartbeat(a.token, now=1002)
-    engine.flush()
+    engine.checkpoint()
     assert [e.event for e in heard] == ["start", "share", "renew"]
     assert [e.event for e in written] == ["renew"]
     rows = engine.store.leases_of(a.number, 0, 5000)
@@ -317,23 +342,53 @@ def test_a_segment_of_layout_2_grows_in_place_keeping_its_leases(build, tmp_path
     assert after.pools.segment.key == b"" and not after.pools.table.index_overflowed()
     assert {v: after.assign(visit(v), now=1001).number for v in numbers} == numbers
     assert after.assign(visit("new"), now=1001).number not in numbers.values()
-    again = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))  # layout 3 now
+    again = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))  # layout 4 now
     assert again.assign(visit("v3"), now=1002).number == numbers["v3"]
 
 
+def test_a_segment_of_layout_3_gets_tags_keeping_its_leases(build, tmp_path):
+    """A segment made before token tags (layout 3: no tag key, no tags in the records) is tagged on
+    opening: its leases are found by visitor id and get tokens that renew; a token of the tagless
+    form renews nothing."""
+    from k50core.pools import KEY_SIZE, TAG_KEY_AT
+    path = tmp_path / "v3.seg"
+    before = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))
+    shown = {f"v{i}": before.assign(visit(f"v{i}"), now=1000) for i in range(5)}
+    before.close()
+    with open(path, "r+b") as f:  # what layout 3 had: no tag key (nor tags: they are written anew)
+        f.seek(TAG_KEY_AT)
+        f.write(bytes(KEY_SIZE))
+        f.seek(8)
+        f.write(struct.pack("<I", 3))
+    after = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))
+    with open(path, "rb") as f:
+        f.seek(8)
+        assert struct.unpack("<I", f.read(4))[0] == 4
+        f.seek(TAG_KEY_AT)
+        assert f.read(KEY_SIZE) != bytes(KEY_SIZE)
+    for v, a in shown.items():
+        assert after.heartbeat(a.token[:16], now=1001) is False        # the tagless form of the time
+        assert after.heartbeat(a.token, now=1001) is False             # a tag under no key: not valid now
+        again = after.assign(visit(v), now=1002)
+        assert again.number == a.number and again.token[:16] == a.token[:16] and again.token != a.token
+        assert after.heartbeat(again.token, now=1003) is True
+
+
 def test_assign_many_matches_assign(build):
-    one = Engine.from_config(config(), implementation=build)
-    many = Engine.from_config(config(), implementation=build)
+    one, many = same_tag_key(Engine.from_config(config(), implementation=build),
+                             Engine.from_config(config(), implementation=build))
     batch = [visit("v1"), visit("v2"), None, {"visitor_id": 5}, visit("v1"), visit("v3"), visit("v4")]
     for now in (1000, 1001, 2500):
         assert many.assign_many(batch, now=now) == [one.assign(v, now=now) for v in batch]
 
 
 def test_the_lease_sink_drains_renewals_from_every_path(build):
-    """Returning visitors (answered in the core), heartbeats and batches all feed the sink in
-    batches; renewals of one lease between two drains are one record with its latest times."""
+    """Returning visitors (answered in the core), heartbeats and batches all renew without a
+    record of their own: the sink hears of them at the next checkpoint, one record per lease
+    with its latest times, however many leases are live and however often they were renewed."""
     big = {"pools": {"p": {"type": "dynamic", "numbers": [f"+7495{i:07d}" for i in range(1200)],
-                           "hold_seconds": 900}}, "rules": [{"name": "all", "pool": "p"}]}
+                           "hold_seconds": 900}}, "rules": [{"name": "all", "pool": "p"}],
+           "store": {"checkpoint_seconds": 30}}
     batches = []
     engine = Engine.from_config(big, implementation=build, lease_sink=batches.append)
     tokens = [engine.assign(visit(f"v{i}"), now=1000).token for i in range(1200)]
@@ -344,19 +399,21 @@ def test_the_lease_sink_drains_renewals_from_every_path(build):
             engine.assign(visit(f"v{i}"), now=1001 + k)          # the core's returning path
             engine.heartbeat(tokens[400 + i], now=1001 + k)
         engine.heartbeat_many(tokens[800:], now=1001 + k)
-    assert batches and all(len(b) >= 1024 for b in batches)      # called from the core once 1024 wait
-    drained = [e for b in batches for e in b] + engine.drain_leases()
-    renewals = [e for e in drained if e.event == "renew"]
-    latest = {}
-    for e in renewals:
-        latest[e.lease] = max(latest.get(e.lease, (0.0, 0.0)), (e.last, e.end))
-    assert len(latest) == 1200 and set(latest.values()) == {(1003.0, 1903.0)}   # every lease, up to date
-    assert 1200 <= len(renewals) <= 3600 and engine.stats(now=1003)["renewals"] == 3600
-    for k in range(400):                      # no drain between them: one record per lease
-        engine.heartbeat_many(tokens[:3], now=1010 + k)
+    assert batches == []                                         # 3,600 renewals, not one record yet
+    assert engine.stats(now=1003)["renewals"] == 3600
+    engine.heartbeat(tokens[0], now=1031.5)                      # the checkpoint is due (30 s on)
+    renewals = [e for b in batches for e in b if e.event == "renew"]
+    latest = {e.lease: (e.last, e.end) for e in renewals}
+    assert len(renewals) == len(latest) == 1200                  # one record per lease
+    assert latest.pop("{1}.{2}".format(*parse_token_text(tokens[0]))) == (1031.5, 1931.5)
+    assert set(latest.values()) == {(1003.0, 1903.0)}            # every other lease, up to date
+    batches.clear()
+    for k in range(400):                      # no checkpoint between them: one record per lease
+        engine.heartbeat_many(tokens[:3], now=1040 + k / 100)
+    assert batches == []
     folded = [e for e in engine.drain_leases() if e.event == "renew"]
     assert sorted((e.lease, e.last, e.end) for e in folded) == sorted(
-        ("{1}.{2}".format(*parse_token_text(t)), 1409.0, 2309.0) for t in tokens[:3])
+        ("{1}.{2}".format(*parse_token_text(t)), 1043.99, 1943.99) for t in tokens[:3])
 
 
 @pytest.mark.parametrize("cooldown, second", [(0, "claimed"), (300, "shared")])
@@ -401,7 +458,7 @@ def test_an_end_moved_at_the_start_instant_survives_a_pass_on(build):
     engine.reload(config(numbers=1, hold=20, cooldown=0), now=1000)
     assert engine.heartbeat(a.token, now=1000)                          # until 1010 -> 1020
     engine.assign(visit("v2"), now=1030)
-    _, slot, gen = parse_token_text(a.token)
+    _, slot, gen, _ = parse_token_text(a.token)
     assert max(e.end for e in engine.drain_leases() if e.lease == f"{slot}.{gen}") == 1020.0
 
 
@@ -571,24 +628,24 @@ def test_one_heartbeat_in_the_core_answers_as_the_engine_path(build):
 # -- the core's own argument and token parsing, against the reference -------------------------
 
 _TOKEN_TEXT = st.text(alphabet="0123456789abcdefABCDEF.x -+_\u00e9", max_size=45)
-_HEX16 = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)  # the fixed-width form's shape
+_HEX32 = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)  # the token's shape
 
 
-def dotted(token, width=0):
-    """A token in the earlier "pool.slot.gen" form (still read), each field zero-filled to ``width``."""
-    return ".".join(f"{x:0{width}x}" for x in parse_token_text(token))
+def two_builds(numbers=5):
+    return same_tag_key(*(Engine.from_config(config(numbers=numbers), implementation=b)
+                          for b in ("compiled", "reference")))
 
 
 @settings(max_examples=300, deadline=None)
-@given(noise=st.lists(st.one_of(_TOKEN_TEXT, _HEX16, st.integers(), st.none()), max_size=12), data=st.data())
+@given(noise=st.lists(st.one_of(_TOKEN_TEXT, _HEX32, st.integers(), st.none()), max_size=12), data=st.data())
 def test_token_parsing_matches_the_reference(noise, data):
     """Real tokens, tokens edited a character at a time, and noise: each build renews exactly
     the same leases, one heartbeat at a time and in a batch."""
-    engines = [Engine.from_config(config(numbers=5), implementation=b) for b in ("compiled", "reference")]
+    engines = two_builds()
     real = [[e.assign(visit(f"v{i}"), now=1000).token for i in range(4)] for e in engines]
     assert real[0] == real[1]
     edits = []
-    for token in real[0] + [dotted(t, data.draw(st.integers(0, 13))) for t in real[0]]:
+    for token in real[0]:
         at = data.draw(st.integers(0, len(token)))
         piece = data.draw(_TOKEN_TEXT.filter(lambda t: len(t) <= 3))
         edits.append(token[:at] + piece + token[at + data.draw(st.integers(0, 2)):])
@@ -603,38 +660,69 @@ def test_token_parsing_matches_the_reference(noise, data):
 
 def test_every_ascii_character_at_every_place_of_a_token_as_the_reference():
     """The core reads the fixed-width token eight bytes at a time: each of the 128 ASCII
-    characters in each of its 16 places renews exactly what the reference renews."""
-    engines = [Engine.from_config(config(numbers=5), implementation=b) for b in ("compiled", "reference")]
+    characters in each of its 32 places renews exactly what the reference renews."""
+    engines = two_builds()
     token = [e.assign(visit("v1"), now=1000).token for e in engines][0]
-    tried = [token[:at] + chr(c) + token[at + 1:] for at in range(16) for c in range(128)]
+    tried = [token[:at] + chr(c) + token[at + 1:] for at in range(32) for c in range(128)]
     results = [[e.heartbeat(t, now=1001) for t in tried] for e in engines]
     assert results[0] == results[1]
-    assert sum(results[0]) == 16  # the token itself, once per place, and nothing else
+    assert sum(results[0]) == 32  # the token itself, once per place, and nothing else
 
 
 def test_token_digits_and_case(build):
-    """16 lowercase hex digits (pool, slot, gen), or the earlier dotted form: lowercase hex,
-    1 to 12 digits a field, exactly three fields. Nothing else renews."""
+    """32 lowercase hex digits (pool, slot, gen, tag). Nothing else renews: not the tagless
+    16-digit form, not the dotted form pages of earlier builds sent."""
     e = Engine.from_config(config(), implementation=build)
     token = e.assign(visit("v1"), now=1000).token
-    assert len(token) == 16 and token == token.lower() and int(token, 16) >= 0
-    pool, slot, gen = dotted(token).split(".")
+    assert len(token) == 32 and token == token.lower() and int(token, 16) >= 0
+    pool, slot, gen, _tag = parse_token_text(token)
     assert e.heartbeat(token, now=1001) is True
-    assert e.heartbeat(f"{pool}.{slot}.{gen}", now=1001) is True               # the dotted form
-    assert e.heartbeat(f"{pool}.{slot.zfill(12)}.{gen}", now=1002) is True    # 12 digits: still that slot
-    assert e.heartbeat(dotted(token, 4), now=1002) is True
-    odd = token[:15] + ("0" if token[15] != "0" else "1")   # another generation of that slot
-    for bad in (f"{pool}.{slot.zfill(13)}.{gen}", token.upper() if token != token.upper() else token + "A",
-                f"{pool}.{slot}.{gen}.", f".{pool}.{slot}.{gen}", f"{pool}..{gen}", f"{pool}.{slot}",
-                f" {token}", f"{token} ", f"{pool}.+{slot}.{gen}", f"{pool}.0x{slot}.{gen}",
-                token[:15], token + "0", "0" + token, token[:7] + "g" + token[8:], token[:7] + "." + token[8:],
-                token[:7] + "A" + token[8:], token[:7] + ":" + token[8:], token[:7] + "/" + token[8:],
+    odd = token[:15] + ("0" if token[15] != "0" else "1") + token[16:]  # another generation of that slot
+    for bad in (token[:16], f"{pool:x}.{slot:x}.{gen:x}", token.upper(), f" {token}", f"{token} ",
+                token[:31], token + "0", "0" + token, token[:7] + "g" + token[8:], token[:7] + "." + token[8:],
+                token[:20] + "A" + token[21:], token[:7] + ":" + token[8:], token[:7] + "/" + token[8:],
                 token[:7] + "`" + token[8:], token[:7] + "\u00e9" + token[8:], odd, "ff" + token[2:],
                 "0x" + token[2:], "-" + token[1:], token[:8] + " " + token[9:]):
         assert e.heartbeat(bad, now=1003) is False, bad
         assert e.heartbeat_many([bad], now=1003) == 0, bad
     with pytest.raises(TypeError):
         e.heartbeat_many(5, now=1003)   # not an iterable of tokens: said so, not ignored
+
+
+@settings(max_examples=200, deadline=None)
+@given(tag=st.integers(0, 2**64 - 1))
+def test_a_guessed_token_renews_nothing_and_shows_no_strangers_number(tag):
+    """A token is pool, slot and generation, which an attacker can guess, and a 64-bit tag keyed
+    with the segment's secret, which they cannot: with any other tag it renews nothing, and a
+    visit carrying it is not shown the stranger's number (it is a new visitor)."""
+    for build in ("compiled", "reference"):
+        e = Engine.from_config(config(numbers=3), implementation=build)
+        real = e.assign(visit("stranger"), now=1000)
+        guess = real.token[:16] + f"{tag:016x}"
+        if guess == real.token:
+            continue
+        assert e.heartbeat(guess, now=1001) is False and e.heartbeat_many([guess], now=1001) == 0
+        other_gen = real.token[:15] + ("2" if real.token[15] != "2" else "3") + real.token[16:]
+        assert e.heartbeat(other_gen, now=1001) is False
+        got = e.assign(visit("attacker"), now=1002, token=guess)
+        assert got.number != real.number and got.token != real.token
+        assert [h.end for h in e.lease_holders() if h.number == real.number] == [1900.0]  # not extended
+        assert e.heartbeat(real.token, now=1003) is True
+
+
+def test_tokens_of_two_segments_differ_and_survive_a_restart(build, tmp_path):
+    """Each segment has its own tag key, made with it and kept in it: a restarted worker renews
+    its pages' tokens; another deployment's token for the same slot and generation does not."""
+    seg = str(tmp_path / "pools.seg")
+    with Engine.from_config(config(), implementation=build, state_path=seg) as one:
+        token = one.assign(visit("v1"), now=1000).token
+    other = Engine.from_config(config(), implementation=build)
+    assert other.assign(visit("v1"), now=1000).token[:16] == token[:16]
+    assert other.assign(visit("v1"), now=1000).token != token
+    assert other.heartbeat(token, now=1001) is False
+    with Engine.from_config(config(), implementation=build, state_path=seg) as again:
+        assert again.heartbeat(token, now=1002) is True
+        assert again.assign(visit("v2"), now=1003, token=token).token == token
 
 
 def test_assign_takes_its_arguments_every_way(build):

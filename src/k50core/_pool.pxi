@@ -16,7 +16,8 @@
 # number or a returning holder and renewals touch only the heads, which sit two to
 # a cache line.
 
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint64_t, UINT64_MAX
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport calloc, free, malloc, realloc
 from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
@@ -89,6 +90,7 @@ cdef enum:
     OFF_RULE = 20
     OFF_START = 24
     OFF_END0 = 32
+    OFF_TAG = 40
     OFF_HLEN = 48
     OFF_SLEN = 49
     OFF_HOLDER = 56
@@ -102,6 +104,7 @@ cdef enum:
     CLAIM_DEADLINE_MS = 5000
     CAS_ATTEMPTS = 64
     POOLS_MAX = 64
+    TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
 
 cdef extern from *:
     """
@@ -158,17 +161,6 @@ cdef object _text(const uint8_t* at, Py_ssize_t n):
 
 cdef extern from *:
     """
-    /* Each byte's hex value; 16 for the dot between fields, 17 for anything else. A table, not
-       comparisons: a heartbeat batch parses one token per page, so branches here show. */
-    static const unsigned char K50_HEX[256] = {
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,16,17,  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,10,11,12,13,14,15,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,
-        17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17, 17,17,17,17,17,17,17,17,17,17,17,17,17,17,17,17};
     /* A str's characters when it is an exact, compact ASCII str (its bytes are its characters),
        else NULL; borrowed, no reference taken. */
     static inline const char* k50_ascii(PyObject* o, Py_ssize_t* n) {
@@ -177,7 +169,6 @@ cdef extern from *:
         return (const char*)PyUnicode_DATA(o);
     }
     """
-    const unsigned char* K50_HEX
     const char* k50_ascii(PyObject* o, Py_ssize_t* n)
 
 cdef extern from *:
@@ -204,44 +195,28 @@ cdef extern from *:
         return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
                (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
     }
-    static inline int k50_token16(const char* s, uint64_t* fields) {
+    /* The token pools write: 32 lowercase hex digits, pool (2) slot (8) gen (6), then the lease's
+       tag (16). No loop and no branch per character: heartbeat batches parse one per page. */
+    static inline int k50_token32(const char* s, uint64_t* fields) {
         uint64_t bad = 0;
-        uint64_t hi = k50_le64((const unsigned char*)s), lo = k50_le64((const unsigned char*)s + 8);
-        uint64_t v = (k50_hex8(hi, &bad) << 32) | k50_hex8(lo, &bad);
+        const unsigned char* u = (const unsigned char*)s;
+        uint64_t v = (k50_hex8(k50_le64(u), &bad) << 32) | k50_hex8(k50_le64(u + 8), &bad);
         fields[0] = v >> 56;
         fields[1] = (v >> 24) & 0xFFFFFFFFULL;
         fields[2] = v & 0xFFFFFFULL;
+        fields[3] = (k50_hex8(k50_le64(u + 16), &bad) << 32) | k50_hex8(k50_le64(u + 24), &bad);
         return bad == 0;
     }
     """
-    bint k50_token16(const char* s, uint64_t* fields) nogil
+    bint k50_token32(const char* s, uint64_t* fields) nogil
 
+cdef extern from "_csrc/siphash.h":
+    uint64_t k50_lease_tag(uint64_t k0, uint64_t k1, uint64_t slot, uint64_t pool, uint64_t gen,
+                           uint64_t start) nogil
 
 cdef inline bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
-    """16 lowercase hex digits (pool 2, slot 8, gen 6: what make_token writes), or three
-    dot-separated lowercase hex numbers of 1 to 12 digits each (the earlier form)."""
-    cdef Py_ssize_t i = 0, k, start
-    cdef uint64_t v
-    cdef unsigned char d
-    if n == 16 and k50_token16(s, fields):
-        return True
-    for k in range(3):
-        v = 0
-        start = i
-        while i < n:
-            d = K50_HEX[<unsigned char>s[i]]
-            if d >= 16:
-                break
-            v = (v << 4) | d
-            i += 1
-        if i == start or i - start > 12:
-            return False
-        fields[k] = v
-        if k < 2:
-            if i >= n or s[i] != c'.':
-                return False
-            i += 1  # the dot
-    return i == n
+    """(pool, slot, gen, tag) from the 32 lowercase hex digits make_token writes."""
+    return n == TOKEN_LENGTH and k50_token32(s, fields)
 
 
 @cython.final
@@ -268,9 +243,16 @@ cdef class SlotTable:
     cdef uint64_t version  # bumped by this process's setup/retire/revive: the candidate lists rescan
     cdef long long lists_bound  # the latest bound of those lists (see _claims.pxi, _ends_at)
     cdef readonly unsigned long long renewed  # this process's renewals, ever
-    cdef Py_ssize_t log_limit  # call on_full() once this many renewals wait (0: never)
+    # The log reaches the engine at checkpoints: on_full(True) once ``checkpoint_every`` ms have
+    # passed since the last one (each lease renewed meanwhile is then one row, however often it was
+    # renewed), on_full(False) when ``log_limit`` superseded leases wait (they hold memory).
+    cdef Py_ssize_t log_limit
     cdef object on_full
+    cdef uint64_t checkpoint_every
+    cdef uint64_t checkpoint_due  # the renewal clock at which the next checkpoint is due
+    cdef uint64_t checkpoint_floor  # a clock below this went back by more than an interval
     cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
+    cdef uint64_t tag_k0, tag_k1  # the key of lease tags (set_tag_key; kept in the segment)
     # the holder index after the records (see _holders.pxi)
     cdef uint64_t* index_overflow
     cdef uint64_t* index_places
@@ -285,6 +267,12 @@ cdef class SlotTable:
         self.version = 0
         self.lists_bound = -1
         self.renewed = 0
+        self.log_limit = PY_SSIZE_T_MAX
+        self.on_full = None
+        self.checkpoint_every = 0
+        self.checkpoint_due = UINT64_MAX
+        self.checkpoint_floor = 0
+        self.tag_k0 = self.tag_k1 = 0
         memset(self.holds, 0, sizeof(self.holds))
 
     def __dealloc__(self):
@@ -424,7 +412,7 @@ cdef class SlotTable:
                 attempt += 1
                 continue  # another worker took it first: look again
             self._supersede(best, best_state)
-            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._write_lease(best, _gen(claimed), now, now + hold, rule, holder_hash, holder, session)
             _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, False, now + hold)):
                 self._ends_at(now + hold)
@@ -432,10 +420,12 @@ cdef class SlotTable:
             attempt += 1  # retired while being claimed: another number
         return None
 
-    cdef _write_lease(self, Py_ssize_t slot, uint64_t now, uint64_t until, unsigned int rule, uint64_t holder_hash,
-                      bytes holder, bytes session):
+    cdef _write_lease(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t until, unsigned int rule,
+                      uint64_t holder_hash, bytes holder, bytes session):
         cdef Py_ssize_t hl = min(len(holder), HOLDER_MAX), sl = min(len(session), SESSION_MAX)
         cdef uint8_t* p = self.base + slot * SLOT_SIZE
+        # the token's tag, computed once here: a heartbeat compares it, it does not hash
+        (<uint64_t*>(p + OFF_TAG))[0] = k50_lease_tag(self.tag_k0, self.tag_k1, slot, self._pool(slot)[0], gen, now)
         self._hash(slot)[0] = holder_hash
         (<unsigned int*>(p + OFF_RULE))[0] = rule
         (<uint64_t*>(p + OFF_START))[0] = now
@@ -453,7 +443,7 @@ cdef class SlotTable:
         """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
         self._slot(slot)
         cdef uint64_t until = self._renew(slot, gen, now, hold)
-        self._check_log()
+        self._check_log(now)
         return until
 
     cdef inline uint64_t _extend(self, Py_ssize_t slot, uint64_t gen, uint64_t now, uint64_t hold) noexcept nogil:
@@ -518,10 +508,10 @@ cdef class SlotTable:
                          _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)))
         self.superseded.append(self.replaced)
 
-    cdef list _take(self, cls, pools, rules):
-        """The renewal log since the last call: superseded leases first, then the marked slots in
-        slot order, each read consistently (the state word before and after). As ``cls`` events
-        (see take_renewal_events), or (slot, gen, last, until) when ``cls`` is None."""
+    cdef list _take(self, cls, pools, rules, bint marks=True):
+        """The renewal log since the last call: superseded leases first, then (with ``marks``) the
+        marked slots in slot order, each read consistently (the state word before and after). As
+        ``cls`` events (see take_renewal_events), or (slot, gen, last, until) when ``cls`` is None."""
         cdef list out = [], earlier = self.superseded
         cdef Py_ssize_t w, b, slot, words = self.capacity // 64 + 1, n_pools = len(pools)
         cdef uint64_t bits, s, start, last
@@ -532,6 +522,8 @@ cdef class SlotTable:
         for slot, gen, shared, start, last, until, pool, rule, number, holder, session in earlier:
             self._append(out, cls, pools, rules, slot, gen, shared, start, last, until, pool, rule, number,
                          holder, session)
+        if not marks:
+            return out
         for w in range(words):
             bits = self.marks[w]
             if not bits:
@@ -588,29 +580,46 @@ cdef class SlotTable:
         self.n_marked = 0
         self.superseded = []
 
-    def take_renewal_events(self, cls, pools, rules):
+    def take_renewal_events(self, cls, pools, rules, bint marks=True):
         """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
         start, last, end, shared, lease)`` (a tuple subclass), each a "renew" with the lease's latest
         activity and end. ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]``
-        names rule i."""
+        names rule i. Without ``marks`` only the superseded leases (the renewals stay marked)."""
         if not (isinstance(cls, type) and issubclass(cls, tuple)):
             raise TypeError("cls: expected a tuple subclass")
-        return self._take(cls, tuple(pools), tuple(rules))  # tuples: nothing run meanwhile can shrink them
+        return self._take(cls, tuple(pools), tuple(rules), marks)  # tuples: nothing run meanwhile can shrink them
 
-    def set_log_limit(self, Py_ssize_t limit, on_full):
-        """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
-        self.log_limit, self.on_full = max(limit, 0), on_full
+    def set_log_limit(self, Py_ssize_t limit, on_full, uint64_t checkpoint_ms=0):
+        """After a renewal at clock ``now``: ``on_full(True)`` when ``checkpoint_ms`` (0: never) have
+        passed since the last checkpoint, ``on_full(False)`` when ``limit`` (0: no limit) superseded
+        leases wait. The engine drains then: renewals only at checkpoints."""
+        self.log_limit = limit if limit > 0 else PY_SSIZE_T_MAX
+        self.on_full = on_full
+        self.checkpoint_every = checkpoint_ms if on_full is not None else 0
+        self.checkpoint_due = 0 if self.checkpoint_every else UINT64_MAX  # the first renewal sets it
+        self.checkpoint_floor = 0
 
-    cdef inline int _check_log(self) except -1:
+    cdef inline int _check_log(self, uint64_t now) except -1:
         # the test inlined into every renewal; the call (rare) out of line
-        if self.log_limit and self.n_marked + PyList_GET_SIZE(self.superseded) >= self.log_limit:
-            return self._log_full()
+        if now >= self.checkpoint_due or now < self.checkpoint_floor \
+                or PyList_GET_SIZE(self.superseded) >= self.log_limit:
+            return self._log_full(now)
         return 0
 
-    cdef int _log_full(self) except -1:
-        if self.on_full is not None:
-            self.on_full()
+    cdef int _log_full(self, uint64_t now) except -1:
+        cdef bint due = False
+        if self.checkpoint_every and (now >= self.checkpoint_due or now < self.checkpoint_floor):
+            # the first renewal, or a clock set back by more than an interval, starts the count anew
+            due = self.checkpoint_due != 0 and now >= self.checkpoint_due
+            self.checkpoint_due = now + self.checkpoint_every
+            self.checkpoint_floor = now - min(now, self.checkpoint_every)
+        if self.on_full is not None and (due or PyList_GET_SIZE(self.superseded) >= self.log_limit):
+            self.on_full(due)
         return 0
+
+    def checkpoint_at(self):
+        """The renewal clock (ms) at which the next checkpoint is due; None when none is set."""
+        return None if self.checkpoint_due in (0, UINT64_MAX) else self.checkpoint_due
 
     def pending_renewals(self):
         return self.n_marked + len(self.superseded)
@@ -621,6 +630,27 @@ cdef class SlotTable:
         holder, session); else None. Also in the renewal log until the next drain: a caller that
         stores it with the new lease's start keeps it through a kill before that drain."""
         return self.replaced
+
+    def set_tag_key(self, bytes key):
+        """The 16-byte secret lease tags are keyed with (the segment keeps it)."""
+        if len(key) != 16:
+            raise ValueError("a tag key is 16 bytes")
+        self.tag_k0 = int.from_bytes(key[:8], "little")
+        self.tag_k1 = int.from_bytes(key[8:], "little")
+
+    def tag(self, Py_ssize_t slot):
+        """The tag of the lease the slot holds (or last held): the end of its tokens."""
+        return (<uint64_t*>(self._slot(slot) + OFF_TAG))[0]
+
+    def retag(self):
+        """Give every slot's lease its tag under the current key (a segment made before tags)."""
+        cdef Py_ssize_t i
+        cdef uint8_t* p
+        for i in range(self.capacity):
+            p = self.base + i * SLOT_SIZE
+            (<uint64_t*>(p + OFF_TAG))[0] = k50_lease_tag(self.tag_k0, self.tag_k1, i, self._pool(i)[0],
+                                                         _gen(k50_load(self._state(i))),
+                                                         (<uint64_t*>(p + OFF_START))[0])
 
     def set_holds(self, holds):
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
@@ -648,17 +678,17 @@ cdef class SlotTable:
             s = k50_ascii(items[k], &n)
             if s != NULL and self._renew_token(s, n, now):
                 alive += 1
-        self._check_log()
+        self._check_log(now)
         return alive
 
     cdef inline bint _renew_token(self, const char* s, Py_ssize_t n, uint64_t now) noexcept nogil:
         """One token's renewal: a live lease of that generation in a slot of that pool."""
-        cdef uint64_t fields[3]
-        if n > 40 or not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX \
-                or fields[1] >= <uint64_t>self.capacity:
+        cdef uint64_t fields[4]
+        if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
             return False
-        if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0:
-            return False
+        if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0 \
+                or (<uint64_t*>(self.base + fields[1] * SLOT_SIZE + OFF_TAG))[0] != fields[3]:
+            return False  # (a tag of another generation fails the renewal's check of the gen)
         return self._renew(<Py_ssize_t>fields[1], fields[2], now, self.holds[fields[0]]) != 0
 
     @cython.binding(False)
@@ -680,7 +710,7 @@ cdef class SlotTable:
             return self.renew_tokens((token,), _milliseconds(now)) > 0
         s = k50_ascii(<PyObject*>token, &n)
         alive = s != NULL and self._renew_token(s, n, <uint64_t>ms)
-        self._check_log()
+        self._check_log(<uint64_t>ms)
         return alive
 
     def renew_many(self, const int[::1] slots, const long long[::1] gens, uint64_t now, uint64_t hold):
@@ -702,7 +732,7 @@ cdef class SlotTable:
         for k in range(alive):
             self._mark(done[k])
         free(done)
-        self._check_log()
+        self._check_log(now)
         return alive
 
     def share(self, slots, uint64_t now, uint64_t hold, unsigned int rule,
@@ -741,7 +771,7 @@ cdef class SlotTable:
             if not k50_cas(self._state(best), best_state, claimed):
                 continue
             self._supersede(best, best_state)
-            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._write_lease(best, _gen(claimed), now, now + hold, rule, holder_hash, holder, session)
             _index_put(self, best, _gen(claimed), holder_hash, len(holder))
             if k50_cas(self._state(best), claimed, _pack(_gen(claimed), KIND_LEASED, True, now + hold)):
                 self._ends_at(now + hold)

@@ -399,20 +399,20 @@ cdef class ReturnCache:
         slot, gen, joined = e.slot, e.gen, e.joined
         until = self.table._renew(slot, gen, now, e.hold)
         if not until:
-            return self._ended(at)
+            return self._ended(at, now)
         # Assignment(number, display, pool, rule, token, expires_at, shared), reused when the caller
         # let go of it
         made = k50_ret_renewed(&self.rets, at, until / 1000.0,
                                (k50_load(self.table._state(slot)) & SHARED_BIT) != 0)
-        self.table._check_log()
+        self.table._check_log(now)
         if joined:
             self._joiner_back(visitor, slot, gen, now)
         return made
 
-    cdef object _ended(self, Py_ssize_t at):
+    cdef object _ended(self, Py_ssize_t at, uint64_t now):
         """The entry's lease has ended: forgotten; the full path decides what the visitor gets."""
         k50_rets_remove(&self.rets, at)
-        self.table._check_log()
+        self.table._check_log(now)
         return None
 
     cdef int _joiner_back(self, object visitor, Py_ssize_t slot, uint64_t gen, uint64_t now) except -1:

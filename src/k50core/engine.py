@@ -102,7 +102,8 @@ class Engine:
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=sink, now_ms=milliseconds(now))
+                           lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
+                           now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
@@ -308,20 +309,29 @@ class Engine:
             catch_up_journals(self.store.path, self.store, self.journal)
         return self.attributor.attribute(parsed, live)
 
-    def flush(self) -> None:
-        """Write the buffered lease starts and lease log to the store (on failure they stay queued)."""
-        self._write_or_keep(*self.take_writes())
+    def flush(self, checkpoint: bool = False) -> None:
+        """Write the buffered lease starts and lease log to the store (on failure they stay queued);
+        with ``checkpoint`` also every lease's activity since the last checkpoint, which otherwise
+        goes every ``store.checkpoint_seconds``."""
+        self._write_or_keep(*self.take_writes(checkpoint=checkpoint))
 
-    def take_writes(self, log: bool = True) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
+    def checkpoint(self) -> None:
+        """Write everything now, the live leases' latest activity included (see ``flush``)."""
+        self.flush(checkpoint=True)
+
+    def take_writes(self, log: bool = True, checkpoint: bool = False
+                    ) -> Tuple[List[Tuple[Dict[str, Any], LeaseRow]], List[LeaseEvent]]:
         """The queued lease starts (with their visits) and, with ``log``, the lease log, taken, for
         ``write``. With ``defer_writes`` a host takes them where it calls assign() and writes them
         where it likes (the service: see its writer). A start carries what the store needs of it;
-        the log may wait and fold."""
+        the log may wait and fold. Renewals join the log at checkpoints (the core's, every
+        ``store.checkpoint_seconds`` of renewal clock, or ``checkpoint``): a heartbeat costs no
+        store write of its own."""
         starts = self._take_starts()
         if not log:
             return starts, []
         events, self._events = self._events, []
-        events += self.pools.drain()
+        events += self.pools.drain(checkpoint)
         if events and self._user_sink is not None:
             self._user_sink(events)
         return starts, self._not_saved(events)
@@ -356,8 +366,9 @@ class Engine:
         self._events[:0] = events
 
     def close(self) -> None:
-        """A clean shutdown: flush the lease log, close the store (if the engine opened it)."""
-        self.flush()
+        """A clean shutdown: flush the lease log with a last checkpoint, close the store (if the
+        engine opened it)."""
+        self.flush(checkpoint=True)
         if self.journal is not None:
             self.journal.close()
         if self._owns_store:
@@ -409,6 +420,9 @@ class Engine:
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
         self.pools.configure(config.pools, milliseconds(now))
+        if int(config.checkpoint_seconds * 1000) != self.pools._checkpoint_ms:
+            self.pools._checkpoint_ms = int(config.checkpoint_seconds * 1000)
+            self.pools.set_sink_batch(self.pools._sink_batch)
         self.attributor.configure(self.config)
 
     def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:

@@ -8,6 +8,7 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
 
     0     magic b"K50POOL\\x01", layout version u32, slot size u32, capacity u32, used u32
     32    the key of holder hashes (16 random bytes, made with the segment)
+    48    the key of lease token tags (16 random bytes; see _csrc/siphash.h)
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
     4096  slot heads, HEAD_SIZE bytes each (state word, holder hash, last activity, pool), then
@@ -35,7 +36,7 @@ from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
 
-LAYOUT_VERSION = 3  # 3: the holder index and the hash key
+LAYOUT_VERSION = 4  # 3: the holder index and the hash key; 4: token tags and their key
 MAGIC = b"K50POOL\x01"
 HEADER_SIZE = 4096
 HEAD_SIZE = 32
@@ -47,6 +48,7 @@ NAME_MAX = 32
 C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
 _HEAD = struct.Struct("<8sIIII")
 KEY_AT, KEY_SIZE = 32, 16
+TAG_KEY_AT = 48
 NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
 HOLDER_MAX, SESSION_MAX = 48, 24  # bytes a slot keeps of the visitor and session ids
 
@@ -138,13 +140,16 @@ class Segment:
                     self._start(capacity)
                 else:
                     self.buffer = mmap.mmap(self.fd, existing)
-                    migrated = self._check()
-                    if migrated:
+                    version = self._check()
+                    if version == 2:
                         self._grow_from_layout_2(core)
+                    if version in (2, 3):
+                        self._tag_leases(core)
         magic, version, slot_size, self.capacity, _ = _HEAD.unpack_from(self.buffer, 0)
         key = bytes(self.buffer[KEY_AT:KEY_AT + KEY_SIZE])
         self.key = key if key.strip(b"\0") else b""  # none: a segment grown from layout 2
         self.table = core.SlotTable(self.buffer, HEADER_SIZE, self.capacity, fd=self.fd)
+        self.table.set_tag_key(bytes(self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE]))
 
     def _grow_from_layout_2(self, core: ModuleType) -> None:
         """A segment made before the holder index (layout 2, the lock held): grown in place, its live
@@ -158,14 +163,27 @@ class Segment:
         table = core.SlotTable(self.buffer, HEADER_SIZE, capacity, fd=None)  # the file lock is held
         table.rebuild_index()
         del table
-        struct.pack_into("<I", self.buffer, 8, LAYOUT_VERSION)  # last: a crash before leaves layout 2
+        struct.pack_into("<I", self.buffer, 8, 3)  # last: a crash before leaves layout 2
+
+    def _tag_leases(self, core: ModuleType) -> None:
+        """A segment made before token tags (layout 3, the lock held): a tag key made, each lease
+        tagged. Its pages' tokens of the earlier form renew nothing; their visitors are still
+        found by visitor id. (Stop every worker of the older build first.)"""
+        capacity = _HEAD.unpack_from(self.buffer, 0)[3]
+        self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
+        table = core.SlotTable(self.buffer, HEADER_SIZE, capacity, fd=None)  # the file lock is held
+        table.set_tag_key(bytes(self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE]))
+        table.retag()
+        del table
+        struct.pack_into("<I", self.buffer, 8, LAYOUT_VERSION)  # last: a crash before leaves layout 3
 
     def _start(self, capacity: int) -> None:
         _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)
         self.buffer[KEY_AT:KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
+        self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
 
-    def _check(self) -> bool:
-        """Refuse what is not a segment of this build's layout; True for layout 2, which grows."""
+    def _check(self) -> int:
+        """Refuse what is not a segment of this build's layout; its layout version (2 and 3 grow)."""
         if len(self.buffer) < HEADER_SIZE:
             raise SegmentError(f"{self.path}: too small to be a k50core pool segment")
         magic, version, slot_size, capacity, used = _HEAD.unpack_from(self.buffer, 0)
@@ -173,14 +191,14 @@ class Segment:
             raise SegmentError(f"{self.path}: not a k50core pool segment")
         if version == 2 and slot_size == SLOT_SIZE and magic == MAGIC \
                 and HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE) <= len(self.buffer):
-            return True
-        if version != LAYOUT_VERSION or slot_size != SLOT_SIZE or magic != MAGIC:
+            return 2
+        if version not in (3, LAYOUT_VERSION) or slot_size != SLOT_SIZE or magic != MAGIC:
             raise SegmentError(f"{self.path}: made by an incompatible k50core build (layout {version}, "
                                f"slot size {slot_size}; this build uses layout {LAYOUT_VERSION}, "
                                f"slot size {SLOT_SIZE}); remove it or point state_path elsewhere")
         if HEADER_SIZE + self._table_bytes(capacity) > len(self.buffer):
             raise SegmentError(f"{self.path}: truncated pool segment")
-        return False
+        return version
 
     def locked(self) -> "_SegmentLock":
         return _SegmentLock(self)
@@ -263,14 +281,16 @@ class Pools:
     def __init__(self, core: ModuleType, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
                  state_path: Optional[str] = None, capacity: Optional[int] = None,
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
-                 now_ms: int) -> None:
+                 checkpoint_ms: int = 30_000, now_ms: int) -> None:
         dynamic = [p for p in pools.values() if p.type == "dynamic"]
         total = sum(len(p.numbers) for p in dynamic)
         self.segment = Segment(core, capacity or max(256, 2 * total + 64), state_path)
         self.table = self.segment.table
         self.rule_names = list(rule_names)
         self.hint = os.getpid() * 2654435761 % 1000003  # spreads where workers start scanning
-        self.returns = core.ReturnCache(self.table)  # returning visitors: the engine's assign fast path
+        # returning visitors: the engine's assign fast path. Sized by the numbers, not a constant: a
+        # cache smaller than the live leases is emptied each time it fills (a cliff at its size).
+        self.returns = core.ReturnCache(self.table, max(200_000, 4 * self.segment.capacity))
         self.returns.seen = self._seen_again
         self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
         # "slot.gen visitor" -> when last logged (ms); text keys and int values: a dict the cyclic
@@ -278,6 +298,7 @@ class Pools:
         self._joiner_seen: Dict[str, int] = {}
         self._log: List[Any] = []
         self._sink = lease_sink
+        self._checkpoint_ms = checkpoint_ms
         self.set_sink_batch(sink_batch)
         self.by_name: Dict[str, _PoolSlots] = {}
         self.by_index: Dict[int, _PoolSlots] = {}
@@ -446,21 +467,23 @@ class Pools:
 
     def renew_many(self, tokens: Sequence[str], now_ms: int) -> int:
         """Heartbeats: parsed and renewed in the core, logged there as a bit per slot (the core
-        calls the sink when a batch is waiting, see set_log_limit)."""
+        calls the sink at each checkpoint, see set_log_limit)."""
         return self.table.renew_tokens(tokens, now_ms)
 
     def _renew(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int) -> int:
         return self.table.renew(slot, gen, now_ms, ps.hold_ms)
 
     def set_sink_batch(self, events: int) -> None:
-        """Hand the sink lease starts, and separately renewals, once this many wait."""
+        """Hand the sink lease starts (and leases superseded) once this many wait; renewals go at
+        checkpoints only: each lease renewed since the last is then one event, however often it was
+        renewed (a heartbeat costs no store write of its own)."""
         self._sink_batch = events
         if self._sink is not None:
-            self.table.set_log_limit(events, self._sink_now)
+            self.table.set_log_limit(events, self._sink_now, self._checkpoint_ms)
 
-    def _sink_now(self) -> None:
+    def _sink_now(self, checkpoint: bool) -> None:
         if self._sink is not None:
-            self._sink(self.drain())
+            self._sink(self.drain(checkpoint))
 
     def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
         until = self._renew(ps, slot, gen, now_ms)
@@ -494,28 +517,28 @@ class Pools:
             self._record("share", ps, slot, gen, now_ms, visitor, None)
 
     # -- tokens -----------------------------------------------------------------------
-    @staticmethod
-    def make_token(ps: _PoolSlots, slot: int, gen: int) -> str:
-        """16 hex digits, pool (2) slot (8) gen (6): a fixed width the core parses without a loop.
-        (Pages may still send the earlier dotted form "pool.slot.gen"; both are read.)"""
-        if slot >> 32 or gen >> 24:
-            return f"{ps.index:x}.{slot:x}.{gen:x}"
-        return "%02x%08x%06x" % (ps.index, slot, gen)
+    def make_token(self, ps: _PoolSlots, slot: int, gen: int) -> str:
+        """32 hex digits, pool (2) slot (8) gen (6) and the lease's tag (16): a fixed width the core
+        parses without a loop; the tag (keyed with the segment's secret) makes it unguessable."""
+        return "%02x%08x%06x%016x" % (ps.index, slot, gen, self.table.tag(slot))
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
+        """(pool, slot, gen) of a token whose tag is the one of the lease its slot holds; else None."""
         known = self._tokens.get(token) if type(token) is str else None
-        if known is not None:
-            return known
-        fields = parse_token_text(token)
-        if fields is None:
+        if known is None:
+            fields = parse_token_text(token)
+            if fields is None:
+                return None
+            p, s, g, tag = fields
+            ps = self.by_index.get(p)
+            if ps is None or self._slot_pool.get(s) is not ps:
+                return None
+            if len(self._tokens) > 200_000:  # bounded: a miss just parses again
+                self._tokens.clear()
+            known = self._tokens[token] = (ps, s, g, tag)
+        ps, s, g, tag = known
+        if self.table.tag(s) != tag:  # a forged token, or one of an earlier lease of the slot
             return None
-        p, s, g = fields
-        ps = self.by_index.get(p)
-        if ps is None or self._slot_pool.get(s) is not ps:
-            return None
-        if len(self._tokens) > 200_000:  # bounded: a miss just parses again
-            self._tokens.clear()
-        self._tokens[token] = (ps, s, g)
         return ps, s, g
 
     # -- lease log ------------------------------------------------------------------
@@ -535,12 +558,13 @@ class Pools:
         """Into the lease log; a full batch goes to the sink."""
         self._log.append(e)
         if self._sink is not None and len(self._log) >= self._sink_batch:
-            self._sink(self.drain())
+            self._sink(self.drain(checkpoint=False))
 
-    def drain(self) -> List[LeaseEvent]:
-        """Every event since the last drain, oldest first."""
+    def drain(self, checkpoint: bool = True) -> List[LeaseEvent]:
+        """The events since the last drain, oldest first; the renewals only with ``checkpoint``
+        (until then each lease's latest activity is in the pool state, where attribution reads it)."""
         out, self._log = self._log, []
-        out += self.table.take_renewal_events(LeaseEvent, self._pool_names, self.rule_names)
+        out += self.table.take_renewal_events(LeaseEvent, self._pool_names, self.rule_names, checkpoint)
         out.sort(key=lambda e: e.last)  # starts and renewals in time order
         return out
 

@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from ..instants import milliseconds
+from .tags import lease_tag
 
 HEAD_SIZE, HEAD_HASH, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, holder hash, last, pool
 SLOT_SIZE = 128                # per slot: the lease record
-OFF_NUMBER, OFF_RULE, OFF_START, OFF_END0 = 8, 20, 24, 32
+OFF_NUMBER, OFF_RULE, OFF_START, OFF_END0, OFF_TAG = 8, 20, 24, 32, 40
 OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
 POOLS_MAX = 64
@@ -62,18 +63,16 @@ def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
     return ((gen & GEN_MASK) << 46) | (kind << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
 
 
-def _parse_token(token: Any) -> Optional[Tuple[int, int, int]]:
-    """(pool, slot, gen) from 16 lowercase hex digits (pool 2, slot 8, gen 6), or from three
-    dot-separated lowercase hex numbers of at most 12 digits (the earlier form); else None."""
-    if type(token) is not str or len(token) > 40 or not token.isascii():
+TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
+_HEX = frozenset("0123456789abcdef")
+
+
+def _parse_token(token: Any) -> Optional[Tuple[int, int, int, int]]:
+    """(pool, slot, gen, tag) from the 32 lowercase hex digits make_token writes; else None."""
+    if type(token) is not str or len(token) != TOKEN_LENGTH or not _HEX.issuperset(token):
         return None
-    if len(token) == 16 and all(c in "0123456789abcdef" for c in token):
-        v = int(token, 16)
-        return v >> 56, (v >> 24) & 0xFFFFFFFF, v & 0xFFFFFF
-    parts = token.split(".")
-    if len(parts) != 3 or not all(0 < len(p) <= 12 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        return None
-    return int(parts[0], 16), int(parts[1], 16), int(parts[2], 16)
+    v = int(token[:16], 16)
+    return v >> 56, (v >> 24) & 0xFFFFFFFF, v & 0xFFFFFF, int(token[16:], 16)
 
 
 class SlotTable:
@@ -96,7 +95,9 @@ class SlotTable:
         self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
+        self._checkpoint_every, self._checkpoint_due, self._checkpoint_floor = 0, None, 0
         self._holds = [0] * POOLS_MAX
+        self._tag_key = bytes(16)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -170,15 +171,16 @@ class SlotTable:
                 return None
             self._supersede(best)
             gen = (unpack_state(self._get(best))[1] + 1) & GEN_MASK
-            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._write_lease(best, gen, now, now + hold, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, CLAIMING, False, now + CLAIM_DEADLINE_MS))  # as the compiled
             self._index_put(best, gen, holder_hash, holder)  # claim: the replaced lease's entry is not current
             self._put(best, pack_state(gen, LEASED, False, now + hold))
             return best, gen
 
-    def _write_lease(self, slot: int, now: int, until: int, rule: int, holder_hash: int, holder: bytes,
-                     session: bytes) -> None:
+    def _write_lease(self, slot: int, gen: int, now: int, until: int, rule: int, holder_hash: int,
+                     holder: bytes, session: bytes) -> None:
         at = self._at(slot)
+        U64.pack_into(self._view, at + OFF_TAG, self._tag_of(slot, gen, now))
         holder, session = holder[:HOLDER_MAX], session[:SESSION_MAX]
         U32.pack_into(self._view, at + OFF_RULE, rule)
         U64.pack_into(self._view, at + OFF_START, now)
@@ -194,7 +196,7 @@ class SlotTable:
     def renew(self, slot: int, gen: int, now: int, hold: int) -> int:
         """Extend a live lease to now + hold; returns the new expiry, or 0 if the lease is gone."""
         until = self._renew(slot, gen, now, hold)
-        self._check_log()  # outside the lock: the engine's drain reads slots
+        self._check_log(now)  # outside the lock: the engine's drain reads slots
         return until
 
     def _renew(self, slot: int, gen: int, now: int, hold: int) -> int:
@@ -230,9 +232,11 @@ class SlotTable:
         return (slot, gen, shared, start, last, until, pool, rule, number,
                 holder.decode("utf-8", "replace") or None, session.decode("utf-8", "replace") or None)
 
-    def _take(self) -> list:
-        """Superseded leases, then the marked slots in slot order (see _pool.pxi)."""
+    def _take(self, marks: bool = True) -> list:
+        """Superseded leases, then (with ``marks``) the marked slots in slot order (see _pool.pxi)."""
         out, self._superseded = self._superseded, []
+        if not marks:
+            return out
         marked, self._marked = self._marked, set()  # swapped first: a renewal meanwhile lands in the new set
         for slot in sorted(marked):
             with self._locked():
@@ -250,23 +254,37 @@ class SlotTable:
         """Forget the pending renewal log without reading the slots (a forked child)."""
         self._marked, self._superseded = set(), []
 
-    def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str]) -> list:
-        """take_renewals() as lease events (see _pool.pxi)."""
+    def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str],
+                            marks: bool = True) -> list:
+        """take_renewals() as lease events (see _pool.pxi); without ``marks`` only the superseded."""
         out = []
-        for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take():
+        for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take(marks):
             name = pools[pool] if pool < len(pools) else None
             if name is not None:
                 out.append(cls("renew", name, f"+{number}", holder, session, rules[rule] if rule < len(rules) else None,
                                start / 1000.0, last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}"))
         return out
 
-    def set_log_limit(self, limit: int, on_full: Any) -> None:
-        """Call ``on_full()`` after a renewal leaves ``limit`` or more waiting (the engine drains then)."""
+    def set_log_limit(self, limit: int, on_full: Any, checkpoint_ms: int = 0) -> None:
+        """``on_full(True)`` at checkpoints, ``on_full(False)`` when ``limit`` superseded leases wait
+        (see _pool.pxi)."""
         self._log_limit, self._on_full = max(limit, 0), on_full
+        self._checkpoint_every = checkpoint_ms if on_full is not None else 0
+        self._checkpoint_due, self._checkpoint_floor = None, 0
 
-    def _check_log(self) -> None:
-        if self._log_limit and self.pending_renewals() >= self._log_limit and self._on_full is not None:
-            self._on_full()
+    def _check_log(self, now: int) -> None:
+        due = False
+        every = self._checkpoint_every
+        if every and (self._checkpoint_due is None or now >= self._checkpoint_due or now < self._checkpoint_floor):
+            due = self._checkpoint_due is not None and now >= self._checkpoint_due
+            self._checkpoint_due, self._checkpoint_floor = now + every, now - min(now, every)
+        full = bool(self._log_limit) and len(self._superseded) >= self._log_limit
+        if self._on_full is not None and (due or full):
+            self._on_full(due)
+
+    def checkpoint_at(self) -> Optional[int]:
+        """The renewal clock (ms) at which the next checkpoint is due; None when none is set."""
+        return self._checkpoint_due
 
     def pending_renewals(self) -> int:
         return len(self._marked) + len(self._superseded)
@@ -274,6 +292,28 @@ class SlotTable:
     def last_superseded(self) -> Optional[tuple]:
         """The final state of the lease this process's latest claim or share replaced (see _pool.pxi)."""
         return self._replaced
+
+    def set_tag_key(self, key: bytes) -> None:
+        """The 16-byte secret lease tags are keyed with (the segment keeps it)."""
+        if len(key) != 16:
+            raise ValueError("a tag key is 16 bytes")
+        self._tag_key = bytes(key)
+
+    def _tag_of(self, slot: int, gen: int, start: int) -> int:
+        pool = U32.unpack_from(self._view, self._head(slot) + HEAD_POOL)[0]
+        return lease_tag(self._tag_key, slot, pool, gen, start)
+
+    def tag(self, slot: int) -> int:
+        """The tag of the lease the slot holds (or last held): the end of its tokens."""
+        return self._u64(slot, OFF_TAG)
+
+    def retag(self) -> None:
+        """Give every slot's lease its tag under the current key (a segment made before tags)."""
+        with self._locked():
+            for slot in range(self.capacity):
+                gen = unpack_state(self._get(slot))[1]
+                U64.pack_into(self._view, self._at(slot) + OFF_TAG,
+                              self._tag_of(slot, gen, self._u64(slot, OFF_START)))
 
     def set_holds(self, holds: Sequence[int]) -> None:
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
@@ -288,15 +328,15 @@ class SlotTable:
             fields = _parse_token(token)
             if fields is None:
                 continue
-            pool, slot, gen = fields
+            pool, slot, gen, tag = fields
             holds = self._holds
             if pool >= POOLS_MAX or slot >= self.capacity or not holds[pool]:
                 continue
-            if U32.unpack_from(self._view, self._head(slot) + HEAD_POOL)[0] != pool:
+            if U32.unpack_from(self._view, self._head(slot) + HEAD_POOL)[0] != pool or self.tag(slot) != tag:
                 continue
             if self._renew(slot, gen, now, holds[pool]):
                 alive += 1
-        self._check_log()
+        self._check_log(now)
         return alive
 
     def heartbeat(self, token: Any, now: Any = None) -> bool:
@@ -334,7 +374,7 @@ class SlotTable:
                 return best, gen
             self._supersede(best)
             gen = (gen + 1) & GEN_MASK  # ended: a new shared lease for this holder
-            self._write_lease(best, now, now + hold, rule, holder_hash, holder, session)
+            self._write_lease(best, gen, now, now + hold, rule, holder_hash, holder, session)
             self._put(best, pack_state(gen, CLAIMING, True, now + CLAIM_DEADLINE_MS))  # as the compiled
             self._index_put(best, gen, holder_hash, holder)  # claim: the replaced lease's entry is not current
             self._put(best, pack_state(gen, LEASED, True, now + hold))

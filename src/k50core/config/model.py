@@ -28,7 +28,9 @@ from . import phones
 
 POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
-_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events"}
+_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events", "store"}
+_STORE_KEYS = {"checkpoint_seconds"}
+CHECKPOINT_SECONDS = 30.0  # how often each live lease's latest activity reaches the store, at most
 _SITE_KEYS = {"default_number", "region", "display"}
 _POOL_KEYS = {"type", "numbers", "hold_seconds", "cooldown_seconds", "on_exhausted", "default_number", "display",
               "late_seconds", "campaign"}
@@ -128,6 +130,7 @@ class Config:
     geoip_path: Optional[str] = None
     exclude_bots: bool = True
     events: Events = field(default_factory=Events)
+    checkpoint_seconds: float = CHECKPOINT_SECONDS  # store.checkpoint_seconds
 
 
 class _Checker:
@@ -199,6 +202,10 @@ def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
         c.fault("bots.exclude", "expected true or false")
     cfg.exclude_bots = bots.get("exclude", True) is not False
     cfg.events = _events(c, top.get("events"))
+    store = c.mapping(top.get("store"), "store", _STORE_KEYS)
+    if store.get("checkpoint_seconds") is not None:
+        cfg.checkpoint_seconds = _positive(c, store["checkpoint_seconds"], "store.checkpoint_seconds",
+                                           CHECKPOINT_SECONDS)
     return cfg, c.problems
 
 
