@@ -71,3 +71,28 @@ def test_first_match_respects_priority_with_many_rules(build):
     assert engine.match(attrs).rule == "c49"
     attrs["query"]["utm_campaign"] = "none"
     assert engine.match(attrs).rule == "early-region"
+
+
+COLD_START = """
+import sys, time
+from k50core import Engine
+engine = Engine.from_config({"pools": {"p": {"type": "static", "numbers": ["+74950000001"]}},
+                             "rules": [{"name": "m", "when": {"device.type": "mobile"}, "pool": "p"}]},
+                            implementation=sys.argv[1], warm=sys.argv[2] == "warm")
+loaded = "user_agents" in sys.modules
+engine.decide({"url": "https://shop.example.ru/", "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like "
+               "Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"})
+print(loaded)
+"""
+
+
+@pytest.mark.parametrize("warm", ["warm", "cold"])
+def test_from_config_leaves_the_user_agent_parser_loaded_for_the_first_visit(build, warm):
+    """The User-Agent parser's patterns (~0.3 s to load) are loaded by from_config, so the first
+    visitor of an embedding app does not pay for them; warm=False leaves it to the first visit."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", COLD_START, build, warm], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ("True" if warm == "warm" else "False")

@@ -63,7 +63,7 @@ class Engine:
 
     def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                 now: Optional[float] = None, store: "Store | str | None" = None) -> None:
+                 now: Optional[float] = None, store: "Store | str | None" = None, warm: bool = True) -> None:
         self.core = core
         # leases and the visits that started them go to the store (in memory unless given)
         self.store = open_store(store if store is not None else ":memory:")
@@ -116,6 +116,8 @@ class Engine:
             self.journal = StartJournal(self.store.path)
             me = weakref.ref(self)  # an engine made before a fork (gunicorn --preload): see _forked
             os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
+        if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
+            self.warm_up()
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -146,7 +148,8 @@ class Engine:
     def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None,
                     state_path: Optional[str] = None,
                     lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                    now: Optional[float] = None, store: "Store | str | None" = None) -> "Engine":
+                    now: Optional[float] = None, store: "Store | str | None" = None,
+                    warm: bool = True) -> "Engine":
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
@@ -156,13 +159,15 @@ class Engine:
         ``lease_sink`` receives lease events in batches; ``now`` is the clock
         for numbers a shared segment has but this config retires. ``store``
         (a SQLite path, ``postgresql://…`` or a Store; default: SQLite in
-        memory) keeps leases, visits, calls and attributions. Raises ConfigError
-        listing every problem with its place.
+        memory) keeps leases, visits, calls and attributions. ``warm`` (default)
+        loads now what enrichment would load at the first visit (the User-Agent
+        parser's patterns: ~0.3 s, once per process), so no visitor waits for it.
+        Raises ConfigError listing every problem with its place.
         """
         config = _load(source)
         core = _impl.by_name(implementation) if implementation else _impl.core
         return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink, now=now,
-                   store=store)
+                   store=store, warm=warm)
 
     # -- number assignment ---------------------------------------------------------------
     def assign(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:

@@ -1,0 +1,258 @@
+"""Pools at production working sets: 1,000 / 20,000 / 200,000 live leases, store on.
+
+    python benchmarks/sweep_pools.py                     # the sweep, a markdown table, an SVG
+    python benchmarks/sweep_pools.py --sizes 1000,20000  # fewer sizes
+    python benchmarks/sweep_pools.py --store-cost 100000 # store writes of N leases heartbeating
+
+Every engine keeps what it would persist: nothing is drained or discarded. The clock moves as
+in production (each live visitor comes back or heartbeats once per 15 s round, in a shuffled
+order), so checkpoints fall inside the timed rounds and their store writes are paid there. The
+peer is the lock-based Python pool (baseline_pool.LockedPool) at the same working set, in the
+same order, timed in turn with k50core (a busy spell of the machine slows both sides).
+Latency is per call (perf_counter_ns around each one, the timer's own cost subtracted):
+p50 / p99 / p99.9 over every call of the rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from k50core import Engine  # noqa: E402
+
+from baseline_pool import LockedPool  # noqa: E402
+from svgplot import line_chart  # noqa: E402
+
+ROUND_SECONDS = 15.0  # a page heartbeats every 15 s; checkpoints every 30 s (the default)
+UAS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.6045.163 "
+    "Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 "
+    "Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+    "Safari/537.36 Edg/120.0.2210.61",
+]
+
+
+def numbers(n: int) -> List[str]:
+    return [f"+7{495 + i // 10_000_000}{i % 10_000_000:07d}" for i in range(n)]
+
+
+def config(n: int) -> dict:
+    return {"pools": {"p": {"type": "dynamic", "numbers": numbers(n), "hold_seconds": 900,
+                            "cooldown_seconds": 300}},
+            "rules": [{"name": "paid", "when": {"traffic_type": "paid"}, "pool": "p"},
+                      {"name": "organic", "when": {"source": {"$in": ["yandex", "google"]}}, "pool": "p"},
+                      {"name": "rest", "pool": "p"}]}
+
+
+def visits(n: int, seed: int) -> List[dict]:
+    """Visits of another shape than the tests': utm and click ids, referrers, varied IPs."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        kind = rnd.random()
+        if kind < 0.4:
+            url = (f"https://shop.example.com/catalog/s{rnd.randrange(40)}?utm_source=yandex&utm_medium=cpc"
+                   f"&utm_campaign=c{rnd.randrange(300)}&yclid={rnd.getrandbits(48)}")
+            ref = "https://yandex.ru/"
+        elif kind < 0.7:
+            url, ref = f"https://shop.example.com/p/{rnd.randrange(5000)}", "https://www.google.com/"
+        else:
+            url, ref = "https://shop.example.com/", None
+        v = {"visitor_id": f"{rnd.getrandbits(64):016x}", "url": url, "user_agent": rnd.choice(UAS),
+             "ip": f"{rnd.choice([5, 31, 46, 77, 95, 178, 185, 212])}.{rnd.randrange(256)}.{rnd.randrange(256)}."
+                   f"{rnd.randrange(1, 255)}"}
+        if ref:
+            v["referrer"] = ref
+        out.append(v)
+    return out
+
+
+def percentiles(samples: List[int], overhead: int) -> Tuple[float, float, float]:
+    samples.sort()
+    n = len(samples)
+    return tuple(max(0, samples[min(n - 1, int(q * n))] - overhead) for q in (0.5, 0.99, 0.999))  # type: ignore
+
+
+def timer_overhead() -> int:
+    ns = time.perf_counter_ns
+    samples = []
+    for _ in range(20_000):
+        t = ns()
+        samples.append(ns() - t)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def engine_for(n: int, store: str, workdir: str) -> Engine:
+    path = os.path.join(workdir, f"k50-{n}-{store}.db") if store == "sqlite" else None
+    engine = Engine.from_config(config(n), store=path, now=1_000.0)
+    engine.warm_up()
+    return engine
+
+
+def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> Dict[str, float]:
+    """One working set: new visitors, then rounds of returns and heartbeats, k50core and peer."""
+    engine = engine_for(n, store, workdir)
+    vs = visits(n, seed=n + 7)
+    ns = time.perf_counter_ns
+    now = 1_000.0
+    new_lat: List[int] = []
+    t0 = time.perf_counter()
+    assign = engine.assign
+    tokens = []
+    for k, v in enumerate(vs):  # the pool fills over one round
+        at = now + ROUND_SECONDS * k / n
+        t = ns()
+        got = assign(v, at)
+        new_lat.append(ns() - t)
+        tokens.append(got.token)
+    new_us = (time.perf_counter() - t0) / n * 1e6
+    assert all(tokens), "every new visitor got a number"
+    peer = LockedPool(numbers(n), 900.0, 300.0)
+    ids = [v["visitor_id"] for v in vs]
+    for k, vid in enumerate(ids):
+        peer.assign(vid, now + ROUND_SECONDS * k / n)
+    rnd = random.Random(n)
+    order = list(range(n))
+    best = {"assign": float("inf"), "peer_assign": float("inf"), "hb": float("inf"), "hb_many": float("inf"),
+            "peer_renew": float("inf")}
+    lat: Dict[str, List[int]] = {"assign": [], "hb": []}
+    heartbeat, heartbeat_many = engine.heartbeat, engine.heartbeat_many
+    for r in range(rounds):
+        rnd.shuffle(order)
+        base = now + ROUND_SECONDS * (r + 1)
+        times = [base + ROUND_SECONDS * k / n for k in range(n)]
+        batch = [vs[i] for i in order]
+        # returning visitors (page views): the whole round timed, then per call
+        t = time.perf_counter()
+        for v, at in zip(batch, times):
+            assign(v, at)
+        best["assign"] = min(best["assign"], (time.perf_counter() - t) / n * 1e9)
+        pids = [ids[i] for i in order]
+        t = time.perf_counter()
+        for vid, at in zip(pids, times):
+            peer.assign(vid, at)
+        best["peer_assign"] = min(best["peer_assign"], (time.perf_counter() - t) / n * 1e9)
+        toks = [tokens[i] for i in order]
+        hb_times = [at + ROUND_SECONDS / 2 for at in times]
+        t = time.perf_counter()
+        for tok, at in zip(toks, hb_times):
+            heartbeat(tok, at)
+        best["hb"] = min(best["hb"], (time.perf_counter() - t) / n * 1e9)
+        t = time.perf_counter()
+        for vid, at in zip(pids, hb_times):
+            peer.renew(vid, at)
+        best["peer_renew"] = min(best["peer_renew"], (time.perf_counter() - t) / n * 1e9)
+        # heartbeat_many: batches of 500 pages, as a service collecting them would send
+        many_times = [at + ROUND_SECONDS / 4 for at in times]
+        t = time.perf_counter()
+        for k in range(0, n, 500):
+            heartbeat_many(toks[k:k + 500], many_times[k])
+        best["hb_many"] = min(best["hb_many"], (time.perf_counter() - t) / n * 1e9)
+        # latency of single calls, a shorter pass at the round's end
+        sample = order[: min(n, 20_000)]
+        for i in sample:
+            at = base + ROUND_SECONDS * 0.99
+            t = ns()
+            assign(vs[i], at)
+            lat["assign"].append(ns() - t)
+            t = ns()
+            heartbeat(tokens[i], at)
+            lat["hb"].append(ns() - t)
+    alive = engine.stats(now=now + ROUND_SECONDS * (rounds + 1))["pools"]["p"]["leased"]
+    engine.close()
+    out = dict(best)
+    out["new_us"] = new_us
+    out["alive"] = alive
+    out["new_p"] = percentiles(new_lat, overhead)
+    out["assign_p"] = percentiles(lat["assign"], overhead)
+    out["hb_p"] = percentiles(lat["hb"], overhead)
+    return out
+
+
+def store_cost(n: int, seconds: float, workdir: str) -> Tuple[float, float, int]:
+    """n live leases heartbeating every 15 s for ``seconds`` of clock: the share of one core the
+    store writes took (their time over the clock's), and the rows written."""
+    engine = engine_for(n, "sqlite", workdir)
+    vs = visits(n, seed=99)
+    tokens = [engine.assign(v, 1_000.0 + ROUND_SECONDS * k / n).token for k, v in enumerate(vs)]
+    engine.flush()
+    real = engine.store.save_writes
+    spent, rows = [0.0], [0]
+
+    def timed(starts, events, *a, **kw):
+        t = time.perf_counter()
+        try:
+            return real(starts, events, *a, **kw)
+        finally:
+            spent[0] += time.perf_counter() - t
+            rows[0] += len(events)
+    engine.store.save_writes = timed
+    rounds = int(seconds / ROUND_SECONDS)
+    took = time.perf_counter()
+    for r in range(rounds):
+        base = 1_000.0 + ROUND_SECONDS * (r + 1)
+        for k in range(0, n, 500):
+            engine.heartbeat_many(tokens[k:k + 500], base + ROUND_SECONDS * k / n)
+        engine.flush()  # what a host does every second or so: starts and the log, no renewals
+    took = time.perf_counter() - took
+    engine.close()
+    return spent[0] / (rounds * ROUND_SECONDS), took / (rounds * ROUND_SECONDS), rows[0]
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,20000,200000")
+    ap.add_argument("--stores", default="memory,sqlite")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--svg", default=os.path.join(os.path.dirname(__file__), "results", "pools_sweep.svg"))
+    ap.add_argument("--store-cost", type=int, default=0, metavar="N")
+    args = ap.parse_args(argv or None)
+    workdir = tempfile.mkdtemp(prefix="k50-sweep-")
+    if args.store_cost:
+        share, whole, rows = store_cost(args.store_cost, 120.0, workdir)
+        print(f"{args.store_cost:,} live leases heartbeating every 15 s, 120 s of clock: store writes "
+              f"{share * 100:.2f}% of a core ({rows:,} rows); all engine work {whole * 100:.1f}% of a core")
+        return
+    overhead = timer_overhead()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: Dict[Tuple[int, str], Dict[str, float]] = {}
+    print("| live leases | store | returning `assign` | peer | ratio | `heartbeat` | `heartbeat_many` | peer renew "
+          "| ratios | new visitor, whole | p50 / p99 / p99.9 returning | p50 / p99 / p99.9 heartbeat "
+          "| p50 / p99 / p99.9 new |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        for store in args.stores.split(","):
+            r = results[(n, store)] = sweep_one(n, store, args.rounds, workdir, overhead)
+            p = lambda key, unit=1: " / ".join(f"{x / unit:,.0f}" for x in r[key])  # noqa: E731
+            print(f"| {n:,} ({r['alive']:,} alive) | {store} | {r['assign']:.0f} ns | {r['peer_assign']:.0f} ns "
+                  f"| **{r['peer_assign'] / r['assign']:.1f}x** | {r['hb']:.0f} ns | {r['hb_many']:.0f} ns "
+                  f"| {r['peer_renew']:.0f} ns | {r['peer_renew'] / r['hb']:.1f}x / "
+                  f"**{r['peer_renew'] / r['hb_many']:.1f}x** | {r['new_us']:.1f} us | {p('assign_p')} ns "
+                  f"| {p('hb_p')} ns | {p('new_p', 1000)} us |", flush=True)
+    if args.svg:
+        os.makedirs(os.path.dirname(args.svg), exist_ok=True)
+        series = {}
+        for store in args.stores.split(","):
+            series[f"assign ({store})"] = [1e9 / results[(n, store)]["assign"] for n in sizes]
+            series[f"heartbeat_many ({store})"] = [1e9 / results[(n, store)]["hb_many"] for n in sizes]
+        series["peer assign (memory)"] = [1e9 / results[(n, args.stores.split(",")[0])]["peer_assign"] for n in sizes]
+        with open(args.svg, "w") as f:
+            f.write(line_chart("Returning visitors and heartbeats against live leases", "live leases",
+                               "calls per second (one core)", sizes, series))
+        print(f"\nwrote {args.svg}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
