@@ -449,3 +449,18 @@ def test_openapi_documents_the_webhook(client):
     post = client.get("/openapi.json").json()["paths"]["/v1/calls"]["post"]
     assert "application/x-www-form-urlencoded" in post["requestBody"]["content"]
     assert {"twilioSignature": []} in post["security"] and "202" in post["responses"]
+
+
+@pytest.mark.parametrize("ctype", ["application/json", None, "text/plain", "multipart/form-data; boundary=x"])
+def test_twilio_signature_does_not_open_a_json_body(client, engine, ctype):
+    """Twilio signs the URL and the form fields: on a body that is no form, one signature of the bare
+    URL (seen once, or computed by anyone who knows it for an empty form) would open every call."""
+    bare = twilio_signature(TWILIO_TOKEN, "https://k50.example.ru/v1/calls", [])
+    for i in range(2):
+        body = json.dumps({"call_id": f"forged-{i}", "number": "+74950000001", "started_at": T0}).encode()
+        headers = {"X-Twilio-Signature": bare, **({"Content-Type": ctype} if ctype else {})}
+        r = client.post("/v1/calls", content=body, headers=headers)
+        assert _reason(r) == "not a form" and "X-K50-Signature" in r.json()["error"]
+    assert engine.store.count("calls") == 0
+    # the same calls signed with the HMAC-SHA256 scheme are taken
+    assert signed(client, BODY).status_code == 200 and engine.store.count("calls") == 1

@@ -284,8 +284,11 @@ class Service:
             if self.webhook is not None and (h.get(SIGNATURE_HEADER) or h.get(TIMESTAMP_HEADER)):
                 self.webhook.verify(h.get(TIMESTAMP_HEADER), h.get(SIGNATURE_HEADER), body)
             elif self.twilio_token is not None and h.get(TWILIO_HEADER):
-                params = decode_form(body) if is_form(h.get("content-type")) else []
-                verify_twilio(self.twilio_token, self._twilio_url(request), params, h.get(TWILIO_HEADER))
+                if not is_form(h.get("content-type")):  # it signs the URL and form fields: any other body
+                    raise SignatureError(                # would pass with one signature of the bare URL
+                        "not a form", f"{TWILIO_HEADER} covers form bodies (application/x-www-form-urlencoded) "
+                        f"only: sign a JSON body with {SIGNATURE_HEADER} and {TIMESTAMP_HEADER}")
+                verify_twilio(self.twilio_token, self._twilio_url(request), decode_form(body), h.get(TWILIO_HEADER))
             else:
                 ways = ["an API key"] + ([f"{SIGNATURE_HEADER} with {TIMESTAMP_HEADER}"] if self.webhook else []) \
                     + ([TWILIO_HEADER] if self.twilio_token else [])

@@ -112,7 +112,7 @@ def openapi_document() -> Dict[str, Any]:
                                         "(form) or an Asterisk/FreePBX CDR (JSON or form). Authorised by an API key, "
                                         "or, when the service is so configured, by X-K50-Timestamp + X-K50-Signature "
                                         "(sha256=HMAC-SHA256(secret, timestamp + '.' + body), within 300 s, once) "
-                                        "or by X-Twilio-Signature.",
+                                        "or by X-Twilio-Signature (form bodies only: it does not cover a JSON body).",
                          "security": key + [{"webhookSignature": [], "webhookTimestamp": []}, {"twilioSignature": []}],
                          "parameters": [{"name": "format", "in": "query", "schema": {
                              "type": "string", "enum": ["json", "twilio", "asterisk"]},
