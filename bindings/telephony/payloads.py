@@ -142,10 +142,21 @@ def _object(data: Any) -> Mapping[str, Any]:
     return data
 
 
+def _finite(value: Any) -> Optional[float]:
+    """A JSON number as a finite float, else None (math.isfinite raises on an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
           required: bool = False) -> Optional[str]:
     value = data.get(name)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if _finite(value) is not None:
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -156,6 +167,9 @@ def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
         return None
     if len(value) > MAX_TEXT:
         problems.append((name, f"longer than {MAX_TEXT} characters"))
+        return None
+    if not value.strip().isprintable():  # a lone surrogate (JSON's "\ud800") is no UTF-8, a NUL no PostgreSQL text
+        problems.append((name, "expected printable text (no control characters or lone surrogates)"))
         return None
     return value.strip()
 
@@ -171,16 +185,17 @@ def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]
             problems.append((name, "expected a non-negative number of seconds"))
             return None
         return float(text)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value < 1e12:
+    number = _finite(value)
+    if number is None or not 0 <= number < 1e12:
         problems.append((name, "expected a non-negative number of seconds"))
         return None
-    return float(value)
+    return number
 
 
 def _unix(value: Any) -> Optional[float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) and 0 <= value < 1e11 else None
+        number = _finite(value)
+        return number if number is not None and 0 <= number < 1e11 else None
     if isinstance(value, str) and re.fullmatch(r"\d{9,11}(\.\d{1,9})?", value.strip()):
         return float(value.strip())
     return None

@@ -85,10 +85,12 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
     caller_raw = call.get("caller")
     caller = normalise(caller_raw, region) if caller_raw not in (None, "") else None
     if caller_raw not in (None, "") and caller is None:
-        if isinstance(caller_raw, str) and 0 < len(caller_raw) <= 64:
-            caller = caller_raw.strip()  # "anonymous", a SIP URI: kept as given, never a repeat key for others
+        # "anonymous", a SIP URI: kept as given, never a repeat key for others. Printable only: a lone
+        # surrogate cannot be stored as UTF-8, a NUL not in PostgreSQL, a control character not shown
+        if isinstance(caller_raw, str) and 0 < len(caller_raw) <= 64 and caller_raw.strip().isprintable():
+            caller = caller_raw.strip()
         else:
-            problems.append(("caller", "expected a phone number or a short string"))
+            problems.append(("caller", "expected a phone number or a short string of printable characters"))
     started = _seconds(call.get("started_at"), "started_at", problems, required=True)
     duration = _seconds(call.get("duration_seconds", 0), "duration_seconds", problems, required=False)
     answered = call.get("answered", bool(duration))
@@ -103,10 +105,23 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
 def _seconds(value: Any, name: str, problems: List[Tuple[str, str]], required: bool) -> float:
     if value is None and not required:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    number = finite(value)
+    if number is None or number < 0:
         problems.append((name, "expected a non-negative number of seconds" + (" (unix time)" if required else "")))
         return 0.0
-    return float(value)
+    return number
+
+
+def finite(value: Any) -> Optional[float]:
+    """A JSON number as a finite float; None for anything else (a boolean, text, NaN, an integer too
+    large for a float: JSON has no bound on its digits, and math.isfinite raises on such an int)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Attributor:
