@@ -244,6 +244,40 @@ def test_export_csv(client, clock):
     assert [row["call_id"] for row in csv.DictReader(io.StringIO(r.text))] == ["call-2"]
 
 
+# -- plausible values ---------------------------------------------------------------------------
+DAY = 86400
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"started_at": 1e300}, "started_at"),                    # stored, and then beyond the export's end
+    ({"started_at": 10 ** 30}, "started_at"),
+    ({"started_at": "T0+2d"}, "started_at"),                   # telephony clocks are wrong by hours, not days
+    ({"started_at": "T0-401d"}, "started_at"),
+    ({"duration_seconds": DAY + 1}, "duration_seconds"),
+    ({"duration_seconds": 1e300}, "duration_seconds"),
+])
+def test_implausible_calls_are_422(client, clock, engine, change, field):
+    call = {"call_id": "odd", "number": "+74950000001", "started_at": clock.t, "duration_seconds": 60}
+    for k, v in change.items():
+        call[k] = {"T0+2d": clock.t + 2 * DAY, "T0-401d": clock.t - 401 * DAY}.get(v, v) if isinstance(v, str) else v
+    r = client.post("/v1/calls", json=call, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert [p["field"] for p in r.json()["problems"]] == [field]
+    assert engine.store.count("calls") == 0
+
+
+def test_calls_at_the_edges_of_plausible_are_stored_and_exported(client, clock):
+    edges = {"old": clock.t - 400 * DAY, "ahead": clock.t + DAY, "long": clock.t}
+    for cid, at in edges.items():
+        call = {"call_id": cid, "number": "+74950000001", "started_at": at,
+                "duration_seconds": DAY if cid == "long" else 30}
+        assert client.post("/v1/calls", json=call, headers=AUTH).status_code == 200
+    rows = client.get("/v1/calls", headers=AUTH).json()["calls"]
+    assert [r["call_id"] for r in rows] == ["old", "long", "ahead"]
+    text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
+    assert [r["call_id"] for r in csv.DictReader(io.StringIO(text))] == ["old", "long", "ahead"]
+
+
 @pytest.mark.parametrize("query,field", [({"since": "yesterday"}, "since"), ({"until": "nan"}, "until"),
                                          ({"status": "great"}, "status"), ({"limit": "0"}, "limit"),
                                          ({"limit": "10000"}, "limit"), ({"cursor": "!!notacursor"}, "cursor"),

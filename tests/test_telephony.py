@@ -536,3 +536,28 @@ def test_webhook_fields_never_give_a_5xx(engine, clock, fmt, fields, n):
             call_id = r.json()["call_id"]
             exported = c.get("/v1/calls", params={"limit": 1000}, headers={"X-API-Key": KEY}).json()["calls"]
             assert call_id in [row["call_id"] for row in exported]
+
+
+# -- plausible values -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("form,field", [
+    (twilio_form(duration=999999999999), "CallDuration"),        # was taken: started_at became 0
+    (twilio_form(duration=86401), "CallDuration"),
+    (twilio_form(CallDuration=None, Duration="90000"), "Duration"),
+    (twilio_form(StartTime="Mon, 16 Aug 2100 03:45:01 +0000"), "StartTime"),
+    (twilio_form(ended=T0 + 3 * 86400), "Timestamp"),
+])
+def test_twilio_implausible_values_are_422(client, engine, form, field):
+    r = twilio_post(client, form)
+    assert r.status_code == 422, r.text
+    assert field in [p["field"] for p in r.json()["problems"]]
+    assert engine.store.count("calls") == 0
+
+
+@pytest.mark.parametrize("row,field", [
+    (cdr(billsec=90000), "billsec"), (cdr(duration="999999999999"), "duration"),
+    (cdr(start_="2100-01-01 00:00:00"), "start"), (cdr(start_=None, calldate="1990-01-01 00:00:00"), "calldate")])
+def test_asterisk_implausible_values_are_422(client, engine, row, field):
+    r = signed(client, json.dumps(row).encode())
+    assert r.status_code == 422, r.text
+    assert field in [p["field"] for p in r.json()["problems"]]
+    assert engine.store.count("calls") == 0

@@ -44,15 +44,17 @@ _SCHEMAS: Dict[str, Any] = {
     "Call": {"type": "object", "required": ["call_id", "number", "started_at"], "properties": {
         "call_id": {"type": "string", "description": "1-128 printable ASCII characters; recorded once"},
         "number": {"type": "string", "description": "the tracking number called"},
-        "caller": {"type": "string"},
-        "started_at": {"type": "number", "description": "unix seconds"},
-        "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"}}},
+        "caller": {"type": "string", "description": "a phone number, or up to 64 printable characters "
+                                                    "(anonymous, a SIP URI)"},
+        "started_at": {"type": "number", "description": "unix seconds, from 400 days before now to a day after"},
+        "duration_seconds": {"type": "number", "minimum": 0, "maximum": 86400, "description": "at most a day"},
+        "answered": {"type": "boolean"}}},
     "TwilioStatusCallback": {"type": "object", "required": ["CallSid", "To", "CallStatus"], "properties": {
         "CallSid": {"type": "string"}, "To": {"type": "string", "description": "the tracking number called"},
         "From": {"type": "string"},
         "CallStatus": {"type": "string", "enum": ["completed", "busy", "no-answer", "failed", "canceled"],
                        "description": "queued, ringing, in-progress events are answered 202 and not recorded"},
-        "CallDuration": {"type": "string", "description": "seconds (or Duration)"},
+        "CallDuration": {"type": "string", "description": "seconds (or Duration), at most a day"},
         "Timestamp": {"type": "string", "description": "RFC 2822; the start is Timestamp - CallDuration"},
         "StartTime": {"type": "string", "description": "RFC 2822; wins over Timestamp"}}},
     "AsteriskCdr": {"type": "object", "required": ["uniqueid"], "properties": {

@@ -38,6 +38,7 @@ TWILIO_FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 TWILIO_IN_PROGRESS = {"queued", "initiated", "ringing", "in-progress", "answered"}
 ASTERISK_DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
 MAX_TEXT = 256
+MAX_CALL_SECONDS = 86400   # a duration over a day is no call (k50core.attribution checks the same)
 _CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
 
 
@@ -175,7 +176,8 @@ def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
 
 
 def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]) -> Optional[float]:
-    """A non-negative whole or decimal number of seconds (a JSON number or its text), None when absent."""
+    """A non-negative whole or decimal number of seconds up to a day (a JSON number or its text), None
+    when absent."""
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -184,10 +186,14 @@ def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]
         if not re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
             problems.append((name, "expected a non-negative number of seconds"))
             return None
-        return float(text)
-    number = _finite(value)
-    if number is None or not 0 <= number < 1e12:
-        problems.append((name, "expected a non-negative number of seconds"))
+        number: Optional[float] = float(text)
+    else:
+        number = _finite(value)
+        if number is None or number < 0:
+            problems.append((name, "expected a non-negative number of seconds"))
+            return None
+    if number > MAX_CALL_SECONDS:
+        problems.append((name, f"longer than a day ({MAX_CALL_SECONDS} s)"))
         return None
     return number
 

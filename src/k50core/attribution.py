@@ -36,6 +36,13 @@ SHARED_OWNER_WEIGHT = 0.02
 # mostly the one still on the page, so recency counts on the scale of a visit, not of the hold.
 AMBIGUOUS_SCALE = 0.2
 
+# What a call may claim (a 422 beyond): it started at most MAX_CALL_AGE before it is reported (a CDR
+# import of the last year, with room) and at most MAX_CALL_AHEAD after (a telephony clock or zone
+# set wrong by hours, not days), and lasted at most MAX_CALL_SECONDS.
+MAX_CALL_AGE = 400 * 86400
+MAX_CALL_AHEAD = 86400
+MAX_CALL_SECONDS = 86400
+
 
 class CallError(ValueError):
     """A call payload that cannot be attributed; ``problems`` lists (field, message)."""
@@ -92,7 +99,12 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
         else:
             problems.append(("caller", "expected a phone number or a short string of printable characters"))
     started = _seconds(call.get("started_at"), "started_at", problems, required=True)
+    if not any(f == "started_at" for f, _ in problems) and not now - MAX_CALL_AGE <= started <= now + MAX_CALL_AHEAD:
+        problems.append(("started_at", f"expected a time from {MAX_CALL_AGE // 86400} days before now to "
+                                       f"{MAX_CALL_AHEAD // 3600} hours after it (unix seconds; now is {now:.0f})"))
     duration = _seconds(call.get("duration_seconds", 0), "duration_seconds", problems, required=False)
+    if duration > MAX_CALL_SECONDS:
+        problems.append(("duration_seconds", f"longer than a day ({MAX_CALL_SECONDS} s)"))
     answered = call.get("answered", bool(duration))
     if not isinstance(answered, bool):
         problems.append(("answered", "expected true or false"))
