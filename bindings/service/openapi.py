@@ -140,7 +140,10 @@ def openapi_document() -> Dict[str, Any]:
                             {"name": "cursor", "in": "query", "schema": {"type": "string"},
                              "description": "next_cursor of the previous page (CSV: the X-Next-Cursor header)"},
                             {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
-                             "description": "default json; Accept: text/csv also gives CSV"}],
+                             "description": "default json; Accept: text/csv also gives CSV. In CSV a cell "
+                                            "that starts with =, +, -, @, tab or CR gets a leading single quote "
+                                            "(OWASP: no spreadsheet formulas from visitors' utm tags or cookies), "
+                                            "so E.164 numbers read '+74951234567; the JSON has values as they are"}],
                         "responses": {"200": {"description": "a page of calls", "content": {
                             "application/json": {"schema": {"type": "object", "properties": {
                                 "calls": {"type": "array", "items": _ref("CallRow")},
