@@ -300,6 +300,24 @@ def test_export_csv_escapes_formulas_from_the_public_visit(client, clock):
     assert plain["number"] == shown["number"] and plain["attributes"]["utm"]["utm_campaign"] == "-2+3"
 
 
+def test_a_crowded_number_answers_a_bounded_ambiguous_call(engine, clock):
+    """500 visitors on the demo's 10 numbers (shared when exhausted): a call to one of them is answered
+    with its 20 likeliest candidates and the count of the rest, not with everyone."""
+    for i in range(500):
+        engine.assign({"visitor_id": f"crowd{i:03d}", "url": CAMPAIGN}, now=clock.t + i)
+    with TestClient(create_app(engine, api_keys=[KEY], now=clock)) as c:
+        clock.t += 600
+        r = c.post("/v1/calls", json={"call_id": "crowd", "number": "+74950000001", "started_at": clock.t - 10},
+                   headers=AUTH)
+        got = r.json()
+        assert got["status"] == "ambiguous" and len(got["candidates"]) == 20
+        assert got["more_candidates"] >= 20 and len(got["candidates"]) + got["more_candidates"] >= 45
+        assert len(r.content) < 8_000                     # ~150 bytes a candidate, whatever the crowd
+        again = c.post("/v1/calls", json={"call_id": "crowd", "number": "+74950000001",
+                                          "started_at": clock.t - 10}, headers=AUTH).json()
+        assert again == got                                # a retried webhook: the answer recorded
+
+
 @pytest.mark.parametrize("query,field", [({"since": "yesterday"}, "since"), ({"until": "nan"}, "until"),
                                          ({"status": "great"}, "status"), ({"limit": "0"}, "limit"),
                                          ({"limit": "10000"}, "limit"), ({"cursor": "!!notacursor"}, "cursor"),

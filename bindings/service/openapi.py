@@ -70,7 +70,10 @@ _SCHEMAS: Dict[str, Any] = {
         "call_id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
         "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "rule": _NULLABLE_STR, "pool": _NULLABLE_STR,
         "lease": _NULLABLE_STR, "likelihood": {"type": "number"}, "attributes": {"type": "object"},
-        "candidates": {"type": "array", "items": _ref("Candidate")},
+        "candidates": {"type": "array", "items": _ref("Candidate"),
+                       "description": "ambiguous: the likeliest visitors shown the number, at most the "
+                                      "config's attribution.max_candidates (default 20)"},
+        "more_candidates": {"type": "integer", "description": "candidates beyond those listed"},
         "repeat": {"type": "boolean"}, "first_call_id": _NULLABLE_STR}},
     "CallRow": {"type": "object", "properties": {
         "call_id": {"type": "string"}, "number": {"type": "string"}, "caller": _NULLABLE_STR,

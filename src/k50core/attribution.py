@@ -8,6 +8,7 @@ rule, offline numbers to their campaign; anything else is ``unmatched``.
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Attribution:
     candidates: Tuple[Candidate, ...] = ()
     repeat: bool = False
     first_call_id: Optional[str] = None
+    more_candidates: int = 0   # ambiguous: candidates beyond those kept (config attribution.max_candidates)
 
 
 def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
@@ -151,6 +153,7 @@ class Attributor:
             if r.pool is not None:
                 self.rule_of.setdefault(r.pool, r.name)
         self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
+        self.max_candidates = config.attribution.max_candidates
 
     def attribute(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
         """``call`` from parse_call(); ``live`` are the number's leases as the pool state has them now."""
@@ -188,7 +191,8 @@ class Attributor:
             made = self._one(cid, "late", last, p)
             if last.shared:
                 others = self._ambiguous(cid, [last], t)
-                return _replace(made, candidates=others.candidates, likelihood=p * others.candidates[0].likelihood)
+                return _replace(made, candidates=others.candidates, more_candidates=others.more_candidates,
+                                likelihood=p * others.candidates[0].likelihood)
             return made
         return Attribution(cid, "unmatched", pool=pool.name if pool else None)
 
@@ -197,7 +201,9 @@ class Attributor:
                            self.store.visit_of(r.lease) or {})
 
     def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float) -> Attribution:
-        """Everyone shown the number then, the most recently seen first (they are likelier to call)."""
+        """Everyone shown the number then, the most recently seen first (they are likelier to call):
+        the first ``max_candidates`` of them kept, the rest counted. Likelihoods are shares of everyone's
+        weight, so the kept ones sum to less than P_MATCHED when some were left out."""
         seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
         prior: List[float] = []
         for r in leases:
@@ -209,15 +215,16 @@ class Attributor:
         hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
         weights = [k * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold)) for k, (_, _, _, at) in zip(prior, seen)]
         total = sum(weights) or 1.0
-        ranked = sorted(zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
+        ranked = heapq.nsmallest(self.max_candidates, zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
         candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))
                            for (v, s, lease, at), w in ranked)
+        more = len(seen) - len(candidates)
         best = candidates[0]
         r = next(r for r in leases if r.lease == best.lease)
         attrs = self.store.visit_of(r.lease) if best.visitor_id == r.visitor_id else \
             self.store.visit_of(r.lease, best.visitor_id)
         return Attribution(cid, "ambiguous", best.visitor_id, best.session_id, r.rule, r.pool, r.lease,
-                           best.likelihood, attrs or {}, candidates)
+                           best.likelihood, attrs or {}, candidates, more_candidates=more)
 
 
 def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRow]:
@@ -247,14 +254,14 @@ def _to_stored(a: Attribution) -> Dict[str, Any]:
     return {"status": a.status, "lease": a.lease, "visitor_id": a.visitor_id, "session_id": a.session_id,
             "pool": a.pool, "rule": a.rule, "likelihood": a.likelihood, "repeat_of": a.first_call_id,
             "candidates": [[c.visitor_id, c.session_id, c.lease, c.seen_at, c.likelihood] for c in a.candidates],
-            "attributes": dict(a.attributes)}
+            "more_candidates": a.more_candidates, "attributes": dict(a.attributes)}
 
 
 def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
     return Attribution(call_id, s.get("status", "unmatched"), s.get("visitor_id"), s.get("session_id"),
                        s.get("rule"), s.get("pool"), s.get("lease"), float(s.get("likelihood") or 0.0),
                        s.get("attributes") or {}, tuple(Candidate(*c) for c in s.get("candidates") or ()),
-                       s.get("repeat_of") is not None, s.get("repeat_of"))
+                       s.get("repeat_of") is not None, s.get("repeat_of"), int(s.get("more_candidates") or 0))
 
 
 _GA_SESSION_COOKIE = re.compile(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)")

@@ -313,14 +313,15 @@ class Store:
     def saved_attribution(self, call_id: str) -> Optional[Dict[str, Any]]:
         cur = self.conn.cursor()
         cur.execute(self._sql(
-            "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes "
-            "FROM attributions WHERE call_id = ?"), (call_id,))
+            "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes, "
+            "more_candidates FROM attributions WHERE call_id = ?"), (call_id,))
         row = cur.fetchone()
         if row is None:
             return None
         keys = ("status", "lease", "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of")
         out = dict(zip(keys, row[:8]))
         out["candidates"], out["attributes"] = json.loads(row[8]), json.loads(row[9])
+        out["more_candidates"] = int(row[10] or 0)
         return out
 
     def first_call_of(self, caller: str, before: float, call_id: str) -> Optional[str]:
@@ -346,10 +347,10 @@ class Store:
             a = attribution
             cur.execute(self._sql(
                 "INSERT INTO attributions (call_id, status, lease, visitor_id, session_id, pool, rule, likelihood, "
-                "repeat_of, candidates, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                "repeat_of, candidates, attributes, more_candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 (call["call_id"], a["status"], a["lease"], a["visitor_id"], a["session_id"], a["pool"], a["rule"],
                  a["likelihood"], a["repeat_of"], json.dumps(a["candidates"], sort_keys=True),
-                 json.dumps(a["attributes"], sort_keys=True)))
+                 json.dumps(a["attributes"], sort_keys=True), int(a.get("more_candidates") or 0)))
         return True
 
     def calls(self, since: float = 0.0, until: float = float("inf")) -> List[Dict[str, Any]]:
