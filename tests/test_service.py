@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -340,6 +341,54 @@ def test_pools(client):
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert "pid" not in r.json() and str(os.getpid()) not in r.text    # open to anyone: no process details
+
+
+def test_metrics_are_private(engine, clock):
+    """/metrics (pool sizes, traffic, the process id) needs a key, as /v1/pools does; a scrape-only
+    metrics key opens it and nothing else."""
+    app = create_app(engine, api_keys=[KEY], metrics_keys=["scrape-only"], now=clock)
+    with TestClient(app) as c:
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer "}):
+            r = c.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.json()["error"] and "k50_" not in r.text
+        assert c.get("/metrics", headers=AUTH).status_code == 200
+        scraped = c.get("/metrics", headers={"Authorization": "Bearer scrape-only"})
+        assert scraped.status_code == 200 and f'k50_process{{pid="{os.getpid()}"}} 1' in scraped.text
+        assert c.get("/v1/pools", headers={"X-API-Key": "scrape-only"}).status_code == 401
+        assert c.get("/v1/calls", headers={"X-API-Key": "scrape-only"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/v1/visit", "/v1/heartbeat", "/v1/calls"])
+def test_a_malformed_content_length_is_a_json_400(client, path):
+    r = client.post(path, content=b'{"url": "https://x.ru/"}', headers={**AUTH, "Content-Length": "abc"})
+    assert r.status_code == 400 and r.json()["error"] == "bad Content-Length"
+
+
+def test_the_served_service_answers_unparsable_requests_with_json(tmp_path):
+    """`k50core serve`: uvicorn refuses a request it cannot parse before the app sees it; its answer is
+    the service's JSON error, not a bare text/plain 400."""
+    proc, base = start_serve("--store", str(tmp_path / "k50.db"), "--api-key", KEY)
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        for head in (b"POST /v1/calls HTTP/1.1\r\nHost: k50\r\nX-API-Key: " + KEY.encode() +
+                     b"\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",
+                     b"POST /v1/visit HTTP/1.1\r\nHost: k50\r\nContent-Length: abc\r\n\r\n{}",
+                     b"GET /healthz HTTP/1.1\r\nHost: k50\r\nBad Header\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(head)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            status, _, rest = answer.partition(b"\r\n")
+            headers, _, body = rest.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 400"), answer
+            assert b"content-type: application/json" in headers.lower()
+            assert json.loads(body)["error"].startswith("invalid HTTP request")
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"        # and it serves on
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_metrics(client, clock):
@@ -348,7 +397,7 @@ def test_metrics(client, clock):
     client.post("/v1/calls", json={"call_id": "m", "number": "+74950000001", "started_at": clock.t - 99_999},
                 headers=AUTH)
     client.post("/v1/calls", json={}, headers={"X-API-Key": "nope"})
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=AUTH)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert '# TYPE k50_http_requests_total counter' in text
@@ -451,7 +500,7 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         assert limited >= 40 + 8 - 30 - 3                          # the IP's burst of 30 is spent
         claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
         assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
-        metrics = c.get("/metrics").text
+        metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
         assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
         assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
 
@@ -481,6 +530,14 @@ def start_serve(*args: str):
     raise AssertionError("the service did not start")
 
 
+def worker_pid(client, base):
+    """The id of the worker process that answered: in the private /metrics (the open /healthz has none)."""
+    import re
+
+    text = client.get(f"{base}/metrics", headers=AUTH).text
+    return int(re.search(r'^k50_process\{pid="(\d+)"\} 1$', text, re.M).group(1))
+
+
 def test_workers_share_one_pool(tmp_path):
     """`serve --workers 2`: two processes, one SQLite store and one pool segment beside it; concurrent
     visits never get the same unshared number, and a call is attributed whichever worker answers."""
@@ -491,7 +548,7 @@ def test_workers_share_one_pool(tmp_path):
         def one(i):
             with httpx.Client() as c:  # a connection each: the workers take turns accepting
                 got = c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"w{i}"}).json()
-                return got, c.get(f"{base}/healthz").json()["pid"]
+                return got, worker_pid(c, base)
 
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(one, range(24)))
@@ -502,7 +559,7 @@ def test_workers_share_one_pool(tmp_path):
             if len(pids) == 2:
                 break
             with httpx.Client() as c:
-                pids.add(c.get(f"{base}/healthz").json()["pid"])
+                pids.add(worker_pid(c, base))
         assert len(pids) == 2 and proc.pid not in pids          # two workers served, the CLI only manages
         first = answers[0][0]
         got = httpx.post(f"{base}/v1/calls", headers=AUTH,

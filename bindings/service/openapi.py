@@ -156,9 +156,12 @@ def openapi_document() -> Dict[str, Any]:
                 "summary": "Utilisation per pool", "security": key,
                 "responses": {"200": {"description": "per pool: numbers, leased, cooling, free, claims, "
                                                      "exhaustion counters, utilisation"}, **_errors(401)}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness (open; nothing about the process)",
+                                 "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (private: an API key or a metrics key)",
+                                 "security": key, "responses": {"200": {
+                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **_errors(401)}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
         },
     }
