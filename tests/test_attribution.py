@@ -295,3 +295,36 @@ def test_attribution_settings_are_checked_with_their_place(section, place):
     with pytest.raises(ConfigError) as e:
         Engine.from_config(dict(CROWD, attribution=section))
     assert place in str(e.value)
+
+
+# -- clock skew between telephony and web ---------------------------------------------------------------
+def test_a_call_stamped_a_little_before_its_lease_began_matches(build, store_url):
+    """The telephony stamped the call with `date +%s` (whole seconds) 47 ms before the lease's start as
+    the web saw it: within the tolerance (default 5 s) it is that lease's call; beyond it, unmatched."""
+    with Engine.from_config(CONFIG, implementation=build, store=store_url) as e:
+        a = e.assign(visit("v1"), now=1000.047)
+        got = e.attribute(call("c1", a.number, 1000), now=1001)
+        assert (got.status, got.visitor_id, got.likelihood) == ("matched", "v1", 0.97)
+        assert e.attribute(call("c2", a.number, 995.047), now=1001).status == "matched"     # 5 s early: still
+        assert e.attribute(call("c3", a.number, 995.0), now=1001).status == "unmatched"     # 5.047 s: no
+
+
+@pytest.mark.parametrize("skew,early,status", [(0, 0.047, "unmatched"), (30, 20, "matched"), (30, 31, "unmatched")])
+def test_the_clock_skew_tolerance_is_configured(build, store_url, skew, early, status):
+    cfg = dict(CONFIG, attribution={"clock_skew_seconds": skew})
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        a = e.assign(visit("v1"), now=1000)
+        assert e.attribute(call("c1", a.number, 1000 - early), now=1001).status == status
+
+
+def test_a_lease_covering_the_call_wins_over_one_beginning_just_after(build, store_url):
+    """The skew counts only when no lease covered the call: a number handed on (no cooldown) at
+    1900.5 and called at 1900.2 belongs to the lease that covered 1900.2."""
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "hold_seconds": 900,
+                           "cooldown_seconds": 0}}, "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        e.assign(visit("v1"), now=1000)                                   # ends at 1900
+        e.assign(visit("v2"), now=1900.5)
+        assert e.attribute(call("c1", "+74950000001", 1899.9), now=1901).visitor_id == "v1"
+        got = e.attribute(call("c2", "+74950000001", 1900.2), now=1901)   # after v1's end, 0.3 s before v2's start
+        assert (got.status, got.visitor_id) == ("matched", "v2")

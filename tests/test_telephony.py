@@ -561,3 +561,16 @@ def test_asterisk_implausible_values_are_422(client, engine, row, field):
     assert r.status_code == 422, r.text
     assert field in [p["field"] for p in r.json()["problems"]]
     assert engine.store.count("calls") == 0
+
+
+def test_a_cdr_in_whole_seconds_matches_a_lease_begun_47_ms_later(engine, clock):
+    """Asterisk stamps whole seconds: a call whose CDR start (T0) is 47 ms before the lease began
+    (T0 + 0.047, the web's clock) is still that visit's."""
+    app = create_app(engine, api_keys=[KEY], now=clock)
+    with TestClient(app) as c:
+        clock.t = T0 + 0.047
+        got = visit(c)
+        clock.t = T0 + 120
+        r = c.post("/v1/calls?format=asterisk", json=cdr(did=got["number"], at=T0), headers={"X-API-Key": KEY})
+        assert r.status_code == 200 and r.json()["status"] == "matched"
+        assert r.json()["visitor_id"] == got["visitor_id"]

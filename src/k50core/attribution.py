@@ -1,7 +1,8 @@
 """call → lease → visit: which visit made a call, and how sure we are.
 
 A call to a dynamic number at time t belongs to the lease of that number that
-covered t (``matched``); to the lease that ended shortly before t (``late``,
+covered t (``matched``; or that began at most ``attribution.clock_skew_seconds``
+after t, when none covered it: telephony and web clocks differ); to the lease that ended shortly before t (``late``,
 within the pool's ``late_seconds``); to everyone shown the number while it was
 shared (``ambiguous``, candidates ranked). Static numbers attribute to their
 rule, offline numbers to their campaign; anything else is ``unmatched``.
@@ -154,6 +155,7 @@ class Attributor:
                 self.rule_of.setdefault(r.pool, r.name)
         self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
         self.max_candidates = config.attribution.max_candidates
+        self.skew = config.attribution.clock_skew_seconds
 
     def attribute(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
         """``call`` from parse_call(); ``live`` are the number's leases as the pool state has them now."""
@@ -178,8 +180,12 @@ class Attributor:
             return Attribution(cid, "offline", rule=pool.campaign or self.rule_of.get(pool.name) or pool.name,
                                pool=pool.name, likelihood=1.0)
         late_for = pool.late_seconds if pool is not None else 1800
-        leases = _merge(self.store.leases_of(number, t - self.max_window, t), live)
+        leases = _merge(self.store.leases_of(number, t - self.max_window, t + self.skew), live)
         covering = [r for r in leases if r.start <= t < r.ends]
+        if not covering and self.skew > 0:
+            # stamped a little before its lease began: the telephony's clock is behind the web's, or it
+            # dropped the fraction of a second (`date +%s`); within the tolerance the call is that lease's
+            covering = [r for r in leases if t < r.start <= t + self.skew and t < r.ends]
         if covering:
             if len(covering) == 1 and not covering[0].shared:
                 return self._one(cid, "matched", covering[0], P_MATCHED)
