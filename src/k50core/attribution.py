@@ -1,10 +1,12 @@
 """call → lease → visit: which visit made a call, and how sure we are.
 
 A call to a dynamic number at time t belongs to the lease of that number that
-covered t (``matched``; or that began at most ``attribution.clock_skew_seconds``
-after t, when none covered it: telephony and web clocks differ); to the lease that ended shortly before t (``late``,
-within the pool's ``late_seconds``); to everyone shown the number while it was
-shared (``ambiguous``, candidates ranked). Static numbers attribute to their
+covered t (``matched``; or, when none did, to one that began at most
+``attribution.clock_skew_seconds`` after t: telephony and web clocks differ); to
+the lease that ended shortly before t (``late``, within the pool's
+``late_seconds``); to everyone shown the number while it was shared
+(``ambiguous``, the likeliest ``attribution.max_candidates`` ranked, the rest
+counted). Static numbers attribute to their
 rule, offline numbers to their campaign; anything else is ``unmatched``.
 """
 from __future__ import annotations
