@@ -246,3 +246,85 @@ def test_visit_summary_keeps_only_filled_known_fields(attrs):
                 and isinstance(v, str) and v.startswith(("GS1.1.1700", "GS2.1.s1700"))] \
         if type(attrs.get("cookie")) is dict else []
     assert ("ga_session_id" in got) == (len(sessions) == 1) and ("ga_session_ids" in got) == (len(sessions) > 1)
+
+
+# -- a crowd on one number: the likeliest candidates kept, the rest counted -----------------------------
+CROWD = {"pools": {"one": {"type": "dynamic", "numbers": ["+74950000001"], "on_exhausted": "share"}},
+         "rules": [{"name": "all", "pool": "one"}]}
+
+
+@pytest.mark.parametrize("setting,kept", [(None, 20), (5, 5), (1000, 60)])
+def test_an_ambiguous_call_keeps_the_likeliest_candidates_and_counts_the_rest(build, store_url, setting, kept):
+    """A number shared by a crowd: the answer and its stored row hold the first max_candidates
+    (default 20) of everyone shown it, the most recently seen first, and the count of the rest (one
+    answer held 4,567 candidates, 609 KB, stored whole)."""
+    cfg = dict(CROWD, **({"attribution": {"max_candidates": setting}} if setting else {}))
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        for i in range(60):                                       # v00 holds it, 59 join, one a second
+            e.assign(visit(f"v{i:02d}"), now=1000 + i)
+        got = e.attribute(call("c1", "+74950000001", 1070), now=1080)
+        assert got.status == "ambiguous" and len(got.candidates) == kept and got.more_candidates == 60 - kept
+        expected = [f"v{i:02d}" for i in range(59, 0, -1)] + ["v00"]   # the holder's own weight is discounted
+        assert [c.visitor_id for c in got.candidates] == expected[:kept] and got.visitor_id == "v59"
+        assert sum(c.likelihood for c in got.candidates) <= 0.97 + 1e-3
+        stored = e.store.saved_attribution("c1")
+        assert len(stored["candidates"]) == kept and stored["more_candidates"] == 60 - kept
+        again = e.attribute(call("c1", "+74950000001", 1070), now=1090)     # a retried webhook: as recorded
+        assert again.candidates == got.candidates and again.more_candidates == 60 - kept
+
+
+def test_a_late_call_to_a_crowded_number_keeps_its_candidates_bounded(build, store_url):
+    cfg = dict(CROWD, attribution={"max_candidates": 3})
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        for i in range(10):
+            e.assign(visit(f"v{i}"), now=1000 + i)
+        got = e.attribute(call("c1", "+74950000001", 1000 + 900 + 100), now=2100)   # after the hold: late
+        assert got.status == "late" and len(got.candidates) == 3 and got.more_candidates == 7
+
+
+@pytest.mark.parametrize("section,place", [
+    ({"max_candidates": 0}, "attribution.max_candidates"), ({"max_candidates": 1001}, "attribution.max_candidates"),
+    ({"max_candidates": "20"}, "attribution.max_candidates"), ({"max_candidates": True}, "attribution.max_candidates"),
+    ({"clock_skew_seconds": -1}, "attribution.clock_skew_seconds"),
+    ({"clock_skew_seconds": 301}, "attribution.clock_skew_seconds"),
+    ({"clock_skew_seconds": "5s"}, "attribution.clock_skew_seconds"), ({"max_candidate": 5}, "attribution.max_candidate"),
+    ([20], "attribution")])
+def test_attribution_settings_are_checked_with_their_place(section, place):
+    from k50core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        Engine.from_config(dict(CROWD, attribution=section))
+    assert place in str(e.value)
+
+
+# -- clock skew between telephony and web ---------------------------------------------------------------
+def test_a_call_stamped_a_little_before_its_lease_began_matches(build, store_url):
+    """The telephony stamped the call with `date +%s` (whole seconds) 47 ms before the lease's start as
+    the web saw it: within the tolerance (default 5 s) it is that lease's call; beyond it, unmatched."""
+    with Engine.from_config(CONFIG, implementation=build, store=store_url) as e:
+        a = e.assign(visit("v1"), now=1000.047)
+        got = e.attribute(call("c1", a.number, 1000), now=1001)
+        assert (got.status, got.visitor_id, got.likelihood) == ("matched", "v1", 0.97)
+        assert e.attribute(call("c2", a.number, 995.047), now=1001).status == "matched"     # 5 s early: still
+        assert e.attribute(call("c3", a.number, 995.0), now=1001).status == "unmatched"     # 5.047 s: no
+
+
+@pytest.mark.parametrize("skew,early,status", [(0, 0.047, "unmatched"), (30, 20, "matched"), (30, 31, "unmatched")])
+def test_the_clock_skew_tolerance_is_configured(build, store_url, skew, early, status):
+    cfg = dict(CONFIG, attribution={"clock_skew_seconds": skew})
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        a = e.assign(visit("v1"), now=1000)
+        assert e.attribute(call("c1", a.number, 1000 - early), now=1001).status == status
+
+
+def test_a_lease_covering_the_call_wins_over_one_beginning_just_after(build, store_url):
+    """The skew counts only when no lease covered the call: a number handed on (no cooldown) at
+    1900.5 and called at 1900.2 belongs to the lease that covered 1900.2."""
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "hold_seconds": 900,
+                           "cooldown_seconds": 0}}, "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, implementation=build, store=store_url) as e:
+        e.assign(visit("v1"), now=1000)                                   # ends at 1900
+        e.assign(visit("v2"), now=1900.5)
+        assert e.attribute(call("c1", "+74950000001", 1899.9), now=1901).visitor_id == "v1"
+        got = e.attribute(call("c2", "+74950000001", 1900.2), now=1901)   # after v1's end, 0.3 s before v2's start
+        assert (got.status, got.visitor_id) == ("matched", "v2")

@@ -55,12 +55,14 @@ def test_invoice_from_recorded_calls(tmp_path):
     cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"]}}, "rules": [{"name": "all", "pool": "p"}]}
     with Engine.from_config(cfg, store=db) as engine:
         a = engine.assign({"visitor_id": "v1"}, now=1_793_400_000)             # 2026-10-30
-        for i, (minutes, answered) in enumerate([(3001 * 60, True), (90, True), (600, False)]):
+        # 3,003 answered minutes (a call lasts at most a day): 1,440 + 1,440 + 121 + 2 started minutes
+        for i, (seconds, answered) in enumerate([(1440 * 60, True), (1440 * 60, True), (121 * 60, True), (90, True),
+                                                 (600, False)]):
             engine.attribute({"call_id": f"c{i}", "number": a.number, "started_at": 1_793_400_100 + i,
-                              "duration_seconds": minutes, "answered": answered}, now=1_793_400_200)
+                              "duration_seconds": seconds, "answered": answered}, now=1_793_400_200)
     result = CliRunner().invoke(app, ["invoice", "--store", db, "--numbers", "4", "--month", "2026-10"])
     assert result.exit_code == 0, result.output
-    assert "3 calls, 3003 forwarded minutes" in result.output                # per started minute, answered only
+    assert "5 calls, 3003 forwarded minutes" in result.output                # per started minute, answered only
     assert "3.00" in result.output and "total" in result.output            # 3 minutes over the 3,000 package
     empty = CliRunner().invoke(app, ["invoice", "--store", db, "--numbers", "4", "--month", "2026-09"])
     assert "0 calls" in empty.output

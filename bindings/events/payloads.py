@@ -45,7 +45,8 @@ def attribution_from_row(row: Mapping[str, Any]) -> Attribution:
     repeat_of = row.get("repeat_of")
     return Attribution(row["call_id"], row["status"], row.get("visitor_id"), row.get("session_id"), row.get("rule"),
                        row.get("pool"), row.get("lease"), float(row.get("likelihood") or 0.0), attributes,
-                       tuple(Candidate(*c) for c in candidates), repeat_of is not None, repeat_of)
+                       tuple(Candidate(*c) for c in candidates), repeat_of is not None, repeat_of,
+                       int(row.get("more_candidates") or 0))
 
 
 def call_event(call: Mapping[str, Any], a: Attribution, event_id: str) -> Dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Public (the tracking snippet calls them from visitors' browsers, CORS allow-listed):
 ``POST /v1/visit``, ``POST /v1/heartbeat``. Private (``Authorization: Bearer KEY`` or
-``X-API-Key: KEY``): ``POST /v1/calls``, ``GET /v1/calls``, ``GET /v1/pools``. Open:
-``GET /healthz``, ``GET /metrics``, ``GET /openapi.json``.
+``X-API-Key: KEY``): ``POST /v1/calls``, ``GET /v1/calls``, ``GET /v1/pools``, ``GET /metrics``
+(also opened by a scrape-only ``metrics_keys`` key). Open: ``GET /healthz`` (no process details),
+``GET /openapi.json``.
 
 Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "message"}]}``;
 a bug gets ``{"error": "internal"}`` with 500 and its traceback goes to the log only.
@@ -133,6 +134,8 @@ class Metrics:
         family("k50_visits_not_substituted_total", "counter",
                "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
                [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+        family("k50_process", "gauge", "This worker process (each of `serve --workers N` is scraped alone).",
+               [({"pid": str(os.getpid())}, 1)])
         family("k50_holder_index_overflowed", "gauge",
                "1 once the pool segment's holder index overflowed (a look for a visitor's lease then "
                "scans every number; start the segment afresh to clear it).",
@@ -171,6 +174,7 @@ class Service:
         self.engine = engine
         self.store = StoreThread(engine)  # the store on its thread; the engine's memory here, on the loop
         self.keys = [k.encode("utf-8") for k in api_keys if k]
+        self.metrics_keys: List[bytes] = []  # keys that open GET /metrics only (a scraper's), see create_app
         self.origins = {o.rstrip("/") for o in cors_origins}
         self.now = now
         self.trusted = networks(trusted_proxies)
@@ -186,12 +190,12 @@ class Service:
         except Exception:  # logged by the writer; what was taken stays queued for the next write
             raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
 
-    def authorise(self, request: Request) -> None:
+    def authorise(self, request: Request, extra: Sequence[bytes] = ()) -> None:
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
         given = key.encode("utf-8", "surrogateescape")
         ok = False
-        for k in self.keys:  # every key compared, in constant time each
+        for k in list(self.keys) + list(extra):  # every key compared, in constant time each
             ok |= hmac.compare_digest(given, k)
         if not key or not ok:
             raise ApiError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)",
@@ -284,8 +288,11 @@ class Service:
             if self.webhook is not None and (h.get(SIGNATURE_HEADER) or h.get(TIMESTAMP_HEADER)):
                 self.webhook.verify(h.get(TIMESTAMP_HEADER), h.get(SIGNATURE_HEADER), body)
             elif self.twilio_token is not None and h.get(TWILIO_HEADER):
-                params = decode_form(body) if is_form(h.get("content-type")) else []
-                verify_twilio(self.twilio_token, self._twilio_url(request), params, h.get(TWILIO_HEADER))
+                if not is_form(h.get("content-type")):  # it signs the URL and form fields: any other body
+                    raise SignatureError(                # would pass with one signature of the bare URL
+                        "not a form", f"{TWILIO_HEADER} covers form bodies (application/x-www-form-urlencoded) "
+                        f"only: sign a JSON body with {SIGNATURE_HEADER} and {TIMESTAMP_HEADER}")
+                verify_twilio(self.twilio_token, self._twilio_url(request), decode_form(body), h.get(TWILIO_HEADER))
             else:
                 ways = ["an API key"] + ([f"{SIGNATURE_HEADER} with {TIMESTAMP_HEADER}"] if self.webhook else []) \
                     + ([TWILIO_HEADER] if self.twilio_token else [])
@@ -384,9 +391,11 @@ class Service:
                              "unmatched": stats.get("unmatched", 0), "static": stats.get("static", 0)})
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "implementation": self.engine.implementation, "pid": os.getpid()})
+        # open to anyone: liveness only, nothing about the process (its id went to the private /metrics)
+        return JSONResponse({"status": "ok", "implementation": self.engine.implementation})
 
     async def metrics_text(self, request: Request) -> Response:
+        self.authorise(request, self.metrics_keys)
         stats = self.engine.stats(float(self.now()))
         if self.dispatcher is not None:
             stats["events"] = await self.store.run(self.dispatcher.stats)
@@ -428,6 +437,7 @@ def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
 
 
 def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
+    """The export as CSV (RFC 4180, CRLF), one row a call; cells escaped against formulas (_csv_cell)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
@@ -442,12 +452,18 @@ def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+# A spreadsheet takes a cell that starts with one of these as a formula (OWASP, CSV injection): utm
+# values, the _ga cookie and visitor ids come from anyone's browser through POST /v1/visit.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> str:
+    """A value as an export cell; one that starts with = + - @ tab or CR gets a leading single quote,
+    as OWASP advises, whatever column it is in: an E.164 number reads '+74951234567."""
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    # a spreadsheet runs a cell that starts with = or @ (or a control char) as a formula
-    return "'" + text if text[:1] in ("=", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_START else text
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -479,6 +495,7 @@ def from_environment() -> Starlette:
 def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
                api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
                trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
+               metrics_keys: Sequence[str] = (),
                webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
                cdr_timezone: str = "UTC", demo: bool = False,
@@ -487,7 +504,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
-    ``api_keys`` open the private endpoints (none given: they always answer 401);
+    ``api_keys`` open the private endpoints (none given: they always answer 401), ``GET /metrics``
+    among them; ``metrics_keys`` open ``GET /metrics`` only (give a Prometheus scraper one of these);
     ``cors_origins`` may call the public ones from browsers ("*": any origin);
     ``now`` is the clock (seconds) for tests; X-Forwarded-For counts only from
     ``trusted_proxies`` (addresses or CIDR networks); ``secure_cookie`` forces the
@@ -511,6 +529,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         engine = Engine.from_config(config, store=store, state_path=state_path)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
+    svc.metrics_keys = [k.encode("utf-8") for k in metrics_keys if k]
     if rate_limits is not None:  # visits a minute per IP, per visitor id; bursts of half that
         per_ip, per_visitor = rate_limits
         svc.limits = (RateLimiter(per_ip, max(1.0, per_ip / 2)), RateLimiter(per_visitor, max(1.0, per_visitor / 2)))
@@ -543,7 +562,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/v1/calls", svc.get_calls, ["GET"], private=True),
         route("/v1/pools", svc.pools, ["GET"], private=True),
         route("/healthz", svc.healthz, ["GET"]),
-        route("/metrics", svc.metrics_text, ["GET"]),
+        route("/metrics", svc.metrics_text, ["GET"]),  # authorised in metrics_text: an API or metrics key
         route("/openapi.json", svc.openapi, ["GET"]),
     ] + page_routes(engine, demo=demo)
 

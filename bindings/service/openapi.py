@@ -44,15 +44,17 @@ _SCHEMAS: Dict[str, Any] = {
     "Call": {"type": "object", "required": ["call_id", "number", "started_at"], "properties": {
         "call_id": {"type": "string", "description": "1-128 printable ASCII characters; recorded once"},
         "number": {"type": "string", "description": "the tracking number called"},
-        "caller": {"type": "string"},
-        "started_at": {"type": "number", "description": "unix seconds"},
-        "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"}}},
+        "caller": {"type": "string", "description": "a phone number, or up to 64 printable characters "
+                                                    "(anonymous, a SIP URI)"},
+        "started_at": {"type": "number", "description": "unix seconds, from 400 days before now to a day after"},
+        "duration_seconds": {"type": "number", "minimum": 0, "maximum": 86400, "description": "at most a day"},
+        "answered": {"type": "boolean"}}},
     "TwilioStatusCallback": {"type": "object", "required": ["CallSid", "To", "CallStatus"], "properties": {
         "CallSid": {"type": "string"}, "To": {"type": "string", "description": "the tracking number called"},
         "From": {"type": "string"},
         "CallStatus": {"type": "string", "enum": ["completed", "busy", "no-answer", "failed", "canceled"],
                        "description": "queued, ringing, in-progress events are answered 202 and not recorded"},
-        "CallDuration": {"type": "string", "description": "seconds (or Duration)"},
+        "CallDuration": {"type": "string", "description": "seconds (or Duration), at most a day"},
         "Timestamp": {"type": "string", "description": "RFC 2822; the start is Timestamp - CallDuration"},
         "StartTime": {"type": "string", "description": "RFC 2822; wins over Timestamp"}}},
     "AsteriskCdr": {"type": "object", "required": ["uniqueid"], "properties": {
@@ -68,7 +70,10 @@ _SCHEMAS: Dict[str, Any] = {
         "call_id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
         "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "rule": _NULLABLE_STR, "pool": _NULLABLE_STR,
         "lease": _NULLABLE_STR, "likelihood": {"type": "number"}, "attributes": {"type": "object"},
-        "candidates": {"type": "array", "items": _ref("Candidate")},
+        "candidates": {"type": "array", "items": _ref("Candidate"),
+                       "description": "ambiguous: the likeliest visitors shown the number, at most the "
+                                      "config's attribution.max_candidates (default 20)"},
+        "more_candidates": {"type": "integer", "description": "candidates beyond those listed"},
         "repeat": {"type": "boolean"}, "first_call_id": _NULLABLE_STR}},
     "CallRow": {"type": "object", "properties": {
         "call_id": {"type": "string"}, "number": {"type": "string"}, "caller": _NULLABLE_STR,
@@ -112,7 +117,7 @@ def openapi_document() -> Dict[str, Any]:
                                         "(form) or an Asterisk/FreePBX CDR (JSON or form). Authorised by an API key, "
                                         "or, when the service is so configured, by X-K50-Timestamp + X-K50-Signature "
                                         "(sha256=HMAC-SHA256(secret, timestamp + '.' + body), within 300 s, once) "
-                                        "or by X-Twilio-Signature.",
+                                        "or by X-Twilio-Signature (form bodies only: it does not cover a JSON body).",
                          "security": key + [{"webhookSignature": [], "webhookTimestamp": []}, {"twilioSignature": []}],
                          "parameters": [{"name": "format", "in": "query", "schema": {
                              "type": "string", "enum": ["json", "twilio", "asterisk"]},
@@ -138,7 +143,10 @@ def openapi_document() -> Dict[str, Any]:
                             {"name": "cursor", "in": "query", "schema": {"type": "string"},
                              "description": "next_cursor of the previous page (CSV: the X-Next-Cursor header)"},
                             {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
-                             "description": "default json; Accept: text/csv also gives CSV"}],
+                             "description": "default json; Accept: text/csv also gives CSV. In CSV a cell "
+                                            "that starts with =, +, -, @, tab or CR gets a leading single quote "
+                                            "(OWASP: no spreadsheet formulas from visitors' utm tags or cookies), "
+                                            "so E.164 numbers read '+74951234567; the JSON has values as they are"}],
                         "responses": {"200": {"description": "a page of calls", "content": {
                             "application/json": {"schema": {"type": "object", "properties": {
                                 "calls": {"type": "array", "items": _ref("CallRow")},
@@ -148,9 +156,12 @@ def openapi_document() -> Dict[str, Any]:
                 "summary": "Utilisation per pool", "security": key,
                 "responses": {"200": {"description": "per pool: numbers, leased, cooling, free, claims, "
                                                      "exhaustion counters, utilisation"}, **_errors(401)}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness (open; nothing about the process)",
+                                 "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (private: an API key or a metrics key)",
+                                 "security": key, "responses": {"200": {
+                "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **_errors(401)}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
         },
     }

@@ -38,6 +38,7 @@ TWILIO_FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 TWILIO_IN_PROGRESS = {"queued", "initiated", "ringing", "in-progress", "answered"}
 ASTERISK_DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
 MAX_TEXT = 256
+MAX_CALL_SECONDS = 86400   # a duration over a day is no call (k50core.attribution checks the same)
 _CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
 
 
@@ -142,10 +143,21 @@ def _object(data: Any) -> Mapping[str, Any]:
     return data
 
 
+def _finite(value: Any) -> Optional[float]:
+    """A JSON number as a finite float, else None (math.isfinite raises on an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
           required: bool = False) -> Optional[str]:
     value = data.get(name)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+    if _finite(value) is not None:
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -157,11 +169,15 @@ def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
     if len(value) > MAX_TEXT:
         problems.append((name, f"longer than {MAX_TEXT} characters"))
         return None
+    if not value.strip().isprintable():  # a lone surrogate (JSON's "\ud800") is no UTF-8, a NUL no PostgreSQL text
+        problems.append((name, "expected printable text (no control characters or lone surrogates)"))
+        return None
     return value.strip()
 
 
 def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]) -> Optional[float]:
-    """A non-negative whole or decimal number of seconds (a JSON number or its text), None when absent."""
+    """A non-negative whole or decimal number of seconds up to a day (a JSON number or its text), None
+    when absent."""
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -170,17 +186,22 @@ def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]
         if not re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
             problems.append((name, "expected a non-negative number of seconds"))
             return None
-        return float(text)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value < 1e12:
-        problems.append((name, "expected a non-negative number of seconds"))
+        number: Optional[float] = float(text)
+    else:
+        number = _finite(value)
+        if number is None or number < 0:
+            problems.append((name, "expected a non-negative number of seconds"))
+            return None
+    if number > MAX_CALL_SECONDS:
+        problems.append((name, f"longer than a day ({MAX_CALL_SECONDS} s)"))
         return None
-    return float(value)
+    return number
 
 
 def _unix(value: Any) -> Optional[float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if math.isfinite(value) and 0 <= value < 1e11 else None
+        number = _finite(value)
+        return number if number is not None and 0 <= number < 1e11 else None
     if isinstance(value, str) and re.fullmatch(r"\d{9,11}(\.\d{1,9})?", value.strip()):
         return float(value.strip())
     return None

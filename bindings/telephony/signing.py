@@ -11,8 +11,11 @@ accepted at once, so a secret can be rotated without downtime.
 
 Twilio's scheme (``X-Twilio-Signature``): base64 of HMAC-SHA1 keyed with the account's auth token
 over the full URL Twilio requested followed by every POST parameter, sorted by name, as name and
-value with no separators. It carries no timestamp, so it cannot be checked for replays here; the
-engine records each CallSid once, which makes a replayed callback harmless.
+value with no separators. It covers form bodies only (a JSON body, which Twilio's scheme leaves out,
+would pass with a signature of the bare URL), so the service takes it on forms and refuses it on
+anything else: a JSON call is signed with k50core's scheme. It carries no timestamp, so it cannot be
+checked for replays here; the engine records each CallSid once, which makes a replayed callback
+harmless.
 """
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ def _key(secret: Secret) -> bytes:
 
 class SignatureError(Exception):
     """A request whose signature does not verify. ``reason`` is one of ``missing``, ``malformed``,
-    ``stale``, ``bad signature``, ``replayed``; the message never contains the expected value."""
+    ``stale``, ``bad signature``, ``replayed``, ``not a form`` (an X-Twilio-Signature on a body that is
+    no form: it covers the URL and form fields only); the message never contains the expected value."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -1,13 +1,17 @@
 """call → lease → visit: which visit made a call, and how sure we are.
 
 A call to a dynamic number at time t belongs to the lease of that number that
-covered t (``matched``); to the lease that ended shortly before t (``late``,
-within the pool's ``late_seconds``); to everyone shown the number while it was
-shared (``ambiguous``, candidates ranked). Static numbers attribute to their
+covered t (``matched``; or, when none did, to one that began at most
+``attribution.clock_skew_seconds`` after t: telephony and web clocks differ); to
+the lease that ended shortly before t (``late``, within the pool's
+``late_seconds``); to everyone shown the number while it was shared
+(``ambiguous``, the likeliest ``attribution.max_candidates`` ranked, the rest
+counted). Static numbers attribute to their
 rule, offline numbers to their campaign; anything else is ``unmatched``.
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from dataclasses import dataclass, field
@@ -35,6 +39,13 @@ SHARED_OWNER_WEIGHT = 0.02
 # Candidates' weights fall as exp(-(t - seen) / (AMBIGUOUS_SCALE x hold)): the caller is
 # mostly the one still on the page, so recency counts on the scale of a visit, not of the hold.
 AMBIGUOUS_SCALE = 0.2
+
+# What a call may claim (a 422 beyond): it started at most MAX_CALL_AGE before it is reported (a CDR
+# import of the last year, with room) and at most MAX_CALL_AHEAD after (a telephony clock or zone
+# set wrong by hours, not days), and lasted at most MAX_CALL_SECONDS.
+MAX_CALL_AGE = 400 * 86400
+MAX_CALL_AHEAD = 86400
+MAX_CALL_SECONDS = 86400
 
 
 class CallError(ValueError):
@@ -69,6 +80,7 @@ class Attribution:
     candidates: Tuple[Candidate, ...] = ()
     repeat: bool = False
     first_call_id: Optional[str] = None
+    more_candidates: int = 0   # ambiguous: candidates beyond those kept (config attribution.max_candidates)
 
 
 def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
@@ -85,12 +97,19 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
     caller_raw = call.get("caller")
     caller = normalise(caller_raw, region) if caller_raw not in (None, "") else None
     if caller_raw not in (None, "") and caller is None:
-        if isinstance(caller_raw, str) and 0 < len(caller_raw) <= 64:
-            caller = caller_raw.strip()  # "anonymous", a SIP URI: kept as given, never a repeat key for others
+        # "anonymous", a SIP URI: kept as given, never a repeat key for others. Printable only: a lone
+        # surrogate cannot be stored as UTF-8, a NUL not in PostgreSQL, a control character not shown
+        if isinstance(caller_raw, str) and 0 < len(caller_raw) <= 64 and caller_raw.strip().isprintable():
+            caller = caller_raw.strip()
         else:
-            problems.append(("caller", "expected a phone number or a short string"))
+            problems.append(("caller", "expected a phone number or a short string of printable characters"))
     started = _seconds(call.get("started_at"), "started_at", problems, required=True)
+    if not any(f == "started_at" for f, _ in problems) and not now - MAX_CALL_AGE <= started <= now + MAX_CALL_AHEAD:
+        problems.append(("started_at", f"expected a time from {MAX_CALL_AGE // 86400} days before now to "
+                                       f"{MAX_CALL_AHEAD // 3600} hours after it (unix seconds; now is {now:.0f})"))
     duration = _seconds(call.get("duration_seconds", 0), "duration_seconds", problems, required=False)
+    if duration > MAX_CALL_SECONDS:
+        problems.append(("duration_seconds", f"longer than a day ({MAX_CALL_SECONDS} s)"))
     answered = call.get("answered", bool(duration))
     if not isinstance(answered, bool):
         problems.append(("answered", "expected true or false"))
@@ -103,10 +122,23 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
 def _seconds(value: Any, name: str, problems: List[Tuple[str, str]], required: bool) -> float:
     if value is None and not required:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    number = finite(value)
+    if number is None or number < 0:
         problems.append((name, "expected a non-negative number of seconds" + (" (unix time)" if required else "")))
         return 0.0
-    return float(value)
+    return number
+
+
+def finite(value: Any) -> Optional[float]:
+    """A JSON number as a finite float; None for anything else (a boolean, text, NaN, an integer too
+    large for a float: JSON has no bound on its digits, and math.isfinite raises on such an int)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Attributor:
@@ -124,6 +156,8 @@ class Attributor:
             if r.pool is not None:
                 self.rule_of.setdefault(r.pool, r.name)
         self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
+        self.max_candidates = config.attribution.max_candidates
+        self.skew = config.attribution.clock_skew_seconds
 
     def attribute(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
         """``call`` from parse_call(); ``live`` are the number's leases as the pool state has them now."""
@@ -148,8 +182,12 @@ class Attributor:
             return Attribution(cid, "offline", rule=pool.campaign or self.rule_of.get(pool.name) or pool.name,
                                pool=pool.name, likelihood=1.0)
         late_for = pool.late_seconds if pool is not None else 1800
-        leases = _merge(self.store.leases_of(number, t - self.max_window, t), live)
+        leases = _merge(self.store.leases_of(number, t - self.max_window, t + self.skew), live)
         covering = [r for r in leases if r.start <= t < r.ends]
+        if not covering and self.skew > 0:
+            # stamped a little before its lease began: the telephony's clock is behind the web's, or it
+            # dropped the fraction of a second (`date +%s`); within the tolerance the call is that lease's
+            covering = [r for r in leases if t < r.start <= t + self.skew and t < r.ends]
         if covering:
             if len(covering) == 1 and not covering[0].shared:
                 return self._one(cid, "matched", covering[0], P_MATCHED)
@@ -161,7 +199,8 @@ class Attributor:
             made = self._one(cid, "late", last, p)
             if last.shared:
                 others = self._ambiguous(cid, [last], t)
-                return _replace(made, candidates=others.candidates, likelihood=p * others.candidates[0].likelihood)
+                return _replace(made, candidates=others.candidates, more_candidates=others.more_candidates,
+                                likelihood=p * others.candidates[0].likelihood)
             return made
         return Attribution(cid, "unmatched", pool=pool.name if pool else None)
 
@@ -170,7 +209,9 @@ class Attributor:
                            self.store.visit_of(r.lease) or {})
 
     def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float) -> Attribution:
-        """Everyone shown the number then, the most recently seen first (they are likelier to call)."""
+        """Everyone shown the number then, the most recently seen first (they are likelier to call):
+        the first ``max_candidates`` of them kept, the rest counted. Likelihoods are shares of everyone's
+        weight, so the kept ones sum to less than P_MATCHED when some were left out."""
         seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
         prior: List[float] = []
         for r in leases:
@@ -182,15 +223,16 @@ class Attributor:
         hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
         weights = [k * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold)) for k, (_, _, _, at) in zip(prior, seen)]
         total = sum(weights) or 1.0
-        ranked = sorted(zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
+        ranked = heapq.nsmallest(self.max_candidates, zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
         candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))
                            for (v, s, lease, at), w in ranked)
+        more = len(seen) - len(candidates)
         best = candidates[0]
         r = next(r for r in leases if r.lease == best.lease)
         attrs = self.store.visit_of(r.lease) if best.visitor_id == r.visitor_id else \
             self.store.visit_of(r.lease, best.visitor_id)
         return Attribution(cid, "ambiguous", best.visitor_id, best.session_id, r.rule, r.pool, r.lease,
-                           best.likelihood, attrs or {}, candidates)
+                           best.likelihood, attrs or {}, candidates, more_candidates=more)
 
 
 def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRow]:
@@ -220,14 +262,14 @@ def _to_stored(a: Attribution) -> Dict[str, Any]:
     return {"status": a.status, "lease": a.lease, "visitor_id": a.visitor_id, "session_id": a.session_id,
             "pool": a.pool, "rule": a.rule, "likelihood": a.likelihood, "repeat_of": a.first_call_id,
             "candidates": [[c.visitor_id, c.session_id, c.lease, c.seen_at, c.likelihood] for c in a.candidates],
-            "attributes": dict(a.attributes)}
+            "more_candidates": a.more_candidates, "attributes": dict(a.attributes)}
 
 
 def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
     return Attribution(call_id, s.get("status", "unmatched"), s.get("visitor_id"), s.get("session_id"),
                        s.get("rule"), s.get("pool"), s.get("lease"), float(s.get("likelihood") or 0.0),
                        s.get("attributes") or {}, tuple(Candidate(*c) for c in s.get("candidates") or ()),
-                       s.get("repeat_of") is not None, s.get("repeat_of"))
+                       s.get("repeat_of") is not None, s.get("repeat_of"), int(s.get("more_candidates") or 0))
 
 
 _GA_SESSION_COOKIE = re.compile(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)")

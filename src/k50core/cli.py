@@ -242,8 +242,10 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
 
     try:
         from k50core.bindings.service import create_app
+        from k50core.bindings.service.server import JsonErrorsHTTPProtocol
     except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
         from bindings.service import create_app
+        from bindings.service.server import JsonErrorsHTTPProtocol
     from .engine import Engine
 
     if config is None and not demo:
@@ -284,11 +286,13 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
             **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, proxy_headers=False, access_log=access_log)
+                    workers=workers, log_level=log_level, proxy_headers=False, access_log=access_log,
+                    http=JsonErrorsHTTPProtocol)  # an unparsable request gets a JSON 400 too
         return
     try:
         uvicorn.run(application, host=host, port=port, workers=1, log_level=log_level, access_log=access_log,
-                    proxy_headers=False)  # the app reads X-Forwarded-For itself, from trusted proxies only
+                    proxy_headers=False,  # the app reads X-Forwarded-For itself, from trusted proxies only
+                    http=JsonErrorsHTTPProtocol)  # an unparsable request gets a JSON 400 too
     finally:
         engine.close()
 

@@ -14,6 +14,7 @@ typo such as ``pol: msk`` does not silently do nothing)::
     events:  {webhooks: [{url, secret, name, statuses}],  # outgoing events on each attributed call
               ga4: {measurement_id, api_secret, event_name, endpoint, statuses},
               retry: {max_attempts, base_seconds, max_seconds}}
+    attribution: {max_candidates, clock_skew_seconds}  # how calls are joined to visits (see Attribution)
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from . import phones
 
 POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
-_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events", "store"}
+_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events", "attribution", "store"}
 _STORE_KEYS = {"checkpoint_seconds"}
 CHECKPOINT_SECONDS = 30.0  # how often each live lease's latest activity reaches the store, at most
 _SITE_KEYS = {"default_number", "region", "display"}
@@ -39,6 +40,9 @@ _EVENTS_KEYS = {"webhooks", "ga4", "retry"}
 _WEBHOOK_KEYS = {"name", "url", "secret", "statuses"}
 _GA4_KEYS = {"measurement_id", "api_secret", "event_name", "endpoint", "statuses"}
 _RETRY_KEYS = {"max_attempts", "base_seconds", "max_seconds"}
+_ATTRIBUTION_KEYS = {"max_candidates", "clock_skew_seconds"}
+MAX_CANDIDATES = 1000          # the most an ambiguous call may be configured to keep
+MAX_CLOCK_SKEW = 300.0         # seconds: more is no skew but a clock set wrong
 # the call statuses of k50core.attribution.STATUSES (not imported: attribution imports this module)
 CALL_STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
 GA4_ENDPOINT = "https://www.google-analytics.com/mp/collect"
@@ -118,6 +122,18 @@ class Events:
         return bool(self.webhooks) or self.ga4 is not None
 
 
+@dataclass(frozen=True)
+class AttributionSettings:
+    """How calls are joined to visits (``attribution:``).
+
+    ``max_candidates``: an ambiguous call keeps this many candidates, the likeliest first, and counts
+    the rest (a number shared by thousands of visitors would otherwise store and answer them all);
+    ``clock_skew_seconds``: a call stamped up to this long before a lease began still belongs to
+    that lease (telephony and web clocks differ; ``date +%s`` drops the fraction of a second)."""
+    max_candidates: int = 20
+    clock_skew_seconds: float = 5.0
+
+
 @dataclass
 class Config:
     default_number: Optional[str] = None
@@ -130,6 +146,7 @@ class Config:
     geoip_path: Optional[str] = None
     exclude_bots: bool = True
     events: Events = field(default_factory=Events)
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
     checkpoint_seconds: float = CHECKPOINT_SECONDS  # store.checkpoint_seconds
 
 
@@ -202,11 +219,28 @@ def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
         c.fault("bots.exclude", "expected true or false")
     cfg.exclude_bots = bots.get("exclude", True) is not False
     cfg.events = _events(c, top.get("events"))
+    cfg.attribution = _attribution(c, top.get("attribution"))
     store = c.mapping(top.get("store"), "store", _STORE_KEYS)
     if store.get("checkpoint_seconds") is not None:
         cfg.checkpoint_seconds = _positive(c, store["checkpoint_seconds"], "store.checkpoint_seconds",
                                            CHECKPOINT_SECONDS)
     return cfg, c.problems
+
+
+def _attribution(c: _Checker, raw: Any) -> AttributionSettings:
+    """The ``attribution:`` section: candidates kept for an ambiguous call, clock skew allowed."""
+    spec = c.mapping(raw, "attribution", _ATTRIBUTION_KEYS)
+    default = AttributionSettings()
+    most = spec.get("max_candidates", default.max_candidates)
+    if isinstance(most, bool) or not isinstance(most, int) or not 1 <= most <= MAX_CANDIDATES:
+        c.fault("attribution.max_candidates", f"expected a whole number from 1 to {MAX_CANDIDATES}, got {most!r}")
+        most = default.max_candidates
+    skew = spec.get("clock_skew_seconds", default.clock_skew_seconds)
+    if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= MAX_CLOCK_SKEW:
+        c.fault("attribution.clock_skew_seconds",
+                f"expected a number of seconds from 0 to {MAX_CLOCK_SKEW:g}, got {skew!r}")
+        skew = default.clock_skew_seconds
+    return AttributionSettings(most, float(skew))
 
 
 def _pools(c: _Checker, raw: Any, cfg: Config) -> Dict[str, Pool]:

@@ -121,6 +121,16 @@ class _Batch:
             self.joins[i] = (lease, visitor, old[2], at, lease, visitor)
 
 
+def _period(since: float, until: float) -> Tuple[List[str], List[Any]]:
+    """The export's conditions on a call's start: [since, until), no upper bound when until is
+    infinite (a stored call is always in an export that asks for everything, whatever its time)."""
+    where, args = ["c.started_at >= ?"], [since]
+    if until != float("inf"):
+        where.append("c.started_at < ?")
+        args.append(until)
+    return where, args
+
+
 def lease_key(pool: str, number: str, start: float, lease: str) -> str:
     """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not."""
     return f"{pool}:{number}:{round(start * 1000)}:{lease}"
@@ -303,14 +313,15 @@ class Store:
     def saved_attribution(self, call_id: str) -> Optional[Dict[str, Any]]:
         cur = self.conn.cursor()
         cur.execute(self._sql(
-            "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes "
-            "FROM attributions WHERE call_id = ?"), (call_id,))
+            "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes, "
+            "more_candidates FROM attributions WHERE call_id = ?"), (call_id,))
         row = cur.fetchone()
         if row is None:
             return None
         keys = ("status", "lease", "visitor_id", "session_id", "pool", "rule", "likelihood", "repeat_of")
         out = dict(zip(keys, row[:8]))
         out["candidates"], out["attributes"] = json.loads(row[8]), json.loads(row[9])
+        out["more_candidates"] = int(row[10] or 0)
         return out
 
     def first_call_of(self, caller: str, before: float, call_id: str) -> Optional[str]:
@@ -336,20 +347,20 @@ class Store:
             a = attribution
             cur.execute(self._sql(
                 "INSERT INTO attributions (call_id, status, lease, visitor_id, session_id, pool, rule, likelihood, "
-                "repeat_of, candidates, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                "repeat_of, candidates, attributes, more_candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 (call["call_id"], a["status"], a["lease"], a["visitor_id"], a["session_id"], a["pool"], a["rule"],
                  a["likelihood"], a["repeat_of"], json.dumps(a["candidates"], sort_keys=True),
-                 json.dumps(a["attributes"], sort_keys=True)))
+                 json.dumps(a["attributes"], sort_keys=True), int(a.get("more_candidates") or 0)))
         return True
 
     def calls(self, since: float = 0.0, until: float = float("inf")) -> List[Dict[str, Any]]:
         """Recorded calls that started in [since, until), oldest first, with their attribution status."""
+        where, args = _period(since, until)
         cur = self.conn.cursor()
         cur.execute(self._sql(
             "SELECT c.call_id, c.number, c.caller, c.started_at, c.duration_seconds, c.answered, c.received_at, "
             "a.status FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id "
-            "WHERE c.started_at >= ? AND c.started_at < ? ORDER BY c.started_at, c.call_id"),
-            (since, until if until != float("inf") else 1e18))
+            "WHERE " + " AND ".join(where) + " ORDER BY c.started_at, c.call_id"), args)
         keys = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status")
         return [dict(zip(keys, row[:5] + (bool(row[5]),) + row[6:])) for row in cur.fetchall()]
 
@@ -357,7 +368,7 @@ class Store:
                    after: Optional[Tuple[float, str]] = None, limit: int = 100) -> List[Dict[str, Any]]:
         """Up to ``limit`` calls started in [since, until) (optionally of one ``status``), after the
         ``(started_at, call_id)`` key ``after``, oldest first, with their attribution: an export page."""
-        where, args = ["c.started_at >= ?", "c.started_at < ?"], [since, until if until != float("inf") else 1e18]
+        where, args = _period(since, until)
         if status is not None:
             where.append("a.status = ?")
             args.append(status)
