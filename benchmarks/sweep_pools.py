@@ -211,6 +211,55 @@ def store_cost(n: int, seconds: float, workdir: str) -> Tuple[float, float, int]
     return spent[0] / (rounds * ROUND_SECONDS), took / (rounds * ROUND_SECONDS), rows[0]
 
 
+COLD = """
+import sys, time
+t = time.perf_counter()
+from k50core import Engine
+sys.path.insert(0, sys.argv[1])
+from sweep_pools import config, visits
+imported = time.perf_counter()
+engine = Engine.from_config(config(100))
+built = time.perf_counter()
+v = visits(2, seed=5)
+engine.decide(v[0], now=1000.0)
+decided = time.perf_counter()
+engine.assign(v[1], now=1000.0)
+assigned = time.perf_counter()
+print(imported - t, built - imported, decided - built, assigned - decided)
+"""
+
+
+def latency(n: int, workdir: str, overhead: int) -> List[Tuple[str, Tuple[float, float, float]]]:
+    """Single calls in steady state (a SQLite file store, n live leases): decide and attribute."""
+    engine = engine_for(n, "sqlite", workdir)
+    vs = visits(n, seed=3)
+    shown = [engine.assign(v, 1_000.0 + ROUND_SECONDS * k / n) for k, v in enumerate(vs)]
+    ns = time.perf_counter_ns
+    decide, attribute = [], []
+    fresh = visits(20_000, seed=11)
+    for k, v in enumerate(fresh):
+        t = ns()
+        engine.decide(v, now=1_020.0)
+        decide.append(ns() - t)
+    for k in range(2_000):
+        a = shown[(k * 7919) % n]
+        call = {"call_id": f"c{k}", "number": a.number, "caller": f"+7916{k:07d}", "started_at": 1_030.0 + k / 100,
+                "duration_seconds": 60, "answered": True}
+        t = ns()
+        engine.attribute(call, now=1_031.0 + k / 100)
+        attribute.append(ns() - t)
+    engine.close()
+    return [("decide (enrichment + rules)", percentiles(decide, overhead)),
+            ("attribute (a SQLite file: on disk before it returns)", percentiles(attribute, overhead))]
+
+
+def cold_start() -> Tuple[float, float, float, float]:
+    import subprocess
+    done = subprocess.run([sys.executable, "-c", COLD, os.path.dirname(os.path.abspath(__file__))],
+                          capture_output=True, text=True, check=True)
+    return tuple(float(x) for x in done.stdout.split())  # type: ignore
+
+
 def main(argv: Sequence[str] = ()) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,20000,200000")
@@ -218,8 +267,19 @@ def main(argv: Sequence[str] = ()) -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--svg", default=os.path.join(os.path.dirname(__file__), "results", "pools_sweep.svg"))
     ap.add_argument("--store-cost", type=int, default=0, metavar="N")
+    ap.add_argument("--latency", type=int, default=0, metavar="N", help="decide/attribute latency at N leases")
     args = ap.parse_args(argv or None)
     workdir = tempfile.mkdtemp(prefix="k50-sweep-")
+    if args.latency:
+        overhead = timer_overhead()
+        print("| single call | p50 | p99 | p99.9 |\n|---|---|---|---|")
+        for name, (p50, p99, p999) in latency(args.latency, workdir, overhead):
+            print(f"| {name} | {p50 / 1000:.1f} us | {p99 / 1000:.1f} us | {p999 / 1000:.1f} us |")
+        imp, built, decided, assigned = cold_start()
+        print(f"\ncold start, a fresh process: import {imp * 1000:.0f} ms, from_config {built * 1000:.0f} ms "
+              f"(the User-Agent parser loaded), first decide {decided * 1e6:.0f} us, first new visitor "
+              f"{assigned * 1e6:.0f} us")
+        return
     if args.store_cost:
         share, whole, rows = store_cost(args.store_cost, 120.0, workdir)
         print(f"{args.store_cost:,} live leases heartbeating every 15 s, 120 s of clock: store writes "

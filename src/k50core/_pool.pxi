@@ -106,6 +106,16 @@ cdef enum:
     POOLS_MAX = 64
     TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
 
+# The layout as this build compiled it; the reference (_engine_py/pool.py) has the same dict, and a
+# test keeps the two (and pools.py, which takes its constants from the reference) equal.
+LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_HASH": HEAD_HASH, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
+          "SLOT_SIZE": SLOT_SIZE, "OFF_NUMBER": OFF_NUMBER, "OFF_RULE": OFF_RULE, "OFF_START": OFF_START,
+          "OFF_END0": OFF_END0, "OFF_TAG": OFF_TAG, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
+          "OFF_HOLDER": OFF_HOLDER, "HOLDER_MAX": HOLDER_MAX, "OFF_SESSION": OFF_SESSION,
+          "SESSION_MAX": SESSION_MAX, "NEVER": KIND_NEVER, "CLAIMING": KIND_CLAIMING, "LEASED": KIND_LEASED,
+          "RETIRED": KIND_RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
+          "TOKEN_LENGTH": TOKEN_LENGTH}
+
 cdef extern from *:
     """
     /* Whether any index is outside 0 .. capacity - 1: 32-bit lanes (a capacity is below 2^32,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, CLAIMING, LEASED, NEVER, RETIRED
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
@@ -39,8 +40,6 @@ from .config.phones import display as format_number
 LAYOUT_VERSION = 4  # 3: the holder index and the hash key; 4: token tags and their key
 MAGIC = b"K50POOL\x01"
 HEADER_SIZE = 4096
-HEAD_SIZE = 32
-SLOT_SIZE = 128
 MAX_POOLS = 56
 REGISTRY = 64
 ENTRY = 64
@@ -49,8 +48,6 @@ C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
 _HEAD = struct.Struct("<8sIIII")
 KEY_AT, KEY_SIZE = 32, 16
 TAG_KEY_AT = 48
-NEVER, CLAIMING, LEASED, RETIRED = 0, 1, 2, 3
-HOLDER_MAX, SESSION_MAX = 48, 24  # bytes a slot keeps of the visitor and session ids
 
 
 def _field(text: Optional[str], limit: int) -> bytes:

@@ -6,8 +6,8 @@ the compiled build against.
 from .device import device_info, device_type, device_types
 from .geoip import GeoIP
 from .match import Matcher
-from .pool import SlotTable, _set_candidate_list_max, table_bytes
+from .pool import LAYOUT, SlotTable, _set_candidate_list_max, table_bytes
 from .returning import Assigner, ReturnCache
 
-__all__ = ["Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types",
+__all__ = ["LAYOUT", "Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types",
            "table_bytes"]

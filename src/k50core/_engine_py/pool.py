@@ -30,6 +30,14 @@ SHARED_BIT = 1 << 43
 GEN_MASK = (1 << 18) - 1
 U64 = struct.Struct("<Q")
 U32 = struct.Struct("<I")
+TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
+LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_HASH": HEAD_HASH, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
+          "SLOT_SIZE": SLOT_SIZE, "OFF_NUMBER": OFF_NUMBER, "OFF_RULE": OFF_RULE, "OFF_START": OFF_START,
+          "OFF_END0": OFF_END0, "OFF_TAG": OFF_TAG, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
+          "OFF_HOLDER": OFF_HOLDER, "HOLDER_MAX": HOLDER_MAX, "OFF_SESSION": OFF_SESSION,
+          "SESSION_MAX": SESSION_MAX, "NEVER": NEVER, "CLAIMING": CLAIMING, "LEASED": LEASED,
+          "RETIRED": RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
+          "TOKEN_LENGTH": TOKEN_LENGTH}  # as the compiled build's (a test keeps them equal)
 # the holder index after the records (see _holders.pxi): overflow flag, padding, then places
 INDEX_WINDOW, INDEX_HEADER = 16, 64
 
@@ -63,7 +71,6 @@ def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
     return ((gen & GEN_MASK) << 46) | (kind << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
 
 
-TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
 _HEX = frozenset("0123456789abcdef")
 
 
