@@ -131,6 +131,12 @@ def _add_cookie(visit: Dict[str, Any], name: str, value: str) -> None:
         visit["cookies"] = f"{cookies}; {name}={value}" if cookies.strip() else f"{name}={value}"
 
 
+def returning(engine: Any, visitor: Optional[str], token: Optional[str], now: float) -> Optional[Assignment]:
+    """The live lease of a returning visitor (by token or visitor id), renewed; None for anyone else.
+    The engine's own first step of ``assign`` (see Pools.returning), asked alone: it takes nothing."""
+    return engine.pools.returning(visitor or None, token or None, int(now * 1000))
+
+
 async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
     """POST /v1/visit: the number this page view shows, and the visitor cookie."""
     fields = parse_visit(body_json(body))
@@ -142,8 +148,13 @@ async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
     fields["ip"] = svc.client_ip(req.peer, req.forwarded)
     ga_cookie(fields)
     now = float(svc.now())
-    limited = svc.over_limit(fields, now)
-    if limited:  # a flood gets the site's number and takes nothing from any pool
+    # a returning visitor with a live lease keeps its number before any limit: behind a busy carrier
+    # NAT a visitor's address may be over every limit, its own lease takes nothing new
+    got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
+    limited = None if got is not None else svc.over_limit(fields, now)
+    if got is not None:
+        pass
+    elif limited:  # a flood gets the site's number and takes nothing from any pool
         svc.metrics.rate_limited(limited)
         number = svc.engine.config.default_number
         got = Assignment(number, format_number(number, svc.engine.config.display) if number else None,
