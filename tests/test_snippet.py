@@ -84,9 +84,16 @@ def browser():
         b.close()
 
 
+def browser_agent(browser):
+    """The User-Agent of this Chromium as a person's browser sends it: headless Chromium says
+    "HeadlessChrome", which the service (rightly) takes for automation and gives no number."""
+    return ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{browser.version} Safari/537.36")
+
+
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context()
+    context = browser.new_context(user_agent=browser_agent(browser))
     context.add_cookies([{"name": "_ga", "value": GA, "url": server},
                          {"name": "_ga_ABC123", "value": "GS2.1.s1699999990$o3$g1$t1700000100$j0$l0$h0", "url": server}])
     pg = context.new_page()
@@ -100,11 +107,16 @@ def page(browser, server):
 def open_demo(page, server, heartbeat=None):
     """Loads the demo page as an ad campaign's visitor and waits for the snippet's number."""
     url = server + CAMPAIGN + (f"&k50_heartbeat={heartbeat}" if heartbeat else "")
-    with page.expect_response(lambda r: r.url.endswith("/v1/visit")) as visit:
-        page.goto(url)
-    got = visit.value.json()
+    answers = []
+
+    def seen(r):
+        if r.url.endswith("/v1/visit"):
+            answers.append(r)
+    page.on("response", seen)
+    page.goto(url)
     page.wait_for_function("window.K50 && K50.number() !== null", timeout=5000)
-    return got
+    page.remove_listener("response", seen)
+    return answers[-1].json()  # a new visitor's second answer: the claim's, with the number
 
 
 def cookie(page, name):
@@ -325,3 +337,23 @@ def test_snippet_ships_with_the_package():
     assert any(fnmatch.fnmatch("snippet/k50.js", g) for g in data.get("k50core.bindings", []))
     assert "bindings/snippet" in (root / "MANIFEST.in").read_text()
     assert SNIPPET_PATH == root / "bindings" / "snippet" / "k50.js" or SNIPPET_PATH.parts[-4:-2] == ("k50core", "bindings")
+
+
+def test_headless_chromium_takes_no_number(browser, server):
+    """Chromium's own headless User-Agent is automation: the visit is answered without a number or a
+    claim ticket, and the page keeps the site's number."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        assert "HeadlessChrome" in page.evaluate("navigator.userAgent")
+        with page.expect_response(lambda r: r.url.endswith("/v1/visit")) as visit:
+            page.goto(server + CAMPAIGN)
+        got = visit.value.json()
+        assert got["number"] is None and got["token"] is None and "claim" not in got
+        page.wait_for_timeout(200)
+        assert page.evaluate("K50.number()") is None
+        assert page.inner_text("#phone") == "+7 (495) 123-45-67"
+        pools = httpx.get(server + "/v1/pools", headers=AUTH, timeout=5).json()["pools"]
+        assert pools["msk"]["leased"] == 0
+    finally:
+        context.close()

@@ -115,7 +115,11 @@
     var body = { url: location.href, referrer: d.referrer || undefined, visitor_id: vid, ga_client_id: gaClientId() || undefined,
       ga_session_id: gaSessionId() || undefined };
     body.token = store() || undefined;
-    return post("/v1/visit", body).then(function (got) {
+    return post("/v1/visit", body).then(function (got) { // a new visitor's first answer: a claim ticket, no number
+      if (!got.claim) return got;
+      body.claim = got.claim; body.visitor_id = got.visitor_id || vid;
+      return post("/v1/visit", body); // the same visit with the ticket: now the number
+    }).then(function (got) {
       vid = got.visitor_id || vid; setCookie(vid);
       token = got.token; store(token);
       var n = got.number ? norm(got.number) : null;
