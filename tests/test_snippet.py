@@ -171,6 +171,7 @@ def test_demo_page_carries_the_snippet_and_the_number(server):
     assert f'data-endpoint="{server}"' in html
     assert f'href="tel:{SITE_NUMBER}"' in html and html.count("+7 (495) 123-45-67") >= 3
     assert "data-k50-noswap" in html and "8 495 123 45 67" in html
+    assert '<span id="split"><span>+7 (495)</span> <b>123-45-67</b></span>' in html
 
 
 def test_no_demo_page_without_demo(engine, clock):
@@ -203,6 +204,7 @@ def test_page_number_swapped_in_text_and_link_keeping_format(page, server):
     assert page.inner_text("#tel") == display
     d = number[2:]
     assert f"Orders by phone 8 {d[:3]} {d[3:6]} {d[6:8]} {d[8:]}, every day." in page.inner_text("body")
+    assert page.inner_html("#split") == f"<span>+7 ({d[:3]})</span> <b>{d[3:6]}-{d[6:8]}-{d[8:]}</b>"
     assert page.inner_text("#noswap") == "Head office (never swapped): +7 (495) 123-45-67"
     assert cookie(page, VISITOR_COOKIE) == got["visitor_id"] == page.evaluate("K50.visitorId()")
 
