@@ -471,3 +471,25 @@ def test_protection_none_is_the_old_single_step(big, clock):
     with from_ip(app, "198.51.100.60") as c:
         got = c.post("/v1/visit", json={"url": SITE + "/?utm_campaign=spring_sale"}, headers={"User-Agent": "curl/8"})
         assert got.json()["token"] and "claim" not in got.json()
+
+
+def test_the_probe_five_curls_no_longer_take_a_five_number_pool(tmp_path, clock):
+    """The outside probe, as reported: five curl requests from one address took all 5 numbers and a
+    real visitor from another address got the site's number. Now curl takes nothing, a script that
+    acts like the snippet from that address takes at most 2, and the visitor gets a number."""
+    cfg = dict(CONFIG, pools={"msk": dict(CONFIG["pools"]["msk"], numbers=NUMBERS[:5], on_exhausted="default")})
+    engine = Engine.from_config(cfg, store=str(tmp_path / "five.db"))
+    try:
+        app = create_app(engine, now=clock)
+        with from_ip(app, "198.51.100.9") as curl:
+            for i in range(5):
+                r = curl.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"c{i}"},
+                              headers={"User-Agent": "curl/8.5.0"})
+                assert r.json()["number"] is None
+            scripted = [browser_visit(curl, url=CAMPAIGN, visitor_id=f"s{i}").json() for i in range(5)]
+        assert sum(bool(s["token"]) for s in scripted) == 2
+        with from_ip(app, VISITOR_IP) as visitor:
+            got = browser_visit(visitor, url=CAMPAIGN).json()
+        assert got["token"] and got["number"] in NUMBERS[:5]
+    finally:
+        engine.close()
