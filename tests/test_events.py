@@ -15,6 +15,7 @@ from k50core import ConfigError, Engine
 from k50core.attribution import visit_summary
 from k50core.config.model import parse
 from k50core.store import open_store
+from drain_support import browser_visit
 from service_support import T0, Clock
 
 try:
@@ -482,9 +483,8 @@ def test_the_service_sends_the_events_of_a_call_it_attributes(tmp_path, receiver
     clock = Clock(T0)
     app = create_app(config=config(receiver.url), store=str(tmp_path / "k50.db"), api_keys=["key"], now=clock)
     with TestClient(app) as client:
-        got = client.post("/v1/visit", json={"url": "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc",
-                                             "ga_client_id": "1234567890.1700000000",
-                                             "ga_session_id": "1699999990"}).json()
+        got = browser_visit(client, url="https://shop.example.ru/?utm_source=yandex&utm_medium=cpc",
+                            ga_client_id="1234567890.1700000000", ga_session_id="1699999990").json()
         clock.t = T0 + 100
         r = client.post("/v1/calls", json=call("svc-1", got["number"], T0 + 90), headers={"X-API-Key": "key"})
         assert r.status_code == 200 and r.json()["status"] == "matched"

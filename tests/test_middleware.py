@@ -21,6 +21,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
     from bindings.middleware.substitute import Substituter
     from bindings.middleware.wsgi import K50Middleware
 from k50core import Engine
+from drain_support import CC, COUNTRIES, WORLD_NUMBERS
 
 MW = mw.__name__  # the dotted name the middleware package is importable under here
 SITE_NUMBER = "+74951234567"
@@ -117,6 +118,20 @@ def test_html_links_noswap_and_raw_text():
 def test_other_country_or_length_gets_the_numbers_own_format():
     out = SUB.html('<a href="tel:84951234567">8 (495) 123-45-67</a> +7 495 123 45 67', "+12025550123")
     assert out == '<a href="tel:+12025550123">(202) 555-0123</a> +1 202-555-0123'
+
+
+@pytest.mark.parametrize("country", list(COUNTRIES))
+def test_any_countrys_forms_keep_their_format(country):
+    """Server-side, the written forms the snippet swaps in Chromium (tests/test_snippet.py): US, UK,
+    DE (030/…, and a national number of another length), FR, KZ, BY (8 0xx), UA (+38 0xx)."""
+    region, site, forms = COUNTRIES[country]
+    sub = Substituter([n.strip() for n in site.split(",")], region=region)
+    for number in WORLD_NUMBERS[country]:
+        n = number[1 + len(CC[country]):]
+        for written, becomes in forms:
+            assert sub.text(written, number) == becomes(n), written
+            assert sub.html(f'<a href="tel:{written}">{written}</a>', number) == \
+                f'<a href="tel:{becomes(n)}">{becomes(n)}</a>'   # a tel: link too, in its own form
 
 
 def test_site_numbers_from_config(engine):

@@ -21,6 +21,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
     from bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
+from drain_support import BROWSER, browser_visit
 from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
@@ -37,8 +38,9 @@ def client(engine, clock):
 
 
 def visit(client, **body):
+    """A visit as the snippet sends it: a browser's, with the claim step a new visitor is asked for."""
     body.setdefault("url", CAMPAIGN)
-    return client.post("/v1/visit", json=body)
+    return browser_visit(client, **body)
 
 
 # -- visits ---------------------------------------------------------------------------------
@@ -192,8 +194,8 @@ def test_cors_allowed_origin_gets_headers(client):
 
 
 def test_cors_other_origin_gets_none(client):
-    r = client.post("/v1/visit", json={"url": CAMPAIGN}, headers={"Origin": "https://evil.example"})
-    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    r = client.post("/v1/visit", json={"url": CAMPAIGN}, headers={"Origin": "https://evil.example", **BROWSER})
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers   # and it takes nothing
     r = client.get("/v1/pools", headers={**AUTH, "Origin": SITE})  # private endpoints: never CORS
     assert "access-control-allow-origin" not in r.headers
 
@@ -401,7 +403,8 @@ def test_metrics(client, clock):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert '# TYPE k50_http_requests_total counter' in text
-    assert 'k50_http_requests_total{route="/v1/visit",method="POST",status="200"} 12' in text
+    assert 'k50_http_requests_total{route="/v1/visit",method="POST",status="200"} 24' in text   # ticket, claim
+    assert 'k50_assignments_total{pool="msk",outcome="ticket"} 12' in text
     assert 'k50_http_requests_total{route="/v1/calls",method="POST",status="401"} 1' in text
     assert 'k50_assignments_total{pool="msk",outcome="dynamic"} 10' in text
     assert 'k50_assignments_total{pool="msk",outcome="shared"} 2' in text
@@ -422,16 +425,16 @@ def test_forwarded_for_only_from_trusted_proxies(engine, clock):
     # the office rule excludes 203.0.113.0/24: an excluded visit shows where the IP came from
     office = {"X-Forwarded-For": "203.0.113.7"}
     with TestClient(create_app(engine, now=clock)) as c:  # the peer is "testclient": not a proxy we trust
-        assert c.post("/v1/visit", json={"url": CAMPAIGN}, headers=office).json()["number"] is not None
+        assert browser_visit(c, headers=office, url=CAMPAIGN).json()["number"] is not None
     app = create_app(engine, now=clock, trusted_proxies=["10.0.0.0/8"])
     with TestClient(app, client=("10.0.0.1", 5000)) as c:
-        assert c.post("/v1/visit", json={"url": CAMPAIGN}, headers=office).json()["number"] is None
+        assert browser_visit(c, headers=office, url=CAMPAIGN).json()["number"] is None
 
 
 def test_app_from_config_owns_its_engine(tmp_path, clock):
     app = create_app(config=str(demo_config_path()), store=str(tmp_path / "own.db"), now=clock)
     with TestClient(app) as c:
-        assert c.post("/v1/visit", json={"url": CAMPAIGN}).json()["number"]
+        assert browser_visit(c, url=CAMPAIGN).json()["number"]
     assert (tmp_path / "own.db").exists()
     with pytest.raises(ValueError):
         create_app()
@@ -459,7 +462,7 @@ def test_real_server_over_http(engine):
         while not server.started and time.time() < deadline:
             time.sleep(0.02)
         assert server.started
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/visit", json={"url": CAMPAIGN}, timeout=5)
+        r = browser_visit(httpx, f"http://127.0.0.1:{port}/v1/visit", url=CAMPAIGN)
         assert r.status_code == 200 and r.json()["number"].startswith("+7495")
         assert r.cookies.get(VISITOR_COOKIE) == r.json()["visitor_id"]
     finally:
@@ -489,15 +492,20 @@ def test_export_pages_on_each_backend(store_url, clock):
 
 def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
     """Per-IP and per-visitor limits: over them a visit is answered with the site's own number,
-    counted, and no pool number is taken."""
+    counted, and no pool number is taken. A visitor holding a live lease is not limited: its
+    repeats renew its one number."""
     app = create_app(engine, api_keys=[KEY], now=clock, rate_limits=(60.0, 10.0))   # bursts of 30 and 5
     with TestClient(app, raise_server_exceptions=False) as c:
-        answers = [c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "flood"}).json() for _ in range(8)]
-        assert [a["token"] is not None for a in answers] == [True] * 5 + [False] * 3
-        assert answers[-1]["number"] == engine.config.default_number and not answers[-1]["shared"]
-        fresh = [c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"bot{i}"}).json() for i in range(40)]
-        limited = sum(a["token"] is None for a in fresh)
-        assert limited >= 40 + 8 - 30 - 3                          # the IP's burst of 30 is spent
+        held = [visit(c, visitor_id="keeper").json() for _ in range(8)]  # a ticket and its claim, then 7 returns
+        assert len({(a["number"], a["token"]) for a in held}) == 1 and held[0]["token"]
+        plain = SITE + "/about"  # no rule matches: no lease, so every repeat is a new visit
+        answers = [c.post("/v1/visit", json={"url": plain, "visitor_id": "flood"}, headers=BROWSER).json()
+                   for _ in range(8)]
+        assert [a["number"] for a in answers] == [None] * 5 + [engine.config.default_number] * 3
+        fresh = [c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"bot{i}"}, headers=BROWSER).json()
+                 for i in range(40)]
+        limited = sum(a["number"] == engine.config.default_number for a in fresh)
+        assert limited == 40 + 2 + 8 - 30 and all(a.get("claim") for a in fresh[:40 - limited])  # burst of 30 spent
         claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
         assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
         metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
@@ -547,7 +555,7 @@ def test_workers_share_one_pool(tmp_path):
     try:
         def one(i):
             with httpx.Client() as c:  # a connection each: the workers take turns accepting
-                got = c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"w{i}"}).json()
+                got = browser_visit(c, f"{base}/v1/visit", url=CAMPAIGN, visitor_id=f"w{i}").json()
                 return got, worker_pid(c, base)
 
         with ThreadPoolExecutor(8) as pool:
@@ -599,7 +607,9 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
             async with httpx.AsyncClient(transport=transport, base_url="http://k50") as client:
                 with open_store(store_url) as reader:
                     async def one(i):
-                        r = await client.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"c{i}"})
+                        body = {"url": CAMPAIGN, "visitor_id": f"c{i}"}
+                        r = await client.post("/v1/visit", json=body, headers=BROWSER)
+                        r = await client.post("/v1/visit", json=dict(body, claim=r.json()["claim"]), headers=BROWSER)
                         assert r.status_code == 200 and r.json()["number"]
                         rows = reader.conn.cursor()
                         rows.execute(reader._sql("SELECT count(*) FROM visits WHERE visitor_id = ?"), (f"c{i}",))
@@ -633,7 +643,7 @@ def test_a_killed_service_loses_no_visit_it_answered(tmp_path):
     try:
         def one(i):
             with httpx.Client() as c:
-                return c.post(f"{base}/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"k{i}"}).json()
+                return browser_visit(c, f"{base}/v1/visit", url=CAMPAIGN, visitor_id=f"k{i}").json()
 
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(one, range(60)))
@@ -674,7 +684,7 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
     e.store.save_writes = flaky
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
-            r = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "unlucky"})
+            r = browser_visit(c, url=CAMPAIGN, visitor_id="unlucky")
             if e.journal is None:
                 assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
                 assert "fire" not in r.text and r.headers["retry-after"] == "1"
@@ -685,7 +695,7 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
                         break
                     time.sleep(0.05)
             assert "lease starts" in caplog.text and "disk on fire" in caplog.text   # logged, with its cause
-            ok = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "next"})
+            ok = browser_visit(c, url=CAMPAIGN, visitor_id="next")
             assert ok.status_code == 200
         cur = e.store.conn.cursor()
         cur.execute(e.store._sql("SELECT count(*) FROM visits WHERE visitor_id IN (?, ?)"), ("unlucky", "next"))
@@ -716,13 +726,13 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     e.journal.append, e.store.save_writes = append, save
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
-            first = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "direct"})
+            first = browser_visit(c, url=CAMPAIGN, visitor_id="direct")
             assert first.status_code == 200 and e.store.count("visits") == 1   # stored right away
             store_fails.append(True)
-            both = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "queued"})
+            both = browser_visit(c, url=CAMPAIGN, visitor_id="queued")
             assert both.status_code == 503 and "fire" not in both.text and "space" not in both.text
             assert "journal failed" in caplog.text
-            later = c.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": "later"})   # journal works again
+            later = browser_visit(c, url=CAMPAIGN, visitor_id="later")   # journal works again
             assert later.status_code == 200
         cur = e.store.conn.cursor()
         cur.execute("SELECT visitor_id FROM visits")

@@ -24,6 +24,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
                                     twilio_signature, verify_twilio)
 from k50core import Engine
 from k50core.cli import demo_config_path
+from drain_support import browser_visit
 from service_support import T0, Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
@@ -244,7 +245,7 @@ def client(engine, clock):
 
 
 def visit(client):
-    r = client.post("/v1/visit", json={"url": CAMPAIGN})
+    r = browser_visit(client, url=CAMPAIGN)  # a browser's visit, with its claim step
     assert r.status_code == 200
     return r.json()
 

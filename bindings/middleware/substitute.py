@@ -1,11 +1,13 @@
 """Finding the site's own phone numbers in HTML and swapping them for the assigned number.
 
 Only numbers the config knows as the site's (``site.default_number`` and every pool's
-``default_number``) are swapped, wherever they are written in the usual forms —
-``+7 (495) 123-45-67``, ``8 495 123 45 67``, ``8 (495) 123-45-67``, ``84951234567``,
-``+74951234567`` — in text and in ``tel:`` links. The replacement keeps the page's written
+``default_number``) are swapped, wherever they are written in the usual forms of any country —
+``+7 (495) 123-45-67``, ``8 495 123 45 67``, ``84951234567``; ``(415) 555-0100``,
+``+1 415 555 0100``; ``020 7946 0018``, ``+44 (0)20 7946 0018``; ``030/123456789``;
+``8 017 123-45-67`` — in text and in ``tel:`` links. The replacement keeps the page's written
 form: each digit of the national number is replaced in place, so separators, brackets and
-the ``+7`` / ``8`` prefix stay as the page wrote them.
+the ``+7`` / ``8`` / ``0`` prefix stay as the page wrote them (a new national number of another
+length: the last group takes the difference; another country: the new number's own format).
 
 HTML is scanned with a small tokenizer that keeps every byte it does not swap: comments,
 ``<script>``, ``<style>``, ``<textarea>`` and any element carrying ``data-k50-noswap`` (with
@@ -24,7 +26,7 @@ from k50core.config.phones import display as _display, normalise
 __all__ = ["Substituter", "site_numbers"]
 
 # what may stand between two digits of a written number (at most _MAX_SEP of them)
-_SEP = r"(?:[ \t\u00a0\u2009\u202f().\-\u2010-\u2015]|&nbsp;|&#160;|&#[xX]a0;)"
+_SEP = r"(?:[ \t\u00a0\u2009\u202f()./\-\u2010-\u2015]|&nbsp;|&#160;|&#[xX]a0;)"
 _MAX_SEP = 3
 _RAW_TEXT = {"script", "style", "textarea", "title", "xmp", "noscript", "template"}
 _RAW_SKIPPED = {"script", "style", "textarea", "xmp", "noscript", "template"}  # title is text we do swap
@@ -49,19 +51,35 @@ def site_numbers(config: object) -> List[str]:
     return out
 
 
-def _parts(e164: str) -> Tuple[str, str, str]:
-    """(country code, national significant number, national trunk prefix) of a valid E.164 number."""
+def _parts(e164: str) -> Tuple[str, str, Tuple[str, ...]]:
+    """(country code, national significant number, national trunk prefixes) of a valid E.164 number."""
     num = phonenumbers.parse(e164, None)
     region = phonenumbers.region_code_for_number(num)
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
-    trunk = (meta.national_prefix or "") if meta is not None else ""
-    return str(num.country_code), phonenumbers.national_significant_number(num), trunk
+    return str(num.country_code), phonenumbers.national_significant_number(num), _trunks(meta)
+
+
+def _trunks(meta: object) -> Tuple[str, ...]:
+    """The national prefixes written before a national number, longest first: the region's own
+    ("8" in Russia, "0" in the UK) and what its parsing rule admits when that is plain digits
+    (Belarus writes ``8 017 …``: "0|80?" gives 0, 8 and 80)."""
+    if meta is None:
+        return ()
+    found = {getattr(meta, "national_prefix", None) or ""}
+    rule = getattr(meta, "national_prefix_for_parsing", None) or ""
+    if re.fullmatch(r"[\d|?]+", rule):
+        for alt in rule.split("|"):
+            if re.fullmatch(r"\d+", alt):
+                found.add(alt)
+            elif re.fullmatch(r"\d+\?", alt):
+                found.update((alt[:-2], alt[:-1]))
+    return tuple(sorted((t for t in found if t), key=len, reverse=True))
 
 
 def _number_pattern(e164: str) -> str:
-    cc, nsn, trunk = _parts(e164)
+    cc, nsn, trunks = _parts(e164)
     sep = f"{_SEP}{{0,{_MAX_SEP}}}"
-    prefixes = [rf"\+ ?{re.escape(cc)}", re.escape(cc)] + ([re.escape(trunk)] if trunk else [])
+    prefixes = [rf"\+ ?{re.escape(cc)}", re.escape(cc)] + [re.escape(t) for t in trunks]
     body = sep.join(re.escape(d) for d in nsn)
     return rf"(?:(?:{'|'.join(prefixes)}){sep})?{body}"
 
@@ -87,26 +105,28 @@ class Substituter:
         if self.pattern is None or not number or not text:
             return text
         try:
-            new_cc, new_nsn, new_trunk = _parts(number)
+            new_cc, new_nsn, _ = _parts(number)
         except phonenumbers.NumberParseException:
             return text
 
         def swap(m: "re.Match[str]") -> str:
-            return self._rewrite(m.group(0), number, new_cc, new_nsn, new_trunk, tel)
+            return self._rewrite(m.group(0), number, new_cc, new_nsn, tel)
         return self.pattern.sub(swap, text)
 
-    def _rewrite(self, written: str, number: str, new_cc: str, new_nsn: str, new_trunk: str, tel: bool) -> str:
+    def _rewrite(self, written: str, number: str, new_cc: str, new_nsn: str, tel: bool) -> str:
         digits = [m.start() for m in _CHARS.finditer(written) if len(m.group(0)) == 1 and m.group(0) in "0123456789"]
         seen = "".join(written[i] for i in digits)
         old = next(((cc, nsn) for cc, nsn in self._parts if seen.endswith(nsn)), None)
-        if old is None or old[0] != new_cc or len(old[1]) != len(new_nsn):
-            # another country or length: the new number's own format, in the page's prefix style
+        if old is None or old[0] != new_cc:
+            # another country: the new number's own format, in the page's prefix style
             if tel:
                 return number
             return _display(number, self.style) if written.startswith("+") else _display(number, "national")
+        # digit for digit; a national number of another length: the last group takes the difference
         out = list(written)
-        for pos, d in zip(digits[len(digits) - len(new_nsn):], new_nsn):
-            out[pos] = d
+        places = digits[len(digits) - len(old[1]):]
+        for i, pos in enumerate(places):
+            out[pos] = new_nsn[i:i + 1] if i < len(places) - 1 else new_nsn[i:]
         return "".join(out)
 
     # -- HTML -----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from k50core.engine import Engine
 from k50core.pools import Assignment
 
 from ..visitors import client_ip, networks
-from .limits import RateLimiter
+from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .pages import page_routes
@@ -80,7 +80,8 @@ class Metrics:
         self.requests: Counter = Counter()      # (route, method, status)
         self.assignments: Counter = Counter()   # (pool, outcome)
         self.calls: Counter = Counter()         # status
-        self.limited: Counter = Counter()       # why (ip, visitor)
+        self.limited: Counter = Counter()       # why (ip, visitor, lease_ip, lease_subnet, subnet_share, heartbeat)
+        self.refusals: Counter = Counter()      # why a visit was refused outright (agent)
 
     def request(self, route: str, method: str, status: int) -> None:
         with self.lock:
@@ -93,6 +94,10 @@ class Metrics:
     def rate_limited(self, why: str) -> None:
         with self.lock:
             self.limited[why] += 1
+
+    def refused(self, why: str) -> None:
+        with self.lock:
+            self.refusals[why] += 1
 
     def called(self, status: str) -> None:
         with self.lock:
@@ -110,7 +115,7 @@ class Metrics:
 
         with self.lock:
             requests, assignments, calls = dict(self.requests), dict(self.assignments), dict(self.calls)
-            limited = dict(self.limited)
+            limited, refusals = dict(self.limited), dict(self.refusals)
         family("k50_http_requests_total", "counter", "HTTP requests by route, method and status.",
                (({"route": r, "method": m, "status": s}, n) for (r, m, s), n in sorted(requests.items())))
         family("k50_assignments_total", "counter",
@@ -120,7 +125,11 @@ class Metrics:
                (({"status": s}, n) for s, n in sorted(calls.items())))
         family("k50_visits_rate_limited_total", "counter",
                "Visits over a rate limit (given the site's number, nothing taken), by the limit hit.",
-               (({"limit": w}, limited.get(w, 0)) for w in ("ip", "visitor")))
+               (({"limit": w}, limited.get(w, 0)) for w in ("ip", "visitor", "lease_ip", "lease_subnet",
+                                                            "subnet_share", "heartbeat")))
+        family("k50_visits_refused_total", "counter",
+               "Visits refused a number outright (the page keeps its own), by reason (agent: not a browser).",
+               (({"reason": w}, refusals.get(w, 0)) for w in ("agent",)))
         pools = stats.get("pools", {})
         family("k50_pool_exhausted_total", "counter",
                "Times a pool had no free number, by the policy applied (share or default).",
@@ -181,6 +190,7 @@ class Service:
         self.secure_cookie = secure_cookie
         self.metrics = Metrics()
         self.limits: Optional[Tuple[RateLimiter, RateLimiter]] = None  # (per IP, per visitor), see create_app
+        self.guard: Optional[Guard] = None  # who may start a lease (limits.py), see create_app
         self._peers: Dict[Optional[str], Tuple[Optional[str]]] = {}  # peer address -> client IP
 
     # -- security -------------------------------------------------------------------------
@@ -500,6 +510,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
                cdr_timezone: str = "UTC", demo: bool = False,
                rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
+               protection: Optional[Protection] = Protection(),
                state_path: Optional[str] = None, freeze_gc: bool = False) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
@@ -518,6 +529,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     ``webhook_window`` seconds, X-K50-Signature: sha256=HMAC(secret, timestamp + "." + body)), and
     when ``twilio_auth_token`` is given, one with a valid X-Twilio-Signature (computed over
     ``public_url`` + path + query when a proxy changes the URL). CDR times are in ``cdr_timezone``.
+    ``protection`` (limits.Protection) guards new leases: browsers only, a claim ticket before the
+    number, limits per address and network and a network's share of a pool; ``None`` turns it off.
     ``freeze_gc`` (what ``k50core serve`` does) moves what start-up left alive out of the cyclic
     collector's reach (``gc.freeze``), so full collections do not rescan it mid-request.
     """
@@ -533,6 +546,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     if rate_limits is not None:  # visits a minute per IP, per visitor id; bursts of half that
         per_ip, per_visitor = rate_limits
         svc.limits = (RateLimiter(per_ip, max(1.0, per_ip / 2)), RateLimiter(per_visitor, max(1.0, per_visitor / 2)))
+    if protection is not None:
+        svc.guard = Guard(protection, deployment_secret(engine, protection.secret))
     secrets_given = [w for w in webhook_secrets if w]
     svc.webhook = Verifier(secrets_given, window=webhook_window, now=svc.now) if secrets_given else None
     svc.twilio_token = twilio_auth_token or None

@@ -67,12 +67,15 @@ def _grouped(digits: str) -> str:
 
 
 def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str, heartbeat: Optional[int] = None) -> str:
-    """The demo site's page: the site's number in text (two forms), in a tel: link, and once
-    inside a ``data-k50-noswap`` element that the snippet must leave alone."""
+    """The demo site's page: the site's number in text (two forms, and split across two elements),
+    in a tel: link, and once inside a ``data-k50-noswap`` element that the snippet must leave alone."""
     number = site_number or ""
     shown = html.escape(display or number)
     digits = re.sub(r"\D", "", number)
     other = html.escape(_grouped(digits)) if len(digits) == 11 else shown
+    # a number written in pieces, as sites often do: the snippet swaps each piece in its element
+    split = (f"<span>{html.escape(shown[:-10])}</span> <b>{html.escape(shown[-9:])}</b>"
+             if re.fullmatch(r"\+7 \(\d{3}\) \d{3}-\d\d-\d\d", shown) else shown)
     beat = f' data-heartbeat="{int(heartbeat)}"' if heartbeat else ""
     return f"""<!doctype html>
 <html lang="en">
@@ -88,6 +91,7 @@ def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str,
 <p>Call us: <span class="phone" id="phone">{shown}</span></p>
 <p>Or tap: <a id="tel" href="tel:{html.escape(number)}">{shown}</a></p>
 <p>Orders by phone {other}, every day.</p>
+<p>Sales: <span id="split">{split}</span></p>
 <p class="note" id="noswap" data-k50-noswap>Head office (never swapped): {shown}</p>
 <p class="note">This page carries the k50core snippet: it asks <code>/v1/visit</code> for a tracking
 number and writes it over the site's number above. Try

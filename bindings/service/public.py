@@ -18,6 +18,7 @@ from k50core.pools import Assignment
 
 from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID
 from .errors import ApiError, body_json, kind, json_bytes, read_body
+from .limits import networks_of
 
 if TYPE_CHECKING:
     from .app import Service
@@ -37,14 +38,20 @@ _GA_SESSION = re.compile(r"\d{1,20}")
 class Incoming:
     """What the public endpoints read of a request, taken from the ASGI scope in one pass."""
 
-    __slots__ = ("method", "origin", "length", "cookie", "user_agent", "forwarded", "peer", "scheme", "asked")
+    __slots__ = ("method", "origin", "length", "cookie", "user_agent", "forwarded", "peer", "scheme", "asked",
+                 "host", "content_type")
 
     def __init__(self, scope: Dict[str, Any]) -> None:
         self.method: str = scope["method"]
         self.origin = self.length = self.cookie = self.user_agent = self.asked = None
+        self.host = self.content_type = None
         self.forwarded: List[str] = []
         for name, value in scope["headers"]:
-            if name == b"origin":
+            if name == b"host":
+                self.host = value.decode("latin-1")
+            elif name == b"content-type":
+                self.content_type = value.decode("latin-1")
+            elif name == b"origin":
                 self.origin = value.decode("latin-1")
             elif name == b"content-length":
                 self.length = value.decode("latin-1")
@@ -60,6 +67,11 @@ class Incoming:
         client = scope.get("client")
         self.peer: Optional[str] = client[0] if client else None
         self.scheme: str = scope.get("scheme", "http")
+
+    def same_site(self) -> bool:
+        """The Origin is this service's own host (a page the service serves, e.g. the demo)."""
+        origin = self.origin or ""
+        return bool(self.host) and origin.partition("://")[2].rstrip("/").lower() == (self.host or "").lower()
 
     def visitor_cookie(self) -> Optional[str]:
         if not self.cookie or VISITOR_COOKIE not in self.cookie:
@@ -131,33 +143,53 @@ def _add_cookie(visit: Dict[str, Any], name: str, value: str) -> None:
         visit["cookies"] = f"{cookies}; {name}={value}" if cookies.strip() else f"{name}={value}"
 
 
+def returning(engine: Any, visitor: Optional[str], token: Optional[str], now: float) -> Optional[Assignment]:
+    """The live lease of a returning visitor (by token or visitor id), renewed; None for anyone else.
+    The engine's own first step of ``assign`` (see Pools.returning), asked alone: it takes nothing."""
+    return engine.pools.returning(visitor or None, token or None, int(now * 1000))
+
+
 async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
-    """POST /v1/visit: the number this page view shows, and the visitor cookie."""
-    fields = parse_visit(body_json(body))
+    """POST /v1/visit: the number this page view shows, and the visitor cookie.
+
+    A returning visitor with a live lease gets it before anything else. A new visitor headed for
+    a dynamic pool gets, while the guard is on, a provisional answer: no number and a ``claim``
+    ticket, which the snippet sends back with the same visit to take the number (see limits.py)."""
+    data = body_json(body)
+    fields = parse_visit(data)
+    claim = data.get("claim")
+    if claim is not None and (not isinstance(claim, str) or len(claim) > 64):
+        raise ApiError(422, "invalid visit", [("claim", "expected the claim ticket /v1/visit gave")])
     if "visitor_id" not in fields:
         cookie = req.visitor_cookie()
         fields["visitor_id"] = cookie if cookie and VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
-    if "user_agent" not in fields and req.user_agent:
+    body_agent = fields.get("user_agent")
+    if body_agent is None and req.user_agent:
         fields["user_agent"] = req.user_agent[:4096]
-    fields["ip"] = svc.client_ip(req.peer, req.forwarded)
+    fields["ip"] = ip = svc.client_ip(req.peer, req.forwarded)
     ga_cookie(fields)
     now = float(svc.now())
-    limited = svc.over_limit(fields, now)
-    if limited:  # a flood gets the site's number and takes nothing from any pool
-        svc.metrics.rate_limited(limited)
-        number = svc.engine.config.default_number
-        got = Assignment(number, format_number(number, svc.engine.config.display) if number else None,
-                         None, None, None, None, False)
-    else:  # memory work, right here; a new lease is safe before its number is shown: in the engine's
-        started = svc.engine.lease_starts  # journal (a SQLite file), or committed (PostgreSQL)
-        try:
-            got = svc.engine.assign(fields, now, fields.get("token"))
-        except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
-            log.exception("a new visitor's lease start could not be kept")
-            raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
-        if svc.engine.lease_starts != started and svc.store.must_wait:
-            await svc.commit()
-    svc.metrics.assigned(got.pool, svc.outcome(got))
+    guard = svc.guard
+    ticket = None
+    # a returning visitor with a live lease keeps its number before any limit: behind a busy carrier
+    # NAT a visitor's address may be over every limit, its own lease takes nothing new
+    got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
+    if got is not None:
+        if guard is not None:
+            guard.renewed(got.token, got.expires_at)
+    else:
+        refused = svc.over_limit(fields, now)
+        if refused:  # a flood gets the site's number and takes nothing from any pool
+            svc.metrics.rate_limited(refused)
+            got = site_number(svc)
+        elif guard is None:
+            got = await assign(svc, fields, now)
+        elif guard.refuses_agent(req.user_agent, body_agent):  # not a browser: nothing taken, page as it is
+            svc.metrics.refused("agent")
+            got = NOTHING
+        else:
+            got, ticket = await guarded(svc, guard, fields, ip, claim, now)
+    svc.metrics.assigned(got.pool, "ticket" if ticket else svc.outcome(got))
     ttl = None if got.expires_at is None else max(0, int(math.ceil(got.expires_at - now)))
     vid = fields["visitor_id"]
     headers: Headers = []
@@ -165,19 +197,102 @@ async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
         secure = req.scheme == "https" if svc.secure_cookie is None else svc.secure_cookie
         cookie = f"{VISITOR_COOKIE}={vid}; Max-Age={COOKIE_MAX_AGE}; Path=/; SameSite=lax"
         headers.append((b"set-cookie", (cookie + "; Secure" if secure else cookie).encode("latin-1")))
-    return 200, {"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
-                 "shared": bool(got.shared), "visitor_id": vid}, headers
+    answer = {"number": got.number, "display": got.display, "token": got.token, "ttl": ttl,
+              "shared": bool(got.shared), "visitor_id": vid}
+    if ticket is not None:
+        answer["claim"] = ticket
+    return 200, answer, headers
+
+
+NOTHING = Assignment(None, None, None, None, None, None, False)
+
+
+def site_number(svc: "Service") -> Assignment:
+    """The site's own number, nothing leased: what a visit over a limit is shown."""
+    number = svc.engine.config.default_number
+    return Assignment(number, format_number(number, svc.engine.config.display) if number else None,
+                      None, None, None, None, False)
+
+
+async def assign(svc: "Service", fields: Dict[str, Any], now: float) -> Assignment:
+    """The engine's assign: memory work, right here; a new lease is safe before its number is shown:
+    in the engine's journal (a SQLite file), or committed (PostgreSQL)."""
+    started = svc.engine.lease_starts
+    try:
+        got = svc.engine.assign(fields, now, fields.get("token"))
+    except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
+        log.exception("a new visitor's lease start could not be kept")
+        raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
+    if svc.engine.lease_starts != started and svc.store.must_wait:
+        await svc.commit()
+    return got
+
+
+async def guarded(svc: "Service", guard: Any, fields: Dict[str, Any], ip: Optional[str], claim: Optional[str],
+                  now: float) -> Tuple[Assignment, Optional[str]]:
+    """A new visitor from a browser, the guard on: (what it is shown, a claim ticket or None)."""
+    decision = svc.engine.decide(fields, now)
+    pool = svc.engine.config.pools.get(decision.pool) if decision.kind == "pool" else None
+    if pool is None or pool.type != "dynamic":  # an exclusion, no rule, a static number: nothing to drain
+        return await assign(svc, fields, now), None
+    visitor = fields["visitor_id"]
+    network = networks_of(ip)[1]
+    claimed = claim is not None and guard.valid_ticket(claim, visitor, pool.name, network, now)
+    if guard.settings.claims and not claimed:  # the first answer: the decision, no number yet
+        refused = guard.lease_refusal(ip, pool.name, len(pool.numbers), now, take=False)
+        if refused:
+            svc.metrics.rate_limited(refused)
+            return site_number(svc), None
+        return Assignment(None, None, pool.name, decision.rule, None, None, False), \
+            guard.ticket(visitor, pool.name, network, now)
+    refused = guard.lease_refusal(ip, pool.name, len(pool.numbers), now, take=True)
+    if refused:
+        svc.metrics.rate_limited(refused)
+        return site_number(svc), None
+    got = await assign(svc, fields, now)
+    if got.token is not None and not got.shared and got.expires_at is not None:
+        guard.leased(got.token, got.pool or pool.name, ip, got.expires_at)
+    return got, None
 
 
 async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
-    """POST /v1/heartbeat: the page is still open; is its lease alive?"""
+    """POST /v1/heartbeat: the page is still open; is its lease alive? A token this process did not
+    give the caller's network counts against the address's heartbeat allowance (429 over it)."""
     data = body_json(body)
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {kind(data)}")])
     if not isinstance(token, str) or not 0 < len(token) <= 64:
         raise ApiError(422, "invalid heartbeat", [("token", "expected the token /v1/visit gave")])
-    return 200, {"alive": bool(svc.engine.heartbeat(token, float(svc.now())))}, []
+    now = float(svc.now())
+    guard = svc.guard
+    if guard is None:
+        return 200, {"alive": bool(svc.engine.heartbeat(token, now))}, []
+    ip = svc.client_ip(req.peer, req.forwarded)
+    pool = guard.pool_of(token, ip)
+    if pool is None and not guard.heartbeat_allowed(ip, now):
+        svc.metrics.rate_limited("heartbeat")
+        raise ApiError(429, "too many heartbeats", headers={"Retry-After": "30"})
+    alive = bool(svc.engine.heartbeat(token, now))
+    if alive and pool is not None:
+        known = svc.engine.config.pools.get(pool)
+        guard.renewed(token, now + known.hold_seconds if known is not None else None)
+    return 200, {"alive": alive}, []
+
+
+# what a page on another site may post here without a CORS preflight
+_SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def cross_site(svc: "Service", req: Incoming) -> None:
+    """Refuses a browser's request from a site that is not allowed: an Origin that is neither
+    allow-listed (``cors_origins``) nor this service's own host is 403, and a body type that a page
+    may send anywhere without a preflight (text/plain, forms) is 415. No Origin: a server's call."""
+    if req.origin is not None and not svc.allowed(req.origin) and not req.same_site():
+        raise ApiError(403, "origin not allowed")
+    media = (req.content_type or "").partition(";")[0].strip().lower()
+    if media in _SIMPLE_TYPES:
+        raise ApiError(415, "expected Content-Type: application/json")
 
 
 Handler = Callable[["Service", Incoming, bytes], Awaitable[Answer]]
@@ -207,6 +322,8 @@ class PublicEndpoints:
         req = Incoming(scope)
         try:
             if req.method == "POST":
+                if svc.guard is not None and svc.guard.settings.origins:
+                    cross_site(svc, req)
                 body = await read_body(receive, req.length)
                 if body is None:  # the client left: nobody to answer
                     return
