@@ -213,7 +213,7 @@ def test_add_and_retire_numbers(engine):
     assert engine.assign(visit("v2"), now=1000).number == "+74950000008"
     with pytest.raises(ConfigError):
         engine.add_numbers("p", ["+7495"])
-    with pytest.raises(KeyError):
+    with pytest.raises(ConfigError, match="pools.nope: unknown pool"):
         engine.add_numbers("nope", ["+74950000009"])
 
 

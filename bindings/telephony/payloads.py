@@ -23,6 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from k50core.errors import Error
+
 FORMATS = ("json", "twilio", "asterisk")
 
 # the engine's field -> the payload's field, to name a problem the engine found in the payload's words
@@ -42,7 +44,7 @@ MAX_CALL_SECONDS = 86400   # a duration over a day is no call (k50core.attributi
 _CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
 
 
-class PayloadError(ValueError):
+class PayloadError(Error, ValueError):
     """A payload that is no call; ``problems`` lists (field, message) in the payload's vocabulary."""
 
     def __init__(self, problems: Sequence[Tuple[str, str]], error: str = "invalid call") -> None:

@@ -27,6 +27,8 @@ import time
 from collections import OrderedDict
 from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
 
+from k50core.errors import Error
+
 TIMESTAMP_HEADER = "X-K50-Timestamp"
 SIGNATURE_HEADER = "X-K50-Signature"
 TWILIO_HEADER = "X-Twilio-Signature"
@@ -40,7 +42,7 @@ def _key(secret: Secret) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
 
 
-class SignatureError(Exception):
+class SignatureError(Error):
     """A request whose signature does not verify. ``reason`` is one of ``missing``, ``malformed``,
     ``stale``, ``bad signature``, ``replayed``, ``not a form`` (an X-Twilio-Signature on a body that is
     no form: it covers the URL and form fields only); the message never contains the expected value."""

@@ -8,8 +8,9 @@ from ._impl import IMPLEMENTATION, core as _core
 from .attribution import Attribution, CallError, Candidate
 from .engine import Decision, Engine
 from .pools import Assignment, LeaseEvent
-from .errors import ConfigError
+from .errors import ConfigError, Error, SegmentError, StoreError
 from .rules import compile_condition, evaluate
+from .sizing import UnreachableTarget
 
 GeoIP = _core.GeoIP
 device_type = _core.device_type
@@ -18,7 +19,7 @@ device_info = _core.device_info
 
 __all__ = [
     "IMPLEMENTATION", "Assignment", "Attribution", "CallError", "Candidate", "ConfigError", "Decision", "Engine",
-    "GeoIP", "LeaseEvent", "compile_condition",
+    "Error", "GeoIP", "LeaseEvent", "SegmentError", "StoreError", "UnreachableTarget", "compile_condition",
     "device_info", "device_type", "device_types", "evaluate",
 ]
 __version__ = "0.1.0"

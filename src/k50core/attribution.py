@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.model import Config, Pool
 from .config.phones import normalise
+from .errors import Error
 from .store.base import LeaseRow, Store
 
 STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
@@ -48,7 +49,7 @@ MAX_CALL_AHEAD = 86400
 MAX_CALL_SECONDS = 86400
 
 
-class CallError(ValueError):
+class CallError(Error, ValueError):
     """A call payload that cannot be attributed; ``problems`` lists (field, message)."""
 
     def __init__(self, problems: List[Tuple[str, str]]) -> None:

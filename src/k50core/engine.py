@@ -440,7 +440,8 @@ class Engine:
     def _resize(self, name: str, change: Callable[[Tuple[str, ...]], Tuple[str, ...]],
                 now: Optional[float]) -> None:
         if name not in self.config.pools:
-            raise KeyError(f"unknown pool {name!r}")
+            raise ConfigError([(f"pools.{name}", "unknown pool: numbers can be added to or retired from "
+                                                 "the pools the config has")])
         target = self.config.pools[name]
         numbers = tuple(normalise(n, self.config.region) or n for n in change(target.numbers))
         bad = [n for n in numbers if normalise(n, self.config.region) is None]

@@ -6,7 +6,13 @@ from typing import Iterable, List, Tuple, Union
 Problem = Tuple[str, str]
 
 
-class ConfigError(ValueError):
+class Error(Exception):
+    """The base of every error k50core raises for a caller's input: ``except k50core.Error``
+    catches them all. Each also derives from the built-in error it is a kind of (ValueError for
+    bad input, RuntimeError for a state the process cannot use), so older ``except`` clauses hold."""
+
+
+class ConfigError(Error, ValueError):
     """A configuration (or condition) that cannot be loaded.
 
     ``problems`` lists every fault found as ``(place, message)`` pairs, where
@@ -19,6 +25,14 @@ class ConfigError(ValueError):
             problems = [(place, problems)]
         self.problems: List[Problem] = list(problems)
         super().__init__("\n".join(_line(p, m) for p, m in self.problems))
+
+
+class SegmentError(Error, RuntimeError):
+    """A shared pool segment that this build cannot use (not one, truncated, another layout)."""
+
+
+class StoreError(Error, RuntimeError):
+    """A store this build cannot use: a schema newer than it knows, a driver not installed."""
 
 
 def _line(place: str, message: str) -> str:

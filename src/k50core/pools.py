@@ -36,6 +36,7 @@ from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, CLAI
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
+from .errors import SegmentError
 
 LAYOUT_VERSION = 4  # 3: the holder index and the hash key; 4: token tags and their key
 MAGIC = b"K50POOL\x01"
@@ -53,10 +54,6 @@ TAG_KEY_AT = 48
 def _field(text: Optional[str], limit: int) -> bytes:
     """An id as the slot stores it: UTF-8, cut to the slot's field."""
     return (text or "").encode("utf-8", "replace")[:limit]
-
-
-class SegmentError(RuntimeError):
-    """A shared segment that this build cannot use."""
 
 
 class Assignment(NamedTuple):

@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Union
 
+from .errors import Error
+
 # Share of the daily visits in each hour of the day (local time), in percent; sums to
 # 100. A typical Russian commercial site: quiet at night, a 7%/hour plateau 10:00-17:00.
 DEFAULT_DAILY_PROFILE = (
@@ -88,7 +90,7 @@ def rule_of_thumb(visits_per_day: float) -> int:
     return math.ceil(visits_per_day / VISITS_PER_NUMBER_RULE_OF_THUMB)
 
 
-class UnreachableTarget(ValueError):
+class UnreachableTarget(Error, ValueError):
     """The target cannot be met by any pool size: too many calls come after hold + cooldown."""
 
     def __init__(self, target: float, max_accuracy: float, lost_call_share: float, window_seconds: float) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 import orjson
 
+from ..errors import StoreError
 from ..pools import LeaseEvent
 
 
@@ -187,7 +188,7 @@ class Store:
         shipped = migrations()
         newest = shipped[-1][0] if shipped else 0
         if current > newest:
-            raise RuntimeError(f"this store has schema version {current}, newer than this k50core "
+            raise StoreError(f"this store has schema version {current}, newer than this k50core "
                                f"build knows ({newest}); upgrade k50core")
         for version, sql in shipped:
             if version > current:

@@ -5,6 +5,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ..errors import StoreError
 from .base import Store
 
 
@@ -20,7 +21,7 @@ class PostgresStore(Store):
         try:
             import psycopg
         except ImportError as exc:  # an optional dependency
-            raise RuntimeError("PostgreSQL storage needs psycopg: pip install 'k50core[postgres]'") from exc
+            raise StoreError("PostgreSQL storage needs psycopg: pip install 'k50core[postgres]'") from exc
         self.dsn = dsn
         self._lock = threading.RLock()
         conn = psycopg.connect(dsn, autocommit=True)
