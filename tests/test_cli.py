@@ -119,6 +119,8 @@ def one_line_from(got, *needles):
     (["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "notanip"], ["'--trusted-proxy'", "'notanip'", "CIDR"]),
     (["--workers", "0"], ["'--workers'", "0", "at least 1"]),
     (["--store", "/missing/dir/k50.db"], ["'--store'", "/missing/dir does not exist"]),
+    (["--cdr-timezone", "Moscow"], ["'--cdr-timezone'", "'Moscow'", "Europe/Moscow"]),
+    (["--public-url", "track.example.ru"], ["'--public-url'", "https://"]),
 ])
 def test_a_serve_mistake_is_one_line_and_status_2(args, needles, tmp_path):
     port = [] if "--port" in args else ["--port", str(free_port())]
@@ -226,3 +228,48 @@ def test_serve_demo_with_a_config_says_which_store_it_uses(tmp_path):
     proc, base = start_serve_cli("--demo", cwd=tmp_path)
     stop(proc)
     assert "store k50core-demo.db," in stderr_of(proc) and (tmp_path / "k50core-demo.db").exists()
+
+
+# -- serve exposes what create_app can do ------------------------------------------------------------------
+CAMPAIGN = "https://shop.example.ru/?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"
+DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+def test_serve_reads_cdr_times_in_its_zone_and_checks_twilio_against_the_public_url(tmp_path):
+    """--cdr-timezone: an Asterisk CDR's local "YYYY-MM-DD HH:MM:SS" is read in that zone (read as UTC, a
+    Moscow call lands three hours off and is recorded unmatched, for good). --public-url: behind a proxy
+    Twilio signs the public URL, not the one the service is reached at."""
+    from datetime import datetime
+    from urllib.parse import urlencode
+    from zoneinfo import ZoneInfo
+
+    from k50core import Engine
+    from k50core.bindings.telephony.signing import twilio_signature
+
+    db = str(tmp_path / "k50.db")
+    now = time.time()
+    with Engine.from_config(demo_config_path(), store=db) as engine:    # two visits, leases in the store
+        shown = [engine.assign({"visitor_id": f"v{i}", "url": CAMPAIGN, "ip": "5.101.68.156", "user_agent": DESKTOP},
+                               now=now - 120) for i in (1, 2)]
+    assert all(a.token for a in shown) and shown[0].number != shown[1].number
+    proc, base = start_serve_cli("--config", str(demo_config_path()), "--store", db, "--api-key", "k",
+                                 "--cdr-timezone", "Europe/Moscow", "--twilio-auth-token", "tw-token",
+                                 "--public-url", "https://track.example.ru/")
+    try:
+        moscow = datetime.fromtimestamp(now - 60, ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+        cdr = {"uniqueid": "1733590000.17", "did": shown[0].number, "src": "+79161234567", "calldate": moscow,
+               "duration": 50, "billsec": 40, "disposition": "ANSWERED"}
+        got = httpx.post(f"{base}/v1/calls?format=asterisk", json=cdr, headers={"X-API-Key": "k"}, timeout=30)
+        assert got.status_code == 200, got.text
+        assert (got.json()["status"], got.json()["visitor_id"]) == ("matched", "v1")
+
+        form = [("CallSid", "CA0123456789abcdef0123456789abcdef"), ("To", shown[1].number),
+                ("From", "+79161234568"), ("CallStatus", "completed"), ("CallDuration", "40"),
+                ("Timestamp", datetime.fromtimestamp(now - 20, ZoneInfo("UTC")).strftime("%a, %d %b %Y %H:%M:%S +0000"))]
+        signature = twilio_signature("tw-token", "https://track.example.ru/v1/calls?format=twilio", form)
+        got = httpx.post(f"{base}/v1/calls?format=twilio", content=urlencode(form), timeout=30,
+                         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        assert got.status_code == 200, got.text
+        assert (got.json()["status"], got.json()["visitor_id"]) == ("matched", "v2")
+    finally:
+        stop(proc)

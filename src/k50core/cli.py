@@ -379,6 +379,12 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                                    "with (HMAC-SHA256; repeatable; also K50CORE_WEBHOOK_SECRETS)"),
           twilio_auth_token: Optional[str] = typer.Option(None, help="check X-Twilio-Signature with this token "
                                                           "(also K50CORE_TWILIO_AUTH_TOKEN)"),
+          public_url: Optional[str] = typer.Option(None, help="the service's address as Twilio calls it, e.g. "
+                                                   "https://track.example.ru behind a proxy: Twilio signs that "
+                                                   "URL, not the one the proxy forwards to"),
+          cdr_timezone: str = typer.Option("UTC", help="the time zone of Asterisk/FreePBX CDR times "
+                                           "(\"YYYY-MM-DD HH:MM:SS\"), e.g. Europe/Moscow: a call read in the "
+                                           "wrong zone is recorded unmatched, once"),
           workers: int = typer.Option(1, callback=_at_least(1, what="a worker count"), help="worker processes; they share one pool segment and store "
                                       "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
@@ -402,6 +408,22 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     target = store or ("k50core-demo.db" if demo and config is None else None)
     if target is not None:
         _check_store(target)
+    try:
+        from k50core.bindings.telephony.payloads import zone
+    except ImportError:  # a source checkout
+        from bindings.telephony.payloads import zone
+    try:
+        zone(cdr_timezone)
+    except ValueError:
+        raise _bad("--cdr-timezone", f"{cdr_timezone!r} is not a time zone: an IANA name such as "
+                                     "Europe/Moscow or UTC") from None
+    if public_url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise _bad("--public-url", f"{public_url!r}: expected the service's base URL, e.g. "
+                                       "https://track.example.ru")
     for proxy in trusted_proxy:
         try:
             ipaddress.ip_network(proxy.strip(), strict=False)
@@ -425,7 +447,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
                                       if k.strip()]
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
-                             demo=demo, webhook_secrets=secrets, freeze_gc=True,
+                             demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
+                             cdr_timezone=cdr_timezone,
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
                              **({} if rate_limits else {"rate_limits": None}))
     kept = _redacted(target) if target is not None else \
@@ -442,6 +465,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
             "webhook_secrets": secrets, "freeze_gc": True,
+            "public_url": public_url, "cdr_timezone": cdr_timezone,
             "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
             **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,
