@@ -48,6 +48,20 @@ app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True
                   help="k50core: call tracking with a compiled core.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import IMPLEMENTATION, __version__
+
+        typer.echo(f"k50core {__version__} ({IMPLEMENTATION} build)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and the active build, and exit")) -> None:
+    """k50core: call tracking with a compiled core."""
+
+
 def _bad(option: str, message: str) -> Exception:
     """A usage mistake in ``option``: printed as one line, exit status 2."""
     return typer.BadParameter(message, param_hint=f"'{option}'")
