@@ -203,7 +203,7 @@ def test_every_cli_command_in_the_readme_runs_or_parses(checkout):
             if want is not None:
                 assert same(want, got.stdout.strip()), f"{where}: README shows {want}, it prints {got.stdout}"
             seen["run"] += 1
-    assert seen["run"] >= 4 and seen["serve"] >= 1, seen
+    assert seen["run"] >= 4 and seen["serve"] >= 1 and seen["curl"] >= 1, seen
 
 
 def test_every_cli_command_quoted_in_the_text_parses():
@@ -232,3 +232,80 @@ def test_every_dotted_name_in_the_readme_imports():
         for part in (attr.split(".") if attr else []):
             assert hasattr(found, part), f"README.md names {name}, but {module} has no {attr}"
             found = getattr(found, part)
+
+
+# -- the run command's whole flow -------------------------------------------------------------------------
+PERSON_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+             "Safari/537.36")
+
+
+def readme_curl():
+    """The README's call request and the answer it shows."""
+    for _, lang, code, _ in blocks():
+        if lang == "bash":
+            for command, want in commands(code):
+                if command.startswith("curl ") and "/v1/calls" in command:
+                    return command, want
+    raise AssertionError("README.md shows no call posted with curl")
+
+
+def test_the_run_command_shows_the_whole_flow(tmp_path):
+    """`k50core serve --demo` (the README's run command, on a free port): it prints the demo site, a key it
+    made and the request that posts a call, the same request the README shows. A real browser opens the
+    site and gets a tracking number from the snippet; that request, with the page's number in it, run by
+    bash and curl, gets the attribution the README shows: matched to that browser's visit."""
+    import socket
+    import time
+
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = open(tmp_path / "serve.err", "w+")
+    proc = subprocess.Popen([str(CLI), "serve", "--demo", "--port", str(port), "--log-level", "warning"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            assert proc.poll() is None, (tmp_path / "serve.err").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        said = (tmp_path / "serve.err").read_text()
+        key = re.search(r"demo API key, made for this run \(--api-key KEY sets one\): (\S+)\n", said).group(1)
+        site = re.search(r"demo site: (\S+)", said).group(1)
+        printed = next(line.strip() for line in said.splitlines() if line.strip().startswith("curl "))
+        call_id = re.search(r'"call_id": "(demo-\d+)"', printed).group(1)
+        shown, want = readme_curl()
+        normal = printed.replace(base, "http://127.0.0.1:8050").replace(key, "KEY").replace(call_id, "demo-1")
+        assert normal == shown, f"serve --demo prints\n{normal}\nthe README shows\n{shown}"
+        assert site == f"{base}/?utm_campaign=spring_sale"
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+            try:
+                page = browser.new_context(user_agent=PERSON_UA).new_page()
+                page.goto(site)
+                page.wait_for_function("window.K50 && K50.number()", timeout=30_000)
+                number = page.inner_text("#phone")
+                visitor = {c["name"]: c["value"] for c in page.context.cookies()}["k50_vid"]
+            finally:
+                browser.close()
+        assert number != "+7 (495) 123-45-67"                  # the page shows a tracking number now
+        shown_at = time.time()       # the request stamps the call in whole seconds ($(date +%s)): a person
+        time.sleep(max(0.0, int(shown_at) + 1 - time.time()))   # posts it a second or more after the visit
+        got = subprocess.run(["bash", "-c", printed.replace("NUMBER", number)], capture_output=True, text=True,
+                             timeout=60)
+        assert got.returncode == 0, got.stderr
+        answer = json.loads(got.stdout)
+        assert (answer["status"], answer["visitor_id"], answer["rule"]) == ("matched", visitor, "spring-campaign")
+        assert answer["attributes"]["utm"] == {"utm_campaign": "spring_sale"}
+        assert same(want, got.stdout.strip().replace(call_id, "demo-1")), (want, got.stdout)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        err.close()

@@ -374,6 +374,23 @@ def _check_writable(path: Path, option: str) -> None:
         raise _bad(option, f"cannot write {path}: directory {folder} is not writable")
 
 
+def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[str]:
+    """What ``serve --demo`` prints: the page to open and the request telephony would send for a call to
+    the number it shows (the README shows the same, and the answer)."""
+    key = made_key or "KEY"
+    return [
+        f"demo site: {base}/?utm_campaign=spring_sale (open it: the page shows a tracking number)",
+        (f"demo API key, made for this run (--api-key KEY sets one): {made_key}" if made_key else
+         "the private endpoints take the --api-key you gave (KEY below)"),
+        "post a call to the number the page shows, as telephony would (put it in place of NUMBER):",
+        f"  curl -s {base}/v1/calls -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f"-d '{{\"call_id\": \"{call_id}\", \"number\": \"NUMBER\", \"caller\": \"+79161234567\", "
+        f"\"started_at\": '$(date +%s)'}}'",
+        "the answer is the call's attribution: status matched, the visit's visitor_id, rule spring-campaign, "
+        "its source and utm tags",
+    ]
+
+
 @app.command()
 def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
           demo: bool = typer.Option(False, "--demo", help="the demo page at / and, without --config, the bundled "
@@ -456,6 +473,12 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         return
     except _store_errors() as exc:
         raise _bad("--store", f"{_redacted(target or ':memory:')}: {_first_line(exc)}") from None
+    made_key = None
+    if demo and not keys:  # the demo shows the whole flow, a call included: it needs a key to post one
+        import secrets as _secrets
+
+        made_key = _secrets.token_urlsafe(18)
+        keys = [made_key]
     if not keys:
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
@@ -470,7 +493,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {kept}, "
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
-        typer.echo(f"demo site: http://{host}:{port}/?utm_campaign=spring_sale", err=True)
+        for line in demo_instructions(f"http://{host}:{port}", made_key, f"demo-{int(time.time())}"):
+            typer.echo(line, err=True)
     # a line a request only where it is shown: uvicorn formats it (client, quoted path) regardless
     access_log = log_level.lower() in ("trace", "debug", "info")
     if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
