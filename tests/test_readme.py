@@ -239,6 +239,16 @@ PERSON_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTM
              "Safari/537.36")
 
 
+def chromium():
+    """The browser the snippet's tests drive: $K50_CHROMIUM, else Debian's (.ci/run installs it)."""
+    import shutil
+
+    for path in (os.environ.get("K50_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if path and Path(path).exists():
+            return path
+    raise AssertionError("no Chromium: .ci/run installs Debian's chromium, or set K50_CHROMIUM")
+
+
 def readme_curl():
     """The README's call request and the answer it shows."""
     for _, lang, code, _ in blocks():
@@ -286,7 +296,7 @@ def test_the_run_command_shows_the_whole_flow(tmp_path):
         assert site == f"{base}/?utm_campaign=spring_sale"
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+            browser = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
             try:
                 page = browser.new_context(user_agent=PERSON_UA).new_page()
                 page.goto(site)
