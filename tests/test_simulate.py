@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from k50core.cli import app
 from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
-from k50core.simulate import chart_svg, peak_hours, simulate, smallest_pool, sweep
+from k50core.simulate import chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -126,3 +126,46 @@ def test_likelihood_is_calibrated(numbers, days, bins):
     assert len(checked) >= bins
     for b in checked:
         assert abs(b.share_right - b.mean_likelihood) <= 0.1, b
+
+
+def test_a_call_to_a_shared_number_is_right_only_when_its_top_candidate_called(build):
+    """One number shared by v1 (its first holder) and v2 (who joined later and was seen last): both an
+    ambiguous call and a late one after the shared lease rank v2 first. The late call's visitor_id is
+    still the lease's holder, v1; a call from v1 is counted wrong all the same, since the engine's
+    best guess is v2."""
+    from k50core import Engine
+
+    t = 1_800_000_000.0
+    cfg = {"pools": {"p": {"type": "dynamic", "numbers": ["+74950000001"], "hold_seconds": 900,
+                           "cooldown_seconds": 300, "on_exhausted": "share"}}, "rules": [{"name": "all", "pool": "p"}]}
+    with Engine.from_config(cfg, now=t, implementation=build) as engine:
+        first = engine.assign({"visitor_id": "v1"}, now=t)
+        joined = engine.assign({"visitor_id": "v2"}, now=t + 100)
+        assert joined.shared and joined.number == first.number
+        during = engine.attribute({"call_id": "c1", "number": first.number, "started_at": t + 500}, now=t + 1200)
+        late = engine.attribute({"call_id": "c2", "number": first.number, "started_at": t + 1100}, now=t + 1200)
+    assert (during.status, late.status, late.visitor_id) == ("ambiguous", "late", "v1")
+    for made in (during, late):
+        assert [c.visitor_id for c in made.candidates][:2] == ["v2", "v1"]
+        assert counts_as_right(made, "v2") and not counts_as_right(made, "v1")
+
+
+def test_the_report_says_how_a_shared_number_counts(tiny):
+    text = "\n".join(tiny.summary())
+    assert "a call to a shared number counts only when its top candidate made it" in text
+    assert "counting calls to shared numbers as wrong" in text
+    assert tiny.right == sum(tiny.right_by_status.values()) and tiny.strict_accuracy < tiny.accuracy
+
+
+def test_the_chart_ticks_round_pool_sizes_that_were_swept():
+    """A sweep of 40:160:10: the x axis marks swept sizes only, at a round step (1, 2, 5 x 10^k), and at
+    most nine of them; the accuracy axis is marked at round percentages."""
+    sizes = list(range(40, 161, 10))
+    root = ET.fromstring(chart_svg([(n, 0.80 + n / 1000) for n in sizes], target=0.95))
+    xs = [int(t.get("data-value")) for t in root.findall(f".//{SVG}text[@class='x-tick']")]
+    assert xs == [40, 60, 80, 100, 120, 140, 160] and all(x in sizes for x in xs)
+    assert [t.text for t in root.findall(f".//{SVG}text[@class='x-tick']")] == [str(x) for x in xs]
+    ys = [float(t.get("data-value")) for t in root.findall(f".//{SVG}text[@class='y-tick']")]
+    assert len(ys) >= 3 and all(abs(y * 100 - round(y * 100)) < 1e-6 for y in ys)       # whole percentages
+    small = ET.fromstring(chart_svg([(8, 0.7), (12, 0.8), (20, 0.9)]))
+    assert [t.text for t in small.findall(f".//{SVG}text[@class='x-tick']")] == ["8", "12", "20"]

@@ -1,18 +1,152 @@
 """The ``k50core`` command line."""
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="k50core: call tracking with a compiled core.")
+try:  # typer vendors its own click from 0.2x on; before, it raised click's own exceptions
+    from typer._click.exceptions import ClickException as _ClickError, UsageError
+except ImportError:  # pragma: no cover - older typer
+    from click.exceptions import ClickException as _ClickError, UsageError  # type: ignore[assignment]
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+
+
+class _OneLineErrors(TyperGroup):
+    """Every usage mistake is one line on stderr, ``k50core COMMAND: what is wrong``, and exit status 2
+    (click and typer would print the usage and a framed box); a command's own exit status passes."""
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        given = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(given, prog_name, complete_var, standalone_mode=False, **extra)
+        except _ClickError as exc:
+            command = next((a for a in given if a in self.commands), None)  # the first name that is a command
+            typer.echo(f"k50core{' ' + command if command else ''}: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="k50core: call tracking with a compiled core.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import IMPLEMENTATION, __version__
+
+        typer.echo(f"k50core {__version__} ({IMPLEMENTATION} build)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and the active build, and exit")) -> None:
+    """k50core: call tracking with a compiled core."""
+
+
+def _bad(option: str, message: str) -> Exception:
+    """A usage mistake in ``option``: printed as one line, exit status 2."""
+    return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def _choice(value: str, allowed: Sequence[str]) -> str:
+    """An option's value among ``allowed`` (any case)."""
+    if value.lower() not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+    return value.lower()
+
+
+def _at_least(low: int, high: Optional[int] = None, what: str = "") -> Any:
+    """A callback that refuses a whole number outside [low, high] naming the value and the range."""
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and (value < low or (high is not None and value > high)):
+            span = f"{low} to {high}" if high is not None else f"at least {low}"
+            raise typer.BadParameter(f"{value}: {what + ' is ' if what else 'expected '}{span}")
+        return value
+    return check
+
+
+def _redacted(url: str) -> str:
+    """A store URL as it may be printed: without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            host = parts.netloc.rsplit("@", 1)[1]
+            return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    except ValueError:
+        pass
+    return url
+
+
+def _check_store(value: str, must_exist: bool = False) -> str:
+    """A ``--store`` value, checked before anything opens it: a PostgreSQL URL needs psycopg, a file must
+    be a SQLite database (or, unless ``must_exist``, not exist yet in a directory that does)."""
+    if value.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise _bad("--store", f"{_redacted(value)}: PostgreSQL needs psycopg 3, which is not installed "
+                                  "(pip install 'k50core[postgres]')") from None
+        return value
+    path = value[len("sqlite:///"):] if value.startswith("sqlite:///") else value
+    if "://" in path:
+        raise _bad("--store", f"{_redacted(value)}: expected a SQLite file or postgresql://...")
+    if path == ":memory:" and not must_exist:
+        return value
+    file = Path(path)
+    if file.is_dir():
+        raise _bad("--store", f"{value} is a directory, not a SQLite file")
+    if file.exists():
+        try:
+            with file.open("rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise _bad("--store", f"{value}: {exc.strerror}") from None
+        if head and head != b"SQLite format 3\x00":
+            raise _bad("--store", f"{value} is not a SQLite database (a store is a SQLite file or postgresql://...)")
+    elif must_exist:
+        raise _bad("--store", f"{value}: no such file (the store the service or engine kept its calls in)")
+    elif not file.resolve().parent.is_dir():
+        raise _bad("--store", f"{value}: directory {file.resolve().parent} does not exist")
+    return value
+
+
+def _store_errors() -> tuple:
+    """What opening a store can raise besides a ConfigError: a file or database that cannot be used."""
+    import sqlite3
+
+    errors: list = [sqlite3.Error, OSError, RuntimeError]
+    try:
+        import psycopg
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 DEMO_VISITS = [
     {"visitor_id": "v1", "ip": "5.101.68.156", "url": "https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=organic",
@@ -111,7 +245,7 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
          target: float = typer.Option(0.95, help="target attribution accuracy, 0-1"),
          hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
          cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
-         minutes: Optional[int] = typer.Option(None, help="forwarded call minutes a month "
+         minutes: Optional[int] = typer.Option(None, callback=_at_least(0, what="a count of minutes"), help="forwarded call minutes a month "
                                                "(default: 5% of visits call, 3 minutes each)"),
          plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
     """How many numbers a pool needs for the target accuracy, and what each plan costs a month."""
@@ -122,20 +256,22 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
         rec = recommend(visits_per_day, avg_visit_min, target, hold_seconds=hold_seconds,
                         cooldown_seconds=cooldown_seconds)
         config = load_plans(plans)
+        month = round(visits_per_day * 30 * 0.05 * 3) if minutes is None else minutes
+        invoices = compare_plans(rec.numbers, code, month, config=config)
     except ValueError as exc:  # ConfigError and UnreachableTarget are ValueErrors naming what is wrong
         typer.echo(f"k50core size: {exc}", err=True)
         raise typer.Exit(2)
     for line in rec.explain():
         typer.echo(line)
-    month = round(visits_per_day * 30 * 0.05 * 3) if minutes is None else minutes
     typer.echo(f"\nmonthly cost for {rec.numbers} numbers with code {code}, {month:,} forwarded minutes"
                + (" (assumed: 5% of visits call, 3 minutes each)" if minutes is None else "") + ":")
-    for invoice in compare_plans(rec.numbers, code, month, config=config):
+    for invoice in invoices:
         typer.echo(f"  {invoice.label:<32} {invoice.total:>12,.2f} {invoice.currency}")
 
 
 @app.command()
-def invoice(store: str = typer.Option(..., help="the store: a SQLite file or postgresql://..."),
+def invoice(store: str = typer.Option(..., help="the store the calls were recorded in: a SQLite file "
+                                      "or postgresql://..."),
             numbers: int = typer.Option(..., help="tracking numbers on the plan"),
             month: Optional[str] = typer.Option(None, help="YYYY-MM (UTC); default: every recorded call"),
             code: str = typer.Option("495", help="the numbers' area code"),
@@ -145,11 +281,15 @@ def invoice(store: str = typer.Option(..., help="the store: a SQLite file or pos
     from .pricing import estimate, load_plans, monthly_usage
     from .store import open_store
 
+    _check_store(store, must_exist=True)  # a typo must not bill an empty new store
     try:
         with open_store(store) as db:
             usage = monthly_usage(db.calls(), month)
         bill = estimate(numbers, code, usage, plan=plan, config=load_plans(plans))
-    except (ValueError, RuntimeError) as exc:
+    except _store_errors() as exc:
+        typer.echo(f"k50core invoice: --store {_redacted(store)}: {_first_line(exc)}", err=True)
+        raise typer.Exit(2)
+    except ValueError as exc:
         typer.echo(f"k50core invoice: {exc}", err=True)
         raise typer.Exit(2)
     typer.echo(f"{bill.label}: {usage.calls} calls, {usage.phone_minutes} forwarded minutes"
@@ -176,6 +316,11 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
     """Simulate visits and calls through the engine: accuracy, statuses, utilisation, exhaustion."""
     from . import simulate as sim
 
+    sizes = _sweep_sizes(sweep) if sweep is not None else None
+    if svg is not None:  # checked before a sweep that may run for minutes
+        if sizes is None:
+            raise _bad("--svg", "the chart draws a sweep: give --sweep lo:hi[:step] too")
+        _check_writable(svg, "--svg")
     kw = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
               call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
               progress=progress and sys.stdout.isatty())
@@ -184,15 +329,11 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         if config is not None:
             from .config import read_config
             source = read_config(config)
-        if sweep is None:
+        if sizes is None:
             report = sim.simulate(source, numbers=numbers, **kw)
             for line in report.summary():
                 typer.echo(line)
             return
-        parts = [int(p) for p in sweep.split(":")]
-        if len(parts) not in (2, 3) or parts[0] < 1 or parts[1] < parts[0] or (len(parts) == 3 and parts[2] < 1):
-            raise ValueError(f"--sweep: expected lo:hi[:step] with 1 <= lo <= hi, got {sweep!r}")
-        sizes = list(range(parts[0], parts[1] + 1, parts[2] if len(parts) == 3 else 1))
         points = sim.sweep(sizes, config=source, **kw)
     except ConfigError as exc:
         _fail(exc, str(config))
@@ -211,13 +352,54 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         typer.echo(f"chart: {svg}")
 
 
+def _sweep_sizes(sweep: str) -> List[int]:
+    """``lo:hi[:step]`` -> the pool sizes it names; a usage mistake when it is not that."""
+    parts = sweep.split(":")
+    if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
+        raise _bad("--sweep", f"expected lo:hi[:step] in whole numbers, e.g. 40:160:10; got {sweep!r}")
+    lo, hi, step = int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) == 3 else 1
+    if lo < 1 or hi < lo or step < 1:
+        raise _bad("--sweep", f"expected 1 <= lo <= hi and a step of at least 1; got {sweep!r}")
+    return list(range(lo, hi + 1, step))
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """A file the command will write: its directory exists and is writable, and it is not a directory."""
+    folder = path.resolve().parent
+    if path.is_dir():
+        raise _bad(option, f"{path} is a directory")
+    if not folder.is_dir():
+        raise _bad(option, f"cannot write {path}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise _bad(option, f"cannot write {path}: directory {folder} is not writable")
+
+
+def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[str]:
+    """What ``serve --demo`` prints: the page to open and the request telephony would send for a call to
+    the number it shows (the README shows the same, and the answer)."""
+    key = made_key or "KEY"
+    return [
+        f"demo site: {base}/?utm_campaign=spring_sale (open it: the page shows a tracking number)",
+        (f"demo API key, made for this run (--api-key KEY sets one): {made_key}" if made_key else
+         "the private endpoints take the --api-key you gave (KEY below)"),
+        "post a call to the number the page shows, as telephony would (put it in place of NUMBER):",
+        f"  curl -s {base}/v1/calls -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "
+        f"-d '{{\"call_id\": \"{call_id}\", \"number\": \"NUMBER\", \"caller\": \"+79161234567\", "
+        f"\"started_at\": '$(date +%s)'}}'",
+        "the answer is the call's attribution: status matched, the visit's visitor_id, rule spring-campaign, "
+        "its source and utm tags",
+    ]
+
+
 @app.command()
 def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
-          demo: bool = typer.Option(False, "--demo", help="use the bundled demo config (and a SQLite file store)"),
+          demo: bool = typer.Option(False, "--demo", help="the demo page at / and, without --config, the bundled "
+                                    "demo config and store k50core-demo.db"),
           host: str = typer.Option("127.0.0.1", help="address to listen on"),
-          port: int = typer.Option(8050, help="port to listen on"),
+          port: int = typer.Option(8050, callback=_at_least(1, 65535, "a port"), help="port to listen on"),
           store: Optional[str] = typer.Option(None, help="a SQLite file or postgresql://... "
-                                              "(default: k50core-demo.db with --demo, else in memory)"),
+                                              "(default: k50core-demo.db with --demo alone, else in memory: "
+                                              "nothing kept)"),
           api_key: List[str] = typer.Option([], "--api-key", help="a key for the private endpoints (repeatable; "
                                             "also K50CORE_API_KEYS, comma-separated)"),
           cors_origin: List[str] = typer.Option([], "--cors-origin", help="a site allowed to call /v1/visit and "
@@ -228,16 +410,21 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                                    "with (HMAC-SHA256; repeatable; also K50CORE_WEBHOOK_SECRETS)"),
           twilio_auth_token: Optional[str] = typer.Option(None, help="check X-Twilio-Signature with this token "
                                                           "(also K50CORE_TWILIO_AUTH_TOKEN)"),
-          workers: int = typer.Option(1, help="worker processes; they share one pool segment and store "
+          public_url: Optional[str] = typer.Option(None, help="the service's address as Twilio calls it, e.g. "
+                                                   "https://track.example.ru behind a proxy: Twilio signs that "
+                                                   "URL, not the one the proxy forwards to"),
+          cdr_timezone: str = typer.Option("UTC", help="the time zone of Asterisk/FreePBX CDR times "
+                                           "(\"YYYY-MM-DD HH:MM:SS\"), e.g. Europe/Moscow: a call read in the "
+                                           "wrong zone is recorded unmatched, once"),
+          workers: int = typer.Option(1, callback=_at_least(1, what="a worker count"), help="worker processes; they share one pool segment and store "
                                       "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
           rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
                                            help="limit visits per IP and per visitor (off: load tests)"),
-          log_level: str = typer.Option("info", help="uvicorn log level")) -> None:
+          log_level: str = typer.Option("info", callback=lambda v: _choice(v, LOG_LEVELS),
+                                        help="uvicorn log level: " + ", ".join(LOG_LEVELS))) -> None:
     """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
-    import os
-
     import uvicorn
 
     try:
@@ -249,10 +436,33 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     from .engine import Engine
 
     if config is None and not demo:
-        typer.echo("give --config FILE or --demo", err=True)
-        raise typer.Exit(2)
+        raise UsageError("give --config FILE or --demo")
     source = config or demo_config_path()
     target = store or ("k50core-demo.db" if demo and config is None else None)
+    if target is not None:
+        _check_store(target)
+    try:
+        from k50core.bindings.telephony.payloads import zone
+    except ImportError:  # a source checkout
+        from bindings.telephony.payloads import zone
+    try:
+        zone(cdr_timezone)
+    except ValueError:
+        raise _bad("--cdr-timezone", f"{cdr_timezone!r} is not a time zone: an IANA name such as "
+                                     "Europe/Moscow or UTC") from None
+    if public_url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise _bad("--public-url", f"{public_url!r}: expected the service's base URL, e.g. "
+                                       "https://track.example.ru")
+    for proxy in trusted_proxy:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            raise _bad("--trusted-proxy", f"{proxy!r} is not an IP address or CIDR network "
+                                          "(e.g. 10.0.0.1 or 10.0.0.0/8)") from None
     keys = list(api_key) + [k.strip() for k in os.environ.get("K50CORE_API_KEYS", "").split(",") if k.strip()]
     if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://")) and not state_path)):
         typer.echo("--workers > 1 needs a shared store and pool segment: --store FILE.db, or a PostgreSQL "
@@ -263,18 +473,30 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     except ConfigError as exc:
         _fail(exc, str(source))
         return
+    except _store_errors() as exc:
+        raise _bad("--store", f"{_redacted(target or ':memory:')}: {_first_line(exc)}") from None
+    made_key = None
+    if demo and not keys:  # the demo shows the whole flow, a call included: it needs a key to post one
+        import secrets as _secrets
+
+        made_key = _secrets.token_urlsafe(18)
+        keys = [made_key]
     if not keys:
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
                                       if k.strip()]
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
-                             demo=demo, webhook_secrets=secrets, freeze_gc=True,
+                             demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
+                             cdr_timezone=cdr_timezone,
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
                              **({} if rate_limits else {"rate_limits": None}))
-    typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {target or ':memory:'}, "
+    kept = _redacted(target) if target is not None else \
+        "in memory (nothing is kept when it stops; --store FILE.db keeps leases and calls)"
+    typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {kept}, "
                f"http://{host}:{port}", err=True)
     if demo:  # the demo config swaps numbers for campaign and search traffic, not a bare direct visit
-        typer.echo(f"demo site: http://{host}:{port}/?utm_campaign=spring_sale", err=True)
+        for line in demo_instructions(f"http://{host}:{port}", made_key, f"demo-{int(time.time())}"):
+            typer.echo(line, err=True)
     # a line a request only where it is shown: uvicorn formats it (client, quoted path) regardless
     access_log = log_level.lower() in ("trace", "debug", "info")
     if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
@@ -283,6 +505,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
             "webhook_secrets": secrets, "freeze_gc": True,
+            "public_url": public_url, "cdr_timezone": cdr_timezone,
             "twilio_auth_token": twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
             **({} if rate_limits else {"rate_limits": None})})
         uvicorn.run(f"{create_app.__module__}:from_environment", factory=True, host=host, port=port,

@@ -10,10 +10,13 @@ uniform moment inside it) or after its end by an exponential delay. Every event
 (arrival, heartbeat, call, utilisation sample) sits in one time-ordered heap and
 reaches the engine with ``now=`` its simulated time: the wall clock is never read.
 
-What counts as right: a call is right when the attribution's ``visitor_id`` is the
-visitor who really called. For an *ambiguous* call that is the top-ranked candidate
-(the engine's own best guess); a late call is right when its lease was the caller's;
-an unmatched call is always wrong.
+What counts as right (``counts_as_right``): a call is right when the engine names the
+visitor who really called. A call to a shared number — *ambiguous*, or *late* after a
+shared lease — comes with ranked candidates, and it is right only when its top candidate
+is the caller (being somewhere in the list is not enough, nor being the lease's first
+holder when a later visitor ranks first). A matched or late call of an unshared lease is
+right when the lease was the caller's; an unmatched call is always wrong. ``strict_accuracy``
+counts every call to a shared number wrong, as ``sizing.recommend`` does.
 
 Calls do not change the pools (attribution only reads the lease history), so the
 share of visitors who call only sets how many calls are measured: ``smallest_pool``
@@ -35,7 +38,7 @@ from .attribution import STATUSES
 from .simulate_svg import chart_svg
 
 __all__ = ["simulate", "sweep", "smallest_pool", "chart_svg", "SimulationReport", "CalibrationBin",
-           "peak_hours", "HUMAN_UA", "BOT_UA"]
+           "peak_hours", "counts_as_right", "HUMAN_UA", "BOT_UA"]
 
 HUMAN_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/120.0 Safari/537.36")
@@ -70,13 +73,13 @@ class SimulationReport:
     bot_numbers: int                # bots that were shown a tracking number (the engine excludes them: 0)
     calls: int
     calls_without_number: int       # would-be callers whose page kept its own number (not sent)
-    right: int
+    right: int                      # calls counted right (see counts_as_right)
     accuracy: float                 # right / calls
     shares: Dict[str, float]        # status -> share of calls (matched, late, ambiguous, unmatched, ...)
     right_by_status: Dict[str, int]
     peak_calls: int                 # calls whose visit arrived in a busiest hour of the profile
     peak_accuracy: float
-    strict_accuracy: float          # ambiguous calls counted wrong, as sizing.recommend counts them
+    strict_accuracy: float          # calls to shared numbers counted wrong, as sizing.recommend counts them
     peak_strict_accuracy: float
     utilisation_mean: float         # leased / numbers, sampled over the simulated days
     utilisation_peak: float
@@ -103,9 +106,10 @@ class SimulationReport:
             f"pool: {self.numbers} numbers ({self.implementation} build, seed {self.seed})",
             f"calls: {self.calls:,}" + (f" (+{self.calls_without_number} to the page's own number, not sent)"
                                           if self.calls_without_number else ""),
-            f"accuracy: {self.accuracy:.2%} (calls attributed to the visitor who made them)",
+            f"accuracy: {self.accuracy:.2%} (calls attributed to the visitor who made them; a call to a "
+            "shared number counts only when its top candidate made it)",
             f"peak-hour accuracy: {self.peak_accuracy:.2%} over {self.peak_calls:,} calls",
-            f"counting ambiguous calls as wrong (as sizing does): {self.strict_accuracy:.2%}, "
+            f"counting calls to shared numbers as wrong (as sizing does): {self.strict_accuracy:.2%}, "
             f"peak hour {self.peak_strict_accuracy:.2%}",
             "shares: " + ", ".join(f"{k} {s.get(k, 0.0):.2%}" for k in ("matched", "late", "ambiguous", "unmatched"))
             + "".join(f", {k} {v:.2%}" for k, v in s.items() if k not in ("matched", "late", "ambiguous", "unmatched")
@@ -121,6 +125,15 @@ class SimulationReport:
                          f"right {b.share_right:.3f}")
         lines.append(f"simulated in {self.wall_seconds:.2f} s")
         return lines
+
+
+def counts_as_right(attribution: Any, caller: str) -> bool:
+    """Whether ``attribution`` names ``caller`` (a visitor id): for a call to a shared number (it has
+    candidates) its top candidate, the engine's best guess, must be the caller; otherwise its visitor."""
+    candidates = getattr(attribution, "candidates", ())
+    if candidates:
+        return candidates[0].visitor_id == caller
+    return attribution.visitor_id == caller
 
 
 def peak_hours(daily_profile: Sequence[float]) -> Tuple[int, ...]:
@@ -292,8 +305,8 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
                 made = engine.attribute({"call_id": f"c{calls}", "number": number, "caller": f"+7916{who:07d}",
                                          "started_at": t, "duration_seconds": round(talk) if answered else 0,
                                          "answered": answered}, now=t)
-                ok = made.visitor_id == f"v{who}"
-                sure = ok and made.status != "ambiguous"
+                ok = counts_as_right(made, f"v{who}")
+                sure = ok and not made.candidates and made.status != "ambiguous"
                 right += ok
                 strict += sure
                 status_n[made.status] = status_n.get(made.status, 0) + 1

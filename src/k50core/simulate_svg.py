@@ -1,6 +1,7 @@
 """A small self-contained SVG line chart: accuracy against pool size (no plotting library)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Union
 from xml.sax.saxutils import escape
@@ -15,11 +16,33 @@ def _accuracy(point: Any) -> Tuple[float, float]:
     return float(n), float(getattr(value, "accuracy", value))
 
 
-def _ticks(lo: float, hi: float, count: int = 6) -> List[float]:
-    if hi <= lo:
-        return [lo]
-    step = (hi - lo) / (count - 1)
-    return [lo + i * step for i in range(count)]
+def _round_steps(smallest: float) -> List[float]:
+    """1, 2, 5, 10, 20, 50, ... times ``smallest``: the steps a reader counts in."""
+    return [smallest * m * 10 ** e for e in range(12) for m in (1, 2, 5)]
+
+
+def _x_ticks(sizes: Sequence[float], most: int = 9) -> List[float]:
+    """Ticks on the swept pool sizes, at round numbers: the smallest round step (1, 2, 5, 10, 20, ...)
+    whose multiples among the sizes are at most ``most``. Sizes that share no round step (e.g. 7, 13)
+    get the first and last size."""
+    whole = sorted({int(round(x)) for x in sizes})
+    for step in _round_steps(1):
+        on = [x for x in whole if x % int(step) == 0]
+        if len(on) <= most:
+            return [float(x) for x in on] if len(on) >= 2 or len(whole) == 1 else \
+                [float(whole[0]), float(whole[-1])]
+    return [float(whole[0]), float(whole[-1])]
+
+
+def _y_ticks(lo: float, hi: float, most: int = 7) -> Tuple[List[float], int]:
+    """Round accuracy ticks inside [lo, hi] (multiples of 0.1%, 0.2%, 0.5%, 1%, 2%, 5%, 10%, ...), and
+    the decimals their percentages need."""
+    for step in _round_steps(0.001):
+        first = math.ceil(lo / step - 1e-9)
+        ticks = [round(k * step, 6) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+        if len(ticks) <= most:
+            return ticks, (1 if step < 0.00999 else 0)
+    return [lo, hi], 1
 
 
 def chart_svg(points: Sequence[Any], path: Union[str, Path, None] = None, target: Optional[float] = None,
@@ -56,11 +79,15 @@ def chart_svg(points: Sequence[Any], path: Union[str, Path, None] = None, target
            f"<title>{escape(title)}</title>",
            f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
            f'<text x="{W / 2:.1f}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>']
-    for y in _ticks(y0, y1):
+    y_ticks, decimals = _y_ticks(y0, y1)
+    for y in y_ticks:
         out.append(f'<line x1="{LEFT}" y1="{py(y):.1f}" x2="{W - RIGHT}" y2="{py(y):.1f}" stroke="#e4e4e4"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.1%}</text>')
-    for x in _ticks(x0, x1):
-        out.append(f'<text x="{px(x):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">{x:.0f}</text>')
+        out.append(f'<text class="y-tick" data-value="{y:g}" x="{LEFT - 6}" y="{py(y) + 4:.1f}" '
+                   f'text-anchor="end">{y:.{decimals}%}</text>')
+    for x in _x_ticks(xs):
+        out.append(f'<line x1="{px(x):.1f}" y1="{H - BOTTOM}" x2="{px(x):.1f}" y2="{H - BOTTOM + 5}" stroke="black"/>')
+        out.append(f'<text class="x-tick" data-value="{x:.0f}" x="{px(x):.1f}" y="{H - BOTTOM + 18}" '
+                   f'text-anchor="middle">{x:.0f}</text>')
     out.append(f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="black"/>')
     out.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="black"/>')
     out.append(f'<text x="{(LEFT + W - RIGHT) / 2:.1f}" y="{H - 12}" text-anchor="middle">numbers in the pool</text>')
