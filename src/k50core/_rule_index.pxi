@@ -126,6 +126,7 @@ cdef class RuleProbe:
     cdef int32_t* trie_root
     cdef int32_t* trie_all
     cdef int32_t* tn_list
+    cdef int32_t* tn_whole   # rules whose value must end at this node (or be followed by one "\n")
     cdef int32_t* tn_first
     cdef int32_t* tn_count
     cdef uint32_t* te_char
@@ -145,7 +146,7 @@ cdef class RuleProbe:
         self.hvals = NULL
         self.sigs = NULL
         self.trie_slot = self.trie_root = self.trie_all = NULL
-        self.tn_list = self.tn_first = self.tn_count = self.te_child = NULL
+        self.tn_list = self.tn_first = self.tn_count = self.te_child = self.tn_whole = NULL
         self.te_char = NULL
         self.net_slot = self.net_off = self.l4 = self.l6 = NULL
         self.s4 = NULL
@@ -155,9 +156,9 @@ cdef class RuleProbe:
         self._lists = []
         self.always_list = self._list(always)
         if index:  # a RuleIndex; () or None: every rule is in ``always``
-            signatures, hashed, prefixes, networks = index
+            signatures, hashed, prefixes, wholes, networks = index
             self._hash_table(signatures, hashed, nslots)
-            self._tries(prefixes, nslots)
+            self._tries(prefixes, wholes, nslots)
             self._networks(networks, nslots)
         self._pack_lists(nroots)
 
@@ -172,6 +173,7 @@ cdef class RuleProbe:
         free(self.trie_root)
         free(self.trie_all)
         free(self.tn_list)
+        free(self.tn_whole)
         free(self.tn_first)
         free(self.tn_count)
         free(self.te_char)
@@ -249,40 +251,46 @@ cdef class RuleProbe:
             self.hkeys[at] = key
             self.hvals[at] = self._list(rules)
 
-    cdef _tries(self, prefixes, Py_ssize_t nslots):
+    cdef _tries(self, prefixes, wholes, Py_ssize_t nslots):
         """One code-point trie per path, flattened breadth-first; edges sorted by code point."""
         cdef Py_ssize_t i, t
-        self.ntries = len(prefixes)
+        slots = sorted(set(prefixes) | set(wholes))
+        self.ntries = len(slots)
         self.trie_slot = <int32_t*>_alloc(self.ntries, sizeof(int32_t))
         self.trie_root = <int32_t*>_alloc(self.ntries, sizeof(int32_t))
         self.trie_all = <int32_t*>_alloc(self.ntries, sizeof(int32_t))
-        node_list, node_edges = [], []   # per node: list id (-1), [(code point, child)]
-        for t, (slot, table) in enumerate(sorted(prefixes.items())):
+        node_list, node_whole, node_edges = [], [], []   # per node: list ids (-1), [(code point, child)]
+        for t, slot in enumerate(slots):
             if not 0 <= slot < nslots:
                 raise ValueError(f"index slot {slot} outside the path table")
             self.trie_slot[t] = slot
-            self.trie_all[t] = self._list([r for rules in table.values() for r in rules])
+            both = (prefixes.get(slot, {}), wholes.get(slot, {}))
+            self.trie_all[t] = self._list([r for table in both for rules in table.values() for r in rules])
             root = {}
-            for text, rules in table.items():
-                if not isinstance(text, str) or not text:
-                    raise ValueError(f"bad index prefix {text!r}")
-                node = root
-                for ch in text:
-                    node = node.setdefault(ch, {})
-                node[None] = rules
+            for mark, table in zip((None, ""), both):  # None: prefix rules, "": whole-value rules
+                for text, rules in table.items():
+                    if not isinstance(text, str) or (mark is None and not text):
+                        raise ValueError(f"bad index prefix {text!r}")
+                    node = root
+                    for ch in text:
+                        node = node.setdefault(ch, {})
+                    node[mark] = rules
             self.trie_root[t] = len(node_list)
             queue = [root]
             node_list.append(-1)
+            node_whole.append(-1)
             node_edges.append(None)
             i = 0
             while i < len(queue):
                 node = queue[i]
                 me = self.trie_root[t] + i
                 node_list[me] = self._list(node[None]) if None in node else -1
+                node_whole[me] = self._list(node[""]) if "" in node else -1
                 edges = []
-                for ch in sorted(k for k in node if k is not None):
+                for ch in sorted(k for k in node if k):
                     edges.append((ord(ch), len(node_list)))
                     node_list.append(-1)
+                    node_whole.append(-1)
                     node_edges.append(None)
                     queue.append(node[ch])
                 node_edges[me] = edges
@@ -290,6 +298,7 @@ cdef class RuleProbe:
         n = len(node_list)
         total = sum(len(e) for e in node_edges)
         self.tn_list = <int32_t*>_alloc(n, sizeof(int32_t))
+        self.tn_whole = <int32_t*>_alloc(n, sizeof(int32_t))
         self.tn_first = <int32_t*>_alloc(n, sizeof(int32_t))
         self.tn_count = <int32_t*>_alloc(n, sizeof(int32_t))
         self.te_char = <uint32_t*>_alloc(total, sizeof(uint32_t))
@@ -297,6 +306,7 @@ cdef class RuleProbe:
         k = 0
         for i in range(n):
             self.tn_list[i] = node_list[i]
+            self.tn_whole[i] = node_whole[i]
             self.tn_first[i] = k
             self.tn_count[i] = len(node_edges[i])
             for ch, child in node_edges[i]:
@@ -444,7 +454,8 @@ cdef class RuleProbe:
         return 0
 
     cdef int _probe_trie(self, Py_ssize_t t, object v, Heads* h) except -1:
-        """PREFIX: walk the value's code points down the path's trie; each node passed may hold rules."""
+        """PREFIX / WHOLE: walk the value's code points down the path's trie; each node passed may
+        hold prefix rules, the node where the value ends whole-value rules."""
         cdef Py_ssize_t i, n, lo, hi, mid
         cdef int32_t node = self.trie_root[t]
         cdef uint32_t c
@@ -459,6 +470,8 @@ cdef class RuleProbe:
         n = PyUnicode_GET_LENGTH(v)
         for i in range(n):
             c = PyUnicode_READ(kind, data, i)
+            if c == 10 and i == n - 1 and self.tn_whole[node] >= 0:  # "$" matches before a last newline
+                self._push_list(h, self.tn_whole[node])
             lo = self.tn_first[node]
             hi = lo + self.tn_count[node]
             while lo < hi:
@@ -472,7 +485,7 @@ cdef class RuleProbe:
             node = self.te_child[lo]
             if self.tn_list[node] >= 0:
                 self._push_list(h, self.tn_list[node])
-        return 0
+        return self._push_list(h, self.tn_whole[node])
 
     cdef int _probe_net(self, Py_ssize_t t, object v, Heads* h) except -1:
         """IP: the segment holding the address (the last starting at or below it)."""

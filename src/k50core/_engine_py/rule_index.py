@@ -24,12 +24,14 @@ class Probe:
         self.always = sorted(set(always))
         self.every: Dict[int, Set[int]] = {}   # per signature: all its rules (the fallback)
         self.lengths: Dict[int, List[int]] = {}  # per prefix path: the prefix lengths to try
+        self.wholes: Dict[int, Dict[str, Tuple[int, ...]]] = {}
         self.starts: Dict[Tuple[int, int], List[int]] = {}
         if index:
             for (sig, _values), rules in index.hashed.items():
                 self.every.setdefault(sig, set()).update(rules)
             for slot, table in index.prefixes.items():
                 self.lengths[slot] = sorted({len(p) for p in table})
+            self.wholes = dict(index.wholes)
             for slot, (v4, v6) in index.networks.items():
                 self.starts[slot, 4] = [s for s, _ in v4]
                 self.starts[slot, 6] = [s for s, _ in v6]
@@ -62,6 +64,14 @@ class Probe:
                         break
                     found.update(table.get(v[:n], ()))
             elif isinstance(v, str):  # a str subclass may compare its own way
+                found.update(r for rules in table.values() for r in rules)
+        for slot, table in self.wholes.items():
+            v = value_of(slot)
+            if type(v) is str:  # a regex alternative ending in $ also matches before a last "\n"
+                found.update(table.get(v, ()))
+                if v.endswith("\n"):
+                    found.update(table.get(v[:-1], ()))
+            elif isinstance(v, str):
                 found.update(r for rules in table.values() for r in rules)
         for slot, segments in index.networks.items():
             parsed = ipranges.parse_ip(value_of(slot))

@@ -34,20 +34,22 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections import defaultdict
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .opcodes import Op
 
-EXACT, LOWER, HOST, PREFIX, IP = 0, 1, 2, 3, 4
-KIND_NAMES = ("exact", "lower", "host", "prefix", "ip")
+EXACT, LOWER, HOST, PREFIX, IP, WHOLE = 0, 1, 2, 3, 4, 5
+KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix")
 
 MAX_COMPOSITE_KEYS = 64   # a composite key set is the product of its clauses' sets
 MAX_COMPOSITE_SLOTS = 3   # the probe builds one tuple per composite signature
 MAX_IP_SEGMENTS = 64      # a rule whose networks span more segments stays out of the IP index
 IP_END = {4: 1 << 32, 6: 1 << 128}
 
-# A key: (EXACT | LOWER | HOST, slots, values) or (PREFIX, slot, text) or (IP, slot, (version, first, last)).
+# A key: (EXACT | LOWER | HOST, slots, values), (PREFIX | WHOLE, slot, text) or (IP, slot, (version, first, last)).
+# WHOLE is a regex alternative ending in ``$`` / ``\Z``: the value is the text, or the text and "\n".
 Key = Tuple[int, object, object]
 Option = Tuple[Key, ...]
 Segments = Tuple[Tuple[int, Tuple[int, ...]], ...]   # (range start, rules) sorted; a gap has no rules
@@ -58,10 +60,11 @@ class RuleIndex(NamedTuple):
     signatures: Tuple[Tuple[int, Tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST, slots)
     hashed: Dict[Tuple[int, Tuple[str, ...]], Tuple[int, ...]]   # (signature id, values) -> rules
     prefixes: Dict[int, Dict[str, Tuple[int, ...]]]               # slot -> {literal prefix: rules}
+    wholes: Dict[int, Dict[str, Tuple[int, ...]]]                 # slot -> {text the value is (+ "\n"): rules}
     networks: Dict[int, Tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
 
 
-EMPTY = RuleIndex((), {}, {}, {})
+EMPTY = RuleIndex((), {}, {}, {}, {})
 
 
 def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
@@ -104,9 +107,78 @@ def test_keys(slot: int, node: tuple) -> Optional[List[Key]]:
         if "" in arg:  # every string starts with ""
             return None
         return [(PREFIX, slot, p) for p in _shortest(arg)]
-    if op == Op.REGEX and arg[1]:  # anchored, case-sensitive: every match starts with one of these
-        return [(PREFIX, slot, p) for p in _shortest(arg[1])]
+    if op == Op.REGEX:
+        texts = _regex_texts(getattr(arg[0], "__self__", None))
+        if texts is not None:
+            opens = _shortest([t for t, whole in texts if not whole])
+            return [(PREFIX, slot, t) for t in opens] + [
+                (WHOLE, slot, t) for t, whole in texts if whole and not t.startswith(tuple(opens))]
+        if arg[1]:  # anchored, case-sensitive: every match starts with one of these
+            return [(PREFIX, slot, p) for p in _shortest(arg[1])]
     return None
+
+
+def _regex_texts(pattern: object) -> Optional[List[Tuple[str, bool]]]:
+    """What every match of an anchored regex starts with: (text, True when the match ends there).
+
+    ``^/catalog/section1(/|$)`` gives ("/catalog/section1/", False) and
+    ("/catalog/section1", True), so "/catalog/section17" is not a candidate.
+    None when the regex is not anchored, ignores case, or is past this
+    reading; the compiler's prefixes then serve.
+    """
+    if not isinstance(pattern, re.Pattern) or pattern.flags & (re.IGNORECASE | re.MULTILINE):
+        return None
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        items = list(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an internal API; without it the compiler's prefixes serve
+        return None
+    if not items or str(items[0][0]) != "AT" or str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+        return None
+    walked = _walk(items[1:])
+    if walked is None or any(t == "" and not whole for t, whole in walked[0]):
+        return None
+    return sorted(set(walked[0]))
+
+
+def _walk(items: List, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]], bool]]:
+    """(texts a match of ``items`` starts with, each True when the match must end right after it;
+    False when the reading stopped early, the texts then being prefixes), or None."""
+    texts: List[Tuple[str, bool]] = [("", False)]
+    for op, av in items:
+        name = str(op)
+        if any(whole for _, whole in texts):  # something after an end ("$\n"): past this reading
+            return None
+        if name == "LITERAL":
+            texts = [(t + chr(av), False) for t, _ in texts]
+            continue
+        if name == "AT" and str(av) in ("AT_END", "AT_END_STRING"):
+            texts = [(t, True) for t, _ in texts]
+            continue
+        if name == "IN" and all(str(o) == "LITERAL" for o, _ in av) and len(texts) * len(av) <= limit:
+            texts = [(t + chr(a), False) for t, _ in texts for _, a in av]
+            continue
+        if name == "SUBPATTERN" and not av[1] and not av[2]:
+            alternatives = [list(av[3])]
+        elif name == "BRANCH":
+            alternatives = [list(alt) for alt in av[1]]
+        else:
+            return texts, False  # anything may follow
+        grown: List[Tuple[str, bool]] = []
+        complete = True
+        for alt in alternatives:
+            sub = _walk(alt, limit)
+            if sub is None:
+                return None
+            complete = complete and sub[1]
+            grown.extend((t + u, whole) for t, _ in texts for u, whole in sub[0])
+        if len(grown) > limit:
+            return texts, False
+        texts = grown
+        if not complete:  # what follows the group may not follow every text
+            return texts, False
+    return texts, True
 
 
 def _shortest(prefixes: Sequence[str]) -> List[str]:
@@ -133,7 +205,7 @@ def _conjuncts(nodes: Sequence[tuple], i: int) -> List[int]:
     return [c for k in _kids(nodes, i) for c in _conjuncts(nodes, k)]
 
 
-_WEIGHT = {EXACT: 1.0, LOWER: 1.2, HOST: 1.5, IP: 2.0, PREFIX: 2.0}
+_WEIGHT = {EXACT: 1.0, LOWER: 1.2, HOST: 1.5, IP: 2.0, PREFIX: 2.0, WHOLE: 1.0}
 
 
 def _local_cost(option: Option) -> float:
@@ -228,11 +300,14 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
     sig_ids: Dict[Tuple[int, Tuple[int, ...]], int] = {}
     hashed: Dict[Tuple[int, Tuple[str, ...]], List[int]] = defaultdict(list)
     prefixes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
+    wholes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     ranges: Dict[Tuple[int, int], List[Tuple[int, int, int]]] = defaultdict(list)
     for rule, option in enumerate(chosen):
         for kind, where, what in option or ():
             if kind == PREFIX:
                 prefixes[where][what].append(rule)  # type: ignore[index]
+            elif kind == WHOLE:
+                wholes[where][what].append(rule)  # type: ignore[index]
             elif kind == IP:
                 version, first, last = what  # type: ignore[misc]
                 ranges[where, version].append((first, last, rule))  # type: ignore[index]
@@ -250,6 +325,7 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
         signatures=tuple(sorted(sig_ids, key=sig_ids.__getitem__)),
         hashed={k: _unique(v) for k, v in hashed.items()},
         prefixes={s: {p: _unique(v) for p, v in t.items()} for s, t in prefixes.items()},
+        wholes={s: {p: _unique(v) for p, v in t.items()} for s, t in wholes.items()},
         networks=networks,
     )
     return index, always
@@ -266,7 +342,7 @@ def describe(index: RuleIndex, always: Sequence[int], nrules: int) -> Dict[str, 
         kind, slots = index.signatures[sig]
         name = "composite" if len(slots) > 1 else KIND_NAMES[kind]
         kinds[name].update(rules)
-    for table in index.prefixes.values():
+    for table in list(index.prefixes.values()) + list(index.wholes.values()):
         for rules in table.values():
             kinds["prefix"].update(rules)
     for v4, v6 in index.networks.values():
