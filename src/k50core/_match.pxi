@@ -367,7 +367,7 @@ cdef class Matcher:
         elif n.op == OP_EXISTS:
             n.flag = 1 if arg else 0
         elif n.op == OP_REGEX or n.op == OP_NREGEX:
-            test, prefixes = arg
+            test, prefixes = arg[0], arg[1]
             self._keep.append(test)
             self._keep.append(prefixes)
             n.arg = <PyObject*>test

@@ -59,7 +59,7 @@ def _scalar_in(arg: tuple, v: Any, insensitive: bool) -> bool:
 
 
 def _regex(arg: tuple, v: Any) -> bool:
-    test, prefixes = arg
+    test, prefixes = arg[0], arg[1]
     return isinstance(v, str) and (not prefixes or v.startswith(prefixes)) and test(v) is not None
 
 

@@ -276,29 +276,38 @@ class Compiler:
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
 
 
-def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...]]:
-    """(test function, required prefixes) of a regex node.
+def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[Tuple[str, bool], ...]]:
+    """(test function, required prefixes, texts) of a regex node.
 
     A pattern anchored at the start runs with ``pattern.match`` (sre would
     otherwise retry ``^`` at every position), and the literal prefixes any
     match must begin with (``^/(sale|offer)/`` → "/sale/", "/offer/") let the
-    VM reject most values with a startswith test, without calling sre.
+    VM reject most values with a startswith test, without calling sre. The
+    texts, for the rule index, say more where they can: each literal a match
+    starts with and whether the match must end right after it (``^/a(/|$)``
+    → ("/a", True), ("/a/", False)); empty when the pattern is past that.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]
 
         items = list(_parser.parse(pattern.pattern, pattern.flags))
     except Exception:  # an internal API; without it just search
-        return pattern.search, ()
+        return pattern.search, (), ()
     if pattern.flags & re.MULTILINE or not items or str(items[0][0]) != "AT" or \
             str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
-        return pattern.search, ()
+        return pattern.search, (), ()
     prefixes: Tuple[str, ...] = ()
+    texts: Tuple[Tuple[str, bool], ...] = ()
     if not pattern.flags & re.IGNORECASE:
-        found, _ = _literal_prefixes(items[1:])
-        if "" not in found:
-            prefixes = tuple(sorted(set(found)))
-    return pattern.match, prefixes
+        walked = _walk(items[1:])
+        if walked is not None and not any(t == "" for t, _ in walked[0]):
+            texts = tuple(sorted(set(walked[0])))
+            prefixes = tuple(sorted({t for t, _ in texts}))  # the same texts serve as prefixes
+        else:
+            found, _ = _literal_prefixes(items[1:])
+            if "" not in found:
+                prefixes = tuple(sorted(set(found)))
+    return pattern.match, prefixes, texts
 
 
 def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], bool]:
@@ -329,6 +338,56 @@ def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], boo
         if not complete:
             return prefixes, False
     return prefixes, True
+
+
+def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]], bool]]:
+    """(texts a match of ``items`` starts with, each True when the match must end right after it;
+    False when the reading stopped early, the texts then being prefixes), or None."""
+    texts: List[Tuple[str, bool]] = [("", False)]
+    ended = False
+    run: List[str] = []  # literals since the last other item, added at once (rules hold long ones)
+    for op, av in items:
+        name = getattr(op, "name", "")
+        if ended:  # something after an end ("$\n"): past this reading
+            return None
+        if name == "LITERAL":
+            run.append(chr(av))
+            continue
+        if run:
+            tail = "".join(run)
+            texts = [(t + tail, False) for t, _ in texts]
+            run = []
+        if name == "AT" and getattr(av, "name", "") in ("AT_END", "AT_END_STRING"):
+            texts = [(t, True) for t, _ in texts]
+            ended = True
+            continue
+        if name == "IN" and all(getattr(o, "name", "") == "LITERAL" for o, _ in av) and len(texts) * len(av) <= limit:
+            texts = [(t + chr(a), False) for t, _ in texts for _, a in av]
+            continue
+        if name == "SUBPATTERN" and not av[1] and not av[2]:
+            alternatives = [av[3]]
+        elif name == "BRANCH":
+            alternatives = av[1]
+        else:
+            return texts, False  # anything may follow
+        grown: List[Tuple[str, bool]] = []
+        complete = True
+        for alt in alternatives:
+            sub = _walk(alt, limit)
+            if sub is None:
+                return None
+            complete = complete and sub[1]
+            grown.extend((t + u, whole) for t, _ in texts for u, whole in sub[0])
+        if len(grown) > limit:
+            return texts, False
+        texts = grown
+        ended = any(whole for _, whole in texts)
+        if not complete:  # what follows the group may not follow every text
+            return texts, False
+    if run:
+        tail = "".join(run)
+        texts = [(t + tail, False) for t, _ in texts]
+    return texts, True
 
 
 _REGEX_META = set(".^$*+?{}[]\\|()")

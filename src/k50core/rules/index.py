@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import re
 from collections import defaultdict
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
@@ -108,77 +107,14 @@ def test_keys(slot: int, node: tuple) -> Optional[List[Key]]:
             return None
         return [(PREFIX, slot, p) for p in _shortest(arg)]
     if op == Op.REGEX:
-        texts = _regex_texts(getattr(arg[0], "__self__", None))
-        if texts is not None:
+        texts = arg[2] if len(arg) > 2 else ()  # (text, the match ends there), see compiler.regex_arg
+        if texts:
             opens = _shortest([t for t, whole in texts if not whole])
             return [(PREFIX, slot, t) for t in opens] + [
                 (WHOLE, slot, t) for t, whole in texts if whole and not t.startswith(tuple(opens))]
         if arg[1]:  # anchored, case-sensitive: every match starts with one of these
             return [(PREFIX, slot, p) for p in _shortest(arg[1])]
     return None
-
-
-def _regex_texts(pattern: object) -> Optional[List[Tuple[str, bool]]]:
-    """What every match of an anchored regex starts with: (text, True when the match ends there).
-
-    ``^/catalog/section1(/|$)`` gives ("/catalog/section1/", False) and
-    ("/catalog/section1", True), so "/catalog/section17" is not a candidate.
-    None when the regex is not anchored, ignores case, or is past this
-    reading; the compiler's prefixes then serve.
-    """
-    if not isinstance(pattern, re.Pattern) or pattern.flags & (re.IGNORECASE | re.MULTILINE):
-        return None
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        items = list(_parser.parse(pattern.pattern, pattern.flags))
-    except Exception:  # an internal API; without it the compiler's prefixes serve
-        return None
-    if not items or str(items[0][0]) != "AT" or str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
-        return None
-    walked = _walk(items[1:])
-    if walked is None or any(t == "" and not whole for t, whole in walked[0]):
-        return None
-    return sorted(set(walked[0]))
-
-
-def _walk(items: List, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]], bool]]:
-    """(texts a match of ``items`` starts with, each True when the match must end right after it;
-    False when the reading stopped early, the texts then being prefixes), or None."""
-    texts: List[Tuple[str, bool]] = [("", False)]
-    for op, av in items:
-        name = str(op)
-        if any(whole for _, whole in texts):  # something after an end ("$\n"): past this reading
-            return None
-        if name == "LITERAL":
-            texts = [(t + chr(av), False) for t, _ in texts]
-            continue
-        if name == "AT" and str(av) in ("AT_END", "AT_END_STRING"):
-            texts = [(t, True) for t, _ in texts]
-            continue
-        if name == "IN" and all(str(o) == "LITERAL" for o, _ in av) and len(texts) * len(av) <= limit:
-            texts = [(t + chr(a), False) for t, _ in texts for _, a in av]
-            continue
-        if name == "SUBPATTERN" and not av[1] and not av[2]:
-            alternatives = [list(av[3])]
-        elif name == "BRANCH":
-            alternatives = [list(alt) for alt in av[1]]
-        else:
-            return texts, False  # anything may follow
-        grown: List[Tuple[str, bool]] = []
-        complete = True
-        for alt in alternatives:
-            sub = _walk(alt, limit)
-            if sub is None:
-                return None
-            complete = complete and sub[1]
-            grown.extend((t + u, whole) for t, _ in texts for u, whole in sub[0])
-        if len(grown) > limit:
-            return texts, False
-        texts = grown
-        if not complete:  # what follows the group may not follow every text
-            return texts, False
-    return texts, True
 
 
 def _shortest(prefixes: Sequence[str]) -> List[str]:
