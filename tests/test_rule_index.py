@@ -302,3 +302,27 @@ def test_engine_decisions_go_through_the_index(build):
     attrs = {"landing": {"path": "/catalog/section321/x"}, "device": {"type": "desktop"}}
     assert engine.match(attrs).rule == "s321"
     assert len(engine.matcher.candidates(attrs)) <= 2  # the bots rule and section321's
+
+
+# -- regexes that are only literals are decided without sre; the same answer as sre ----------
+piece = st.sampled_from(["a", "b", "/", "é", "[ab]", "(a|b)", "(/|$)", "(?:x|$)", "(a|)", "$", "\\Z", "(a\\Z|b)", ".", "a*"])
+literal_regexes = st.builds(lambda start, ps: start + "".join(ps), st.sampled_from(["^", "\\A"]), st.lists(piece, max_size=4))
+texts = st.lists(st.sampled_from(["a", "b", "/", "é", "x", "\n", "ab"]), max_size=5).map("".join)
+
+
+@settings(max_examples=800)
+@given(literal_regexes, st.lists(texts, min_size=1, max_size=6))
+def test_literal_regexes_answer_as_sre(pattern, values):
+    import re
+
+    compiled, reference = (compile_condition_in(core, {"v": {"$regex": pattern}}) for core in both_cores())
+    for value in values + [Text(v) for v in values[:1]]:
+        expected = re.match(pattern, value) is not None
+        assert compiled.matches({"v": value}) is expected, (pattern, value)
+        assert reference.matches({"v": value}) is expected, (pattern, value)
+
+
+def compile_condition_in(core, condition):
+    from k50core.rules import compile_condition
+
+    return compile_condition(condition, core=core)

@@ -295,6 +295,23 @@ cdef inline object _ctx_slot(Ctx* ctx, Py_ssize_t s):
 include "_rule_index.pxi"
 
 
+cdef int _literal_regex(tuple texts, object v) except -1:
+    """An anchored regex that is only literals: (prefixes, texts then "$", texts then "\\Z")."""
+    cdef Py_ssize_t k, n = PyUnicode_GET_LENGTH(v)
+    cdef object t
+    for t in <tuple>texts[0]:
+        if PyUnicode_Tailmatch(v, t, 0, PY_SSIZE_T_MAX, -1):
+            return 1
+    for t in <tuple>texts[2]:
+        if PyObject_RichCompareBool(v, t, Py_EQ):
+            return 1
+    for t in <tuple>texts[1]:  # "$" also matches before a newline that ends the value
+        k = PyUnicode_GET_LENGTH(t)
+        if (k == n or (k == n - 1 and v[n - 1] == "\n")) and PyUnicode_Tailmatch(v, t, 0, k, -1):
+            return 1
+    return 0
+
+
 @cython.final
 cdef class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set.
@@ -368,6 +385,9 @@ cdef class Matcher:
             n.flag = 1 if arg else 0
         elif n.op == OP_REGEX or n.op == OP_NREGEX:
             test, prefixes = arg[0], arg[1]
+            if len(arg) > 3 and arg[3]:  # the texts are the whole regex: decide without sre
+                prefixes = tuple(tuple(t for t, end in arg[2] if end == k) for k in range(3))
+                n.flag = 1
             self._keep.append(test)
             self._keep.append(prefixes)
             n.arg = <PyObject*>test
@@ -525,6 +545,10 @@ cdef class Matcher:
         cdef Py_ssize_t k, m
         if not PyUnicode_Check(v):
             return 0
+        if n.flag:
+            if PyUnicode_CheckExact(v):
+                return _literal_regex(<object>n.arg2, v)
+            return (<object>n.arg)(v) is not None
         m = PyTuple_GET_SIZE(<object>n.arg2)
         if m:
             for k in range(m):

@@ -276,8 +276,8 @@ class Compiler:
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
 
 
-def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[Tuple[str, bool], ...]]:
-    """(test function, required prefixes, texts) of a regex node.
+def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[Tuple[str, int], ...], bool]:
+    """(test function, required prefixes, texts, exact) of a regex node.
 
     A pattern anchored at the start runs with ``pattern.match`` (sre would
     otherwise retry ``^`` at every position), and the literal prefixes any
@@ -285,29 +285,32 @@ def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[T
     VM reject most values with a startswith test, without calling sre. The
     texts, for the rule index, say more where they can: each literal a match
     starts with and whether the match must end right after it (``^/a(/|$)``
-    → ("/a", True), ("/a/", False)); empty when the pattern is past that.
+    → ("/a", END), ("/a/", OPEN)); empty when the pattern is past that. When
+    the texts are the whole pattern (exact), they decide a match without sre.
     """
     try:
         from re import _parser  # type: ignore[attr-defined]
 
         items = list(_parser.parse(pattern.pattern, pattern.flags))
     except Exception:  # an internal API; without it just search
-        return pattern.search, (), ()
+        return pattern.search, (), (), False
     if pattern.flags & re.MULTILINE or not items or str(items[0][0]) != "AT" or \
             str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
-        return pattern.search, (), ()
+        return pattern.search, (), (), False
     prefixes: Tuple[str, ...] = ()
-    texts: Tuple[Tuple[str, bool], ...] = ()
+    texts: Tuple[Tuple[str, int], ...] = ()
+    exact = False
     if not pattern.flags & re.IGNORECASE:
         walked = _walk(items[1:])
         if walked is not None and not any(t == "" for t, _ in walked[0]):
             texts = tuple(sorted(set(walked[0])))
+            exact = walked[1]
             prefixes = tuple(sorted({t for t, _ in texts}))  # the same texts serve as prefixes
         else:
             found, _ = _literal_prefixes(items[1:])
             if "" not in found:
                 prefixes = tuple(sorted(set(found)))
-    return pattern.match, prefixes, texts
+    return pattern.match, prefixes, texts, exact
 
 
 def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], bool]:
@@ -340,10 +343,13 @@ def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], boo
     return prefixes, True
 
 
-def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]], bool]]:
-    """(texts a match of ``items`` starts with, each True when the match must end right after it;
-    False when the reading stopped early, the texts then being prefixes), or None."""
-    texts: List[Tuple[str, bool]] = [("", False)]
+OPEN, END, END_STRING = 0, 1, 2  # after a text: anything, "$" (the end or a last "\n"), "\Z"
+
+
+def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, int]], bool]]:
+    """(texts a match of ``items`` starts with, each with what must follow it: OPEN, END or
+    END_STRING; False when the reading stopped early, the texts then being prefixes), or None."""
+    texts: List[Tuple[str, int]] = [("", OPEN)]
     ended = False
     run: List[str] = []  # literals since the last other item, added at once (rules hold long ones)
     for op, av in items:
@@ -355,14 +361,14 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]],
             continue
         if run:
             tail = "".join(run)
-            texts = [(t + tail, False) for t, _ in texts]
+            texts = [(t + tail, OPEN) for t, _ in texts]
             run = []
         if name == "AT" and getattr(av, "name", "") in ("AT_END", "AT_END_STRING"):
-            texts = [(t, True) for t, _ in texts]
+            texts = [(t, END if av.name == "AT_END" else END_STRING) for t, _ in texts]
             ended = True
             continue
         if name == "IN" and all(getattr(o, "name", "") == "LITERAL" for o, _ in av) and len(texts) * len(av) <= limit:
-            texts = [(t + chr(a), False) for t, _ in texts for _, a in av]
+            texts = [(t + chr(a), OPEN) for t, _ in texts for _, a in av]
             continue
         if name == "SUBPATTERN" and not av[1] and not av[2]:
             alternatives = [av[3]]
@@ -370,7 +376,7 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]],
             alternatives = av[1]
         else:
             return texts, False  # anything may follow
-        grown: List[Tuple[str, bool]] = []
+        grown: List[Tuple[str, int]] = []
         complete = True
         for alt in alternatives:
             sub = _walk(alt, limit)
@@ -386,7 +392,7 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, bool]],
             return texts, False
     if run:
         tail = "".join(run)
-        texts = [(t + tail, False) for t, _ in texts]
+        texts = [(t + tail, OPEN) for t, _ in texts]
     return texts, True
 
 
