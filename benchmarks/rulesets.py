@@ -102,7 +102,7 @@ def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
     ``$not`` rules the index cannot take (residual: tried for every visit)."""
     rnd = random.Random(seed)
     out: List[Dict[str, Any]] = []
-    residual = max(3, n // 1000)
+    residual = 5  # "a few": each is tried for every visit, whatever the rule count
     for i in range(n - residual):
         kind = i % 20
         if kind < 10:

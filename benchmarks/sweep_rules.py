@@ -205,7 +205,7 @@ def _si(x: float) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100,1000,10000,100000")
-    ap.add_argument("--visits", type=int, default=50000)
+    ap.add_argument("--visits", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--mix", default="alt", choices=sorted(rulesets.MIXES))
     ap.add_argument("--repeats", type=int, default=7)
