@@ -200,9 +200,9 @@ def chart_svg(rows: List[Dict[str, Any]], path: Optional[Path] = None,
         for x, y in pts:
             out.append(f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}" '
                        f'data-rules="{x}" data-rate="{y:.0f}"><title>{x:,} rules: {y:,.0f}/s</title></circle>')
-        ly = TOP + 14 + 18 * k
-        out.append(f'<line x1="{W - RIGHT - 210}" y1="{ly - 4}" x2="{W - RIGHT - 190}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{W - RIGHT - 184}" y="{ly}">{escape(name)}</text>')
+        ly = H - BOTTOM - 46 + 18 * k  # bottom left: below every line of this sweep
+        out.append(f'<line x1="{LEFT + 10}" y1="{ly - 4}" x2="{LEFT + 30}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{LEFT + 36}" y="{ly}">{escape(name)}</text>')
     out.append("</svg>")
     svg = "\n".join(out) + "\n"
     if path is not None:

@@ -311,11 +311,13 @@ texts = st.lists(st.sampled_from(["a", "b", "/", "é", "x", "\n", "ab"]), max_si
 
 
 @settings(max_examples=800)
-@given(literal_regexes, st.lists(texts, min_size=1, max_size=6))
-def test_literal_regexes_answer_as_sre(pattern, values):
+@given(literal_regexes, st.lists(texts, min_size=1, max_size=6), st.data())
+def test_literal_regexes_answer_as_sre(pattern, values, data):
     import re
 
     compiled, reference = (compile_condition_in(core, {"v": {"$regex": pattern}}) for core in both_cores())
+    values = values + data.draw(st.lists(st.from_regex(pattern), max_size=3))  # values it matches, too
+    values = values + [v + "\n" for v in values] + [v[:-1] for v in values if v]  # around the end
     for value in values + [Text(v) for v in values[:1]]:
         expected = re.match(pattern, value) is not None
         assert compiled.matches({"v": value}) is expected, (pattern, value)
