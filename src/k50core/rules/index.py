@@ -20,7 +20,10 @@ Key kinds, each a necessary condition the VM would also test:
   lowercased).
 * ``HOST`` — ``$host``: the lowercased host or one of its parent domains.
 * ``PREFIX`` — ``$prefix``, and regexes / globs whose every match starts with
-  one of a few literals (``^/catalog/section7(/|$)``): a trie per path.
+  one of a few literals: a code-point trie per path. A regex alternative that
+  ends the match (the ``$`` of ``^/catalog/section7(/|$)``) is a ``WHOLE`` key
+  in the same trie, drawn only where the value ends, so /catalog/section70
+  does not draw section7's rule.
 * ``IP`` — ``$cidr`` and the networks of an ``$inGroup`` list: disjoint sorted
   ranges per path, each with the rules whose networks cover it.
 
@@ -43,7 +46,7 @@ EXACT, LOWER, HOST, PREFIX, IP, WHOLE = 0, 1, 2, 3, 4, 5
 KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix")
 
 MAX_COMPOSITE_KEYS = 64   # a composite key set is the product of its clauses' sets
-MAX_COMPOSITE_SLOTS = 3   # the probe builds one tuple per composite signature
+MAX_COMPOSITE_SLOTS = 3   # paths one composite key combines (the probe keeps their hashes on the stack)
 MAX_IP_SEGMENTS = 64      # a rule whose networks span more segments stays out of the IP index
 IP_END = {4: 1 << 32, 6: 1 << 128}
 
@@ -76,7 +79,7 @@ def _ip_keys(slot: int, v4: Sequence[Tuple[int, int]], v6: Sequence[Tuple[int, i
     return [(IP, slot, (4, a, b)) for a, b in v4] + [(IP, slot, (6, a, b)) for a, b in v6]
 
 
-def test_keys(slot: int, node: tuple) -> Optional[List[Key]]:
+def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
     """Keys of one value test at ``slot`` (one must hold if the test does), or None.
 
     An empty list means the test never holds (``$in: []``). Each rule here
@@ -168,7 +171,7 @@ def options(nodes: Sequence[tuple], i: int) -> List[Option]:
         if op == Op.FIELD_SLOT:
             slot = nodes[c][1]
             for t in _conjuncts(nodes, c + 1):
-                keys = test_keys(slot, nodes[t])
+                keys = clause_keys(slot, nodes[t])
                 if keys is None:
                     continue
                 found.append(tuple(keys))
