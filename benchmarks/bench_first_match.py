@@ -1,4 +1,9 @@
-"""First match over 1,000 generated rules, and match_many throughput."""
+"""First match over 1,000 generated rules, and match_many throughput.
+
+The mixed rule sets (every clause kind the rule index takes, and a few it
+cannot) are swept from 100 to 100,000 rules by sweep_rules.py; here 1,000 and
+10,000 of them run under pytest-benchmark, beside GrowthBook's loop at 1,000.
+"""
 from growthbook.core import evalCondition
 
 from k50core import Engine
@@ -30,6 +35,26 @@ def bench_k50core_reference_first_match_1000_rules(benchmark):
 
 def bench_growthbook_loop_1000_rules(benchmark):
     benchmark.pedantic(lambda: [growthbook_first_match(v) for v in VISITS[:30]], rounds=3)
+
+
+MIXED = {n: rulesets.mixed_rules(n) for n in (1000, 10000)}
+MIXED_VISITS = {n: rulesets.mixed_visits(5000, n, seed=2026, mix="alt") for n in MIXED}
+
+
+def bench_k50core_first_match_mixed_1000_rules(benchmark):
+    m = matcher(MIXED[1000], {})
+    benchmark(m.first_match_many, MIXED_VISITS[1000])
+
+
+def bench_k50core_first_match_mixed_10000_rules(benchmark):
+    m = matcher(MIXED[10000], {})
+    benchmark(m.first_match_many, MIXED_VISITS[10000])
+
+
+def bench_growthbook_loop_mixed_1000_rules(benchmark):
+    def loop():
+        return [next((i for i, c in enumerate(MIXED[1000]) if evalCondition(v, c, {})), -1) for v in MIXED_VISITS[1000][:30]]
+    benchmark.pedantic(loop, rounds=3)
 
 
 def bench_engine_match_many_demo_config(benchmark):

@@ -93,3 +93,80 @@ def one_condition() -> Tuple[Dict[str, Any], Dict[str, Any], str]:
     text = ("geo['region'] in ['RU-MOW', 'RU-MOS'] and traffic_type == 'search' and device['type'] != 'bot'"
             " and landing['path'] =~ '^/catalog.*' and query['utm_source'] != null")
     return cond, attrs, text
+
+
+# -- mixed rule sets of every clause kind (the rule-index sweep) ---------------------------
+def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
+    """n rules: half on a path regex ``^/catalog/sectionN(/|$)``, the rest mostly ``$in`` of
+    regions, sources and devices, with some ``$host``, ``$cidr``, ``$glob``, ``$or`` and a few
+    ``$not`` rules the index cannot take (residual: tried for every visit)."""
+    rnd = random.Random(seed)
+    out: List[Dict[str, Any]] = []
+    residual = 5  # "a few": each is tried for every visit, whatever the rule count
+    for i in range(n - residual):
+        kind = i % 20
+        if kind < 10:
+            cond: Dict[str, Any] = {"landing.path": {"$regex": f"^/catalog/section{i}(/|$)"}}
+            if kind == 0:
+                cond["traffic_type"] = {"$in": ["ads", "search"]}
+        elif kind < 16:
+            cond = {"geo.region": {"$in": rnd.sample(REGIONS, rnd.randint(1, 4))},
+                    "source": {"$in": rnd.sample(SOURCES, rnd.randint(1, 3))}}
+            if kind % 2:
+                cond["device.type"] = {"$in": rnd.sample(DEVICES, rnd.randint(1, 2))}
+        elif kind == 16:
+            cond = {"referrer.host": {"$host": f"partner{i}.example.com"}}
+        elif kind == 17:
+            cond = {"ip": {"$cidr": [f"10.{(i >> 8) & 255}.{i & 255}.0/24"]}}
+        elif kind == 18:
+            cond = {"landing.path": {"$glob": f"/promo{i}/**"}, "device.type": {"$ne": "bot"}}
+        else:
+            cond = {"$or": [{"query.utm_campaign": f"camp{i}"}, {"query.utm_content": f"banner{i}"}]}
+        out.append(cond)
+    for k in range(residual):  # spread through the list, so each is tried for every visit
+        out.insert(rnd.randrange(len(out) + 1), {"$not": {"geo.country": {"$in": ["RU", "KZ", "BY"]}},
+                                                  "device.type": {"$ne": "bot"}})
+    return out
+
+
+MIXES = {
+    # share of visits of each kind (the sweep reports with "alt", not the mix the code was tuned on)
+    "default": {"section": 30, "in": 25, "host": 10, "ip": 10, "promo": 5, "campaign": 10, "none": 10},
+    "alt": {"section": 15, "in": 35, "host": 5, "ip": 15, "promo": 10, "campaign": 5, "none": 15},
+}
+
+
+def mixed_visits(n: int, n_rules: int, seed: int = 5, mix: str = "default") -> List[Dict[str, Any]]:
+    """Enriched attribute dicts (what ``Engine.attributes`` returns) aimed at ``mixed_rules``:
+    section paths (some past the last rule's number), region × source × device, partner
+    referrers and their subdomains, addresses in and out of the rules' networks, promo paths,
+    utm campaigns, and visits no rule matches."""
+    rnd = random.Random(seed)
+    kinds = [k for k, w in MIXES[mix].items() for _ in range(w)]
+    out = []
+    for _ in range(n):
+        kind = rnd.choice(kinds)
+        a: Dict[str, Any] = {
+            "landing": {"host": "shop.example.ru", "path": rnd.choice(["/", "/about", "/cart", "/catalog/"])},
+            "query": {}, "referrer": {"host": rnd.choice(["yandex.ru", "www.google.com", "vk.com"])},
+            "source": rnd.choice(SOURCES + ["other"]), "traffic_type": rnd.choice(TRAFFIC),
+            "geo": {"country": "RU", "region": rnd.choice(REGIONS + ["RU-XXX"] * 10), "city": "X"},
+            "device": {"type": rnd.choice(DEVICES + ["other"] * 3), "os": "Android", "browser": "Chrome"},
+            "ip": f"{rnd.randint(11, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
+        }
+        if kind == "section":
+            a["landing"]["path"] = f"/catalog/section{rnd.randrange(int(n_rules * 0.6) + 1)}" + rnd.choice(["", "/", "/sofas/12"])
+        elif kind == "in":
+            a["geo"]["region"], a["source"] = rnd.choice(REGIONS), rnd.choice(SOURCES)
+            a["device"]["type"] = rnd.choice(DEVICES)
+        elif kind == "host":
+            a["referrer"]["host"] = rnd.choice(["", "www.", "m.Www."]) + f"partner{rnd.randrange(n_rules)}.example.com"
+        elif kind == "ip":
+            i = rnd.randrange(n_rules)
+            a["ip"] = f"10.{(i >> 8) & 255}.{i & 255}.{rnd.randint(1, 254)}"
+        elif kind == "promo":
+            a["landing"]["path"] = f"/promo{rnd.randrange(n_rules)}/" + rnd.choice(["", "x", "a/b"])
+        elif kind == "campaign":
+            a["query"] = {rnd.choice(["utm_campaign", "utm_content"]): rnd.choice(["camp", "banner"]) + str(rnd.randrange(n_rules))}
+        out.append(a)
+    return out

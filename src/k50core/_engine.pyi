@@ -1,7 +1,9 @@
 """Type stubs of the compiled core (k50core._engine); k50core._engine_py has the same API."""
 from array import array
 from os import PathLike
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+
+from .rules.index import RuleIndex
 
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -15,13 +17,14 @@ class Matcher:
         nodes: Sequence[Tuple[int, int, int, int, Any]],
         paths: Sequence[Tuple[str, ...]],
         roots: Sequence[int],
-        anchors: Iterable[Tuple[int, Mapping[str, Sequence[int]], Tuple[int, ...]]] = ...,
-        always: Sequence[int] = ...,
+        index: Optional[RuleIndex] = ...,
+        always: Optional[Sequence[int]] = ...,
     ) -> None: ...
     def __len__(self) -> int: ...
     def matches(self, attributes: Any) -> bool: ...
     def eval(self, rule: int, attributes: Any) -> bool: ...
     def first_match(self, attributes: Any) -> int: ...
+    def candidates(self, attributes: Any) -> List[int]: ...
     def first_match_many(self, batch: Iterable[Any]) -> List[int]: ...
     def pick_many(self, batch: Iterable[Any], outcomes: Sequence[_T], default: _D) -> List[Union[_T, _D]]: ...
 

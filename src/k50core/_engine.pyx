@@ -3,6 +3,7 @@
 
 One extension module, its parts in include files so each stays small:
   _match.pxi   condition programs and the first-match rule matcher
+  _rule_index.pxi  the rule index the matcher probes (included by _match.pxi)
   _geoip.pxi   MaxMind DB region lookups without decoding whole records
   _device.pxi  device type from User-Agent, cached
   _pool.pxi    lock-free number slots (leases) in process or shared memory

@@ -3,9 +3,9 @@
 # The node list comes from k50core.rules.compiler (see rules/opcodes.py);
 # here it is packed into a C array and run by a switch over opcodes. Paths
 # are resolved lazily, once per evaluation, into a per-call slot cache. Rule
-# sets carry an anchor index (rules/index.py): a hash from the string a
-# rule requires at one path to the rules requiring it, so first_match only
-# evaluates the few candidates a visit can match, in priority order.
+# sets carry a rule index (rules/index.py, probed in _rule_index.pxi), so
+# first_match only evaluates the few candidates a visit can match, in
+# priority order.
 
 cimport cython
 from cpython.object cimport PyObject
@@ -133,6 +133,7 @@ cdef struct Node:
 
 cdef struct Ctx:
     PyObject* doc
+    PyObject* paths   # the matcher's tuple of segment tuples, by slot
     PyObject** vals   # resolved slot values (owned references), valid where have[s]
     unsigned char* have
     int32_t* done     # the slots resolved so far, to release just those
@@ -278,6 +279,39 @@ cdef object _list_step(object lst, str seg):
     return None
 
 
+cdef inline object _ctx_slot(Ctx* ctx, Py_ssize_t s):
+    """The attribute at path slot s, resolved once per evaluation."""
+    cdef object x
+    if not ctx.have[s]:
+        x = _resolve(<object>PyTuple_GET_ITEM(<object>ctx.paths, s), <object>ctx.doc)
+        Py_INCREF(x)
+        ctx.vals[s] = <PyObject*>x
+        ctx.have[s] = 1
+        ctx.done[ctx.ndone] = <int32_t>s
+        ctx.ndone += 1
+    return <object>ctx.vals[s]
+
+
+include "_rule_index.pxi"
+
+
+cdef int _literal_regex(tuple texts, object v) except -1:
+    """An anchored regex that is only literals: (prefixes, texts then "$", texts then "\\Z")."""
+    cdef Py_ssize_t k, n = PyUnicode_GET_LENGTH(v)
+    cdef object t
+    for t in <tuple>texts[0]:
+        if PyUnicode_Tailmatch(v, t, 0, PY_SSIZE_T_MAX, -1):
+            return 1
+    for t in <tuple>texts[2]:
+        if PyObject_RichCompareBool(v, t, Py_EQ):
+            return 1
+    for t in <tuple>texts[1]:  # "$" also matches before a newline that ends the value
+        k = PyUnicode_GET_LENGTH(t)
+        if (k == n or (k == n - 1 and v[n - 1] == "\n")) and PyUnicode_Tailmatch(v, t, 0, k, -1):
+            return 1
+    return 0
+
+
 @cython.final
 cdef class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set.
@@ -291,28 +325,13 @@ cdef class Matcher:
     cdef object _paths          # tuple of segment tuples, by slot
     cdef Py_ssize_t nslots
     cdef list _keep             # keeps every object the nodes point to alive
-    # anchor index
-    cdef Py_ssize_t nanchors
-    cdef int32_t* anchor_slot
-    cdef list anchor_maps       # per anchor: dict str -> list id
-    cdef int32_t* anchor_all    # per anchor: list id of every rule anchored there
-    cdef list anchor_lengths    # per anchor: prefix lengths (empty: the whole value)
-    cdef Py_ssize_t max_heads   # candidate lists one visit can draw, at most
-    cdef int32_t* list_start
-    cdef int32_t* list_len
-    cdef int32_t* ids           # all lists, concatenated
-    cdef int32_t always_list
+    cdef RuleProbe probe        # the rule index (rules/index.py, _rule_index.pxi)
 
     def __cinit__(self):
         self.nodes = NULL
         self.roots = NULL
-        self.anchor_slot = NULL
-        self.anchor_all = NULL
-        self.list_start = NULL
-        self.list_len = NULL
-        self.ids = NULL
 
-    def __init__(self, nodes, paths, roots, anchors=(), always=()):
+    def __init__(self, nodes, paths, roots, index=None, always=None):
         cdef Py_ssize_t i
         cdef Node* n
         self._keep = []
@@ -335,7 +354,8 @@ cdef class Matcher:
             if not 0 <= r < self.nnodes:
                 raise ValueError(f"root {r} outside the program")
             self.roots[i] = r
-        self._index(list(anchors), list(always))
+        # without an index every rule is a candidate for every visit
+        self.probe = RuleProbe(index, range(self.nroots) if always is None else always, self.nroots, self.nslots)
 
     cdef _pack(self, Node* n, object arg):
         """Derives what the VM needs from a node's arg, once."""
@@ -364,7 +384,10 @@ cdef class Matcher:
         elif n.op == OP_EXISTS:
             n.flag = 1 if arg else 0
         elif n.op == OP_REGEX or n.op == OP_NREGEX:
-            test, prefixes = arg
+            test, prefixes = arg[0], arg[1]
+            if len(arg) > 3 and arg[3]:  # the texts are the whole regex: decide without sre
+                prefixes = tuple(tuple(t for t, end in arg[2] if end == k) for k in range(3))
+                n.flag = 1
             self._keep.append(test)
             self._keep.append(prefixes)
             n.arg = <PyObject*>test
@@ -379,61 +402,9 @@ cdef class Matcher:
         self._keep.append(r)
         return &r.idx
 
-    cdef _index(self, list anchors, list always):
-        cdef Py_ssize_t total = len(always), i, k, a
-        lists = [sorted(always)]
-        self.anchor_maps = []
-        self.nanchors = len(anchors)
-        self.anchor_slot = <int32_t*>malloc(max(1, self.nanchors) * sizeof(int32_t))
-        self.anchor_all = <int32_t*>malloc(max(1, self.nanchors) * sizeof(int32_t))
-        if self.anchor_slot == NULL or self.anchor_all == NULL:
-            raise MemoryError()
-        self.anchor_lengths = []
-        self.max_heads = 1
-        for a, anchor in enumerate(anchors):
-            slot, table = anchor[0], anchor[1]
-            lengths = tuple(int(n) for n in anchor[2]) if len(anchor) > 2 else ()
-            if not 0 <= slot < self.nslots:
-                raise ValueError(f"anchor slot {slot} outside the path table")
-            if any(n <= 0 for n in lengths):
-                raise ValueError("prefix lengths must be positive")
-            self.anchor_lengths.append(lengths)
-            self.max_heads += max(1, len(lengths))
-            self.anchor_slot[a] = slot
-            ids = {}
-            every = set()
-            for key, rules in table.items():
-                ids[key] = len(lists)
-                lists.append(sorted(rules))
-                every.update(rules)
-            self.anchor_maps.append(ids)
-            self.anchor_all[a] = len(lists)
-            lists.append(sorted(every))
-        self.always_list = 0
-        total = sum(len(x) for x in lists)
-        self.list_start = <int32_t*>malloc(len(lists) * sizeof(int32_t))
-        self.list_len = <int32_t*>malloc(len(lists) * sizeof(int32_t))
-        self.ids = <int32_t*>malloc(max(1, total) * sizeof(int32_t))
-        if self.list_start == NULL or self.list_len == NULL or self.ids == NULL:
-            raise MemoryError()
-        k = 0
-        for i, rules in enumerate(lists):
-            self.list_start[i] = k
-            self.list_len[i] = len(rules)
-            for r in rules:
-                if not 0 <= r < self.nroots:
-                    raise ValueError(f"rule {r} outside the rule set")
-                self.ids[k] = r
-                k += 1
-
     def __dealloc__(self):
         free(self.nodes)
         free(self.roots)
-        free(self.anchor_slot)
-        free(self.anchor_all)
-        free(self.list_start)
-        free(self.list_len)
-        free(self.ids)
 
     def __len__(self):
         return self.nroots
@@ -445,7 +416,7 @@ cdef class Matcher:
         cdef int r, op = n.op
         cdef object x
         if op == OP_FIELD_SLOT:
-            return self._ev(i + 1, self._slot(n.slot, ctx), ctx)
+            return self._ev(i + 1, _ctx_slot(ctx, n.slot), ctx)
         elif op == OP_EQ_STR:
             return PyUnicode_Check(v) and PyObject_RichCompareBool(v, <object>n.arg, Py_EQ)
         elif op == OP_AND:
@@ -541,18 +512,6 @@ cdef class Matcher:
             return 0
         raise ValueError(f"unknown opcode {op}")
 
-    cdef inline object _slot(self, Py_ssize_t s, Ctx* ctx):
-        """The attribute at path slot s, resolved once per evaluation."""
-        cdef object x
-        if not ctx.have[s]:
-            x = _resolve(<object>PyTuple_GET_ITEM(self._paths, s), <object>ctx.doc)
-            Py_INCREF(x)
-            ctx.vals[s] = <PyObject*>x
-            ctx.have[s] = 1
-            ctx.done[ctx.ndone] = <int32_t>s
-            ctx.ndone += 1
-        return <object>ctx.vals[s]
-
     cdef int _cmp(self, Node* n, object v) except -1:
         cdef double a
         cdef long long whole
@@ -586,6 +545,10 @@ cdef class Matcher:
         cdef Py_ssize_t k, m
         if not PyUnicode_Check(v):
             return 0
+        if n.flag:
+            if PyUnicode_CheckExact(v):
+                return _literal_regex(<object>n.arg2, v)
+            return (<object>n.arg)(v) is not None
         m = PyTuple_GET_SIZE(<object>n.arg2)
         if m:
             for k in range(m):
@@ -643,6 +606,12 @@ cdef class Matcher:
         """Index of the first rule whose condition holds, or -1."""
         return self._run(attributes, -1)
 
+    def candidates(self, attributes):
+        """The rules the index gives for these attributes, in order (each is then evaluated)."""
+        out = []
+        self._run(attributes, -1, out)
+        return out
+
     def first_match_many(self, batch):
         cdef list out = []
         for attributes in batch:
@@ -661,7 +630,7 @@ cdef class Matcher:
             out.append(default if r < 0 else <object>PyTuple_GET_ITEM(outcomes, r))
         return out
 
-    cdef Py_ssize_t _run(self, object attributes, Py_ssize_t only) except -2:
+    cdef Py_ssize_t _run(self, object attributes, Py_ssize_t only, list collect=None) except -2:
         """Evaluates rule ``only`` (returns it if it holds, else -1), or finds the first match."""
         cdef PyObject* vals_buf[64]
         cdef unsigned char have_buf[64]
@@ -669,6 +638,7 @@ cdef class Matcher:
         cdef Ctx ctx
         cdef Py_ssize_t s, result = -1
         ctx.doc = <PyObject*>attributes
+        ctx.paths = <PyObject*>self._paths
         ctx.ndone = 0
         if self.nslots <= 64:
             ctx.vals = vals_buf
@@ -688,7 +658,7 @@ cdef class Matcher:
             if only >= 0:
                 result = only if self._ev(self.roots[only], attributes, &ctx) else -1
             else:
-                result = self._first(&ctx)
+                result = self._first(&ctx, collect)
         finally:
             for s in range(ctx.ndone):
                 Py_XDECREF(ctx.vals[ctx.done[s]])
@@ -698,72 +668,45 @@ cdef class Matcher:
                 free(ctx.done)
         return result
 
-    cdef Py_ssize_t _first(self, Ctx* ctx) except -2:
+    cdef Py_ssize_t _first(self, Ctx* ctx, list collect) except -2:
         """Merges the candidate lists in rule order and evaluates until one holds."""
-        cdef int32_t* heads_buf[33]
-        cdef int32_t* ends_buf[33]
-        cdef int32_t** heads = heads_buf
-        cdef int32_t** ends = ends_buf
-        cdef Py_ssize_t nl = 0, a, j, best_j, s, k, size, length
-        cdef int32_t best, lid
-        cdef PyObject* found
-        cdef object v, lengths, table
-        if self.max_heads > 33:
-            heads = <int32_t**>malloc(self.max_heads * sizeof(int32_t*))
-            ends = <int32_t**>malloc(self.max_heads * sizeof(int32_t*))
-            if heads == NULL or ends == NULL:
-                free(heads)
-                free(ends)
-                raise MemoryError()
+        cdef Heads h
+        cdef Py_ssize_t j, best_j
+        cdef int32_t best, last = -1
+        cdef int32_t* p
+        cdef int32_t* e
+        _heads_init(&h)
         try:
-            for a in range(self.nanchors):
-                v = self._slot(self.anchor_slot[a], ctx)
-                table = <object>PyList_GET_ITEM(self.anchor_maps, a)
-                lengths = <object>PyList_GET_ITEM(self.anchor_lengths, a)
-                if PyTuple_GET_SIZE(lengths):  # prefix anchor: probe each prefix length
-                    if not PyUnicode_Check(v):
-                        continue
-                    size = PyUnicode_GET_LENGTH(v)
-                    for k in range(PyTuple_GET_SIZE(lengths)):
-                        length = <Py_ssize_t>(<object>PyTuple_GET_ITEM(lengths, k))
-                        if length > size:
-                            break
-                        found = PyDict_GetItemWithError(table, PyUnicode_Substring(v, 0, length))
-                        if found != NULL:
-                            lid = <object>found
-                            if self.list_len[lid]:
-                                heads[nl] = self.ids + self.list_start[lid]
-                                ends[nl] = heads[nl] + self.list_len[lid]
-                                nl += 1
-                    continue
-                lid = -1
-                if PyUnicode_CheckExact(v):
-                    found = PyDict_GetItemWithError(table, v)
-                    if found != NULL:
-                        lid = <object>found
-                elif PyList_Check(v):  # $in against a list: any anchored rule may hold
-                    lid = self.anchor_all[a]
-                if lid >= 0 and self.list_len[lid]:
-                    heads[nl] = self.ids + self.list_start[lid]
-                    ends[nl] = heads[nl] + self.list_len[lid]
-                    nl += 1
-            if self.list_len[self.always_list]:
-                heads[nl] = self.ids + self.list_start[self.always_list]
-                ends[nl] = heads[nl] + self.list_len[self.always_list]
-                nl += 1
+            self.probe.collect(ctx, &h)
+            if h.n == 1 and collect is None:  # one list (often): no merge
+                p, e = h.head[0], h.end[0]
+                while p < e:
+                    if self._ev(self.roots[p[0]], <object>ctx.doc, ctx):
+                        return p[0]
+                    p += 1
+                return -1
             while True:
                 best = 0x7FFFFFFF
                 best_j = -1
-                for j in range(nl):
-                    if heads[j] < ends[j] and heads[j][0] < best:
-                        best = heads[j][0]
+                j = 0
+                while j < h.n:
+                    if h.head[j] == h.end[j]:  # spent: drop it
+                        h.n -= 1
+                        h.head[j], h.end[j] = h.head[h.n], h.end[h.n]
+                        continue
+                    if h.head[j][0] < best:
+                        best = h.head[j][0]
                         best_j = j
+                    j += 1
                 if best_j < 0:
                     return -1
-                heads[best_j] += 1
-                if self._ev(self.roots[best], <object>ctx.doc, ctx):
+                h.head[best_j] += 1
+                if best == last:  # a rule in two lists the visit hit: tried once
+                    continue
+                last = best
+                if collect is not None:
+                    collect.append(best)
+                elif self._ev(self.roots[best], <object>ctx.doc, ctx):
                     return best
         finally:
-            if heads != heads_buf:
-                free(heads)
-                free(ends)
+            _heads_free(&h)

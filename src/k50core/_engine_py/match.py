@@ -1,16 +1,19 @@
 """Reference VM for condition programs: a plain recursive interpreter.
 
 Same API as the compiled ``Matcher`` in ``_match.pxi``. ``first_match``
-deliberately ignores the anchor index and tries every rule in order, so the
-tests can check the compiled build's index against the obvious answer.
+evaluates the candidates of the rule index (``rule_index.Probe``, a plain
+reading of the structure the compiled build packs into C arrays); the tests
+check both builds against trying every rule with ``eval``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..rules import ipranges
 from ..rules.opcodes import Op
+from ..rules.index import RuleIndex
 from ..rules.values import deep_equal, js_compare, js_type, version_compare
+from .rule_index import Probe
 
 _MISSING = object()
 
@@ -56,7 +59,7 @@ def _scalar_in(arg: tuple, v: Any, insensitive: bool) -> bool:
 
 
 def _regex(arg: tuple, v: Any) -> bool:
-    test, prefixes = arg
+    test, prefixes = arg[0], arg[1]
     return isinstance(v, str) and (not prefixes or v.startswith(prefixes)) and test(v) is not None
 
 
@@ -64,12 +67,12 @@ class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set."""
 
     def __init__(self, nodes: Sequence[tuple], paths: Sequence[Tuple[str, ...]], roots: Sequence[int],
-                 anchors: Iterable[tuple] = (), always: Sequence[int] = ()) -> None:
+                 index: Optional[RuleIndex] = None, always: Optional[Sequence[int]] = None) -> None:
         self.nodes = [tuple(n) for n in nodes]
         self.paths = [tuple(p) for p in paths]
         self.roots = list(roots)
-        self.anchors = list(anchors)  # unused here: the reference tries every rule
-        self.always = list(always)
+        # without an index every rule is a candidate for every visit
+        self.probe = Probe(index or None, range(len(self.roots)) if always is None else always)
 
     def __len__(self) -> int:
         return len(self.roots)
@@ -81,12 +84,24 @@ class Matcher:
     def eval(self, rule: int, attributes: Any) -> bool:
         return self._ev(self.roots[rule], attributes, attributes, {})
 
+    def candidates(self, attributes: Any) -> List[int]:
+        """The rules the index gives for these attributes, in order (each is then evaluated)."""
+        return self.probe.candidates(self._values(attributes, {}))
+
     def first_match(self, attributes: Any) -> int:
         cache: Dict[int, Any] = {}
-        for i, root in enumerate(self.roots):
-            if self._ev(root, attributes, attributes, cache):
+        for i in self.probe.candidates(self._values(attributes, cache)):
+            if self._ev(self.roots[i], attributes, attributes, cache):
                 return i
         return -1
+
+    def _values(self, doc: Any, cache: Dict[int, Any]) -> Any:
+        def value_of(slot: int) -> Any:
+            value = cache.get(slot, _MISSING)
+            if value is _MISSING:
+                value = cache[slot] = resolve(self.paths[slot], doc)
+            return value
+        return value_of
 
     def first_match_many(self, batch: Iterable[Any]) -> List[int]:
         return [self.first_match(a) for a in batch]

@@ -1,92 +1,293 @@
-"""Anchor index for first-match over many rules.
+"""Rule index: first match over many rules at the cost of the visit's true clauses.
 
-Most rules require one attribute to equal a string (``query.utm_campaign:
-spring``) or to be one of a few (``geo.region: {$in: [...]}``). Such a clause
-is the rule's *anchor*: a rule can only match a visit whose value at that
-path is one of the anchor's strings. The index maps each anchor path to
-{string: [rules]}; the matcher probes it with the visit's values and
-evaluates only those candidates plus the rules without an anchor, in
-priority order. The reference matcher ignores the index and tries every
-rule, which is how the tests check it.
+After the boolean-expression indexes of the literature (the k-index of Whang
+et al., "Indexing Boolean Expressions", VLDB 2009; BE-Tree, Sadoghi and
+Jacobsen, SIGMOD 2011), reduced to what first-match needs: each rule gets a
+set of *keys*, any one of which must hold for the rule to match (a
+disjunction). A visit's values are looked up in one structure per key kind,
+the rules found (plus the *residual*: rules without keys) are merged in
+priority order, and only those candidates run their full program.
+
+Key kinds, each a necessary condition the VM would also test:
+
+* ``EXACT`` — the value (or, for a list value, an element) equals a string:
+  ``path: s``, ``$in`` of strings, the strings of an ``$inGroup`` list. Several
+  such clauses of one rule on different paths make one *composite* key (the
+  tuple of their values; ``region in {a, b} and source in {c}`` gives
+  (a, c), (b, c)), which is what keeps ``$in`` rules over a few regions,
+  sources and devices from sharing long candidate lists.
+* ``LOWER`` — the same for ``$ini`` and case-insensitive equality (the value
+  lowercased).
+* ``HOST`` — ``$host``: the lowercased host or one of its parent domains.
+* ``PREFIX`` — ``$prefix``, and regexes / globs whose every match starts with
+  one of a few literals: a code-point trie per path. A regex alternative that
+  ends the match (the ``$`` of ``^/catalog/section7(/|$)``) is a ``WHOLE`` key
+  in the same trie, drawn only where the value ends, so /catalog/section70
+  does not draw section7's rule.
+* ``IP`` — ``$cidr`` and the networks of an ``$inGroup`` list: disjoint sorted
+  ranges per path, each with the rules whose networks cover it.
+
+For an AND the cheapest key set is chosen (estimated by how many rules
+share its keys); an ``$or`` is indexed only when each branch is. Everything
+else — ``$not``, ``$nor``, ``$ne``, unanchored or case-insensitive regexes,
+``$exists``, comparisons — is left to the program, and a rule with no
+indexable clause is residual, a candidate for every visit.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .opcodes import Op
 
-Anchor = Tuple[int, frozenset, bool]  # (slot, strings, True: prefixes of the value)
+EXACT, LOWER, HOST, PREFIX, IP, WHOLE = 0, 1, 2, 3, 4, 5
+KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix")
+
+MAX_COMPOSITE_KEYS = 64   # a composite key set is the product of its clauses' sets
+MAX_COMPOSITE_SLOTS = 3   # paths one composite key combines (the probe keeps their hashes on the stack)
+MAX_IP_SEGMENTS = 64      # a rule whose networks span more segments stays out of the IP index
+IP_END = {4: 1 << 32, 6: 1 << 128}
+
+# A key: (EXACT | LOWER | HOST, slots, values), (PREFIX | WHOLE, slot, text) or (IP, slot, (version, first, last)).
+# WHOLE is a regex alternative ending in ``$`` / ``\Z``: the value is the text, or the text and "\n".
+Key = Tuple[int, object, object]
+Option = Tuple[Key, ...]
+Segments = Tuple[Tuple[int, Tuple[int, ...]], ...]   # (range start, rules) sorted; a gap has no rules
 
 
-def _string_set(node: tuple) -> Optional[Tuple[frozenset, bool]]:
-    """The strings a value test requires the value to equal (or, with True, start with)."""
+class RuleIndex(NamedTuple):
+    """What the matchers probe (both builds read this same structure)."""
+    signatures: Tuple[Tuple[int, Tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST, slots)
+    hashed: Dict[Tuple[int, Tuple[str, ...]], Tuple[int, ...]]   # (signature id, values) -> rules
+    prefixes: Dict[int, Dict[str, Tuple[int, ...]]]               # slot -> {literal prefix: rules}
+    wholes: Dict[int, Dict[str, Tuple[int, ...]]]                 # slot -> {text the value is (+ "\n"): rules}
+    networks: Dict[int, Tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
+
+
+EMPTY = RuleIndex((), {}, {}, {}, {})
+
+
+def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
+    if not all(type(v) is str for v in values):  # type: ignore[attr-defined]
+        return None
+    return [(kind, (slot,), (v,)) for v in sorted(values)]  # type: ignore[call-overload]
+
+
+def _ip_keys(slot: int, v4: Sequence[Tuple[int, int]], v6: Sequence[Tuple[int, int]]) -> List[Key]:
+    return [(IP, slot, (4, a, b)) for a, b in v4] + [(IP, slot, (6, a, b)) for a, b in v6]
+
+
+def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
+    """Keys of one value test at ``slot`` (one must hold if the test does), or None.
+
+    An empty list means the test never holds (``$in: []``). Each rule here
+    mirrors what the VM tests, so a key fails only where the VM's test fails.
+    """
     op, _slot, _nkids, _end, arg = node
     if op == Op.EQ_STR:
-        return frozenset((arg,)), False
-    if op == Op.IN:
+        return [(EXACT, (slot,), (arg,))]
+    if op == Op.EQ_STR_I:
+        return [(LOWER, (slot,), (arg,))]
+    if op in (Op.IN, Op.INI):
         values, has_true, has_false = arg
-        if values and not has_true and not has_false and all(type(v) is str for v in values):
-            return values, False
-    if op == Op.PREFIX and arg and all(arg):
-        return frozenset(arg), True
-    if op == Op.REGEX and arg[1]:  # a regex whose matches all start with known literals
-        return frozenset(arg[1]), True
+        if has_true or has_false:  # true / false values are no strings
+            return None
+        return _string_keys(EXACT if op == Op.IN else LOWER, slot, values)
+    if op == Op.GROUP:
+        values, has_true, has_false, v4, v6 = arg
+        if has_true or has_false:
+            return None
+        keys = _string_keys(EXACT, slot, values)
+        return None if keys is None else keys + _ip_keys(slot, v4, v6)
+    if op == Op.CIDR:
+        return _ip_keys(slot, arg[0], arg[1])
+    if op == Op.HOST:
+        return [(HOST, (slot,), (h,)) for h in sorted(set(arg))]
+    if op == Op.PREFIX:
+        if "" in arg:  # every string starts with ""
+            return None
+        return [(PREFIX, slot, p) for p in _shortest(arg)]
+    if op == Op.REGEX:
+        texts = arg[2] if len(arg) > 2 else ()  # (text, the match ends there), see compiler.regex_arg
+        if texts:
+            opens = _shortest([t for t, whole in texts if not whole])
+            return [(PREFIX, slot, t) for t in opens] + [
+                (WHOLE, slot, t) for t, whole in texts if whole and not t.startswith(tuple(opens))]
+        if arg[1]:  # anchored, case-sensitive: every match starts with one of these
+            return [(PREFIX, slot, p) for p in _shortest(arg[1])]
     return None
 
 
-def _anchors_of(nodes: Sequence[tuple], root: int) -> List[Anchor]:
-    """Candidate anchors of the rule at ``root``: FIELD_SLOT clauses ANDed at its top."""
-    clauses = [root]
-    if nodes[root][0] == Op.AND:
-        clauses, c = [], root + 1
-        for _ in range(nodes[root][2]):
-            clauses.append(c)
-            c = nodes[c][3]
-    found = []
-    for c in clauses:
-        if nodes[c][0] != Op.FIELD_SLOT:
-            continue
-        slot, test = nodes[c][1], c + 1
-        tests = [test]
-        if nodes[test][0] == Op.AND:  # {path: {$in: [...], $ne: ...}}
-            tests, t = [], test + 1
-            for _ in range(nodes[test][2]):
-                tests.append(t)
-                t = nodes[t][3]
-        for t in tests:
-            found_set = _string_set(nodes[t])
-            if found_set:
-                found.append((slot, found_set[0], found_set[1]))
+def _shortest(prefixes: Sequence[str]) -> List[str]:
+    """The prefixes no other one of them starts ("/a" covers "/a/"): fewer lists to merge."""
+    out: List[str] = []
+    for p in sorted(set(prefixes)):  # a string sorts right after its prefixes
+        if not out or not p.startswith(out[-1]):
+            out.append(p)
+    return out
+
+
+def _kids(nodes: Sequence[tuple], i: int) -> List[int]:
+    out, c = [], i + 1
+    for _ in range(nodes[i][2]):
+        out.append(c)
+        c = nodes[c][3]
+    return out
+
+
+def _conjuncts(nodes: Sequence[tuple], i: int) -> List[int]:
+    """The clauses ANDed at node i (nested ANDs flattened)."""
+    if nodes[i][0] != Op.AND:
+        return [i]
+    return [c for k in _kids(nodes, i) for c in _conjuncts(nodes, k)]
+
+
+_WEIGHT = {EXACT: 1.0, LOWER: 1.2, HOST: 1.5, IP: 2.0, PREFIX: 2.0, WHOLE: 1.0}
+
+
+def _local_cost(option: Option) -> float:
+    """Cost of a key set without knowing the other rules (for ``$or`` branches)."""
+    return sum(_key_weight(k) for k in option)
+
+
+def _key_weight(key: Key) -> float:
+    if key[0] == PREFIX:  # a short prefix ("/") is true for most visits
+        return _WEIGHT[PREFIX] + 8.0 / len(key[2])  # type: ignore[arg-type]
+    if key[0] == EXACT and len(key[1]) > 1:  # type: ignore[arg-type]
+        return 0.3 ** (len(key[1]) - 1)  # type: ignore[arg-type]  # a visit hits a combination rarely
+    return _WEIGHT[key[0]]
+
+
+def options(nodes: Sequence[tuple], i: int) -> List[Option]:
+    """Every key set that indexes the condition at node i (one must hold for it to)."""
+    found: List[Option] = []
+    exact_by_slot: Dict[int, Option] = {}
+    for c in _conjuncts(nodes, i):
+        op = nodes[c][0]
+        if op == Op.FALSE:
+            return [()]  # never holds: no key at all
+        if op == Op.FIELD_SLOT:
+            slot = nodes[c][1]
+            for t in _conjuncts(nodes, c + 1):
+                keys = clause_keys(slot, nodes[t])
+                if keys is None:
+                    continue
+                found.append(tuple(keys))
+                if keys and all(k[0] == EXACT for k in keys):
+                    best = exact_by_slot.get(slot)
+                    if best is None or len(keys) < len(best):
+                        exact_by_slot[slot] = tuple(keys)
+        elif op == Op.OR:
+            branches = [options(nodes, k) for k in _kids(nodes, c)]
+            if all(branches):
+                union = {key for b in branches for key in min(b, key=_local_cost)}
+                found.append(tuple(sorted(union, key=repr)))
+    composite = _composite(exact_by_slot)
+    if composite is not None:
+        found.append(composite)
     return found
 
 
-def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[List[tuple], List[int]]:
-    """(anchors, always) for ``Matcher``.
+def _composite(exact_by_slot: Dict[int, Option]) -> Optional[Option]:
+    """One key per combination of values of up to three EXACT clauses on different paths."""
+    chosen: List[Tuple[int, Option]] = []
+    size = 1
+    for slot, keys in sorted(exact_by_slot.items(), key=lambda kv: (len(kv[1]), kv[0])):
+        if len(chosen) == MAX_COMPOSITE_SLOTS or size * len(keys) > MAX_COMPOSITE_KEYS:
+            break
+        chosen.append((slot, keys))
+        size *= len(keys)
+    if len(chosen) < 2:
+        return None
+    chosen.sort()
+    slots = tuple(s for s, _ in chosen)
+    combos = itertools.product(*[[k[2][0] for k in keys] for _, keys in chosen])  # type: ignore[index]
+    return tuple((EXACT, slots, values) for values in combos)
 
-    An anchor is ``(slot, {string: rules}, prefix lengths)``: with no lengths
-    the visit's value at the slot is looked up whole; with lengths, each of
-    its prefixes of those lengths is (``landing.path`` starting "/promo/").
-    ``always`` lists the rules without an anchor.
-    """
-    per_rule = [_anchors_of(nodes, r) for r in roots]
-    distinct: Dict[Tuple[int, bool], set] = defaultdict(set)
-    for options in per_rule:
-        for slot, strings, prefix in options:
-            distinct[slot, prefix].update(strings)
-    tables: Dict[Tuple[int, bool], Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
-    always: List[int] = []
-    for rule, options in enumerate(per_rule):
-        if not options:
-            always.append(rule)
+
+def _choose(per_rule: List[List[Option]]) -> List[Optional[Option]]:
+    """Each rule's cheapest option: the fewest other rules sharing its keys, weighted by kind."""
+    share: Dict[Key, int] = defaultdict(int)
+    for opts in per_rule:
+        for key in {k for o in opts for k in o}:
+            share[key] += 1
+    return [min(opts, key=lambda o: sum(share[k] * _key_weight(k) for k in o)) if opts else None
+            for opts in per_rule]
+
+
+def _segments(ranges: List[Tuple[int, int, int]], end: int, demoted: Set[int]) -> Segments:
+    """Disjoint segments covering the ranges (first, last, rule), each with its rules."""
+    points = sorted({a for a, _, _ in ranges} | {b + 1 for _, b, _ in ranges if b + 1 < end})
+    covering: List[Set[int]] = [set() for _ in points]
+    for first, last, rule in ranges:
+        k0 = bisect.bisect_left(points, first)
+        k1 = bisect.bisect_left(points, last + 1) if last + 1 < end else len(points)
+        if k1 - k0 > MAX_IP_SEGMENTS:
+            demoted.add(rule)
             continue
-        # fewest strings (most selective), then a whole-value probe over prefixes,
-        # then the path whose rules ask for the most different strings
-        slot, strings, prefix = min(options, key=lambda o: (len(o[1]), o[2], -len(distinct[o[0], o[2]]), o[0]))
-        for s in strings:
-            tables[slot, prefix][s].append(rule)
-    anchors = []
-    for (slot, prefix), table in sorted(tables.items()):
-        lengths = tuple(sorted({len(k) for k in table})) if prefix else ()
-        anchors.append((slot, {k: v for k, v in table.items()}, lengths))
-    return anchors, always
+        for k in range(k0, k1):
+            covering[k].add(rule)
+    return tuple((p, tuple(sorted(rs))) for p, rs in zip(points, covering))
+
+
+def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List[int]]:
+    """(index, residual rules) for ``Matcher``; compiled once when a rule set loads."""
+    chosen = _choose([options(nodes, r) for r in roots])
+    always = [rule for rule, option in enumerate(chosen) if option is None]
+    sig_ids: Dict[Tuple[int, Tuple[int, ...]], int] = {}
+    hashed: Dict[Tuple[int, Tuple[str, ...]], List[int]] = defaultdict(list)
+    prefixes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
+    wholes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
+    ranges: Dict[Tuple[int, int], List[Tuple[int, int, int]]] = defaultdict(list)
+    for rule, option in enumerate(chosen):
+        for kind, where, what in option or ():
+            if kind == PREFIX:
+                prefixes[where][what].append(rule)  # type: ignore[index]
+            elif kind == WHOLE:
+                wholes[where][what].append(rule)  # type: ignore[index]
+            elif kind == IP:
+                version, first, last = what  # type: ignore[misc]
+                ranges[where, version].append((first, last, rule))  # type: ignore[index]
+            else:
+                sig = sig_ids.setdefault((kind, where), len(sig_ids))  # type: ignore[arg-type]
+                hashed[sig, what].append(rule)  # type: ignore[index]
+    demoted: Set[int] = set()
+    networks: Dict[int, Tuple[Segments, Segments]] = {}
+    for slot in sorted({s for s, _ in ranges}):
+        networks[slot] = (_segments(ranges.get((slot, 4), []), IP_END[4], demoted),
+                          _segments(ranges.get((slot, 6), []), IP_END[6], demoted))
+    if demoted:  # too wide for the IP index: such rules are tried for every visit instead
+        always = sorted(set(always) | demoted)
+    index = RuleIndex(
+        signatures=tuple(sorted(sig_ids, key=sig_ids.__getitem__)),
+        hashed={k: _unique(v) for k, v in hashed.items()},
+        prefixes={s: {p: _unique(v) for p, v in t.items()} for s, t in prefixes.items()},
+        wholes={s: {p: _unique(v) for p, v in t.items()} for s, t in wholes.items()},
+        networks=networks,
+    )
+    return index, always
+
+
+def _unique(rules: List[int]) -> Tuple[int, ...]:
+    return tuple(sorted(set(rules)))
+
+
+def describe(index: RuleIndex, always: Sequence[int], nrules: int) -> Dict[str, int]:
+    """How many rules each kind of index holds, and how many are residual (for reports)."""
+    kinds: Dict[str, Set[int]] = defaultdict(set)
+    for (sig, _values), rules in index.hashed.items():
+        kind, slots = index.signatures[sig]
+        name = "composite" if len(slots) > 1 else KIND_NAMES[kind]
+        kinds[name].update(rules)
+    for table in list(index.prefixes.values()) + list(index.wholes.values()):
+        for rules in table.values():
+            kinds["prefix"].update(rules)
+    for v4, v6 in index.networks.values():
+        for _, rules in v4 + v6:
+            kinds["ip"].update(rules)
+    out = {name: len(rules - set(always)) for name, rules in sorted(kinds.items())}
+    out["residual"] = len(always)
+    out["rules"] = nrules
+    return out
