@@ -320,6 +320,17 @@ def test_incompatible_segment_is_refused(build, tmp_path):
         Engine.from_config(config(), implementation=build, state_path=str(garbage))
 
 
+def as_layout_before_tags(f, capacity):
+    """Rewrite an open segment file as layouts 2 and 3 kept it: each slot's holder hash in its head,
+    where the token tag is now (it is in the record now)."""
+    from k50core.pools import HEAD_SIZE, HEADER_SIZE, SLOT_SIZE
+    for i in range(capacity):
+        f.seek(HEADER_SIZE + capacity * HEAD_SIZE + i * SLOT_SIZE)
+        holder_hash = f.read(8)
+        f.seek(HEADER_SIZE + i * HEAD_SIZE + 8)
+        f.write(holder_hash)
+
+
 def test_a_segment_of_layout_2_grows_in_place_keeping_its_leases(build, tmp_path):
     """A segment made before the holder index (layout 2: no key, its hashes unkeyed, no index after
     the records) is grown on opening: every live lease is found again by a worker that never saw
@@ -335,6 +346,7 @@ def test_a_segment_of_layout_2_grows_in_place_keeping_its_leases(build, tmp_path
     capacity = before.pools.segment.capacity
     before.close()
     with open(path, "r+b") as f:  # ... and no index after the records, layout 2
+        as_layout_before_tags(f, capacity)
         f.truncate(HEADER_SIZE + capacity * (HEAD_SIZE + SLOT_SIZE))
         f.seek(8)
         f.write(struct.pack("<I", 2))
@@ -354,8 +366,10 @@ def test_a_segment_of_layout_3_gets_tags_keeping_its_leases(build, tmp_path):
     path = tmp_path / "v3.seg"
     before = Engine.from_config(config(numbers=8), implementation=build, state_path=str(path))
     shown = {f"v{i}": before.assign(visit(f"v{i}"), now=1000) for i in range(5)}
+    capacity = before.pools.segment.capacity
     before.close()
-    with open(path, "r+b") as f:  # what layout 3 had: no tag key (nor tags: they are written anew)
+    with open(path, "r+b") as f:  # what layout 3 had: no tag key, the holder hashes in the heads
+        as_layout_before_tags(f, capacity)
         f.seek(TAG_KEY_AT)
         f.write(bytes(KEY_SIZE))
         f.seek(8)

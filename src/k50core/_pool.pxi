@@ -11,10 +11,10 @@
 # leases just run out.
 #
 # The table is two arrays: heads (HEAD_SIZE bytes per slot: the state word, the
-# holder's hash, last activity, pool), then records (SLOT_SIZE bytes: number,
-# rule, start, the end the lease started with, holder, session). Scans for a free
-# number or a returning holder and renewals touch only the heads, which sit two to
-# a cache line.
+# lease's token tag, last activity, pool), then records (SLOT_SIZE bytes: the
+# holder's hash, number, rule, start, the end the lease started with, holder,
+# session). Scans for a free number and renewals (a heartbeat checks the tag)
+# touch only the heads, which sit two to a cache line.
 
 from libc.stdint cimport uint8_t, uint64_t, UINT64_MAX
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -82,7 +82,7 @@ cdef extern from *:
 
 cdef enum:
     HEAD_SIZE = 32
-    HEAD_HASH = 8
+    HEAD_TAG = 8  # the lease's token tag: a heartbeat reads it with the state word, one line
     HEAD_LAST = 16
     HEAD_POOL = 24
     SLOT_SIZE = 128
@@ -90,7 +90,7 @@ cdef enum:
     OFF_RULE = 20
     OFF_START = 24
     OFF_END0 = 32
-    OFF_TAG = 40
+    OFF_HASH = 0  # the holder's hash: the holder index's checks read the record's holder anyway
     OFF_HLEN = 48
     OFF_SLEN = 49
     OFF_HOLDER = 56
@@ -108,9 +108,9 @@ cdef enum:
 
 # The layout as this build compiled it; the reference (_engine_py/pool.py) has the same dict, and a
 # test keeps the two (and pools.py, which takes its constants from the reference) equal.
-LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_HASH": HEAD_HASH, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
+LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_TAG": HEAD_TAG, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
           "SLOT_SIZE": SLOT_SIZE, "OFF_NUMBER": OFF_NUMBER, "OFF_RULE": OFF_RULE, "OFF_START": OFF_START,
-          "OFF_END0": OFF_END0, "OFF_TAG": OFF_TAG, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
+          "OFF_END0": OFF_END0, "OFF_HASH": OFF_HASH, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
           "OFF_HOLDER": OFF_HOLDER, "HOLDER_MAX": HOLDER_MAX, "OFF_SESSION": OFF_SESSION,
           "SESSION_MAX": SESSION_MAX, "NEVER": KIND_NEVER, "CLAIMING": KIND_CLAIMING, "LEASED": KIND_LEASED,
           "RETIRED": KIND_RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
@@ -317,7 +317,10 @@ cdef class SlotTable:
         return <uint64_t*>(self.heads + i * HEAD_SIZE)
 
     cdef inline uint64_t* _hash(self, Py_ssize_t i) noexcept nogil:
-        return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_HASH)
+        return <uint64_t*>(self.base + i * SLOT_SIZE + OFF_HASH)
+
+    cdef inline uint64_t* _tag(self, Py_ssize_t i) noexcept nogil:
+        return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_TAG)
 
     cdef inline uint64_t* _last(self, Py_ssize_t i) noexcept nogil:
         return <uint64_t*>(self.heads + i * HEAD_SIZE + HEAD_LAST)
@@ -435,7 +438,7 @@ cdef class SlotTable:
         cdef Py_ssize_t hl = min(len(holder), HOLDER_MAX), sl = min(len(session), SESSION_MAX)
         cdef uint8_t* p = self.base + slot * SLOT_SIZE
         # the token's tag, computed once here: a heartbeat compares it, it does not hash
-        (<uint64_t*>(p + OFF_TAG))[0] = k50_lease_tag(self.tag_k0, self.tag_k1, slot, self._pool(slot)[0], gen, now)
+        self._tag(slot)[0] = k50_lease_tag(self.tag_k0, self.tag_k1, slot, self._pool(slot)[0], gen, now)
         self._hash(slot)[0] = holder_hash
         (<unsigned int*>(p + OFF_RULE))[0] = rule
         (<uint64_t*>(p + OFF_START))[0] = now
@@ -650,17 +653,19 @@ cdef class SlotTable:
 
     def tag(self, Py_ssize_t slot):
         """The tag of the lease the slot holds (or last held): the end of its tokens."""
-        return (<uint64_t*>(self._slot(slot) + OFF_TAG))[0]
+        self._slot(slot)
+        return self._tag(slot)[0]
 
-    def retag(self):
-        """Give every slot's lease its tag under the current key (a segment made before tags)."""
+    def from_layout_3(self):
+        """A segment of layout 3 (the lock held): each slot's holder hash moves from its head to its
+        record, and its lease gets its tag, under the current key, where the hash was."""
         cdef Py_ssize_t i
         cdef uint8_t* p
         for i in range(self.capacity):
             p = self.base + i * SLOT_SIZE
-            (<uint64_t*>(p + OFF_TAG))[0] = k50_lease_tag(self.tag_k0, self.tag_k1, i, self._pool(i)[0],
-                                                         _gen(k50_load(self._state(i))),
-                                                         (<uint64_t*>(p + OFF_START))[0])
+            self._hash(i)[0] = self._tag(i)[0]  # layout 3 kept the hash where the tag goes now
+            self._tag(i)[0] = k50_lease_tag(self.tag_k0, self.tag_k1, i, self._pool(i)[0],
+                                            _gen(k50_load(self._state(i))), (<uint64_t*>(p + OFF_START))[0])
 
     def set_holds(self, holds):
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
@@ -697,7 +702,7 @@ cdef class SlotTable:
         if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
             return False
         if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0 \
-                or (<uint64_t*>(self.base + fields[1] * SLOT_SIZE + OFF_TAG))[0] != fields[3]:
+                or self._tag(<Py_ssize_t>fields[1])[0] != fields[3]:
             return False  # (a tag of another generation fails the renewal's check of the gen)
         return self._renew(<Py_ssize_t>fields[1], fields[2], now, self.holds[fields[0]]) != 0
 

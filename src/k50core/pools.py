@@ -11,7 +11,7 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
     48    the key of lease token tags (16 random bytes; see _csrc/siphash.h)
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
-    4096  slot heads, HEAD_SIZE bytes each (state word, holder hash, last activity, pool), then
+    4096  slot heads, HEAD_SIZE bytes each (state word, token tag, last activity, pool), then
           slot records, SLOT_SIZE bytes each (see ``_pool.pxi``), then the holder index
           (see ``_holders.pxi``); ``table_bytes(capacity)`` in all
 
@@ -138,7 +138,7 @@ class Segment:
                     if version == 2:
                         self._grow_from_layout_2(core)
                     if version in (2, 3):
-                        self._tag_leases(core)
+                        self._tag_leases(core, rebuild_index=version == 2)
         magic, version, slot_size, self.capacity, _ = _HEAD.unpack_from(self.buffer, 0)
         key = bytes(self.buffer[KEY_AT:KEY_AT + KEY_SIZE])
         self.key = key if key.strip(b"\0") else b""  # none: a segment grown from layout 2
@@ -148,28 +148,27 @@ class Segment:
     def _grow_from_layout_2(self, core: ModuleType) -> None:
         """A segment made before the holder index (layout 2, the lock held): grown in place, its live
         leases kept. Its holder hashes were made without a key, so it keeps none; the index is
-        built from the leases it holds. (Stop every worker of the older build first: one still
-        running would claim without entering its leases.)"""
+        built from the leases it holds once _tag_leases has moved the hashes. (Stop every worker
+        of the older build first: one still running would claim without entering its leases.)"""
         capacity = _HEAD.unpack_from(self.buffer, 0)[3]
         self.buffer.close()
         os.ftruncate(self.fd, HEADER_SIZE + core.table_bytes(capacity))  # the new bytes read as zeros
         self.buffer = mmap.mmap(self.fd, HEADER_SIZE + core.table_bytes(capacity))
-        table = core.SlotTable(self.buffer, HEADER_SIZE, capacity, fd=None)  # the file lock is held
-        table.rebuild_index()
-        del table
-        struct.pack_into("<I", self.buffer, 8, 3)  # last: a crash before leaves layout 2
 
-    def _tag_leases(self, core: ModuleType) -> None:
-        """A segment made before token tags (layout 3, the lock held): a tag key made, each lease
-        tagged. Its pages' tokens of the earlier form renew nothing; their visitors are still
-        found by visitor id. (Stop every worker of the older build first.)"""
+    def _tag_leases(self, core: ModuleType, rebuild_index: bool = False) -> None:
+        """A segment made before token tags (layout 3, or 2 grown; the lock held): a tag key made,
+        each holder hash moved to its record and each lease tagged in its head. Its pages' tokens
+        of the earlier form renew nothing; their visitors are still found by visitor id. (Stop
+        every worker of the older build first.)"""
         capacity = _HEAD.unpack_from(self.buffer, 0)[3]
         self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE] = os.urandom(KEY_SIZE)
         table = core.SlotTable(self.buffer, HEADER_SIZE, capacity, fd=None)  # the file lock is held
         table.set_tag_key(bytes(self.buffer[TAG_KEY_AT:TAG_KEY_AT + KEY_SIZE]))
-        table.retag()
+        table.from_layout_3()
+        if rebuild_index:  # a segment of layout 2 had none
+            table.rebuild_index()
         del table
-        struct.pack_into("<I", self.buffer, 8, LAYOUT_VERSION)  # last: a crash before leaves layout 3
+        struct.pack_into("<I", self.buffer, 8, LAYOUT_VERSION)  # last: a crash before leaves the old one
 
     def _start(self, capacity: int) -> None:
         _HEAD.pack_into(self.buffer, 0, MAGIC, LAYOUT_VERSION, SLOT_SIZE, capacity, 0)

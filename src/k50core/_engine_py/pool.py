@@ -17,9 +17,9 @@ from typing import Any, Iterator, Optional, Sequence, Tuple
 from ..instants import milliseconds
 from .tags import lease_tag
 
-HEAD_SIZE, HEAD_HASH, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, holder hash, last, pool
+HEAD_SIZE, HEAD_TAG, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, token tag, last, pool
 SLOT_SIZE = 128                # per slot: the lease record
-OFF_NUMBER, OFF_RULE, OFF_START, OFF_END0, OFF_TAG = 8, 20, 24, 32, 40
+OFF_HASH, OFF_NUMBER, OFF_RULE, OFF_START, OFF_END0 = 0, 8, 20, 24, 32  # the holder's hash first
 OFF_HLEN, OFF_SLEN, OFF_HOLDER, OFF_SESSION = 48, 49, 56, 104
 HOLDER_MAX, SESSION_MAX = 48, 24
 POOLS_MAX = 64
@@ -31,9 +31,9 @@ GEN_MASK = (1 << 18) - 1
 U64 = struct.Struct("<Q")
 U32 = struct.Struct("<I")
 TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
-LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_HASH": HEAD_HASH, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
+LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_TAG": HEAD_TAG, "HEAD_LAST": HEAD_LAST, "HEAD_POOL": HEAD_POOL,
           "SLOT_SIZE": SLOT_SIZE, "OFF_NUMBER": OFF_NUMBER, "OFF_RULE": OFF_RULE, "OFF_START": OFF_START,
-          "OFF_END0": OFF_END0, "OFF_TAG": OFF_TAG, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
+          "OFF_END0": OFF_END0, "OFF_HASH": OFF_HASH, "OFF_HLEN": OFF_HLEN, "OFF_SLEN": OFF_SLEN,
           "OFF_HOLDER": OFF_HOLDER, "HOLDER_MAX": HOLDER_MAX, "OFF_SESSION": OFF_SESSION,
           "SESSION_MAX": SESSION_MAX, "NEVER": NEVER, "CLAIMING": CLAIMING, "LEASED": LEASED,
           "RETIRED": RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
@@ -142,7 +142,7 @@ class SlotTable:
         U64.pack_into(self._view, self._head(slot), state)
 
     def _hash(self, slot: int) -> int:
-        return U64.unpack_from(self._view, self._head(slot) + HEAD_HASH)[0]
+        return self._u64(slot, OFF_HASH)
 
     def _u64(self, slot: int, off: int, value: Optional[int] = None) -> int:
         at = self._at(slot) + off
@@ -187,13 +187,13 @@ class SlotTable:
     def _write_lease(self, slot: int, gen: int, now: int, until: int, rule: int, holder_hash: int,
                      holder: bytes, session: bytes) -> None:
         at = self._at(slot)
-        U64.pack_into(self._view, at + OFF_TAG, self._tag_of(slot, gen, now))
+        U64.pack_into(self._view, self._head(slot) + HEAD_TAG, self._tag_of(slot, gen, now))
         holder, session = holder[:HOLDER_MAX], session[:SESSION_MAX]
         U32.pack_into(self._view, at + OFF_RULE, rule)
         U64.pack_into(self._view, at + OFF_START, now)
         U64.pack_into(self._view, at + OFF_END0, until)
         U64.pack_into(self._view, self._head(slot) + HEAD_LAST, now)
-        U64.pack_into(self._view, self._head(slot) + HEAD_HASH, holder_hash)
+        U64.pack_into(self._view, at + OFF_HASH, holder_hash)
         self._view[at + OFF_HLEN] = len(holder)
         self._view[at + OFF_SLEN] = len(session)
         self._view[at + OFF_HOLDER:at + OFF_HOLDER + HOLDER_MAX] = holder.ljust(HOLDER_MAX, b"\0")
@@ -312,15 +312,17 @@ class SlotTable:
 
     def tag(self, slot: int) -> int:
         """The tag of the lease the slot holds (or last held): the end of its tokens."""
-        return self._u64(slot, OFF_TAG)
+        return U64.unpack_from(self._view, self._head(slot) + HEAD_TAG)[0]
 
-    def retag(self) -> None:
-        """Give every slot's lease its tag under the current key (a segment made before tags)."""
+    def from_layout_3(self) -> None:
+        """A segment of layout 3 (the lock held): each slot's holder hash moves from its head to its
+        record, and its lease gets its tag where the hash was (see _pool.pxi)."""
         with self._locked():
             for slot in range(self.capacity):
+                head = self._head(slot) + HEAD_TAG
+                self._u64(slot, OFF_HASH, U64.unpack_from(self._view, head)[0])
                 gen = unpack_state(self._get(slot))[1]
-                U64.pack_into(self._view, self._at(slot) + OFF_TAG,
-                              self._tag_of(slot, gen, self._u64(slot, OFF_START)))
+                U64.pack_into(self._view, head, self._tag_of(slot, gen, self._u64(slot, OFF_START)))
 
     def set_holds(self, holds: Sequence[int]) -> None:
         """Each pool's hold (ms) by registry entry, for renew_tokens(); 0 marks no pool."""
