@@ -102,8 +102,7 @@ class Engine:
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
-                           now_ms=milliseconds(now))
+                           lease_sink=sink, checkpoint_ms=self._checkpoint_ms(config), now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
@@ -118,6 +117,13 @@ class Engine:
             os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
         if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
             self.warm_up()
+
+    def _checkpoint_ms(self, config: Config) -> int:
+        """The checkpoint interval; 0 (none) for a store in memory with no lease_sink: renewals
+        would be written where nothing outlives the process, and the pool state has them."""
+        if not self.store.persistent and self._user_sink is None:
+            return 0
+        return int(config.checkpoint_seconds * 1000)
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -425,8 +431,8 @@ class Engine:
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
         self.pools.configure(config.pools, milliseconds(now))
-        if int(config.checkpoint_seconds * 1000) != self.pools._checkpoint_ms:
-            self.pools._checkpoint_ms = int(config.checkpoint_seconds * 1000)
+        if self._checkpoint_ms(config) != self.pools._checkpoint_ms:
+            self.pools._checkpoint_ms = self._checkpoint_ms(config)
             self.pools.set_sink_batch(self.pools._sink_batch)
         self.attributor.configure(self.config)
 
