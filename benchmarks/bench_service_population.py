@@ -10,7 +10,7 @@ often, a heartbeat (``POST /v1/heartbeat``), as open pages send them. The servic
 ``k50core serve`` with a SQLite file store (1 and 2 workers on one shared segment), with its
 flood protection on (loopback is exempt from the per-address limits; the per-IP request limits are
 off, since all of wrk comes from one address). The peer is a bare ASGI hello-world under the same
-uvicorn; runs alternate, medians of ``--repeats``. Target: >= 50% of hello-world, p99 < 10 ms.
+uvicorn with as many workers; runs alternate, medians of ``--repeats``. Target: >= 50% of hello-world, p99 < 10 ms.
 """
 from __future__ import annotations
 
@@ -97,8 +97,9 @@ def run(visitors: int, workers: int, seconds: int, connections: int, repeats: in
         with open(script, "w") as f:
             f.write(POPULATION_LUA)
         hello_port, k50_port = _port(), _port()
-        servers = [_serve([sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),
-                           "--log-level", "warning", "--no-access-log"], hello_port, tmp)]
+        servers = [_serve([sys.executable, "-m", "uvicorn", "hello:app", "--port", str(hello_port),  # as many
+                           "--workers", str(workers), "--log-level", "warning", "--no-access-log"],  # workers
+                          hello_port, tmp)]
         try:
             servers.append(_serve([sys.executable, "-m", "k50core.cli", "serve", "--config", "k50.json",
                                    "--port", str(k50_port), "--store", os.path.join(tmp, "k50.db"),
