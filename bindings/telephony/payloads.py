@@ -15,7 +15,6 @@ not recorded: the engine records a call once, so only its final state counts.
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime, timezone, tzinfo
 from email.utils import parsedate_to_datetime
@@ -23,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from k50core.attribution import finite as _finite  # one rule for what a JSON number may be
 from k50core.errors import Error
 
 FORMATS = ("json", "twilio", "asterisk")
@@ -143,17 +143,6 @@ def _object(data: Any) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise PayloadError([("body", f"expected an object of fields, got {type(data).__name__}")])
     return data
-
-
-def _finite(value: Any) -> Optional[float]:
-    """A JSON number as a finite float, else None (math.isfinite raises on an int too large for a float)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
