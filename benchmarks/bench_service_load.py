@@ -37,7 +37,9 @@ HELLO = textwrap.dedent("""
 """)
 
 # A visitor views three pages: the first request of each visitor id is a new visitor (enrichment,
-# rules, a lease or a join kept before the answer), the next two return to it. Every
+# rules and, with the service's flood protection, a claim ticket: wrk does not take the claim step,
+# so these visitors take no number; bench_service_population.py replays visitors who did), the
+# next two are the same visit again. Every
 # wrk thread and every run has its own ids (the run's prefix comes as a script argument).
 VISIT_LUA = textwrap.dedent("""
     local threads = 0
@@ -53,7 +55,8 @@ VISIT_LUA = textwrap.dedent("""
         counter = counter + 1
         local body = '{"url": "https://shop.example.ru/?utm_campaign=spring_sale", "visitor_id": "' ..
                      prefix .. '-' .. tid .. '-' .. math.floor(counter / 3) .. '"}'
-        return wrk.format("POST", "/v1/visit", {["Content-Type"] = "application/json"}, body)
+        return wrk.format("POST", "/v1/visit", {["Content-Type"] = "application/json",
+                          ["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}, body)
     end
 """)
 
