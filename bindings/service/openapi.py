@@ -15,8 +15,10 @@ def _ref(name: str) -> Dict[str, str]:
 
 
 def _errors(*codes: int) -> Dict[str, Any]:
-    text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed (preflight)",
-            413: "body larger than 16 KiB", 422: "a field is missing or of the wrong type"}
+    text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed",
+            413: "body larger than 16 KiB", 415: "a text/plain or form body (a cross-site post)",
+            422: "a field is missing or of the wrong type",
+            429: "too many heartbeats for tokens this network was not given"}
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
 
@@ -35,12 +37,17 @@ _SCHEMAS: Dict[str, Any] = {
         "user_agent": {"type": "string", "description": "default: the request's User-Agent header"},
         "cookies": {"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "string"}]},
         "token": {"type": "string", "description": "the token an earlier answer gave (keeps the number)"},
+        "claim": {"type": "string", "maxLength": 64,
+                  "description": "the claim ticket an earlier answer gave a new visitor: the same visit sent "
+                                 "back with it takes the number (a bad or expired one gets a fresh ticket)"},
         "ga_client_id": {"type": "string", "description": "GA4 client id, <random>.<timestamp>"}}},
     "Assignment": {"type": "object", "properties": {
         "number": {**_NULLABLE_STR, "description": "E.164; null: the page keeps its own number"},
         "display": _NULLABLE_STR, "token": _NULLABLE_STR,
         "ttl": {"type": "integer", "nullable": True, "description": "seconds until the lease ends without activity"},
-        "shared": {"type": "boolean"}, "visitor_id": {"type": "string"}}},
+        "shared": {"type": "boolean"}, "visitor_id": {"type": "string"},
+        "claim": {"type": "string", "description": "a new visitor headed for a dynamic pool: no number yet; "
+                                                   "send the same visit back with this ticket"}}},
     "Call": {"type": "object", "required": ["call_id", "number", "started_at"], "properties": {
         "call_id": {"type": "string", "description": "1-128 printable ASCII characters; recorded once"},
         "number": {"type": "string", "description": "the tracking number called"},
@@ -102,15 +109,19 @@ def openapi_document() -> Dict[str, Any]:
         "paths": {
             "/v1/visit": {"post": {
                 "summary": "The number a visit's page shows (public; sets the k50_vid cookie)",
+                "description": "Browsers only; an Origin that is neither allow-listed nor the service's own is "
+                               "403, a text/plain or form body 415. A new visitor headed for a dynamic pool "
+                               "first gets a claim ticket (see Visit.claim).",
                 "requestBody": {"required": True, **_json(_ref("Visit"))},
                 "responses": {"200": {"description": "the assignment", **_json(_ref("Assignment"))},
-                              **_errors(400, 413, 422)}}},
+                              **_errors(400, 403, 413, 415, 422)}}},
             "/v1/heartbeat": {"post": {
                 "summary": "Activity on the page: extends the lease (public)",
                 "requestBody": {"required": True, **_json({"type": "object", "required": ["token"],
                                                            "properties": {"token": {"type": "string"}}})},
                 "responses": {"200": {"description": "whether the lease was alive", **_json(
-                    {"type": "object", "properties": {"alive": {"type": "boolean"}}})}, **_errors(400, 413, 422)}}},
+                    {"type": "object", "properties": {"alive": {"type": "boolean"}}})},
+                    **_errors(400, 403, 413, 415, 422, 429)}}},
             "/v1/calls": {
                 "post": {"summary": "Attribute a call from telephony (recorded once per call_id)",
                          "description": "A telephony webhook: the generic call JSON, a Twilio status callback "
