@@ -136,19 +136,3 @@ def test_attribution_after_a_kill_is_as_before_within_the_checkpoint_interval(st
             got = fresh.attribute(call(f"c{i}", number, at), now=at)
             assert (got.status, got.visitor_id, got.attributes.get("source")) == ("matched", f"v{i}", "vk"), got
 
-
-def test_a_store_in_memory_without_a_sink_keeps_renewals_in_the_pool_state_only(build):
-    """Nothing outlives the process there: renewals are never written to it (attribution reads the
-    pool state), and drain_leases() still hands them to a caller who asks."""
-    engine = Engine.from_config(config(), implementation=build)
-    counted = CountingStore(engine)
-    shown = [engine.assign({"visitor_id": f"v{i}"}, now=1000) for i in range(20)]
-    engine.flush()
-    base = counted.rows
-    for t in range(1001, 1200, 7):
-        engine.heartbeat_many([a.token for a in shown], now=t)
-        engine.flush()
-    assert counted.rows == base
-    got = engine.attribute(call("c1", shown[3].number, 2090), now=2090)   # the stored end was 1900
-    assert (got.status, got.visitor_id) == ("matched", "v3")
-    assert sorted(e.visitor_id for e in engine.drain_leases() if e.event == "renew") == sorted(f"v{i}" for i in range(20))

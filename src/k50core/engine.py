@@ -118,11 +118,10 @@ class Engine:
         if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
             self.warm_up()
 
-    def _checkpoint_ms(self, config: Config) -> int:
-        """The checkpoint interval; 0 (none) for a store in memory with no lease_sink: renewals
-        would be written where nothing outlives the process, and the pool state has them."""
-        if not self.store.persistent and self._user_sink is None:
-            return 0
+    @staticmethod
+    def _checkpoint_ms(config: Config) -> int:
+        """The checkpoint interval. A store in memory takes checkpoints too: attribution ranks a
+        shared number's holder by the activity they stored."""
         return int(config.checkpoint_seconds * 1000)
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
