@@ -1,4 +1,10 @@
 """What the service, snippet and telephony tests share: a settable clock and the demo engine."""
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 import pytest
 
 from k50core import Engine
@@ -28,3 +34,25 @@ def engine(tmp_path):
     e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
     yield e
     e.close()
+
+
+@contextmanager
+def serving(app: Any, timeout: float = 30.0) -> Iterator[str]:
+    """``app`` under a real uvicorn in a thread on a free port: its base URL, then it is stopped."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout)

@@ -7,9 +7,6 @@ a failure reproduces.
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import httpx
 import pytest
@@ -25,7 +22,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
     from bindings.service.openapi import openapi_document
 from k50core import Engine
 from k50core.cli import demo_config_path
-from service_support import T0, Clock
+from service_support import T0, Clock, serving
 
 KEY = "fuzz-key"
 SECRET = "fuzz-webhook-secret"
@@ -37,26 +34,13 @@ TRACKED = "+74950000001"   # a number of the demo's dynamic pool
 def server(tmp_path_factory):
     """The service over the demo config and a SQLite file, with every way into POST /v1/calls
     configured (a key, k50core's signature, Twilio's), on a free port."""
-    import uvicorn
-
     engine = Engine.from_config(demo_config_path(), store=str(tmp_path_factory.mktemp("fuzz") / "k50.db"))
     app = create_app(engine, api_keys=[KEY], now=Clock(), webhook_secrets=[SECRET], twilio_auth_token="tw-token",
                      cors_origins=["https://shop.example.ru"], rate_limits=None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", engine
+        with serving(app) as base:
+            yield base, engine
     finally:
-        srv.should_exit = True
-        thread.join(30)
         engine.close()
 
 

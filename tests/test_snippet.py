@@ -11,8 +11,6 @@ import os
 import gzip
 import re
 import shutil
-import socket
-import threading
 import time
 
 import httpx
@@ -26,9 +24,9 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
     from bindings.service import VISITOR_COOKIE, create_app
     from bindings.service.pages import SNIPPET_PATH, Snippet
 from k50core import Engine
-from k50core.cli import app as cli_app, demo_config_path
+from k50core.cli import app as cli_app
 from drain_support import CC, COUNTRIES, WORLD_NUMBERS
-from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
+from service_support import Clock, clock, engine, serving  # noqa: F401 (fixtures)
 
 KEY = "snippet-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -40,27 +38,8 @@ GA = "GA1.1.1234567890.1700000000"
 @pytest.fixture
 def server(engine, clock):
     """A real uvicorn server in a thread on a free port: the demo site, the snippet, the API."""
-    yield from serving(create_app(engine, api_keys=[KEY], now=clock, demo=True))
-
-
-def serving(app):
-    """Runs ``app`` under uvicorn in a thread on a free port: yields its base URL, then stops it."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.02)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    assert not thread.is_alive()
+    with serving(create_app(engine, api_keys=[KEY], now=clock, demo=True)) as base:
+        yield base
 
 
 def _chromium_path():
@@ -378,7 +357,8 @@ def world(tmp_path, clock):
     """The service over a config with a pool of numbers in each of seven countries."""
     e = Engine.from_config(WORLD, store=str(tmp_path / "world.db"))
     try:
-        yield from serving(create_app(e, api_keys=[KEY], now=clock))
+        with serving(create_app(e, api_keys=[KEY], now=clock)) as base:
+            yield base
     finally:
         e.close()
 
