@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -20,7 +18,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
     from bindings.service.limits import Protection
 from k50core import Engine
 from drain_support import BROWSER, CHROME, browser_visit
-from service_support import T0, Clock, clock, engine  # noqa: F401 (fixtures)
+from service_support import T0, Clock, clock, engine, serving  # noqa: F401 (fixtures)
 from test_snippet import browser, browser_agent, server  # noqa: F401 (fixtures: headless Chromium, a served demo)
 
 KEY = "drain-key"
@@ -212,47 +210,35 @@ def test_after_the_flood_a_real_browser_still_gets_a_dynamic_number(browser, tmp
     headless Chromium with a person's User-Agent, arriving from another network through the proxy
     the service trusts, loads the site's page: the snippet's first answer is a claim ticket, its
     second the number, and the page shows it."""
-    import uvicorn
-
     clock = Clock(T0)
     engine = Engine.from_config(CONFIG, store=str(tmp_path / "k50.db"))
     app = create_app(engine, api_keys=[KEY], cors_origins=[SITE], now=clock, demo=True,
                      trusted_proxies=["127.0.0.1"])
     served = OnLoop(app)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
     context = None
     try:
-        deadline = time.time() + 10
-        while not srv.started and time.time() < deadline:
-            time.sleep(0.02)
-        assert srv.started and served.loop is not None
-        won = asyncio.run_coroutine_threadsafe(attack(Asgi(app), clock, T0), served.loop).result(600)
-        held = live_leases(engine, clock.t)
-        assert len(held) <= 5 and held.keys() == won
-        context = browser.new_context(user_agent=browser_agent(browser),
-                                      extra_http_headers={"X-Forwarded-For": VISITOR_IP})
-        page = context.new_page()
-        answers = []
-        page.on("response", lambda r: answers.append(r.json()) if r.url.endswith("/v1/visit") else None)
-        page.goto(f"http://127.0.0.1:{port}/?utm_campaign=spring_sale")
-        page.wait_for_function("window.K50 && K50.number() !== null", timeout=10000)
-        number = page.evaluate("K50.number()")
-        assert number in NUMBERS and number not in {e.number for e in held.values()}
-        assert page.inner_text("#phone") == page.evaluate("K50.display()")
-        first, last = answers[0], answers[-1]
-        assert first["claim"] and first["number"] is None and first["token"] is None
-        assert last["number"] == number and last["token"] and not last["shared"]
-        assert live_leases(engine, clock.t)[last["visitor_id"]].number == number
+        with serving(served) as base:
+            assert served.loop is not None
+            won = asyncio.run_coroutine_threadsafe(attack(Asgi(app), clock, T0), served.loop).result(600)
+            held = live_leases(engine, clock.t)
+            assert len(held) <= 5 and held.keys() == won
+            context = browser.new_context(user_agent=browser_agent(browser),
+                                          extra_http_headers={"X-Forwarded-For": VISITOR_IP})
+            page = context.new_page()
+            answers = []
+            page.on("response", lambda r: answers.append(r.json()) if r.url.endswith("/v1/visit") else None)
+            page.goto(f"{base}/?utm_campaign=spring_sale")
+            page.wait_for_function("window.K50 && K50.number() !== null", timeout=10000)
+            number = page.evaluate("K50.number()")
+            assert number in NUMBERS and number not in {e.number for e in held.values()}
+            assert page.inner_text("#phone") == page.evaluate("K50.display()")
+            first, last = answers[0], answers[-1]
+            assert first["claim"] and first["number"] is None and first["token"] is None
+            assert last["number"] == number and last["token"] and not last["shared"]
+            assert live_leases(engine, clock.t)[last["visitor_id"]].number == number
     finally:
         if context is not None:
             context.close()
-        srv.should_exit = True
-        thread.join(10)
         engine.close()
 
 
