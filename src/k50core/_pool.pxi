@@ -630,10 +630,6 @@ cdef class SlotTable:
             self.on_full(due)
         return 0
 
-    def checkpoint_at(self):
-        """The renewal clock (ms) at which the next checkpoint is due; None when none is set."""
-        return None if self.checkpoint_due in (0, UINT64_MAX) else self.checkpoint_due
-
     def pending_renewals(self):
         return self.n_marked + len(self.superseded)
 

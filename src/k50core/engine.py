@@ -102,7 +102,8 @@ class Engine:
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=sink, checkpoint_ms=self._checkpoint_ms(config), now_ms=milliseconds(now))
+                           lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
+                           now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
@@ -117,12 +118,6 @@ class Engine:
             os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
         if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
             self.warm_up()
-
-    @staticmethod
-    def _checkpoint_ms(config: Config) -> int:
-        """The checkpoint interval. A store in memory takes checkpoints too: attribution ranks a
-        shared number's holder by the activity they stored."""
-        return int(config.checkpoint_seconds * 1000)
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
         rules, compiler, roots, problems = _compile_rules(config)
@@ -430,9 +425,7 @@ class Engine:
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
         self.pools.rule_names = [r.name for r in self.rules]
         self.pools.configure(config.pools, milliseconds(now))
-        if self._checkpoint_ms(config) != self.pools._checkpoint_ms:
-            self.pools._checkpoint_ms = self._checkpoint_ms(config)
-            self.pools.set_sink_batch(self.pools._sink_batch)
+        self.pools.set_checkpoint(int(config.checkpoint_seconds * 1000))
         self.attributor.configure(self.config)
 
     def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:

@@ -285,7 +285,7 @@ class Pools:
         # cache smaller than the live leases is emptied each time it fills (a cliff at its size).
         self.returns = core.ReturnCache(self.table, max(200_000, 4 * self.segment.capacity))
         self.returns.seen = self._seen_again
-        self._tokens: Dict[str, Tuple[_PoolSlots, int, int]] = {}  # parsed tokens (heartbeats repeat them)
+        self._tokens: Dict[str, Tuple[_PoolSlots, int, int, int]] = {}  # parsed tokens (pool, slot, gen, tag)
         # "slot.gen visitor" -> when last logged (ms); text keys and int values: a dict the cyclic
         # collector does not track, however many joiners it holds
         self._joiner_seen: Dict[str, int] = {}
@@ -473,6 +473,12 @@ class Pools:
         self._sink_batch = events
         if self._sink is not None:
             self.table.set_log_limit(events, self._sink_now, self._checkpoint_ms)
+
+    def set_checkpoint(self, ms: int) -> None:
+        """Renewals reach the sink every ``ms`` of renewal clock (a reload may change it)."""
+        if ms != self._checkpoint_ms:
+            self._checkpoint_ms = ms
+            self.set_sink_batch(self._sink_batch)
 
     def _sink_now(self, checkpoint: bool) -> None:
         if self._sink is not None:

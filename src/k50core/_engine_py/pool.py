@@ -289,10 +289,6 @@ class SlotTable:
         if self._on_full is not None and (due or full):
             self._on_full(due)
 
-    def checkpoint_at(self) -> Optional[int]:
-        """The renewal clock (ms) at which the next checkpoint is due; None when none is set."""
-        return self._checkpoint_due
-
     def pending_renewals(self) -> int:
         return len(self._marked) + len(self._superseded)
 
