@@ -16,6 +16,7 @@ from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .instants import milliseconds, seconds
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
+from .report.recorder import Recorder
 from .store.journal import StartJournal, catch_up as catch_up_journals, recover as recover_journals
 from .errors import ConfigError, Problem
 from .rules import index
@@ -83,6 +84,7 @@ class Engine:
         # A host that places the store's writes itself (the HTTP service) sets this: assign() then
         # only queues, and the host takes the queue (take_writes) and writes it (write).
         self.defer_writes = False
+        self._report_due = False  # a checkpoint asked for: the report counters go with it
         self.lease_starts = 0  # lease starts and joins recorded: a host sees whether assign() queued one
         self.starts_stored = 0  # ... and how many of them (the oldest first) the store has
         self.attributor = Attributor(self.store)
@@ -106,6 +108,7 @@ class Engine:
                            now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
+        self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
         self.assign, self.assign_many = assigner.entry(), assigner.assign_many
@@ -184,6 +187,14 @@ class Engine:
         if back is not None:
             return back
         attrs = self.enrich(visit, now_s)
+        got = self._answer(fields, visitor, attrs, now_ms)
+        # only here, where the core sent the visit back to Python: a live lease is inside a session
+        self.recorder.page_view(visitor or clean_text(fields.get("session_id"), 64), now_ms, attrs, got.rule,
+                                got.pool, got.number)
+        return got
+
+    def _answer(self, fields: Dict[str, Any], visitor: Optional[str], attrs: Dict[str, Any],
+                now_ms: int) -> Assignment:
         decision = self.match(attrs)
         if decision.kind != "pool":
             self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
@@ -337,6 +348,10 @@ class Engine:
             return starts, []
         events, self._events = self._events, []
         events += self.pools.drain(checkpoint)
+        if events:
+            self.recorder.touch(events)
+        if checkpoint:
+            self._report_due = True
         if events and self._user_sink is not None:
             self._user_sink(events)
         return starts, self._not_saved(events)
@@ -362,6 +377,12 @@ class Engine:
             self.starts_stored += len(starts)
             if self.journal is not None:
                 self.journal.stored(len(starts))
+        if self._report_due or self.recorder.due():
+            self._report_due = False
+            try:
+                self.recorder.write(self.store, self.pools)
+            except Exception as exc:  # the counts stay for the next write; the lease writes went through
+                log.error("writing visit counts and pool samples failed; kept for the next write", exc_info=exc)
 
     def requeue(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
         """Put back what a failed write() was given, ahead of anything queued since."""
@@ -417,6 +438,36 @@ class Engine:
     def lease_holders(self) -> List[LeaseEvent]:
         """The last lease of every number, read from the pool state itself."""
         return self.pools.holders()
+
+    # -- reports and deals (k50core.report, k50core.crm) -------------------------------------------
+    def write_reports(self) -> None:
+        """Add the visit sessions counted so far, and a sample of the pools, to the store now."""
+        self.recorder.write(self.store, self.pools)
+
+    def report(self, by: "str | Sequence[str]", since: Optional[float] = None, until: Optional[float] = None,
+               plans: Any = None) -> List[Dict[str, Any]]:
+        """One dict per group of ``by`` (dimensions, e.g. "source,query.utm_campaign"): its keys and
+        visits, calls, answered, first_time_callers, minutes, deals, won, revenue and cost, for the
+        calls and visits of [since, until). See ``k50core.report.query``. ``plans``: a
+        PricingConfig (default: ``reports.plans_file`` or the bundled plans)."""
+        from .report import query
+        self.write_reports()
+        return query.report(self.store, self.config, by, since, until, plans, self.config.reports)
+
+    def pool_usage(self, pool: str, since: float, until: float, step: float = 3600.0) -> Dict[str, Any]:
+        """Per ``step`` seconds: the peak of leased numbers, the pool's size and its exhaustion
+        events (shared / default), as the engine sampled them; with the size sizing recommends."""
+        from .report import query
+        self.write_reports()
+        return query.pool_usage(self.store, self.config, pool, since, until, step)
+
+    def import_deals(self, rows: Sequence[Any], now: Optional[float] = None, origin: str = "api") -> Any:
+        """Store CRM deals (see ``k50core.crm``), each matched to the caller's latest call before it
+        within ``crm.match_days``; returns an ImportResult (imported, updated, unattributed, and
+        each refused row with its index and reason). Importing a deal again updates it."""
+        from .crm import import_deals
+        return import_deals(self.store, rows, region=self.config.region,
+                            match_days=self.config.crm.get("match_days", 30.0), now=seconds(now), origin=origin)
 
     # -- changes at run time ---------------------------------------------------------------
     def reload(self, source: Source, now: Optional[float] = None) -> None:

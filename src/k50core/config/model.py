@@ -25,11 +25,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import Problem
-from . import phones
+from . import phones, reporting
 
 POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
-_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events", "attribution", "store"}
+_TOP_KEYS = {"site", "lists", "pools", "rules", "sources", "geoip", "bots", "events", "attribution", "store",
+             "reports", "crm"}
 _STORE_KEYS = {"checkpoint_seconds"}
 CHECKPOINT_SECONDS = 30.0  # how often each live lease's latest activity reaches the store, at most
 _SITE_KEYS = {"default_number", "region", "display"}
@@ -148,6 +149,8 @@ class Config:
     events: Events = field(default_factory=Events)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
     checkpoint_seconds: float = CHECKPOINT_SECONDS  # store.checkpoint_seconds
+    reports: Dict[str, Any] = field(default_factory=dict)  # see reporting.py
+    crm: Dict[str, Any] = field(default_factory=lambda: {"match_days": 30.0})
 
 
 class _Checker:
@@ -220,6 +223,10 @@ def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
     cfg.exclude_bots = bots.get("exclude", True) is not False
     cfg.events = _events(c, top.get("events"))
     cfg.attribution = _attribution(c, top.get("attribution"))
+    cfg.reports, found = reporting.parse_reports(top.get("reports"))
+    c.problems.extend(found)
+    cfg.crm, found = reporting.parse_crm(top.get("crm"))
+    c.problems.extend(found)
     store = c.mapping(top.get("store"), "store", _STORE_KEYS)
     if store.get("checkpoint_seconds") is not None:
         cfg.checkpoint_seconds = _positive(c, store["checkpoint_seconds"], "store.checkpoint_seconds",

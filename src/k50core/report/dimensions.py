@@ -1,0 +1,120 @@
+"""The dimensions a report groups by, read the same way from a visit's attributes (when it is
+counted) and from the summary a call's attribution keeps of its visit (``visit_summary``).
+
+A visit counter keeps the ``JOINT`` dimensions together (so any combination of them can be
+reported with visits) and each of ``SINGLE`` alone (high-cardinality ones: a report by one of
+them has visits, a combination of them with others has none). ``rule``, ``pool``, ``number``
+are the engine's answer; ``status`` belongs to calls only; ``day`` / ``hour`` are times (UTC).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import Error
+
+# enriched attribute path -> how the stored summary spells it
+_SUMMARY: Dict[str, Tuple[str, ...]] = {
+    "source": ("source",), "traffic_type": ("traffic_type",),
+    "geo.region": ("region",), "geo.city": ("city",), "geo.country": ("country",),
+    "device.type": ("device",), "referrer.host": ("referrer",),
+}
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+JOINT = ("source", "traffic_type", "query.utm_source", "query.utm_medium", "query.utm_campaign",
+         "landing.path", "geo.region", "device.type", "rule", "pool")
+SINGLE = ("number", "query.utm_content", "query.utm_term", "landing.host", "referrer.host", "geo.city",
+          "geo.country")
+TIMES = ("day", "hour")
+ENGINE = ("rule", "pool", "number")
+CALL_ONLY = ("status",)
+KNOWN = JOINT + SINGLE + TIMES + CALL_ONLY
+
+
+class ReportError(Error, ValueError):
+    """A report asked for something it cannot give; the message names the part at fault."""
+
+
+def parse_by(by: "str | Sequence[str]") -> Tuple[str, ...]:
+    """``"source,query.utm_campaign"`` or a list of names: the dimensions, checked."""
+    names = [p.strip() for p in by.split(",")] if isinstance(by, str) else [str(p).strip() for p in by]
+    names = [n for n in names if n]
+    if not names:
+        raise ReportError("by: expected one or more dimensions, e.g. source,query.utm_campaign")
+    if len(names) > 6:
+        raise ReportError("by: at most 6 dimensions")
+    for n in names:
+        if n not in KNOWN:
+            raise ReportError(f"by: unknown dimension {n[:64]!r} (known: {', '.join(KNOWN)})")
+    if len(set(names)) != len(names):
+        raise ReportError("by: a dimension is named twice")
+    return tuple(names)
+
+
+def _clean(value: Any) -> Optional[str]:
+    if value is None or value == "" or value == {}:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _landing_parts(text: Any) -> Tuple[Optional[str], Optional[str]]:
+    """The summary keeps the landing page as host + path: split at the first slash."""
+    if not isinstance(text, str) or not text:
+        return None, None
+    i = text.find("/")
+    if i < 0:
+        return text, None
+    return text[:i] or None, text[i:] or None
+
+
+def from_summary(summary: Mapping[str, Any], path: str) -> Optional[str]:
+    """A dimension's value from a stored visit summary (a call's attribution attributes)."""
+    if path.startswith("query."):
+        utm = summary.get("utm")
+        return _clean(utm.get(path[6:])) if isinstance(utm, Mapping) else None
+    if path == "landing.path":
+        return _landing_parts(summary.get("landing"))[1]
+    if path == "landing.host":
+        return _landing_parts(summary.get("landing"))[0]
+    key = _SUMMARY.get(path)
+    return _clean(summary.get(key[0])) if key else None
+
+
+def _part(attrs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = attrs.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[str]
+                 ) -> Dict[str, Optional[str]]:
+    """The JOINT dimensions of a visit from its enriched attributes (as ``from_summary`` would read
+    them once the visit is stored: ``visit_summary`` keeps host + path of the landing page)."""
+    query, landing = _part(attrs, "query"), _part(attrs, "landing")
+    host, path = _landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
+    values = {"source": _clean(attrs.get("source")), "traffic_type": _clean(attrs.get("traffic_type")),
+              "landing.path": path, "landing.host": host,
+              "geo.region": _clean(_part(attrs, "geo").get("region")),
+              "geo.city": _clean(_part(attrs, "geo").get("city")),
+              "geo.country": _clean(_part(attrs, "geo").get("country")),
+              "device.type": _clean(_part(attrs, "device").get("type")),
+              "referrer.host": _clean(_part(attrs, "referrer").get("host")),
+              "rule": rule, "pool": pool}
+    for name in UTM:
+        value = query.get(name)
+        values["query." + name] = _clean(value) if isinstance(value, str) else None
+    return values
+
+
+def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
+    return lambda summary: from_summary(summary, path)
+
+
+def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
+    """Which counter answers visits for ``by``: "joint", a SINGLE dimension's own, or None (no
+    counter has this combination: the report's visits are None)."""
+    attrs = [d for d in by if d not in TIMES]
+    if any(d in CALL_ONLY for d in attrs):
+        return None
+    if all(d in JOINT for d in attrs):
+        return ["joint"]
+    if len(attrs) == 1 and attrs[0] in SINGLE:
+        return [attrs[0]]
+    return None

@@ -1,0 +1,77 @@
+"""What the engine records for reports as it runs: visit sessions (see visits.py) and samples
+of its pools, both written with the engine's other writes when due (every ``every_ms`` of the
+visits' clock, like the lease checkpoints), never on the returning visitors' path."""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any, Iterable, List, Optional, Tuple
+
+from . import storage
+from .visits import VisitCounter
+
+log = logging.getLogger("k50core.report")
+MAX_PENDING = 50_000  # counter rows kept before a write is due anyway
+# Pools are sampled at most this often: a sample reads every slot's state (~45 ms for 200,000
+# numbers), off the visitors' path but on the writer's. Exhaustion events are counted exactly
+# (the core's counters), only the peak of leased numbers between samples is sampled.
+SAMPLE_MS = 300_000
+
+
+class Recorder:
+    def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS) -> None:
+        self.visits = VisitCounter()
+        self.every_ms = max(1000, every_ms)
+        self.sample_ms = sample_ms
+        self._sampled_ms: Optional[int] = None
+        self.clock_ms: Optional[int] = None  # the latest visit's time the engine saw
+        self._written_ms: Optional[int] = None
+        self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._samples: List[Tuple[float, str, int, int, int, int, str]] = []
+
+    def page_view(self, visitor: Optional[str], now_ms: int, attrs: Any, rule: Optional[str],
+                  pool: Optional[str], number: Optional[str]) -> None:
+        if self.clock_ms is None or now_ms > self.clock_ms:
+            self.clock_ms = now_ms
+        self.visits.page_view(visitor, now_ms, attrs, rule, pool, number)
+
+    def touch(self, events: Iterable[Any]) -> None:
+        """Renewals drained from the lease log: their visitors' latest activity."""
+        touch = self.visits.touch
+        for e in events:
+            if e.visitor_id is not None:
+                touch(e.visitor_id, int(e.last * 1000))
+
+    def due(self) -> bool:
+        if self.clock_ms is None:
+            return False
+        return self._written_ms is None or self.clock_ms - self._written_ms >= self.every_ms \
+            or self.visits.pending >= MAX_PENDING
+
+    def sample(self, pools: Any, now_ms: int) -> None:
+        self._sampled_ms = now_ms
+        for name, s in pools.stats(now_ms).items():
+            self._samples.append((now_ms / 1000.0, name, s["numbers"], s["leased"], s["exhausted_shared"],
+                                  s["exhausted_default"], self._process))
+
+    def write(self, store: Any, pools: Any) -> None:
+        """Sample the pools and add the counts to the store; on failure the counts stay for later."""
+        now_ms = self.clock_ms
+        if now_ms is None:
+            return
+        self._written_ms = now_ms
+        if self._sampled_ms is None or now_ms - self._sampled_ms >= self.sample_ms:
+            self.sample(pools, now_ms)
+        rows = self.visits.take(now_ms)
+        try:
+            storage.add_visit_counts(store, rows)
+        except Exception:
+            self.visits.give_back(rows)
+            raise
+        samples, self._samples = self._samples, []
+        try:
+            storage.add_pool_samples(store, samples)
+        except Exception:
+            self._samples[:0] = samples[-1000:]
+            raise
