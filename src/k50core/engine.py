@@ -91,6 +91,7 @@ class Engine:
         self._user_sink = user_sink = lease_sink
 
         def sink(events: List[LeaseEvent]) -> None:
+            self.recorder.touch(events)
             if self.defer_writes:
                 self._events.extend(events)
                 return
@@ -101,6 +102,7 @@ class Engine:
             if user_sink is not None:
                 user_sink(events)
 
+        self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
@@ -108,7 +110,6 @@ class Engine:
                            now_ms=milliseconds(now))
         self.attributor.configure(self.config)
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
-        self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
         self.assign, self.assign_many = assigner.entry(), assigner.assign_many
@@ -207,6 +208,7 @@ class Engine:
         rule = self._rule_index[decision.rule]
         got, started = self.pools.lease(pool.name, rule, visitor, session, now_ms)
         if got is None and pool.on_exhausted == "share":
+            self.recorder.exhausted(pool.name, True, now_ms)
             got, started = self.pools.share(pool.name, rule, visitor, session, now_ms)
         if started is not None:
             self._save_start(started, attrs)
@@ -214,6 +216,7 @@ class Engine:
             return got
         if pool.on_exhausted != "share":
             self.pools.count_default(pool.name)
+            self.recorder.exhausted(pool.name, False, now_ms)
         return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
 
     def assign_many(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]:
@@ -347,9 +350,10 @@ class Engine:
         if not log:
             return starts, []
         events, self._events = self._events, []
-        events += self.pools.drain(checkpoint)
-        if events:
-            self.recorder.touch(events)
+        drained = self.pools.drain(checkpoint)
+        if drained:
+            self.recorder.touch(drained)  # (the sink's were seen as they came)
+        events += drained
         if checkpoint:
             self._report_due = True
         if events and self._user_sink is not None:
@@ -442,7 +446,7 @@ class Engine:
     # -- reports and deals (k50core.report, k50core.crm) -------------------------------------------
     def write_reports(self) -> None:
         """Add the visit sessions counted so far, and a sample of the pools, to the store now."""
-        self.recorder.write(self.store, self.pools)
+        self.recorder.write(self.store, self.pools, full=True)
 
     def report(self, by: "str | Sequence[str]", since: Optional[float] = None, until: Optional[float] = None,
                plans: Any = None) -> List[Dict[str, Any]]:

@@ -212,18 +212,13 @@ def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, s
         raise ReportError(f"step: {count} steps asked for, at most {MAX_STEPS}")
     steps = [{"at": since + i * step, "peak_leased": None, "numbers": None, "exhausted_shared": 0,
               "exhausted_default": 0} for i in range(count)]
-    previous: Dict[str, Tuple[int, int]] = {}
-    for at, numbers, leased, shared, default, process in storage.pool_samples(store, pool, since, until):
-        before = previous.get(process)
-        previous[process] = (shared, default)
-        if at < since:  # a process's last sample before the period: the base of its deltas
-            continue
+    for at, numbers, leased, shared, default in storage.pool_samples(store, pool, since, until):
         s = steps[min(int((at - since) // step), count - 1)]
         s["numbers"] = numbers
-        s["peak_leased"] = leased if s["peak_leased"] is None else max(s["peak_leased"], leased)
-        if before is not None:
-            s["exhausted_shared"] += max(0, shared - before[0])
-            s["exhausted_default"] += max(0, default - before[1])
+        if leased is not None:
+            s["peak_leased"] = leased if s["peak_leased"] is None else max(s["peak_leased"], leased)
+        s["exhausted_shared"] += int(shared)
+        s["exhausted_default"] += int(default)
     for s in steps:
         if s["exhausted_shared"] or s["exhausted_default"]:  # it ran out: every number was leased then
             s["peak_leased"] = max(s["peak_leased"] or 0, s["numbers"] or 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import storage
 from .visits import VisitCounter
@@ -14,8 +14,9 @@ from .visits import VisitCounter
 log = logging.getLogger("k50core.report")
 MAX_PENDING = 50_000  # counter rows kept before a write is due anyway
 # Pools are sampled at most this often: a sample reads every slot's state (~45 ms for 200,000
-# numbers), off the visitors' path but on the writer's. Exhaustion events are counted exactly
-# (the core's counters), only the peak of leased numbers between samples is sampled.
+# numbers), off the visitors' path but on the writer's. Exhaustion events are counted exactly,
+# by minute, where the engine answers them (Python: the pool had no free number for a new visit);
+# only the peak of leased numbers between samples is sampled.
 SAMPLE_MS = 300_000
 
 
@@ -28,7 +29,8 @@ class Recorder:
         self.clock_ms: Optional[int] = None  # the latest visit's time the engine saw
         self._written_ms: Optional[int] = None
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._samples: List[Tuple[float, str, int, int, int, int, str]] = []
+        self._exhaustions: Dict[Tuple[str, float], List[int]] = {}  # (pool, minute) -> [shared, default]
+        self._samples: List[Tuple[float, str, int, Optional[int], int, int, str]] = []
 
     def page_view(self, visitor: Optional[str], now_ms: int, attrs: Any, rule: Optional[str],
                   pool: Optional[str], number: Optional[str]) -> None:
@@ -49,20 +51,34 @@ class Recorder:
         return self._written_ms is None or self.clock_ms - self._written_ms >= self.every_ms \
             or self.visits.pending >= MAX_PENDING
 
-    def sample(self, pools: Any, now_ms: int) -> None:
-        self._sampled_ms = now_ms
-        for name, s in pools.stats(now_ms).items():
-            self._samples.append((now_ms / 1000.0, name, s["numbers"], s["leased"], s["exhausted_shared"],
-                                  s["exhausted_default"], self._process))
+    def exhausted(self, pool: str, shared: bool, now_ms: int) -> None:
+        """A visit found the pool exhausted (shared a number, or got the default): by minute."""
+        key = (pool, now_ms // 60_000 * 60.0)
+        counts = self._exhaustions.get(key)
+        if counts is None:
+            counts = self._exhaustions[key] = [0, 0]
+        counts[0 if shared else 1] += 1
 
-    def write(self, store: Any, pools: Any) -> None:
-        """Sample the pools and add the counts to the store; on failure the counts stay for later."""
+    def sample(self, pools: Any, now_ms: int, leased: bool) -> None:
+        """The exhaustions counted since the last sample, and with ``leased`` each pool's leased
+        numbers (a scan of its slots)."""
+        sizes = {name: len(ps.slots) for name, ps in pools.by_name.items()}
+        found, self._exhaustions = self._exhaustions, {}
+        for (name, minute), (shared, default) in found.items():
+            self._samples.append((minute, name, sizes.get(name, 0), None, shared, default, self._process))
+        if leased:
+            self._sampled_ms = now_ms
+            for name, s in pools.stats(now_ms).items():
+                self._samples.append((now_ms / 1000.0, name, s["numbers"], s["leased"], 0, 0, self._process))
+
+    def write(self, store: Any, pools: Any, full: bool = False) -> None:
+        """Sample the pools and add the counts to the store; on failure the counts stay for later.
+        ``full``: count the leased numbers now, however recently that was done."""
         now_ms = self.clock_ms
         if now_ms is None:
             return
-        self._written_ms = now_ms
-        if self._sampled_ms is None or now_ms - self._sampled_ms >= self.sample_ms:
-            self.sample(pools, now_ms)
+        self._written_ms = now_ms  # (a failed write below is retried at the next one that is due)
+        self.sample(pools, now_ms, full or self._sampled_ms is None or now_ms - self._sampled_ms >= self.sample_ms)
         rows = self.visits.take(now_ms)
         try:
             storage.add_visit_counts(store, rows)
@@ -75,3 +91,4 @@ class Recorder:
         except Exception:
             self._samples[:0] = samples[-1000:]
             raise
+

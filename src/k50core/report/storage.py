@@ -93,18 +93,12 @@ def deal_rows(store: Store, since: Optional[float], until: Optional[float]) -> L
 
 
 def pool_samples(store: Store, pool: str, since: float, until: float) -> List[Tuple[Any, ...]]:
-    """(at, numbers, leased, exhausted_shared, exhausted_default, process), per process in time
-    order, with each process's last sample before ``since`` first (the base of its deltas)."""
+    """(at, numbers, leased or None, exhausted_shared, exhausted_default) of the period, in time order."""
     cur = store.conn.cursor()
     cur.execute(store._sql(
-        "SELECT at, numbers, leased, exhausted_shared, exhausted_default, process FROM pool_samples "
-        "WHERE pool = ? AND at >= ? AND at < ? ORDER BY process, at"), (pool, since, until))
-    rows = cur.fetchall()
-    cur.execute(store._sql(
-        "SELECT s.at, s.numbers, s.leased, s.exhausted_shared, s.exhausted_default, s.process FROM pool_samples s "
-        "JOIN (SELECT process, max(at) AS at FROM pool_samples WHERE pool = ? AND at < ? GROUP BY process) b "
-        "ON b.process = s.process AND b.at = s.at WHERE s.pool = ?"), (pool, since, pool))
-    return list(cur.fetchall()) + list(rows)
+        "SELECT at, numbers, leased, exhausted_shared, exhausted_default FROM pool_samples "
+        "WHERE pool = ? AND at >= ? AND at < ? ORDER BY at"), (pool, since, until))
+    return cur.fetchall()
 
 
 def mean_lease_seconds(store: Store, pool: str, since: float, until: float) -> Optional[float]:

@@ -12,15 +12,16 @@ CREATE TABLE visit_counts (
     PRIMARY KEY (hour, kind, dims)
 );
 
--- Each pool's state as the engine sampled it while running.
+-- Each pool's leased numbers as the engine sampled them while running, and the visits that found
+-- it exhausted (counted by minute, by the process that answered them: leased is null on those rows).
 CREATE TABLE pool_samples (
     at                 DOUBLE PRECISION NOT NULL,
     pool               TEXT NOT NULL,
     numbers            INTEGER NOT NULL,
-    leased             INTEGER NOT NULL,
-    exhausted_shared   BIGINT NOT NULL,   -- the process's counters: deltas between samples are events
+    leased             INTEGER,
+    exhausted_shared   BIGINT NOT NULL,
     exhausted_default  BIGINT NOT NULL,
-    process            TEXT NOT NULL      -- whose counters (they restart with a process)
+    process            TEXT NOT NULL
 );
 CREATE INDEX pool_samples_by_pool ON pool_samples (pool, at);
 
