@@ -42,7 +42,9 @@ from ..visitors import client_ip, networks
 from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .openapi import openapi_document
 from .errors import ApiError, read_body
+from .dashboard import dashboard_routes
 from .pages import page_routes
+from .reports import report_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
 
@@ -580,6 +582,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/metrics", svc.metrics_text, ["GET"]),  # authorised in metrics_text: an API or metrics key
         route("/openapi.json", svc.openapi, ["GET"]),
     ] + page_routes(engine, demo=demo)
+    board, session_ok = dashboard_routes(svc, route, deployment_secret(engine, protection.secret if protection else None))
+    routes += report_routes(svc, route, session_ok) + board  # reports, deals, CRM webhooks, the dashboard
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)

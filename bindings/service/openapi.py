@@ -5,6 +5,8 @@ from typing import Any, Dict
 
 from k50core.attribution import STATUSES
 
+from .report_openapi import report_paths
+
 
 def _json(schema: Dict[str, Any]) -> Dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
@@ -174,5 +176,6 @@ def openapi_document() -> Dict[str, Any]:
                 "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
                 **_errors(401)}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+            **report_paths(key),
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -30,6 +31,7 @@ class Recorder:
         self._written_ms: Optional[int] = None
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._exhaustions: Dict[Tuple[str, float], List[int]] = {}  # (pool, minute) -> [shared, default]
+        self._write_lock = threading.Lock()  # the service writes from its loop and its store thread
         self._samples: List[Tuple[float, str, int, Optional[int], int, int, str]] = []
 
     def page_view(self, visitor: Optional[str], now_ms: int, attrs: Any, rule: Optional[str],
@@ -74,6 +76,10 @@ class Recorder:
     def write(self, store: Any, pools: Any, full: bool = False) -> None:
         """Sample the pools and add the counts to the store; on failure the counts stay for later.
         ``full``: count the leased numbers now, however recently that was done."""
+        with self._write_lock:
+            self._write(store, pools, full)
+
+    def _write(self, store: Any, pools: Any, full: bool) -> None:
         now_ms = self.clock_ms
         if now_ms is None:
             return
