@@ -8,9 +8,7 @@ field. The report GETs also open to the dashboard's session cookie (see dashboar
 """
 from __future__ import annotations
 
-import csv
 import hmac
-import io
 import math
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
@@ -22,7 +20,8 @@ from starlette.routing import Route
 from k50core.crm import DealError
 from k50core.crm import amocrm, bitrix24
 from k50core.crm.forms import decode
-from k50core.report import COLUMNS, ReportError
+from k50core.report import ReportError
+from k50core.report.export import report_csv
 
 from .errors import ApiError, body_json, kind
 
@@ -67,23 +66,6 @@ def parse_when(text: Optional[str], name: str, problems: List[Tuple[str, str]]) 
             pass
     problems.append((name, "expected unix seconds or a date (2026-12-01) or time in ISO 8601"))
     return None
-
-
-def report_csv(rows: Sequence[Dict[str, Any]], by: Sequence[str]) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(list(by) + ["unmatched"] + list(COLUMNS))
-    for r in rows:
-        w.writerow([_cell(r[d]) for d in by] + [r["unmatched"]] + [_cell(r[c]) for c in COLUMNS])
-    return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    """A cell no spreadsheet reads as a formula (utm tags come from visitors' URLs)."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _problem(exc: Exception) -> Tuple[str, str]:
