@@ -56,11 +56,15 @@ def test_a_session_is_a_first_view_or_the_first_after_the_gap(views):
 
 
 def test_activity_the_core_saw_keeps_a_session_going():
-    counter = VisitCounter()
-    assert counter.page_view("v", 0, {}, None, None, None)
-    counter.touch("v", GAP_MS - 1000)  # heartbeats until just before the gap ran out from the first view
-    assert not counter.page_view("v", GAP_MS + 1000, {}, None, None, None)
+    """A lease's last activity (heartbeats the core answered) counts as the visitor's, while the
+    slot still holds that lease for that visitor."""
+    activity = {("1.1", "v"): GAP_MS - 1000}
+    counter = VisitCounter(activity=lambda lease, visitor: activity.get((lease, visitor)))
+    assert counter.page_view("v", 0, {}, None, None, None, lease="1.1")
+    assert not counter.page_view("v", GAP_MS + 1000, {}, None, None, None)   # 2 s after its last heartbeat
     assert counter.page_view("v", 3 * GAP_MS, {}, None, None, None)
+    assert counter.page_view("w", 0, {}, None, None, None, lease="2.1")       # a lease someone else took over
+    assert counter.page_view("w", GAP_MS + 1000, {}, None, None, None)
 
 
 def test_counts_a_failed_write_took_are_counted_again():

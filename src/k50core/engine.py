@@ -91,7 +91,6 @@ class Engine:
         self._user_sink = user_sink = lease_sink
 
         def sink(events: List[LeaseEvent]) -> None:
-            self.recorder.touch(events)
             if self.defer_writes:
                 self._events.extend(events)
                 return
@@ -109,6 +108,7 @@ class Engine:
                            lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
                            now_ms=milliseconds(now))
         self.attributor.configure(self.config)
+        self.recorder.pools = self.pools
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
@@ -212,6 +212,7 @@ class Engine:
             got, started = self.pools.share(pool.name, rule, visitor, session, now_ms)
         if started is not None:
             self._save_start(started, attrs)
+            self.recorder.started = started.lease
         if got is not None:
             return got
         if pool.on_exhausted != "share":
@@ -350,10 +351,7 @@ class Engine:
         if not log:
             return starts, []
         events, self._events = self._events, []
-        drained = self.pools.drain(checkpoint)
-        if drained:
-            self.recorder.touch(drained)  # (the sink's were seen as they came)
-        events += drained
+        events += self.pools.drain(checkpoint)
         if checkpoint:
             self._report_due = True
         if events and self._user_sink is not None:

@@ -7,12 +7,13 @@ import logging
 import os
 import threading
 import uuid
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import storage
 from .visits import VisitCounter
 
 log = logging.getLogger("k50core.report")
+HOLDER_MAX = 48  # bytes of a holder's id a slot keeps (the core's layout)
 MAX_PENDING = 50_000  # counter rows kept before a write is due anyway
 # Pools are sampled at most this often: a sample reads every slot's state (~45 ms for 200,000
 # numbers), off the visitors' path but on the writer's. Exhaustion events are counted exactly,
@@ -23,7 +24,9 @@ SAMPLE_MS = 300_000
 
 class Recorder:
     def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS) -> None:
-        self.visits = VisitCounter()
+        self.visits = VisitCounter(activity=self._activity)
+        self.pools: Any = None  # the engine's, set once made
+        self.started: Optional[str] = None  # the lease the visit being answered started, if any
         self.every_ms = max(1000, every_ms)
         self.sample_ms = sample_ms
         self._sampled_ms: Optional[int] = None
@@ -38,14 +41,21 @@ class Recorder:
                   pool: Optional[str], number: Optional[str]) -> None:
         if self.clock_ms is None or now_ms > self.clock_ms:
             self.clock_ms = now_ms
-        self.visits.page_view(visitor, now_ms, attrs, rule, pool, number)
+        started, self.started = self.started, None
+        self.visits.page_view(visitor, now_ms, attrs, rule, pool, number, started)
 
-    def touch(self, events: Iterable[Any]) -> None:
-        """Renewals drained from the lease log: their visitors' latest activity."""
-        touch = self.visits.touch
-        for e in events:
-            if e.visitor_id is not None:
-                touch(e.visitor_id, int(e.last * 1000))
+    def _activity(self, lease: str, visitor: str) -> Optional[int]:
+        """The last activity of a lease (ms) while its slot still holds it for this visitor."""
+        slot, _, gen = lease.partition(".")
+        try:
+            rec = self.pools.table.record(int(slot))
+        except (AttributeError, ValueError, IndexError):
+            return None
+        holder = rec[9]  # as the slot keeps it: the id's first HOLDER_MAX bytes
+        if rec[1] != int(gen) or not holder or holder != visitor.encode("utf-8", "replace")[:HOLDER_MAX]:
+            return None
+        return int(rec[8])
+
 
     def due(self) -> bool:
         if self.clock_ms is None:

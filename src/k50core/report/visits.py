@@ -4,9 +4,10 @@ A visit session is a visitor's first page view, or the first after ``gap`` (30 m
 engine calls ``page_view`` where it does Python work anyway (a visit the compiled core did not
 answer: a new visitor, one whose lease ended, one shown a static number or none); a returning
 visitor whose lease is alive is inside a session already (its lease ends ``hold`` after its last
-activity) and costs nothing here. Renewals in the lease log (heartbeats, returns) move a visitor's
-last activity (``touch``), so one who comes back after the lease ended but within the gap stays in
-the same session. Counts go to the store at checkpoints (``take``), added to what it has.
+activity) and costs nothing here. A visitor who held a lease and comes back after it ended, seen
+here last longer than the gap ago, may have been active since (heartbeats, returns the core
+answered): the lease's last activity, read from its slot while nobody else holds it, decides.
+Counts go to the store at checkpoints (``take``), added to what it has.
 
 A visit without a visitor id (or session id) is a session of its own. Counts are per process:
 with several worker processes, a visitor seen by two of them within the gap may be counted twice.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import orjson
 
@@ -33,19 +34,28 @@ def _dims_json(values: Mapping[str, Optional[str]]) -> str:
 class VisitCounter:
     """Sessions per hour and per combination of dimensions, kept until ``take``."""
 
-    def __init__(self, gap_ms: int = GAP_MS) -> None:
+    def __init__(self, gap_ms: int = GAP_MS, activity: Optional[Callable[[str, str], Optional[int]]] = None) -> None:
         self.gap_ms = gap_ms
-        self._last: Dict[str, int] = {}    # visitor -> last activity seen (ms)
+        self._last: Dict[str, int] = {}    # visitor -> last activity seen here (ms)
+        self._lease: Dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
+        self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
         self._counts: Counter = Counter()  # CountKey -> sessions
         self._lock = threading.Lock()      # take() may run on the store's thread
         self.sessions = 0                  # counted by this process, for stats
 
     def page_view(self, visitor: Optional[str], now_ms: int, attrs: Mapping[str, Any], rule: Optional[str],
-                  pool: Optional[str], number: Optional[str]) -> bool:
-        """Count the view if it starts a session; True when it did."""
+                  pool: Optional[str], number: Optional[str], lease: Optional[str] = None) -> bool:
+        """Count the view if it starts a session; True when it did. ``lease``: the lease it started."""
         if visitor:
             last = self._last.get(visitor)
+            if last is not None and now_ms - last >= self.gap_ms and self._activity is not None:
+                held = self._lease.get(visitor)
+                seen = self._activity(held, visitor) if held is not None else None
+                if seen is not None and seen > last:
+                    last = seen
             self._last[visitor] = now_ms if last is None or now_ms > last else last
+            if lease is not None:
+                self._lease[visitor] = lease
             if last is not None and now_ms - last < self.gap_ms:
                 return False
         values = visit_values(attrs, rule, pool)
@@ -61,13 +71,6 @@ class VisitCounter:
             self.sessions += 1
         return True
 
-    def touch(self, visitor: Optional[str], at_ms: int) -> None:
-        """Activity the compiled core saw (a renewal in the lease log) of a visitor known here."""
-        if visitor:
-            last = self._last.get(visitor)
-            if last is not None and at_ms > last:
-                self._last[visitor] = at_ms
-
     def take(self, now_ms: Optional[int] = None) -> List[Tuple[float, str, str, int]]:
         """The counts since the last take, as (hour, kind, dims, visits) rows; with ``now_ms`` also
         forget visitors away longer than the gap (their next view is a new session anyway)."""
@@ -76,9 +79,15 @@ class VisitCounter:
         if now_ms is not None and self._last:
             cut, last = now_ms - self.gap_ms, self._last
             for visitor in [v for v, t in list(last.items()) if t < cut]:
-                if last.get(visitor, now_ms) < cut:  # (unless a view came meanwhile)
-                    last.pop(visitor, None)
+                if last.get(visitor, now_ms) < cut and not self._active(visitor, cut):
+                    last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
+                    self._lease.pop(visitor, None)
         return [(h, kind, dims, n) for (h, kind, dims), n in counts.items()]
+
+    def _active(self, visitor: str, cut: int) -> bool:
+        held = self._lease.get(visitor)
+        seen = self._activity(held, visitor) if held is not None and self._activity is not None else None
+        return seen is not None and seen >= cut
 
     def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
         """Rows a failed write took: counted again for the next one."""
