@@ -9,8 +9,8 @@ from urllib.parse import parse_qsl
 from .deals import DealError
 
 MAX_FIELDS = 2000
-MAX_DEPTH = 8
-_KEY = re.compile(r"^([^\[\]]{1,100})((?:\[[^\[\]]{0,100}\]){0,8})$")
+MAX_DEPTH = 12
+_KEY = re.compile(r"^([^\[\]]{1,100})((?:\[[^\[\]]{0,100}\]){0,12})$")
 _PART = re.compile(r"\[([^\[\]]{0,100})\]")
 
 
