@@ -100,7 +100,7 @@ class Dashboard:
         page = PAGE.replace("{body}", body).replace("{csrf}", html.escape(token))
         response = HTMLResponse(page, status_code=status, headers={
             "Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+            "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"})
         response.set_cookie(CSRF, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
                             secure=self._secure(request), path="/dashboard")
         return response

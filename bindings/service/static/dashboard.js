@@ -117,7 +117,7 @@
   Promise.all([
     get("/v1/reports?by=day,status" + range).then(callsPerDay),
     get("/v1/reports?by=source,query.utm_campaign" + range).then(topSources),
-    get("/v1/pools/usage?step=" + (until - since > 3 * DAY ? 6 * 3600 : 3600) + range).then(pools),
+    get("/v1/pools/usage?step=" + (until - since > 2 * DAY ? 6 * 3600 : 3600) + range).then(pools),
     get("/dashboard/plan").then(minutes)
   ]).then(function () { state.ready = true; }, function (e) { state.errors.push(String(e)); state.ready = true; });
 }());
