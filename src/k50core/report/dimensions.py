@@ -1,10 +1,11 @@
 """The dimensions a report groups by, read the same way from a visit's attributes (when it is
 counted) and from the summary a call's attribution keeps of its visit (``visit_summary``).
 
-A visit counter keeps the ``JOINT`` dimensions together (so any combination of them can be
-reported with visits) and each of ``SINGLE`` alone (high-cardinality ones: a report by one of
-them has visits, a combination of them with others has none). ``rule``, ``pool``, ``number``
-are the engine's answer; ``status`` belongs to calls only; ``day`` / ``hour`` are times (UTC).
+Visits are counted per dimension (no row per page view): each ``GROUPS`` counter keeps its
+dimensions together (any combination within one group is reported with visits), each of ``SINGLE``
+is counted alone (a report by one of them has visits; a combination across counters has none).
+``rule``, ``pool``, ``number`` are the engine's answer; ``status`` belongs to calls only; ``day`` /
+``hour`` are times (UTC).
 """
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ _SUMMARY: Dict[str, Tuple[str, ...]] = {
     "device.type": ("device",), "referrer.host": ("referrer",),
 }
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-JOINT = ("source", "traffic_type", "query.utm_source", "query.utm_medium", "query.utm_campaign",
-         "landing.path", "geo.region", "device.type", "rule", "pool")
-SINGLE = ("number", "query.utm_content", "query.utm_term", "landing.host", "referrer.host", "geo.city",
-          "geo.country")
+GROUPS = {
+    "traffic": ("source", "traffic_type", "query.utm_source", "query.utm_medium", "query.utm_campaign", "rule",
+                "pool"),
+    "audience": ("geo.region", "device.type"),
+}
+JOINT = GROUPS["traffic"] + GROUPS["audience"]
+SINGLE = ("landing.path", "landing.host", "referrer.host", "geo.city", "geo.country", "number", "query.utm_content",
+          "query.utm_term")
 TIMES = ("day", "hour")
 ENGINE = ("rule", "pool", "number")
 CALL_ONLY = ("status",)
@@ -108,13 +113,16 @@ def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
 
 
 def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
-    """Which counter answers visits for ``by``: "joint", a SINGLE dimension's own, or None (no
+    """Which counter answers visits for ``by``: a group's, a SINGLE dimension's own, or None (no
     counter has this combination: the report's visits are None)."""
     attrs = [d for d in by if d not in TIMES]
     if any(d in CALL_ONLY for d in attrs):
         return None
-    if all(d in JOINT for d in attrs):
-        return ["joint"]
+    if not attrs:
+        return ["traffic"]  # every visit is counted once in each group: any one gives the totals
+    for name, members in GROUPS.items():
+        if all(d in members for d in attrs):
+            return [name]
     if len(attrs) == 1 and attrs[0] in SINGLE:
         return [attrs[0]]
     return None

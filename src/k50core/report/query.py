@@ -28,7 +28,7 @@ import phonenumbers
 from .. import pricing
 from ..sizing import recommend
 from . import storage
-from .dimensions import TIMES, ReportError, from_summary, parse_by, visit_key_names
+from .dimensions import TIMES, ReportError, parse_by, visit_key_names
 
 MONTH_SECONDS = 30.4375 * 86400
 COLUMNS = ("visits", "calls", "answered", "first_time_callers", "minutes", "deals", "won", "revenue", "cost")
@@ -72,48 +72,25 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
                      won=0, revenue=0.0)
         return g
 
-    # calls, each to its visit's group
-    call_key: Dict[str, Tuple[Any, ...]] = {}
-    for call_id, number, caller, started, duration, answered, status, pool, rule, repeat_of, attrs in \
-            storage.call_rows(store, since, until):
-        unmatched = status is None or status == "unmatched"
+    # calls and deals, grouped in the database; an unmatched call's group has no keys but its times
+    def key_of(unmatched: Any, values: Sequence[Any]) -> Tuple[Any, ...]:
         if unmatched:
-            key = (True,) + tuple(_time_key(d, started) if d in TIMES else None for d in dims)
-        else:
-            summary = orjson.loads(attrs) if attrs else {}
-            values = []
-            for d in dims:
-                if d in TIMES:
-                    values.append(_time_key(d, started))
-                elif d == "status":
-                    values.append(status)
-                elif d == "number":
-                    values.append(number)
-                elif d == "pool":
-                    values.append(pool)
-                elif d == "rule":
-                    values.append(rule)
-                else:
-                    values.append(from_summary(summary, d))
-            key = (False,) + tuple(values)
-        call_key[call_id] = key
-        g = group(key)
-        g["calls"] += 1
-        answered = bool(answered)
-        g["answered"] += answered
-        g["first_time_callers"] += caller is not None and repeat_of is None
-        g["minutes"] += billed_minutes(float(duration), answered)
+            return (True,) + tuple(v if d in TIMES else None for d, v in zip(dims, values))
+        return (False,) + tuple(None if v is None else str(v) for v in values)
 
-    # deals, to their call's group
-    for call_id, created, status, amount in storage.deal_rows(store, since, until):
-        key = call_key.get(call_id) if call_id is not None else None
-        if key is None:
-            key = (True,) + tuple(_time_key(d, created) if d in TIMES else None for d in dims)
-        g = group(key)
-        g["deals"] += 1
-        if status == "won":
-            g["won"] += 1
-            g["revenue"] += float(amount)
+    for found in storage.call_groups(store, dims, since, until):
+        g = group(key_of(found[0], found[1:width + 1]))
+        calls, answered, first, minutes = found[width + 1:]
+        g["calls"] += int(calls)
+        g["answered"] += int(answered or 0)
+        g["first_time_callers"] += int(first or 0)
+        g["minutes"] += int(minutes or 0)
+    for found in storage.deal_groups(store, dims, since, until):
+        g = group(key_of(found[0], found[1:width + 1]))
+        deals, won, revenue = found[width + 1:]
+        g["deals"] += int(deals)
+        g["won"] += int(won or 0)
+        g["revenue"] += float(revenue or 0)
 
     # visits, from the counters
     kinds = visit_key_names(dims)
@@ -121,11 +98,10 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
         for g in groups.values():
             g["visits"] = None
     else:
-        by_hour = any(d in TIMES for d in dims)
-        low = math.floor(since / 3600) * 3600 if since is not None else None
-        for kind, text, hour, n in storage.visit_counts(store, kinds, low, until, by_hour):
+        by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
+        for text, at, n in storage.visit_counts(store, kinds[0], since, until, by_time):
             values = orjson.loads(text)
-            key = (False,) + tuple(_time_key(d, hour) if d in TIMES else values.get(d) for d in dims)
+            key = (False,) + tuple(_time_key(d, at) if d in TIMES else values.get(d) for d in dims)
             group(key)["visits"] += n
 
     rows = list(groups.values())
@@ -244,7 +220,7 @@ def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, s
 
 def _pool_visits(store: Any, pool: str, since: float, until: float) -> int:
     total = 0
-    for _, text, _, n in storage.visit_counts(store, ["joint"], since, until, False):
+    for text, _, n in storage.visit_counts(store, "traffic", since, until, None):
         if orjson.loads(text).get("pool") == pool:
             total += n
     return total

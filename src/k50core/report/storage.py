@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from ..store.base import Store
+from . import sql
+from .visits import DAILY
 
 INF = float("inf")
 
@@ -40,17 +42,37 @@ def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, int, in
             "VALUES (?, ?, ?, ?, ?, ?, ?)"), list(rows))
 
 
-def visit_counts(store: Store, kinds: Sequence[str], since: Optional[float], until: Optional[float],
-                 by_hour: bool) -> List[Tuple[str, str, Optional[float], int]]:
-    """(kind, dims, hour or None, visits) summed in the database over the period's hours."""
-    where, args = _between("hour", since, until)
-    marks = ", ".join("?" for _ in kinds)
-    hour = "hour" if by_hour else "NULL"
+def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_hour: bool
+                 ) -> List[Tuple[str, Optional[float], Optional[float]]]:
+    """(kind, from, to) of the counter rows that cover the period: the daily rows for whole days,
+    the hourly ones for the hours at its ends (or all hourly, to group by hour)."""
+    low = since - since % 3600 if since is not None else None
+    if by_hour:
+        return [(kind, low, until)]
+    first = None if low is None else (low if low % 86400 == 0 else low - low % 86400 + 86400)
+    last = None if until is None else until - until % 86400
+    if first is not None and last is not None and first >= last:
+        return [(kind, low, until)]
+    parts = [(kind + DAILY, first, last)]
+    if low is not None and first is not None and low < first:
+        parts.append((kind, low, first))
+    if until is not None and last is not None and last < until:
+        parts.append((kind, last, until))
+    return parts
+
+
+def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str]
+                 ) -> List[Tuple[str, Optional[float], int]]:
+    """(dims, hour or day start or None, visits), summed in the database over the period."""
+    out: List[Tuple[str, Optional[float], int]] = []
     cur = store.conn.cursor()
-    cur.execute(store._sql(
-        f"SELECT kind, dims, {hour}, sum(visits) FROM visit_counts WHERE kind IN ({marks}) AND {where} "
-        f"GROUP BY kind, dims{', hour' if by_hour else ''}"), list(kinds) + args)
-    return [(k, d, h, int(n)) for k, d, h, n in cur.fetchall()]
+    for part, low, high in _visit_parts(kind, since, until, by_time == "hour"):
+        where, args = _between("hour", low, high)
+        hour = "hour" if by_time else "NULL"
+        cur.execute(store._sql(f"SELECT dims, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND {where} "
+                               f"GROUP BY dims{', hour' if by_time else ''}"), [part] + args)
+        out += [(d, h, int(n)) for d, h, n in cur.fetchall()]
+    return out
 
 
 def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
@@ -60,16 +82,49 @@ def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
     return (row[0], row[1] + 3600.0 if row[1] is not None else None) if row else (None, None)
 
 
-def call_rows(store: Store, since: Optional[float], until: Optional[float]) -> List[Tuple[Any, ...]]:
-    """(call_id, number, caller, started_at, duration_seconds, answered, status, pool, rule,
-    repeat_of, attributes) of the calls started in the period."""
+def call_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
+                ) -> List[Tuple[Any, ...]]:
+    """(unmatched, *dims, calls, answered, first_time_callers, minutes) of the period's calls,
+    grouped in the database."""
+    b = store.backend
+    keys = [sql.dimension(b, d) for d in dims]
     where, args = _between("c.started_at", since, until)
+    unmatched = "(CASE WHEN a.status IS NULL OR a.status = 'unmatched' THEN 1 ELSE 0 END)"
+    group = ", ".join([unmatched] + keys)
     cur = store.conn.cursor()
     cur.execute(store._sql(
-        "SELECT c.call_id, c.number, c.caller, c.started_at, c.duration_seconds, c.answered, a.status, a.pool, "
-        "a.rule, a.repeat_of, a.attributes FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id "
-        f"WHERE {where}"), args)
+        f"SELECT {group}, count(*), sum(CASE WHEN c.answered THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN c.caller IS NOT NULL AND a.repeat_of IS NULL THEN 1 ELSE 0 END), "
+        f"sum({sql.billed_minutes(b)}) FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id "
+        f"WHERE {where} GROUP BY {group}"), args)
     return cur.fetchall()
+
+
+def deal_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
+                ) -> List[Tuple[Any, ...]]:
+    """(unmatched, *dims, deals, won, revenue): the deals of the period's calls by their call's
+    group, then the unattributed deals created in the period (unmatched, times by their own)."""
+    b = store.backend
+    keys = [sql.dimension(b, d) for d in dims]
+    where, args = _between("c.started_at", since, until)
+    unmatched = "(CASE WHEN a.status IS NULL OR a.status = 'unmatched' THEN 1 ELSE 0 END)"
+    group = ", ".join([unmatched] + keys)
+    figures = ("count(*), sum(CASE WHEN d.status = 'won' THEN 1 ELSE 0 END), "
+               "sum(CASE WHEN d.status = 'won' THEN d.amount ELSE 0 END)")
+    cur = store.conn.cursor()
+    cur.execute(store._sql(
+        f"SELECT {group}, {figures} FROM deals d JOIN calls c ON c.call_id = d.call_id "
+        f"LEFT JOIN attributions a ON a.call_id = c.call_id WHERE {where} GROUP BY {group}"), args)
+    rows = cur.fetchall()
+    times = [sql.time_key(b, "d.created_at", d) for d in dims if d in ("day", "hour")]
+    where, args = _between("d.created_at", since, until)
+    cur.execute(store._sql(f"SELECT {', '.join(times + [figures])} FROM deals d WHERE d.call_id IS NULL AND {where}"
+                           + (f" GROUP BY {', '.join(times)}" if times else "")), args)
+    for found in cur.fetchall():
+        if found[len(times)]:  # (no GROUP BY: one row, counting nothing when there is nothing)
+            at = iter(found[:len(times)])
+            rows.append((1,) + tuple(next(at) if d in ("day", "hour") else None for d in dims) + found[len(times):])
+    return rows
 
 
 def call_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
@@ -77,19 +132,6 @@ def call_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
     cur.execute("SELECT min(started_at), max(started_at) FROM calls")
     row = cur.fetchone()
     return (row[0], row[1]) if row else (None, None)
-
-
-def deal_rows(store: Store, since: Optional[float], until: Optional[float]) -> List[Tuple[Any, ...]]:
-    """(call_id, created_at, status, amount) of the deals of the period's calls, and of the
-    unattributed deals created in the period (call_id None)."""
-    where_c, args_c = _between("c.started_at", since, until)
-    where_d, args_d = _between("d.created_at", since, until)
-    cur = store.conn.cursor()
-    cur.execute(store._sql(
-        "SELECT d.call_id, d.created_at, d.status, d.amount FROM deals d JOIN calls c ON c.call_id = d.call_id "
-        f"WHERE {where_c} UNION ALL SELECT d.call_id, d.created_at, d.status, d.amount FROM deals d "
-        f"WHERE d.call_id IS NULL AND {where_d}"), args_c + args_d)
-    return cur.fetchall()
 
 
 def pool_samples(store: Store, pool: str, since: float, until: float) -> List[Tuple[Any, ...]]:

@@ -20,9 +20,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import orjson
 
-from .dimensions import JOINT, SINGLE, visit_values
+from .dimensions import GROUPS, SINGLE, visit_values
 
 GAP_MS = 30 * 60 * 1000
+DAILY = "/day"
 _HOUR_MS = 3_600_000
 CountKey = Tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
 
@@ -60,10 +61,11 @@ class VisitCounter:
                 return False
         values = visit_values(attrs, rule, pool)
         hour = float(now_ms // _HOUR_MS * 3600)
-        joint = _dims_json({k: values[k] for k in JOINT})
+        groups = [(name, _dims_json({k: values[k] for k in members})) for name, members in GROUPS.items()]
         with self._lock:
             counts = self._counts
-            counts[(hour, "joint", joint)] += 1
+            for name, dims in groups:
+                counts[(hour, name, dims)] += 1
             for name in SINGLE:
                 value = number if name == "number" else values.get(name)
                 if value is not None:
@@ -72,8 +74,9 @@ class VisitCounter:
         return True
 
     def take(self, now_ms: Optional[int] = None) -> List[Tuple[float, str, str, int]]:
-        """The counts since the last take, as (hour, kind, dims, visits) rows; with ``now_ms`` also
-        forget visitors away longer than the gap (their next view is a new session anyway)."""
+        """The counts since the last take, as (hour, kind, dims, visits) rows, each hour's also added
+        to its day's (kind "KIND/day", the hour of the day's start: reports over whole days read
+        these); with ``now_ms`` also forget visitors away longer than the gap."""
         with self._lock:
             counts, self._counts = self._counts, Counter()
         if now_ms is not None and self._last:
@@ -82,7 +85,11 @@ class VisitCounter:
                 if last.get(visitor, now_ms) < cut and not self._active(visitor, cut):
                     last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
                     self._lease.pop(visitor, None)
-        return [(h, kind, dims, n) for (h, kind, dims), n in counts.items()]
+        rows = [(h, kind, dims, n) for (h, kind, dims), n in counts.items()]
+        days: Counter = Counter()
+        for h, kind, dims, n in rows:
+            days[(h - h % 86400, kind + DAILY, dims)] += n
+        return rows + [(d, kind, dims, n) for (d, kind, dims), n in days.items()]
 
     def _active(self, visitor: str, cut: int) -> bool:
         held = self._lease.get(visitor)
@@ -90,10 +97,12 @@ class VisitCounter:
         return seen is not None and seen >= cut
 
     def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
-        """Rows a failed write took: counted again for the next one."""
+        """Rows a failed write took: counted again for the next one (the daily ones come again
+        with the next take)."""
         with self._lock:
             for h, kind, dims, n in rows:
-                self._counts[(h, kind, dims)] += n
+                if not kind.endswith(DAILY):
+                    self._counts[(h, kind, dims)] += n
 
     @property
     def pending(self) -> int:
