@@ -6,7 +6,7 @@ SQLite file and on PostgreSQL; each report timed as ``Engine.report`` runs it.
 
 Visits go through the engine's own counter (k50core.report.visits), as a running engine would
 count them, then into the store as its checkpoints would write them; calls and attributions are
-written as Engine.attribute stores them. PostgreSQL: $K50CORE_POSTGRES_DSN, else a throwaway
+written as Engine.attribute stores them (with their report rows), deals as import_deals does. PostgreSQL: $K50CORE_POSTGRES_DSN, else a throwaway
 cluster from Debian's binaries (tests/pgserver.py).
 """
 from __future__ import annotations
@@ -93,8 +93,15 @@ def populate(store: Any, visits: int, calls: int, seed: int = 7) -> None:
     storage.run_many(store, "INSERT INTO attributions (call_id, status, lease, visitor_id, session_id, pool, rule, "
                             "likelihood, repeat_of, candidates, attributes, more_candidates) VALUES "
                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attr_rows)
+    storage.run_many(store, storage.REPORT_CALL, [
+        storage.report_call_row(dict(zip(("call_id", "number", "caller", "started_at", "duration_seconds", "answered"),
+                                         c[:6])),
+                                {"status": a[1], "pool": a[5], "rule": a[6], "repeat_of": None,
+                                 "attributes": json.loads(a[10])}) for c, a in zip(call_rows, attr_rows)])
     storage.run_many(store, "INSERT INTO deals (deal_id, phone, created_at, amount, status, currency, title, call_id, "
                             "origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", deal_rows)
+    with store.transaction():
+        storage.update_deal_figures(store, store.conn.cursor(), [d[7] for d in deal_rows])
     print(f"  {calls:,} calls, {len(deal_rows):,} deals stored in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 

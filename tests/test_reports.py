@@ -235,3 +235,12 @@ def test_pool_usage_has_peaks_and_exhaustion_per_step(engine):
         (3, 3, 2, 0)
     assert (second["peak_leased"], second["exhausted_shared"]) == (1, 0)
     assert usage["numbers"] == 3 and usage["recommended_numbers"] is not None and usage["visits_per_day"] > 0
+
+
+def test_calls_stored_without_a_report_row_are_added_by_the_next_report(engine):
+    """A store written by an older k50core (or before its report table): the report catches up."""
+    _scenario(engine)
+    before = engine.report("source,status")
+    with engine.store.transaction():
+        engine.store.conn.cursor().execute("DELETE FROM report_calls")
+    assert engine.report("source,status") == before

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..config.phones import normalise
 from ..errors import Error
+from ..report.storage import update_deal_figures
 from ..store.base import Store
 
 STATUSES = ("won", "lost", "open")
@@ -170,19 +171,19 @@ def import_deals(store: Store, rows: Sequence[Any], *, region: str = "RU", match
         return result
     with store.transaction():
         cur = store.conn.cursor()
-        known = set()
+        before: Dict[str, Optional[str]] = {}  # known deals -> the call they belonged to (it may lose them)
         ids = list(good)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            cur.execute(store._sql(f"SELECT deal_id FROM deals WHERE deal_id IN ({', '.join('?' for _ in chunk)})"),
-                        chunk)
-            known.update(r[0] for r in cur.fetchall())
+            cur.execute(store._sql(
+                f"SELECT deal_id, call_id FROM deals WHERE deal_id IN ({', '.join('?' for _ in chunk)})"), chunk)
+            before.update((r[0], r[1]) for r in cur.fetchall())
         stored = []
         for deal_id, (_, d) in good.items():
             call_id = match_call(store, d["phone"], d["created_at"], match_days)
             stored.append((deal_id, d["phone"], d["created_at"], d["amount"], d["status"], d["currency"], d["title"],
                            call_id, origin, now))
-            (result.updated if deal_id in known else result.imported).append(deal_id)
+            (result.updated if deal_id in before else result.imported).append(deal_id)
             if call_id is None:
                 result.unattributed.append(deal_id)
         cur.executemany(store._sql(
@@ -191,6 +192,7 @@ def import_deals(store: Store, rows: Sequence[Any], *, region: str = "RU", match
             "phone = excluded.phone, created_at = excluded.created_at, amount = excluded.amount, "
             "status = excluded.status, currency = excluded.currency, title = excluded.title, "
             "call_id = excluded.call_id, origin = excluded.origin, updated_at = excluded.updated_at"), stored)
+        update_deal_figures(store, cur, [row[7] for row in stored] + list(before.values()))
     return result
 
 

@@ -16,7 +16,9 @@ shared by billed minutes. So a group's cost per call is high where its visits se
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
 from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -72,25 +74,29 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
                      won=0, revenue=0.0)
         return g
 
-    # calls and deals, grouped in the database; an unmatched call's group has no keys but its times
+    # calls with their deals' figures, grouped in the database; an unmatched call's group has no
+    # keys but its times
     def key_of(unmatched: Any, values: Sequence[Any]) -> Tuple[Any, ...]:
-        if unmatched:
-            return (True,) + tuple(v if d in TIMES else None for d, v in zip(dims, values))
-        return (False,) + tuple(None if v is None else str(v) for v in values)
+        out = tuple(_time_key(d, v) if d in TIMES else None if v is None or unmatched else str(v)
+                    for d, v in zip(dims, values))
+        return (bool(unmatched),) + out
 
     for found in storage.call_groups(store, dims, since, until):
         g = group(key_of(found[0], found[1:width + 1]))
-        calls, answered, first, minutes = found[width + 1:]
+        calls, answered, first, minutes, deals, won, revenue = found[width + 1:]
         g["calls"] += int(calls)
         g["answered"] += int(answered or 0)
         g["first_time_callers"] += int(first or 0)
         g["minutes"] += int(minutes or 0)
-    for found in storage.deal_groups(store, dims, since, until):
-        g = group(key_of(found[0], found[1:width + 1]))
-        deals, won, revenue = found[width + 1:]
-        g["deals"] += int(deals)
+        g["deals"] += int(deals or 0)
         g["won"] += int(won or 0)
         g["revenue"] += float(revenue or 0)
+    for created, status, amount in storage.lone_deals(store, since, until):  # unattributed: their own time
+        g = group(key_of(True, [created] * width))
+        g["deals"] += 1
+        if status == "won":
+            g["won"] += 1
+            g["revenue"] += float(amount)
 
     # visits, from the counters
     kinds = visit_key_names(dims)
@@ -142,6 +148,20 @@ def monthly_charges(config: Any, plans: pricing.PricingConfig, plan: str, packag
     return fixed, p.overage_rub_per_minute * Decimal(str(round(over, 6)))
 
 
+def _plans(path: Optional[str]) -> pricing.PricingConfig:
+    """The plans file, read again only when it changed (a dashboard asks for reports often)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns if path else 0
+    except OSError:
+        stamp = -1  # load_plans names the problem
+    return _load_plans(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_plans(path: Optional[str], stamp: int) -> pricing.PricingConfig:
+    return pricing.load_plans(path)
+
+
 def _span(store: Any, since: Optional[float], until: Optional[float]) -> float:
     if since is None or until is None:
         lows, highs = zip(storage.call_span(store), storage.visit_span(store))
@@ -156,7 +176,7 @@ def _span(store: Any, since: Optional[float], until: Optional[float]) -> float:
 
 def _add_cost(rows: List[Dict[str, Any]], store: Any, config: Any, since: Optional[float],
               until: Optional[float], plans: Optional[pricing.PricingConfig], settings: Mapping[str, Any]) -> None:
-    plans = plans or pricing.load_plans(settings.get("plans_file"))
+    plans = plans or _plans(settings.get("plans_file"))
     months = _span(store, since, until) / MONTH_SECONDS
     minutes = sum(r["minutes"] for r in rows)
     fixed, overage = monthly_charges(config, plans, settings.get("plan", "provider"), settings.get("package"),

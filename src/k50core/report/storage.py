@@ -2,7 +2,8 @@
 PostgreSQL understand, through the store's own connection, lock and transactions."""
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+import json
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..store.base import Store
 from . import sql
@@ -77,54 +78,93 @@ def visit_counts(store: Store, kind: str, since: Optional[float], until: Optiona
 
 def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
     cur = store.conn.cursor()
-    cur.execute("SELECT min(hour), max(hour) FROM visit_counts")
+    cur.execute(store._sql("SELECT min(hour), max(hour) FROM visit_counts WHERE kind = ?"), ("traffic",))
     row = cur.fetchone()
     return (row[0], row[1] + 3600.0 if row[1] is not None else None) if row else (None, None)
 
 
 def call_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
                 ) -> List[Tuple[Any, ...]]:
-    """(unmatched, *dims, calls, answered, first_time_callers, minutes) of the period's calls,
-    grouped in the database."""
-    b = store.backend
-    keys = [sql.dimension(b, d) for d in dims]
-    where, args = _between("c.started_at", since, until)
-    unmatched = "(CASE WHEN a.status IS NULL OR a.status = 'unmatched' THEN 1 ELSE 0 END)"
+    """(unmatched, *dims, calls, answered, first_time_callers, minutes, deals, won, revenue) of the
+    period's calls, grouped in the database (times as the unix second their hour or day starts)."""
+    catch_up(store)
+    keys = [sql.dimension(d) for d in dims]
+    where, args = _between(sql.start_column(store, since, until), since, until)
+    unmatched = "(CASE WHEN r.status IS NULL OR r.status = 'unmatched' THEN 1 ELSE 0 END)"
     group = ", ".join([unmatched] + keys)
     cur = store.conn.cursor()
     cur.execute(store._sql(
-        f"SELECT {group}, count(*), sum(CASE WHEN c.answered THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN c.caller IS NOT NULL AND a.repeat_of IS NULL THEN 1 ELSE 0 END), "
-        f"sum({sql.billed_minutes(b)}) FROM calls c LEFT JOIN attributions a ON a.call_id = c.call_id "
-        f"WHERE {where} GROUP BY {group}"), args)
+        f"SELECT {group}, count(*), sum(r.answered), sum(r.first_time), sum(r.minutes), sum(r.deals), sum(r.won), "
+        f"sum(r.revenue) FROM report_calls r WHERE {where} GROUP BY {group}"), args)
     return cur.fetchall()
 
 
-def deal_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
-                ) -> List[Tuple[Any, ...]]:
-    """(unmatched, *dims, deals, won, revenue): the deals of the period's calls by their call's
-    group, then the unattributed deals created in the period (unmatched, times by their own)."""
-    b = store.backend
-    keys = [sql.dimension(b, d) for d in dims]
-    where, args = _between("c.started_at", since, until)
-    unmatched = "(CASE WHEN a.status IS NULL OR a.status = 'unmatched' THEN 1 ELSE 0 END)"
-    group = ", ".join([unmatched] + keys)
-    figures = ("count(*), sum(CASE WHEN d.status = 'won' THEN 1 ELSE 0 END), "
-               "sum(CASE WHEN d.status = 'won' THEN d.amount ELSE 0 END)")
+def lone_deals(store: Store, since: Optional[float], until: Optional[float]) -> List[Tuple[Any, ...]]:
+    """(created_at, status, amount) of the unattributed deals created in the period."""
+    where, args = _between("created_at", since, until)
     cur = store.conn.cursor()
-    cur.execute(store._sql(
-        f"SELECT {group}, {figures} FROM deals d JOIN calls c ON c.call_id = d.call_id "
-        f"LEFT JOIN attributions a ON a.call_id = c.call_id WHERE {where} GROUP BY {group}"), args)
-    rows = cur.fetchall()
-    times = [sql.time_key(b, "d.created_at", d) for d in dims if d in ("day", "hour")]
-    where, args = _between("d.created_at", since, until)
-    cur.execute(store._sql(f"SELECT {', '.join(times + [figures])} FROM deals d WHERE d.call_id IS NULL AND {where}"
-                           + (f" GROUP BY {', '.join(times)}" if times else "")), args)
-    for found in cur.fetchall():
-        if found[len(times)]:  # (no GROUP BY: one row, counting nothing when there is nothing)
-            at = iter(found[:len(times)])
-            rows.append((1,) + tuple(next(at) if d in ("day", "hour") else None for d in dims) + found[len(times):])
-    return rows
+    cur.execute(store._sql(f"SELECT created_at, status, amount FROM deals WHERE call_id IS NULL AND {where}"), args)
+    return cur.fetchall()
+
+
+_FIELDS = ["call_id", "started_at", "hour_start", "day_start", "number", "status", "pool", "rule", "answered",
+           "first_time", "minutes"] + [sql.COLUMNS[d] for d in sql.VISIT_DIMENSIONS]
+REPORT_CALL = (f"INSERT INTO report_calls ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
+               "ON CONFLICT (call_id) DO NOTHING")
+
+
+def report_call_row(call: Mapping[str, Any], a: Mapping[str, Any]) -> Tuple[Any, ...]:
+    """A call's report row from the call and its attribution as the store takes them."""
+    from .dimensions import from_summary
+    from .query import billed_minutes
+
+    started = float(call["started_at"])
+    summary = a.get("attributes") or {}
+    return (call["call_id"], started, started - started % 3600, started - started % 86400, call["number"],
+            a.get("status"), a.get("pool"), a.get("rule"), 1 if call["answered"] else 0,
+            1 if call.get("caller") is not None and a.get("repeat_of") is None else 0,
+            billed_minutes(float(call["duration_seconds"]), bool(call["answered"]))) + \
+        tuple(from_summary(summary, d) for d in sql.VISIT_DIMENSIONS)
+
+
+def add_report_call(store: Store, cur: Any, call: Mapping[str, Any], attribution: Mapping[str, Any]) -> None:
+    """Inside the transaction that stores the call and its attribution: its report row."""
+    cur.execute(store._sql(REPORT_CALL), report_call_row(call, attribution))
+
+
+def catch_up(store: Store) -> int:
+    """Report rows for calls stored without one (before this table, or by an older k50core)."""
+    cur = store.conn.cursor()
+    cur.execute("SELECT (SELECT count(*) FROM calls) - (SELECT count(*) FROM report_calls)")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT c.call_id, c.started_at, c.number, c.caller, c.duration_seconds, c.answered, a.status, "
+                "a.pool, a.rule, a.repeat_of, a.attributes FROM calls c LEFT JOIN attributions a "
+                "ON a.call_id = c.call_id WHERE NOT EXISTS (SELECT 1 FROM report_calls r WHERE r.call_id = c.call_id)")
+    rows = []
+    for call_id, started, number, caller, duration, answered, status, pool, rule, repeat_of, attrs in cur.fetchall():
+        rows.append(report_call_row(
+            {"call_id": call_id, "started_at": started, "number": number, "caller": caller,
+             "duration_seconds": duration, "answered": bool(answered)},
+            {"status": status, "pool": pool, "rule": rule, "repeat_of": repeat_of,
+             "attributes": json.loads(attrs) if attrs else {}}))
+    with store.transaction(durable=False):
+        store.conn.cursor().executemany(store._sql(REPORT_CALL), rows)
+        update_deal_figures(store, store.conn.cursor(), [r[0] for r in rows])
+    return len(rows)
+
+
+def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[str]) -> None:
+    """Recount the deals of these calls on their report rows (inside the deals' transaction)."""
+    ids = sorted({c for c in call_ids if c is not None})
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        cur.execute(store._sql(
+            "UPDATE report_calls SET deals = (SELECT count(*) FROM deals d WHERE d.call_id = report_calls.call_id), "
+            "won = (SELECT count(*) FROM deals d WHERE d.call_id = report_calls.call_id AND d.status = 'won'), "
+            "revenue = (SELECT COALESCE(sum(d.amount), 0) FROM deals d WHERE d.call_id = report_calls.call_id "
+            f"AND d.status = 'won') WHERE call_id IN ({marks})"), chunk)
 
 
 def call_span(store: Store) -> Tuple[Optional[float], Optional[float]]:

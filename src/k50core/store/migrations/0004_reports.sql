@@ -9,7 +9,7 @@ CREATE TABLE visit_counts (
     kind    TEXT NOT NULL,
     dims    TEXT NOT NULL,
     visits  BIGINT NOT NULL,
-    PRIMARY KEY (hour, kind, dims)
+    PRIMARY KEY (kind, hour, dims)          -- a report reads one kind over a period
 );
 
 -- Each pool's leased numbers as the engine sampled them while running, and the visits that found
@@ -56,3 +56,38 @@ CREATE TABLE crm_waiting (
 CREATE INDEX crm_waiting_by_contact ON crm_waiting (contact_id);
 
 CREATE INDEX calls_by_start ON calls (started_at);
+
+-- Each call with what reports group and sum it by (the dimensions of its attribution's visit, its
+-- deals' figures): one table, no JSON and no join read, however many calls. Written with the call;
+-- calls stored before this table (or by an older k50core) are added by the next report.
+CREATE TABLE report_calls (
+    call_id           TEXT PRIMARY KEY,
+    started_at        DOUBLE PRECISION NOT NULL,
+    hour_start        DOUBLE PRECISION NOT NULL,
+    day_start         DOUBLE PRECISION NOT NULL,
+    number            TEXT NOT NULL,
+    status            TEXT,
+    pool              TEXT,
+    rule              TEXT,
+    answered          INTEGER NOT NULL,
+    first_time        INTEGER NOT NULL,    -- a caller with no earlier call
+    minutes           INTEGER NOT NULL,    -- forwarded minutes as billed (each started minute)
+    source            TEXT,
+    traffic_type      TEXT,
+    utm_source        TEXT,
+    utm_medium        TEXT,
+    utm_campaign      TEXT,
+    utm_content       TEXT,
+    utm_term          TEXT,
+    landing_path      TEXT,
+    landing_host      TEXT,
+    referrer_host     TEXT,
+    region            TEXT,
+    city              TEXT,
+    country           TEXT,
+    device            TEXT,
+    deals             INTEGER NOT NULL DEFAULT 0,
+    won               INTEGER NOT NULL DEFAULT 0,
+    revenue           DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX report_calls_by_start ON report_calls (started_at);
