@@ -107,8 +107,9 @@ def populate(store: Any, visits: int, calls: int, seed: int = 7) -> None:
 
 def run(name: str, target: str, visits: int, calls: int, repeat: int) -> List[str]:
     store = open_store(target)
-    print(f"{name}: populating", file=sys.stderr)
-    populate(store, visits, calls)
+    if store.count("calls") == 0:
+        print(f"{name}: populating", file=sys.stderr)
+        populate(store, visits, calls)
     if store.backend == "postgresql":
         store.conn.execute("VACUUM ANALYZE")
     cfg, _ = parse(config(200))
@@ -132,12 +133,14 @@ def main() -> None:
     ap.add_argument("--visits", type=int, default=1_000_000)
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sqlite-file", help="a SQLite store to keep (populated once, reused after)")
     args = ap.parse_args()
     lines = ["| store | by | groups | visits | calls | report (best of runs) |", "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.stores.split(","):
             if name == "sqlite":
-                lines += run("SQLite", os.path.join(tmp, "k50.db"), args.visits, args.calls, args.repeat)
+                lines += run("SQLite", args.sqlite_file or os.path.join(tmp, "k50.db"), args.visits, args.calls,
+                             args.repeat)
             elif name == "postgresql":
                 from pgserver import PostgresServer
                 server = PostgresServer()

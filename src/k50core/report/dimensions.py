@@ -83,29 +83,31 @@ def from_summary(summary: Mapping[str, Any], path: str) -> Optional[str]:
     return _clean(summary.get(key[0])) if key else None
 
 
-def _part(attrs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+# the order of ``visit_values``' tuple: the groups' dimensions, then the single ones but ``number``
+VISIT_ORDER = tuple(dict.fromkeys(JOINT + tuple(d for d in SINGLE if d != "number")))
+_NONE: Dict[str, Any] = {}
+
+
+def _part(attrs: Mapping[str, Any], name: str) -> Dict[str, Any]:
     value = attrs.get(name)
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict else _NONE  # enrichment makes plain dicts: no ABC checks here
 
 
-def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[str]
-                 ) -> Dict[str, Optional[str]]:
-    """The JOINT dimensions of a visit from its enriched attributes (as ``from_summary`` would read
-    them once the visit is stored: ``visit_summary`` keeps host + path of the landing page)."""
-    query, landing = _part(attrs, "query"), _part(attrs, "landing")
+def _text(value: Any) -> Optional[str]:
+    return value if type(value) is str and value else None
+
+
+def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[str]) -> Tuple[Optional[str], ...]:
+    """The dimensions of a visit (VISIT_ORDER) from its enriched attributes, as ``from_summary``
+    reads them once the visit is stored (``visit_summary`` keeps host + path of the landing page).
+    Once per visit session: plain lookups."""
+    query, landing, geo = _part(attrs, "query"), _part(attrs, "landing"), _part(attrs, "geo")
     host, path = _landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
-    values = {"source": _clean(attrs.get("source")), "traffic_type": _clean(attrs.get("traffic_type")),
-              "landing.path": path, "landing.host": host,
-              "geo.region": _clean(_part(attrs, "geo").get("region")),
-              "geo.city": _clean(_part(attrs, "geo").get("city")),
-              "geo.country": _clean(_part(attrs, "geo").get("country")),
-              "device.type": _clean(_part(attrs, "device").get("type")),
-              "referrer.host": _clean(_part(attrs, "referrer").get("host")),
-              "rule": rule, "pool": pool}
-    for name in UTM:
-        value = query.get(name)
-        values["query." + name] = _clean(value) if isinstance(value, str) else None
-    return values
+    return (_clean(attrs.get("source")), _clean(attrs.get("traffic_type")), _text(query.get("utm_source")),
+            _text(query.get("utm_medium")), _text(query.get("utm_campaign")), rule, pool, _clean(geo.get("region")),
+            _clean(_part(attrs, "device").get("type")), path, host, _clean(_part(attrs, "referrer").get("host")),
+            _clean(geo.get("city")), _clean(geo.get("country")), _text(query.get("utm_content")),
+            _text(query.get("utm_term")))
 
 
 def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import orjson
 
-from .dimensions import GROUPS, SINGLE, visit_values
+from .dimensions import GROUPS, SINGLE, VISIT_ORDER, visit_values
 
 GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
@@ -40,7 +40,8 @@ class VisitCounter:
         self._last: Dict[str, int] = {}    # visitor -> last activity seen here (ms)
         self._lease: Dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
-        self._counts: Counter = Counter()  # CountKey -> sessions
+        self._counts: Counter = Counter()  # (hour, visit_values, number) -> sessions
+        self._returned: List[Tuple[float, str, str, int]] = []  # rows a failed write gave back
         self._lock = threading.Lock()      # take() may run on the store's thread
         self.sessions = 0                  # counted by this process, for stats
 
@@ -59,17 +60,9 @@ class VisitCounter:
                 self._lease[visitor] = lease
             if last is not None and now_ms - last < self.gap_ms:
                 return False
-        values = visit_values(attrs, rule, pool)
-        hour = float(now_ms // _HOUR_MS * 3600)
-        groups = [(name, _dims_json({k: values[k] for k in members})) for name, members in GROUPS.items()]
+        key = (now_ms // _HOUR_MS * 3600, visit_values(attrs, rule, pool), number)
         with self._lock:
-            counts = self._counts
-            for name, dims in groups:
-                counts[(hour, name, dims)] += 1
-            for name in SINGLE:
-                value = number if name == "number" else values.get(name)
-                if value is not None:
-                    counts[(hour, name, _dims_json({name: value}))] += 1
+            self._counts[key] += 1  # one count per session; its counters are made at take()
             self.sessions += 1
         return True
 
@@ -79,17 +72,14 @@ class VisitCounter:
         these); with ``now_ms`` also forget visitors away longer than the gap."""
         with self._lock:
             counts, self._counts = self._counts, Counter()
+            returned, self._returned = self._returned, []
         if now_ms is not None and self._last:
             cut, last = now_ms - self.gap_ms, self._last
             for visitor in [v for v, t in list(last.items()) if t < cut]:
                 if last.get(visitor, now_ms) < cut and not self._active(visitor, cut):
                     last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
                     self._lease.pop(visitor, None)
-        rows = [(h, kind, dims, n) for (h, kind, dims), n in counts.items()]
-        days: Counter = Counter()
-        for h, kind, dims, n in rows:
-            days[(h - h % 86400, kind + DAILY, dims)] += n
-        return rows + [(d, kind, dims, n) for (d, kind, dims), n in days.items()]
+        return _rows(counts, returned)
 
     def _active(self, visitor: str, cut: int) -> bool:
         held = self._lease.get(visitor)
@@ -97,13 +87,36 @@ class VisitCounter:
         return seen is not None and seen >= cut
 
     def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
-        """Rows a failed write took: counted again for the next one (the daily ones come again
-        with the next take)."""
+        """Rows a failed write took: added to the next take's."""
         with self._lock:
-            for h, kind, dims, n in rows:
-                if not kind.endswith(DAILY):
-                    self._counts[(h, kind, dims)] += n
+            self._returned.extend(rows)
 
     @property
     def pending(self) -> int:
         return len(self._counts)
+
+
+def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[Tuple[float, str, str, int]]:
+    """(hour, kind, dims, visits) rows of the sessions counted: each group's and each single
+    dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write."""
+    out: Counter = Counter()
+    for r, kind, dims, n in returned:
+        out[(r, kind, dims)] += n
+    encoded: Dict[Tuple[str, Tuple[Optional[str], ...]], str] = {}
+    for (hour, values, number), n in counts.items():
+        named = dict(zip(VISIT_ORDER, values))
+        day = float(hour - hour % 86400)
+        for name, members in GROUPS.items():
+            part = tuple(named[m] for m in members)
+            dims = encoded.get((name, part))
+            if dims is None:
+                dims = encoded[(name, part)] = _dims_json(dict(zip(members, part)))
+            out[(float(hour), name, dims)] += n
+            out[(day, name + DAILY, dims)] += n
+        for name in SINGLE:
+            value = number if name == "number" else named[name]
+            if value is not None:
+                dims = _dims_json({name: value})
+                out[(float(hour), name, dims)] += n
+                out[(day, name + DAILY, dims)] += n
+    return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]
