@@ -224,6 +224,19 @@ cdef extern from "_csrc/siphash.h":
     uint64_t k50_lease_tag(uint64_t k0, uint64_t k1, uint64_t slot, uint64_t pool, uint64_t gen,
                            uint64_t start) nogil
 
+cdef extern from "_csrc/prefetch.h":
+    void k50_prefetch(const void* p) nogil
+    void k50_prefetch_write(const void* p) nogil
+    void k50_prefetch_object(const void* o) nogil
+
+cdef enum:
+    # renew_tokens' look-ahead (tokens): the str objects this far ahead are fetched, the slots
+    # of those half as far ahead (their tokens parsed by then); a ring keeps the parsed fields
+    AHEAD_TOKEN = 16
+    AHEAD_SLOT = 8
+    AHEAD_RING = 16  # a power of two, > AHEAD_SLOT (an entry is read after the one AHEAD_SLOT on is parsed)
+
+
 cdef inline bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
     """(pool, slot, gen, tag) from the 32 lowercase hex digits make_token writes."""
     return n == TOKEN_LENGTH and k50_token32(s, fields)
@@ -683,20 +696,42 @@ cdef class SlotTable:
         cdef PyObject** items
         # a list or tuple is read in place (borrowed items, no iterator); anything else is copied once
         cdef object seq = PySequence_Fast(tokens, "tokens: expected an iterable of token strings")
+        cdef uint64_t parsed[AHEAD_RING][4]
+        cdef bint ok[AHEAD_RING]
         count = PySequence_Fast_GET_SIZE(seq)
         items = PySequence_Fast_ITEMS(seq)
+        for k in range(min(count, AHEAD_SLOT)):
+            ok[k] = self._token_ahead(items[k], parsed[k])
         for k in range(count):
-            s = k50_ascii(items[k], &n)
-            if s != NULL and self._renew_token(s, n, now):
+            if k + AHEAD_TOKEN < count:
+                k50_prefetch_object(items[k + AHEAD_TOKEN])
+            if k + AHEAD_SLOT < count:
+                ok[(k + AHEAD_SLOT) & (AHEAD_RING - 1)] = self._token_ahead(
+                    items[k + AHEAD_SLOT], parsed[(k + AHEAD_SLOT) & (AHEAD_RING - 1)])
+            if ok[k & (AHEAD_RING - 1)] and self._renew_fields(parsed[k & (AHEAD_RING - 1)], now):
                 alive += 1
         self._check_log(now)
         return alive
+
+    cdef inline bint _token_ahead(self, PyObject* item, uint64_t* fields) noexcept:
+        """A token of the batch parsed ahead of its turn, its slot's head fetched meanwhile."""
+        cdef Py_ssize_t n = 0
+        cdef const char* s = k50_ascii(item, &n)
+        if s == NULL or not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX \
+                or fields[1] >= <uint64_t>self.capacity:
+            return False
+        k50_prefetch_write(self._state(<Py_ssize_t>fields[1]))
+        return True
 
     cdef inline bint _renew_token(self, const char* s, Py_ssize_t n, uint64_t now) noexcept nogil:
         """One token's renewal: a live lease of that generation in a slot of that pool."""
         cdef uint64_t fields[4]
         if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
             return False
+        return self._renew_fields(fields, now)
+
+    cdef inline bint _renew_fields(self, uint64_t* fields, uint64_t now) noexcept nogil:
+        """A parsed token's renewal (pool, slot and gen in range: _parse_token and the caller)."""
         if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0 \
                 or self._tag(<Py_ssize_t>fields[1])[0] != fields[3]:
             return False  # (a tag of another generation fails the renewal's check of the gen)
