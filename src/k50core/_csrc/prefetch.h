@@ -2,7 +2,7 @@
  *
  * A batch of tokens built long before the call is cold: each item costs a cache miss
  * on its object and another on the slot it leads to, one after the other. The batch loop
- * ask for item k + D's memory while they work on item k, so those misses overlap. A prefetch
+ * asks for item k + D's memory while it works on item k, so those misses overlap. A prefetch
  * never faults and changes no result; on a compiler without the builtin it is nothing.
  */
 #ifndef K50_PREFETCH_H
