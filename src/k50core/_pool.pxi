@@ -27,55 +27,14 @@ from cpython.list cimport PyList_GET_SIZE
 
 from k50core.instants import milliseconds as _milliseconds  # the error for a bad ``now``
 
-cdef extern from *:
-    """
-    static inline uint64_t k50_load(uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-    static inline void k50_store(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-    static inline int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) {
-        return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    }
-    static inline uint64_t k50_add(uint64_t* p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-    """
+cdef extern from "_csrc/atomics.h":
     uint64_t k50_load(uint64_t* p) nogil
     void k50_store(uint64_t* p, uint64_t v) nogil
     int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
     uint64_t k50_add(uint64_t* p, uint64_t v) nogil
     int k50_popcount "__builtin_popcountll"(unsigned long long v) nogil
 
-cdef extern from *:
-    """
-    /* cls(*items) for a tuple subclass without __dict__ (a NamedTuple), minus the
-       Python-level __new__: one allocation, the items shared. The items must be
-       atomic (str, numbers, None), so the collector need not track the result. */
-    static PyObject* k50_named(PyObject* cls, PyObject* items) {
-        Py_ssize_t n = PyTuple_GET_SIZE(items);
-        PyObject* made = ((PyTypeObject*)cls)->tp_alloc((PyTypeObject*)cls, n);
-        if (made == NULL) return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject* item = PyTuple_GET_ITEM(items, i);
-            Py_INCREF(item);
-            PyTuple_SET_ITEM(made, i, item);
-        }
-        PyObject_GC_UnTrack(made);
-        return made;
-    }
-    /* "+<a>" (a phone number) or "<a>.<b>" (a lease id) without printf's machinery. */
-    static char* k50_digits(char* end, unsigned long long v) {
-        do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
-        return end;
-    }
-    static PyObject* k50_number_text(unsigned long long number) {
-        char buf[24], *end = buf + sizeof buf, *at = k50_digits(end, number);
-        *--at = '+';
-        return PyUnicode_FromStringAndSize(at, end - at);
-    }
-    static PyObject* k50_lease_text(unsigned long long slot, unsigned long long gen) {
-        char buf[48], *end = buf + sizeof buf, *at = k50_digits(end, gen);
-        *--at = '.';
-        at = k50_digits(at, slot);
-        return PyUnicode_FromStringAndSize(at, end - at);
-    }
-    """
+cdef extern from "_csrc/records.h":
     object k50_named(object cls, tuple items)
     object k50_number_text(unsigned long long number)
     object k50_lease_text(unsigned long long slot, unsigned long long gen)
@@ -116,22 +75,7 @@ LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_TAG": HEAD_TAG, "HEAD_LAST": HEAD_LAST, 
           "RETIRED": KIND_RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
           "TOKEN_LENGTH": TOKEN_LENGTH}
 
-cdef extern from *:
-    """
-    /* Whether any index is outside 0 .. capacity - 1: 32-bit lanes (a capacity is below 2^32,
-       a negative index is a large unsigned one), no branch, so GCC vectorises it: ~0.1 ns an
-       index (the 64-bit comparison it replaced stayed scalar, ~0.5 ns). */
-    static inline int k50_any_outside(const int* at, Py_ssize_t n, unsigned int capacity) {
-        unsigned int bad = 0;
-        for (Py_ssize_t k = 0; k < n; k++) bad |= (unsigned int)at[k] >= capacity;
-        return bad != 0;
-    }
-    /* The state word's fields: constants the compiler folds into each renewal's few instructions. */
-    #define K50_UNTIL_MASK ((1ULL << 43) - 1)
-    #define K50_SHARED_BIT (1ULL << 43)
-    #define K50_GEN_MASK ((1ULL << 18) - 1)
-    #define K50_LOW32 0xFFFFFFFFULL
-    """
+cdef extern from "_csrc/bounds.h":
     const uint64_t UNTIL_MASK "K50_UNTIL_MASK"
     const uint64_t SHARED_BIT "K50_SHARED_BIT"
     const uint64_t GEN_MASK "K50_GEN_MASK"
@@ -169,55 +113,10 @@ cdef object _text(const uint8_t* at, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>at, n, "replace") if n else None
 
 
-cdef extern from *:
-    """
-    /* A str's characters when it is an exact, compact ASCII str (its bytes are its characters),
-       else NULL; borrowed, no reference taken. */
-    static inline const char* k50_ascii(PyObject* o, Py_ssize_t* n) {
-        if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_ASCII(o)) return NULL;
-        *n = PyUnicode_GET_LENGTH(o);
-        return (const char*)PyUnicode_DATA(o);
-    }
-    """
+cdef extern from "_csrc/token_text.h":
     const char* k50_ascii(PyObject* o, Py_ssize_t* n)
 
-cdef extern from *:
-    """
-    /* Eight lowercase hex digits (the first digit in the lowest byte: see k50_le64) as
-       their 32-bit value, bytes at a time; *bad gets a bit set unless all eight are [0-9a-f].
-       Each byte's class comes from two additions (bytes below 0x80 cannot carry into the next):
-       c + 0x50 has its top bit set from '0' on, c + 0x46 from ':' on, and so on for 'a'..'f'. */
-    static inline uint64_t k50_hex8(uint64_t x, uint64_t* bad) {
-        const uint64_t ones = 0x0101010101010101ULL, top = 0x8080808080808080ULL;
-        uint64_t digit = (x + 0x50 * ones) & ~(x + 0x46 * ones);
-        uint64_t af = (x + 0x1F * ones) & ~(x + 0x19 * ones);
-        *bad |= (((digit | af) & top) ^ top) | (x & top);
-        uint64_t v = (x & 0x0F0F0F0F0F0F0F0FULL) + ((af & top) >> 7) * 9;  /* each byte its digit */
-        v = __builtin_bswap64(v);                           /* the last digit lowest */
-        v = (v | (v >> 4)) & 0x00FF00FF00FF00FFULL;         /* pairs of digits into bytes */
-        v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
-        return (v | (v >> 16)) & 0xFFFFFFFFULL;
-    }
-    /* The token pools write: 16 lowercase hex digits, pool (2) slot (8) gen (6). No loop and no
-       branch per character: heartbeat batches parse one per page. */
-    /* Eight bytes as a little-endian word on any machine (compilers make it one load on x86). */
-    static inline uint64_t k50_le64(const unsigned char* p) {
-        return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-               (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-    }
-    /* The token pools write: 32 lowercase hex digits, pool (2) slot (8) gen (6), then the lease's
-       tag (16). No loop and no branch per character: heartbeat batches parse one per page. */
-    static inline int k50_token32(const char* s, uint64_t* fields) {
-        uint64_t bad = 0;
-        const unsigned char* u = (const unsigned char*)s;
-        uint64_t v = (k50_hex8(k50_le64(u), &bad) << 32) | k50_hex8(k50_le64(u + 8), &bad);
-        fields[0] = v >> 56;
-        fields[1] = (v >> 24) & 0xFFFFFFFFULL;
-        fields[2] = v & 0xFFFFFFULL;
-        fields[3] = (k50_hex8(k50_le64(u + 16), &bad) << 32) | k50_hex8(k50_le64(u + 24), &bad);
-        return bad == 0;
-    }
-    """
+cdef extern from "_csrc/token_text.h":
     bint k50_token32(const char* s, uint64_t* fields) nogil
 
 cdef extern from "_csrc/siphash.h":

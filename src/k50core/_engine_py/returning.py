@@ -70,10 +70,6 @@ class Assigner:
         self.cache = cache
         self.full = full
 
-    def entry(self) -> Callable[..., Any]:
-        """The assign callable an engine binds as ``Engine.assign``."""
-        return self.assign
-
     def assign(self, visit: Any, now: Any = None, token: Any = None) -> Any:
         if token is None:
             ms = clock_ms(now)
