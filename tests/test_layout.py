@@ -34,3 +34,14 @@ def test_the_build_says_whether_it_uses_cpython_internals():
     expected = (os.environ.get("K50CORE_NO_CPYTHON_TRICKS") != "1" and platform.python_implementation() == "CPython"
                 and not sysconfig.get_config_var("Py_GIL_DISABLED"))
     assert compiled.CPYTHON_TRICKS is expected
+
+
+def test_the_compiled_vm_numbers_its_opcodes_as_the_compiler():
+    """rules/opcodes.py is the source of the numbers; the compiled VM's switch must use the same."""
+    from k50core._impl import available
+    from k50core.rules.opcodes import Op
+
+    compiled = available().get("compiled")
+    if compiled is None:
+        return
+    assert compiled.OPCODES == {op.name: op.value for op in Op}
