@@ -26,6 +26,7 @@ from cpython.object cimport Py_SIZE
 from cpython.list cimport PyList_GET_SIZE
 
 from k50core.instants import milliseconds as _milliseconds  # the error for a bad ``now``
+from k50core._engine_py.records import SlotRecord, SupersededLease  # one record type per concept, both builds
 
 cdef extern from "_csrc/atomics.h":
     uint64_t k50_load(uint64_t* p) nogil
@@ -426,11 +427,11 @@ cdef class SlotTable:
         cdef uint64_t start = (<uint64_t*>(p + OFF_START))[0], last = self._last(slot)[0]
         if _kind(s) != KIND_LEASED or not self._moved(slot, s):
             return
-        self.replaced = (slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
-                         self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
-                         (<uint64_t*>(p + OFF_NUMBER))[0],
-                         _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
-                         _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)))
+        self.replaced = k50_named(SupersededLease, (
+            slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
+            self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0], (<uint64_t*>(p + OFF_NUMBER))[0],
+            _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
+            _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))))
         self.superseded.append(self.replaced)
 
     cdef list _take(self, cls, pools, rules, bint marks=True):
@@ -547,8 +548,7 @@ cdef class SlotTable:
 
     def last_superseded(self):
         """The final state of the lease that this process's latest claim() or share() replaced
-        (if it moved since its start): (slot, gen, shared, start, last, until, pool, rule, number,
-        holder, session); else None. Also in the renewal log until the next drain: a caller that
+        (if it moved since its start): a SupersededLease; else None. Also in the renewal log until the next drain: a caller that
         stores it with the new lease's start keeps it through a kill before that drain."""
         return self.replaced
 
@@ -769,7 +769,7 @@ cdef class SlotTable:
         return _kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s)
 
     def record(self, Py_ssize_t slot):
-        """(kind, gen, shared, until, number, pool, rule, start, last, holder, session), consistent."""
+        """The slot's lease (a SlotRecord), read consistently."""
         cdef uint8_t* p = self._slot(slot)
         cdef uint64_t s
         cdef int attempt
@@ -782,8 +782,8 @@ cdef class SlotTable:
                    (<char*>(p + OFF_HOLDER))[:min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)],
                    (<char*>(p + OFF_SESSION))[:min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)])
             if k50_load(self._state(slot)) == s:
-                return out
-        return out
+                break
+        return k50_named(SlotRecord, out)
 
     def setup(self, Py_ssize_t slot, uint64_t number, unsigned int pool):
         """Give a slot its number and pool (callers hold the segment's admin lock)."""
