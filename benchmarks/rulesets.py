@@ -123,7 +123,7 @@ def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
         else:
             cond = {"$or": [{"query.utm_campaign": f"camp{i}"}, {"query.utm_content": f"banner{i}"}]}
         out.append(cond)
-    for k in range(residual):  # spread through the list, so each is tried for every visit
+    for _ in range(residual):  # spread through the list, so each is tried for every visit
         out.insert(rnd.randrange(len(out) + 1), {"$not": {"geo.country": {"$in": ["RU", "KZ", "BY"]}},
                                                   "device.type": {"$ne": "bot"}})
     return out

@@ -54,12 +54,13 @@ try:
     from k50core.bindings.telephony.signing import DEFAULT_WINDOW
     from k50core.bindings.events import Dispatcher, attribution_json
 except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
+    from bindings.telephony import (  # type: ignore[import-not-found, no-redef]
+                                    FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
                                     PayloadError, SignatureError, Verifier, decode_body, decode_form,
                                     detect, rename, to_call, verify_twilio, zone)
-    from bindings.telephony.payloads import is_form
-    from bindings.telephony.signing import DEFAULT_WINDOW
-    from bindings.events import Dispatcher, attribution_json
+    from bindings.telephony.payloads import is_form  # type: ignore[import-not-found, no-redef]
+    from bindings.telephony.signing import DEFAULT_WINDOW  # type: ignore[import-not-found, no-redef]
+    from bindings.events import Dispatcher, attribution_json  # type: ignore[import-not-found, no-redef]
 
 log = logging.getLogger("k50core.service")
 
@@ -142,7 +143,8 @@ class Metrics:
                    else "Numbers in the pool.", (({"pool": p}, v.get(state, 0)) for p, v in sorted(pools.items())))
         family("k50_visits_not_substituted_total", "counter",
                "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
-               [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+               [({"reason": "excluded"}, stats.get("excluded", 0)),
+                ({"reason": "unmatched"}, stats.get("unmatched", 0))])
         family("k50_process", "gauge", "This worker process (each of `serve --workers N` is scraped alone).",
                [({"pid": str(os.getpid())}, 1)])
         family("k50_holder_index_overflowed", "gauge",
@@ -212,7 +214,7 @@ class Service:
                            headers={"WWW-Authenticate": 'Bearer realm="k50core"'})
 
     def allowed(self, origin: Optional[str]) -> bool:
-        return bool(origin) and ("*" in self.origins or origin.rstrip("/") in self.origins)
+        return origin is not None and origin != "" and ("*" in self.origins or origin.rstrip("/") in self.origins)
 
     def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
         """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""

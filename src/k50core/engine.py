@@ -108,9 +108,9 @@ class Engine:
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
-        self.assign, self.assign_many = assigner.entry(), assigner.assign_many
+        self.assign, self.assign_many = assigner.entry(), assigner.assign_many  # type: ignore[method-assign]
         # heartbeats answered in the core, the clock read there
-        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many
+        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many  # type: ignore[method-assign]
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
@@ -188,6 +188,7 @@ class Engine:
         if decision.kind != "pool":
             self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
             return Assignment(None, None, None, decision.rule, None, None, False)
+        assert decision.pool is not None and decision.rule is not None  # a "pool" decision names both
         pool = self.config.pools[decision.pool]
         if pool.type == "static":
             self._counts["static"] += 1
@@ -218,7 +219,7 @@ class Engine:
             now_held = self.pools.holder_of(e.number)
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
         row = row_of(e, holder=not joined)
-        visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
+        visit: Dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
         replaced = self.pools.replaced_by_last_claim()
         if replaced is not None:
@@ -467,11 +468,13 @@ class Engine:
         return NO_MATCH if r < 0 else self._outcomes[r]
 
     def match_many(self, batch: Iterable[Any]) -> List[Decision]:
-        return self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
+        decisions: List[Decision] = self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
+        return decisions
 
     def decide(self, visit: Any, now: Optional[float] = None) -> Decision:
         return self.match(self.enrich(visit, None if now is None else seconds(now)))
 
     def decide_many(self, visits: Iterable[Any], now: Optional[float] = None) -> List[Decision]:
         enrich, at = self.enrich, None if now is None else seconds(now)
-        return self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
+        decisions: List[Decision] = self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
+        return decisions

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, CLAIMING, LEASED, NEVER, RETIRED
+from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, LEASED, RETIRED
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
@@ -152,6 +152,7 @@ class Segment:
         of the older build first: one still running would claim without entering its leases.)"""
         capacity = _HEAD.unpack_from(self.buffer, 0)[3]
         self.buffer.close()
+        assert self.fd is not None  # a segment file: the only kind with an older layout
         os.ftruncate(self.fd, HEADER_SIZE + core.table_bytes(capacity))  # the new bytes read as zeros
         self.buffer = mmap.mmap(self.fd, HEADER_SIZE + core.table_bytes(capacity))
 
@@ -451,8 +452,8 @@ class Pools:
         found = self.table.lease_of(h, holder, now_ms)
         if found is not None and found[0] not in self._slot_pool:  # a number this config does not have
             found = self.table.find(self._all_slots, h, holder, now_ms)  # (another lease of theirs, if any)
-        ps = self._slot_pool.get(found[0]) if found is not None else None
-        return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
+        held = self._slot_pool.get(found[0]) if found is not None else None
+        return self._renewed(held, found[0], found[1], now_ms, visitor) if held is not None else None
 
 
     def renew(self, token: str, now_ms: int) -> bool:
@@ -484,7 +485,8 @@ class Pools:
         if self._sink is not None:
             self._sink(self.drain(checkpoint))
 
-    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
+    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int,
+                 visitor: Optional[str]) -> Optional[Assignment]:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
@@ -519,7 +521,7 @@ class Pools:
     def make_token(self, ps: _PoolSlots, slot: int, gen: int) -> str:
         """32 hex digits, pool (2) slot (8) gen (6) and the lease's tag (16): a fixed width the core
         parses without a loop; the tag (keyed with the segment's secret) makes it unguessable."""
-        return "%02x%08x%06x%016x" % (ps.index, slot, gen, self.table.tag(slot))
+        return f"{ps.index:02x}{slot:08x}{gen:06x}{self.table.tag(slot):016x}"
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
         """(pool, slot, gen) of a token whose tag is the one of the lease its slot holds; else None."""

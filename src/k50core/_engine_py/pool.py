@@ -102,7 +102,8 @@ class SlotTable:
         self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
-        self._checkpoint_every, self._checkpoint_due, self._checkpoint_floor = 0, None, 0
+        self._checkpoint_every, self._checkpoint_floor = 0, 0
+        self._checkpoint_due: Optional[int] = None
         self._holds = [0] * POOLS_MAX
         self._tag_key = bytes(16)
 

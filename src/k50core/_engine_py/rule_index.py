@@ -11,7 +11,7 @@ import itertools
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..rules import ipranges
-from ..rules.index import EXACT, HOST, LOWER, RuleIndex
+from ..rules.index import HOST, LOWER, RuleIndex
 
 MAX_PROBE = 64  # as the compiled probe: more values than this draw the signature's every rule
 
@@ -106,7 +106,8 @@ def _hosts(v: Any) -> List[Optional[str]]:
     if type(v) is not str:
         return [None] if isinstance(v, str) else []
     h = v.lower().rstrip(".")
-    return [h] + [h[i + 1:] for i, c in enumerate(h) if c == "."]
+    hosts: List[Optional[str]] = [h]
+    return hosts + [h[i + 1:] for i, c in enumerate(h) if c == "."]
 
 
 def _product(choices: List[Optional[List[str]]]) -> int:

@@ -252,7 +252,7 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
 
 
 def _read_from(fd: int, offset: int) -> bytes:
-    chunks = []
+    chunks: List[bytes] = []
     while True:
         chunk = os.pread(fd, 1 << 20, offset)
         if not chunk:
