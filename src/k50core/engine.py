@@ -13,7 +13,7 @@ from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
-from .instants import milliseconds, seconds
+from .clock import milliseconds, seconds
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
 from .store.journal import StartJournal, catch_up as catch_up_journals, recover as recover_journals

@@ -21,6 +21,7 @@ file; assigning and renewing never lock.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import mmap
 import os
@@ -32,7 +33,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, LEASED, RETIRED
+from ._engine_py.pool import (  # noqa: F401 (CLAIMING, NEVER: the layout's names, re-exported with the rest)
+    CLAIMING, HEAD_SIZE, HOLDER_MAX, LEASED, NEVER, RETIRED, SESSION_MAX, SLOT_SIZE)
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
@@ -45,7 +47,7 @@ MAX_POOLS = 56
 REGISTRY = 64
 ENTRY = 64
 NAME_MAX = 32
-C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
+C_CLAIMS, C_SHARES, C_DEFAULTS = range(3)  # a pool's counters; the fourth is spare
 _HEAD = struct.Struct("<8sIIII")
 KEY_AT, KEY_SIZE = 32, 16
 TAG_KEY_AT = 48
@@ -263,10 +265,11 @@ class _SegmentLock:
         self.segment._local_lock.release()
 
 
-class _Gone:
-    @staticmethod
-    def _after_fork() -> None:
-        pass
+def _reset_in_child(ref: "weakref.ref[Pools]") -> None:
+    """The fork hook of a Pools: registered for the process's life, so it outlives a collected one."""
+    pools = ref()
+    if pools is not None:
+        pools._after_fork()
 
 
 class Pools:
@@ -299,8 +302,7 @@ class Pools:
         self._slot_pool: Dict[int, _PoolSlots] = {}
         self._last_holder: Tuple[Optional[str], bytes, int] = (None, b"", 0)
         self.configure(pools, now_ms)
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
+        os.register_at_fork(after_in_child=functools.partial(_reset_in_child, weakref.ref(self)))
 
     def _after_fork(self) -> None:
         """A forked worker: its own scan start, and none of the parent's buffered events."""
@@ -600,7 +602,7 @@ class Pools:
                     leased += 1
                 elif kind == LEASED and now_ms < until + ps.cooldown_ms:
                     cooling += 1
-            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)] + [0]
+            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)]
             out[name] = {"numbers": len(ps.slots), "leased": leased, "cooling": cooling,
                          "free": len(ps.slots) - leased - cooling, "claims": c[C_CLAIMS],
                          "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS]}

@@ -14,7 +14,7 @@ from array import array
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
-from ..instants import milliseconds
+from ..clock import milliseconds
 from .tags import lease_tag
 
 HEAD_SIZE, HEAD_TAG, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, token tag, last, pool
@@ -254,17 +254,14 @@ class SlotTable:
                 out.append(self._raw(slot, rec))
         return out
 
-    def take_renewals(self) -> list:
-        """This process's renewals since the last call: [(slot, gen, last, until)]."""
-        return [(r[0], r[1], r[4], r[5]) for r in self._take()]
-
     def discard_renewals(self) -> None:
         """Forget the pending renewal log without reading the slots (a forked child)."""
         self._marked, self._superseded = set(), []
 
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str],
                             marks: bool = True) -> list:
-        """take_renewals() as lease events (see _pool.pxi); without ``marks`` only the superseded."""
+        """This process's renewals since the last call, as lease events (see _pool.pxi); without
+        ``marks`` only the superseded."""
         out = []
         for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take(marks):
             name = pools[pool] if pool < len(pools) else None

@@ -74,7 +74,7 @@ class Probe:
             elif isinstance(v, str):
                 found.update(r for rules in table.values() for r in rules)
         for slot, segments in index.networks.items():
-            parsed = ipranges.parse_ip(value_of(slot))
+            parsed = ipranges.ip_to_int(value_of(slot))
             if parsed is None:
                 continue
             version, n = parsed

@@ -66,9 +66,6 @@ class RuleIndex(NamedTuple):
     networks: Dict[int, Tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
 
 
-EMPTY = RuleIndex((), {}, {}, {}, {})
-
-
 def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
     if not all(type(v) is str for v in values):  # type: ignore[attr-defined]
         return None
