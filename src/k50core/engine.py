@@ -72,7 +72,7 @@ class Engine:
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
         # A SQLite file: each new lease's visit goes to an append-only journal before its number is
-        # shown (a few µs; a transaction each would be ~60), and to the store in batches (see
+        # shown (an append costs far less than a transaction per visitor), and to the store in batches (see
         # store.journal). A journal a killed process left behind is replayed first.
         self.journal: Optional[StartJournal] = None  # opened last, once nothing else can fail
         self._first_queued: Optional[float] = None  # when the oldest start waiting for the store came
@@ -116,7 +116,7 @@ class Engine:
             self.journal = StartJournal(self.store.path)
             me = weakref.ref(self)  # an engine made before a fork (gunicorn --preload): see _forked
             os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
-        if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
+        if warm:  # the first engine of a process pays it, not its first visitor
             self.warm_up()
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
@@ -161,7 +161,7 @@ class Engine:
         (a SQLite path, ``postgresql://…`` or a Store; default: SQLite in
         memory) keeps leases, visits, calls and attributions. ``warm`` (default)
         loads now what enrichment would load at the first visit (the User-Agent
-        parser's patterns: ~0.3 s, once per process), so no visitor waits for it.
+        parser's patterns, once per process), so no visitor waits for it.
         Raises ConfigError listing every problem with its place.
         """
         config = _load(source)
