@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Seq
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from k50core.attribution import STATUSES, CallError
@@ -40,6 +40,7 @@ from k50core.pools import Assignment
 
 from ..visitors import client_ip, networks
 from .limits import Guard, Protection, RateLimiter, deployment_secret
+from .apidocs import render_html
 from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .pages import page_routes
@@ -416,6 +417,9 @@ class Service:
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
 
+    async def api_docs(self, request: Request) -> Response:
+        return HTMLResponse(render_html(openapi_document()))
+
 
 def _query_number(text: Optional[str], name: str, default: float, problems: List[Tuple[str, str]]) -> float:
     if text is None or text == "":
@@ -581,6 +585,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/healthz", svc.healthz, ["GET"]),
         route("/metrics", svc.metrics_text, ["GET"]),  # authorised in metrics_text: an API or metrics key
         route("/openapi.json", svc.openapi, ["GET"]),
+        route("/docs", svc.api_docs, ["GET"]),
     ] + page_routes(engine, demo=demo)
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -174,5 +174,8 @@ def openapi_document() -> Dict[str, Any]:
                 "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
                 **_errors(401)}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+            "/docs": {"get": {"summary": "This document as a page to read (HTML, nothing fetched from elsewhere)",
+                              "responses": {"200": {"description": "the API reference", "content": {
+                                  "text/html": {"schema": {"type": "string"}}}}}}},
         },
     }
