@@ -124,7 +124,7 @@ def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
         else:
             cond = {"$or": [{"query.utm_campaign": f"camp{i}"}, {"query.utm_content": f"banner{i}"}]}
         out.append(cond)
-    for k in range(exclusions):  # spread through the list
+    for _ in range(exclusions):  # spread through the list
         out.insert(rnd.randrange(len(out) + 1), {"$not": {"geo.country": {"$in": ["RU", "KZ", "BY"]}},
                                                   "device.type": {"$ne": "bot"}})
     for k in range(residual):

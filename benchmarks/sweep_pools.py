@@ -24,7 +24,7 @@ import random
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,7 +63,7 @@ def visits(n: int, seed: int) -> List[dict]:
     """Visits of another shape than the tests': utm and click ids, referrers, varied IPs."""
     rnd = random.Random(seed)
     out = []
-    for i in range(n):
+    for _ in range(n):
         kind = rnd.random()
         if kind < 0.4:
             url = (f"https://shop.example.com/catalog/s{rnd.randrange(40)}?utm_source=yandex&utm_medium=cpc"
@@ -252,7 +252,7 @@ def latency(n: int, workdir: str, overhead: int) -> List[Tuple[str, Tuple[float,
     ns = time.perf_counter_ns
     decide, attribute = [], []
     fresh = visits(20_000, seed=11)
-    for k, v in enumerate(fresh):
+    for v in fresh:
         t = ns()
         engine.decide(v, now=1_020.0)
         decide.append(ns() - t)
@@ -311,7 +311,7 @@ def main(argv: Sequence[str] = ()) -> None:
     for n in sizes:
         for store in args.stores.split(","):
             r = results[(n, store)] = sweep_one(n, store, args.rounds, workdir, overhead)
-            p = lambda key, unit=1: " / ".join(f"{x / unit:,.0f}" for x in r[key])  # noqa: E731
+            p = lambda key, unit=1: " / ".join(f"{x / unit:,.0f}" for x in r[key])  # noqa: E731, B023 (used in this round)
             print(f"| {n:,} ({r['alive']:,} alive) | {store} | {r['assign']:.0f} / {r['assign_mean']:.0f} ns "
                   f"| {r['peer_assign']:.0f} ns | **{r['peer_assign'] / r['assign']:.1f}x** / "
                   f"{r['peer_assign_mean'] / r['assign_mean']:.1f}x | {r['floor']:.0f} ns "

@@ -118,9 +118,9 @@ def test_a_pool_slot_list_is_an_int_array_of_indices_in_the_table():
     import pytest
     for name in ("compiled", "reference"):
         table = BUILDS[name].SlotTable(bytearray(BUILDS[name].table_bytes(4)), 0, 4)
-        calls = [lambda s: table.claim(s, 0, 1000, HOLD, 0, 0, 1, b"h", b""),
-                 lambda s: table.share(s, 1000, HOLD, 0, 1, b"h", b""),
-                 lambda s: table.find(s, 1, b"h", 1000)]
+        calls = [lambda s, table=table: table.claim(s, 0, 1000, HOLD, 0, 0, 1, b"h", b""),
+                 lambda s, table=table: table.share(s, 1000, HOLD, 0, 1, b"h", b""),
+                 lambda s, table=table: table.find(s, 1, b"h", 1000)]
         for call in calls:
             for wrong in ([0, 1], (0,), array("l", [0]), array("I", [0]), None):
                 with pytest.raises(TypeError):
@@ -246,7 +246,7 @@ def test_the_fast_path_reads_the_visits_own_id(keys, where, drop_first, spelled_
             slot, gen = table.claim(array("i", range(8)), 0, 1_000_000, HOLD, 0, 0, 1, b"h", b"")
             cache.put(vid, slot, gen, HOLD, Assignment(f"+7{i}", None, "p", "r", f"t{i}", 1.0, False))
         fallback = []
-        assigner = core.Assigner(cache, lambda visit, now, token: fallback.append(visit) or "full")
+        assigner = core.Assigner(cache, lambda visit, now, token, fallback=fallback: fallback.append(visit) or "full")
         for turn in order:  # visits of different shapes in turn: the hint moves between them
             own = ids[turn:] + ids[:turn]
             visit = _visit_shapes(keys, own, where, drop_first, spelled_fresh, split and turn % 2 == 0)

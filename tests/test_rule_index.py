@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 import pytest
 from growthbook.core import evalCondition
-from hypothesis import given, settings, HealthCheck
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k50core import Engine
@@ -19,8 +19,6 @@ from k50core.rules.compiler import Compiler, PathTable, compile_groups
 
 from .conftest import both_cores
 
-settings.register_profile("k50", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("k50")
 
 GROUPS = {"words": ["x", "yandex", "RU-MOW"], "nets": ["10.0.0.0/8", "2001:db8::/32", "x"], "mixed": ["x", 1, None]}
 K50_ONLY = {"$prefix", "$glob", "$host", "$cidr", "$contains"}

@@ -25,7 +25,7 @@ from cpython cimport array as carray
 from cpython.object cimport Py_SIZE
 from cpython.list cimport PyList_GET_SIZE
 
-from k50core.instants import milliseconds as _milliseconds  # the error for a bad ``now``
+from k50core.clock import milliseconds as _milliseconds  # the error for a bad ``now``
 from k50core._engine_py.records import SlotRecord, SupersededLease  # one record type per concept, both builds
 
 cdef extern from "_csrc/atomics.h":
@@ -469,7 +469,7 @@ cdef class SlotTable:
                     start, last = (<uint64_t*>(p + OFF_START))[0], self._last(slot)[0]
                     rule = (<unsigned int*>(p + OFF_RULE))[0]
                     holder = session = None
-                    if cls is not None:  # events name the holder; take_renewals() does not
+                    if cls is not None:  # events name the holder
                         holder = _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX))
                         session = _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))
                     if k50_load(self._state(slot)) == s:
@@ -495,10 +495,6 @@ cdef class SlotTable:
                 shared, k50_lease_text(slot, gen))))
         return 0
 
-    def take_renewals(self):
-        """This process's renewals since the last call: [(slot, gen, last, until)] (see _take)."""
-        return self._take(None, (), ())
-
     def discard_renewals(self):
         """Forget the pending renewal log without reading the slots (a forked child: its parent
         logs them)."""
@@ -507,7 +503,7 @@ cdef class SlotTable:
         self.superseded = []
 
     def take_renewal_events(self, cls, pools, rules, bint marks=True):
-        """take_renewals() as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
+        """This process's renewals since the last call, as lease events: ``cls(event, pool, number, visitor_id, session_id, rule,
         start, last, end, shared, lease)`` (a tuple subclass), each a "renew" with the lease's latest
         activity and end. ``pools[i]`` names registry entry i (None: skip its slots); ``rules[i]``
         names rule i. Without ``marks`` only the superseded leases (the renewals stay marked)."""

@@ -21,6 +21,7 @@ file; assigning and renewing never lock.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import mmap
 import os
@@ -32,7 +33,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, CLAIMING, LEASED, NEVER, RETIRED
+from ._engine_py.pool import (  # noqa: F401 (CLAIMING, NEVER: the layout's names, re-exported with the rest)
+    CLAIMING, HEAD_SIZE, HOLDER_MAX, LEASED, NEVER, RETIRED, SESSION_MAX, SLOT_SIZE)
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
@@ -45,7 +47,7 @@ MAX_POOLS = 56
 REGISTRY = 64
 ENTRY = 64
 NAME_MAX = 32
-C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
+C_CLAIMS, C_SHARES, C_DEFAULTS = range(3)  # a pool's counters; the fourth is spare
 _HEAD = struct.Struct("<8sIIII")
 KEY_AT, KEY_SIZE = 32, 16
 TAG_KEY_AT = 48
@@ -152,6 +154,7 @@ class Segment:
         of the older build first: one still running would claim without entering its leases.)"""
         capacity = _HEAD.unpack_from(self.buffer, 0)[3]
         self.buffer.close()
+        assert self.fd is not None  # a segment file: the only kind with an older layout
         os.ftruncate(self.fd, HEADER_SIZE + core.table_bytes(capacity))  # the new bytes read as zeros
         self.buffer = mmap.mmap(self.fd, HEADER_SIZE + core.table_bytes(capacity))
 
@@ -262,10 +265,11 @@ class _SegmentLock:
         self.segment._local_lock.release()
 
 
-class _Gone:
-    @staticmethod
-    def _after_fork() -> None:
-        pass
+def _reset_in_child(ref: "weakref.ref[Pools]") -> None:
+    """The fork hook of a Pools: registered for the process's life, so it outlives a collected one."""
+    pools = ref()
+    if pools is not None:
+        pools._after_fork()
 
 
 class Pools:
@@ -298,8 +302,7 @@ class Pools:
         self._slot_pool: Dict[int, _PoolSlots] = {}
         self._last_holder: Tuple[Optional[str], bytes, int] = (None, b"", 0)
         self.configure(pools, now_ms)
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
+        os.register_at_fork(after_in_child=functools.partial(_reset_in_child, weakref.ref(self)))
 
     def _after_fork(self) -> None:
         """A forked worker: its own scan start, and none of the parent's buffered events."""
@@ -451,8 +454,8 @@ class Pools:
         found = self.table.lease_of(h, holder, now_ms)
         if found is not None and found[0] not in self._slot_pool:  # a number this config does not have
             found = self.table.find(self._all_slots, h, holder, now_ms)  # (another lease of theirs, if any)
-        ps = self._slot_pool.get(found[0]) if found is not None else None
-        return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
+        held = self._slot_pool.get(found[0]) if found is not None else None
+        return self._renewed(held, found[0], found[1], now_ms, visitor) if held is not None else None
 
 
     def renew(self, token: str, now_ms: int) -> bool:
@@ -484,7 +487,8 @@ class Pools:
         if self._sink is not None:
             self._sink(self.drain(checkpoint))
 
-    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
+    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int,
+                 visitor: Optional[str]) -> Optional[Assignment]:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
@@ -519,7 +523,7 @@ class Pools:
     def make_token(self, ps: _PoolSlots, slot: int, gen: int) -> str:
         """32 hex digits, pool (2) slot (8) gen (6) and the lease's tag (16): a fixed width the core
         parses without a loop; the tag (keyed with the segment's secret) makes it unguessable."""
-        return "%02x%08x%06x%016x" % (ps.index, slot, gen, self.table.tag(slot))
+        return f"{ps.index:02x}{slot:08x}{gen:06x}{self.table.tag(slot):016x}"
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
         """(pool, slot, gen) of a token whose tag is the one of the lease its slot holds; else None."""
@@ -599,7 +603,7 @@ class Pools:
                     leased += 1
                 elif kind == LEASED and now_ms < until + ps.cooldown_ms:
                     cooling += 1
-            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)] + [0]
+            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)]
             out[name] = {"numbers": len(ps.slots), "leased": leased, "cooling": cooling,
                          "free": len(ps.slots) - leased - cooling, "claims": c[C_CLAIMS],
                          "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS]}

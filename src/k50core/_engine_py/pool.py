@@ -14,7 +14,7 @@ from array import array
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
-from ..instants import milliseconds
+from ..clock import milliseconds
 from .records import SlotRecord, SupersededLease
 from .tags import lease_tag
 
@@ -103,7 +103,8 @@ class SlotTable:
         self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
-        self._checkpoint_every, self._checkpoint_due, self._checkpoint_floor = 0, None, 0
+        self._checkpoint_every, self._checkpoint_floor = 0, 0
+        self._checkpoint_due: Optional[int] = None
         self._holds = [0] * POOLS_MAX
         self._tag_key = bytes(16)
 
@@ -254,17 +255,14 @@ class SlotTable:
                 out.append(self._raw(slot, rec))
         return out
 
-    def take_renewals(self) -> list:
-        """This process's renewals since the last call: [(slot, gen, last, until)]."""
-        return [(r.slot, r.gen, r.last, r.until) for r in self._take()]
-
     def discard_renewals(self) -> None:
         """Forget the pending renewal log without reading the slots (a forked child)."""
         self._marked, self._superseded = set(), []
 
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str],
                             marks: bool = True) -> list:
-        """take_renewals() as lease events (see _pool.pxi); without ``marks`` only the superseded."""
+        """This process's renewals since the last call, as lease events (see _pool.pxi); without
+        ``marks`` only the superseded."""
         out = []
         for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take(marks):
             name = pools[pool] if pool < len(pools) else None

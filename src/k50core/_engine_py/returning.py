@@ -54,7 +54,7 @@ class ReturnCache:
 
     def rehold(self, holds: Sequence[int]) -> None:
         """A reload changed pools' holds: each entry renews with its pool's (see _returning.pxi)."""
-        for visitor, (slot, gen, hold, made, joined) in list(self.entries.items()):
+        for visitor, (slot, gen, _hold, made, joined) in list(self.entries.items()):
             pool = self.table.record(slot).pool
             if pool < len(holds):
                 self.entries[visitor] = (slot, gen, int(holds[pool]), made, joined)

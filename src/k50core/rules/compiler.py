@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, Problem
 from . import ipranges
@@ -30,7 +30,7 @@ _REGEX = {"$regex": (0, False), "$regexi": (re.IGNORECASE, False),
           "$notRegex": (0, True), "$notRegexi": (re.IGNORECASE, True)}
 _SETS = {"$in": (Op.IN, False), "$nin": (Op.NIN, False), "$ini": (Op.INI, True), "$nini": (Op.NINI, True)}
 _STRING_LISTS = {"$host": Op.HOST, "$prefix": Op.PREFIX, "$contains": Op.CONTAINS}
-EMPTY_GROUP = (frozenset(), False, False, (), ())
+EMPTY_GROUP: Tuple[FrozenSet[Any], bool, bool, Tuple[Any, ...], Tuple[Any, ...]] = (frozenset(), False, False, (), ())
 
 
 class T(NamedTuple):
@@ -75,7 +75,8 @@ def make_inset(values: Sequence[Any], insensitive: bool = False) -> Tuple[frozen
     return frozenset(items), any(v is True for v in values), any(v is False for v in values)
 
 
-def compile_groups(groups: Optional[Mapping[str, Any]], strict: bool, place: str = "lists") -> Tuple[Dict[str, tuple], List[Problem]]:
+def compile_groups(groups: Optional[Mapping[str, Any]], strict: bool,
+                   place: str = "lists") -> Tuple[Dict[str, tuple], List[Problem]]:
     """Named lists (saved groups) → (inset, has_true, has_false, v4 ranges, v6 ranges).
 
     Entries that look like IP addresses or CIDRs also match any address
@@ -236,7 +237,8 @@ class Compiler:
                     raise re.error(f"expected a pattern string, got {_kind(arg)}")
                 node_arg = compile_regex(arg, flags)
             except (re.error, RecursionError, OverflowError) as exc:
-                return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}", T(Op.TRUE if negated else Op.FALSE))
+                return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}",
+                                   T(Op.TRUE if negated else Op.FALSE))
             return T(Op.NREGEX if negated else Op.REGEX, arg=node_arg)
         if op in ("$inGroup", "$notInGroup"):
             group = self.groups.get(arg) if isinstance(arg, str) else None
@@ -325,7 +327,8 @@ class _LazyMatch:
     __slots__ = ("source", "flags", "match")
 
     def __init__(self, source: str, flags: int) -> None:
-        self.source, self.flags, self.match = source, flags, None
+        self.source, self.flags = source, flags
+        self.match: Optional[Callable[..., Any]] = None
 
     def __call__(self, value: str) -> Any:
         if self.match is None:
@@ -376,7 +379,8 @@ def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], boo
             alternatives = [list(alt) for alt in av[1]]
         else:
             return prefixes, False
-        grown, complete = [], True
+        grown: List[str] = []
+        complete = True
         for alt in alternatives:
             sub, whole = _literal_prefixes(alt, limit)
             complete = complete and whole

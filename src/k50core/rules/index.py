@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import defaultdict
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, cast
 
 from .opcodes import Op
 
@@ -74,9 +74,6 @@ class RuleIndex(NamedTuple):
     defaults: Dict[int, Tuple[int, ...]] = {}                    # NOT_IN signature id -> rules (a value not hashed)
 
 
-EMPTY = RuleIndex((), {}, {}, {}, {}, {})
-
-
 def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
     if not all(type(v) is str for v in values):  # type: ignore[attr-defined]
         return None
@@ -84,7 +81,8 @@ def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
 
 
 def _ip_keys(slot: int, v4: Sequence[Tuple[int, int]], v6: Sequence[Tuple[int, int]]) -> List[Key]:
-    return [(IP, slot, (4, a, b)) for a, b in v4] + [(IP, slot, (6, a, b)) for a, b in v6]
+    keys: List[Key] = [(IP, slot, (4, a, b)) for a, b in v4]
+    return keys + [(IP, slot, (6, a, b)) for a, b in v6]
 
 
 def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
@@ -286,7 +284,7 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
             elif kind == WHOLE:
                 wholes[where][what].append(rule)  # type: ignore[index]
             elif kind == IP:
-                version, first, last = what  # type: ignore[misc]
+                version, first, last = cast(Tuple[int, int, int], what)
                 ranges[where, version].append((first, last, rule))  # type: ignore[index]
             else:
                 sig = sig_ids.setdefault((kind, where), len(sig_ids))  # type: ignore[arg-type]

@@ -48,5 +48,3 @@ class Op(IntEnum):
     PREFIX = 31      # arg = tuple of str: v starts with one
     CONTAINS = 32    # arg = tuple of str: v contains one
 
-
-NODE_FIELDS = ("op", "slot", "nkids", "end", "arg")
