@@ -148,7 +148,7 @@ def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> D
         pids = [ids[i] for i in order]
         # the floor under any returning assign: the loop, reading the visit's id and its hash
         t = time.perf_counter()
-        for v, at in zip(batch, times):
+        for v, _at in zip(batch, times):
             hash(v["visitor_id"])
         took["floor"].append((time.perf_counter() - t) / n * 1e9)
         t = time.perf_counter()

@@ -11,5 +11,5 @@ from .returning import Assigner, ReturnCache
 
 CPYTHON_TRICKS = False  # plain Python: nothing of CPython's internals (see _csrc/tricks.h)
 
-__all__ = ["CPYTHON_TRICKS", "LAYOUT", "Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type", "device_types",
-           "table_bytes"]
+__all__ = ["CPYTHON_TRICKS", "LAYOUT", "Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info",
+           "device_type", "device_types", "table_bytes"]

@@ -12,7 +12,7 @@ import struct
 import threading
 from array import array
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from ..clock import milliseconds
 from .records import SlotRecord, SupersededLease
@@ -99,8 +99,8 @@ class SlotTable:
         self._fd = fd
         self._lock = threading.RLock()
         self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
-        self._superseded: list = []  # final states of leases this process's claims replaced
-        self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
+        self._superseded: List[SupersededLease] = []  # final states of leases this process's claims replaced
+        self._replaced: Optional[SupersededLease] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._checkpoint_every, self._checkpoint_floor = 0, 0
@@ -471,7 +471,8 @@ class SlotTable:
         v = self._view
         hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
         head = self._head(slot)
-        return SlotRecord(kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, head + HEAD_POOL)[0],
+        return SlotRecord(kind, gen, shared, until, self._u64(slot, OFF_NUMBER),
+                          U32.unpack_from(v, head + HEAD_POOL)[0],
                 U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START),
                 U64.unpack_from(v, head + HEAD_LAST)[0],
                 bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))
