@@ -19,7 +19,8 @@ def networks(items: Iterable[str]) -> List[Any]:
     return [ipaddress.ip_network(i, strict=False) for i in items]
 
 
-def parse_ip(text: Optional[str]) -> Optional[Any]:
+def address_or_none(text: Optional[str]) -> Optional[Any]:
+    """The ipaddress object of an address string; None for anything else."""
     try:
         return ipaddress.ip_address((text or "").strip())
     except ValueError:
@@ -29,13 +30,13 @@ def parse_ip(text: Optional[str]) -> Optional[Any]:
 def client_ip(peer: Optional[str], forwarded: Iterable[str], trusted: List[Any]) -> Optional[str]:
     """The peer's address; X-Forwarded-For only when the peer is a trusted proxy (the rightmost
     address not itself a trusted proxy is the client)."""
-    ip = parse_ip(peer)
+    ip = address_or_none(peer)
     if ip is None:
         return None
     if trusted and any(ip in n for n in trusted):
         hops = [h for part in forwarded for h in part.split(",")]
         for hop in reversed(hops):
-            hop_ip = parse_ip(hop)
+            hop_ip = address_or_none(hop)
             if hop_ip is None:
                 break
             if not any(hop_ip in n for n in trusted):

@@ -8,10 +8,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (pgserver, service_support)
 
 from k50core import _impl
+
+pytest_plugins = ["service_support"]  # its fixtures (clock, engine) for the service, snippet and telephony tests
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE (.ci/run sets ci); a test that sets its own
+# max_examples keeps it under both. No deadline: a slow machine is not a failure. ``ci`` tries more
+# examples of the rest, the same ones every run (a red build reproduces), and prints the blob that
+# replays a failure; ``dev`` keeps hypothesis's random search and its example database.
+_QUIET = [HealthCheck.too_slow]
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=_QUIET)
+settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUILDS = ["compiled", "reference"]

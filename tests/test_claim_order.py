@@ -172,7 +172,10 @@ def test_a_worker_whose_list_other_workers_emptied_still_claims_the_right_number
     for t in (one, oracle):  # all leased once, ended long ago, each at its own instant
         for i in range(n):
             t.claim(slots, 0, 1_000 + i, 10, 0, 0, i + 1, b"x", b"")
-    args = lambda k: (slots, 0, 1_000_000 + k, 10_000, 0, 0, 10**6 + k, b"y", b"")
+
+    def args(k):
+        return slots, 0, 1_000_000 + k, 10_000, 0, 0, 10**6 + k, b"y", b""
+
     assert one.claim(*args(0)) == oracle.claim(*args(0))          # one's list: the 299 still free
     for k in range(1, 201):
         assert two.claim(*args(k)) == oracle.claim(*args(k))

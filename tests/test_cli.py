@@ -34,7 +34,7 @@ def test_check_reports_every_problem(tmp_path):
 
 
 def test_demo_prints_decisions_and_a_call(tmp_path):
-    for run in range(2):                                  # a second run continues the first's pools and store
+    for _run in range(2):                                 # a second run continues the first's pools and store
         result = runner.invoke(app, ["demo", "--json", "--store", str(tmp_path / "demo.db")])
         assert result.exit_code == 0, result.output
         rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

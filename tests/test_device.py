@@ -13,7 +13,7 @@ import importlib
 import os
 import random
 import re
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 from typing import Callable, List, Tuple
 
@@ -58,7 +58,7 @@ def oracle(ua: object) -> Tuple[str, str, str]:
     return _oracle(str.__str__(ua)[:CAP] if isinstance(ua, str) else "")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _oracle(text: str) -> Tuple[str, str, str]:
     try:
         u = user_agents.parse(text)
@@ -341,7 +341,7 @@ def test_repeated_and_equal_strings(core: ModuleType) -> None:
     for ua in (a, a, b, IPAD, a, b, IPAD):
         assert core.device_type(ua) == oracle(ua)[0]
     assert core.device_types([a] * 5 + [IPAD] * 3 + [b]) == ["mobile"] * 5 + ["tablet"] * 3 + ["mobile"]
-    assert core.device_types((ua for ua in [a, WIN_CHROME])) == ["mobile", "desktop"]
+    assert core.device_types(ua for ua in [a, WIN_CHROME]) == ["mobile", "desktop"]
 
 
 def test_cache_bound(core: ModuleType) -> None:

@@ -18,7 +18,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.)
     from bindings.service.limits import Protection
 from k50core import Engine
 from drain_support import BROWSER, CHROME, browser_visit
-from service_support import T0, Clock, clock, engine, serving  # noqa: F401 (fixtures)
+from service_support import T0, Clock, serving
 from test_snippet import browser, browser_agent, server  # noqa: F401 (fixtures: headless Chromium, a served demo)
 
 KEY = "drain-key"
@@ -205,7 +205,7 @@ class OnLoop:
         await self.app(scope, receive, send)
 
 
-def test_after_the_flood_a_real_browser_still_gets_a_dynamic_number(browser, tmp_path):
+def test_after_the_flood_a_real_browser_still_gets_a_dynamic_number(browser, tmp_path):  # noqa: F811 (fixture)
     """The same attack, into the app of a real uvicorn server (on its own event loop), then a real
     headless Chromium with a person's User-Agent, arriving from another network through the proxy
     the service trusts, loads the site's page: the snippet's first answer is a claim ticket, its
@@ -242,7 +242,7 @@ def test_after_the_flood_a_real_browser_still_gets_a_dynamic_number(browser, tmp
         engine.close()
 
 
-def test_pages_on_other_sites_cannot_make_browsers_take_numbers(browser, server):
+def test_pages_on_other_sites_cannot_make_browsers_take_numbers(browser, server):  # noqa: F811 (fixtures)
     """The cross-site vector: a page on another site makes its visitors' browsers post visits to the
     service (text/plain with no-cors: no preflight; JSON with cors). Real Chromium sends the page's
     Origin: every post is refused (403) and no number is taken."""

@@ -8,7 +8,6 @@ The log is drained after most steps, but may wait over many (leases then end
 and their numbers pass on meanwhile): drained, every lease's logged end must
 be the one the model knows.
 """
-import copy
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -180,7 +179,7 @@ class Pools(RuleBasedStateMachine):
     @invariant()
     def no_number_held_twice(self):
         by_number = {}
-        for (pool, lease, number), (num, holder, start, end, shared) in self.leases.items():
+        for (_pool, lease, number), (_num, _holder, start, end, shared) in self.leases.items():
             by_number.setdefault(number, []).append((start, end, shared, lease))
         for number, spans in by_number.items():
             spans.sort()

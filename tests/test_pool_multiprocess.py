@@ -97,11 +97,11 @@ def test_four_processes_one_killed(build, tmp_path):
     leases = leases_from(logs, parent.lease_holders())
     assert len(leases) > len(NUMBERS), "numbers changed hands under contention"
     by_number = {}
-    for (pool, lease, number), rec in leases.items():
+    for (_pool, lease, number), rec in leases.items():
         by_number.setdefault(number, []).append((rec["start"], rec["end"], rec["shared"], lease))
     for number, spans in by_number.items():
         spans.sort()
-        for (s1, e1, sh1, l1), (s2, e2, sh2, l2) in zip(spans, spans[1:]):
+        for (_s1, e1, sh1, l1), (s2, _e2, sh2, l2) in zip(spans, spans[1:]):
             if not (sh1 or sh2):
                 assert s2 >= e1 + COOL, f"{number}: lease {l2} from {s2} overlaps {l1} ending {e1}"
 
@@ -111,7 +111,7 @@ def test_four_processes_one_killed(build, tmp_path):
     assert not table.index_overflowed()
     for slot in range(parent.pools.segment.used):
         kind, gen, shared, until = table.state(slot)
-        holder = table.record(slot)[9]
+        holder = table.record(slot).holder
         if kind == 2 and holder:  # LEASED, a visitor's
             assert table.lease_of(parent.pools._holder(holder.decode())[1], holder, until - 1) == (slot, gen)
 

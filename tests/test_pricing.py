@@ -17,7 +17,7 @@ RAW = yaml.safe_load((resources.files("k50core") / "examples" / "plans.yaml").re
 
 
 def amount_of(invoice, words):
-    return sum((l.amount for l in invoice.lines if words in l.description), Decimal(0))
+    return sum((line.amount for line in invoice.lines if words in line.description), Decimal(0))
 
 
 # --- the FAQ's facts as worked examples -------------------------------------------------
@@ -221,7 +221,7 @@ def test_total_is_never_negative_and_adds_up(plan, code, n, phone, sip, turnover
     package = package if plan == "provider" else None
     invoice = estimate(n, code, Usage(phone, sip), plan, turnover, CONFIG, package)
     assert invoice.total >= 0
-    assert invoice.total == sum(l.amount for l in invoice.lines)
+    assert invoice.total == sum(line.amount for line in invoice.lines)
     assert invoice.total == invoice.total.quantize(Decimal("0.01"))
     assert invoice.prepaid >= 0 and invoice.billed_at_month_end >= 0
 

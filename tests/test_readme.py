@@ -1,11 +1,21 @@
 """What a newcomer meets first: the README's commands and examples run as written, the paths it names
 exist, the licence the metadata claims is there."""
+import ast
+import doctest
+import io
+import json
+import os
 import re
+import shlex
 import subprocess
 import sys
+import tokenize
 import tomllib
 from importlib import metadata
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -54,17 +64,6 @@ def test_every_path_the_readme_names_exists():
 # CLI's commands that need no server run with the installed `k50core` (`# -> TEXT`: what they print),
 # `k50core serve` lines are parsed by the CLI itself, `curl` lines run against `serve --demo` in
 # test_the_run_command_shows_the_whole_flow, and pip / pytest are .ci/run's.
-import ast
-import doctest
-import io
-import json
-import os
-import shlex
-import tokenize
-
-import pytest
-import yaml
-
 SAFE = {"check", "demo", "size", "simulate", "invoice", "report", "import-deals", "--version", "--help"}
 CI = ("pip install", "python -m pytest")
 
@@ -201,7 +200,7 @@ def _run_examples(checkout):
 def test_every_cli_command_in_the_readme_runs_or_parses(checkout):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     seen = {"run": 0, "serve": 0, "curl": 0}
-    for section, lang, code, line in blocks():
+    for _section, lang, code, line in blocks():
         if lang not in ("bash", "sh", "shell"):
             continue
         for command, want in commands(code):

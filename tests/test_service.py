@@ -22,7 +22,6 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
 from drain_support import BROWSER, browser_visit
-from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
 SITE = "https://shop.example.ru"

@@ -26,7 +26,7 @@ except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50cor
 from k50core import Engine
 from k50core.cli import app as cli_app
 from drain_support import CC, COUNTRIES, WORLD_NUMBERS
-from service_support import Clock, clock, engine, serving  # noqa: F401 (fixtures)
+from service_support import serving
 
 KEY = "snippet-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -33,7 +33,7 @@ def test_bad_visits_never_raise_and_builds_agree(visit):
     b = engine("reference").attributes(visit, now=5.0)
     assert a == b
     assert engine("compiled").match(a) == engine("reference").match(b)
-    for key, value in a.items():
+    for value in a.values():
         assert value is not None
         if isinstance(value, str):
             assert len(value) <= 16384

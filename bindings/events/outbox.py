@@ -60,7 +60,7 @@ class Dispatcher:
     """
 
     def __init__(self, store: Store, events: Events, *, now: Callable[[], float] = time.time,
-                 lock: Optional[threading.Lock] = None, send: Optional[Send] = None,
+                 lock: Optional[ContextManager[Any]] = None, send: Optional[Send] = None,
                  timeout: float = 10.0, claim_seconds: float = CLAIM_SECONDS) -> None:
         self.store = store
         self.now = now
@@ -188,7 +188,7 @@ class Dispatcher:
                 return None
             cur.execute(self.store._sql(f"SELECT {', '.join(_ROW)} FROM outbox WHERE id = ?"), (key,))
             row = cur.fetchone()
-        return Entry(*row[:5], int(row[5])) if row else None
+        return Entry._make((*row[:5], int(row[5]))) if row else None
 
     def _attempt(self, e: Entry, now: Optional[float]) -> bool:
         """Send one claimed row (no lock held) and record the outcome; True when delivered."""
@@ -198,6 +198,7 @@ class Dispatcher:
             self._record(e, DEAD, "target not configured", None, t)
             return False
         url, body, headers = request
+        error: Optional[str] = None
         try:
             reply = self.send(url, body, headers, self.timeout)
         except Exception as exc:  # the network, a bad URL: every failure is recorded, none escapes
@@ -232,6 +233,7 @@ class Dispatcher:
     def _record(self, e: Entry, outcome: str, error: Optional[str], reply: Optional[Reply], t: float) -> None:
         attempts = e.attempts + 1
         retry = self.events.retry
+        args: Tuple[Any, ...]
         if outcome == DELIVERED:
             sql, args = ("UPDATE outbox SET status = 'delivered', attempts = ?, delivered_at = ?, last_error = NULL, "
                          "claimed_until = NULL WHERE id = ? AND status = 'pending'"), (attempts, t, e.id)

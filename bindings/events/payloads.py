@@ -76,7 +76,8 @@ def ga4_event(call: Mapping[str, Any], a: Attribution, ga4: GA4) -> Optional[Dic
     client_id = attrs.get("ga_client_id")
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
         return None
-    utm = attrs.get("utm") if isinstance(attrs.get("utm"), Mapping) else {}
+    tags = attrs.get("utm")
+    utm: Mapping[str, Any] = tags if isinstance(tags, Mapping) else {}
     params: Dict[str, Any] = {
         "session_id": ga4_session_id(attrs, ga4.measurement_id),
         "engagement_time_msec": 1,   # without it GA4 leaves the event out of engagement and realtime reports

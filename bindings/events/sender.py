@@ -10,7 +10,7 @@ import email.utils
 import hashlib
 import urllib.error
 import urllib.request
-from typing import Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 from k50core import __version__
 
@@ -29,7 +29,7 @@ Send = Callable[[str, bytes, Mapping[str, str], float], Reply]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # urllib then raises HTTPError with the 3xx status: a failed attempt
 
 
@@ -91,6 +91,6 @@ def backoff(key: str, attempts: int, base: float, most: float) -> float:
     ``most``, spread ±20% by a hash of the key so retries of many events do not arrive in step
     (deterministic: a test, or a second worker, computes the same schedule)."""
     raw = min(most, base * 2.0 ** min(max(attempts - 1, 0), 64))
-    digest = hashlib.sha256(f"{key}#{attempts}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{key}#{attempts}".encode()).digest()
     spread = 0.8 + 0.4 * int.from_bytes(digest[:8], "big") / 2 ** 64
     return min(most, raw * spread)

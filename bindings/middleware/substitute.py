@@ -88,7 +88,7 @@ class Substituter:
     """Swaps the given site numbers (any written form parseable in ``region``) for an assigned one."""
 
     def __init__(self, numbers: Iterable[str], region: str = "RU", style: str = "ru") -> None:
-        self.numbers = []
+        self.numbers: List[str] = []
         for n in numbers:
             e164 = normalise(n, region)
             if e164 is not None and e164 not in self.numbers:

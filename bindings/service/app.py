@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Seq
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from k50core.attribution import STATUSES, CallError
@@ -40,6 +40,7 @@ from k50core.pools import Assignment
 
 from ..visitors import client_ip, networks
 from .limits import Guard, Protection, RateLimiter, deployment_secret
+from .apidocs import render_html
 from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .dashboard import dashboard_routes
@@ -56,12 +57,13 @@ try:
     from k50core.bindings.telephony.signing import DEFAULT_WINDOW
     from k50core.bindings.events import Dispatcher, attribution_json
 except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
+    from bindings.telephony import (  # type: ignore[import-not-found, no-redef]
+                                    FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
                                     PayloadError, SignatureError, Verifier, decode_body, decode_form,
                                     detect, rename, to_call, verify_twilio, zone)
-    from bindings.telephony.payloads import is_form
-    from bindings.telephony.signing import DEFAULT_WINDOW
-    from bindings.events import Dispatcher, attribution_json
+    from bindings.telephony.payloads import is_form  # type: ignore[import-not-found, no-redef]
+    from bindings.telephony.signing import DEFAULT_WINDOW  # type: ignore[import-not-found, no-redef]
+    from bindings.events import Dispatcher, attribution_json  # type: ignore[import-not-found, no-redef]
 
 log = logging.getLogger("k50core.service")
 
@@ -144,7 +146,8 @@ class Metrics:
                    else "Numbers in the pool.", (({"pool": p}, v.get(state, 0)) for p, v in sorted(pools.items())))
         family("k50_visits_not_substituted_total", "counter",
                "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
-               [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
+               [({"reason": "excluded"}, stats.get("excluded", 0)),
+                ({"reason": "unmatched"}, stats.get("unmatched", 0))])
         family("k50_process", "gauge", "This worker process (each of `serve --workers N` is scraped alone).",
                [({"pid": str(os.getpid())}, 1)])
         family("k50_holder_index_overflowed", "gauge",
@@ -214,7 +217,7 @@ class Service:
                            headers={"WWW-Authenticate": 'Bearer realm="k50core"'})
 
     def allowed(self, origin: Optional[str]) -> bool:
-        return bool(origin) and ("*" in self.origins or origin.rstrip("/") in self.origins)
+        return origin is not None and origin != "" and ("*" in self.origins or origin.rstrip("/") in self.origins)
 
     def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
         """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""
@@ -416,6 +419,9 @@ class Service:
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
 
+    async def api_docs(self, request: Request) -> Response:
+        return HTMLResponse(render_html(openapi_document()))
+
 
 def _query_number(text: Optional[str], name: str, default: float, problems: List[Tuple[str, str]]) -> float:
     if text is None or text == "":
@@ -581,6 +587,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/healthz", svc.healthz, ["GET"]),
         route("/metrics", svc.metrics_text, ["GET"]),  # authorised in metrics_text: an API or metrics key
         route("/openapi.json", svc.openapi, ["GET"]),
+        route("/docs", svc.api_docs, ["GET"]),
     ] + page_routes(engine, demo=demo)
     board, session_ok = dashboard_routes(svc, route, deployment_secret(engine, protection.secret if protection else None))
     routes += report_routes(svc, route, session_ok) + board  # reports, deals, CRM webhooks, the dashboard

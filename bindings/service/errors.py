@@ -5,7 +5,7 @@ Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "messa
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
 
@@ -58,7 +58,8 @@ def kind(value: Any) -> str:
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-async def read_body(receive: Callable[[], Awaitable[Dict[str, Any]]], declared: Optional[str]) -> Optional[bytes]:
+async def read_body(receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                    declared: Optional[str]) -> Optional[bytes]:
     """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""
     if declared is not None:
         try:

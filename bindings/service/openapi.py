@@ -1,7 +1,7 @@
 """The service's OpenAPI 3 document, written by hand (served at GET /openapi.json)."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from k50core.attribution import STATUSES
 
@@ -96,7 +96,7 @@ _SCHEMAS: Dict[str, Any] = {
 def openapi_document() -> Dict[str, Any]:
     from k50core import __version__
 
-    key = [{"bearer": []}, {"apiKey": []}]
+    key: List[Dict[str, List[str]]] = [{"bearer": []}, {"apiKey": []}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "k50core service", "version": __version__,
@@ -176,6 +176,9 @@ def openapi_document() -> Dict[str, Any]:
                 "description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
                 **_errors(401)}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+            "/docs": {"get": {"summary": "This document as a page to read (HTML, nothing fetched from elsewhere)",
+                              "responses": {"200": {"description": "the API reference", "content": {
+                                  "text/html": {"schema": {"type": "string"}}}}}}},
             **report_paths(key),
         },
     }

@@ -66,7 +66,8 @@ def _grouped(digits: str) -> str:
     return f"8 {digits[1:4]} {digits[4:7]} {digits[7:9]} {digits[9:11]}"
 
 
-def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str, heartbeat: Optional[int] = None) -> str:
+def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str,
+              heartbeat: Optional[int] = None) -> str:
     """The demo site's page: the site's number in text (two forms, and split across two elements),
     in a tel: link, and once inside a ``data-k50-noswap`` element that the snippet must leave alone."""
     number = site_number or ""
@@ -97,7 +98,8 @@ def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str,
 number and writes it over the site's number above. Try
 <a href="/?utm_source=yandex&amp;utm_medium=cpc&amp;utm_campaign=spring_sale">an ad campaign's link</a>
 (the demo config gives it a dynamic number). <code>K50.number()</code> in the console shows it.</p>
-<script src="/snippet.js" data-endpoint="{html.escape(endpoint)}" data-site-number="{html.escape(number)}"{beat} async></script>
+<script src="/snippet.js" data-endpoint="{html.escape(endpoint)}"
+        data-site-number="{html.escape(number)}"{beat} async></script>
 </body>
 </html>
 """

@@ -232,7 +232,7 @@ async def guarded(svc: "Service", guard: Any, fields: Dict[str, Any], ip: Option
                   now: float) -> Tuple[Assignment, Optional[str]]:
     """A new visitor from a browser, the guard on: (what it is shown, a claim ticket or None)."""
     decision = svc.engine.decide(fields, now)
-    pool = svc.engine.config.pools.get(decision.pool) if decision.kind == "pool" else None
+    pool = svc.engine.config.pools.get(decision.pool) if decision.kind == "pool" and decision.pool else None
     if pool is None or pool.type != "dynamic":  # an exclusion, no rule, a static number: nothing to drain
         return await assign(svc, fields, now), None
     visitor = fields["visitor_id"]

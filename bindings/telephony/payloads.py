@@ -129,7 +129,7 @@ def rename(problems: Sequence[Tuple[str, str]], fmt: str, data: Any = None) -> L
     if isinstance(data, Mapping):
         for engine_name, first in list(names.items()):
             second = _ALTERNATIVES.get(fmt, {}).get(first)
-            if fmt == "twilio" and first == "Timestamp":  # StartTime wins over Timestamp when given
+            if fmt == "twilio" and first == "Timestamp" and second:  # StartTime wins over Timestamp when given
                 first, second = second, first
             if second and data.get(first) in (None, "") and data.get(second) not in (None, ""):
                 names[engine_name] = second
@@ -177,12 +177,13 @@ def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]
         if not re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
             problems.append((name, "expected a non-negative number of seconds"))
             return None
-        number: Optional[float] = float(text)
+        number = float(text)
     else:
-        number = _finite(value)
-        if number is None or number < 0:
+        finite = _finite(value)
+        if finite is None or finite < 0:
             problems.append((name, "expected a non-negative number of seconds"))
             return None
+        number = finite
     if number > MAX_CALL_SECONDS:
         problems.append((name, f"longer than a day ({MAX_CALL_SECONDS} s)"))
         return None

@@ -1,8 +1,9 @@
 """k50core: call tracking with a compiled core.
 
 Visit → attributes → rule → pool → lease → call → attribution: ``Engine``
-does all of it; ``sizing`` and ``pricing`` size pools and estimate cost. ``IMPLEMENTATION`` says which build runs: "compiled" (the Cython
-core) or "reference" (its plain-Python twin, ``K50CORE_NO_EXTENSIONS=1``).
+does all of it; ``sizing`` and ``pricing`` size pools and estimate cost.
+``IMPLEMENTATION`` says which build runs: "compiled" (the Cython core) or
+"reference" (its plain-Python twin, ``K50CORE_NO_EXTENSIONS=1``).
 """
 from ._impl import IMPLEMENTATION, core as _core
 from .attribution import Attribution, CallError, Candidate

@@ -18,7 +18,7 @@ if os.environ.get("K50CORE_NO_EXTENSIONS"):
     IMPLEMENTATION = "reference"
 else:
     try:
-        from . import _engine as core  # type: ignore[no-redef]
+        from . import _engine as core
 
         IMPLEMENTATION = "compiled"
     except ImportError:  # built without a compiler

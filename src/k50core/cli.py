@@ -8,7 +8,7 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -28,12 +28,15 @@ class _OneLineErrors(TyperGroup):
     (click and typer would print the usage and a framed box); a command's own exit status passes."""
 
     def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
-             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+             complete_var: Optional[str] = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         given = list(sys.argv[1:] if args is None else args)
         try:
-            rv = super().main(given, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = super().main(given, prog_name, complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
         except _ClickError as exc:
             command = next((a for a in given if a in self.commands), None)  # the first name that is a command
             typer.echo(f"k50core{' ' + command if command else ''}: {exc.format_message()}", err=True)
@@ -148,16 +151,25 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-DEMO_VISITS = [
-    {"visitor_id": "v1", "ip": "5.101.68.156", "url": "https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=organic",
-     "referrer": "https://yandex.ru/search/?text=sofa", "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},
+DEMO_VISITS: List[Dict[str, Any]] = [
+    {"visitor_id": "v1", "ip": "5.101.68.156",
+     "url": "https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=organic",
+     "referrer": "https://yandex.ru/search/?text=sofa",
+     "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/120.0 Safari/537.36"},
     {"visitor_id": "v2", "ip": "5.16.252.86", "url": "https://shop.example.ru/", "referrer": "https://www.google.ru/",
-     "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"},
-    {"visitor_id": "v3", "ip": "5.128.166.172", "url": "https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=123",
-     "user_agent": "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1"},
-    {"visitor_id": "v4", "ip": "203.0.113.7", "url": "https://shop.example.ru/", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"},
-    {"visitor_id": "v5", "ip": "31.181.63.3", "url": "https://shop.example.ru/catalog/tables/oak", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Safari/605.1.15"},
-    {"visitor_id": "v6", "ip": "66.249.66.1", "url": "https://shop.example.ru/", "user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+     "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                   "Version/17.0 Mobile/15E148 Safari/604.1"},
+    {"visitor_id": "v3", "ip": "5.128.166.172",
+     "url": "https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale&yclid=123",
+     "user_agent": "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                   "Version/16.0 Mobile/15E148 Safari/604.1"},
+    {"visitor_id": "v4", "ip": "203.0.113.7", "url": "https://shop.example.ru/",
+     "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"},
+    {"visitor_id": "v5", "ip": "31.181.63.3", "url": "https://shop.example.ru/catalog/tables/oak",
+     "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Safari/605.1.15"},
+    {"visitor_id": "v6", "ip": "66.249.66.1", "url": "https://shop.example.ru/",
+     "user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
     {"visitor_id": "v7", "ip": "not-an-ip", "url": "http://[broken", "user_agent": None, "cookies": "a=1; b"},
 ]
 
@@ -245,8 +257,9 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
          target: float = typer.Option(0.95, help="target attribution accuracy, 0-1"),
          hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
          cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
-         minutes: Optional[int] = typer.Option(None, callback=_at_least(0, what="a count of minutes"), help="forwarded call minutes a month "
-                                               "(default: 5% of visits call, 3 minutes each)"),
+         minutes: Optional[int] = typer.Option(None, callback=_at_least(0, what="a count of minutes"),
+                                               help="forwarded call minutes a month "
+                                                    "(default: 5% of visits call, 3 minutes each)"),
          plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
     """How many numbers a pool needs for the target accuracy, and what each plan costs a month."""
     from .pricing import compare_plans, load_plans
@@ -260,7 +273,7 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
         invoices = compare_plans(rec.numbers, code, month, config=config)
     except ValueError as exc:  # ConfigError and UnreachableTarget are ValueErrors naming what is wrong
         typer.echo(f"k50core size: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     for line in rec.explain():
         typer.echo(line)
     typer.echo(f"\nmonthly cost for {rec.numbers} numbers with code {code}, {month:,} forwarded minutes"
@@ -288,10 +301,10 @@ def invoice(store: str = typer.Option(..., help="the store the calls were record
         bill = estimate(numbers, code, usage, plan=plan, config=load_plans(plans))
     except _store_errors() as exc:
         typer.echo(f"k50core invoice: --store {_redacted(store)}: {_first_line(exc)}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except ValueError as exc:
         typer.echo(f"k50core invoice: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(f"{bill.label}: {usage.calls} calls, {usage.phone_minutes} forwarded minutes"
                + (f", {usage.sip_minutes} SIP minutes" if usage.sip_minutes else ""))
     for line in bill.lines:
@@ -321,9 +334,9 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         if sizes is None:
             raise _bad("--svg", "the chart draws a sweep: give --sweep lo:hi[:step] too")
         _check_writable(svg, "--svg")
-    kw = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
-              call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
-              progress=progress and sys.stdout.isatty())
+    kw: Dict[str, Any] = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
+                              call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
+                              progress=progress and sys.stdout.isatty())
     try:
         source = None
         if config is not None:
@@ -340,7 +353,7 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         return
     except ValueError as exc:
         typer.echo(f"k50core simulate: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(f"{'numbers':>8} {'accuracy':>9} {'peak':>8} {'matched':>8} {'late':>7} {'ambig.':>7} "
                f"{'unmatch.':>8} {'util.':>6} {'exhausted':>9}")
     for n, r in points:
@@ -416,8 +429,9 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
           cdr_timezone: str = typer.Option("UTC", help="the time zone of Asterisk/FreePBX CDR times "
                                            "(\"YYYY-MM-DD HH:MM:SS\"), e.g. Europe/Moscow: a call read in the "
                                            "wrong zone is recorded unmatched, once"),
-          workers: int = typer.Option(1, callback=_at_least(1, what="a worker count"), help="worker processes; they share one pool segment and store "
-                                      "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
+          workers: int = typer.Option(1, callback=_at_least(1, what="a worker count"),
+                                      help="worker processes; they share one pool segment and store "
+                                           "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
           rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
@@ -431,8 +445,8 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         from k50core.bindings.service import create_app
         from k50core.bindings.service.server import JsonErrorsHTTPProtocol
     except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
-        from bindings.service import create_app
-        from bindings.service.server import JsonErrorsHTTPProtocol
+        from bindings.service import create_app  # type: ignore[import-not-found, no-redef]
+        from bindings.service.server import JsonErrorsHTTPProtocol  # type: ignore[import-not-found, no-redef]
     from .engine import Engine
 
     if config is None and not demo:
@@ -444,7 +458,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     try:
         from k50core.bindings.telephony.payloads import zone
     except ImportError:  # a source checkout
-        from bindings.telephony.payloads import zone
+        from bindings.telephony.payloads import zone  # type: ignore[import-not-found, no-redef]
     try:
         zone(cdr_timezone)
     except ValueError:
@@ -485,11 +499,12 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
                                       if k.strip()]
+    limits: Dict[str, Any] = {} if rate_limits else {"rate_limits": None}
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
                              demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
                              cdr_timezone=cdr_timezone,
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
-                             **({} if rate_limits else {"rate_limits": None}))
+                             **limits)
     kept = _redacted(target) if target is not None else \
         "in memory (nothing is kept when it stops; --store FILE.db keeps leases and calls)"
     typer.echo(f"k50core serve ({engine.implementation} build): config {source}, store {kept}, "

@@ -13,7 +13,7 @@ from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
 from .attribution import Attribution, Attributor, parse_call, visit_summary
-from .instants import milliseconds, seconds
+from .clock import milliseconds, seconds
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
 from .report.recorder import Recorder
@@ -73,7 +73,7 @@ class Engine:
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
         # A SQLite file: each new lease's visit goes to an append-only journal before its number is
-        # shown (a few µs; a transaction each would be ~60), and to the store in batches (see
+        # shown (an append costs far less than a transaction per visitor), and to the store in batches (see
         # store.journal). A journal a killed process left behind is replayed first.
         self.journal: Optional[StartJournal] = None  # opened last, once nothing else can fail
         self._first_queued: Optional[float] = None  # when the oldest start waiting for the store came
@@ -112,15 +112,15 @@ class Engine:
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
-        self.assign, self.assign_many = assigner.entry(), assigner.assign_many
+        self.assign, self.assign_many = assigner.assign, assigner.assign_many  # type: ignore[method-assign]
         # heartbeats answered in the core, the clock read there
-        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many
+        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many  # type: ignore[method-assign]
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
             me = weakref.ref(self)  # an engine made before a fork (gunicorn --preload): see _forked
             os.register_at_fork(after_in_child=lambda: getattr(me(), "_forked", lambda: None)())
-        if warm:  # the first engine of a process pays it (~0.3 s), not its first visitor
+        if warm:  # the first engine of a process pays it, not its first visitor
             self.warm_up()
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
@@ -165,7 +165,7 @@ class Engine:
         (a SQLite path, ``postgresql://…`` or a Store; default: SQLite in
         memory) keeps leases, visits, calls and attributions. ``warm`` (default)
         loads now what enrichment would load at the first visit (the User-Agent
-        parser's patterns: ~0.3 s, once per process), so no visitor waits for it.
+        parser's patterns, once per process), so no visitor waits for it.
         Raises ConfigError listing every problem with its place.
         """
         config = _load(source)
@@ -200,6 +200,7 @@ class Engine:
         if decision.kind != "pool":
             self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
             return Assignment(None, None, None, decision.rule, None, None, False)
+        assert decision.pool is not None and decision.rule is not None  # a "pool" decision names both
         pool = self.config.pools[decision.pool]
         if pool.type == "static":
             self._counts["static"] += 1
@@ -233,7 +234,7 @@ class Engine:
             now_held = self.pools.holder_of(e.number)
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
         row = row_of(e, holder=not joined)
-        visit = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
+        visit: Dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                  "attributes": visit_summary(attrs)}
         replaced = self.pools.replaced_by_last_claim()
         if replaced is not None:
@@ -520,11 +521,13 @@ class Engine:
         return NO_MATCH if r < 0 else self._outcomes[r]
 
     def match_many(self, batch: Iterable[Any]) -> List[Decision]:
-        return self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
+        decisions: List[Decision] = self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
+        return decisions
 
     def decide(self, visit: Any, now: Optional[float] = None) -> Decision:
         return self.match(self.enrich(visit, None if now is None else seconds(now)))
 
     def decide_many(self, visits: Iterable[Any], now: Optional[float] = None) -> List[Decision]:
         enrich, at = self.enrich, None if now is None else seconds(now)
-        return self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
+        decisions: List[Decision] = self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
+        return decisions

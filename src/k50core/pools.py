@@ -21,6 +21,7 @@ file; assigning and renewing never lock.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import mmap
 import os
@@ -32,7 +33,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ._engine_py.pool import HEAD_SIZE, HOLDER_MAX, SESSION_MAX, SLOT_SIZE, CLAIMING, LEASED, NEVER, RETIRED
+from ._engine_py.pool import (  # noqa: F401 (CLAIMING, NEVER: the layout's names, re-exported with the rest)
+    CLAIMING, HEAD_SIZE, HOLDER_MAX, LEASED, NEVER, RETIRED, SESSION_MAX, SLOT_SIZE)
 from ._engine_py.pool import _parse_token as parse_token_text
 from .config.model import Pool
 from .config.phones import display as format_number
@@ -45,7 +47,7 @@ MAX_POOLS = 56
 REGISTRY = 64
 ENTRY = 64
 NAME_MAX = 32
-C_CLAIMS, C_SHARES, C_DEFAULTS, C_RENEWALS = range(4)
+C_CLAIMS, C_SHARES, C_DEFAULTS = range(3)  # a pool's counters; the fourth is spare
 _HEAD = struct.Struct("<8sIIII")
 KEY_AT, KEY_SIZE = 32, 16
 TAG_KEY_AT = 48
@@ -152,6 +154,7 @@ class Segment:
         of the older build first: one still running would claim without entering its leases.)"""
         capacity = _HEAD.unpack_from(self.buffer, 0)[3]
         self.buffer.close()
+        assert self.fd is not None  # a segment file: the only kind with an older layout
         os.ftruncate(self.fd, HEADER_SIZE + core.table_bytes(capacity))  # the new bytes read as zeros
         self.buffer = mmap.mmap(self.fd, HEADER_SIZE + core.table_bytes(capacity))
 
@@ -223,7 +226,7 @@ class Segment:
     def numbers(self) -> Dict[int, int]:
         """number key → slot, for every slot set up so far."""
         table = self.table
-        return {table.record(i)[4]: i for i in range(self.used)}
+        return {table.record(i).number: i for i in range(self.used)}
 
     def new_slot(self, number: int, pool: int) -> int:
         used = self.used
@@ -262,10 +265,11 @@ class _SegmentLock:
         self.segment._local_lock.release()
 
 
-class _Gone:
-    @staticmethod
-    def _after_fork() -> None:
-        pass
+def _reset_in_child(ref: "weakref.ref[Pools]") -> None:
+    """The fork hook of a Pools: registered for the process's life, so it outlives a collected one."""
+    pools = ref()
+    if pools is not None:
+        pools._after_fork()
 
 
 class Pools:
@@ -298,8 +302,7 @@ class Pools:
         self._slot_pool: Dict[int, _PoolSlots] = {}
         self._last_holder: Tuple[Optional[str], bytes, int] = (None, b"", 0)
         self.configure(pools, now_ms)
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (ref() or _Gone)._after_fork())
+        os.register_at_fork(after_in_child=functools.partial(_reset_in_child, weakref.ref(self)))
 
     def _after_fork(self) -> None:
         """A forked worker: its own scan start, and none of the parent's buffered events."""
@@ -412,12 +415,12 @@ class Pools:
         raw = self.table.last_superseded()
         if raw is None:
             return None
-        slot, gen, shared, start, last, until, pool, rule, number, holder, session = raw
-        name = self._pool_names[pool] if 0 <= pool < len(self._pool_names) else None
+        name = self._pool_names[raw.pool] if 0 <= raw.pool < len(self._pool_names) else None
         if name is None:
             return None
-        return LeaseEvent("renew", name, f"+{number}", holder, session, self._rule_name(rule), start / 1000.0,
-                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
+        return LeaseEvent("renew", name, f"+{raw.number}", raw.holder, raw.session, self._rule_name(raw.rule),
+                          raw.start / 1000.0, raw.last / 1000.0, raw.until / 1000.0, raw.shared,
+                          f"{raw.slot}.{raw.gen}")
 
     def _holder(self, visitor: Optional[str]) -> Tuple[bytes, int]:
         """The visitor id as the slot keeps it, and its hash: the last one kept, as a new visitor's
@@ -451,8 +454,8 @@ class Pools:
         found = self.table.lease_of(h, holder, now_ms)
         if found is not None and found[0] not in self._slot_pool:  # a number this config does not have
             found = self.table.find(self._all_slots, h, holder, now_ms)  # (another lease of theirs, if any)
-        ps = self._slot_pool.get(found[0]) if found is not None else None
-        return self._renewed(ps, found[0], found[1], now_ms, visitor) if ps is not None else None
+        held = self._slot_pool.get(found[0]) if found is not None else None
+        return self._renewed(held, found[0], found[1], now_ms, visitor) if held is not None else None
 
 
     def renew(self, token: str, now_ms: int) -> bool:
@@ -484,7 +487,8 @@ class Pools:
         if self._sink is not None:
             self._sink(self.drain(checkpoint))
 
-    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str]) -> Optional[Assignment]:
+    def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int,
+                 visitor: Optional[str]) -> Optional[Assignment]:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
@@ -493,12 +497,12 @@ class Pools:
     def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
               visitor: Optional[str]) -> Assignment:
         record = self.table.record(slot)
-        number, rule = f"+{record[4]}", record[6]
+        number, rule = f"+{record.number}", record.rule
         made = Assignment(number, ps.display.get(number, number), ps.pool.name,
                           self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
         if visitor:  # the holder returns to it, and so does a visitor who joined it while shared
-            joined = record[9] != _field(visitor, HOLDER_MAX)
+            joined = record.holder != _field(visitor, HOLDER_MAX)
             self.returns.put(visitor, slot, gen, ps.hold_ms, made, joined)
         return made
 
@@ -519,7 +523,7 @@ class Pools:
     def make_token(self, ps: _PoolSlots, slot: int, gen: int) -> str:
         """32 hex digits, pool (2) slot (8) gen (6) and the lease's tag (16): a fixed width the core
         parses without a loop; the tag (keyed with the segment's secret) makes it unguessable."""
-        return "%02x%08x%06x%016x" % (ps.index, slot, gen, self.table.tag(slot))
+        return f"{ps.index:02x}{slot:08x}{gen:06x}{self.table.tag(slot):016x}"
 
     def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
         """(pool, slot, gen) of a token whose tag is the one of the lease its slot holds; else None."""
@@ -544,12 +548,12 @@ class Pools:
     def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str],
                 session: Optional[str], until_ms: Optional[int] = None) -> LeaseEvent:
         rec = self.table.record(slot)
-        kind, g, shared, until, number, pool, rule, start, last, holder, sess = rec
         if event != "share":
-            visitor = holder.decode("utf-8", "replace") or None
-            session = sess.decode("utf-8", "replace") or None
-        made = LeaseEvent(event, ps.pool.name, f"+{number}", visitor, session, self._rule_name(rule),
-                          start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared, f"{slot}.{gen}")
+            visitor = rec.holder.decode("utf-8", "replace") or None
+            session = rec.session.decode("utf-8", "replace") or None
+        made = LeaseEvent(event, ps.pool.name, f"+{rec.number}", visitor, session, self._rule_name(rec.rule),
+                          rec.start / 1000.0, now_ms / 1000.0, (until_ms or rec.until) / 1000.0, rec.shared,
+                          f"{slot}.{gen}")
         self._logged(made)
         return made
 
@@ -581,12 +585,13 @@ class Pools:
         return self._state_event(*at) if at is not None else None
 
     def _state_event(self, ps: _PoolSlots, slot: int) -> Optional[LeaseEvent]:
-        kind, gen, shared, until, number, pool, rule, start, last, holder, sess = self.table.record(slot)
-        if kind not in (LEASED, RETIRED) or not until:
+        rec = self.table.record(slot)
+        if rec.kind not in (LEASED, RETIRED) or not rec.until:
             return None
-        return LeaseEvent("state", ps.pool.name, f"+{number}", holder.decode("utf-8", "replace") or None,
-                          sess.decode("utf-8", "replace") or None, self._rule_name(rule), start / 1000.0,
-                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
+        return LeaseEvent("state", ps.pool.name, f"+{rec.number}", rec.holder.decode("utf-8", "replace") or None,
+                          rec.session.decode("utf-8", "replace") or None, self._rule_name(rec.rule),
+                          rec.start / 1000.0, rec.last / 1000.0, rec.until / 1000.0, rec.shared,
+                          f"{slot}.{rec.gen}")
 
     def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
         out = {}
@@ -598,7 +603,7 @@ class Pools:
                     leased += 1
                 elif kind == LEASED and now_ms < until + ps.cooldown_ms:
                     cooling += 1
-            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)] + [0]
+            c = [self.table.counter(self.segment.counter_offset(ps.index, k)) for k in range(3)]
             out[name] = {"numbers": len(ps.slots), "leased": leased, "cooling": cooling,
                          "free": len(ps.slots) - leased - cooling, "claims": c[C_CLAIMS],
                          "exhausted_shared": c[C_SHARES], "exhausted_default": c[C_DEFAULTS]}

@@ -254,7 +254,7 @@ def monthly_usage(calls: Iterable[Mapping[str, Any]], month: Optional[Union[str,
         if not isinstance(to_sip, bool):
             raise ValueError(f"{place}.sip: expected true or false, got {to_sip!r}")
         forwarded = _seconds(call, "forwarded_seconds", place) if "forwarded_seconds" in call else duration
-        if bounds is not None and not bounds[0] <= started < bounds[1]:
+        if bounds is not None and not bounds[0] <= float(started) < bounds[1]:
             continue
         count += 1
         if not answered:
@@ -297,11 +297,11 @@ class Invoice:
 
     @property
     def prepaid(self) -> Decimal:
-        return sum((l.amount for l in self.lines if not l.billed_at_month_end), Decimal(0))
+        return sum((line.amount for line in self.lines if not line.billed_at_month_end), Decimal(0))
 
     @property
     def billed_at_month_end(self) -> Decimal:
-        return sum((l.amount for l in self.lines if l.billed_at_month_end), Decimal(0))
+        return sum((line.amount for line in self.lines if line.billed_at_month_end), Decimal(0))
 
 
 def _line(description: str, quantity: Union[int, Decimal], unit: Decimal, month_end: bool = False) -> LineItem:
@@ -319,7 +319,7 @@ def _as_usage(usage: Union[Usage, int]) -> Usage:
 
 
 def _minimum_top_up(lines: List[LineItem], minimum: Decimal) -> None:
-    charged = sum((l.amount for l in lines), Decimal(0))
+    charged = sum((line.amount for line in lines), Decimal(0))
     if charged < minimum:
         lines.append(_line(f"top-up to the monthly minimum of {minimum} RUB", 1, minimum - charged))
 
@@ -383,12 +383,12 @@ def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan
 
     percent = cfg.discount_percent(turnover_rub)
     for month_end in (False, True):  # discount each part, so prepaid and month-end both stay right
-        part = sum((l.amount for l in lines if l.billed_at_month_end == month_end), Decimal(0))
+        part = sum((line.amount for line in lines if line.billed_at_month_end == month_end), Decimal(0))
         discount = (part * percent / 100).quantize(KOPECK, ROUND_HALF_UP)
         if discount:
             when = "on month-end charges" if month_end else "on prepaid charges"
             lines.append(LineItem(f"agency discount {percent}% {when}", Decimal(1), -discount, -discount, month_end))
-    total = sum((l.amount for l in lines), Decimal(0))
+    total = sum((line.amount for line in lines), Decimal(0))
     return Invoice(plan, title, tuple(lines), total, package, percent, tuple(notes), cfg.currency)
 
 

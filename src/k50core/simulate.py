@@ -197,7 +197,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
         numbers = sizing.recommend(visits_per_day, avg_visit_minutes, 0.95, hold_seconds=hold_seconds,
                                    cooldown_seconds=cooldown_seconds, call_delay=call_delay,
                                    daily_profile=daily_profile).numbers
-    cfg, measured = _config(config, numbers, hold_seconds, cooldown_seconds, late_seconds)
+    cfg, measured = _config(config, numbers, hold_seconds, cooldown_seconds, late_seconds)  # type: ignore[arg-type]
 
     rng = random.Random(seed)
     wall = time.perf_counter()
@@ -240,7 +240,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     status_n: Dict[str, int] = {}
     status_right: Dict[str, int] = {}
     calls = right = peak_calls = peak_right = strict = peak_strict = 0
-    bins = [[0, 0.0, 0] for _ in range(_BINS)]  # calls, sum of likelihoods, right
+    bins: List[List[Any]] = [[0, 0.0, 0] for _ in range(_BINS)]  # calls, sum of likelihoods, right
     samples = leased_sum = occupied_sum = 0.0
     leased_peak = occupied_peak = 0.0
     total_numbers = 0

@@ -1,13 +1,11 @@
 """Config: read a dict or file, validate it, report every fault with its place."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Tuple, List
-
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError
 from .files import Source, read_config
 from .model import Config, Pool, Rule, parse
 
-__all__ = ["Config", "Pool", "Rule", "load_config", "read_config", "Source"]
+__all__ = ["Config", "Pool", "Rule", "load_config", "parse", "read_config", "Source"]
 
 
 def load_config(source: Source) -> Config:

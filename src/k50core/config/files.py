@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Union
 
 import yaml
 
 from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before the standard library had it
+    import tomli as tomllib
 
 Source = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 

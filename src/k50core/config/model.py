@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import Problem
@@ -140,7 +140,7 @@ class Config:
     default_number: Optional[str] = None
     region: str = "RU"
     display: str = "ru"
-    lists: Dict[str, list] = field(default_factory=dict)
+    lists: Dict[str, List[Any]] = field(default_factory=dict)
     pools: Dict[str, Pool] = field(default_factory=dict)
     rules: List[Rule] = field(default_factory=list)
     sources: Optional[Mapping[str, Any]] = None
@@ -160,7 +160,7 @@ class _Checker:
     def fault(self, place: str, message: str) -> None:
         self.problems.append((place, message))
 
-    def mapping(self, value: Any, place: str, keys: Optional[set] = None) -> Dict[str, Any]:
+    def mapping(self, value: Any, place: str, keys: Optional[Set[str]] = None) -> Dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
@@ -169,7 +169,8 @@ class _Checker:
         if keys is not None:
             for k in value:
                 if k not in keys:
-                    self.fault(f"{place}.{k}" if place else str(k), f"unknown key (expected one of {', '.join(sorted(keys))})")
+                    self.fault(f"{place}.{k}" if place else str(k),
+                               f"unknown key (expected one of {', '.join(sorted(keys))})")
         return dict(value)
 
     def number(self, value: Any, place: str, region: str) -> Optional[str]:
@@ -192,7 +193,7 @@ class _Checker:
         if value not in options:
             self.fault(place, f"expected one of {', '.join(options)}, got {value!r}")
             return default
-        return value
+        return str(value)
 
 
 def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
@@ -333,7 +334,8 @@ def _rules(c: _Checker, raw: Any, cfg: Config) -> List[Rule]:
         if not isinstance(when, Mapping):
             c.fault(f"{place}.when", f"expected a condition mapping, got {_kind(when)}")
             when = {"$or": []}
-        rules.append(Rule(name=name, when=dict(when), pool=pool if not exclude else None, exclude=exclude, place=f"{place}.when"))
+        rules.append(Rule(name=name, when=dict(when), pool=pool if not exclude else None, exclude=exclude,
+                          place=f"{place}.when"))
     return rules
 
 
@@ -430,7 +432,7 @@ def _url(c: _Checker, value: Any, place: str, required: bool) -> Optional[str]:
     if not ok:
         c.fault(place, "expected an http(s) URL")
         return None
-    return value
+    return str(value)
 
 
 def _text(c: _Checker, value: Any, place: str, what: str) -> Optional[str]:

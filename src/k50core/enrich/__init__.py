@@ -11,7 +11,7 @@ from collections import abc
 import time
 from functools import lru_cache
 from types import ModuleType
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Optional
 
 from .source import SourceCatalogue
 from .url import MAX_FIELD, host_of, split_url

@@ -322,9 +322,9 @@ class SourceCatalogue:
         kind = self._medium_type(medium) if medium else None
         click_source = None
         if query and not self._paid_id_set.isdisjoint(query.keys()):
-            for key, name in self._paid_ids:
+            for key, paid_source in self._paid_ids:
                 if _norm_value(query.get(key)):
-                    click_source = name
+                    click_source = paid_source
                     break
         if kind == "ads" or click_source is not None:
             if src_tag:
@@ -588,8 +588,9 @@ def _apply_overrides(overrides: object, place: str, main: Dict[str, str],
         if not _is_list(pm):
             problems.append((at, f"expected a list of utm_medium values, not {type(pm).__name__}"))
         else:
-            given = overrides.get("$mediums") if isinstance(overrides.get("$mediums"), Mapping) else {}
-            given_norm = {k.strip().lower(): v for k, v in given.items() if isinstance(k, str)}
+            listed = overrides.get("$mediums")
+            given: Mapping[Any, Any] = listed if isinstance(listed, Mapping) else {}
+            given_norm: Dict[str, Any] = {k.strip().lower(): v for k, v in given.items() if isinstance(k, str)}
             for i, raw in enumerate(pm):
                 problem = _check_name(raw, "a medium")
                 if problem is not None:
@@ -690,9 +691,9 @@ def _read_click_ids(spec: object, at: str, click_ids: Dict[str, Hit],
             source = value
             where = here
         problem = _check_name(source, "a source name")
-        if problem is None and source != source.lower():
+        if problem is None and isinstance(source, str) and source != source.lower():
             problem = f"source names are lowercase: write {source.lower()!r}"
         if problem is not None:
             problems.append((where, problem))
             continue
-        click_ids[param] = (source, kind)
+        click_ids[param] = (str(source), kind)

@@ -51,10 +51,10 @@ class Recorder:
             rec = self.pools.table.record(int(slot))
         except (AttributeError, ValueError, IndexError):
             return None
-        holder = rec[9]  # as the slot keeps it: the id's first HOLDER_MAX bytes
-        if rec[1] != int(gen) or not holder or holder != visitor.encode("utf-8", "replace")[:HOLDER_MAX]:
+        holder = rec.holder  # as the slot keeps it: the id's first HOLDER_MAX bytes
+        if rec.gen != int(gen) or not holder or holder != visitor.encode("utf-8", "replace")[:HOLDER_MAX]:
             return None
-        return int(rec[8])
+        return int(rec.last)
 
 
     def due(self) -> bool:

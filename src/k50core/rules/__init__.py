@@ -26,7 +26,7 @@ def compile_condition(condition: Any, saved_groups: Optional[Mapping[str, Any]] 
     return core.Matcher(compiler.nodes, compiler.paths.paths, [0])
 
 
-_CACHE: "OrderedDict[Tuple[str, str], Any]" = OrderedDict()
+_CACHE: "OrderedDict[Tuple[str, str, str], Any]" = OrderedDict()  # (condition, lists, build)
 _CACHE_SIZE = 1024
 
 

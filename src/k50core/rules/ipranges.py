@@ -8,7 +8,7 @@ Range = Tuple[int, int]
 Ranges = Tuple[Tuple[Range, ...], Tuple[Range, ...]]  # (IPv4, IPv6), sorted, merged
 
 
-def parse_ip(value: object) -> Optional[Tuple[int, int]]:
+def ip_to_int(value: object) -> Optional[Tuple[int, int]]:
     """(version, integer) of an IP address string, or None.
 
     IPv4-mapped IPv6 (``::ffff:1.2.3.4``) counts as IPv4. Zone ids and IPv4
@@ -63,7 +63,7 @@ def merge(networks: Iterable[Tuple[int, int, int]]) -> Ranges:
 
 def contains(ranges: Ranges, value: object) -> bool:
     """Whether an IP string lies in the ranges (reference of the compiled test)."""
-    parsed = parse_ip(value)
+    parsed = ip_to_int(value)
     if parsed is None:
         return False
     version, n = parsed

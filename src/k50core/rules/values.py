@@ -35,14 +35,6 @@ def js_type(v: Any) -> str:
     return "unknown"
 
 
-def strict_equal(a: Any, b: Any) -> bool:
-    """``$eq``: same JSON type and equal primitives; containers never equal."""
-    ta = js_type(a)
-    if ta != js_type(b) or ta in ("array", "object", "unknown"):
-        return False
-    return bool(a == b)
-
-
 def deep_equal(a: Any, b: Any) -> bool:
     """Literal equality: same JSON type at every level, keys in the same order."""
     ta = js_type(a)

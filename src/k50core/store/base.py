@@ -74,8 +74,8 @@ def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
 
 
 def _json_sorted(value: Any) -> str:
-    """A visit's attributes as stored: JSON, keys sorted (orjson: the stdlib encoder took ~5 µs of a
-    new visitor's ~35)."""
+    """A visit's attributes as stored: JSON, keys sorted (orjson: this runs for every new visitor, and
+    the standard library's encoder is several times slower)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 # (ended, activity): a lease's own starts and renewals insert it with its holder, joins then only
@@ -153,6 +153,7 @@ class Store:
     param = "?"
     backend = "abstract"
     persistent = True  # on disk or on a server: lease starts are written durably
+    path = ""  # a SQLite store's file (its journals and pool segment live beside it); "" for the others
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -293,7 +294,7 @@ class Store:
         cur.execute(self._sql(
             "SELECT lease, pool, number, visitor_id, session_id, rule, start, last, ends, shared FROM leases "
             "WHERE number = ? AND start <= ? AND ends >= ? ORDER BY start"), (number, until, since))
-        return [LeaseRow(*row[:9], bool(row[9])) for row in cur.fetchall()]
+        return [LeaseRow._make((*row[:9], bool(row[9]))) for row in cur.fetchall()]
 
     def joins_of(self, lease: str) -> List[Tuple[str, Optional[str], float]]:
         """(visitor_id, session_id, when) of everyone who joined a shared lease."""

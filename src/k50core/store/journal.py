@@ -1,9 +1,9 @@
 """Lease starts kept safe in an append-only file until the store has them.
 
 A new lease's visit (who was shown the number, from which campaign) must survive a kill -9
-from the moment the number is shown. A SQLite transaction for each start does that at some
-60 µs (its pages go to the write-ahead log); one ``write()`` of a JSON line here does the same
-at a few µs. Both land in the kernel's page cache: safe from a killed process, not from a power
+from the moment the number is shown. A SQLite transaction for each start does that, but writes
+pages to the write-ahead log for every visitor; one ``write()`` of a JSON line here does the same
+for a small fraction of that. Both land in the kernel's page cache: safe from a killed process, not from a power
 cut, as SQLite's NORMAL commit. The store then takes the starts in big transactions, where a
 row costs a few µs, and a journal file goes once every line in it is stored.
 
@@ -252,7 +252,7 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
 
 
 def _read_from(fd: int, offset: int) -> bytes:
-    chunks = []
+    chunks: List[bytes] = []
     while True:
         chunk = os.pread(fd, 1 << 20, offset)
         if not chunk:
