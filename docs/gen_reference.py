@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from k50core.config import model, phones
+from k50core.config import model, phones, reporting
 
 DOCS = Path(__file__).resolve().parent
 MINIMAL = {  # the least each section needs: parse() fills in every default around it
@@ -84,6 +84,15 @@ MEANINGS: Dict[str, str] = {
                                   f"(1-{model.MAX_CANDIDATES}); the rest are counted",
     "attribution.clock_skew_seconds": "a call stamped up to this long before a lease began still "
                                       f"belongs to it (at most {model.MAX_CLOCK_SKEW:g})",
+    "reports.plan": "the pricing plan reports take the cost from: `provider`, `own` or `code`",
+    "reports.package": "a prepaid minutes package of the provider plan (its minutes replace the included ones)",
+    "reports.plans_file": "your price list (YAML / JSON / TOML, see `k50core.pricing`)",
+    "crm.match_days": "a deal belongs to its phone's latest call at most this many days before it "
+                      f"(1-{reporting.MAX_MATCH_DAYS})",
+    "crm.amocrm_token": "the secret amoCRM's webhook URL carries (`?token=`); at least 16 characters",
+    "crm.bitrix24_application_token": "the application token Bitrix24's outgoing webhook must carry",
+    "crm.bitrix24_rest_url": "the portal's inbound webhook URL (`https://PORTAL/rest/USER/KEY/`): deals and "
+                             "contacts are read there",
 }
 TOP_MEANINGS: Dict[str, str] = {
     "site": "the site's own number and how numbers are read and written",
@@ -96,6 +105,8 @@ TOP_MEANINGS: Dict[str, str] = {
     "store": "how the store is written",
     "events": "what is sent out for each attributed call",
     "attribution": "how calls are joined to visits",
+    "reports": "where reports take the cost of the calls from",
+    "crm": "how CRM deals are matched to calls, and the CRMs' webhook secrets",
 }
 
 
@@ -140,6 +151,9 @@ def config_sections() -> List[Section]:
         Section("events.ga4", "", sorted(model._GA4_KEYS), from_object(cfg.events.ga4, "events.ga4")),
         Section("events.retry", "", sorted(model._RETRY_KEYS), from_object(cfg.events.retry, "events.retry")),
         Section("attribution", "", sorted(model._ATTRIBUTION_KEYS), from_object(cfg.attribution, "attribution")),
+        Section("reports", "", sorted(reporting._REPORT_KEYS), lambda _, key: {
+            "plan": "provider", "plans_file": "the bundled `plans.yaml`"}.get(key, cfg.reports.get(key))),
+        Section("crm", "", sorted(reporting._CRM_KEYS), lambda _, key: cfg.crm.get(key)),
     ]
 
 

@@ -589,7 +589,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/openapi.json", svc.openapi, ["GET"]),
         route("/docs", svc.api_docs, ["GET"]),
     ] + page_routes(engine, demo=demo)
-    board, session_ok = dashboard_routes(svc, route, deployment_secret(engine, protection.secret if protection else None))
+    secret = deployment_secret(engine, protection.secret if protection else None)
+    board, session_ok = dashboard_routes(svc, route, secret)
     routes += report_routes(svc, route, session_ok) + board  # reports, deals, CRM webhooks, the dashboard
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,7 @@ import html
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -177,7 +177,8 @@ PAGE = """<!doctype html>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;justify-content:space-between;align-items:center}
-header form{margin:0} main{padding:16px 20px;display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
+header form{margin:0}
+main{padding:16px 20px;display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
 section{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002}
 h2{font-size:15px;margin:0 0 8px} table{border-collapse:collapse;width:100%} td,th{padding:3px 6px;text-align:right}
 td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left} tr:nth-child(even){background:#f3f4f6}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import math
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, List, Optional, Tuple
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

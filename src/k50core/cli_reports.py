@@ -35,7 +35,7 @@ def _config(path: Optional[Path]) -> Any:
         problems = exc.problems
     except OSError as exc:
         typer.echo(f"{path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if problems:
         typer.echo(f"{path}: {len(problems)} problem(s)", err=True)
         for place, message in problems:
@@ -68,7 +68,7 @@ def report(store: str = typer.Option(..., help="the store: a SQLite file or post
         raise _bad("--by" if str(exc).startswith("by") else "--since", str(exc)) from None
     except _store_errors() as exc:
         typer.echo(f"k50core report: --store {_redacted(store)}: {_first_line(exc)}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     dims = [d.strip() for d in by.split(",") if d.strip()]
     if format == "json":
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -106,7 +106,7 @@ def import_deals(file: Path = typer.Argument(..., help="deals: a .csv (header ro
         found = read_deal_file(file)
     except DealFileError as exc:
         typer.echo(f"k50core import-deals: {exc}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     rows = [row for _, row in found]
     places = [place for place, _ in found]
     try:
@@ -115,7 +115,7 @@ def import_deals(file: Path = typer.Argument(..., help="deals: a .csv (header ro
                          origin=file.suffix.lower().lstrip("."))
     except _store_errors() as exc:
         typer.echo(f"k50core import-deals: --store {_redacted(store)}: {_first_line(exc)}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(f"{len(result.imported)} imported, {len(result.updated)} updated "
                f"({len(result.unattributed)} with no call from their phone), {len(result.refused)} refused")
     for r in result.refused:

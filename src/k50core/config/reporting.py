@@ -14,7 +14,7 @@ PLANS = ("provider", "own", "code")
 MAX_MATCH_DAYS = 366
 
 
-def _section(raw: Any, place: str, keys: set, problems: List[Tuple[str, str]]) -> Dict[str, Any]:
+def _section(raw: Any, place: str, keys: "set[str]", problems: List[Tuple[str, str]]) -> Dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):

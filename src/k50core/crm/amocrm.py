@@ -25,10 +25,10 @@ CONTACT_EVENTS = ("add", "update")
 
 def _phones(fields: Any) -> List[str]:
     """The values of PHONE custom fields (``custom_fields[0][code]=PHONE``)."""
-    out = []
+    out: List[str] = []
     for f in items(fields):
         if str(f.get("code", "")).upper() == "PHONE":
-            out += [v.get("value") for v in items(f.get("values")) if isinstance(v.get("value"), str)]
+            out += [v["value"] for v in items(f.get("values")) if isinstance(v.get("value"), str)]
     return out
 
 
@@ -83,7 +83,8 @@ def handle(store: Store, body: Mapping[str, Any] | Sequence[Tuple[str, str]], *,
             linked = [k for k in (c.get("linked_leads_id") or {})] if isinstance(c.get("linked_leads_id"), dict) \
                 else []
             run(_release(store, cid, phone, linked, now))
-    leads = data.get("leads") if isinstance(data.get("leads"), dict) else {}
+    found = data.get("leads")
+    leads: Dict[str, Any] = found if isinstance(found, dict) else {}
     rows: List[Dict[str, Any]] = []
     for event in LEAD_EVENTS:
         for lead in items(leads.get(event)):

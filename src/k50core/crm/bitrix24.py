@@ -31,7 +31,8 @@ class TokenError(DealError):
 def event_of(pairs: Sequence[Tuple[str, str]], token: Optional[str]) -> Tuple[str, str]:
     """(event, deal id) of a checked webhook; TokenError / DealError naming the field at fault."""
     data = nested(pairs)
-    auth = data.get("auth") if isinstance(data.get("auth"), dict) else {}
+    found = data.get("auth")
+    auth: Dict[str, Any] = found if isinstance(found, dict) else {}
     given = auth.get("application_token")
     if not token or not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"),
                                                                           token.encode("utf-8")):

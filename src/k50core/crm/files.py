@@ -59,7 +59,8 @@ def _json_rows(p: Path, text: str) -> List[Tuple[str, Any]]:
 
 def _item_lines(text: str) -> List[str]:
     """Where each item of a top-level array starts ("line N"), read item by item."""
-    decode, at, places = json.JSONDecoder().raw_decode, text.index("[") + 1, []
+    decode, at = json.JSONDecoder().raw_decode, text.index("[") + 1
+    places: List[str] = []
     while True:
         while at < len(text) and text[at] in " \t\r\n,":
             at += 1

@@ -107,7 +107,8 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
         by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
         for text, at, n in storage.visit_counts(store, kinds[0], since, until, by_time):
             values = orjson.loads(text)
-            key = (False,) + tuple(_time_key(d, at) if d in TIMES else values.get(d) for d in dims)
+            key: Tuple[Any, ...] = (False,) + tuple(
+                _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims)
             group(key)["visits"] += n
 
     rows = list(groups.values())
@@ -206,7 +207,7 @@ def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, s
     count = math.ceil((until - since) / step)
     if count > MAX_STEPS:
         raise ReportError(f"step: {count} steps asked for, at most {MAX_STEPS}")
-    steps = [{"at": since + i * step, "peak_leased": None, "numbers": None, "exhausted_shared": 0,
+    steps: List[Dict[str, Any]] = [{"at": since + i * step, "peak_leased": None, "numbers": None, "exhausted_shared": 0,
               "exhausted_default": 0} for i in range(count)]
     for at, numbers, leased, shared, default in storage.pool_samples(store, pool, since, until):
         s = steps[min(int((at - since) // step), count - 1)]

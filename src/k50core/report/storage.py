@@ -34,7 +34,7 @@ def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) 
             list(rows))
 
 
-def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, int, int, int, str]]) -> None:
+def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
     if not rows:
         return
     with store.transaction(durable=False):
@@ -154,9 +154,9 @@ def catch_up(store: Store) -> int:
     return len(rows)
 
 
-def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[str]) -> None:
+def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[Optional[str]]) -> None:
     """Recount the deals of these calls on their report rows (inside the deals' transaction)."""
-    ids = sorted({c for c in call_ids if c is not None})
+    ids = sorted({c for c in call_ids if c is not None})  # (a deal without a call has no row)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" for _ in chunk)

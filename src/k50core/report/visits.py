@@ -108,11 +108,11 @@ def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[
         day = float(hour - hour % 86400)
         for name, members in GROUPS.items():
             part = tuple(named[m] for m in members)
-            dims = encoded.get((name, part))
-            if dims is None:
-                dims = encoded[(name, part)] = _dims_json(dict(zip(members, part)))
-            out[(float(hour), name, dims)] += n
-            out[(day, name + DAILY, dims)] += n
+            found = encoded.get((name, part))
+            if found is None:
+                found = encoded[(name, part)] = _dims_json(dict(zip(members, part)))
+            out[(float(hour), name, found)] += n
+            out[(day, name + DAILY, found)] += n
         for name in SINGLE:
             value = number if name == "number" else named[name]
             if value is not None:
