@@ -10,12 +10,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-try:
-    from k50core.bindings.service import create_app
-    from k50core.bindings.service.limits import Protection
-except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.service import create_app
-    from bindings.service.limits import Protection
+from k50core.bindings.service import create_app
+from k50core.bindings.service.limits import Protection
 from k50core import Engine
 from drain_support import BROWSER, CHROME, browser_visit
 from service_support import T0, Clock, clock, engine, serving  # noqa: F401 (fixtures)

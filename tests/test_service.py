@@ -15,10 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-try:
-    from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
-except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
-    from bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
+from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
 from drain_support import BROWSER, browser_visit

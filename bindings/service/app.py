@@ -38,6 +38,12 @@ from k50core.attribution import STATUSES, CallError
 from k50core.engine import Engine
 from k50core.pools import Assignment
 
+from ..events import Dispatcher, attribution_json
+from ..telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal, PayloadError,
+                         SignatureError, Verifier, decode_body, decode_form, detect, rename, to_call, verify_twilio,
+                         zone)
+from ..telephony.payloads import is_form
+from ..telephony.signing import DEFAULT_WINDOW
 from ..visitors import client_ip, networks
 from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .openapi import openapi_document
@@ -45,21 +51,6 @@ from .errors import ApiError, read_body
 from .pages import page_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
-
-try:
-    from k50core.bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
-                                            PayloadError, SignatureError, Verifier, decode_body, decode_form,
-                                            detect, rename, to_call, verify_twilio, zone)
-    from k50core.bindings.telephony.payloads import is_form
-    from k50core.bindings.telephony.signing import DEFAULT_WINDOW
-    from k50core.bindings.events import Dispatcher, attribution_json
-except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
-                                    PayloadError, SignatureError, Verifier, decode_body, decode_form,
-                                    detect, rename, to_call, verify_twilio, zone)
-    from bindings.telephony.payloads import is_form
-    from bindings.telephony.signing import DEFAULT_WINDOW
-    from bindings.events import Dispatcher, attribution_json
 
 log = logging.getLogger("k50core.service")
 

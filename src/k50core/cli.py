@@ -84,6 +84,24 @@ def _at_least(low: int, high: Optional[int] = None, what: str = "") -> Any:
     return check
 
 
+def _service_stack() -> Any:
+    """uvicorn, once the service's dependencies are known to be installed: the SDK installs without
+    them (``pip install k50core``), the service is the ``service`` extra."""
+    missing = []
+    for name in ("starlette", "uvicorn"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        typer.echo(f"k50core serve: the HTTP service needs {' and '.join(missing)}, not installed: "
+                   "pip install 'k50core[service]' (in a checkout: pip install '.[service]')", err=True)
+        raise typer.Exit(2)
+    import uvicorn
+
+    return uvicorn
+
+
 def _redacted(url: str) -> str:
     """A store URL as it may be printed: without its password."""
     from urllib.parse import urlsplit, urlunsplit
@@ -425,14 +443,10 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
           log_level: str = typer.Option("info", callback=lambda v: _choice(v, LOG_LEVELS),
                                         help="uvicorn log level: " + ", ".join(LOG_LEVELS))) -> None:
     """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
-    import uvicorn
-
-    try:
-        from k50core.bindings.service import create_app
-        from k50core.bindings.service.server import JsonErrorsHTTPProtocol
-    except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
-        from bindings.service import create_app
-        from bindings.service.server import JsonErrorsHTTPProtocol
+    uvicorn = _service_stack()
+    from .bindings.service import create_app
+    from .bindings.service.server import JsonErrorsHTTPProtocol
+    from .bindings.telephony.payloads import zone
     from .engine import Engine
 
     if config is None and not demo:
@@ -441,10 +455,6 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     target = store or ("k50core-demo.db" if demo and config is None else None)
     if target is not None:
         _check_store(target)
-    try:
-        from k50core.bindings.telephony.payloads import zone
-    except ImportError:  # a source checkout
-        from bindings.telephony.payloads import zone
     try:
         zone(cdr_timezone)
     except ValueError:
