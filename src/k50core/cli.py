@@ -213,6 +213,14 @@ def check(file: Path = typer.Argument(..., help="config file (.yaml, .yml, .json
 
 
 @app.command()
+def schema() -> None:
+    """Print the config's JSON Schema (for editors; src/k50core/config/schema.json is the same)."""
+    from .config.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command()
 def demo(config: Optional[Path] = typer.Option(None, help="config file (default: the bundled demo config)"),
          store: str = typer.Option("k50core-demo.db", help="where leases and calls are kept (SQLite file)"),
          as_json: bool = typer.Option(False, "--json", help="print JSON lines")) -> None:
