@@ -16,7 +16,7 @@ from k50core.attribution import visit_summary
 from k50core.config.model import parse
 from k50core.store import open_store
 from drain_support import browser_visit
-from service_support import T0, Clock
+from service_support import T0, Clock, metric
 
 from k50core.bindings.events import Dispatcher, attribution_json, backoff, retry_after
 from k50core.bindings.events.payloads import GA4_NAME_MAX, GA4_VALUE_MAX
@@ -483,7 +483,7 @@ def test_the_service_sends_the_events_of_a_call_it_attributes(tmp_path, receiver
         deadline = time.time() + 10  # sent, and the outcome recorded (the receiver answers first)
         key = {"X-API-Key": "key"}   # /metrics is private
         while time.time() < deadline and \
-                'k50_events{status="delivered"} 2' not in client.get("/metrics", headers=key).text:
+                metric(client.get("/metrics", headers=key).text, "k50_events", status="delivered") != 2:
             time.sleep(0.05)
         metrics = client.get("/metrics", headers=key).text
     (hook,), (mp,) = receiver.to(HOOK), receiver.to(MP)
@@ -494,4 +494,4 @@ def test_the_service_sends_the_events_of_a_call_it_attributes(tmp_path, receiver
     assert hook["headers"]["Idempotency-Key"] == "svc-1:crm"
     ga = json.loads(mp["body"])
     assert ga["client_id"] == "1234567890.1700000000" and ga["events"][0]["params"]["session_id"] == "1699999990"
-    assert 'k50_events{status="delivered"} 2' in metrics
+    assert metric(metrics, "k50_events", status="delivered") == 2

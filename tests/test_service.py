@@ -19,7 +19,7 @@ from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
 from drain_support import BROWSER, browser_visit
-from service_support import Clock, clock, engine  # noqa: F401 (fixtures)
+from service_support import Clock, clock, engine, metric  # noqa: F401 (fixtures)
 
 KEY = "secret-key-1"
 SITE = "https://shop.example.ru"
@@ -353,7 +353,7 @@ def test_metrics_are_private(engine, clock):
             assert r.status_code == 401 and r.json()["error"] and "k50_" not in r.text
         assert c.get("/metrics", headers=AUTH).status_code == 200
         scraped = c.get("/metrics", headers={"Authorization": "Bearer scrape-only"})
-        assert scraped.status_code == 200 and f'k50_process{{pid="{os.getpid()}"}} 1' in scraped.text
+        assert scraped.status_code == 200 and metric(scraped.text, "k50_process", pid=str(os.getpid())) == 1
         assert c.get("/v1/pools", headers={"X-API-Key": "scrape-only"}).status_code == 401
         assert c.get("/v1/calls", headers={"X-API-Key": "scrape-only"}).status_code == 401
 
@@ -400,15 +400,15 @@ def test_metrics(client, clock):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert '# TYPE k50_http_requests_total counter' in text
-    assert 'k50_http_requests_total{route="/v1/visit",method="POST",status="200"} 24' in text   # ticket, claim
-    assert 'k50_assignments_total{pool="msk",outcome="ticket"} 12' in text
-    assert 'k50_http_requests_total{route="/v1/calls",method="POST",status="401"} 1' in text
-    assert 'k50_assignments_total{pool="msk",outcome="dynamic"} 10' in text
-    assert 'k50_assignments_total{pool="msk",outcome="shared"} 2' in text
-    assert 'k50_pool_exhausted_total{pool="msk",policy="share"} 2' in text
-    assert 'k50_calls_total{status="unmatched"} 1' in text
-    assert 'k50_pool_leased{pool="msk"} 10' in text
-    assert '\nk50_holder_index_overflowed 0\n' in text
+    assert metric(text, "k50_http_requests_total", route="/v1/visit", method="POST", status="200") == 24  # ticket, claim
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="ticket") == 12
+    assert metric(text, "k50_http_requests_total", route="/v1/calls", method="POST", status="401") == 1
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="dynamic") == 10
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="shared") == 2
+    assert metric(text, "k50_pool_exhausted_total", pool="msk", policy="share") == 2
+    assert metric(text, "k50_calls_total", status="unmatched") == 1
+    assert metric(text, "k50_pool_leased", pool="msk") == 10
+    assert metric(text, "k50_holder_index_overflowed") == 0
 
 
 def test_openapi_lists_the_paths(client):
@@ -506,8 +506,8 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
         assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
         metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
-        assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
-        assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
+        assert metric(metrics, "k50_visits_rate_limited_total", limit="visitor") == 3
+        assert metric(metrics, "k50_visits_rate_limited_total", limit="ip") == limited
 
 
 def start_serve(*args: str):
@@ -537,10 +537,12 @@ def start_serve(*args: str):
 
 def worker_pid(client, base):
     """The id of the worker process that answered: in the private /metrics (the open /healthz has none)."""
-    import re
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = client.get(f"{base}/metrics", headers=AUTH).text
-    return int(re.search(r'^k50_process\{pid="(\d+)"\} 1$', text, re.M).group(1))
+    (pid,) = [s.labels["pid"] for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "k50_process" and s.value == 1]
+    return int(pid)
 
 
 def test_workers_share_one_pool(tmp_path):
@@ -739,3 +741,15 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     assert not list(tmp_path.glob("k50.db.starts-*"))   # all stored: no journal left
 
 
+
+
+def test_metrics_speak_the_format_the_scraper_asks_for(engine, clock):
+    """prometheus_client's negotiation: the text format by default, OpenMetrics when the scraper asks."""
+    app = create_app(engine, api_keys=[KEY], now=clock)
+    with TestClient(app) as c:
+        plain = c.get("/metrics", headers=AUTH)
+        assert plain.headers["content-type"].startswith("text/plain") and "# EOF" not in plain.text
+        om = c.get("/metrics", headers={**AUTH, "Accept": "application/openmetrics-text; version=1.0.0"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.endswith("# EOF\n") and metric(om.text, "k50_pool_numbers", pool="msk") == 10
+        assert c.get("/metrics", headers={"Accept": "application/openmetrics-text"}).status_code == 401

@@ -22,11 +22,9 @@ import json
 import logging
 import math
 import os
-import threading
 import time
-from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -46,6 +44,7 @@ from ..telephony.payloads import is_form
 from ..telephony.signing import DEFAULT_WINDOW
 from ..visitors import client_ip, networks
 from .limits import Guard, Protection, RateLimiter, deployment_secret
+from .metrics import Metrics
 from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .pages import page_routes
@@ -61,100 +60,6 @@ CSV_COLUMNS = ("call_id", "number", "caller", "started_at", "duration_seconds", 
                "utm_source", "utm_medium", "utm_campaign", "landing", "region", "device", "ga_client_id")
 
 Clock = Callable[[], float]
-
-
-class Metrics:
-    """Counters of this process, rendered in the Prometheus text exposition format."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: Counter = Counter()      # (route, method, status)
-        self.assignments: Counter = Counter()   # (pool, outcome)
-        self.calls: Counter = Counter()         # status
-        self.limited: Counter = Counter()       # why (ip, visitor, lease_ip, lease_subnet, subnet_share, heartbeat)
-        self.refusals: Counter = Counter()      # why a visit was refused outright (agent)
-
-    def request(self, route: str, method: str, status: int) -> None:
-        with self.lock:
-            self.requests[(route, method, str(status))] += 1
-
-    def assigned(self, pool: Optional[str], outcome: str) -> None:
-        with self.lock:
-            self.assignments[(pool or "", outcome)] += 1
-
-    def rate_limited(self, why: str) -> None:
-        with self.lock:
-            self.limited[why] += 1
-
-    def refused(self, why: str) -> None:
-        with self.lock:
-            self.refusals[why] += 1
-
-    def called(self, status: str) -> None:
-        with self.lock:
-            self.calls[status] += 1
-
-    def render(self, stats: Dict[str, Any]) -> str:
-        out: List[str] = []
-
-        def family(name: str, kind: str, text: str, rows: Iterable[Tuple[Dict[str, str], float]]) -> None:
-            out.append(f"# HELP {name} {text}")
-            out.append(f"# TYPE {name} {kind}")
-            for labels, value in rows:
-                lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-                out.append(f"{name}{{{lab}}} {_number(value)}" if lab else f"{name} {_number(value)}")
-
-        with self.lock:
-            requests, assignments, calls = dict(self.requests), dict(self.assignments), dict(self.calls)
-            limited, refusals = dict(self.limited), dict(self.refusals)
-        family("k50_http_requests_total", "counter", "HTTP requests by route, method and status.",
-               (({"route": r, "method": m, "status": s}, n) for (r, m, s), n in sorted(requests.items())))
-        family("k50_assignments_total", "counter",
-               "Visits answered, by pool and outcome (dynamic, shared, static, default, none).",
-               (({"pool": p, "outcome": o}, n) for (p, o), n in sorted(assignments.items())))
-        family("k50_calls_total", "counter", "Calls attributed by this process, by status.",
-               (({"status": s}, n) for s, n in sorted(calls.items())))
-        family("k50_visits_rate_limited_total", "counter",
-               "Visits over a rate limit (given the site's number, nothing taken), by the limit hit.",
-               (({"limit": w}, limited.get(w, 0)) for w in ("ip", "visitor", "lease_ip", "lease_subnet",
-                                                            "subnet_share", "heartbeat")))
-        family("k50_visits_refused_total", "counter",
-               "Visits refused a number outright (the page keeps its own), by reason (agent: not a browser).",
-               (({"reason": w}, refusals.get(w, 0)) for w in ("agent",)))
-        pools = stats.get("pools", {})
-        family("k50_pool_exhausted_total", "counter",
-               "Times a pool had no free number, by the policy applied (share or default).",
-               [({"pool": p, "policy": "share"}, v.get("exhausted_shared", 0)) for p, v in sorted(pools.items())] +
-               [({"pool": p, "policy": "default"}, v.get("exhausted_default", 0)) for p, v in sorted(pools.items())])
-        family("k50_pool_claims_total", "counter", "Numbers leased, by pool.",
-               (({"pool": p}, v.get("claims", 0)) for p, v in sorted(pools.items())))
-        for state in ("numbers", "leased", "cooling", "free"):
-            family(f"k50_pool_{state}", "gauge", f"Numbers of the pool that are {state} now." if state != "numbers"
-                   else "Numbers in the pool.", (({"pool": p}, v.get(state, 0)) for p, v in sorted(pools.items())))
-        family("k50_visits_not_substituted_total", "counter",
-               "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
-               [({"reason": "excluded"}, stats.get("excluded", 0)), ({"reason": "unmatched"}, stats.get("unmatched", 0))])
-        family("k50_process", "gauge", "This worker process (each of `serve --workers N` is scraped alone).",
-               [({"pid": str(os.getpid())}, 1)])
-        family("k50_holder_index_overflowed", "gauge",
-               "1 once the pool segment's holder index overflowed (a look for a visitor's lease then "
-               "scans every number; start the segment afresh to clear it).",
-               [({}, 1 if stats.get("holder_index_overflowed") else 0)])
-        events = stats.get("events")
-        if events:
-            family("k50_events", "gauge", "Outgoing call events (webhooks, GA4) in the outbox, by status.",
-                   (({"status": s}, events.get(s, 0)) for s in ("pending", "delivered", "dead")))
-            family("k50_events_oldest_pending_seconds", "gauge", "Age of the oldest event waiting to be sent.",
-                   [({}, events.get("oldest_pending_seconds", 0))])
-        return "\n".join(out) + "\n"
-
-
-def _label(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # -- request parsing -----------------------------------------------------------------------
@@ -400,7 +305,8 @@ class Service:
         stats = self.engine.stats(float(self.now()))
         if self.dispatcher is not None:
             stats["events"] = await self.store.run(self.dispatcher.stats)
-        return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+        body, content_type = self.metrics.render(stats, request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
