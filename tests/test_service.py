@@ -206,6 +206,25 @@ def test_cors_preflight(client):
     assert "content-type" in r.headers["access-control-allow-headers"].lower()
     r = client.options("/v1/heartbeat", headers=dict(asks, Origin="https://evil.example"))
     assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+    assert r.json() == {"error": "origin not allowed"}
+
+
+def test_cors_any_origin_is_echoed_with_credentials_and_preflights_are_counted(engine, clock):
+    """cors_origins=["*"]: any site, but by name (a cookie goes with the request: "*" would be refused by
+    browsers); a method other than POST is refused; preflights count in the request metric."""
+    app = create_app(engine, api_keys=[KEY], cors_origins=["*"], now=clock, rate_limits=None)
+    anywhere = {"Origin": "https://any.example"}
+    with TestClient(app) as c:
+        r = c.options("/v1/visit", headers={**anywhere, "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://any.example"
+        assert r.headers["access-control-allow-credentials"] == "true" and r.content == b""
+        r = c.options("/v1/visit", headers={**anywhere, "Access-Control-Request-Method": "DELETE"})
+        assert r.status_code == 405 and r.json() == {"error": "method DELETE not allowed"}
+        r = c.post("/v1/visit", json={"url": CAMPAIGN}, headers={**anywhere, **BROWSER})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://any.example"
+        text = c.get("/metrics", headers=AUTH).text
+        assert metric(text, "k50_http_requests_total", route="/v1/visit", method="OPTIONS", status="204") == 1
+        assert metric(text, "k50_http_requests_total", route="/v1/visit", method="OPTIONS", status="405") == 1
 
 
 # -- export ---------------------------------------------------------------------------------

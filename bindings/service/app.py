@@ -43,6 +43,7 @@ from ..telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEA
 from ..telephony.payloads import is_form
 from ..telephony.signing import DEFAULT_WINDOW
 from ..visitors import client_ip, networks
+from .cors import PublicCORS
 from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -109,24 +110,6 @@ class Service:
 
     def allowed(self, origin: Optional[str]) -> bool:
         return bool(origin) and ("*" in self.origins or origin.rstrip("/") in self.origins)
-
-    def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
-        """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""
-        if not self.origins:  # no origin is ever allowed: the answer does not vary by origin
-            return []
-        if not self.allowed(origin):
-            return [(b"vary", b"Origin")]
-        return [(b"vary", b"Origin"), (b"access-control-allow-origin", (origin or "").encode("latin-1")),
-                (b"access-control-allow-credentials", b"true")]
-
-    def preflight(self, origin: Optional[str], asked: Optional[str]) -> List[Tuple[bytes, bytes]]:
-        if not self.allowed(origin):
-            raise ApiError(403, "origin not allowed")
-        method = (asked or "POST").upper()
-        if method not in ("POST", "OPTIONS"):
-            raise ApiError(405, f"method {method[:16]} not allowed")
-        return [(b"access-control-allow-methods", b"POST, OPTIONS"),
-                (b"access-control-allow-headers", b"Content-Type"), (b"access-control-max-age", b"600")]
 
     def client_ip(self, peer: Optional[str], forwarded: Sequence[str]) -> Optional[str]:
         if not self.trusted:  # no proxies to look behind: the peer, checked once per address
@@ -382,11 +365,11 @@ class ServiceApp(Starlette):
     take every page view; see public.py)."""
 
     public: PublicEndpoints
+    public_cors: PublicCORS  # the public endpoints behind Starlette's CORS middleware
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        found = self.public.route(scope)
-        if found is not None:
-            await self.public.handle(found[0], found[1], scope, receive, send)
+        if self.public.route(scope) is not None:
+            await self.public_cors(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -508,6 +491,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     app = ServiceApp(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal},
                      lifespan=lifespan)
     app.public = PublicEndpoints(svc)
+    app.public_cors = PublicCORS(app.public, svc.origins, svc.metrics.request)
     app.state.service = svc
     app.state.engine = engine
     return app

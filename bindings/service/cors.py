@@ -1,0 +1,56 @@
+"""CORS for the public endpoints, with Starlette's CORSMiddleware: which origins may call them from
+browsers (``cors_origins``; "*" any), with credentials (the visitor cookie), POST with a JSON body.
+
+The middleware writes the CORS headers and answers preflights; a refused preflight is answered as the
+service refuses a request (403 JSON ``origin not allowed``, 405 for a method other than POST), an
+accepted one with 204. The refusal of a cross-site POST itself (403 for an Origin not allowed, 415 for
+a body a page may send anywhere) is the handler's (public.cross_site): that is flood protection, not CORS.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from .errors import json_bytes
+
+if TYPE_CHECKING:
+    from .public import PublicEndpoints
+
+Count = Callable[[str, str, int], None]  # route, method, status: the request metric
+
+
+class PublicCORS(CORSMiddleware):
+    """Starlette's CORS over the public endpoints, its preflight answers in the service's terms."""
+
+    def __init__(self, app: "PublicEndpoints", origins: Sequence[str], count: Count) -> None:
+        super().__init__(app, allow_origins=[o.rstrip("/") for o in origins], allow_methods=["POST", "OPTIONS"],
+                         allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
+        self.count = count
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # CORSMiddleware.__call__, with the preflight counted in the request metric like every answer
+        headers = Headers(scope=scope)
+        if scope["method"] == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers:
+            response = self.preflight_response(request_headers=headers)
+            await response(scope, receive, send)
+            self.count(self.app.route(scope)[0], "OPTIONS", response.status_code)
+            return
+        await self.simple_response(scope, receive, send, request_headers=headers)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        headers = {k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")}
+        if answer.status_code < 400:
+            return Response(status_code=204, headers=headers)
+        refused = bytes(answer.body).decode("latin-1").removeprefix("Disallowed CORS ").split(", ")
+        if "origin" in refused:
+            status, error = 403, "origin not allowed"
+        elif "method" in refused:
+            status, error = 405, f"method {request_headers['access-control-request-method'][:16]} not allowed"
+        else:  # request headers or private network access this service does not take
+            status, error = 403, f"{' and '.join(refused)} not allowed"
+        return Response(json_bytes({"error": error}), status_code=status, headers=headers,
+                        media_type="application/json")
