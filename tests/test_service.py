@@ -772,3 +772,28 @@ def test_metrics_speak_the_format_the_scraper_asks_for(engine, clock):
         assert om.headers["content-type"].startswith("application/openmetrics-text")
         assert om.text.endswith("# EOF\n") and metric(om.text, "k50_pool_numbers", pool="msk") == 10
         assert c.get("/metrics", headers={"Accept": "application/openmetrics-text"}).status_code == 401
+
+
+@pytest.mark.parametrize("origins", [[SITE], ["*"], []])
+def test_public_cors_answers_as_starlettes_middleware(engine, clock, origins):
+    """The public endpoints' CORS headers (kept per Origin) are the ones Starlette's CORSMiddleware gives
+    the same request, for an allowed, another and no Origin; the kept origins are bounded."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    from k50core.bindings.service import cors
+
+    app = create_app(engine, cors_origins=origins, now=clock, rate_limits=None)
+    plain = CORSMiddleware(app.public, allow_origins=origins, allow_methods=["POST", "OPTIONS"],
+                           allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
+
+    def cors_headers(client, origin):
+        r = client.post("/v1/heartbeat", json={"token": "0.1.1"}, headers={} if origin is None else {"Origin": origin})
+        return r.status_code, sorted((k, v) for k, v in r.headers.items() if k.startswith("access-control") or k == "vary")
+
+    theirs = TestClient(plain)  # the same endpoints; the app's lifespan (below) runs the service
+    with TestClient(app) as ours:
+        for origin in (SITE, "https://evil.example", None, SITE):
+            assert cors_headers(ours, origin) == cors_headers(theirs, origin), origin
+        for i in range(cors.ORIGINS_KEPT + 5):
+            cors_headers(ours, f"https://site{i}.example")
+        assert len(app.public_cors._added) <= cors.ORIGINS_KEPT

@@ -8,7 +8,7 @@ a body a page may send anywhere) is the handler's (public.cross_site): that is f
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -19,6 +19,7 @@ from .errors import json_bytes
 if TYPE_CHECKING:
     from .public import PublicEndpoints
 
+ORIGINS_KEPT = 1024  # distinct Origin values whose CORS headers are kept
 Count = Callable[[str, str, int], None]  # route, method, status: the request metric
 
 
@@ -29,16 +30,47 @@ class PublicCORS(CORSMiddleware):
         super().__init__(app, allow_origins=[o.rstrip("/") for o in origins], allow_methods=["POST", "OPTIONS"],
                          allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
         self.count = count
+        self._added: Dict[Optional[bytes], List[Tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # CORSMiddleware.__call__, with the preflight counted in the request metric like every answer
-        headers = Headers(scope=scope)
-        if scope["method"] == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers:
-            response = self.preflight_response(request_headers=headers)
+        # CORSMiddleware.__call__, on the visitor path: the request's headers are looked at once, raw; the
+        # headers an answer gets are what CORSMiddleware.send adds for the request's Origin (see added)
+        origin, preflight = None, False
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"access-control-request-method":
+                preflight = True
+        if origin is not None and preflight and scope["method"] == "OPTIONS":
+            response = self.preflight_response(request_headers=Headers(scope=scope))
             await response(scope, receive, send)
             self.count(self.app.route(scope)[0], "OPTIONS", response.status_code)
             return
-        await self.simple_response(scope, receive, send, request_headers=headers)
+        extra = self._added.get(origin)
+        if extra is None:
+            extra = await self.added(origin)
+
+        async def send_with_cors(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    async def added(self, origin: Optional[bytes]) -> List[Tuple[bytes, bytes]]:
+        """The headers CORSMiddleware.send adds to an answer for a request from ``origin`` (they depend on
+        nothing else: the public endpoints set no Vary of their own), kept for the next request from it."""
+        sent: List[Any] = []
+
+        async def keep(message: Any) -> None:
+            sent.append(message)
+
+        request = Headers(raw=[] if origin is None else [(b"origin", origin)])
+        await self.send({"type": "http.response.start", "status": 200, "headers": []}, keep, request)
+        if len(self._added) >= ORIGINS_KEPT:  # origins are the client's to choose: a bounded memory
+            self._added.clear()
+        extra = self._added[origin] = list(sent[0]["headers"])
+        return extra
 
     def preflight_response(self, request_headers: Headers) -> Response:
         answer = super().preflight_response(request_headers)
