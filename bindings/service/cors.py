@@ -30,6 +30,7 @@ class PublicCORS(CORSMiddleware):
         super().__init__(app, allow_origins=[o.rstrip("/") for o in origins], allow_methods=["POST", "OPTIONS"],
                          allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
         self.count = count
+        self.public = app
         self._added: Dict[Optional[bytes], List[Tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -44,7 +45,8 @@ class PublicCORS(CORSMiddleware):
         if origin is not None and preflight and scope["method"] == "OPTIONS":
             response = self.preflight_response(request_headers=Headers(scope=scope))
             await response(scope, receive, send)
-            self.count(self.app.route(scope)[0], "OPTIONS", response.status_code)
+            found = self.public.route(scope)
+            self.count(found[0] if found else scope["path"], "OPTIONS", response.status_code)
             return
         extra = self._added.get(origin)
         if extra is None:

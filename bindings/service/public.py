@@ -320,7 +320,7 @@ class PublicEndpoints:
         handler = ROUTES.get(path)
         return None if handler is None else (path, handler)
 
-    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         found = self.route(scope)
         if found is not None:
             await self.handle(found[0], found[1], scope, receive, send)

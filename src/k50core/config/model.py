@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import Problem
 from . import phones, schema
@@ -183,7 +183,7 @@ def _partial(raw: Any) -> Config:
     return Config(lists=dict(lists) if isinstance(lists, Mapping) else {}, rules=rules)
 
 
-def _statuses(chosen: Optional[List[str]]) -> Tuple[str, ...]:
+def _statuses(chosen: Optional[Sequence[str]]) -> Tuple[str, ...]:
     return CALL_STATUSES if not chosen else tuple(s for s in CALL_STATUSES if s in chosen)
 
 

@@ -106,11 +106,6 @@ def _target_name(value: Any, handler: Any) -> str:
     return handler(value)
 
 
-def _text(what: str = "") -> Any:
-    return Annotated[str, Field(min_length=1, pattern=r"\S", strict=True),
-                     explained("expected a non-empty string" + (f" ({what})" if what else ""))]
-
-
 def _is_mapping(value: Any) -> bool:
     return isinstance(value, dict)
 
@@ -121,21 +116,23 @@ PhoneNumber = Annotated[str, WrapValidator(_phone),
 HttpUrl = Annotated[str, WrapValidator(_http_url), Field(max_length=2048, json_schema_extra={"format": "uri"})]
 
 
-def _seconds(low: int, about: str) -> Any:
-    return Annotated[int, Field(ge=low, strict=True, description=about),
-                     explained(f"expected a whole number of seconds >= {low}, got {{got}}")]
+def _whole_seconds(low: int) -> Any:
+    return explained(f"expected a whole number of seconds >= {low}, got {{got}}")
 
 
-def _interval(about: str) -> Any:
-    return Annotated[float, Field(gt=0, le=MONTH, strict=True, description=about),
+Seconds = Annotated[int, Field(ge=1, strict=True), _whole_seconds(1)]
+SecondsFromZero = Annotated[int, Field(ge=0, strict=True), _whole_seconds(0)]
+Interval = Annotated[float, Field(gt=0, le=MONTH, strict=True),
                      explained("expected a number of seconds above 0 and at most 30 days, got {got}")]
-
-
-def _statuses(about: str) -> Any:
-    return Annotated[Optional[Annotated[List[CallStatus], Field(min_length=1)]],
+Statuses = Annotated[Optional[Annotated[List[CallStatus], Field(min_length=1)]],
                      shaped(lambda v: v is None or (isinstance(v, list) and len(v) > 0),
-                            f"expected a non-empty list of call statuses ({', '.join(CALL_STATUSES)})"),
-                     Field(description=about)]
+                            f"expected a non-empty list of call statuses ({', '.join(CALL_STATUSES)})")]
+Text = Annotated[str, Field(min_length=1, pattern=r"\S", strict=True), explained("expected a non-empty string")]
+WebhookSecret = Annotated[str, Field(min_length=1, pattern=r"\S", strict=True),
+                          explained("expected a non-empty string (the HMAC-SHA256 key)")]
+ApiSecret = Annotated[str, Field(min_length=1, pattern=r"\S", strict=True),
+                      explained("expected a non-empty string (the Measurement Protocol API secret)")]
+STATUSES_ABOUT = "calls of these statuses are sent (default: all)"
 
 
 class Section(BaseModel):
@@ -168,22 +165,23 @@ class Pool(Section):
                                                   "source; offline: print, radio (never shown on the site)")
     numbers: Annotated[List[PhoneNumber], Field(min_length=1), shaped(lambda v: isinstance(v, list) and len(v) > 0,
                                                  "expected a non-empty list of phone numbers")]
-    hold_seconds: _seconds(1, "a number stays with its visitor this long after their last activity") = 900
-    cooldown_seconds: _seconds(0, "a released number rests this long before another visitor "
-                                       "gets it") = 300
+    hold_seconds: Seconds = Field(900, description="a number stays with its visitor this long after their "
+                                                   "last activity")
+    cooldown_seconds: SecondsFromZero = Field(300, description="a released number rests this long before "
+                                                             "another visitor gets it")
     on_exhausted: Exhaustion = Field("share", description="no free number: share a leased one, or show the "
                                                           "default number")
     default_number: Optional[PhoneNumber] = None
     display: Optional[Display] = Field(None, description="default: site.display")
-    late_seconds: _seconds(0, "a call this long after a lease ended is still late, not "
-                                    "unmatched") = 1800
-    campaign: Optional[_text()] = Field(None, description="offline pools: what their calls are "
+    late_seconds: SecondsFromZero = Field(1800, description="a call this long after a lease ended is still "
+                                                          "late, not unmatched")
+    campaign: Optional[Text] = Field(None, description="offline pools: what their calls are "
                                                           "attributed to")
 
 
 class Rule(Section):
     """A rule: visits matching ``when`` get a number from ``pool`` (or keep the page's, ``exclude``)."""
-    name: Optional[_text()] = Field(None, description="default: rule-N (its index)")
+    name: Optional[Text] = Field(None, description="default: rule-N (its index)")
     when: Annotated[Dict[str, Any], shaped(_is_mapping, "expected a condition mapping, got {got}")] = Field(
         default_factory=dict, description="a condition (GrowthBook's Mongo-style superset); empty: every visit")
     pool: Optional[str] = None
@@ -207,26 +205,26 @@ class Webhook(Section):
         None, description="the outbox target: part of the idempotency key, so keep it stable "
                           "(default: from the URL)")
     url: HttpUrl
-    secret: _text("the HMAC-SHA256 key")
-    statuses: _statuses("calls of these statuses are sent (default: all)") = None
+    secret: WebhookSecret
+    statuses: Statuses = Field(None, description=STATUSES_ABOUT)
 
 
 class GA4(Section):
     """A GA4 Measurement Protocol event for each attributed call whose visit had a GA client id."""
     measurement_id: Annotated[str, Field(pattern=MEASUREMENT_ID, strict=True),
                               explained("expected a GA4 measurement id such as G-ABC123XYZ")]
-    api_secret: _text("the Measurement Protocol API secret")
+    api_secret: ApiSecret
     event_name: Annotated[str, WrapValidator(_event_name), Field(pattern=GA4_EVENT)] = "phone_call"
     endpoint: HttpUrl = GA4_ENDPOINT
-    statuses: _statuses("calls of these statuses are sent (default: all)") = None
+    statuses: Statuses = Field(None, description=STATUSES_ABOUT)
 
 
 class Retry(Section):
     """Failed deliveries wait base x 2^(attempt-1) seconds (jittered), at most max; dead after max_attempts."""
     max_attempts: Annotated[int, Field(ge=1, le=100, strict=True),
                             explained("expected a whole number from 1 to 100, got {got}")] = 8
-    base_seconds: _interval("the first retry's wait") = 2.0
-    max_seconds: _interval("the longest wait (at least base_seconds)") = 3600.0
+    base_seconds: Interval = Field(2.0, description="the first retry's wait")
+    max_seconds: Interval = Field(3600.0, description="the longest wait (at least base_seconds)")
 
 
 class Events(Section):
@@ -234,7 +232,7 @@ class Events(Section):
     webhooks: Annotated[List[Webhook], shaped(lambda v: isinstance(v, list),
                                               "expected a list of webhooks, got {got}")] = Field(default_factory=list)
     ga4: Optional[GA4] = None
-    retry: Retry = Field(default_factory=Retry)
+    retry: Retry = Retry()
 
 
 class Attribution(Section):
@@ -249,15 +247,15 @@ class Attribution(Section):
 
 
 class Store(Section):
-    checkpoint_seconds: _interval("how often each live lease's latest activity reaches the store, at "
-                                  "most") = CHECKPOINT_SECONDS
+    checkpoint_seconds: Interval = Field(CHECKPOINT_SECONDS, description="how often each live lease's latest "
+                                                                     "activity reaches the store, at most")
 
 
 class Document(Section):
     """A k50core config (YAML, JSON or TOML)."""
     model_config = ConfigDict(extra="forbid", frozen=True, title="k50core config")
 
-    site: Site = Field(default_factory=Site)
+    site: Site = Site()
     lists: Annotated[Dict[str, Any], shaped(_is_mapping, "expected a mapping, got {got}")] = Field(
         default_factory=dict, description="named lists of values or CIDRs, for $inGroup / $notInGroup")
     pools: Dict[str, Pool] = Field(default_factory=dict)
@@ -265,11 +263,11 @@ class Document(Section):
                                         "expected a list of rules in priority order, got {got}")] = Field(
         default_factory=list, description="in priority order: the first that matches a visit decides")
     sources: Optional[Dict[str, Any]] = Field(None, description="traffic-source catalogue overrides")
-    geoip: Geoip = Field(default_factory=Geoip)
-    bots: Bots = Field(default_factory=Bots)
-    events: Events = Field(default_factory=Events)
-    attribution: Attribution = Field(default_factory=Attribution)
-    store: Store = Field(default_factory=Store)
+    geoip: Geoip = Geoip()
+    bots: Bots = Bots()
+    events: Events = Events()
+    attribution: Attribution = Attribution()
+    store: Store = Store()
 
 
 def default(model: Type[BaseModel], name: str) -> Any:
