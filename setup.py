@@ -1,7 +1,8 @@
 """Builds the compiled core (src/k50core/_engine.pyx) with Cython.
 
 Set K50CORE_NO_EXTENSIONS=1 to skip the build: the pure-Python reference
-(k50core._engine_py) then serves the same API.
+(k50core._engine_py) then serves the same API. K50CORE_NO_CPYTHON_TRICKS=1 builds the core
+without its uses of CPython internals (src/k50core/_csrc/tricks.h).
 """
 import os
 
@@ -11,12 +12,16 @@ ext_modules = []
 if not os.environ.get("K50CORE_NO_EXTENSIONS"):
     from Cython.Build import cythonize
 
+    macros = [("K50_NO_CPYTHON_TRICKS", "1")] if os.environ.get("K50CORE_NO_CPYTHON_TRICKS") == "1" else []
+
     ext_modules = cythonize(
         [
             Extension(
                 "k50core._engine",
                 ["src/k50core/_engine.pyx"],
                 extra_compile_args=["-O3"],
+                define_macros=macros,
+                depends=[os.path.join("src/k50core/_csrc", h) for h in os.listdir("src/k50core/_csrc")],
             )
         ],
         compiler_directives={

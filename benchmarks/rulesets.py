@@ -98,12 +98,13 @@ def one_condition() -> Tuple[Dict[str, Any], Dict[str, Any], str]:
 # -- mixed rule sets of every clause kind (the rule-index sweep) ---------------------------
 def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
     """n rules: half on a path regex ``^/catalog/sectionN(/|$)``, the rest mostly ``$in`` of
-    regions, sources and devices, with some ``$host``, ``$cidr``, ``$glob``, ``$or`` and a few
-    ``$not`` rules the index cannot take (residual: tried for every visit)."""
+    regions, sources and devices, with some ``$host``, ``$cidr``, ``$glob``, ``$or``, five
+    country exclusions (``$not`` of ``$in``: indexed by the countries they exclude) and three
+    unanchored regexes the index cannot take (residual: tried for every visit)."""
     rnd = random.Random(seed)
     out: List[Dict[str, Any]] = []
-    residual = 5  # "a few": each is tried for every visit, whatever the rule count
-    for i in range(n - residual):
+    exclusions, residual = 5, 3  # "a few" of each, whatever the rule count
+    for i in range(n - exclusions - residual):
         kind = i % 20
         if kind < 10:
             cond: Dict[str, Any] = {"landing.path": {"$regex": f"^/catalog/section{i}(/|$)"}}
@@ -123,9 +124,11 @@ def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
         else:
             cond = {"$or": [{"query.utm_campaign": f"camp{i}"}, {"query.utm_content": f"banner{i}"}]}
         out.append(cond)
-    for _ in range(residual):  # spread through the list, so each is tried for every visit
+    for _ in range(exclusions):  # spread through the list
         out.insert(rnd.randrange(len(out) + 1), {"$not": {"geo.country": {"$in": ["RU", "KZ", "BY"]}},
                                                   "device.type": {"$ne": "bot"}})
+    for k in range(residual):
+        out.insert(rnd.randrange(len(out) + 1), {"landing.path": {"$regex": f"sale{k}"}})
     return out
 
 

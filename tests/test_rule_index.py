@@ -79,6 +79,8 @@ leaf = st.one_of(
     st.builds(lambda p, ws: {p: {"$ini": ws}}, key_path, st.lists(word, max_size=3)),
     st.builds(lambda p, ws: {p: {"$in": ws}}, key_path, st.lists(st.sampled_from(["x", 1, None, True]), min_size=1, max_size=3)),
     st.builds(lambda p, w: {p: {"$ne": w}}, key_path, word),
+    st.builds(lambda p, ws: {p: {"$nin": ws}}, key_path, st.lists(st.one_of(word, st.sampled_from([1, None])), max_size=3)),
+    st.builds(lambda p, ws: {"$not": {p: {"$in": ws}}}, key_path, st.lists(word, max_size=3)),
     st.builds(lambda p, g: {p: {"$inGroup": g}}, st.sampled_from(["r", "ip"]), st.sampled_from(["words", "nets", "mixed", "nope"])),
     st.builds(lambda ps: {"p": {"$prefix": ps}}, st.lists(st.sampled_from(["/cat", "/cat/", "/dog", "é", ""]), max_size=2)),
     st.builds(lambda gs: {"p": {"$glob": gs}}, st.lists(st.sampled_from(["/cat/*", "/cat/**", "/dog/?", "**"]), min_size=1, max_size=2)),
@@ -230,12 +232,35 @@ def test_prefixes_regexes_and_globs_share_a_trie(which):
 
 @cores()
 def test_what_cannot_be_indexed_is_residual(which):
-    rules = [{"p": {"$regex": "(?i)^/cat"}}, {"p": {"$regex": "cat"}}, {"$not": {"r": "x"}}, {"r": {"$exists": False}},
-             {"$or": [{"r": "x"}, {"r": {"$ne": "y"}}]}, {"$nor": [{"r": "x"}]}, {"tags": {"$elemMatch": {"$eq": "x"}}},
-             {"p": {"$prefix": ""}}, {"r": {"$in": ["x", None]}}, {}]
+    rules = [{"p": {"$regex": "(?i)^/cat"}}, {"p": {"$regex": "cat"}}, {"$not": {"r": {"$gt": "x"}}}, {"r": {"$exists": False}},
+             {"$or": [{"r": "x"}, {"r": {"$exists": False}}]}, {"$nor": [{"r": "x"}]}, {"tags": {"$elemMatch": {"$eq": "x"}}},
+             {"p": {"$prefix": ""}}, {"r": {"$in": ["x", None]}}, {"r": {"$nin": [1, None]}}, {}]
     m = matchers(rules)[which]
     assert kinds_of(rules) == {"residual": len(rules), "rules": len(rules)}
     assert m.candidates({}) == list(range(len(rules)))
+
+
+@cores()
+def test_exclusions_are_indexed_by_the_strings_they_exclude(which):
+    """$ne, $nin and $not of an equality or $in: a value a rule excludes does not draw it, any
+    other value (a list, a str subclass, nothing) does."""
+    rules = [{"$not": {"c.e": {"$in": ["RU", "KZ"]}}, "d": {"$ne": "bot"}},  # foreign, not bots
+             {"r": {"$ne": "x"}}, {"r": {"$nin": ["x", "y", 1]}}, {"$not": {"r": "y"}}, {"r": "x"},
+             {"$or": [{"r": "z"}, {"r": {"$ne": "y"}}]}]
+    m = matchers(rules)[which]
+    assert kinds_of(rules) == {"exact": 2, "not-in": 5, "residual": 0, "rules": 6}
+    assert m.candidates({"c": {"e": "RU"}, "r": "x"}) == [3, 4, 5]
+    assert m.candidates({"c": {"e": "RU"}, "r": "y"}) == [1]
+    assert m.candidates({"c": {"e": "DE"}, "r": "q"}) == [0, 1, 2, 3, 5]
+    assert m.candidates({"c": {"e": "RU"}, "r": ["x"]}) == [1, 2, 3, 4, 5]  # a list: every rule, the program decides
+    assert m.candidates({"c": {"e": Text("RU")}}) == [0, 1, 2, 3, 5]
+    assert m.first_match({"c": {"e": "RU"}, "r": ["x"]}) == 1  # a list is not "x": $ne holds, as in GrowthBook
+    assert m.first_match({"c": {"e": "DE"}, "d": "bot", "r": "x"}) == 3
+
+
+def test_too_many_exclusions_stay_residual():
+    rules = [{"r": {"$ne": f"v{i}"}} for i in range(300)]  # 300 strings x 300 rules: past the bound
+    assert kinds_of(rules) == {"residual": 300, "rules": 300}
 
 
 @cores()

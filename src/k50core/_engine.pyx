@@ -10,7 +10,7 @@ One extension module, its parts in include files so each stays small:
   _claims.pxi  each pool's free numbers, idle longest first, between scans
   _holders.pxi the index from a holder to their slot, in the slots' memory
   _returning.pxi  returning visitors' assign fast path
-The plain-Python twin with the same API is k50core._engine_py.
+Their C lives in _csrc/*.h. The plain-Python twin with the same API is k50core._engine_py.
 """
 
 include "_match.pxi"
@@ -20,3 +20,9 @@ include "_pool.pxi"
 include "_claims.pxi"
 include "_holders.pxi"
 include "_returning.pxi"
+
+cdef extern from "_csrc/tricks.h":
+    int K50_CPYTHON_TRICKS
+
+# whether this build uses CPython internals on its fast paths (see _csrc/tricks.h)
+CPYTHON_TRICKS = bool(K50_CPYTHON_TRICKS)

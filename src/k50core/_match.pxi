@@ -56,10 +56,7 @@ cdef extern from "sys/socket.h":
     int AF_INET
     int AF_INET6
 
-cdef extern from *:
-    """
-    typedef unsigned __int128 k50_u128;
-    """
+cdef extern from "_csrc/u128.h":
     ctypedef unsigned long long k50_u128
 
 # Mirrors k50core.rules.opcodes.Op (a test keeps them equal).

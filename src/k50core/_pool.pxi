@@ -26,56 +26,16 @@ from cpython.object cimport Py_SIZE
 from cpython.list cimport PyList_GET_SIZE
 
 from k50core.clock import milliseconds as _milliseconds  # the error for a bad ``now``
+from k50core._engine_py.records import SlotRecord, SupersededLease  # one record type per concept, both builds
 
-cdef extern from *:
-    """
-    static inline uint64_t k50_load(uint64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-    static inline void k50_store(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-    static inline int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) {
-        return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    }
-    static inline uint64_t k50_add(uint64_t* p, uint64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-    """
+cdef extern from "_csrc/atomics.h":
     uint64_t k50_load(uint64_t* p) nogil
     void k50_store(uint64_t* p, uint64_t v) nogil
     int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
     uint64_t k50_add(uint64_t* p, uint64_t v) nogil
     int k50_popcount "__builtin_popcountll"(unsigned long long v) nogil
 
-cdef extern from *:
-    """
-    /* cls(*items) for a tuple subclass without __dict__ (a NamedTuple), minus the
-       Python-level __new__: one allocation, the items shared. The items must be
-       atomic (str, numbers, None), so the collector need not track the result. */
-    static PyObject* k50_named(PyObject* cls, PyObject* items) {
-        Py_ssize_t n = PyTuple_GET_SIZE(items);
-        PyObject* made = ((PyTypeObject*)cls)->tp_alloc((PyTypeObject*)cls, n);
-        if (made == NULL) return NULL;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject* item = PyTuple_GET_ITEM(items, i);
-            Py_INCREF(item);
-            PyTuple_SET_ITEM(made, i, item);
-        }
-        PyObject_GC_UnTrack(made);
-        return made;
-    }
-    /* "+<a>" (a phone number) or "<a>.<b>" (a lease id) without printf's machinery. */
-    static char* k50_digits(char* end, unsigned long long v) {
-        do { *--end = (char)('0' + v % 10); v /= 10; } while (v);
-        return end;
-    }
-    static PyObject* k50_number_text(unsigned long long number) {
-        char buf[24], *end = buf + sizeof buf, *at = k50_digits(end, number);
-        *--at = '+';
-        return PyUnicode_FromStringAndSize(at, end - at);
-    }
-    static PyObject* k50_lease_text(unsigned long long slot, unsigned long long gen) {
-        char buf[48], *end = buf + sizeof buf, *at = k50_digits(end, gen);
-        *--at = '.';
-        at = k50_digits(at, slot);
-        return PyUnicode_FromStringAndSize(at, end - at);
-    }
-    """
+cdef extern from "_csrc/records.h":
     object k50_named(object cls, tuple items)
     object k50_number_text(unsigned long long number)
     object k50_lease_text(unsigned long long slot, unsigned long long gen)
@@ -116,22 +76,7 @@ LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_TAG": HEAD_TAG, "HEAD_LAST": HEAD_LAST, 
           "RETIRED": KIND_RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
           "TOKEN_LENGTH": TOKEN_LENGTH}
 
-cdef extern from *:
-    """
-    /* Whether any index is outside 0 .. capacity - 1: 32-bit lanes (a capacity is below 2^32,
-       a negative index is a large unsigned one), no branch, so GCC vectorises it: ~0.1 ns an
-       index (the 64-bit comparison it replaced stayed scalar, ~0.5 ns). */
-    static inline int k50_any_outside(const int* at, Py_ssize_t n, unsigned int capacity) {
-        unsigned int bad = 0;
-        for (Py_ssize_t k = 0; k < n; k++) bad |= (unsigned int)at[k] >= capacity;
-        return bad != 0;
-    }
-    /* The state word's fields: constants the compiler folds into each renewal's few instructions. */
-    #define K50_UNTIL_MASK ((1ULL << 43) - 1)
-    #define K50_SHARED_BIT (1ULL << 43)
-    #define K50_GEN_MASK ((1ULL << 18) - 1)
-    #define K50_LOW32 0xFFFFFFFFULL
-    """
+cdef extern from "_csrc/bounds.h":
     const uint64_t UNTIL_MASK "K50_UNTIL_MASK"
     const uint64_t SHARED_BIT "K50_SHARED_BIT"
     const uint64_t GEN_MASK "K50_GEN_MASK"
@@ -169,60 +114,28 @@ cdef object _text(const uint8_t* at, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<const char*>at, n, "replace") if n else None
 
 
-cdef extern from *:
-    """
-    /* A str's characters when it is an exact, compact ASCII str (its bytes are its characters),
-       else NULL; borrowed, no reference taken. */
-    static inline const char* k50_ascii(PyObject* o, Py_ssize_t* n) {
-        if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_ASCII(o)) return NULL;
-        *n = PyUnicode_GET_LENGTH(o);
-        return (const char*)PyUnicode_DATA(o);
-    }
-    """
+cdef extern from "_csrc/token_text.h":
     const char* k50_ascii(PyObject* o, Py_ssize_t* n)
 
-cdef extern from *:
-    """
-    /* Eight lowercase hex digits (the first digit in the lowest byte: see k50_le64) as
-       their 32-bit value, bytes at a time; *bad gets a bit set unless all eight are [0-9a-f].
-       Each byte's class comes from two additions (bytes below 0x80 cannot carry into the next):
-       c + 0x50 has its top bit set from '0' on, c + 0x46 from ':' on, and so on for 'a'..'f'. */
-    static inline uint64_t k50_hex8(uint64_t x, uint64_t* bad) {
-        const uint64_t ones = 0x0101010101010101ULL, top = 0x8080808080808080ULL;
-        uint64_t digit = (x + 0x50 * ones) & ~(x + 0x46 * ones);
-        uint64_t af = (x + 0x1F * ones) & ~(x + 0x19 * ones);
-        *bad |= (((digit | af) & top) ^ top) | (x & top);
-        uint64_t v = (x & 0x0F0F0F0F0F0F0F0FULL) + ((af & top) >> 7) * 9;  /* each byte its digit */
-        v = __builtin_bswap64(v);                           /* the last digit lowest */
-        v = (v | (v >> 4)) & 0x00FF00FF00FF00FFULL;         /* pairs of digits into bytes */
-        v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
-        return (v | (v >> 16)) & 0xFFFFFFFFULL;
-    }
-    /* The token pools write: 16 lowercase hex digits, pool (2) slot (8) gen (6). No loop and no
-       branch per character: heartbeat batches parse one per page. */
-    /* Eight bytes as a little-endian word on any machine (compilers make it one load on x86). */
-    static inline uint64_t k50_le64(const unsigned char* p) {
-        return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-               (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-    }
-    /* The token pools write: 32 lowercase hex digits, pool (2) slot (8) gen (6), then the lease's
-       tag (16). No loop and no branch per character: heartbeat batches parse one per page. */
-    static inline int k50_token32(const char* s, uint64_t* fields) {
-        uint64_t bad = 0;
-        const unsigned char* u = (const unsigned char*)s;
-        uint64_t v = (k50_hex8(k50_le64(u), &bad) << 32) | k50_hex8(k50_le64(u + 8), &bad);
-        fields[0] = v >> 56;
-        fields[1] = (v >> 24) & 0xFFFFFFFFULL;
-        fields[2] = v & 0xFFFFFFULL;
-        fields[3] = (k50_hex8(k50_le64(u + 16), &bad) << 32) | k50_hex8(k50_le64(u + 24), &bad);
-        return bad == 0;
-    }
-    """
+cdef extern from "_csrc/token_text.h":
     bint k50_token32(const char* s, uint64_t* fields) nogil
 
 cdef extern from "_csrc/siphash.h":
     uint64_t k50_lease_tag(uint64_t k0, uint64_t k1, uint64_t slot, uint64_t pool, uint64_t gen,
                            uint64_t start) nogil
+
+cdef extern from "_csrc/prefetch.h":
+    void k50_prefetch(const void* p) nogil
+    void k50_prefetch_write(const void* p) nogil
+    void k50_prefetch_object(const void* o) nogil
+
+cdef enum:
+    # renew_tokens' look-ahead (tokens): the str objects this far ahead are fetched, the slots
+    # of those half as far ahead (their tokens parsed by then); a ring keeps the parsed fields
+    AHEAD_TOKEN = 16
+    AHEAD_SLOT = 8
+    AHEAD_RING = 16  # a power of two, > AHEAD_SLOT (an entry is read after the one AHEAD_SLOT on is parsed)
+
 
 cdef inline bint _parse_token(const char* s, Py_ssize_t n, uint64_t* fields) noexcept nogil:
     """(pool, slot, gen, tag) from the 32 lowercase hex digits make_token writes."""
@@ -514,11 +427,11 @@ cdef class SlotTable:
         cdef uint64_t start = (<uint64_t*>(p + OFF_START))[0], last = self._last(slot)[0]
         if _kind(s) != KIND_LEASED or not self._moved(slot, s):
             return
-        self.replaced = (slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
-                         self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0],
-                         (<uint64_t*>(p + OFF_NUMBER))[0],
-                         _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
-                         _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)))
+        self.replaced = k50_named(SupersededLease, (
+            slot, <long long>_gen(s), (s & SHARED_BIT) != 0, start, last, _until(s),
+            self._pool(slot)[0], (<unsigned int*>(p + OFF_RULE))[0], (<uint64_t*>(p + OFF_NUMBER))[0],
+            _text(p + OFF_HOLDER, min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)),
+            _text(p + OFF_SESSION, min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX))))
         self.superseded.append(self.replaced)
 
     cdef list _take(self, cls, pools, rules, bint marks=True):
@@ -631,8 +544,7 @@ cdef class SlotTable:
 
     def last_superseded(self):
         """The final state of the lease that this process's latest claim() or share() replaced
-        (if it moved since its start): (slot, gen, shared, start, last, until, pool, rule, number,
-        holder, session); else None. Also in the renewal log until the next drain: a caller that
+        (if it moved since its start): a SupersededLease; else None. Also in the renewal log until the next drain: a caller that
         stores it with the new lease's start keeps it through a kill before that drain."""
         return self.replaced
 
@@ -679,20 +591,42 @@ cdef class SlotTable:
         cdef PyObject** items
         # a list or tuple is read in place (borrowed items, no iterator); anything else is copied once
         cdef object seq = PySequence_Fast(tokens, "tokens: expected an iterable of token strings")
+        cdef uint64_t parsed[AHEAD_RING][4]
+        cdef bint ok[AHEAD_RING]
         count = PySequence_Fast_GET_SIZE(seq)
         items = PySequence_Fast_ITEMS(seq)
+        for k in range(min(count, AHEAD_SLOT)):
+            ok[k] = self._token_ahead(items[k], parsed[k])
         for k in range(count):
-            s = k50_ascii(items[k], &n)
-            if s != NULL and self._renew_token(s, n, now):
+            if k + AHEAD_TOKEN < count:
+                k50_prefetch_object(items[k + AHEAD_TOKEN])
+            if k + AHEAD_SLOT < count:
+                ok[(k + AHEAD_SLOT) & (AHEAD_RING - 1)] = self._token_ahead(
+                    items[k + AHEAD_SLOT], parsed[(k + AHEAD_SLOT) & (AHEAD_RING - 1)])
+            if ok[k & (AHEAD_RING - 1)] and self._renew_fields(parsed[k & (AHEAD_RING - 1)], now):
                 alive += 1
         self._check_log(now)
         return alive
+
+    cdef inline bint _token_ahead(self, PyObject* item, uint64_t* fields) noexcept:
+        """A token of the batch parsed ahead of its turn, its slot's head fetched meanwhile."""
+        cdef Py_ssize_t n = 0
+        cdef const char* s = k50_ascii(item, &n)
+        if s == NULL or not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX \
+                or fields[1] >= <uint64_t>self.capacity:
+            return False
+        k50_prefetch_write(self._state(<Py_ssize_t>fields[1]))
+        return True
 
     cdef inline bint _renew_token(self, const char* s, Py_ssize_t n, uint64_t now) noexcept nogil:
         """One token's renewal: a live lease of that generation in a slot of that pool."""
         cdef uint64_t fields[4]
         if not _parse_token(s, n, fields) or fields[0] >= POOLS_MAX or fields[1] >= <uint64_t>self.capacity:
             return False
+        return self._renew_fields(fields, now)
+
+    cdef inline bint _renew_fields(self, uint64_t* fields, uint64_t now) noexcept nogil:
+        """A parsed token's renewal (pool, slot and gen in range: _parse_token and the caller)."""
         if self._pool(<Py_ssize_t>fields[1])[0] != fields[0] or self.holds[fields[0]] == 0 \
                 or self._tag(<Py_ssize_t>fields[1])[0] != fields[3]:
             return False  # (a tag of another generation fails the renewal's check of the gen)
@@ -831,7 +765,7 @@ cdef class SlotTable:
         return _kind(s), <long long>_gen(s), (s & SHARED_BIT) != 0, <long long>_until(s)
 
     def record(self, Py_ssize_t slot):
-        """(kind, gen, shared, until, number, pool, rule, start, last, holder, session), consistent."""
+        """The slot's lease (a SlotRecord), read consistently."""
         cdef uint8_t* p = self._slot(slot)
         cdef uint64_t s
         cdef int attempt
@@ -844,8 +778,8 @@ cdef class SlotTable:
                    (<char*>(p + OFF_HOLDER))[:min(<Py_ssize_t>p[OFF_HLEN], HOLDER_MAX)],
                    (<char*>(p + OFF_SESSION))[:min(<Py_ssize_t>p[OFF_SLEN], SESSION_MAX)])
             if k50_load(self._state(slot)) == s:
-                return out
-        return out
+                break
+        return k50_named(SlotRecord, out)
 
     def setup(self, Py_ssize_t slot, uint64_t number, unsigned int pool):
         """Give a slot its number and pool (callers hold the segment's admin lock)."""

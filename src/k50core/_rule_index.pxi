@@ -23,6 +23,7 @@ cdef enum:
     IX_EXACT = 0
     IX_LOWER = 1
     IX_HOST = 2
+    IX_NOT_IN = 6  # k50core.rules.index's kind numbers
 
 cdef struct Heads:
     int32_t** head
@@ -37,6 +38,7 @@ cdef struct Sig:
     int nslots
     int32_t slots[3]
     int32_t all_list
+    int32_t default_list  # NOT_IN: the rules a value not hashed draws (all of them); else -1
 
 
 cdef void* _alloc(Py_ssize_t n, size_t size) except NULL:
@@ -139,6 +141,7 @@ cdef class RuleProbe:
     cdef k50_u128* s6
     cdef int32_t* l6
     cdef list _lists
+    cdef list _not_in_values  # per signature: the strings a NOT_IN signature hashed (else None)
 
     def __cinit__(self):
         self.list_start = self.list_len = self.ids = NULL
@@ -156,8 +159,8 @@ cdef class RuleProbe:
         self._lists = []
         self.always_list = self._list(always)
         if index:  # a RuleIndex; () or None: every rule is in ``always``
-            signatures, hashed, prefixes, wholes, networks = index
-            self._hash_table(signatures, hashed, nslots)
+            signatures, hashed, prefixes, wholes, networks, defaults = index
+            self._hash_table(signatures, hashed, defaults, nslots)
             self._tries(prefixes, wholes, nslots)
             self._networks(networks, nslots)
         self._pack_lists(nroots)
@@ -206,16 +209,23 @@ cdef class RuleProbe:
                 k += 1
         self._lists = None
 
-    cdef _hash_table(self, signatures, hashed, Py_ssize_t nslots):
+    cdef _hash_table(self, signatures, hashed, defaults, Py_ssize_t nslots):
         cdef Py_ssize_t i, k
         cdef uint64_t key, at
         self.nsigs = len(signatures)
         self.sigs = <Sig*>_alloc(self.nsigs, sizeof(Sig))
         every = [set() for _ in range(self.nsigs)]
+        self._not_in_values = [None] * self.nsigs
         by_key = {}
         for i, (kind, slots) in enumerate(signatures):
-            if kind not in (IX_EXACT, IX_LOWER, IX_HOST) or not 1 <= len(slots) <= 3 or (kind == IX_HOST and len(slots) != 1):
+            if kind not in (IX_EXACT, IX_LOWER, IX_HOST, IX_NOT_IN) or not 1 <= len(slots) <= 3 \
+                    or (kind in (IX_HOST, IX_NOT_IN) and len(slots) != 1):
                 raise ValueError(f"bad index signature {(kind, slots)!r}")
+            self.sigs[i].default_list = -1
+            if kind == IX_NOT_IN:
+                self.sigs[i].default_list = self._list(defaults[i])
+                every[i].update(defaults[i])
+                self._not_in_values[i] = frozenset(v[0] for (sig, v) in hashed if sig == i)
             self.sigs[i].kind = kind
             self.sigs[i].nslots = len(slots)
             for k, s in enumerate(slots):
@@ -355,6 +365,8 @@ cdef class RuleProbe:
         for i in range(self.nsigs):
             if self.sigs[i].kind == IX_HOST:
                 self._probe_host(i, _ctx_slot(ctx, self.sigs[i].slots[0]), h)
+            elif self.sigs[i].kind == IX_NOT_IN:
+                self._probe_not_in(i, _ctx_slot(ctx, self.sigs[i].slots[0]), h)
             else:
                 self._probe_hash(i, ctx, h)
         for i in range(self.ntries):
@@ -421,6 +433,14 @@ cdef class RuleProbe:
                 k -= 1
             if k < 0:
                 return 0
+
+    cdef int _probe_not_in(self, Py_ssize_t sig, object v, Heads* h) except -1:
+        """NOT_IN: a string some rule excludes draws the rules that do not; anything else, all.
+        The string is looked up in the signature's own set first: a 64-bit key that merely
+        collided with one of them must not stand for it (that would drop rules, not add)."""
+        if PyUnicode_CheckExact(v) and v in <frozenset>self._not_in_values[sig]:
+            return self._push_list(h, self._lookup(_mix(_sig_seed(sig), <uint64_t>PyObject_Hash(v))))
+        return self._push_list(h, self.sigs[sig].default_list)
 
     cdef int _probe_host(self, Py_ssize_t sig, object v, Heads* h) except -1:
         """HOST: the lowercased host and each parent domain, hashed from the last label inwards."""

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .config.model import Config, Pool
+from .config.schema import CALL_STATUSES
 from .config.phones import normalise
 from .errors import Error
 from .store.base import LeaseRow, Store
 
-STATUSES = ("matched", "late", "ambiguous", "static", "offline", "unmatched")
+STATUSES = CALL_STATUSES  # what a call can be: one list, which the config checks against too
 _CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 # Likelihoods calibrated against the simulator (k50core.simulate, see tests/test_simulate.py):

@@ -87,6 +87,24 @@ def _at_least(low: int, high: Optional[int] = None, what: str = "") -> Any:
     return check
 
 
+def _service_stack() -> Any:
+    """uvicorn, once the service's dependencies are known to be installed: the SDK installs without
+    them (``pip install k50core``), the service is the ``service`` extra."""
+    missing = []
+    for name in ("starlette", "uvicorn"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        typer.echo(f"k50core serve: the HTTP service needs {' and '.join(missing)}, not installed: "
+                   "pip install 'k50core[service]' (in a checkout: pip install '.[service]')", err=True)
+        raise typer.Exit(2)
+    import uvicorn
+
+    return uvicorn
+
+
 def _redacted(url: str) -> str:
     """A store URL as it may be printed: without its password."""
     from urllib.parse import urlsplit, urlunsplit
@@ -204,6 +222,14 @@ def check(file: Path = typer.Argument(..., help="config file (.yaml, .yml, .json
                f"{by_type['offline']} offline), {numbers} numbers")
     typer.echo(f"  lists: {len(cfg.lists)}; default number: {cfg.default_number or '-'}")
     typer.echo(f"  build: {engine.implementation}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON Schema (for editors; src/k50core/config/schema.json is the same)."""
+    from .config.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -439,14 +465,10 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
           log_level: str = typer.Option("info", callback=lambda v: _choice(v, LOG_LEVELS),
                                         help="uvicorn log level: " + ", ".join(LOG_LEVELS))) -> None:
     """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
-    import uvicorn
-
-    try:
-        from k50core.bindings.service import create_app
-        from k50core.bindings.service.server import JsonErrorsHTTPProtocol
-    except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
-        from bindings.service import create_app  # type: ignore[import-not-found, no-redef]
-        from bindings.service.server import JsonErrorsHTTPProtocol  # type: ignore[import-not-found, no-redef]
+    uvicorn = _service_stack()
+    from .bindings.service import create_app
+    from .bindings.service.server import JsonErrorsHTTPProtocol
+    from .bindings.telephony.payloads import zone
     from .engine import Engine
 
     if config is None and not demo:
@@ -455,10 +477,6 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     target = store or ("k50core-demo.db" if demo and config is None else None)
     if target is not None:
         _check_store(target)
-    try:
-        from k50core.bindings.telephony.payloads import zone
-    except ImportError:  # a source checkout
-        from bindings.telephony.payloads import zone  # type: ignore[import-not-found, no-redef]
     try:
         zone(cdr_timezone)
     except ValueError:

@@ -108,7 +108,7 @@ class Engine:
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         # instances answer returning visitors in the core; the method below is the rest
         assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
-        self.assign, self.assign_many = assigner.entry(), assigner.assign_many  # type: ignore[method-assign]
+        self.assign, self.assign_many = assigner.assign, assigner.assign_many  # type: ignore[method-assign]
         # heartbeats answered in the core, the clock read there
         self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many  # type: ignore[method-assign]
         if self.store.backend == "sqlite" and self.store.persistent:

@@ -226,7 +226,7 @@ class Segment:
     def numbers(self) -> Dict[int, int]:
         """number key → slot, for every slot set up so far."""
         table = self.table
-        return {table.record(i)[4]: i for i in range(self.used)}
+        return {table.record(i).number: i for i in range(self.used)}
 
     def new_slot(self, number: int, pool: int) -> int:
         used = self.used
@@ -415,12 +415,12 @@ class Pools:
         raw = self.table.last_superseded()
         if raw is None:
             return None
-        slot, gen, shared, start, last, until, pool, rule, number, holder, session = raw
-        name = self._pool_names[pool] if 0 <= pool < len(self._pool_names) else None
+        name = self._pool_names[raw.pool] if 0 <= raw.pool < len(self._pool_names) else None
         if name is None:
             return None
-        return LeaseEvent("renew", name, f"+{number}", holder, session, self._rule_name(rule), start / 1000.0,
-                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
+        return LeaseEvent("renew", name, f"+{raw.number}", raw.holder, raw.session, self._rule_name(raw.rule),
+                          raw.start / 1000.0, raw.last / 1000.0, raw.until / 1000.0, raw.shared,
+                          f"{raw.slot}.{raw.gen}")
 
     def _holder(self, visitor: Optional[str]) -> Tuple[bytes, int]:
         """The visitor id as the slot keeps it, and its hash: the last one kept, as a new visitor's
@@ -497,12 +497,12 @@ class Pools:
     def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
               visitor: Optional[str]) -> Assignment:
         record = self.table.record(slot)
-        number, rule = f"+{record[4]}", record[6]
+        number, rule = f"+{record.number}", record.rule
         made = Assignment(number, ps.display.get(number, number), ps.pool.name,
                           self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None,
                           self.make_token(ps, slot, gen), until_ms / 1000.0, shared)
         if visitor:  # the holder returns to it, and so does a visitor who joined it while shared
-            joined = record[9] != _field(visitor, HOLDER_MAX)
+            joined = record.holder != _field(visitor, HOLDER_MAX)
             self.returns.put(visitor, slot, gen, ps.hold_ms, made, joined)
         return made
 
@@ -548,12 +548,12 @@ class Pools:
     def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str],
                 session: Optional[str], until_ms: Optional[int] = None) -> LeaseEvent:
         rec = self.table.record(slot)
-        kind, g, shared, until, number, pool, rule, start, last, holder, sess = rec
         if event != "share":
-            visitor = holder.decode("utf-8", "replace") or None
-            session = sess.decode("utf-8", "replace") or None
-        made = LeaseEvent(event, ps.pool.name, f"+{number}", visitor, session, self._rule_name(rule),
-                          start / 1000.0, now_ms / 1000.0, (until_ms or until) / 1000.0, shared, f"{slot}.{gen}")
+            visitor = rec.holder.decode("utf-8", "replace") or None
+            session = rec.session.decode("utf-8", "replace") or None
+        made = LeaseEvent(event, ps.pool.name, f"+{rec.number}", visitor, session, self._rule_name(rec.rule),
+                          rec.start / 1000.0, now_ms / 1000.0, (until_ms or rec.until) / 1000.0, rec.shared,
+                          f"{slot}.{gen}")
         self._logged(made)
         return made
 
@@ -585,12 +585,13 @@ class Pools:
         return self._state_event(*at) if at is not None else None
 
     def _state_event(self, ps: _PoolSlots, slot: int) -> Optional[LeaseEvent]:
-        kind, gen, shared, until, number, pool, rule, start, last, holder, sess = self.table.record(slot)
-        if kind not in (LEASED, RETIRED) or not until:
+        rec = self.table.record(slot)
+        if rec.kind not in (LEASED, RETIRED) or not rec.until:
             return None
-        return LeaseEvent("state", ps.pool.name, f"+{number}", holder.decode("utf-8", "replace") or None,
-                          sess.decode("utf-8", "replace") or None, self._rule_name(rule), start / 1000.0,
-                          last / 1000.0, until / 1000.0, shared, f"{slot}.{gen}")
+        return LeaseEvent("state", ps.pool.name, f"+{rec.number}", rec.holder.decode("utf-8", "replace") or None,
+                          rec.session.decode("utf-8", "replace") or None, self._rule_name(rec.rule),
+                          rec.start / 1000.0, rec.last / 1000.0, rec.until / 1000.0, rec.shared,
+                          f"{slot}.{rec.gen}")
 
     def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
         out = {}

@@ -9,5 +9,7 @@ from .match import Matcher
 from .pool import LAYOUT, SlotTable, _set_candidate_list_max, table_bytes  # noqa: F401 (the compiled core has it)
 from .returning import Assigner, ReturnCache
 
-__all__ = ["LAYOUT", "Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info", "device_type",
-           "device_types", "table_bytes"]
+CPYTHON_TRICKS = False  # plain Python: nothing of CPython's internals (see _csrc/tricks.h)
+
+__all__ = ["CPYTHON_TRICKS", "LAYOUT", "Assigner", "GeoIP", "Matcher", "ReturnCache", "SlotTable", "device_info",
+           "device_type", "device_types", "table_bytes"]

@@ -12,9 +12,10 @@ import struct
 import threading
 from array import array
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from ..clock import milliseconds
+from .records import SlotRecord, SupersededLease
 from .tags import lease_tag
 
 HEAD_SIZE, HEAD_TAG, HEAD_LAST, HEAD_POOL = 32, 8, 16, 24  # per slot: state, token tag, last, pool
@@ -98,8 +99,8 @@ class SlotTable:
         self._fd = fd
         self._lock = threading.RLock()
         self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
-        self._superseded: list = []  # final states of leases this process's claims replaced
-        self._replaced: Optional[tuple] = None  # the one the latest claim or share replaced
+        self._superseded: List[SupersededLease] = []  # final states of leases this process's claims replaced
+        self._replaced: Optional[SupersededLease] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._checkpoint_every, self._checkpoint_floor = 0, 0
@@ -222,23 +223,23 @@ class SlotTable:
             self._marked.add(slot)
             return until
 
-    def _moved(self, slot: int, rec: tuple) -> bool:
+    def _moved(self, slot: int, rec: SlotRecord) -> bool:
         """Whether the lease was renewed or extended since its start (see _pool.pxi)."""
-        return rec[8] > rec[7] or rec[3] != self._u64(slot, OFF_END0)
+        return rec.last > rec.start or rec.until != self._u64(slot, OFF_END0)
 
     def _supersede(self, slot: int) -> None:
         """A claim replaces the slot's lease (the lock held): log its final state if it moved since
         its start (see _pool.pxi)."""
         rec = self._record(slot)
-        if rec[0] == LEASED and self._moved(slot, rec):
+        if rec.kind == LEASED and self._moved(slot, rec):
             self._replaced = self._raw(slot, rec)
             self._superseded.append(self._replaced)
 
     @staticmethod
-    def _raw(slot: int, rec: tuple) -> tuple:
-        kind, gen, shared, until, number, pool, rule, start, last, holder, session = rec
-        return (slot, gen, shared, start, last, until, pool, rule, number,
-                holder.decode("utf-8", "replace") or None, session.decode("utf-8", "replace") or None)
+    def _raw(slot: int, rec: SlotRecord) -> SupersededLease:
+        return SupersededLease(slot, rec.gen, rec.shared, rec.start, rec.last, rec.until, rec.pool, rec.rule,
+                               rec.number, rec.holder.decode("utf-8", "replace") or None,
+                               rec.session.decode("utf-8", "replace") or None)
 
     def _take(self, marks: bool = True) -> list:
         """Superseded leases, then (with ``marks``) the marked slots in slot order (see _pool.pxi)."""
@@ -250,7 +251,7 @@ class SlotTable:
             with self._locked():
                 rec = self._record(slot)
                 moved = self._moved(slot, rec)
-            if rec[0] in (LEASED, RETIRED) and moved:
+            if rec.kind in (LEASED, RETIRED) and moved:
                 out.append(self._raw(slot, rec))
         return out
 
@@ -290,7 +291,7 @@ class SlotTable:
     def pending_renewals(self) -> int:
         return len(self._marked) + len(self._superseded)
 
-    def last_superseded(self) -> Optional[tuple]:
+    def last_superseded(self) -> Optional[SupersededLease]:
         """The final state of the lease this process's latest claim or share replaced (see _pool.pxi)."""
         return self._replaced
 
@@ -413,7 +414,7 @@ class SlotTable:
             kind, gen, shared, until = unpack_state(self._get(i))
             if kind != LEASED or now >= until or self._hash(i) != holder_hash:
                 continue
-            if self._record(i)[9] == holder[:HOLDER_MAX]:
+            if self._record(i).holder == holder[:HOLDER_MAX]:
                 return i, gen
         return None
 
@@ -446,8 +447,8 @@ class SlotTable:
         with self._locked():
             for i in range(self.capacity):
                 rec = self._record(i)
-                if rec[0] in (LEASED, CLAIMING):
-                    self._index_put(i, rec[1], self._hash(i), rec[9])
+                if rec.kind in (LEASED, CLAIMING):
+                    self._index_put(i, rec.gen, self._hash(i), rec.holder)
 
     def index_overflowed(self) -> bool:
         """Whether an entry of the holder index found no place (lease_of() then scans)."""
@@ -457,20 +458,21 @@ class SlotTable:
     def state(self, slot: int) -> Tuple[int, int, bool, int]:
         return unpack_state(self._get(slot))
 
-    def record(self, slot: int) -> tuple:
-        """(kind, gen, shared, until, number, pool, rule, start, last, holder, session), consistent."""
+    def record(self, slot: int) -> SlotRecord:
+        """The slot's lease, read consistently."""
         self._at(slot)
         with self._locked():
             return self._record(slot)
 
-    def _record(self, slot: int) -> tuple:
+    def _record(self, slot: int) -> SlotRecord:
         """record() for callers that hold the lock (flock does not nest: an inner unlock frees it)."""
         at = self._at(slot)
         kind, gen, shared, until = unpack_state(self._get(slot))
         v = self._view
         hl, sl = min(v[at + OFF_HLEN], HOLDER_MAX), min(v[at + OFF_SLEN], SESSION_MAX)
         head = self._head(slot)
-        return (kind, gen, shared, until, self._u64(slot, OFF_NUMBER), U32.unpack_from(v, head + HEAD_POOL)[0],
+        return SlotRecord(kind, gen, shared, until, self._u64(slot, OFF_NUMBER),
+                          U32.unpack_from(v, head + HEAD_POOL)[0],
                 U32.unpack_from(v, at + OFF_RULE)[0], self._u64(slot, OFF_START),
                 U64.unpack_from(v, head + HEAD_LAST)[0],
                 bytes(v[at + OFF_HOLDER:at + OFF_HOLDER + hl]), bytes(v[at + OFF_SESSION:at + OFF_SESSION + sl]))

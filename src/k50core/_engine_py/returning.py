@@ -55,7 +55,7 @@ class ReturnCache:
     def rehold(self, holds: Sequence[int]) -> None:
         """A reload changed pools' holds: each entry renews with its pool's (see _returning.pxi)."""
         for visitor, (slot, gen, _hold, made, joined) in list(self.entries.items()):
-            pool = self.table.record(slot)[5]
+            pool = self.table.record(slot).pool
             if pool < len(holds):
                 self.entries[visitor] = (slot, gen, int(holds[pool]), made, joined)
 
@@ -69,10 +69,6 @@ class Assigner:
     def __init__(self, cache: ReturnCache, full: Callable[..., Any]) -> None:
         self.cache = cache
         self.full = full
-
-    def entry(self) -> Callable[..., Any]:
-        """The assign callable an engine binds as ``Engine.assign``."""
-        return self.assign
 
     def assign(self, visit: Any, now: Any = None, token: Any = None) -> Any:
         if token is None:

@@ -11,7 +11,7 @@ import itertools
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..rules import ipranges
-from ..rules.index import HOST, LOWER, RuleIndex
+from ..rules.index import HOST, LOWER, NOT_IN, RuleIndex
 
 MAX_PROBE = 64  # as the compiled probe: more values than this draw the signature's every rule
 
@@ -42,6 +42,11 @@ class Probe:
         if not index:
             return sorted(found)
         for sig, (kind, slots) in enumerate(index.signatures):
+            if kind == NOT_IN:  # the rules that do not exclude this string; any other value: all
+                v = value_of(slots[0])
+                hit = index.hashed.get((sig, (v,))) if type(v) is str else None
+                found.update(index.defaults[sig] if hit is None else hit)
+                continue
             if kind == HOST:
                 for key in _hosts(value_of(slots[0])):
                     if key is None:

@@ -309,6 +309,10 @@ def compile_regex(source: str, flags: int) -> RegexArg:
     needs it (a str subclass, the reference build): a rule set of 50,000
     path regexes then loads in half the time. Raises what re.compile raises.
     """
+    if not flags:
+        texts = literal_texts(source)
+        if texts is not None:  # what sre's parse would have told, without it (a rule set's many)
+            return _LazyMatch(source, flags), tuple(sorted({t for t, _ in texts})), texts, True
     try:
         from re import _parser  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - an internal API
@@ -443,6 +447,85 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, int]], 
 
 
 _REGEX_META = set(".^$*+?{}[]\\|()")
+
+
+def literal_texts(source: str, limit: int = 16) -> Optional[Tuple[Tuple[str, int], ...]]:
+    """The texts ``_walk`` finds for an anchored regex made only of literals, groups of
+    alternatives and ends (``^/catalog/section7(/|$)``), read without sre's parser; None for
+    anything else, which then goes the general way. Rule sets hold thousands of these, and sre's
+    parser costs ~40 µs each (tests compare the two on generated patterns)."""
+    if source.startswith("^"):
+        at = 1
+    elif source.startswith("\\A"):
+        at = 2
+    else:
+        return None
+    found = _literal_seq(source, at, limit, top=True)
+    if found is None or found[1] != len(source):
+        return None
+    texts = tuple(sorted(set(found[0])))
+    return texts if texts and all(t for t, _ in texts) else None
+
+
+def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> Optional[Tuple[List[Tuple[str, int]], int]]:
+    """Reads a sequence from src[i] up to ``|``, ``)`` or the end: (texts, where it stopped)."""
+    texts: List[Tuple[str, int]] = [("", OPEN)]
+    ended = False
+    n = len(src)
+    while i < n:
+        c = src[i]
+        if c in "|)":
+            if top:
+                return None  # a top-level "|" puts the anchor in one branch only
+            break
+        if ended:
+            return None  # something after an end
+        if c == "(":
+            if src.startswith("(?:", i):
+                i += 3
+            elif src.startswith("(?", i):
+                return None
+            else:
+                i += 1
+            grown: List[Tuple[str, int]] = []
+            while True:
+                sub = _literal_seq(src, i, limit)
+                if sub is None:
+                    return None
+                grown.extend((t + u, whole) for t, _ in texts for u, whole in sub[0])
+                i = sub[1]
+                if len(grown) > limit or i >= n:
+                    return None
+                if src[i] == ")":
+                    i += 1
+                    break
+                i += 1  # "|"
+            texts = grown
+            ended = any(whole for _, whole in texts)
+            continue
+        if c == "$":
+            texts = [(t, END) for t, _ in texts]
+            ended = True
+            i += 1
+            continue
+        if c == "\\":
+            if i + 1 >= n:
+                return None
+            nxt = src[i + 1]
+            if nxt == "Z":
+                texts = [(t, END_STRING) for t, _ in texts]
+                ended = True
+                i += 2
+                continue
+            if nxt.isalnum() or not nxt.isascii() or nxt in "\n\r\t\v\f":
+                return None  # classes, backreferences, escapes of letters: the general way
+            c = nxt
+            i += 1
+        elif c in _REGEX_META or c in "#\n\r\t\v\f ":
+            return None
+        texts = [(t + c, OPEN) for t, _ in texts]
+        i += 1
+    return texts, i
 
 
 def _plain_regex(pattern: Any) -> Optional[Tuple[int, str]]:

@@ -26,6 +26,11 @@ Key kinds, each a necessary condition the VM would also test:
   does not draw section7's rule.
 * ``IP`` — ``$cidr`` and the networks of an ``$inGroup`` list: disjoint sorted
   ranges per path, each with the rules whose networks cover it.
+* ``NOT_IN`` — ``$ne`` / ``$nin`` of strings and ``$not`` of an equality or ``$in``
+  (``{"$not": {"geo.country": {"$in": ["RU", "KZ"]}}}``): the rule cannot hold when the
+  value is one of those strings. Per path, each such string draws the rules that do not
+  exclude it, any other value all of them; kept only for rules with no other key (it is
+  the weakest), and only while those lists stay small.
 
 For an AND the cheapest key set is chosen (estimated by how many rules
 share its keys); an ``$or`` is indexed only when each branch is. Everything
@@ -42,15 +47,17 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, cast
 
 from .opcodes import Op
 
-EXACT, LOWER, HOST, PREFIX, IP, WHOLE = 0, 1, 2, 3, 4, 5
-KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix")
+EXACT, LOWER, HOST, PREFIX, IP, WHOLE, NOT_IN = 0, 1, 2, 3, 4, 5, 6
+KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix", "not-in")
 
 MAX_COMPOSITE_KEYS = 64   # a composite key set is the product of its clauses' sets
 MAX_COMPOSITE_SLOTS = 3   # paths one composite key combines (the probe keeps their hashes on the stack)
 MAX_IP_SEGMENTS = 64      # a rule whose networks span more segments stays out of the IP index
+MAX_NOT_IN_ENTRIES = 1 << 16  # per path: excluded strings x NOT_IN rules; past it they stay residual
 IP_END = {4: 1 << 32, 6: 1 << 128}
 
-# A key: (EXACT | LOWER | HOST, slots, values), (PREFIX | WHOLE, slot, text) or (IP, slot, (version, first, last)).
+# A key: (EXACT | LOWER | HOST, slots, values), (PREFIX | WHOLE, slot, text), (IP, slot, (version, first, last))
+# or (NOT_IN, slot, excluded strings).
 # WHOLE is a regex alternative ending in ``$`` / ``\Z``: the value is the text, or the text and "\n".
 Key = Tuple[int, object, object]
 Option = Tuple[Key, ...]
@@ -59,11 +66,12 @@ Segments = Tuple[Tuple[int, Tuple[int, ...]], ...]   # (range start, rules) sort
 
 class RuleIndex(NamedTuple):
     """What the matchers probe (both builds read this same structure)."""
-    signatures: Tuple[Tuple[int, Tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST, slots)
+    signatures: Tuple[Tuple[int, Tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST | NOT_IN, slots)
     hashed: Dict[Tuple[int, Tuple[str, ...]], Tuple[int, ...]]   # (signature id, values) -> rules
     prefixes: Dict[int, Dict[str, Tuple[int, ...]]]               # slot -> {literal prefix: rules}
     wholes: Dict[int, Dict[str, Tuple[int, ...]]]                 # slot -> {text the value is (+ "\n"): rules}
     networks: Dict[int, Tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
+    defaults: Dict[int, Tuple[int, ...]] = {}                    # NOT_IN signature id -> rules (a value not hashed)
 
 
 def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
@@ -103,6 +111,8 @@ def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
         return _ip_keys(slot, arg[0], arg[1])
     if op == Op.HOST:
         return [(HOST, (slot,), (h,)) for h in sorted(set(arg))]
+    if op == Op.NIN:
+        return _not_in_key(slot, arg[0])
     if op == Op.PREFIX:
         if "" in arg:  # every string starts with ""
             return None
@@ -115,6 +125,24 @@ def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
                 (WHOLE, slot, t) for t, whole in texts if whole and not t.startswith(tuple(opens))]
         if arg[1]:  # anchored, case-sensitive: every match starts with one of these
             return [(PREFIX, slot, p) for p in _shortest(arg[1])]
+    return None
+
+
+def _not_in_key(slot: int, values: object) -> Optional[List[Key]]:
+    """A NOT_IN key for a test that fails when a str value is one of ``values`` (None: no such str)."""
+    excluded = tuple(sorted(v for v in values if type(v) is str))  # type: ignore[attr-defined]
+    return [(NOT_IN, slot, excluded)] if excluded else None
+
+
+def negated_keys(slot: int, nodes: Sequence[tuple], t: int) -> Optional[List[Key]]:
+    """NOT_IN keys of ``NOT(test)`` when the test is one equality or ``$in`` (node t the test)."""
+    if nodes[t][3] != t + 1:  # more than one node: not a single test
+        return None
+    op, arg = nodes[t][0], nodes[t][4]
+    if op == Op.EQ_STR:
+        return _not_in_key(slot, (arg,))
+    if op == Op.IN:
+        return _not_in_key(slot, arg[0])
     return None
 
 
@@ -142,7 +170,7 @@ def _conjuncts(nodes: Sequence[tuple], i: int) -> List[int]:
     return [c for k in _kids(nodes, i) for c in _conjuncts(nodes, k)]
 
 
-_WEIGHT = {EXACT: 1.0, LOWER: 1.2, HOST: 1.5, IP: 2.0, PREFIX: 2.0, WHOLE: 1.0}
+_WEIGHT = {EXACT: 1.0, LOWER: 1.2, HOST: 1.5, IP: 2.0, PREFIX: 2.0, WHOLE: 1.0, NOT_IN: 1000.0}
 
 
 def _local_cost(option: Option) -> float:
@@ -169,7 +197,10 @@ def options(nodes: Sequence[tuple], i: int) -> List[Option]:
         if op == Op.FIELD_SLOT:
             slot = nodes[c][1]
             for t in _conjuncts(nodes, c + 1):
-                keys = clause_keys(slot, nodes[t])
+                if nodes[t][0] == Op.NOT:  # $ne, $not of $in / an equality
+                    keys = negated_keys(slot, nodes, t + 1)
+                else:
+                    keys = clause_keys(slot, nodes[t])
                 if keys is None:
                     continue
                 found.append(tuple(keys))
@@ -177,6 +208,10 @@ def options(nodes: Sequence[tuple], i: int) -> List[Option]:
                     best = exact_by_slot.get(slot)
                     if best is None or len(keys) < len(best):
                         exact_by_slot[slot] = tuple(keys)
+        elif op == Op.NOT and nodes[c + 1][0] == Op.FIELD_SLOT and nodes[c + 1][3] == nodes[c][3]:
+            keys = negated_keys(nodes[c + 1][1], nodes, c + 2)  # {"$not": {"path": test}}
+            if keys is not None:
+                found.append(tuple(keys))
         elif op == Op.OR:
             branches = [options(nodes, k) for k in _kids(nodes, c)]
             if all(branches):
@@ -239,9 +274,12 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
     prefixes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     wholes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     ranges: Dict[Tuple[int, int], List[Tuple[int, int, int]]] = defaultdict(list)
+    excluding: Dict[int, Dict[int, List[Tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
     for rule, option in enumerate(chosen):
         for kind, where, what in option or ():
-            if kind == PREFIX:
+            if kind == NOT_IN:
+                excluding[where][rule].append(what)  # type: ignore[index,arg-type]
+            elif kind == PREFIX:
                 prefixes[where][what].append(rule)  # type: ignore[index]
             elif kind == WHOLE:
                 wholes[where][what].append(rule)  # type: ignore[index]
@@ -252,6 +290,17 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
                 sig = sig_ids.setdefault((kind, where), len(sig_ids))  # type: ignore[arg-type]
                 hashed[sig, what].append(rule)  # type: ignore[index]
     demoted: Set[int] = set()
+    defaults: Dict[int, Tuple[int, ...]] = {}
+    for slot, by_rule in sorted(excluding.items()):
+        # a value draws the rules one of whose NOT_IN keys on this path does not exclude it
+        values = sorted({x for sets in by_rule.values() for excluded in sets for x in excluded})
+        if len(values) * len(by_rule) > MAX_NOT_IN_ENTRIES:
+            demoted.update(by_rule)
+            continue
+        sig = sig_ids.setdefault((NOT_IN, (slot,)), len(sig_ids))
+        defaults[sig] = tuple(sorted(by_rule))
+        for x in values:
+            hashed[sig, (x,)] = [r for r, sets in by_rule.items() if any(x not in e for e in sets)]
     networks: Dict[int, Tuple[Segments, Segments]] = {}
     for slot in sorted({s for s, _ in ranges}):
         networks[slot] = (_segments(ranges.get((slot, 4), []), IP_END[4], demoted),
@@ -264,6 +313,7 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
         prefixes={s: {p: _unique(v) for p, v in t.items()} for s, t in prefixes.items()},
         wholes={s: {p: _unique(v) for p, v in t.items()} for s, t in wholes.items()},
         networks=networks,
+        defaults=defaults,
     )
     return index, always
 
@@ -275,7 +325,7 @@ def _unique(rules: List[int]) -> Tuple[int, ...]:
 def describe(index: RuleIndex, always: Sequence[int], nrules: int) -> Dict[str, int]:
     """How many rules each kind of index holds, and how many are residual (for reports)."""
     kinds: Dict[str, Set[int]] = defaultdict(set)
-    for (sig, _values), rules in index.hashed.items():
+    for (sig, _values), rules in list(index.hashed.items()) + [((s, ()), r) for s, r in index.defaults.items()]:
         kind, slots = index.signatures[sig]
         name = "composite" if len(slots) > 1 else KIND_NAMES[kind]
         kinds[name].update(rules)

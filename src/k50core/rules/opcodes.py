@@ -7,7 +7,8 @@ the index just past a node's subtree, so the next sibling of child ``c`` is
 attribute document, a FIELD node resolves a path and hands the result to its
 one child. The same list drives the compiled VM (``_match.pxi``, a C switch)
 and the reference VM (``_engine_py/match.py``); the numbers below are
-mirrored by ``cdef enum Op`` in ``_match.pxi`` and a test keeps them equal.
+mirrored by the ``OP_*`` enum in ``_match.pxi`` (exported as ``OPCODES``), and
+tests/test_layout.py keeps them equal.
 """
 from enum import IntEnum
 

@@ -1,0 +1,12 @@
+/* 128-bit unsigned integers for IPv6 addresses.
+ * Included by the Cython core (_match.pxi). */
+#ifndef K50_U128_H
+#define K50_U128_H
+
+#include <Python.h>
+#include <stdint.h>
+#include "tricks.h"
+
+typedef unsigned __int128 k50_u128;
+
+#endif  /* K50_U128_H */
