@@ -430,6 +430,12 @@ def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[
     ]
 
 
+def _secure_cookie(public_url: Optional[str]) -> Optional[bool]:
+    """An https public URL (a TLS proxy in front, whose requests reach us over plain http): the
+    visitor cookie is Secure. Otherwise the request's own scheme decides."""
+    return True if public_url and public_url.lower().startswith("https://") else None
+
+
 @app.command()
 def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
           demo: bool = typer.Option(False, "--demo", help="the demo page at / and, without --config, the bundled "
@@ -520,7 +526,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     limits: Dict[str, Any] = {} if rate_limits else {"rate_limits": None}
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
                              demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
-                             cdr_timezone=cdr_timezone,
+                             cdr_timezone=cdr_timezone, secure_cookie=_secure_cookie(public_url),
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
                              **limits)
     kept = _redacted(target) if target is not None else \
