@@ -101,6 +101,7 @@ end
 local function claim(keys, args)
     local now, hold, cooldown, rule = tonumber(args[1]), tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
     local holder, session, policy = args[5], args[6], args[7]
+    if redis.call('HEXISTS', keys[4], 'setup') == 0 then return {'unset', 0} end  -- lost: the host sets it up again
     local ep = epoch(keys, now, hold, cooldown)
     if args[8] == '1' then
         local slot, r = back(keys, now, hold, cooldown, holder)
@@ -207,6 +208,7 @@ end
 local function setup(keys, args)
     local now, cooldown, pool = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
     local wanted = {}
+    redis.call('HSET', keys[4], 'setup', 1)
     for i = 4, #args, 2 do
         local slot, number = args[i], args[i + 1]
         wanted[slot] = true

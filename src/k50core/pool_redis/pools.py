@@ -79,7 +79,10 @@ class RedisPools:
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
                  checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True) -> None:
-        self.redis, options = connect(url)
+        try:
+            self.redis, options = connect(url)
+        except (redis.RedisError, OSError) as exc:
+            raise ConfigError([("state_url", f"Redis at {_redacted(url)} did not answer: {exc}")]) from None
         self.namespace = options["namespace"]
         self.timeout = options["timeout"]
         self.rule_names = list(rule_names)
@@ -261,6 +264,7 @@ class RedisPools:
     def configure(self, pools: Mapping[str, Pool], now_ms: int) -> None:
         """Register pools and numbers, retire numbers no longer configured (their live leases end
         now, logged as "end"); live leases of numbers that stay are untouched."""
+        self._configured = (pools, self.rule_names)
         dynamic = [p for p in pools.values() if p.type == "dynamic"]
         for p in dynamic:
             if any(c in p.name for c in "{}"):
@@ -268,9 +272,13 @@ class RedisPools:
         reg = registry_key(self.namespace)
         names = [f"p:{p.name}" for p in dynamic]
         numbers = [f"n:+{number_key(n)}" for p in dynamic for n in p.numbers]
-        with self._io:
-            reply = self.redis.execute_command("FCALL", "k50_register", 1, reg, os.urandom(16).hex(), *names, *numbers)
-            known = [k.decode() for k in self.redis.hkeys(reg) if k.startswith(b"p:")]
+        try:
+            with self._io:
+                reply = self.redis.execute_command("FCALL", "k50_register", 1, reg, os.urandom(16).hex(), *names,
+                                                   *numbers)
+                known = [k.decode() for k in self.redis.hkeys(reg) if k.startswith(b"p:")]
+        except redis.RedisError as exc:
+            raise ConfigError([("state_url", f"Redis did not answer: {exc}")]) from None
         self._tag_key = bytes.fromhex(reply[0].decode())
         ids = [int(x) for x in reply[1:]]
         pool_ids, slot_ids = ids[:len(names)], ids[len(names):]
@@ -341,8 +349,13 @@ class RedisPools:
                                                                       sess, policy, "1" if holder else "0"])]
         try:
             reply = self._pipeline(calls)[-1]
+            if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
+                log.warning("pool %s missing from Redis: setting it up again", pool_name)
+                self.configure(self._configured[0], now_ms)
+                ps = self.by_name[pool_name]
+                reply = self._pipeline(calls[-1:])[-1]
             self._reassert(now_ms)
-        except Unavailable:
+        except (Unavailable, ConfigError):
             return None, None
         status = reply[0].decode()
         self._saw_epoch(ps, reply[1])
@@ -694,6 +707,15 @@ class RedisPools:
             self.redis.close()
         except Exception:
             pass
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(":" + parts.password + "@", ":***@"))
+    return urlunsplit(parts)
 
 
 def _text(v: Any) -> str:
