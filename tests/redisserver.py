@@ -58,6 +58,13 @@ class RedisServer:
         """A state URL with a namespace of its own (a fresh set of pools) unless one is given."""
         return f"redis://127.0.0.1:{self.port}/0?namespace={namespace or 't' + uuid.uuid4().hex[:12]}"
 
+    def aof_tail(self) -> Optional[str]:
+        """The append-only file the server is writing to now (Redis 7: the last .incr.aof)."""
+        import glob
+        found = sorted(glob.glob(os.path.join(self.dir, "appendonlydir", "*.incr.aof")),
+                       key=lambda p: int(p.rsplit(".", 3)[-3]))
+        return found[-1] if found else None
+
     def kill(self) -> None:
         if self.proc is not None:
             self.proc.send_signal(signal.SIGKILL)
