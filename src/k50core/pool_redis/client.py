@@ -50,14 +50,15 @@ def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), options
 
 
-def connect(url: str) -> Tuple[Any, Dict[str, Any]]:
-    """A client (one server or a cluster) with the library loaded, and the URL's options."""
+def connect(url: str, timeout: Any = None, load: bool = True) -> Tuple[Any, Dict[str, Any]]:
+    """A client (one server or a cluster) with the library loaded, and the URL's options;
+    ``timeout`` (seconds) instead of the URL's, for set-up round trips that may take long."""
     redis = _redis()
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     target, options = parse_url(url)
-    timeout = options["timeout"]
+    timeout = options["timeout"] if timeout is None else timeout
     common = dict(socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
                   decode_responses=False)
     if "+cluster" in target.split("://", 1)[0]:
@@ -73,7 +74,8 @@ def connect(url: str) -> Tuple[Any, Dict[str, Any]]:
     else:
         client = redis.Redis.from_url(target, **common)
         options["cluster"] = False
-    load_library(client, options["cluster"])
+    if load:
+        load_library(client, options["cluster"])
     return client, options
 
 

@@ -38,9 +38,11 @@ log = logging.getLogger("k50core.pool_redis")
 
 WINDOW_MS = 250       # a lease's renewals within this long are one write
 MARGIN_MS = 2_000     # answered locally only while Redis's end of the lease is further off than this
+RENEW_CHUNK = 200     # leases per k50_renew call
 RETRY_AFTER_S = 0.5   # after a failed round trip, visitors get the default at once for this long
 NEVER, LEASED, RETIRED = 0, 2, 3
 _DOWN = (RedisConnectionError, RedisTimeout, ClusterDownError)
+_new_assignment, _Assignment = tuple.__new__, Assignment
 
 
 class Unavailable(Exception):
@@ -60,7 +62,7 @@ class _PoolKeys:
 
 class Lease:
     """A lease this host knows: what Redis confirmed (``cu``) and what this host has since added."""
-    __slots__ = ("ps", "slot", "gen", "start", "cu", "lu", "first", "last", "made", "holder", "gone")
+    __slots__ = ("ps", "slot", "gen", "start", "cu", "lu", "first", "last", "made", "holder", "gone", "key")
 
     def __init__(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, made: Assignment,
                  holder: str) -> None:
@@ -71,6 +73,7 @@ class Lease:
         self.made = made
         self.holder = holder  # the lease's holder as Redis keeps it
         self.gone = False
+        self.key = (ps.index, slot)
 
 
 class RedisPools:
@@ -81,6 +84,7 @@ class RedisPools:
                  checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True) -> None:
         try:
             self.redis, options = connect(url)
+            self.admin = connect(url, timeout=max(30.0, options["timeout"]), load=False)[0]  # set-up: many numbers
         except (redis.RedisError, OSError) as exc:
             raise ConfigError([("state_url", f"Redis at {_redacted(url)} did not answer: {exc}")]) from None
         self.namespace = options["namespace"]
@@ -106,8 +110,10 @@ class RedisPools:
         self._checkpoint_due: Optional[int] = None
         self._checkpoint_floor = 0
         self._flush_due = 0
+        self._flush_floor = 0
         self._down_until = 0.0
         self._last_stats: Dict[str, Dict[str, int]] = {}
+        self.closed = False
         self.renewed = 0           # renewals answered by this host
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
@@ -120,17 +126,21 @@ class RedisPools:
             _start_flusher(self)
 
     # -- Redis round trips ---------------------------------------------------------
-    def _pipeline(self, calls: List[Tuple[Any, ...]]) -> List[Any]:
+    def _pipeline(self, calls: List[Tuple[Any, ...]], client: Any = None) -> List[Any]:
         """FCALLs in one round trip, after the renewals waiting; Unavailable if Redis does not answer."""
         if time.monotonic() < self._down_until:
             raise Unavailable()
         with self._io:
             renewals = self._take_renewals()
-            pipe = self.redis.pipeline(transaction=False)
-            for fn, keys, args in [r[:3] for r in renewals] + [c for c in calls]:
-                pipe.execute_command("FCALL", fn, len(keys), *keys, *args)
             try:
-                out = pipe.execute(raise_on_error=True)
+                if not renewals and len(calls) == 1:  # a new visitor's claim alone: no pipeline to build
+                    fn, keys, args = calls[0]
+                    out = [(client or self.redis).execute_command("FCALL", fn, len(keys), *keys, *args)]
+                else:
+                    pipe = (client or self.redis).pipeline(transaction=False)
+                    for fn, keys, args in [r[:3] for r in renewals] + [c for c in calls]:
+                        pipe.execute_command("FCALL", fn, len(keys), *keys, *args)
+                    out = pipe.execute(raise_on_error=True)
             except _DOWN as exc:
                 self._failed(exc, renewals)
                 raise Unavailable() from exc
@@ -198,12 +208,14 @@ class RedisPools:
             if not item[0].gone:
                 by_pool.setdefault(item[0].ps.index, []).append(item)
         out = []
-        for index, items in by_pool.items():
-            ps = items[0][0].ps
-            args: List[Any] = [max(i[2] for i in items), ps.hold_ms, ps.cooldown_ms]
-            for lease, first, last in items:
-                args += [lease.slot, lease.gen, first, last, lease.lu]
-            out.append(("k50_renew", ps.keys, args, ps, items))
+        for index, all_items in by_pool.items():
+            ps = all_items[0][0].ps
+            for at in range(0, len(all_items), RENEW_CHUNK):  # short scripts: Redis serves others between them
+                items = all_items[at:at + RENEW_CHUNK]
+                args: List[Any] = [max(i[2] for i in items), ps.hold_ms, ps.cooldown_ms]
+                for lease, first, last in items:
+                    args += [lease.slot, lease.gen, first, last, lease.lu]
+                out.append(("k50_renew", ps.keys, args, ps, items))
         return out
 
     def _renewals_done(self, ps: _PoolKeys, items: List[Tuple[Lease, int, int]], reply: List[Any]) -> None:
@@ -274,9 +286,9 @@ class RedisPools:
         numbers = [f"n:+{number_key(n)}" for p in dynamic for n in p.numbers]
         try:
             with self._io:
-                reply = self.redis.execute_command("FCALL", "k50_register", 1, reg, os.urandom(16).hex(), *names,
+                reply = self.admin.execute_command("FCALL", "k50_register", 1, reg, os.urandom(16).hex(), *names,
                                                    *numbers)
-                known = [k.decode() for k in self.redis.hkeys(reg) if k.startswith(b"p:")]
+                known = [k.decode() for k in self.admin.hkeys(reg) if k.startswith(b"p:")]
         except redis.RedisError as exc:
             raise ConfigError([("state_url", f"Redis did not answer: {exc}")]) from None
         self._tag_key = bytes.fromhex(reply[0].decode())
@@ -331,7 +343,7 @@ class RedisPools:
         """Set-up round trips: Redis must answer (an error names the state URL's server)."""
         self._down_until = 0.0
         try:
-            return self._pipeline(calls)
+            return self._pipeline(calls, self.admin)
         except Unavailable as exc:
             raise ConfigError([("state_url", f"Redis did not answer: {exc.__cause__}")]) from None
 
@@ -439,7 +451,22 @@ class RedisPools:
         lease = entry[0]
         if lease.gone or lease.cu - MARGIN_MS <= ms:
             return None
-        return self._renew_here(lease, ms, visitor if entry[1] else None)
+        if entry[1] or ms >= self._flush_due or ms < self._flush_floor:
+            return self._renew_here(lease, ms, visitor if entry[1] else None)
+        # the common case, inline: a holder back within the window
+        until = ms + lease.ps.hold_ms
+        made = lease.made
+        if until > lease.lu:
+            lease.lu = until
+            made = lease.made = _new_assignment(_Assignment, (made[0], made[1], made[2], made[3], made[4],
+                                                              until / 1000.0, made[6]))
+        if not lease.first:
+            self._mark_dirty(lease, ms, ms)
+        elif ms > lease.last:
+            lease.last = ms
+        self._marked[lease.key] = lease.ps
+        self.renewed += 1
+        return made
 
     def _renew_here(self, lease: Lease, ms: int, joiner: Optional[str]) -> Assignment:
         until = ms + lease.ps.hold_ms
@@ -452,12 +479,12 @@ class RedisPools:
             self._mark_dirty(lease, ms, ms)
         elif ms > lease.last:
             lease.last = ms
-        self._marked[(lease.ps.index, lease.slot)] = lease.ps
+        self._marked[lease.key] = lease.ps
         self.renewed += 1
         if joiner is not None:
             self._seen_again(joiner, lease, ms)
-        if ms >= self._flush_due:
-            self._flush_due = ms + WINDOW_MS
+        if ms >= self._flush_due or ms < self._flush_floor:
+            self._flush_due, self._flush_floor = ms + WINDOW_MS, ms - min(ms, WINDOW_MS)
             self.flush()
         self._check_log(ms)
         return made
@@ -524,7 +551,7 @@ class RedisPools:
             return lease.made if lease.cu > now_ms else None
         if lease.gone or lease.cu <= now_ms:
             return None
-        self._marked[(lease.ps.index, lease.slot)] = lease.ps
+        self._marked[lease.key] = lease.ps
         self.renewed += 1
         if joiner is not None:
             self._seen_again(joiner, lease, now_ms)
@@ -703,10 +730,12 @@ class RedisPools:
 
     def close(self) -> None:
         self.flush()
-        try:
-            self.redis.close()
-        except Exception:
-            pass
+        self.closed = True
+        for client in (self.redis, self.admin):
+            try:
+                client.close()
+            except Exception:
+                pass
 
 
 def _redacted(url: str) -> str:
@@ -742,7 +771,7 @@ def _start_flusher(pools: RedisPools) -> None:
         while True:
             time.sleep(WINDOW_MS / 1000.0)
             p = ref()
-            if p is None:
+            if p is None or p.closed:
                 return
             try:
                 p.flush()
