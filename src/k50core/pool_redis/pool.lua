@@ -68,6 +68,9 @@ end
 local function lease_new(keys, slot, r, now, hold, cooldown, rule, holder, session, shared)
     local old = {}
     if r[KIND] == LEASED and moved(r) then old = flat(r) end
+    if r[HOLDER] ~= '' and redis.call('HGET', keys[3], r[HOLDER]) == slot then
+        redis.call('HDEL', keys[3], r[HOLDER])  -- who keeps each number's latest holder only
+    end
     r[KIND], r[GEN], r[SHARED] = LEASED, (r[GEN] + 1) % (GEN_MASK + 1), shared
     r[UNTIL], r[RULE], r[START], r[LAST], r[END0] = now + hold, rule, now, now, now + hold
     r[HOLDER], r[SESSION] = holder, session
