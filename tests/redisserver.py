@@ -26,12 +26,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too and exists."""
+    import random
+    for _ in range(1000):
+        port = random.randint(20000, 55000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class RedisServer:
-    def __init__(self, aof: bool = False, extra: Optional[List[str]] = None) -> None:
+    def __init__(self, aof: bool = False, extra: Optional[List[str]] = None, port: Optional[int] = None) -> None:
         if not os.path.exists(REDIS_SERVER):
             raise RuntimeError("redis-server is needed for the Redis pool tests: apt-get install redis-server")
         self.dir = tempfile.mkdtemp(prefix="k50core-redis-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.aof = aof
         self.extra = extra or []
         self.proc: Optional[subprocess.Popen] = None
