@@ -1,6 +1,6 @@
 """Two ``k50core serve`` processes (two ports, as two hosts behind a load balancer) sharing one
-Redis for the pools and one PostgreSQL for the history: a visitor seen by one, their call posted
-to the other, attributed to them."""
+Redis for the pools and one PostgreSQL for the history: a claim ticket from one redeemed on the
+other, a visitor seen by one and their call posted to the other, attributed to them."""
 import os
 import subprocess
 import sys
@@ -10,7 +10,7 @@ import httpx
 
 from k50core.cli import demo_config_path
 
-from drain_support import browser_visit
+from drain_support import BROWSER, browser_visit
 from redisserver import free_port
 
 KEY = "serve-key"
@@ -45,9 +45,16 @@ def test_a_visit_on_one_host_and_its_call_on_the_other(postgres, redis_url):
         a, b = (f"http://127.0.0.1:{p}" for p in ports)
         for proc, base in zip(procs, (a, b)):
             wait_up(proc, base)
+        with httpx.Client(base_url=a, headers=BROWSER) as client:  # the claim step's first half on one host,
+            first = client.post("/v1/visit", json={"url": CAMPAIGN}).json()
+        assert first["claim"] and first["number"] is None
+        with httpx.Client(base_url=b, headers=BROWSER) as client:  # its ticket redeemed on the other
+            got = client.post("/v1/visit", json={"url": CAMPAIGN, "claim": first["claim"],
+                                                 "visitor_id": first["visitor_id"]}).json()
+        assert got["number"] and got["token"] and got["visitor_id"] == first["visitor_id"]
         with httpx.Client(base_url=a) as client:
-            got = browser_visit(client, url=CAMPAIGN).json()
-        assert got["number"] and got["token"]
+            back = browser_visit(client, url=CAMPAIGN, visitor_id=got["visitor_id"]).json()
+        assert back["number"] == got["number"]
         with httpx.Client(base_url=b) as client:  # the other host knows the lease through Redis
             again = browser_visit(client, url=CAMPAIGN, visitor_id=got["visitor_id"]).json()
             assert again["number"] == got["number"] and again["token"] == got["token"]

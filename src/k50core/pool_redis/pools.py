@@ -632,6 +632,11 @@ class RedisPools:
         """(Tests.) Tokens of this host made with another key; Redis keeps the namespace's."""
         self._tag_key = bytes(key)
 
+    @property
+    def shared_secret(self) -> bytes:
+        """A secret every host on this Redis namespace has (the service keys claim tickets with it)."""
+        return hashlib.blake2b(b"k50core hosts", key=self._tag_key, digest_size=32).digest()
+
     def index_overflowed(self) -> bool:
         return False
 
@@ -694,7 +699,10 @@ class RedisPools:
     def holders(self) -> List[LeaseEvent]:
         """The last lease of every number, read from Redis."""
         order = list(self.by_name.values())
-        replies = self._pipeline([("k50_records", ps.keys, list(ps.slots)) for ps in order])
+        try:
+            replies = self._pipeline([("k50_records", ps.keys, list(ps.slots)) for ps in order])
+        except Unavailable:
+            return []
         return [self._event("state", ps.pool.name, slot, rec) for ps, reply in zip(order, replies)
                 for slot, rec in _records(reply) if int(rec[9]) in (LEASED, RETIRED) and int(rec[2])]
 
@@ -707,7 +715,10 @@ class RedisPools:
         if at is None:
             return None
         ps, slot = at
-        reply = self._pipeline([("k50_records", ps.keys, [slot])])[0]
+        try:
+            reply = self._pipeline([("k50_records", ps.keys, [slot])])[0]
+        except Unavailable:  # attribution goes by the store's history alone
+            return None
         for s, rec in _records(reply):
             if int(rec[9]) in (LEASED, RETIRED) and int(rec[2]):
                 return self._event("state", ps.pool.name, s, rec)
