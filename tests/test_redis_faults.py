@@ -227,3 +227,26 @@ def test_a_dead_redis_at_start_is_a_clear_error():
         Engine.from_config(config(), state_url=f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(ConfigError, match="state_url"):
         Engine.from_config(config(), state_url="http://127.0.0.1/0")
+
+
+def test_a_redis_that_lost_everything_is_set_up_again_without_handing_out_live_numbers():
+    """No AOF: the restarted server is empty. The first claim finds the pool missing; the host sets
+    it up again with every number waiting hold + cooldown, since leases hosts still honour may name
+    them; then claims go on."""
+    server = RedisServer()
+    try:
+        engine = Engine.from_config(config(numbers=NUMBERS[:2], hold=60, cool=30), state_url=server.url())
+        t = 1_700_000_000.0
+        held = engine.assign({"visitor_id": "v1"}, now=t)
+        server.kill()
+        server.start()  # empty
+        time.sleep(0.6)  # past the pause after the failed round trip, if any
+        other = engine.assign({"visitor_id": "v2"}, now=t + 1)
+        assert other.number == "+74950000099", "no number while a lease the host honours may name it"
+        assert engine.assign({"visitor_id": "v1"}, now=t + 2).number == held.number  # still theirs
+        later = engine.assign({"visitor_id": "v3"}, now=t + 1 + 60 + 30)
+        assert later.number in NUMBERS[:2] and later.token
+        assert engine.stats(now=t + 91)["pools"]["p"]["numbers"] == 2
+        engine.close()
+    finally:
+        server.stop()

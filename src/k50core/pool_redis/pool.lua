@@ -205,21 +205,23 @@ local function assert_leases(keys, args)
     return out
 end
 
--- ARGV: now cooldown pool, then (slot number) per number the pool has now: set-up and reload.
--- New numbers enter never leased; retired ones come back; numbers no longer listed retire, a
--- live lease of theirs ending now. Reply: the records of the leases cut (slot then fields each).
+-- ARGV: now cooldown pool quarantine, then (slot number) per number the pool has now: set-up and
+-- reload. New numbers enter never leased (claimable from ``quarantine`` on, when a host sets up
+-- again a pool Redis lost); retired ones come back; numbers no longer listed retire, a live lease
+-- of theirs ending now. Reply: the records of the leases cut (slot then fields each).
 local function setup(keys, args)
-    local now, cooldown, pool = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+    local now, cooldown, pool, q = tonumber(args[1]), tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
     local wanted = {}
     redis.call('HSET', keys[4], 'setup', 1)
-    for i = 4, #args, 2 do
+    if q > 0 then redis.call('HSET', keys[4], 'qu', q) end
+    for i = 5, #args, 2 do
         local slot, number = args[i], args[i + 1]
         wanted[slot] = true
         local r = rec_get(keys, slot)
         if not r then
             r = {NEVER, 0, 0, 0, number, pool, 0, 0, 0, '', '', 0}
             rec_put(keys, slot, r)
-            redis.call('ZADD', keys[1], 'NX', 0, slot)
+            redis.call('ZADD', keys[1], 'NX', q, slot)
         elseif r[KIND] == RETIRED then
             r[KIND] = (r[UNTIL] > 0) and LEASED or NEVER
             r[SHARED] = 0

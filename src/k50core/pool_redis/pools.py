@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..instants import milliseconds
 from ..pools import Assignment, LeaseEvent, SEEN_EVERY_MS, _field, number_key, parse_token_text
 from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
-from .client import connect, pool_keys, registry_key
+from .client import connect, load_library, pool_keys, registry_key
 
 log = logging.getLogger("k50core.pool_redis")
 
@@ -132,27 +132,36 @@ class RedisPools:
             raise Unavailable()
         with self._io:
             renewals = self._take_renewals()
+            sent = [r[:3] for r in renewals] + list(calls)
             try:
-                if not renewals and len(calls) == 1:  # a new visitor's claim alone: no pipeline to build
-                    fn, keys, args = calls[0]
-                    out = [(client or self.redis).execute_command("FCALL", fn, len(keys), *keys, *args)]
-                else:
-                    pipe = (client or self.redis).pipeline(transaction=False)
-                    for fn, keys, args in [r[:3] for r in renewals] + [c for c in calls]:
-                        pipe.execute_command("FCALL", fn, len(keys), *keys, *args)
-                    out = pipe.execute(raise_on_error=True)
+                try:
+                    out = self._send(sent, client)
+                except redis.ResponseError as exc:
+                    if "function not found" not in str(exc).lower():
+                        raise
+                    # a server that came back without its data has no library either: load it, once
+                    load_library(self.redis, self.redis.__class__.__name__ == "RedisCluster")
+                    out = self._send(sent, client)
             except _DOWN as exc:
                 self._failed(exc, renewals)
                 raise Unavailable() from exc
             except redis.ResponseError as exc:
-                if "LOADING" in str(exc) or "no such library" in str(exc).lower() or "function not found" in str(exc).lower():
+                if "LOADING" in str(exc) or "function not found" in str(exc).lower():
                     self._failed(exc, renewals)
-                    self._reload_library()
                     raise Unavailable() from exc
                 raise
             for (fn, keys, args, ps, leases), reply in zip(renewals, out):
                 self._renewals_done(ps, leases, reply)
             return out[len(renewals):]
+
+    def _send(self, sent: List[Tuple[Any, ...]], client: Any) -> List[Any]:
+        if len(sent) == 1:  # a new visitor's claim alone: no pipeline to build
+            fn, keys, args = sent[0]
+            return [(client or self.redis).execute_command("FCALL", fn, len(keys), *keys, *args)]
+        pipe = (client or self.redis).pipeline(transaction=False)
+        for fn, keys, args in sent:
+            pipe.execute_command("FCALL", fn, len(keys), *keys, *args)
+        return pipe.execute(raise_on_error=True)
 
     def _failed(self, exc: Exception, renewals: List[Tuple[Any, ...]]) -> None:
         self.unreachable += 1
@@ -161,13 +170,6 @@ class RedisPools:
         for *_, leases in renewals:  # written again with the next round trip
             for lease, first, last in leases:
                 self._mark_dirty(lease, first, last)
-
-    def _reload_library(self) -> None:
-        from .client import load_library
-        try:
-            load_library(self.redis, self.redis.__class__.__name__ == "RedisCluster")
-        except Exception:  # still loading: the next round trip tries again
-            pass
 
     @property
     def healthy(self) -> bool:
@@ -273,9 +275,11 @@ class RedisPools:
             return 0
 
     # -- set-up and reload -------------------------------------------------------------
-    def configure(self, pools: Mapping[str, Pool], now_ms: int) -> None:
+    def configure(self, pools: Mapping[str, Pool], now_ms: int, lost: bool = False) -> None:
         """Register pools and numbers, retire numbers no longer configured (their live leases end
-        now, logged as "end"); live leases of numbers that stay are untouched."""
+        now, logged as "end"); live leases of numbers that stay are untouched. ``lost``: Redis lost the
+        pools (this host had set them up): their numbers wait hold + cooldown, as after a restart, since
+        leases this or another host still honours may name them."""
         self._configured = (pools, self.rule_names)
         dynamic = [p for p in pools.values() if p.type == "dynamic"]
         for p in dynamic:
@@ -308,13 +312,13 @@ class RedisPools:
                                         slots)
         calls = []
         for ps in by_name.values():
-            args: List[Any] = [now_ms, ps.cooldown_ms, ps.index]
+            args: List[Any] = [now_ms, ps.cooldown_ms, ps.index, now_ms + ps.hold_ms + ps.cooldown_ms if lost else 0]
             for slot, number in ps.slots.items():
                 args += [slot, number]
             calls.append(("k50_setup", ps.keys, args))
         gone = [name[2:] for name in known if name[2:] not in by_name]
         for name in gone:  # a pool the config no longer has: all its numbers retire
-            calls.append(("k50_setup", pool_keys(self.namespace, name), [now_ms, 0, 0]))
+            calls.append(("k50_setup", pool_keys(self.namespace, name), [now_ms, 0, 0, 0]))
         old = self.by_name
         with self._io:
             replies = self._pipeline_now(calls)
@@ -363,7 +367,7 @@ class RedisPools:
             reply = self._pipeline(calls)[-1]
             if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
                 log.warning("pool %s missing from Redis: setting it up again", pool_name)
-                self.configure(self._configured[0], now_ms)
+                self.configure(self._configured[0], now_ms, lost=True)
                 ps = self.by_name[pool_name]
                 reply = self._pipeline(calls[-1:])[-1]
             self._reassert(now_ms)
