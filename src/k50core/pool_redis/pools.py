@@ -1,7 +1,7 @@
 """Number pools shared by many hosts through Redis, behind the interface ``Pools`` gives the engine.
 
 Each state change of a pool is one server-side function (``pool.lua``) over the pool's keys,
-which share one hash tag. A host keeps the leases it handed out or renewed (``LocalLeases``):
+which share one hash tag. A host keeps the leases it handed out or renewed (``leases.Lease``):
 a returning visitor whose lease Redis has confirmed alive well past now is answered here, and
 renewals reach Redis coalesced, one write per lease per window, pipelined with whatever the host
 sends next (or by a background flusher). A new visitor costs one round trip (their live lease if
@@ -15,12 +15,9 @@ window, before the margin runs out.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import threading
 import time
-import weakref
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import redis
@@ -30,53 +27,21 @@ from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..instants import milliseconds
-from ..pools import Assignment, LeaseEvent, SEEN_EVERY_MS, _field, number_key, parse_token_text
+from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
 from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
 from .client import connect, load_library, pool_keys, registry_key
-
-log = logging.getLogger("k50core.pool_redis")
+from .leases import LEASED, Lease, Unavailable, _PoolKeys, _fields, _records, _redacted, _start_flusher, log
+from .log import LeaseLog
 
 WINDOW_MS = 250       # a lease's renewals within this long are one write
 MARGIN_MS = 2_000     # answered locally only while Redis's end of the lease is further off than this
 RENEW_CHUNK = 200     # leases per k50_renew call
 RETRY_AFTER_S = 0.5   # after a failed round trip, visitors get the default at once for this long
-NEVER, LEASED, RETIRED = 0, 2, 3
 _DOWN = (RedisConnectionError, RedisTimeout, ClusterDownError)
 _new_assignment, _Assignment = tuple.__new__, Assignment
 
 
-class Unavailable(Exception):
-    """Redis did not answer (in time): the caller falls back to the default number."""
-
-
-@dataclass
-class _PoolKeys:
-    index: int             # the pool's id in the registry: the first field of its tokens
-    pool: Pool
-    keys: Tuple[bytes, bytes, bytes, bytes]
-    hold_ms: int
-    cooldown_ms: int
-    display: Dict[str, str]
-    slots: Dict[int, str]  # slot id -> number
-
-
-class Lease:
-    """A lease this host knows: what Redis confirmed (``cu``) and what this host has since added."""
-    __slots__ = ("ps", "slot", "gen", "start", "cu", "lu", "first", "last", "made", "holder", "gone", "key")
-
-    def __init__(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, made: Assignment,
-                 holder: str) -> None:
-        self.ps, self.slot, self.gen, self.start = ps, slot, gen, start
-        self.cu = self.lu = until
-        self.first = 0        # the first renewal not yet written to Redis (0: none)
-        self.last = 0
-        self.made = made
-        self.holder = holder  # the lease's holder as Redis keeps it
-        self.gone = False
-        self.key = (ps.index, slot)
-
-
-class RedisPools:
+class RedisPools(LeaseLog):
     """The engine's pools in Redis (see the module's doc); same methods as ``k50core.pools.Pools``."""
 
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
@@ -114,6 +79,7 @@ class RedisPools:
         self._down_until = 0.0
         self._last_stats: Dict[str, Dict[str, int]] = {}
         self.closed = False
+        self.window_ms = WINDOW_MS
         self.renewed = 0           # renewals answered by this host
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
@@ -253,7 +219,7 @@ class RedisPools:
     def _reassert(self, now_ms: int) -> None:
         while self._reassert_later:
             ps = self._reassert_later.pop()
-            live = [le for le in self._leases.values() if le.ps is ps and not le.gone and le.lu > now_ms]
+            live = [le for le in list(self._leases.values()) if le.ps is ps and not le.gone and le.lu > now_ms]
             if not live:
                 continue
             args: List[Any] = [now_ms, ps.hold_ms, ps.cooldown_ms]
@@ -328,8 +294,8 @@ class RedisPools:
             name = ps.pool.name if ps else keys[0].decode().split(":", 1)[1].split("}", 1)[0]
             for slot, rec in _records(reply):
                 cut.append(self._event("end", name, slot, rec, last=now_ms))
-                for key in [k for k, le in self._leases.items() if le.slot == slot]:
-                    self._forget(self._leases[key])
+                for le in [le for le in list(self._leases.values()) if le.slot == slot]:
+                    self._forget(le)
         self.by_name = by_name
         self.by_index = {p.index: p for p in by_name.values()}
         self._slot_of = {number: (ps, slot) for ps in by_name.values() for slot, number in ps.slots.items()}
@@ -611,19 +577,6 @@ class RedisPools:
     def heartbeat_many(self, tokens: Sequence[Any], now: Any = None) -> int:
         return self.renew_many(list(tokens), milliseconds(now))
 
-    def _seen_again(self, visitor: str, lease: Lease, now_ms: int) -> None:
-        key = f"{lease.slot}.{lease.gen} {visitor}"
-        if now_ms - self._joiner_seen.get(key, -SEEN_EVERY_MS) < SEEN_EVERY_MS:
-            return
-        if len(self._joiner_seen) > 200_000:
-            self._joiner_seen.clear()
-        self._joiner_seen[key] = now_ms
-        m = lease.made
-        self._logged(LeaseEvent("share", lease.ps.pool.name, m.number or "", visitor, None, m.rule,
-                                lease.start / 1000.0, now_ms / 1000.0, lease.lu / 1000.0, m.shared,
-                                f"{lease.slot}.{lease.gen}"))
-
-    # -- tokens ----------------------------------------------------------------------------
     def _tag(self, slot: int, pool: int, gen: int, start: int) -> int:
         """The lease's keyed tag (BLAKE2b keyed with the namespace's secret, which Redis keeps)."""
         msg = slot.to_bytes(8, "little") + ((pool << 32) | gen).to_bytes(8, "little") + start.to_bytes(8, "little")
@@ -645,104 +598,6 @@ class RedisPools:
         return False
 
     # -- lease log --------------------------------------------------------------------
-    def _event(self, event: str, pool: str, slot: int, rec: Sequence[Any], last: Optional[int] = None) -> LeaseEvent:
-        gen, shared, until, number, rule_i, start, rlast, holder, sess = _fields(rec)
-        return LeaseEvent(event, pool, number, holder or None, sess or None, self._rule_name(rule_i), start / 1000.0,
-                          (rlast if last is None else last) / 1000.0, until / 1000.0, bool(shared), f"{slot}.{gen}")
-
-    def _logged(self, e: LeaseEvent) -> None:
-        self._log.append(e)
-        if self._sink is not None and len(self._log) >= self._sink_batch:
-            self._sink(self.drain(checkpoint=False))
-
-    def set_sink_batch(self, events: int) -> None:
-        self._sink_batch = events
-
-    def set_checkpoint(self, ms: int) -> None:
-        self._checkpoint_ms = ms
-        self._checkpoint_due = None
-
-    def _check_log(self, now: int) -> None:
-        every = self._checkpoint_ms if self._sink is not None else 0
-        if every and (self._checkpoint_due is None or now >= self._checkpoint_due or now < self._checkpoint_floor):
-            due = self._checkpoint_due is not None and now >= self._checkpoint_due
-            self._checkpoint_due, self._checkpoint_floor = now + every, now - min(now, every)
-            if due and self._sink is not None:
-                self._sink(self.drain(True))
-        if self._sink is not None and len(self._superseded) >= self._sink_batch > 0:
-            self._sink(self.drain(False))
-
-    def drain(self, checkpoint: bool = True) -> List[LeaseEvent]:
-        """The events since the last drain, oldest first; with ``checkpoint`` also each lease this host
-        renewed since the last checkpoint, as Redis has it now (renewals written first)."""
-        out, self._log = self._log, []
-        out += self._superseded
-        self._superseded = []
-        if checkpoint and self._marked:
-            marked, self._marked = self._marked, {}
-            by_pool: Dict[str, Tuple[_PoolKeys, List[int]]] = {}
-            for (index, slot), ps in marked.items():
-                by_pool.setdefault(ps.pool.name, (ps, []))[1].append(slot)
-            order = list(by_pool.values())
-            try:
-                replies = self._pipeline([("k50_records", ps.keys, slots) for ps, slots in order])
-            except Unavailable:
-                self._marked.update(marked)  # at the next checkpoint
-                replies = []
-            for (ps, _), reply in zip(order, replies):
-                for slot, rec in _records(reply):
-                    kind, start, last, until, end0 = int(rec[9]), int(rec[5]), int(rec[6]), int(rec[2]), int(rec[10])
-                    if kind in (LEASED, RETIRED) and (last > start or until != end0):
-                        out.append(self._event("renew", ps.pool.name, slot, rec))
-        out.sort(key=lambda e: e.last)
-        return out
-
-    def _rule_name(self, rule: int) -> Optional[str]:
-        return self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None
-
-    def holders(self) -> List[LeaseEvent]:
-        """The last lease of every number, read from Redis."""
-        order = list(self.by_name.values())
-        try:
-            replies = self._pipeline([("k50_records", ps.keys, list(ps.slots)) for ps in order])
-        except Unavailable:
-            return []
-        return [self._event("state", ps.pool.name, slot, rec) for ps, reply in zip(order, replies)
-                for slot, rec in _records(reply) if int(rec[9]) in (LEASED, RETIRED) and int(rec[2])]
-
-    def holder_of(self, number: str) -> Optional[LeaseEvent]:
-        """The last lease of one configured number, from Redis (attribution reads it); None if never leased."""
-        fresh, self._fresh_state = self._fresh_state, None
-        if fresh is not None and fresh.number == number:
-            return fresh
-        at = self._slot_of.get(number)
-        if at is None:
-            return None
-        ps, slot = at
-        try:
-            reply = self._pipeline([("k50_records", ps.keys, [slot])])[0]
-        except Unavailable:  # attribution goes by the store's history alone
-            return None
-        for s, rec in _records(reply):
-            if int(rec[9]) in (LEASED, RETIRED) and int(rec[2]):
-                return self._event("state", ps.pool.name, s, rec)
-        return None
-
-    def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
-        order = list(self.by_name.values())
-        try:
-            replies = self._pipeline(self._counted_defaults() + [("k50_stats", ps.keys, [now_ms, ps.cooldown_ms])
-                                                                 for ps in order])[-len(order):] if order else []
-        except Unavailable:
-            return self._last_stats
-        out = {}
-        for ps, r in zip(order, replies):
-            n, leased, cooling, claims, shares, defaults = (int(x) for x in r[:6])
-            out[ps.pool.name] = {"numbers": n, "leased": leased, "cooling": cooling, "free": n - leased - cooling,
-                                 "claims": claims, "exhausted_shared": shares, "exhausted_default": defaults}
-        self._last_stats = out
-        return out
-
     def close(self) -> None:
         self.flush()
         self.closed = True
@@ -751,47 +606,3 @@ class RedisPools:
                 client.close()
             except Exception:
                 pass
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password."""
-    from urllib.parse import urlsplit, urlunsplit
-    parts = urlsplit(url)
-    if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(":" + parts.password + "@", ":***@"))
-    return urlunsplit(parts)
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def _fields(rec: Sequence[Any]) -> Tuple[int, int, int, str, int, int, int, str, str]:
-    """(gen, shared, until, number, rule, start, last, holder, session) of a record's reply."""
-    return (int(rec[0]), int(rec[1]), int(rec[2]), _text(rec[3]), int(rec[4]), int(rec[5]), int(rec[6]),
-            _text(rec[7]), _text(rec[8]))
-
-
-def _records(reply: Sequence[Any]) -> List[Tuple[int, Sequence[Any]]]:
-    """(slot, fields) of k50_records / k50_setup replies: 12 items each."""
-    return [(int(reply[i]), reply[i + 1:i + 12]) for i in range(0, len(reply), 12)]
-
-
-def _start_flusher(pools: RedisPools) -> None:
-    """A daemon thread writing waiting renewals every window, so they reach Redis even when no
-    visitor comes to carry them; it ends with the pools."""
-    ref = weakref.ref(pools)
-
-    def run() -> None:
-        while True:
-            time.sleep(WINDOW_MS / 1000.0)
-            p = ref()
-            if p is None or p.closed:
-                return
-            try:
-                p.flush()
-            except Exception as exc:  # never let it die
-                log.error("flushing renewals failed", exc_info=exc)
-            del p
-
-    threading.Thread(target=run, name="k50core-redis-flusher", daemon=True).start()
