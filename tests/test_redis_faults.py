@@ -252,3 +252,18 @@ def test_a_redis_that_lost_everything_is_set_up_again_without_handing_out_live_n
         engine.close()
     finally:
         server.stop()
+
+
+def test_a_call_redis_refuses_gives_the_default_not_an_error(redis_server):
+    """A pool function missing its keys' type (here: someone wrote a string where the free set
+    lives): the visitor gets the default number, the failure is counted, nothing raises."""
+    import redis as redis_client
+
+    url = redis_server.url()
+    engine = Engine.from_config(config(), state_url=url)
+    ns = url.rsplit("namespace=", 1)[1]
+    redis_client.Redis(port=redis_server.port).set("{%s:p}:free" % ns, "not a sorted set")
+    got = engine.assign({"visitor_id": "v1"}, now=1_700_000_000.0)
+    assert got.number == "+74950000099" and got.token is None
+    assert engine.stats(now=1_700_000_000.0)["redis"]["unreachable"] >= 1
+    engine.pools.close()

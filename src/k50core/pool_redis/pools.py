@@ -111,11 +111,11 @@ class RedisPools(LeaseLog):
             except _DOWN as exc:
                 self._failed(exc, renewals)
                 raise Unavailable() from exc
-            except redis.ResponseError as exc:
-                if "LOADING" in str(exc) or "function not found" in str(exc).lower():
-                    self._failed(exc, renewals)
-                    raise Unavailable() from exc
-                raise
+            except redis.RedisError as exc:  # a script error, BUSY, …: the visitor still gets an answer
+                if not ("LOADING" in str(exc) or "function not found" in str(exc).lower()):
+                    log.error("Redis refused a pool call", exc_info=exc)
+                self._failed(exc, renewals)
+                raise Unavailable() from exc
             for (fn, keys, args, ps, leases), reply in zip(renewals, out):
                 self._renewals_done(ps, leases, reply)
             return out[len(renewals):]
