@@ -15,6 +15,7 @@ window, before the margin runs out.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import time
@@ -92,33 +93,35 @@ class RedisPools(LeaseLog):
             _start_flusher(self)
 
     # -- Redis round trips ---------------------------------------------------------
-    def _pipeline(self, calls: List[Tuple[Any, ...]], client: Any = None) -> List[Any]:
-        """FCALLs in one round trip, after the renewals waiting; Unavailable if Redis does not answer."""
+    def _pipeline(self, calls: List[Tuple[Any, ...]], client: Any = None, carry: Optional[int] = RENEW_CHUNK,
+                  include: Optional[Lease] = None) -> List[Any]:
+        """FCALLs in one round trip, after (up to ``carry``) renewals waiting; Unavailable if Redis
+        does not answer. No lock around the I/O: each thread has its own connection, and each waiting
+        renewal is taken by one round trip only."""
         if time.monotonic() < self._down_until:
             raise Unavailable()
-        with self._io:
-            renewals = self._take_renewals()
-            sent = [r[:3] for r in renewals] + list(calls)
+        renewals = self._take_renewals(carry, include)
+        sent = [r[:3] for r in renewals] + list(calls)
+        try:
             try:
-                try:
-                    out = self._send(sent, client)
-                except redis.ResponseError as exc:
-                    if "function not found" not in str(exc).lower():
-                        raise
-                    # a server that came back without its data has no library either: load it, once
-                    load_library(self.redis, self.redis.__class__.__name__ == "RedisCluster")
-                    out = self._send(sent, client)
-            except _DOWN as exc:
-                self._failed(exc, renewals)
-                raise Unavailable() from exc
-            except redis.RedisError as exc:  # a script error, BUSY, …: the visitor still gets an answer
-                if not ("LOADING" in str(exc) or "function not found" in str(exc).lower()):
-                    log.error("Redis refused a pool call", exc_info=exc)
-                self._failed(exc, renewals)
-                raise Unavailable() from exc
-            for (fn, keys, args, ps, leases), reply in zip(renewals, out):
-                self._renewals_done(ps, leases, reply)
-            return out[len(renewals):]
+                out = self._send(sent, client)
+            except redis.ResponseError as exc:
+                if "function not found" not in str(exc).lower():
+                    raise
+                # a server that came back without its data has no library either: load it, once
+                load_library(self.redis, self.redis.__class__.__name__ == "RedisCluster")
+                out = self._send(sent, client)
+        except _DOWN as exc:
+            self._failed(exc, renewals)
+            raise Unavailable() from exc
+        except redis.RedisError as exc:  # a script error, BUSY, …: the visitor still gets an answer
+            if not ("LOADING" in str(exc) or "function not found" in str(exc).lower()):
+                log.error("Redis refused a pool call", exc_info=exc)
+            self._failed(exc, renewals)
+            raise Unavailable() from exc
+        for (fn, keys, args, ps, leases), reply in zip(renewals, out):
+            self._renewals_done(ps, leases, reply)
+        return out[len(renewals):]
 
     def _send(self, sent: List[Tuple[Any, ...]], client: Any) -> List[Any]:
         if len(sent) == 1:  # a new visitor's claim alone: no pipeline to build
@@ -146,8 +149,7 @@ class RedisPools(LeaseLog):
         if not self.healthy:
             return "degraded"
         try:
-            with self._io:
-                self.redis.ping()
+            self.redis.ping()
             return "ok"
         except Exception as exc:
             self._failed(exc, [])
@@ -161,14 +163,19 @@ class RedisPools(LeaseLog):
             lease.last = max(lease.last, last)
             self._dirty[(lease.ps.index, lease.slot)] = lease
 
-    def _take_renewals(self) -> List[Tuple[Any, ...]]:
-        """The waiting renewals as one k50_renew per pool: (fn, keys, args, pool, [(lease, first, last)])."""
+    def _take_renewals(self, limit: Optional[int] = None, include: Optional[Lease] = None) -> List[Tuple[Any, ...]]:
+        """The waiting renewals (at most ``limit`` leases, ``include`` among them) as k50_renew calls:
+        (fn, keys, args, pool, [(lease, first, last)])."""
         if not self._dirty:
             return []
         with self._dirty_lock:
-            dirty, self._dirty = self._dirty, {}
+            if limit is None or len(self._dirty) <= limit:
+                chosen, self._dirty = list(self._dirty.values()), {}
+            else:  # a visitor's round trip carries a few; the flusher writes the rest
+                first = [self._dirty.pop(include.key)] if include is not None and include.key in self._dirty else []
+                chosen = first + [self._dirty.pop(k) for k in list(itertools.islice(self._dirty, limit))]
             taken = []
-            for lease in dirty.values():
+            for lease in chosen:
                 taken.append((lease, lease.first, lease.last))
                 lease.first = 0
         by_pool: Dict[int, List[Tuple[Lease, int, int]]] = {}
@@ -200,8 +207,8 @@ class RedisPools(LeaseLog):
     def flush(self) -> None:
         """Write the waiting renewals now (the flusher calls this every window)."""
         if self._dirty:
-            try:
-                self._pipeline([])
+            try:  # the long-timeout client: no visitor waits for this one
+                self._pipeline([], self.admin, carry=None)
             except Unavailable:
                 pass
 
@@ -515,7 +522,10 @@ class RedisPools(LeaseLog):
         self._mark_dirty(lease, now_ms, now_ms)
         lease.lu = max(lease.lu, now_ms + lease.ps.hold_ms)
         try:
-            self._pipeline([])
+            self._pipeline([], include=lease)
+            if not lease.gone and lease.cu <= now_ms:  # the flusher had taken it, its reply not in yet
+                self._mark_dirty(lease, now_ms, now_ms)
+                self._pipeline([], include=lease)
             self._reassert(now_ms)
         except Unavailable:  # alive as far as Redis confirmed: still this visitor's
             return lease.made if lease.cu > now_ms else None
