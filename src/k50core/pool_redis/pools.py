@@ -49,8 +49,8 @@ class RedisPools(LeaseLog):
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
                  checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True) -> None:
         try:
-            self.redis, options = connect(url)
-            self.admin = connect(url, timeout=max(30.0, options["timeout"]), load=False)[0]  # set-up: many numbers
+            self.admin, options = connect(url, timeout=30.0)  # set-up (many numbers, the library): no visitor waits
+            self.redis = connect(url, load=False)[0]  # a visitor's round trips: the URL's short timeout
         except (redis.RedisError, OSError) as exc:
             raise ConfigError([("state_url", f"Redis at {_redacted(url)} did not answer: {exc}")]) from None
         self.namespace = options["namespace"]
@@ -109,7 +109,7 @@ class RedisPools(LeaseLog):
                 if "function not found" not in str(exc).lower():
                     raise
                 # a server that came back without its data has no library either: load it, once
-                load_library(self.redis, self.redis.__class__.__name__ == "RedisCluster")
+                load_library(self.admin, self.admin.__class__.__name__ == "RedisCluster")
                 out = self._send(sent, client)
         except _DOWN as exc:
             self._failed(exc, renewals)
