@@ -282,7 +282,10 @@ class Service:
 
     async def healthz(self, request: Request) -> Response:
         # open to anyone: liveness only, nothing about the process (its id went to the private /metrics)
-        return JSONResponse({"status": "ok", "implementation": self.engine.implementation})
+        # pools in Redis: "degraded" while it does not answer (visitors then get default numbers)
+        health = getattr(self.engine.pools, "health", None)
+        status = "ok" if health is None else await self.store.run(health)
+        return JSONResponse({"status": status, "implementation": self.engine.implementation})
 
     async def metrics_text(self, request: Request) -> Response:
         self.authorise(request, self.metrics_keys)
@@ -395,7 +398,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                cdr_timezone: str = "UTC", demo: bool = False,
                rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
                protection: Optional[Protection] = Protection(),
-               state_path: Optional[str] = None, freeze_gc: bool = False) -> Starlette:
+               state_path: Optional[str] = None, freeze_gc: bool = False,
+               state_url: Optional[str] = None) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -423,7 +427,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     if engine is None:
         if config is None:
             raise ValueError("create_app needs an engine or a config")
-        engine = Engine.from_config(config, store=store, state_path=state_path)
+        engine = Engine.from_config(config, store=store, state_path=state_path, state_url=state_url)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
     svc.metrics_keys = [k.encode("utf-8") for k in metrics_keys if k]

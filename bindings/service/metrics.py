@@ -113,6 +113,14 @@ class _Scraped:
             for name, p in pools:
                 gauge.add_metric((name,), p.get(state, 0))
             yield gauge
+        redis = stats.get("redis")
+        if redis is not None:  # pools in Redis (state_url): is it answering, and what it cost
+            yield GaugeMetricFamily("k50_redis_up", "Whether the pools' Redis answered this process's last round trip.",
+                                    value=1 if redis["healthy"] else 0)
+            yield CounterMetricFamily("k50_redis_unreachable", "Round trips to the pools' Redis that failed or timed "
+                                      "out (new visitors then got the default number).", value=redis["unreachable"])
+            yield CounterMetricFamily("k50_redis_epoch_changes", "Restarts of Redis this process saw (its live "
+                                      "leases re-asserted, free numbers quarantined).", value=redis["epoch_changes"])
         kept = CounterMetricFamily("k50_visits_not_substituted",
                                    "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
                                    labels=("reason",))

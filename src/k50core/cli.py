@@ -466,6 +466,9 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                            "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
+          state_url: Optional[str] = typer.Option(None, help="keep the number pools in Redis, shared by every "
+                                                  "host naming it: redis://host:6379/0, rediss://..., "
+                                                  "redis+cluster://h1:p1,h2:p2 (with a PostgreSQL --store)"),
           rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
                                            help="limit visits per IP and per visitor (off: load tests)"),
           log_level: str = typer.Option("info", callback=lambda v: _choice(v, LOG_LEVELS),
@@ -502,12 +505,15 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             raise _bad("--trusted-proxy", f"{proxy!r} is not an IP address or CIDR network "
                                           "(e.g. 10.0.0.1 or 10.0.0.0/8)") from None
     keys = list(api_key) + [k.strip() for k in os.environ.get("K50CORE_API_KEYS", "").split(",") if k.strip()]
-    if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://")) and not state_path)):
+    if state_url is not None and state_path is not None:
+        raise _bad("--state-url", "pools live either in Redis (--state-url) or in a segment (--state-path), not both")
+    if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://"))
+                                           and not (state_path or state_url))):
         typer.echo("--workers > 1 needs a shared store and pool segment: --store FILE.db, or a PostgreSQL "
                    "--store with --state-path", err=True)
         raise typer.Exit(2)
     try:
-        engine = Engine.from_config(source, store=target, state_path=state_path)
+        engine = Engine.from_config(source, store=target, state_path=state_path, state_url=state_url)
     except ConfigError as exc:
         _fail(exc, str(source))
         return
@@ -541,7 +547,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
         engine.close()
         os.environ["K50CORE_SERVE"] = json.dumps({
-            "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
+            "config": str(source), "store": target, "state_path": state_path, "state_url": state_url, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
             "webhook_secrets": secrets, "freeze_gc": True,
             "public_url": public_url, "cdr_timezone": cdr_timezone,
