@@ -25,7 +25,6 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import httpx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # a source checkout's bindings/
 
 HELLO = textwrap.dedent("""
     async def app(scope, receive, send):
@@ -69,7 +68,7 @@ def _port() -> int:
 
 def _serve(args: list, port: int, cwd: str) -> subprocess.Popen:
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + sys.path)))
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     for _ in range(300):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)

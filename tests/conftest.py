@@ -71,3 +71,19 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         return str(tmp_path / "k50.db")
     return request.getfixturevalue("postgres").database()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the session (see tests/redisserver.py)."""
+    from redisserver import RedisServer
+
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """A state URL on the session's redis-server with a fresh namespace (pools of its own)."""
+    return redis_server.url()

@@ -56,3 +56,14 @@ def serving(app: Any, timeout: float = 30.0) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout)
+
+
+def metric(text, name, **labels):
+    """One sample's value in a /metrics scrape (None when it is not there), read by prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None

@@ -273,5 +273,11 @@ def test_serve_reads_cdr_times_in_its_zone_and_checks_twilio_against_the_public_
                          headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
         assert got.status_code == 200, got.text
         assert (got.json()["status"], got.json()["visitor_id"]) == ("matched", "v2")
+
+        # behind the TLS proxy the public URL names, the visitor cookie is Secure though we hear http
+        got = httpx.post(f"{base}/v1/visit", json={"url": CAMPAIGN}, headers={"User-Agent": DESKTOP}, timeout=30)
+        assert got.status_code == 200, got.text
+        cookie = got.headers["set-cookie"]
+        assert cookie.startswith("k50_vid=") and "; Secure" in cookie, cookie
     finally:
         stop(proc)

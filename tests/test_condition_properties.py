@@ -12,7 +12,7 @@ from .strategies import GROUPS, conditions, documents
 COMPILED, REFERENCE = both_cores()
 
 
-@settings(max_examples=1000)  # within the suite's ~20 s a test
+@settings(max_examples=600)  # within the suite's ~20 s a test
 @given(conditions(), st.lists(documents(), min_size=1, max_size=4))
 def test_compiled_equals_reference(condition, docs):
     fast = compile_condition(condition, GROUPS, core=COMPILED)

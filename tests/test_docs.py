@@ -53,17 +53,23 @@ def test_the_generated_pages_are_what_the_code_gives():
 
 
 def test_a_config_key_without_a_meaning_fails_the_generator(monkeypatch):
-    from k50core.config import model
+    from k50core.config import schema
 
-    monkeypatch.setattr(model, "_POOL_KEYS", model._POOL_KEYS | {"brand_new_key"})
+    real = schema.json_schema
+
+    def with_a_new_key():
+        doc = real()
+        doc["$defs"]["Pool"]["properties"]["brand_new_key"] = {"type": "integer", "default": 1}
+        return doc
+    monkeypatch.setattr(schema, "json_schema", with_a_new_key)
     with pytest.raises(SystemExit, match="brand_new_key"):
         gen_reference.configuration_page()
 
 
-def test_the_configuration_reference_shows_the_parsers_defaults():
+def test_the_configuration_reference_shows_the_schemas_defaults():
     page = (DOCS / "configuration.md").read_text()
-    assert "| `hold_seconds` | `900` |" in page and "| `cooldown_seconds` | `300` |" in page
-    assert "| `numbers` | **required** |" in page and "| `max_candidates` | `20` |" in page
+    assert "| `hold_seconds` | integer ≥ 1 | `900` |" in page and "| `cooldown_seconds` | integer ≥ 0 | `300` |" in page
+    assert "| `numbers` | list of string | **required** |" in page and "| `max_candidates` |" in page
 
 
 def test_every_config_in_the_docs_loads(tmp_path):

@@ -306,11 +306,7 @@ def test_the_service_writer_never_lets_an_end_overtake_its_start(tmp_path):
     """Starts are written in slices; a lease cut short (its number retired) right after it started
     reaches the store cut, even when its start waited behind other slices."""
     import asyncio
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    try:
-        from k50core.bindings.service.writer import START_SLICE, StoreThread
-    except ImportError:
-        from bindings.service.writer import START_SLICE, StoreThread
+    from k50core.bindings.service.writer import START_SLICE, StoreThread
     engine = Engine.from_config(CFG20, store=str(tmp_path / "k.db"))
     writer = StoreThread(engine)
     try:

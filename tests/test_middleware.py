@@ -10,16 +10,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
 
-try:
-    from k50core.bindings import middleware as mw
-    from k50core.bindings.middleware.asgi import K50ASGIMiddleware
-    from k50core.bindings.middleware.substitute import Substituter
-    from k50core.bindings.middleware.wsgi import K50Middleware
-except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
-    from bindings import middleware as mw
-    from bindings.middleware.asgi import K50ASGIMiddleware
-    from bindings.middleware.substitute import Substituter
-    from bindings.middleware.wsgi import K50Middleware
+from k50core.bindings import middleware as mw
+from k50core.bindings.middleware.asgi import K50ASGIMiddleware
+from k50core.bindings.middleware.substitute import Substituter
+from k50core.bindings.middleware.wsgi import K50Middleware
 from k50core import Engine
 from drain_support import CC, COUNTRIES, WORLD_NUMBERS
 
@@ -310,10 +304,7 @@ FLASK_TEMPLATE = PAGE.replace("</body>", '<span id="own">{{ k50core_number or "n
 
 def flask_app(engine, **options):
     import flask
-    try:
-        from k50core.bindings.middleware.flask import K50Flask, current_assignment
-    except ImportError:
-        from bindings.middleware.flask import K50Flask, current_assignment
+    from k50core.bindings.middleware.flask import K50Flask, current_assignment
 
     app = flask.Flask(__name__)
     K50Flask(app, engine, **options)

@@ -15,13 +15,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-try:
-    from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
-except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
-    from bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
+from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
 from k50core import Engine
 from k50core.cli import app as cli_app, demo_config_path
 from drain_support import BROWSER, browser_visit
+from service_support import metric
 
 KEY = "secret-key-1"
 SITE = "https://shop.example.ru"
@@ -208,6 +206,25 @@ def test_cors_preflight(client):
     assert "content-type" in r.headers["access-control-allow-headers"].lower()
     r = client.options("/v1/heartbeat", headers=dict(asks, Origin="https://evil.example"))
     assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+    assert r.json() == {"error": "origin not allowed"}
+
+
+def test_cors_any_origin_is_echoed_with_credentials_and_preflights_are_counted(engine, clock):
+    """cors_origins=["*"]: any site, but by name (a cookie goes with the request: "*" would be refused by
+    browsers); a method other than POST is refused; preflights count in the request metric."""
+    app = create_app(engine, api_keys=[KEY], cors_origins=["*"], now=clock, rate_limits=None)
+    anywhere = {"Origin": "https://any.example"}
+    with TestClient(app) as c:
+        r = c.options("/v1/visit", headers={**anywhere, "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://any.example"
+        assert r.headers["access-control-allow-credentials"] == "true" and r.content == b""
+        r = c.options("/v1/visit", headers={**anywhere, "Access-Control-Request-Method": "DELETE"})
+        assert r.status_code == 405 and r.json() == {"error": "method DELETE not allowed"}
+        r = c.post("/v1/visit", json={"url": CAMPAIGN}, headers={**anywhere, **BROWSER})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://any.example"
+        text = c.get("/metrics", headers=AUTH).text
+        assert metric(text, "k50_http_requests_total", route="/v1/visit", method="OPTIONS", status="204") == 1
+        assert metric(text, "k50_http_requests_total", route="/v1/visit", method="OPTIONS", status="405") == 1
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -355,7 +372,7 @@ def test_metrics_are_private(engine, clock):
             assert r.status_code == 401 and r.json()["error"] and "k50_" not in r.text
         assert c.get("/metrics", headers=AUTH).status_code == 200
         scraped = c.get("/metrics", headers={"Authorization": "Bearer scrape-only"})
-        assert scraped.status_code == 200 and f'k50_process{{pid="{os.getpid()}"}} 1' in scraped.text
+        assert scraped.status_code == 200 and metric(scraped.text, "k50_process", pid=str(os.getpid())) == 1
         assert c.get("/v1/pools", headers={"X-API-Key": "scrape-only"}).status_code == 401
         assert c.get("/v1/calls", headers={"X-API-Key": "scrape-only"}).status_code == 401
 
@@ -402,15 +419,15 @@ def test_metrics(client, clock):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert '# TYPE k50_http_requests_total counter' in text
-    assert 'k50_http_requests_total{route="/v1/visit",method="POST",status="200"} 24' in text   # ticket, claim
-    assert 'k50_assignments_total{pool="msk",outcome="ticket"} 12' in text
-    assert 'k50_http_requests_total{route="/v1/calls",method="POST",status="401"} 1' in text
-    assert 'k50_assignments_total{pool="msk",outcome="dynamic"} 10' in text
-    assert 'k50_assignments_total{pool="msk",outcome="shared"} 2' in text
-    assert 'k50_pool_exhausted_total{pool="msk",policy="share"} 2' in text
-    assert 'k50_calls_total{status="unmatched"} 1' in text
-    assert 'k50_pool_leased{pool="msk"} 10' in text
-    assert '\nk50_holder_index_overflowed 0\n' in text
+    assert metric(text, "k50_http_requests_total", route="/v1/visit", method="POST", status="200") == 24  # ticket, claim
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="ticket") == 12
+    assert metric(text, "k50_http_requests_total", route="/v1/calls", method="POST", status="401") == 1
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="dynamic") == 10
+    assert metric(text, "k50_assignments_total", pool="msk", outcome="shared") == 2
+    assert metric(text, "k50_pool_exhausted_total", pool="msk", policy="share") == 2
+    assert metric(text, "k50_calls_total", status="unmatched") == 1
+    assert metric(text, "k50_pool_leased", pool="msk") == 10
+    assert metric(text, "k50_holder_index_overflowed") == 0
 
 
 def test_openapi_lists_the_paths(client):
@@ -508,8 +525,8 @@ def test_a_flood_gets_the_site_number_and_takes_nothing(engine, clock):
         claims = c.get("/v1/pools", headers={"X-API-Key": KEY}).json()
         assert sum(p.get("claims", 0) for p in claims["pools"].values()) <= 30
         metrics = c.get("/metrics", headers={"X-API-Key": KEY}).text
-        assert 'k50_visits_rate_limited_total{limit="visitor"} 3' in metrics
-        assert f'k50_visits_rate_limited_total{{limit="ip"}} {limited}' in metrics
+        assert metric(metrics, "k50_visits_rate_limited_total", limit="visitor") == 3
+        assert metric(metrics, "k50_visits_rate_limited_total", limit="ip") == limited
 
 
 def start_serve(*args: str):
@@ -539,10 +556,12 @@ def start_serve(*args: str):
 
 def worker_pid(client, base):
     """The id of the worker process that answered: in the private /metrics (the open /healthz has none)."""
-    import re
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = client.get(f"{base}/metrics", headers=AUTH).text
-    return int(re.search(r'^k50_process\{pid="(\d+)"\} 1$', text, re.M).group(1))
+    (pid,) = [s.labels["pid"] for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "k50_process" and s.value == 1]
+    return int(pid)
 
 
 def test_workers_share_one_pool(tmp_path):
@@ -741,3 +760,40 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     assert not list(tmp_path.glob("k50.db.starts-*"))   # all stored: no journal left
 
 
+
+
+def test_metrics_speak_the_format_the_scraper_asks_for(engine, clock):
+    """prometheus_client's negotiation: the text format by default, OpenMetrics when the scraper asks."""
+    app = create_app(engine, api_keys=[KEY], now=clock)
+    with TestClient(app) as c:
+        plain = c.get("/metrics", headers=AUTH)
+        assert plain.headers["content-type"].startswith("text/plain") and "# EOF" not in plain.text
+        om = c.get("/metrics", headers={**AUTH, "Accept": "application/openmetrics-text; version=1.0.0"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.endswith("# EOF\n") and metric(om.text, "k50_pool_numbers", pool="msk") == 10
+        assert c.get("/metrics", headers={"Accept": "application/openmetrics-text"}).status_code == 401
+
+
+@pytest.mark.parametrize("origins", [[SITE], ["*"], []])
+def test_public_cors_answers_as_starlettes_middleware(engine, clock, origins):
+    """The public endpoints' CORS headers (kept per Origin) are the ones Starlette's CORSMiddleware gives
+    the same request, for an allowed, another and no Origin; the kept origins are bounded."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    from k50core.bindings.service import cors
+
+    app = create_app(engine, cors_origins=origins, now=clock, rate_limits=None)
+    plain = CORSMiddleware(app.public, allow_origins=origins, allow_methods=["POST", "OPTIONS"],
+                           allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
+
+    def cors_headers(client, origin):
+        r = client.post("/v1/heartbeat", json={"token": "0.1.1"}, headers={} if origin is None else {"Origin": origin})
+        return r.status_code, sorted((k, v) for k, v in r.headers.items() if k.startswith("access-control") or k == "vary")
+
+    theirs = TestClient(plain)  # the same endpoints; the app's lifespan (below) runs the service
+    with TestClient(app) as ours:
+        for origin in (SITE, "https://evil.example", None, SITE):
+            assert cors_headers(ours, origin) == cors_headers(theirs, origin), origin
+        for i in range(cors.ORIGINS_KEPT + 5):
+            cors_headers(ours, f"https://site{i}.example")
+        assert len(app.public_cors._added) <= cors.ORIGINS_KEPT

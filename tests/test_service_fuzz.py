@@ -14,12 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-try:
-    from k50core.bindings.service import create_app
-    from k50core.bindings.service.openapi import openapi_document
-except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.service import create_app
-    from bindings.service.openapi import openapi_document
+from k50core.bindings.service import create_app
+from k50core.bindings.service.openapi import openapi_document
 from k50core import Engine
 from k50core.cli import demo_config_path
 from service_support import T0, Clock, serving

@@ -17,12 +17,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-try:
-    from k50core.bindings.service import VISITOR_COOKIE, create_app
-    from k50core.bindings.service.pages import SNIPPET_PATH, Snippet
-except ImportError:  # a source checkout (PYTHONPATH=src:.): bindings/ is k50core.bindings once installed
-    from bindings.service import VISITOR_COOKIE, create_app
-    from bindings.service.pages import SNIPPET_PATH, Snippet
+from k50core.bindings.service import VISITOR_COOKIE, create_app
+from k50core.bindings.service.pages import SNIPPET_PATH, Snippet
 from k50core import Engine
 from k50core.cli import app as cli_app
 from drain_support import CC, COUNTRIES, WORLD_NUMBERS

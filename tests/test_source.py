@@ -175,6 +175,8 @@ def test_visits(url, referrer, expected):
         ("localhost", "localhost"),
         ("[::1]", "[::1]"),
         ("google.ru", "www.google.ru"),  # the site itself wins over the catalogue
+        ("shop.example.org.au", "blog.example.org.au"),  # Public Suffix List suffixes no hand table had
+        ("a.example.kyoto.jp", "b.example.kyoto.jp"),
     ],
 )
 def test_internal(landing, referrer):
@@ -189,6 +191,9 @@ def test_internal(landing, referrer):
         ("one.com.ru", "two.com.ru", ("two.com.ru", "referral")),
         ("me.github.io", "you.github.io", ("you.github.io", "referral")),
         ("shop.tilda.ws", "other.tilda.ws", ("other.tilda.ws", "referral")),
+        ("me.narod.ru", "you.narod.ru", ("you.narod.ru", "referral")),
+        ("a.s3.amazonaws.com", "b.s3.amazonaws.com", ("b.s3.amazonaws.com", "referral")),  # from the list
+        ("a.example.kyoto.jp", "b.other.kyoto.jp", ("b.other.kyoto.jp", "referral")),
         ("10.0.0.1", "10.0.0.2", ("10.0.0.2", "referral")),
         (None, "www.example.ru", ("example.ru", "referral")),
     ],

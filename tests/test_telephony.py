@@ -12,16 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from starlette.testclient import TestClient
 
-try:
-    from k50core.bindings.service import create_app
-    from k50core.bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
-                                            from_asterisk, from_twilio, sign, signed_headers, to_call,
-                                            twilio_signature, verify_twilio)
-except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.service import create_app
-    from bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
-                                    from_asterisk, from_twilio, sign, signed_headers, to_call,
-                                    twilio_signature, verify_twilio)
+from k50core.bindings.service import create_app
+from k50core.bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
+                                        from_asterisk, from_twilio, sign, signed_headers, to_call,
+                                        twilio_signature, verify_twilio)
 from drain_support import browser_visit
 from service_support import T0, Clock
 

@@ -22,11 +22,9 @@ import json
 import logging
 import math
 import os
-import threading
 import time
-from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,9 +36,17 @@ from k50core.attribution import STATUSES, CallError
 from k50core.engine import Engine
 from k50core.pools import Assignment
 
+from ..events import Dispatcher, attribution_json
+from ..telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal, PayloadError,
+                         SignatureError, Verifier, decode_body, decode_form, detect, rename, to_call, verify_twilio,
+                         zone)
+from ..telephony.payloads import is_form
+from ..telephony.signing import DEFAULT_WINDOW
 from ..visitors import client_ip, networks
+from .cors import PublicCORS
 from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .apidocs import render_html
+from .metrics import Metrics
 from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .dashboard import dashboard_routes
@@ -48,22 +54,6 @@ from .pages import page_routes
 from .reports import report_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
-
-try:
-    from k50core.bindings.telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
-                                            PayloadError, SignatureError, Verifier, decode_body, decode_form,
-                                            detect, rename, to_call, verify_twilio, zone)
-    from k50core.bindings.telephony.payloads import is_form
-    from k50core.bindings.telephony.signing import DEFAULT_WINDOW
-    from k50core.bindings.events import Dispatcher, attribution_json
-except ImportError:  # a source checkout (PYTHONPATH=src:.)
-    from bindings.telephony import (  # type: ignore[import-not-found, no-redef]
-                                    FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal,
-                                    PayloadError, SignatureError, Verifier, decode_body, decode_form,
-                                    detect, rename, to_call, verify_twilio, zone)
-    from bindings.telephony.payloads import is_form  # type: ignore[import-not-found, no-redef]
-    from bindings.telephony.signing import DEFAULT_WINDOW  # type: ignore[import-not-found, no-redef]
-    from bindings.events import Dispatcher, attribution_json  # type: ignore[import-not-found, no-redef]
 
 log = logging.getLogger("k50core.service")
 
@@ -74,101 +64,6 @@ CSV_COLUMNS = ("call_id", "number", "caller", "started_at", "duration_seconds", 
                "utm_source", "utm_medium", "utm_campaign", "landing", "region", "device", "ga_client_id")
 
 Clock = Callable[[], float]
-
-
-class Metrics:
-    """Counters of this process, rendered in the Prometheus text exposition format."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: Counter = Counter()      # (route, method, status)
-        self.assignments: Counter = Counter()   # (pool, outcome)
-        self.calls: Counter = Counter()         # status
-        self.limited: Counter = Counter()       # why (ip, visitor, lease_ip, lease_subnet, subnet_share, heartbeat)
-        self.refusals: Counter = Counter()      # why a visit was refused outright (agent)
-
-    def request(self, route: str, method: str, status: int) -> None:
-        with self.lock:
-            self.requests[(route, method, str(status))] += 1
-
-    def assigned(self, pool: Optional[str], outcome: str) -> None:
-        with self.lock:
-            self.assignments[(pool or "", outcome)] += 1
-
-    def rate_limited(self, why: str) -> None:
-        with self.lock:
-            self.limited[why] += 1
-
-    def refused(self, why: str) -> None:
-        with self.lock:
-            self.refusals[why] += 1
-
-    def called(self, status: str) -> None:
-        with self.lock:
-            self.calls[status] += 1
-
-    def render(self, stats: Dict[str, Any]) -> str:
-        out: List[str] = []
-
-        def family(name: str, kind: str, text: str, rows: Iterable[Tuple[Dict[str, str], float]]) -> None:
-            out.append(f"# HELP {name} {text}")
-            out.append(f"# TYPE {name} {kind}")
-            for labels, value in rows:
-                lab = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
-                out.append(f"{name}{{{lab}}} {_number(value)}" if lab else f"{name} {_number(value)}")
-
-        with self.lock:
-            requests, assignments, calls = dict(self.requests), dict(self.assignments), dict(self.calls)
-            limited, refusals = dict(self.limited), dict(self.refusals)
-        family("k50_http_requests_total", "counter", "HTTP requests by route, method and status.",
-               (({"route": r, "method": m, "status": s}, n) for (r, m, s), n in sorted(requests.items())))
-        family("k50_assignments_total", "counter",
-               "Visits answered, by pool and outcome (dynamic, shared, static, default, none).",
-               (({"pool": p, "outcome": o}, n) for (p, o), n in sorted(assignments.items())))
-        family("k50_calls_total", "counter", "Calls attributed by this process, by status.",
-               (({"status": s}, n) for s, n in sorted(calls.items())))
-        family("k50_visits_rate_limited_total", "counter",
-               "Visits over a rate limit (given the site's number, nothing taken), by the limit hit.",
-               (({"limit": w}, limited.get(w, 0)) for w in ("ip", "visitor", "lease_ip", "lease_subnet",
-                                                            "subnet_share", "heartbeat")))
-        family("k50_visits_refused_total", "counter",
-               "Visits refused a number outright (the page keeps its own), by reason (agent: not a browser).",
-               (({"reason": w}, refusals.get(w, 0)) for w in ("agent",)))
-        pools = stats.get("pools", {})
-        family("k50_pool_exhausted_total", "counter",
-               "Times a pool had no free number, by the policy applied (share or default).",
-               [({"pool": p, "policy": "share"}, v.get("exhausted_shared", 0)) for p, v in sorted(pools.items())] +
-               [({"pool": p, "policy": "default"}, v.get("exhausted_default", 0)) for p, v in sorted(pools.items())])
-        family("k50_pool_claims_total", "counter", "Numbers leased, by pool.",
-               (({"pool": p}, v.get("claims", 0)) for p, v in sorted(pools.items())))
-        for state in ("numbers", "leased", "cooling", "free"):
-            family(f"k50_pool_{state}", "gauge", f"Numbers of the pool that are {state} now." if state != "numbers"
-                   else "Numbers in the pool.", (({"pool": p}, v.get(state, 0)) for p, v in sorted(pools.items())))
-        family("k50_visits_not_substituted_total", "counter",
-               "Visits that kept the page's own number: excluded by a rule, or no rule matched.",
-               [({"reason": "excluded"}, stats.get("excluded", 0)),
-                ({"reason": "unmatched"}, stats.get("unmatched", 0))])
-        family("k50_process", "gauge", "This worker process (each of `serve --workers N` is scraped alone).",
-               [({"pid": str(os.getpid())}, 1)])
-        family("k50_holder_index_overflowed", "gauge",
-               "1 once the pool segment's holder index overflowed (a look for a visitor's lease then "
-               "scans every number; start the segment afresh to clear it).",
-               [({}, 1 if stats.get("holder_index_overflowed") else 0)])
-        events = stats.get("events")
-        if events:
-            family("k50_events", "gauge", "Outgoing call events (webhooks, GA4) in the outbox, by status.",
-                   (({"status": s}, events.get(s, 0)) for s in ("pending", "delivered", "dead")))
-            family("k50_events_oldest_pending_seconds", "gauge", "Age of the oldest event waiting to be sent.",
-                   [({}, events.get("oldest_pending_seconds", 0))])
-        return "\n".join(out) + "\n"
-
-
-def _label(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # -- request parsing -----------------------------------------------------------------------
@@ -218,24 +113,6 @@ class Service:
 
     def allowed(self, origin: Optional[str]) -> bool:
         return origin is not None and origin != "" and ("*" in self.origins or origin.rstrip("/") in self.origins)
-
-    def cors_headers(self, origin: Optional[str]) -> List[Tuple[bytes, bytes]]:
-        """The public endpoints' CORS answer: credentials allowed for allow-listed origins only."""
-        if not self.origins:  # no origin is ever allowed: the answer does not vary by origin
-            return []
-        if not self.allowed(origin):
-            return [(b"vary", b"Origin")]
-        return [(b"vary", b"Origin"), (b"access-control-allow-origin", (origin or "").encode("latin-1")),
-                (b"access-control-allow-credentials", b"true")]
-
-    def preflight(self, origin: Optional[str], asked: Optional[str]) -> List[Tuple[bytes, bytes]]:
-        if not self.allowed(origin):
-            raise ApiError(403, "origin not allowed")
-        method = (asked or "POST").upper()
-        if method not in ("POST", "OPTIONS"):
-            raise ApiError(405, f"method {method[:16]} not allowed")
-        return [(b"access-control-allow-methods", b"POST, OPTIONS"),
-                (b"access-control-allow-headers", b"Content-Type"), (b"access-control-max-age", b"600")]
 
     def client_ip(self, peer: Optional[str], forwarded: Sequence[str]) -> Optional[str]:
         if not self.trusted:  # no proxies to look behind: the peer, checked once per address
@@ -407,14 +284,18 @@ class Service:
 
     async def healthz(self, request: Request) -> Response:
         # open to anyone: liveness only, nothing about the process (its id went to the private /metrics)
-        return JSONResponse({"status": "ok", "implementation": self.engine.implementation})
+        # pools in Redis: "degraded" while it does not answer (visitors then get default numbers)
+        health = getattr(self.engine.pools, "health", None)
+        status = "ok" if health is None else await self.store.run(health)
+        return JSONResponse({"status": status, "implementation": self.engine.implementation})
 
     async def metrics_text(self, request: Request) -> Response:
         self.authorise(request, self.metrics_keys)
         stats = self.engine.stats(float(self.now()))
         if self.dispatcher is not None:
             stats["events"] = await self.store.run(self.dispatcher.stats)
-        return Response(self.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8")
+        body, content_type = self.metrics.render(stats, request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -493,11 +374,11 @@ class ServiceApp(Starlette):
     take every page view; see public.py)."""
 
     public: PublicEndpoints
+    public_cors: PublicCORS  # the public endpoints behind Starlette's CORS middleware
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        found = self.public.route(scope)
-        if found is not None:
-            await self.public.handle(found[0], found[1], scope, receive, send)
+        if self.public.route(scope) is not None:
+            await self.public_cors(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -519,7 +400,8 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
                cdr_timezone: str = "UTC", demo: bool = False,
                rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
                protection: Optional[Protection] = Protection(),
-               state_path: Optional[str] = None, freeze_gc: bool = False) -> Starlette:
+               state_path: Optional[str] = None, freeze_gc: bool = False,
+               state_url: Optional[str] = None) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -547,7 +429,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     if engine is None:
         if config is None:
             raise ValueError("create_app needs an engine or a config")
-        engine = Engine.from_config(config, store=store, state_path=state_path)
+        engine = Engine.from_config(config, store=store, state_path=state_path, state_url=state_url)
     svc = Service(engine, api_keys=api_keys, cors_origins=cors_origins, now=now or time.time,
                   trusted_proxies=trusted_proxies, secure_cookie=secure_cookie)
     svc.metrics_keys = [k.encode("utf-8") for k in metrics_keys if k]
@@ -623,6 +505,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     app = ServiceApp(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal},
                      lifespan=lifespan)
     app.public = PublicEndpoints(svc)
+    app.public_cors = PublicCORS(app.public, svc.origins, svc.metrics.request)
     app.state.service = svc
     app.state.engine = engine
     return app

@@ -129,13 +129,16 @@ def networks_of(ip: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
 
 def deployment_secret(engine: object, given: Optional[bytes] = None) -> bytes:
     """The claim tickets' key: the one given, else $K50CORE_CLAIM_SECRET, else derived from the pool
-    segment's random key (every worker on the segment derives the same), else random (one process)."""
+    segment's random key (every worker on the segment derives the same) or the Redis namespace's
+    (every host on it derives the same), else random (one process)."""
     if given:
         return given
     env = os.environ.get("K50CORE_CLAIM_SECRET")
     if env:
         return env.encode("utf-8")
-    key = getattr(getattr(getattr(engine, "pools", None), "segment", None), "key", b"")
+    pools = getattr(engine, "pools", None)
+    # pools in Redis: the namespace's secret, the same on every host (a ticket may come back to another)
+    key = getattr(pools, "shared_secret", b"") or getattr(getattr(pools, "segment", None), "key", b"")
     if key:
         return hmac.new(bytes(key), b"k50core claim tickets", hashlib.sha256).digest()
     return _secrets.token_bytes(32)

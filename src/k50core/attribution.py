@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .config.model import CALL_STATUSES, Config, Pool
+from .config.model import Config, Pool
+from .config.schema import CALL_STATUSES
 from .config.phones import normalise
 from .errors import Error
 from .store.base import LeaseRow, Store

@@ -87,6 +87,24 @@ def _at_least(low: int, high: Optional[int] = None, what: str = "") -> Any:
     return check
 
 
+def _service_stack() -> Any:
+    """uvicorn, once the service's dependencies are known to be installed: the SDK installs without
+    them (``pip install k50core``), the service is the ``service`` extra."""
+    missing = []
+    for name in ("starlette", "uvicorn"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        typer.echo(f"k50core serve: the HTTP service needs {' and '.join(missing)}, not installed: "
+                   "pip install 'k50core[service]' (in a checkout: pip install '.[service]')", err=True)
+        raise typer.Exit(2)
+    import uvicorn
+
+    return uvicorn
+
+
 def _redacted(url: str) -> str:
     """A store URL as it may be printed: without its password."""
     from urllib.parse import urlsplit, urlunsplit
@@ -204,6 +222,14 @@ def check(file: Path = typer.Argument(..., help="config file (.yaml, .yml, .json
                f"{by_type['offline']} offline), {numbers} numbers")
     typer.echo(f"  lists: {len(cfg.lists)}; default number: {cfg.default_number or '-'}")
     typer.echo(f"  build: {engine.implementation}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the config's JSON Schema (for editors; src/k50core/config/schema.json is the same)."""
+    from .config.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -404,6 +430,12 @@ def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[
     ]
 
 
+def _secure_cookie(public_url: Optional[str]) -> Optional[bool]:
+    """An https public URL (a TLS proxy in front, whose requests reach us over plain http): the
+    visitor cookie is Secure. Otherwise the request's own scheme decides."""
+    return True if public_url and public_url.lower().startswith("https://") else None
+
+
 @app.command()
 def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
           demo: bool = typer.Option(False, "--demo", help="the demo page at / and, without --config, the bundled "
@@ -434,19 +466,18 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
                                            "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
           state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
+          state_url: Optional[str] = typer.Option(None, help="keep the number pools in Redis, shared by every "
+                                                  "host naming it: redis://host:6379/0, rediss://..., "
+                                                  "redis+cluster://h1:p1,h2:p2 (with a PostgreSQL --store)"),
           rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
                                            help="limit visits per IP and per visitor (off: load tests)"),
           log_level: str = typer.Option("info", callback=lambda v: _choice(v, LOG_LEVELS),
                                         help="uvicorn log level: " + ", ".join(LOG_LEVELS))) -> None:
     """Run the HTTP service: visits get numbers, telephony posts calls, reports export them."""
-    import uvicorn
-
-    try:
-        from k50core.bindings.service import create_app
-        from k50core.bindings.service.server import JsonErrorsHTTPProtocol
-    except ImportError:  # a source checkout: bindings/ is k50core.bindings only once installed
-        from bindings.service import create_app  # type: ignore[import-not-found, no-redef]
-        from bindings.service.server import JsonErrorsHTTPProtocol  # type: ignore[import-not-found, no-redef]
+    uvicorn = _service_stack()
+    from .bindings.service import create_app
+    from .bindings.service.server import JsonErrorsHTTPProtocol
+    from .bindings.telephony.payloads import zone
     from .engine import Engine
 
     if config is None and not demo:
@@ -455,10 +486,6 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     target = store or ("k50core-demo.db" if demo and config is None else None)
     if target is not None:
         _check_store(target)
-    try:
-        from k50core.bindings.telephony.payloads import zone
-    except ImportError:  # a source checkout
-        from bindings.telephony.payloads import zone  # type: ignore[import-not-found, no-redef]
     try:
         zone(cdr_timezone)
     except ValueError:
@@ -478,12 +505,15 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
             raise _bad("--trusted-proxy", f"{proxy!r} is not an IP address or CIDR network "
                                           "(e.g. 10.0.0.1 or 10.0.0.0/8)") from None
     keys = list(api_key) + [k.strip() for k in os.environ.get("K50CORE_API_KEYS", "").split(",") if k.strip()]
-    if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://")) and not state_path)):
+    if state_url is not None and state_path is not None:
+        raise _bad("--state-url", "pools live either in Redis (--state-url) or in a segment (--state-path), not both")
+    if workers > 1 and (target is None or (target.startswith(("postgresql://", "postgres://"))
+                                           and not (state_path or state_url))):
         typer.echo("--workers > 1 needs a shared store and pool segment: --store FILE.db, or a PostgreSQL "
                    "--store with --state-path", err=True)
         raise typer.Exit(2)
     try:
-        engine = Engine.from_config(source, store=target, state_path=state_path)
+        engine = Engine.from_config(source, store=target, state_path=state_path, state_url=state_url)
     except ConfigError as exc:
         _fail(exc, str(source))
         return
@@ -502,7 +532,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     limits: Dict[str, Any] = {} if rate_limits else {"rate_limits": None}
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
                              demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
-                             cdr_timezone=cdr_timezone,
+                             cdr_timezone=cdr_timezone, secure_cookie=_secure_cookie(public_url),
                              twilio_auth_token=twilio_auth_token or os.environ.get("K50CORE_TWILIO_AUTH_TOKEN"),
                              **limits)
     kept = _redacted(target) if target is not None else \
@@ -517,7 +547,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
     if workers > 1:  # each worker builds its own app from the same settings (see from_environment)
         engine.close()
         os.environ["K50CORE_SERVE"] = json.dumps({
-            "config": str(source), "store": target, "state_path": state_path, "api_keys": keys,
+            "config": str(source), "store": target, "state_path": state_path, "state_url": state_url, "api_keys": keys,
             "cors_origins": list(cors_origin), "trusted_proxies": list(trusted_proxy), "demo": demo,
             "webhook_secrets": secrets, "freeze_gc": True,
             "public_url": public_url, "cdr_timezone": cdr_timezone,

@@ -64,12 +64,17 @@ class Engine:
 
     def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
                  lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                 now: Optional[float] = None, store: "Store | str | None" = None, warm: bool = True) -> None:
+                 now: Optional[float] = None, store: "Store | str | None" = None, warm: bool = True,
+                 state_url: Optional[str] = None) -> None:
         self.core = core
         # leases and the visits that started them go to the store (in memory unless given)
         self.store = open_store(store if store is not None else ":memory:")
         self._owns_store = not isinstance(store, Store)  # close() leaves a caller's Store open
-        if state_path is None and getattr(self.store, "persistent", False) and self.store.backend == "sqlite":
+        if state_url is not None and state_path is not None:
+            raise ConfigError([("state_url", "pools live either in Redis (state_url) or in a segment (state_path), "
+                                             "not both")])
+        if state_url is None and state_path is None and getattr(self.store, "persistent", False) \
+                and self.store.backend == "sqlite":
             state_path = self.store.path + ".pools"  # pools persist beside their leases: a restart continues them
         self._durable_starts = self.store.persistent
         # A SQLite file: each new lease's visit goes to an append-only journal before its number is
@@ -104,17 +109,29 @@ class Engine:
         self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
-        self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
-                           lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
-                           now_ms=milliseconds(now))
+        self._late_return: Optional[Callable[[Optional[str], int], Optional[Assignment]]] = None
+        if state_url is not None:  # pools shared by many hosts through Redis (see k50core.pool_redis)
+            from .pool_redis import RedisPools
+            from .pool_redis.fast import redis_assigner
+
+            self.pools = RedisPools(state_url, config.pools, [r.name for r in self.rules], lease_sink=sink,  # type: ignore[assignment]
+                                    checkpoint_ms=int(config.checkpoint_seconds * 1000), now_ms=milliseconds(now))
+            self._late_return = self.pools.after_rules  # type: ignore[attr-defined]
+            self.assign, self.assign_many = redis_assigner(self.pools, type(self).assign.__get__(self))
+            self.heartbeat, self.heartbeat_many = self.pools.heartbeat, self.pools.heartbeat_many  # type: ignore[attr-defined]
+        else:
+            self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
+                               lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
+                               now_ms=milliseconds(now))
+            # instances answer returning visitors in the core; the method below is the rest
+            assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
+            self.assign, self.assign_many = assigner.assign, assigner.assign_many  # type: ignore[method-assign]
+            # heartbeats answered in the core, the clock read there
+            self.heartbeat, self.heartbeat_many = (  # type: ignore[method-assign]
+                self.pools.table.heartbeat, self.pools.table.heartbeat_many)
         self.attributor.configure(self.config)
         self.recorder.pools = self.pools
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
-        # instances answer returning visitors in the core; the method below is the rest
-        assigner = core.Assigner(self.pools.returns, type(self).assign.__get__(self))
-        self.assign, self.assign_many = assigner.assign, assigner.assign_many  # type: ignore[method-assign]
-        # heartbeats answered in the core, the clock read there
-        self.heartbeat, self.heartbeat_many = self.pools.table.heartbeat, self.pools.table.heartbeat_many  # type: ignore[method-assign]
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
             self.journal = StartJournal(self.store.path)
@@ -153,7 +170,7 @@ class Engine:
                     state_path: Optional[str] = None,
                     lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
                     now: Optional[float] = None, store: "Store | str | None" = None,
-                    warm: bool = True) -> "Engine":
+                    warm: bool = True, state_url: Optional[str] = None) -> "Engine":
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
@@ -166,12 +183,15 @@ class Engine:
         memory) keeps leases, visits, calls and attributions. ``warm`` (default)
         loads now what enrichment would load at the first visit (the User-Agent
         parser's patterns, once per process), so no visitor waits for it.
+        ``state_url`` (``redis://host:6379/0``, ``rediss://…``, ``redis+cluster://h1:p1,h2:p2``)
+        keeps the pools in Redis instead, shared by every host that names it (see
+        ``k50core.pool_redis``); with ``store="postgresql://…"`` the hosts share the history too.
         Raises ConfigError listing every problem with its place.
         """
         config = _load(source)
         core = _impl.by_name(implementation) if implementation else _impl.core
         return cls(config, core=core, geoip=geoip, state_path=state_path, lease_sink=lease_sink, now=now,
-                   store=store, warm=warm)
+                   store=store, warm=warm, state_url=state_url)
 
     # -- number assignment ---------------------------------------------------------------
     def assign(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:
@@ -197,6 +217,10 @@ class Engine:
     def _answer(self, fields: Dict[str, Any], visitor: Optional[str], attrs: Dict[str, Any],
                 now_ms: int) -> Assignment:
         decision = self.match(attrs)
+        if self._late_return is not None and (decision.kind != "pool" or self.config.pools[decision.pool].type == "static"):
+            back = self._late_return(visitor, now_ms)  # a lease another host made keeps its visitor before any rule
+            if back is not None:
+                return back
         if decision.kind != "pool":
             self._counts["excluded" if decision.kind == "exclude" else "unmatched"] += 1
             return Assignment(None, None, None, decision.rule, None, None, False)
@@ -402,6 +426,8 @@ class Engine:
             self.journal.close()
         if self._owns_store:
             self.store.close()
+        if self._late_return is not None:
+            self.pools.close()  # type: ignore[attr-defined]
 
     def __enter__(self) -> "Engine":
         return self
@@ -431,6 +457,9 @@ class Engine:
         # True once a crowd of equal hashes filled a place's window: a look for a holder then scans
         # every number (correct, slower); a segment made afresh starts without it
         out["holder_index_overflowed"] = self.pools.table.index_overflowed()
+        if self._late_return is not None:  # pools in Redis: whether it answers, and its failures seen here
+            p: Any = self.pools
+            out["redis"] = {"healthy": p.healthy, "unreachable": p.unreachable, "epoch_changes": p.epoch_changes}
         return out
 
     def drain_leases(self) -> List[LeaseEvent]:

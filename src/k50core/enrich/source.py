@@ -116,7 +116,10 @@ whose places look like ``sources.partner.hosts[0]`` or
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
 from ..errors import ConfigError
 from .url import MAX_FIELD, normalize_host
@@ -239,16 +242,10 @@ _MEDIUMS.update({
 _MEDIUM_SEPARATORS = ("_", "-", ".", " ", "/", "|", ":")
 _ORGANIC_KEEPS = frozenset({"social", "messenger", "email"})
 
-# second-level names under which every name is a separate site
-_PUBLIC_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "or", "ne",
-                                  "go", "gob", "nic", "mil", "ltd", "plc"})
-_PUBLIC_SUFFIXES = frozenset({
-    "msk.ru", "spb.ru", "pp.ru", "msk.su", "spb.su", "kiev.ua", "kharkov.ua", "in.ua",
-    "co.uk", "me.uk", "github.io", "gitlab.io", "tilda.ws", "wixsite.com", "blogspot.com",
-    "narod.ru", "ucoz.ru", "ucoz.net", "livejournal.com", "herokuapp.com", "netlify.app",
-    "vercel.app", "pages.dev", "appspot.com", "myshopify.com", "turbopages.org",
-    "web.app", "firebaseapp.com", "azurewebsites.net", "cloudfront.net",
-})
+# Hosting platforms, each subdomain a site of its own, that the Public Suffix List lacks (it has msk.ru,
+# github.io, wixsite.com and their like): added to it, a line of its format each.
+_MORE_PUBLIC_SUFFIXES = ("tilda.ws", "narod.ru", "ucoz.ru", "ucoz.net", "livejournal.com", "turbopages.org")
+_SITE_CACHE = 16384  # hosts whose registrable domain is kept: referrers and landings repeat
 
 _UTM_SOURCE = "utm_source"
 _UTM_MEDIUM = "utm_medium"
@@ -453,22 +450,25 @@ def _country_tail(tail: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    """The Public Suffix List that publicsuffixlist ships, with the platforms above; parsed once, on first
+    use (about 0.1 s), not at import."""
+    with open(PSLFILE, encoding="utf-8") as f:
+        text = f.read()
+    return PublicSuffixList(text + "\n" + "\n".join(_MORE_PUBLIC_SUFFIXES) + "\n")
+
+
+@lru_cache(maxsize=_SITE_CACHE)
 def _site(host: str) -> str:
-    """Registrable domain: last two labels, three under a public suffix."""
+    """Registrable domain (the public suffix and one label more); the host itself for an IP address, a
+    single label or a public suffix."""
     if host[0] == "[":
         return host
     last = host.rfind(".")
     if last < 0 or host[last + 1:].isdigit():  # single label or IPv4
         return host
-    second = host.rfind(".", 0, last)
-    if second < 0:
-        return host
-    tail = host[second + 1:]
-    if tail in _PUBLIC_SUFFIXES or (
-        host[second + 1:last] in _PUBLIC_SECOND_LEVEL and last == len(host) - 3
-    ):
-        return host[host.rfind(".", 0, second) + 1:]
-    return tail
+    return _suffixes().privatesuffix(host) or host
 
 
 # ------------------------------------------------------------------ overrides

@@ -54,6 +54,7 @@ from __future__ import annotations
 import ipaddress
 import unicodedata
 from typing import Dict, Optional, Tuple
+from urllib.parse import unquote_to_bytes
 
 __all__ = ["MAX_FIELD", "MAX_PARAMS", "split_url", "host_of", "normalize_host"]
 
@@ -71,13 +72,6 @@ _TAB_NL = {9: None, 10: None, 13: None}
 _DOTS = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}  # IDNA full stops
 _AUTH_END = ("/", "?", "#", "\\")
 _PATH_END = ("?", "#")
-# "%XY" decoding table: every hex pair in any letter case -> byte value
-_HEX_PAIRS: Dict[str, int] = {}
-for _i in range(256):
-    for _a in {f"{_i:02x}"[0], f"{_i:02X}"[0]}:
-        for _b in {f"{_i:02x}"[1], f"{_i:02X}"[1]}:
-            _HEX_PAIRS[_a + _b] = _i
-del _i, _a, _b
 _MAX_HOST = 253
 _MAX_LABEL = 63
 
@@ -184,24 +178,13 @@ def _prepare(url: object) -> Optional[str]:
 
 
 def _unquote(s: str) -> str:
-    """Percent-decode *s* as UTF-8 with undecodable bytes replaced.
+    """Percent-decode *s* as UTF-8 with undecodable bytes replaced: ``unquote(s, errors="replace")``.
 
-    The result of ``urllib.parse.unquote(s, errors="replace")``, about twice
-    as fast. *s* holds no lone surrogates (see :func:`_prepare`).
+    Through ``unquote_to_bytes`` and one decode of the whole rather than ``unquote``'s decode per run of
+    escapes: the same text (a test compares them), in less time on the visitor path. *s* holds no
+    lone surrogates (see :func:`_prepare`).
     """
-    parts = s.split("%")
-    out = bytearray(parts[0].encode("utf-8"))
-    pair = _HEX_PAIRS.get
-    for part in parts[1:]:
-        byte = pair(part[:2])
-        if byte is None:
-            out += b"%"
-            out += part.encode("utf-8")
-        else:
-            out.append(byte)
-            if len(part) > 2:
-                out += part[2:].encode("utf-8")
-    return out.decode("utf-8", "replace")
+    return unquote_to_bytes(s).decode("utf-8", "replace")
 
 
 def _first(s: str, start: int, chars: Tuple[str, ...]) -> int:
