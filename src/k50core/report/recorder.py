@@ -74,13 +74,19 @@ class Recorder:
     def sample(self, pools: Any, now_ms: int, leased: bool) -> None:
         """The exhaustions counted since the last sample, and with ``leased`` each pool's leased
         numbers (a scan of its slots)."""
-        sizes = {name: len(ps.slots) for name, ps in pools.by_name.items()}
+        by_name = getattr(pools, "by_name", None) or {}  # (pools in Redis: no slots here to count)
+        sizes = {name: len(ps.slots) for name, ps in by_name.items()}
         found, self._exhaustions = self._exhaustions, {}
         for (name, minute), (shared, default) in found.items():
             self._samples.append((minute, name, sizes.get(name, 0), None, shared, default, self._process))
         if leased:
             self._sampled_ms = now_ms
-            for name, s in pools.stats(now_ms).items():
+            try:
+                stats = pools.stats(now_ms)
+            except Exception as exc:  # a pool backend that cannot count now (Redis away): no sample
+                log.warning("sampling the pools failed: %s", exc)
+                return
+            for name, s in stats.items():
                 self._samples.append((now_ms / 1000.0, name, s["numbers"], s["leased"], 0, 0, self._process))
 
     def write(self, store: Any, pools: Any, full: bool = False) -> None:
