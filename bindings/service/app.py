@@ -49,7 +49,9 @@ from .apidocs import render_html
 from .metrics import Metrics
 from .openapi import openapi_document
 from .errors import ApiError, read_body
+from .dashboard import dashboard_routes
 from .pages import page_routes
+from .reports import report_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
 
@@ -469,6 +471,9 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
         route("/openapi.json", svc.openapi, ["GET"]),
         route("/docs", svc.api_docs, ["GET"]),
     ] + page_routes(engine, demo=demo)
+    secret = deployment_secret(engine, protection.secret if protection else None)
+    board, session_ok = dashboard_routes(svc, route, secret)
+    routes += report_routes(svc, route, session_ok) + board  # reports, deals, CRM webhooks, the dashboard
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)

@@ -5,6 +5,8 @@ from typing import Any, Dict, List
 
 from k50core.attribution import STATUSES
 
+from .report_openapi import report_paths
+
 
 def _json(schema: Dict[str, Any]) -> Dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
@@ -177,5 +179,6 @@ def openapi_document() -> Dict[str, Any]:
             "/docs": {"get": {"summary": "This document as a page to read (HTML, nothing fetched from elsewhere)",
                               "responses": {"200": {"description": "the API reference", "content": {
                                   "text/html": {"schema": {"type": "string"}}}}}}},
+            **report_paths(key),
         },
     }

@@ -565,6 +565,11 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         engine.close()
 
 
+from .cli_reports import register as _register_reports  # noqa: E402 (report, import-deals)
+
+_register_reports(app)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     app(args=argv)
 

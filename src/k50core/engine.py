@@ -16,6 +16,7 @@ from .attribution import Attribution, Attributor, parse_call, visit_summary
 from .clock import milliseconds, seconds
 from .pools import Assignment, LeaseEvent, Pools
 from .store import LeaseRow, Store, open_store, row_of
+from .report.recorder import Recorder
 from .store.journal import StartJournal, catch_up as catch_up_journals, recover as recover_journals
 from .errors import ConfigError, Problem
 from .rules import index
@@ -88,6 +89,7 @@ class Engine:
         # A host that places the store's writes itself (the HTTP service) sets this: assign() then
         # only queues, and the host takes the queue (take_writes) and writes it (write).
         self.defer_writes = False
+        self._report_due = False  # a checkpoint asked for: the report counters go with it
         self.lease_starts = 0  # lease starts and joins recorded: a host sees whether assign() queued one
         self.starts_stored = 0  # ... and how many of them (the oldest first) the store has
         self.attributor = Attributor(self.store)
@@ -104,6 +106,7 @@ class Engine:
             if user_sink is not None:
                 user_sink(events)
 
+        self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self._late_return: Optional[Callable[[Optional[str], int], Optional[Assignment]]] = None
@@ -131,6 +134,7 @@ class Engine:
             self.heartbeat, self.heartbeat_many = (  # type: ignore[method-assign]
                 self.pools.table.heartbeat, self.pools.table.heartbeat_many)
         self.attributor.configure(self.config)
+        self.recorder.pools = self.pools
         self._counts = {"excluded": 0, "unmatched": 0, "static": 0}
         if self.store.backend == "sqlite" and self.store.persistent:
             recover_journals(self.store.path, self.store)
@@ -208,6 +212,14 @@ class Engine:
         if back is not None:
             return back
         attrs = self.enrich(visit, now_s)
+        got = self._answer(fields, visitor, attrs, now_ms)
+        # only here, where the core sent the visit back to Python: a live lease is inside a session
+        self.recorder.page_view(visitor or clean_text(fields.get("session_id"), 64), now_ms, attrs, got.rule,
+                                got.pool, got.number)
+        return got
+
+    def _answer(self, fields: Dict[str, Any], visitor: Optional[str], attrs: Dict[str, Any],
+                now_ms: int) -> Assignment:
         decision = self.match(attrs)
         if self._late_return is not None and (decision.pool is None
                                               or self.config.pools[decision.pool].type == "static"):
@@ -226,13 +238,16 @@ class Engine:
         rule = self._rule_index[decision.rule]
         got, started = self.pools.lease(pool.name, rule, visitor, session, now_ms)
         if got is None and pool.on_exhausted == "share":
+            self.recorder.exhausted(pool.name, True, now_ms)
             got, started = self.pools.share(pool.name, rule, visitor, session, now_ms)
         if started is not None:
             self._save_start(started, attrs)
+            self.recorder.started = started.lease
         if got is not None:
             return got
         if pool.on_exhausted != "share":
             self.pools.count_default(pool.name)
+            self.recorder.exhausted(pool.name, False, now_ms)
         return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
 
     def assign_many(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]:
@@ -367,6 +382,8 @@ class Engine:
             return starts, []
         events, self._events = self._events, []
         events += self.pools.drain(checkpoint)
+        if checkpoint:
+            self._report_due = True
         if events and self._user_sink is not None:
             self._user_sink(events)
         return starts, self._not_saved(events)
@@ -392,6 +409,12 @@ class Engine:
             self.starts_stored += len(starts)
             if self.journal is not None:
                 self.journal.stored(len(starts))
+        if self._report_due or self.recorder.due():
+            self._report_due = False
+            try:
+                self.recorder.write(self.store, self.pools)
+            except Exception as exc:  # the counts stay for the next write; the lease writes went through
+                log.error("writing visit counts and pool samples failed; kept for the next write", exc_info=exc)
 
     def requeue(self, starts: List[Tuple[Dict[str, Any], LeaseRow]], events: List[LeaseEvent]) -> None:
         """Put back what a failed write() was given, ahead of anything queued since."""
@@ -452,6 +475,36 @@ class Engine:
     def lease_holders(self) -> List[LeaseEvent]:
         """The last lease of every number, read from the pool state itself."""
         return self.pools.holders()
+
+    # -- reports and deals (k50core.report, k50core.crm) -------------------------------------------
+    def write_reports(self) -> None:
+        """Add the visit sessions counted so far, and a sample of the pools, to the store now."""
+        self.recorder.write(self.store, self.pools, full=True)
+
+    def report(self, by: "str | Sequence[str]", since: Optional[float] = None, until: Optional[float] = None,
+               plans: Any = None) -> List[Dict[str, Any]]:
+        """One dict per group of ``by`` (dimensions, e.g. "source,query.utm_campaign"): its keys and
+        visits, calls, answered, first_time_callers, minutes, deals, won, revenue and cost, for the
+        calls and visits of [since, until). See ``k50core.report.query``. ``plans``: a
+        PricingConfig (default: ``reports.plans_file`` or the bundled plans)."""
+        from .report import query
+        self.write_reports()
+        return query.report(self.store, self.config, by, since, until, plans, self.config.reports)
+
+    def pool_usage(self, pool: str, since: float, until: float, step: float = 3600.0) -> Dict[str, Any]:
+        """Per ``step`` seconds: the peak of leased numbers, the pool's size and its exhaustion
+        events (shared / default), as the engine sampled them; with the size sizing recommends."""
+        from .report import query
+        self.write_reports()
+        return query.pool_usage(self.store, self.config, pool, since, until, step)
+
+    def import_deals(self, rows: Sequence[Any], now: Optional[float] = None, origin: str = "api") -> Any:
+        """Store CRM deals (see ``k50core.crm``), each matched to the caller's latest call before it
+        within ``crm.match_days``; returns an ImportResult (imported, updated, unattributed, and
+        each refused row with its index and reason). Importing a deal again updates it."""
+        from .crm import import_deals
+        return import_deals(self.store, rows, region=self.config.region,
+                            match_days=self.config.crm.get("match_days", 30.0), now=seconds(now), origin=origin)
 
     # -- changes at run time ---------------------------------------------------------------
     def reload(self, source: Source, now: Optional[float] = None) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import Problem
-from . import phones, schema
+from . import phones, reporting, schema
 from .schema import (CALL_STATUSES, CHECKPOINT_SECONDS, GA4_ENDPOINT, MAX_CANDIDATES,  # noqa: F401 (exported)
                      MAX_CLOCK_SKEW, default)
 
@@ -123,6 +123,8 @@ class Config:
     events: Events = field(default_factory=Events)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
     checkpoint_seconds: float = default(schema.Store, "checkpoint_seconds")  # store.checkpoint_seconds
+    reports: Dict[str, Any] = field(default_factory=dict)  # see reporting.py
+    crm: Dict[str, Any] = field(default_factory=lambda: {"match_days": 30.0})
 
 
 def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
@@ -131,9 +133,12 @@ def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
     region = _region(raw)
     doc, problems = schema.validate(raw, region)
     problems += _across_sections(raw, region)
-    if doc is None:
-        return _partial(raw), problems
-    return _build(doc), problems
+    reports, found = reporting.parse_reports(_get(raw, "reports"))
+    crm, more = reporting.parse_crm(_get(raw, "crm"))
+    problems += [p for p in found + more if p not in problems]
+    cfg = _partial(raw) if doc is None else _build(doc)
+    cfg.reports, cfg.crm = reports, crm
+    return cfg, problems
 
 
 def _region(raw: Any) -> str:

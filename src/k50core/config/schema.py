@@ -268,6 +268,11 @@ class Document(Section):
     events: Events = Events()
     attribution: Attribution = Attribution()
     store: Store = Store()
+    # checked key by key in reporting.py (their faults are named there, with their place)
+    reports: Optional[Dict[str, Any]] = Field(None, description="where reports take the cost of calls from: "
+                                                                "plan, package, plans_file")
+    crm: Optional[Dict[str, Any]] = Field(None, description="CRM deals: match_days, amocrm_token, "
+                                                            "bitrix24_application_token, bitrix24_rest_url")
 
 
 def default(model: Type[BaseModel], name: str) -> Any:

@@ -353,6 +353,8 @@ class Store:
                 (call["call_id"], a["status"], a["lease"], a["visitor_id"], a["session_id"], a["pool"], a["rule"],
                  a["likelihood"], a["repeat_of"], json.dumps(a["candidates"], sort_keys=True),
                  json.dumps(a["attributes"], sort_keys=True), int(a.get("more_candidates") or 0)))
+            from ..report.storage import add_report_call  # (reports read calls from a table of their own)
+            add_report_call(self, cur, call, a)
         return True
 
     def calls(self, since: float = 0.0, until: float = float("inf")) -> List[Dict[str, Any]]:

@@ -1,0 +1,60 @@
+"""The ``reports:`` and ``crm:`` sections of a config::
+
+    reports: {plan: provider | own | code, package: 10k, plans_file: my-plans.yaml}
+    crm: {match_days: 30, amocrm_token: SECRET, bitrix24_application_token: SECRET,
+          bitrix24_rest_url: https://example.bitrix24.ru/rest/1/KEY/}
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Tuple
+
+_REPORT_KEYS = {"plan", "package", "plans_file"}
+_CRM_KEYS = {"match_days", "amocrm_token", "bitrix24_application_token", "bitrix24_rest_url"}
+PLANS = ("provider", "own", "code")
+MAX_MATCH_DAYS = 366
+
+
+def _section(raw: Any, place: str, keys: "set[str]", problems: List[Tuple[str, str]]) -> Dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append((place, "expected a mapping"))
+        return {}
+    for k in raw:
+        if k not in keys:
+            problems.append((f"{place}.{k}", f"unknown key (expected one of {', '.join(sorted(keys))})"))
+    return {k: v for k, v in raw.items() if k in keys}
+
+
+def _text(out: Dict[str, Any], key: str, place: str, problems: List[Tuple[str, str]],
+          check: Callable[[str], bool] = lambda s: True, what: str = "a string") -> None:
+    value = out.get(key)
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 512 or not check(value)):
+        problems.append((f"{place}.{key}", f"expected {what}"))
+        out.pop(key, None)
+
+
+def parse_reports(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
+    problems: List[Tuple[str, str]] = []
+    out = _section(raw, "reports", _REPORT_KEYS, problems)
+    if out.get("plan", "provider") not in PLANS:
+        problems.append(("reports.plan", f"expected one of {', '.join(PLANS)}"))
+        out.pop("plan")
+    _text(out, "package", "reports", problems)
+    _text(out, "plans_file", "reports", problems, what="a file path")
+    return out, problems
+
+
+def parse_crm(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
+    problems: List[Tuple[str, str]] = []
+    out = _section(raw, "crm", _CRM_KEYS, problems)
+    days = out.get("match_days", 30)
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= MAX_MATCH_DAYS:
+        problems.append(("crm.match_days", f"expected a number of days from 1 to {MAX_MATCH_DAYS}"))
+        days = 30
+    out["match_days"] = float(days)
+    for key in ("amocrm_token", "bitrix24_application_token"):
+        _text(out, key, "crm", problems, lambda s: len(s) >= 16, "a secret of at least 16 characters")
+    _text(out, "bitrix24_rest_url", "crm", problems, lambda s: s.startswith(("https://", "http://")),
+          "an http(s) URL (the portal's inbound webhook: https://PORTAL/rest/USER/KEY/)")
+    return out, problems

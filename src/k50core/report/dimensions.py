@@ -1,0 +1,130 @@
+"""The dimensions a report groups by, read the same way from a visit's attributes (when it is
+counted) and from the summary a call's attribution keeps of its visit (``visit_summary``).
+
+Visits are counted per dimension (no row per page view): each ``GROUPS`` counter keeps its
+dimensions together (any combination within one group is reported with visits), each of ``SINGLE``
+is counted alone (a report by one of them has visits; a combination across counters has none).
+``rule``, ``pool``, ``number`` are the engine's answer; ``status`` belongs to calls only; ``day`` /
+``hour`` are times (UTC).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import Error
+
+# enriched attribute path -> how the stored summary spells it
+_SUMMARY: Dict[str, Tuple[str, ...]] = {
+    "source": ("source",), "traffic_type": ("traffic_type",),
+    "geo.region": ("region",), "geo.city": ("city",), "geo.country": ("country",),
+    "device.type": ("device",), "referrer.host": ("referrer",),
+}
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+GROUPS = {
+    "traffic": ("source", "traffic_type", "query.utm_source", "query.utm_medium", "query.utm_campaign", "rule",
+                "pool"),
+    "audience": ("geo.region", "device.type"),
+}
+JOINT = GROUPS["traffic"] + GROUPS["audience"]
+SINGLE = ("landing.path", "landing.host", "referrer.host", "geo.city", "geo.country", "number", "query.utm_content",
+          "query.utm_term")
+TIMES = ("day", "hour")
+ENGINE = ("rule", "pool", "number")
+CALL_ONLY = ("status",)
+KNOWN = JOINT + SINGLE + TIMES + CALL_ONLY
+
+
+class ReportError(Error, ValueError):
+    """A report asked for something it cannot give; the message names the part at fault."""
+
+
+def parse_by(by: "str | Sequence[str]") -> Tuple[str, ...]:
+    """``"source,query.utm_campaign"`` or a list of names: the dimensions, checked."""
+    names = [p.strip() for p in by.split(",")] if isinstance(by, str) else [str(p).strip() for p in by]
+    names = [n for n in names if n]
+    if not names:
+        raise ReportError("by: expected one or more dimensions, e.g. source,query.utm_campaign")
+    if len(names) > 6:
+        raise ReportError("by: at most 6 dimensions")
+    for n in names:
+        if n not in KNOWN:
+            raise ReportError(f"by: unknown dimension {n[:64]!r} (known: {', '.join(KNOWN)})")
+    if len(set(names)) != len(names):
+        raise ReportError("by: a dimension is named twice")
+    return tuple(names)
+
+
+def _clean(value: Any) -> Optional[str]:
+    if value is None or value == "" or value == {}:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _landing_parts(text: Any) -> Tuple[Optional[str], Optional[str]]:
+    """The summary keeps the landing page as host + path: split at the first slash."""
+    if not isinstance(text, str) or not text:
+        return None, None
+    i = text.find("/")
+    if i < 0:
+        return text, None
+    return text[:i] or None, text[i:] or None
+
+
+def from_summary(summary: Mapping[str, Any], path: str) -> Optional[str]:
+    """A dimension's value from a stored visit summary (a call's attribution attributes)."""
+    if path.startswith("query."):
+        utm = summary.get("utm")
+        return _clean(utm.get(path[6:])) if isinstance(utm, Mapping) else None
+    if path == "landing.path":
+        return _landing_parts(summary.get("landing"))[1]
+    if path == "landing.host":
+        return _landing_parts(summary.get("landing"))[0]
+    key = _SUMMARY.get(path)
+    return _clean(summary.get(key[0])) if key else None
+
+
+# the order of ``visit_values``' tuple: the groups' dimensions, then the single ones but ``number``
+VISIT_ORDER = tuple(dict.fromkeys(JOINT + tuple(d for d in SINGLE if d != "number")))
+_NONE: Dict[str, Any] = {}
+
+
+def _part(attrs: Mapping[str, Any], name: str) -> Dict[str, Any]:
+    value = attrs.get(name)
+    return value if type(value) is dict else _NONE  # enrichment makes plain dicts: no ABC checks here
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if type(value) is str and value else None
+
+
+def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[str]) -> Tuple[Optional[str], ...]:
+    """The dimensions of a visit (VISIT_ORDER) from its enriched attributes, as ``from_summary``
+    reads them once the visit is stored (``visit_summary`` keeps host + path of the landing page).
+    Once per visit session: plain lookups."""
+    query, landing, geo = _part(attrs, "query"), _part(attrs, "landing"), _part(attrs, "geo")
+    host, path = _landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
+    return (_clean(attrs.get("source")), _clean(attrs.get("traffic_type")), _text(query.get("utm_source")),
+            _text(query.get("utm_medium")), _text(query.get("utm_campaign")), rule, pool, _clean(geo.get("region")),
+            _clean(_part(attrs, "device").get("type")), path, host, _clean(_part(attrs, "referrer").get("host")),
+            _clean(geo.get("city")), _clean(geo.get("country")), _text(query.get("utm_content")),
+            _text(query.get("utm_term")))
+
+
+def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
+    return lambda summary: from_summary(summary, path)
+
+
+def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
+    """Which counter answers visits for ``by``: a group's, a SINGLE dimension's own, or None (no
+    counter has this combination: the report's visits are None)."""
+    attrs = [d for d in by if d not in TIMES]
+    if any(d in CALL_ONLY for d in attrs):
+        return None
+    if not attrs:
+        return ["traffic"]  # every visit is counted once in each group: any one gives the totals
+    for name, members in GROUPS.items():
+        if all(d in members for d in attrs):
+            return [name]
+    if len(attrs) == 1 and attrs[0] in SINGLE:
+        return [attrs[0]]
+    return None

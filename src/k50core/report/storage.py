@@ -1,0 +1,197 @@
+"""What reports read and write in the store (tables of migration 0004), in SQL both SQLite and
+PostgreSQL understand, through the store's own connection, lock and transactions."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ..store.base import Store
+from . import sql
+from .visits import DAILY
+
+INF = float("inf")
+
+
+def _between(column: str, since: Optional[float], until: Optional[float]) -> Tuple[str, List[Any]]:
+    where, args = [], []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        args.append(since)
+    if until is not None and until != INF:
+        where.append(f"{column} < ?")
+        args.append(until)
+    return (" AND ".join(where) or "1=1"), args
+
+
+def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) -> None:
+    """Add sessions to the hourly counters (several processes add to the same rows)."""
+    if not rows:
+        return
+    with store.transaction(durable=False):
+        store.conn.cursor().executemany(store._sql(
+            "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
+            list(rows))
+
+
+def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
+    if not rows:
+        return
+    with store.transaction(durable=False):
+        store.conn.cursor().executemany(store._sql(
+            "INSERT INTO pool_samples (at, pool, numbers, leased, exhausted_shared, exhausted_default, process) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"), list(rows))
+
+
+def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_hour: bool
+                 ) -> List[Tuple[str, Optional[float], Optional[float]]]:
+    """(kind, from, to) of the counter rows that cover the period: the daily rows for whole days,
+    the hourly ones for the hours at its ends (or all hourly, to group by hour)."""
+    low = since - since % 3600 if since is not None else None
+    if by_hour:
+        return [(kind, low, until)]
+    first = None if low is None else (low if low % 86400 == 0 else low - low % 86400 + 86400)
+    last = None if until is None else until - until % 86400
+    if first is not None and last is not None and first >= last:
+        return [(kind, low, until)]
+    parts = [(kind + DAILY, first, last)]
+    if low is not None and first is not None and low < first:
+        parts.append((kind, low, first))
+    if until is not None and last is not None and last < until:
+        parts.append((kind, last, until))
+    return parts
+
+
+def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str]
+                 ) -> List[Tuple[str, Optional[float], int]]:
+    """(dims, hour or day start or None, visits), summed in the database over the period."""
+    out: List[Tuple[str, Optional[float], int]] = []
+    cur = store.conn.cursor()
+    for part, low, high in _visit_parts(kind, since, until, by_time == "hour"):
+        where, args = _between("hour", low, high)
+        hour = "hour" if by_time else "NULL"
+        cur.execute(store._sql(f"SELECT dims, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND {where} "
+                               f"GROUP BY dims{', hour' if by_time else ''}"), [part] + args)
+        out += [(d, h, int(n)) for d, h, n in cur.fetchall()]
+    return out
+
+
+def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
+    cur = store.conn.cursor()
+    cur.execute(store._sql("SELECT min(hour), max(hour) FROM visit_counts WHERE kind = ?"), ("traffic",))
+    row = cur.fetchone()
+    return (row[0], row[1] + 3600.0 if row[1] is not None else None) if row else (None, None)
+
+
+def call_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
+                ) -> List[Tuple[Any, ...]]:
+    """(unmatched, *dims, calls, answered, first_time_callers, minutes, deals, won, revenue) of the
+    period's calls, grouped in the database (times as the unix second their hour or day starts)."""
+    catch_up(store)
+    keys = [sql.dimension(d) for d in dims]
+    where, args = _between(sql.start_column(store, since, until), since, until)
+    unmatched = "(CASE WHEN r.status IS NULL OR r.status = 'unmatched' THEN 1 ELSE 0 END)"
+    group = ", ".join([unmatched] + keys)
+    cur = store.conn.cursor()
+    cur.execute(store._sql(
+        f"SELECT {group}, count(*), sum(r.answered), sum(r.first_time), sum(r.minutes), sum(r.deals), sum(r.won), "
+        f"sum(r.revenue) FROM report_calls r WHERE {where} GROUP BY {group}"), args)
+    return cur.fetchall()
+
+
+def lone_deals(store: Store, since: Optional[float], until: Optional[float]) -> List[Tuple[Any, ...]]:
+    """(created_at, status, amount) of the unattributed deals created in the period."""
+    where, args = _between("created_at", since, until)
+    cur = store.conn.cursor()
+    cur.execute(store._sql(f"SELECT created_at, status, amount FROM deals WHERE call_id IS NULL AND {where}"), args)
+    return cur.fetchall()
+
+
+_FIELDS = ["call_id", "started_at", "hour_start", "day_start", "number", "status", "pool", "rule", "answered",
+           "first_time", "minutes"] + [sql.COLUMNS[d] for d in sql.VISIT_DIMENSIONS]
+REPORT_CALL = (f"INSERT INTO report_calls ({', '.join(_FIELDS)}) VALUES ({', '.join('?' for _ in _FIELDS)}) "
+               "ON CONFLICT (call_id) DO NOTHING")
+
+
+def report_call_row(call: Mapping[str, Any], a: Mapping[str, Any]) -> Tuple[Any, ...]:
+    """A call's report row from the call and its attribution as the store takes them."""
+    from .dimensions import from_summary
+    from .query import billed_minutes
+
+    started = float(call["started_at"])
+    summary = a.get("attributes") or {}
+    return (call["call_id"], started, started - started % 3600, started - started % 86400, call["number"],
+            a.get("status"), a.get("pool"), a.get("rule"), 1 if call["answered"] else 0,
+            1 if call.get("caller") is not None and a.get("repeat_of") is None else 0,
+            billed_minutes(float(call["duration_seconds"]), bool(call["answered"]))) + \
+        tuple(from_summary(summary, d) for d in sql.VISIT_DIMENSIONS)
+
+
+def add_report_call(store: Store, cur: Any, call: Mapping[str, Any], attribution: Mapping[str, Any]) -> None:
+    """Inside the transaction that stores the call and its attribution: its report row."""
+    cur.execute(store._sql(REPORT_CALL), report_call_row(call, attribution))
+
+
+def catch_up(store: Store) -> int:
+    """Report rows for calls stored without one (before this table, or by an older k50core)."""
+    cur = store.conn.cursor()
+    cur.execute("SELECT (SELECT count(*) FROM calls) - (SELECT count(*) FROM report_calls)")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT c.call_id, c.started_at, c.number, c.caller, c.duration_seconds, c.answered, a.status, "
+                "a.pool, a.rule, a.repeat_of, a.attributes FROM calls c LEFT JOIN attributions a "
+                "ON a.call_id = c.call_id WHERE NOT EXISTS (SELECT 1 FROM report_calls r WHERE r.call_id = c.call_id)")
+    rows = []
+    for call_id, started, number, caller, duration, answered, status, pool, rule, repeat_of, attrs in cur.fetchall():
+        rows.append(report_call_row(
+            {"call_id": call_id, "started_at": started, "number": number, "caller": caller,
+             "duration_seconds": duration, "answered": bool(answered)},
+            {"status": status, "pool": pool, "rule": rule, "repeat_of": repeat_of,
+             "attributes": json.loads(attrs) if attrs else {}}))
+    with store.transaction(durable=False):
+        store.conn.cursor().executemany(store._sql(REPORT_CALL), rows)
+        update_deal_figures(store, store.conn.cursor(), [r[0] for r in rows])
+    return len(rows)
+
+
+def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[Optional[str]]) -> None:
+    """Recount the deals of these calls on their report rows (inside the deals' transaction)."""
+    ids = sorted({c for c in call_ids if c is not None})  # (a deal without a call has no row)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        cur.execute(store._sql(
+            "UPDATE report_calls SET deals = (SELECT count(*) FROM deals d WHERE d.call_id = report_calls.call_id), "
+            "won = (SELECT count(*) FROM deals d WHERE d.call_id = report_calls.call_id AND d.status = 'won'), "
+            "revenue = (SELECT COALESCE(sum(d.amount), 0) FROM deals d WHERE d.call_id = report_calls.call_id "
+            f"AND d.status = 'won') WHERE call_id IN ({marks})"), chunk)
+
+
+def call_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
+    cur = store.conn.cursor()
+    cur.execute("SELECT min(started_at), max(started_at) FROM calls")
+    row = cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def pool_samples(store: Store, pool: str, since: float, until: float) -> List[Tuple[Any, ...]]:
+    """(at, numbers, leased or None, exhausted_shared, exhausted_default) of the period, in time order."""
+    cur = store.conn.cursor()
+    cur.execute(store._sql(
+        "SELECT at, numbers, leased, exhausted_shared, exhausted_default FROM pool_samples "
+        "WHERE pool = ? AND at >= ? AND at < ? ORDER BY at"), (pool, since, until))
+    return cur.fetchall()
+
+
+def mean_lease_seconds(store: Store, pool: str, since: float, until: float) -> Optional[float]:
+    """How long the pool's leases were active (start to last activity), on average."""
+    cur = store.conn.cursor()
+    cur.execute(store._sql("SELECT avg(last - start), count(*) FROM leases WHERE pool = ? AND start >= ? "
+                           "AND start < ?"), (pool, since, until))
+    row = cur.fetchone()
+    return float(row[0]) if row and row[1] else None
+
+
+def run_many(store: Store, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    with store.transaction():
+        store.conn.cursor().executemany(store._sql(sql), list(rows))

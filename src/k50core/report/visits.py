@@ -1,0 +1,122 @@
+"""Visit sessions counted in memory, for reports, without a store row per page view.
+
+A visit session is a visitor's first page view, or the first after ``gap`` (30 minutes) away. The
+engine calls ``page_view`` where it does Python work anyway (a visit the compiled core did not
+answer: a new visitor, one whose lease ended, one shown a static number or none); a returning
+visitor whose lease is alive is inside a session already (its lease ends ``hold`` after its last
+activity) and costs nothing here. A visitor who held a lease and comes back after it ended, seen
+here last longer than the gap ago, may have been active since (heartbeats, returns the core
+answered): the lease's last activity, read from its slot while nobody else holds it, decides.
+Counts go to the store at checkpoints (``take``), added to what it has.
+
+A visit without a visitor id (or session id) is a session of its own. Counts are per process:
+with several worker processes, a visitor seen by two of them within the gap may be counted twice.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import orjson
+
+from .dimensions import GROUPS, SINGLE, VISIT_ORDER, visit_values
+
+GAP_MS = 30 * 60 * 1000
+DAILY = "/day"
+_HOUR_MS = 3_600_000
+CountKey = Tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
+
+
+def _dims_json(values: Mapping[str, Optional[str]]) -> str:
+    return orjson.dumps({k: v for k, v in values.items() if v is not None}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class VisitCounter:
+    """Sessions per hour and per combination of dimensions, kept until ``take``."""
+
+    def __init__(self, gap_ms: int = GAP_MS, activity: Optional[Callable[[str, str], Optional[int]]] = None) -> None:
+        self.gap_ms = gap_ms
+        self._last: Dict[str, int] = {}    # visitor -> last activity seen here (ms)
+        self._lease: Dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
+        self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
+        self._counts: Counter = Counter()  # (hour, visit_values, number) -> sessions
+        self._returned: List[Tuple[float, str, str, int]] = []  # rows a failed write gave back
+        self._lock = threading.Lock()      # take() may run on the store's thread
+        self.sessions = 0                  # counted by this process, for stats
+
+    def page_view(self, visitor: Optional[str], now_ms: int, attrs: Mapping[str, Any], rule: Optional[str],
+                  pool: Optional[str], number: Optional[str], lease: Optional[str] = None) -> bool:
+        """Count the view if it starts a session; True when it did. ``lease``: the lease it started."""
+        if visitor:
+            last = self._last.get(visitor)
+            if last is not None and now_ms - last >= self.gap_ms and self._activity is not None:
+                held = self._lease.get(visitor)
+                seen = self._activity(held, visitor) if held is not None else None
+                if seen is not None and seen > last:
+                    last = seen
+            self._last[visitor] = now_ms if last is None or now_ms > last else last
+            if lease is not None:
+                self._lease[visitor] = lease
+            if last is not None and now_ms - last < self.gap_ms:
+                return False
+        key = (now_ms // _HOUR_MS * 3600, visit_values(attrs, rule, pool), number)
+        with self._lock:
+            self._counts[key] += 1  # one count per session; its counters are made at take()
+            self.sessions += 1
+        return True
+
+    def take(self, now_ms: Optional[int] = None) -> List[Tuple[float, str, str, int]]:
+        """The counts since the last take, as (hour, kind, dims, visits) rows, each hour's also added
+        to its day's (kind "KIND/day", the hour of the day's start: reports over whole days read
+        these); with ``now_ms`` also forget visitors away longer than the gap."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+            returned, self._returned = self._returned, []
+        if now_ms is not None and self._last:
+            cut, last = now_ms - self.gap_ms, self._last
+            for visitor in [v for v, t in list(last.items()) if t < cut]:
+                if last.get(visitor, now_ms) < cut and not self._active(visitor, cut):
+                    last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
+                    self._lease.pop(visitor, None)
+        return _rows(counts, returned)
+
+    def _active(self, visitor: str, cut: int) -> bool:
+        held = self._lease.get(visitor)
+        seen = self._activity(held, visitor) if held is not None and self._activity is not None else None
+        return seen is not None and seen >= cut
+
+    def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
+        """Rows a failed write took: added to the next take's."""
+        with self._lock:
+            self._returned.extend(rows)
+
+    @property
+    def pending(self) -> int:
+        return len(self._counts)
+
+
+def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[Tuple[float, str, str, int]]:
+    """(hour, kind, dims, visits) rows of the sessions counted: each group's and each single
+    dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write."""
+    out: Counter = Counter()
+    for r, kind, dims, n in returned:
+        out[(r, kind, dims)] += n
+    encoded: Dict[Tuple[str, Tuple[Optional[str], ...]], str] = {}
+    for (hour, values, number), n in counts.items():
+        named = dict(zip(VISIT_ORDER, values))
+        day = float(hour - hour % 86400)
+        for name, members in GROUPS.items():
+            part = tuple(named[m] for m in members)
+            found = encoded.get((name, part))
+            if found is None:
+                found = encoded[(name, part)] = _dims_json(dict(zip(members, part)))
+            out[(float(hour), name, found)] += n
+            out[(day, name + DAILY, found)] += n
+        for name in SINGLE:
+            value = number if name == "number" else named[name]
+            if value is not None:
+                dims = _dims_json({name: value})
+                out[(float(hour), name, dims)] += n
+                out[(day, name + DAILY, dims)] += n
+    return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]

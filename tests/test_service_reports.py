@@ -1,0 +1,168 @@
+"""The service's reports, deals and CRM webhooks over real HTTP (uvicorn), with recorded payloads of
+amoCRM's and Bitrix24's webhooks (tests/crm_payloads) and a stand-in for the Bitrix24 portal's REST
+API serving its recorded answers."""
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from k50core import Engine
+from k50core.bindings.service import create_app
+from service_support import Clock, serving
+
+PAYLOADS = Path(__file__).parent / "crm_payloads"
+KEY = "reports-test-key-0123456789"
+AMO_TOKEN = "amo-token-0123456789abcdef"
+B24_TOKEN = "w7s1o3gq8vyk5rbb9tfx2qj0n6v3e4cd"   # the recorded payload's application token
+T0 = 1_764_547_200.0  # 2025-12-01 00:00 UTC
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+def config(rest_url=None):
+    crm = {"match_days": 30, "amocrm_token": AMO_TOKEN, "bitrix24_application_token": B24_TOKEN}
+    if rest_url:
+        crm["bitrix24_rest_url"] = rest_url
+    return {"pools": {"ads": {"type": "dynamic", "numbers": ["+74950000001", "+74950000002"]},
+                      "site": {"type": "static", "numbers": ["+74950000100"]}},
+            "rules": [{"name": "paid", "when": {"query.utm_medium": "cpc"}, "pool": "ads"},
+                      {"name": "rest", "pool": "site"}], "crm": crm}
+
+
+def payload(name):
+    return (PAYLOADS / name).read_bytes().strip()
+
+
+@pytest.fixture
+def portal():
+    """The Bitrix24 portal's REST API, answering what a portal answered (recorded), noting the asks."""
+    asked = []
+
+    def answer(name):
+        async def endpoint(request):
+            asked.append((name, request.query_params.get("id")))
+            return JSONResponse(json.loads((PAYLOADS / f"bitrix24_{name}.json").read_text()))
+        return endpoint
+    app = Starlette(routes=[Route("/rest/1/secretkey/crm.deal.get.json", answer("crm.deal.get")),
+                            Route("/rest/1/secretkey/crm.contact.get.json", answer("crm.contact.get"))])
+    with serving(app) as base:
+        yield f"{base}/rest/1/secretkey/", asked
+
+
+@pytest.fixture
+def service(store_url, portal):
+    engine = Engine.from_config(config(portal[0]), store=store_url)
+    clock = Clock(T0 + 20 * 3600)
+    app = create_app(engine, api_keys=[KEY], now=clock, rate_limits=None, protection=None)
+    with serving(app) as base:
+        yield base, engine, clock
+    engine.close()
+
+
+def _calls(engine):
+    """Calls from the CRM payloads' phones before their deals; a paid visit that called."""
+    got = engine.assign({"url": "https://shop.example/?utm_source=yandex&utm_medium=cpc&utm_campaign=sofas",
+                         "visitor_id": "v1", "ip": "5.6.7.8", "user_agent": UA}, now=T0 + 11 * 3600)
+    for call_id, number, caller, at in [("c-anna", got.number, "+79165551234", T0 + 11 * 3600 + 60),
+                                        ("c-igor", "+74950000100", "+79267008090", T0 + 12 * 3600),
+                                        ("c-bed", "+74950000100", "+79031112233", T0 + 12 * 3600 + 30)]:
+        engine.attribute({"call_id": call_id, "number": number, "caller": caller, "started_at": at,
+                          "duration_seconds": 90, "answered": True}, now=T0 + 13 * 3600)
+
+
+def test_amocrm_a_lead_waits_for_its_contacts_phone(service):
+    base, engine, _ = service
+    _calls(engine)
+    url = f"{base}/v1/crm/amocrm?token={AMO_TOKEN}"
+    first = httpx.post(url, content=payload("amocrm_leads_add.form"), headers=FORM)
+    assert first.status_code == 200, first.text
+    assert first.json()["waiting"] == ["23925633"] and first.json()["imported"] == []
+    contact = httpx.post(url, content=payload("amocrm_contacts_add.form"), headers=FORM).json()
+    assert contact["contacts"] == 1 and contact["imported"] == ["23925633"] and contact["unattributed"] == []
+    won = httpx.post(url, content=payload("amocrm_leads_status_won.form"), headers=FORM).json()
+    assert won["updated"] == ["23925633"] and won["waiting"] == []       # the phone is the deal's from before
+    embedded = httpx.post(url, content=payload("amocrm_leads_add_with_contact.form"), headers=FORM).json()
+    assert embedded["imported"] == ["23925700"]
+    rows = httpx.get(f"{base}/v1/reports?by=query.utm_campaign,status", headers={"X-API-Key": KEY}).json()["rows"]
+    sofas = [r for r in rows if r["query.utm_campaign"] == "sofas"][0]
+    assert (sofas["calls"], sofas["deals"], sofas["won"], sofas["revenue"]) == (1, 1, 1, 52000.0)
+    static = [r for r in rows if r["status"] == "static"][0]
+    assert (static["calls"], static["deals"], static["revenue"]) == (2, 1, 31000.0)
+
+
+def test_amocrm_needs_its_token_or_a_key(service):
+    base, _, _ = service
+    body = payload("amocrm_leads_add.form")
+    assert httpx.post(f"{base}/v1/crm/amocrm", content=body, headers=FORM).status_code == 401
+    wrong = httpx.post(f"{base}/v1/crm/amocrm?token=nope", content=body, headers=FORM)
+    assert wrong.status_code == 401 and wrong.json()["problems"][0]["field"] == "token"
+    assert httpx.post(f"{base}/v1/crm/amocrm", content=body, headers={**FORM, "X-API-Key": KEY}).status_code == 200
+    bad = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"leads[add]=1&leads[add][0][id]=2",
+                     headers=FORM)
+    assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "leads[add][0][id]"
+    big = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"a=" + b"x" * 300_000, headers=FORM)
+    assert big.status_code == 413
+
+
+def test_bitrix24_deal_read_from_the_portal(service, portal):
+    base, engine, _ = service
+    _calls(engine)
+    got = httpx.post(f"{base}/v1/crm/bitrix24", content=payload("bitrix24_oncrmdealadd.form"), headers=FORM)
+    assert got.status_code == 200, got.text
+    assert got.json()["imported"] == ["4711"] and got.json()["event"] == "ONCRMDEALADD"
+    assert portal[1] == [("crm.deal.get", "4711"), ("crm.contact.get", "903")]
+    from k50core.crm.deals import deal_of
+    d = deal_of(engine.store, "4711")
+    assert (d["call_id"], d["status"], d["amount"], d["currency"], d["created_at"]) == \
+        ("c-igor", "won", 27500.0, "RUB", T0 + 13 * 3600)
+
+
+def test_bitrix24_checks_the_application_token(service, portal):
+    base, _, _ = service
+    forged = payload("bitrix24_oncrmdealadd.form").replace(B24_TOKEN.encode(), b"forged-token-000000")
+    got = httpx.post(f"{base}/v1/crm/bitrix24", content=forged, headers=FORM)
+    assert got.status_code == 401 and got.json()["problems"][0]["field"] == "auth[application_token]"
+    assert portal[1] == []  # nothing asked of the portal for a forged event
+    other = payload("bitrix24_oncrmdealadd.form").replace(b"ONCRMDEALADD", b"ONCRMLEADADD")
+    assert httpx.post(f"{base}/v1/crm/bitrix24", content=other, headers=FORM).json()["problems"][0]["field"] == "event"
+
+
+def test_post_deals(service):
+    base, engine, _ = service
+    _calls(engine)
+    url, key = f"{base}/v1/deals", {"X-API-Key": KEY}
+    deals = [{"deal_id": "api-1", "phone": "+79267008090", "created_at": T0 + 13 * 3600, "amount": 10, "status": "won"},
+             {"deal_id": "api-2", "phone": "bad", "created_at": T0, "amount": 1, "status": "won"}]
+    assert httpx.post(url, json=deals).status_code == 401
+    got = httpx.post(url, json={"deals": deals}, headers=key)
+    assert got.status_code == 200 and got.json()["imported"] == ["api-1"] and got.json()["refused"][0]["row"] == 1
+    none = httpx.post(url, json=deals[1:], headers=key)
+    assert none.status_code == 422 and none.json()["problems"][0]["field"] == "deals[0].phone"
+    assert httpx.post(url, json={"deals": "x"}, headers=key).json()["problems"][0]["field"] == "deals"
+    assert httpx.post(url, content=b"[" + b" " * (1024 * 1024 + 10) + b"]", headers=key).status_code == 413
+    assert httpx.post(url, content=b"{nope", headers=key).status_code == 400
+
+
+def test_reports_over_http_equal_the_engines(service):
+    base, engine, clock = service
+    _calls(engine)
+    key = {"X-API-Key": KEY}
+    assert httpx.get(f"{base}/v1/reports?by=source").status_code == 401
+    got = httpx.get(f"{base}/v1/reports", params={"by": "source,query.utm_campaign", "since": "2025-12-01"},
+                    headers=key)
+    assert got.status_code == 200
+    assert got.json()["rows"] == engine.report("source,query.utm_campaign", since=T0)
+    csv_text = httpx.get(f"{base}/v1/reports?by=rule&format=csv", headers=key).text
+    assert csv_text.splitlines()[0].startswith("rule,unmatched,visits,calls")
+    bad = httpx.get(f"{base}/v1/reports?by=nope&since=yesterday", headers=key)
+    assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "since"
+    usage = httpx.get(f"{base}/v1/pools/usage?since={T0}&until={T0 + 86400}&step=3600", headers=key).json()
+    assert list(usage["pools"]) == ["ads"] and len(usage["pools"]["ads"]["steps"]) == 24
+    assert usage["pools"]["ads"] == engine.pool_usage("ads", T0, T0 + 86400, 3600)
+    assert httpx.get(f"{base}/v1/pools/usage?pool=zzz", headers=key).json()["problems"][0]["field"] == "pool"
+    doc = httpx.get(f"{base}/openapi.json").json()
+    assert {"/v1/reports", "/v1/pools/usage", "/v1/deals", "/v1/crm/amocrm", "/v1/crm/bitrix24"} <= set(doc["paths"])
