@@ -99,7 +99,7 @@ def test_every_k50core_command_in_the_docs_parses():
     seen = 0
     for page in PAGES:
         for lang, code in fences(page):
-            for line in code.replace("\\\n", " ").splitlines():  # a command continued over lines is one
+            for line in code.replace("\\\n", " ").splitlines():  # a command continued with "\" is one line
                 line = line.split(" # ")[0].strip()
                 if lang == "ini" and line.startswith("ExecStart="):
                     line = "k50core " + line.split(" ", 1)[1]

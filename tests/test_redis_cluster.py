@@ -36,7 +36,7 @@ def pools_on_every_master(client, namespace, count=6):
     while len(names) < count:
         name = f"pool{i}"
         i += 1
-        node = client.get_node_from_key("{%s:%s}" % (namespace, name)).name
+        node = client.get_node_from_key(f"{{{namespace}:{name}}}").name
         if by_node.get(node, 0) < count // 3:
             by_node[node] = by_node.get(node, 0) + 1
             names.append(name)
@@ -72,7 +72,7 @@ def test_pools_spread_over_a_three_master_cluster(cluster):
     stats = a.stats(now=t + 2)["pools"]
     assert all(stats[name]["leased"] == 3 and stats[name]["claims"] == 3 for name in names)
     for name in names:  # every key of a pool in its tag's slot
-        slots = {key_slot(k) for k in client.scan_iter(match="{cl:%s}*" % name)}
+        slots = {key_slot(k) for k in client.scan_iter(match=f"{{cl:{name}}}*")}
         assert len(slots) == 1
     a.close()
     b.close()

@@ -94,7 +94,7 @@ def check(shown, killed_files=(), cool=COOL, slack=0.0):
     passed_on = 0
     for number, spans in by_number.items():
         spans.sort()
-        for (s1, e1, v1, p1, t1), (s2, e2, v2, p2, t2) in zip(spans, spans[1:]):
+        for (s1, e1, v1, p1, _t1), (s2, e2, v2, p2, _t2) in zip(spans, spans[1:]):
             if v1 == v2:
                 continue
             passed_on += 1
@@ -262,7 +262,7 @@ def test_a_call_redis_refuses_gives_the_default_not_an_error(redis_server):
     url = redis_server.url()
     engine = Engine.from_config(config(), state_url=url)
     ns = url.rsplit("namespace=", 1)[1]
-    redis_client.Redis(port=redis_server.port).set("{%s:p}:free" % ns, "not a sorted set")
+    redis_client.Redis(port=redis_server.port).set(f"{{{ns}:p}}:free", "not a sorted set")
     got = engine.assign({"visitor_id": "v1"}, now=1_700_000_000.0)
     assert got.number == "+74950000099" and got.token is None
     assert engine.stats(now=1_700_000_000.0)["redis"]["unreachable"] >= 1

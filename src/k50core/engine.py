@@ -6,7 +6,7 @@ import os
 import weakref
 from dataclasses import replace
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, cast
 
 from . import _impl
 from .config import Config, Pool, Rule, Source, parse, read_config
@@ -110,15 +110,19 @@ class Engine:
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self._late_return: Optional[Callable[[Optional[str], int], Optional[Assignment]]] = None
+        self._redis: Any = None  # RedisPools when the pools live in Redis (typed loosely: an optional extra)
         if state_url is not None:  # pools shared by many hosts through Redis (see k50core.pool_redis)
             from .pool_redis import RedisPools
             from .pool_redis.fast import redis_assigner
 
-            self.pools = RedisPools(state_url, config.pools, [r.name for r in self.rules], lease_sink=sink,  # type: ignore[assignment]
-                                    checkpoint_ms=int(config.checkpoint_seconds * 1000), now_ms=milliseconds(now))
-            self._late_return = self.pools.after_rules  # type: ignore[attr-defined]
-            self.assign, self.assign_many = redis_assigner(self.pools, type(self).assign.__get__(self))
-            self.heartbeat, self.heartbeat_many = self.pools.heartbeat, self.pools.heartbeat_many  # type: ignore[attr-defined]
+            redis = self._redis = RedisPools(state_url, config.pools, [r.name for r in self.rules], lease_sink=sink,
+                                             checkpoint_ms=int(config.checkpoint_seconds * 1000),
+                                             now_ms=milliseconds(now))
+            self.pools = cast(Pools, redis)  # the interface the engine uses of Pools, over Redis
+            self._late_return = redis.after_rules
+            self.assign, self.assign_many = redis_assigner(  # type: ignore[method-assign]
+                redis, type(self).assign.__get__(self))
+            self.heartbeat, self.heartbeat_many = redis.heartbeat, redis.heartbeat_many  # type: ignore[method-assign]
         else:
             self.pools = Pools(core, config.pools, [r.name for r in self.rules], state_path=state_path,
                                lease_sink=sink, checkpoint_ms=int(config.checkpoint_seconds * 1000),
@@ -217,7 +221,8 @@ class Engine:
     def _answer(self, fields: Dict[str, Any], visitor: Optional[str], attrs: Dict[str, Any],
                 now_ms: int) -> Assignment:
         decision = self.match(attrs)
-        if self._late_return is not None and (decision.kind != "pool" or self.config.pools[decision.pool].type == "static"):
+        if self._late_return is not None and (decision.pool is None
+                                              or self.config.pools[decision.pool].type == "static"):
             back = self._late_return(visitor, now_ms)  # a lease another host made keeps its visitor before any rule
             if back is not None:
                 return back
@@ -426,8 +431,8 @@ class Engine:
             self.journal.close()
         if self._owns_store:
             self.store.close()
-        if self._late_return is not None:
-            self.pools.close()  # type: ignore[attr-defined]
+        if self._redis is not None:
+            self._redis.close()
 
     def __enter__(self) -> "Engine":
         return self

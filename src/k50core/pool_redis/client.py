@@ -22,7 +22,8 @@ def _redis() -> Any:
     try:
         import redis
     except ImportError:  # pragma: no cover - the extra is installed in the tests
-        raise ConfigError([("state_url", "a Redis state needs the redis client: pip install 'k50core[redis]'")]) from None
+        raise ConfigError([("state_url",
+                            "a Redis state needs the redis client: pip install 'k50core[redis]'")]) from None
     return redis
 
 
@@ -91,9 +92,9 @@ def load_library(client: Any, cluster: bool) -> None:
 
 def pool_keys(namespace: str, pool: str) -> Tuple[bytes, bytes, bytes, bytes]:
     """The four keys of one pool, one hash tag: free, rec, who, meta."""
-    tag = "{%s:%s}" % (namespace, pool)
+    tag = f"{{{namespace}:{pool}}}"
     return tuple((tag + part).encode("utf-8") for part in (":free", ":rec", ":who", ":meta"))  # type: ignore[return-value]
 
 
 def registry_key(namespace: str) -> bytes:
-    return ("{%s}:registry" % namespace).encode("utf-8")
+    return (f"{{{namespace}}}:registry").encode()

@@ -77,7 +77,7 @@ class LeaseLog:
         if checkpoint and self._marked:
             marked, self._marked = self._marked, {}
             by_pool: Dict[str, Tuple[_PoolKeys, List[int]]] = {}
-            for (index, slot), ps in marked.items():
+            for (_index, slot), ps in marked.items():
                 by_pool.setdefault(ps.pool.name, (ps, []))[1].append(slot)
             order = list(by_pool.values())
             try:

@@ -119,7 +119,7 @@ class RedisPools(LeaseLog):
                 log.error("Redis refused a pool call", exc_info=exc)
             self._failed(exc, renewals)
             raise Unavailable() from exc
-        for (fn, keys, args, ps, leases), reply in zip(renewals, out):
+        for (_fn, _keys, _args, ps, leases), reply in zip(renewals, out):
             self._renewals_done(ps, leases, reply)
         return out[len(renewals):]
 
@@ -183,19 +183,19 @@ class RedisPools(LeaseLog):
             if not item[0].gone:
                 by_pool.setdefault(item[0].ps.index, []).append(item)
         out = []
-        for index, all_items in by_pool.items():
+        for _index, all_items in by_pool.items():
             ps = all_items[0][0].ps
             for at in range(0, len(all_items), RENEW_CHUNK):  # short scripts: Redis serves others between them
                 items = all_items[at:at + RENEW_CHUNK]
                 args: List[Any] = [max(i[2] for i in items), ps.hold_ms, ps.cooldown_ms]
-                for lease, first, last in items:
-                    args += [lease.slot, lease.gen, first, last, lease.lu]
+                for lease, first_ms, last_ms in items:
+                    args += [lease.slot, lease.gen, first_ms, last_ms, lease.lu]
                 out.append(("k50_renew", ps.keys, args, ps, items))
         return out
 
     def _renewals_done(self, ps: _PoolKeys, items: List[Tuple[Lease, int, int]], reply: List[Any]) -> None:
         changed = self._saw_epoch(ps, reply[0])
-        for k, (lease, first, last) in enumerate(items):
+        for k, (lease, _first, _last) in enumerate(items):
             until, shared = int(reply[1 + 2 * k]), int(reply[2 + 2 * k])
             if until:
                 lease.cu = max(lease.cu, until)
@@ -296,9 +296,9 @@ class RedisPools(LeaseLog):
         with self._io:
             replies = self._pipeline_now(calls)
         cut: List[LeaseEvent] = []
-        for (fn, keys, args), reply in zip(calls, replies):
-            ps = next((p for p in by_name.values() if p.keys == keys), None)
-            name = ps.pool.name if ps else keys[0].decode().split(":", 1)[1].split("}", 1)[0]
+        for (_fn, keys, _args), reply in zip(calls, replies):
+            owner = next((p for p in by_name.values() if p.keys == keys), None)
+            name = owner.pool.name if owner else keys[0].decode().split(":", 1)[1].split("}", 1)[0]
             for slot, rec in _records(reply):
                 cut.append(self._event("end", name, slot, rec, last=now_ms))
                 for le in [le for le in list(self._leases.values()) if le.slot == slot]:
@@ -450,7 +450,7 @@ class RedisPools(LeaseLog):
         made = lease.made
         if until > lease.lu:
             lease.lu = until
-        if made.expires_at * 1000 != lease.lu:
+        if made.expires_at is None or made.expires_at * 1000 != lease.lu:
             made = lease.made = made._replace(expires_at=lease.lu / 1000.0)
         if not lease.first:
             self._mark_dirty(lease, ms, ms)
@@ -492,14 +492,16 @@ class RedisPools(LeaseLog):
             return None
         return self.late_return(visitor, now_ms)
 
-    def late_return(self, visitor: Optional[str], now_ms: int, pools: Optional[Sequence[str]] = None) -> Optional[Assignment]:
+    def late_return(self, visitor: Optional[str], now_ms: int,
+                    pools: Optional[Sequence[str]] = None) -> Optional[Assignment]:
         """A visitor this host does not know: their live lease in any pool (another host made it)."""
         if not visitor:
             return None
         holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
         order = list(self.by_name.values())
         try:
-            replies = self._pipeline([("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder]) for ps in order])
+            replies = self._pipeline([("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder])
+                                      for ps in order])
             self._reassert(now_ms)
         except Unavailable:
             return None
@@ -537,7 +539,7 @@ class RedisPools(LeaseLog):
             self._seen_again(joiner, lease, now_ms)
         self._check_log(now_ms)
         made = lease.made
-        if made.expires_at * 1000 != lease.lu:
+        if made.expires_at is None or made.expires_at * 1000 != lease.lu:
             made = lease.made = made._replace(expires_at=lease.lu / 1000.0)
         return made
 
@@ -553,7 +555,8 @@ class RedisPools(LeaseLog):
         if lease is not None and lease.gen == gen and self._tag(slot, p, gen, lease.start) == tag:
             got = self._renewed(lease, now_ms, None)
             if got is not None and visitor:
-                self._visitors[visitor] = (lease, _field(visitor, HOLDER_MAX).decode("utf-8", "replace") != lease.holder)
+                joined = _field(visitor, HOLDER_MAX).decode("utf-8", "replace") != lease.holder
+                self._visitors[visitor] = (lease, joined)
             return got
         # a token another host handed out: its record read, its tag checked, then renewed
         try:
@@ -593,7 +596,7 @@ class RedisPools(LeaseLog):
         return int.from_bytes(hashlib.blake2b(msg, digest_size=8, key=self._tag_key).digest(), "little")
 
     def make_token(self, ps: _PoolKeys, slot: int, gen: int, start: int) -> str:
-        return "%02x%08x%06x%016x" % (ps.index, slot, gen, self._tag(slot, ps.index, gen, start))
+        return f"{ps.index:02x}{slot:08x}{gen:06x}{self._tag(slot, ps.index, gen, start):016x}"
 
     def set_tag_key(self, key: bytes) -> None:
         """(Tests.) Tokens of this host made with another key; Redis keeps the namespace's."""
