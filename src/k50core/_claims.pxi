@@ -1,8 +1,8 @@
 # A pool's free numbers, idle longest first (compiled): what claims take from between scans.
 #
 # A claim hands out the free number idle longest (ties: the first from the process's hint on,
-# wrapping). Scanning every slot head for it costs ~3 ns a number per claim: 6 µs at 2,000
-# numbers, 30 µs at 10,000. Instead one scan keeps every number free at that instant (now0),
+# wrapping). Scanning every slot head for it would cost each claim a pass over the whole pool, so
+# instead one scan keeps every number free at that instant (now0),
 # sorted by (idle since, position in the pool); later claims take from that list, each entry
 # checked against its slot's state word first (unchanged: still free, idle just as long).
 #

@@ -8,8 +8,8 @@
 #include "tricks.h"
 
 /* Whether any index is outside 0 .. capacity - 1: 32-bit lanes (a capacity is below 2^32,
-   a negative index is a large unsigned one), no branch, so GCC vectorises it: ~0.1 ns an
-   index (the 64-bit comparison it replaced stayed scalar, ~0.5 ns). */
+   a negative index is a large unsigned one) and no branch, so GCC vectorises it (a 64-bit
+   comparison stays scalar). */
 static inline int k50_any_outside(const int* at, Py_ssize_t n, unsigned int capacity) {
     unsigned int bad = 0;
     for (Py_ssize_t k = 0; k < n; k++) bad |= (unsigned int)at[k] >= capacity;
