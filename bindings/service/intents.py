@@ -45,7 +45,7 @@ async def intent(svc: "Service", req: "Incoming", body: bytes) -> "Answer":
         svc.metrics.intent("bad_body")
         return 204, None, []
     token, kind = data.get("token"), data.get("kind")
-    if not valid(token, kind):
+    if not isinstance(token, str) or not valid(token, kind):
         svc.metrics.intent("bad_token" if not valid(token, "click") else "bad_kind")
         return 204, None, []
     now = float(svc.now())

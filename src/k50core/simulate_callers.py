@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 MOBILE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/120.0 Mobile Safari/537.36")
@@ -46,10 +46,10 @@ class CallerModel:
                 raise ValueError(f"{name}: expected a share from 0 to 1, got {getattr(self, name)!r}")
 
     @classmethod
-    def with_intent_share(cls, share: float, **kw: float) -> "CallerModel":
+    def with_intent_share(cls, share: float, **kw: Any) -> "CallerModel":
         """Taps and copies such that ``share`` of all calls follow an intent (mobile callers tap
         twice as often as desktop ones copy)."""
-        mobile = kw.pop("mobile_share", 0.6)
+        mobile = float(kw.pop("mobile_share", 0.6))
         copy = share / (2 * mobile + (1 - mobile))
         return cls(mobile_share=mobile, tap_share=min(1.0, 2 * copy), copy_share=min(1.0, copy), **kw)
 
