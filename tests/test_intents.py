@@ -152,3 +152,14 @@ def test_the_intent_ratio_falls_with_the_delay():
     assert m.ratio(2.0) > m.ratio(45.0) > m.ratio(400.0) >= 1.0 > m.ratio(None)
     assert m.ratio(WINDOW + 1) == m.ratio(None) and m.ratio(-60) == m.ratio(None)
     assert m.ratio(2.0) == pytest.approx((m.intent_share * m.density(2.0) + NOISE_RATE) / NOISE_RATE)
+
+
+def test_an_intent_on_pools_in_redis_ranks_a_shared_number(build, redis_url, tmp_path):
+    """The same, with the pools in Redis (several hosts): the token is looked up there."""
+    with Engine.from_config(CONFIG, implementation=build, store=str(tmp_path / "k50.db"), state_url=redis_url,
+                            now=1000) as e:
+        first = shared_number(e)
+        assert e.intent(first.token, "click", now=1230, visitor="v1") is True
+        assert e.intent("f" * 32, "click", now=1230) is False
+        got = e.attribute(call("c1", first.number, 1240), now=1240)
+        assert [c.visitor_id for c in got.candidates] == ["v1", "v3"]

@@ -34,7 +34,8 @@ NOISE_RATE = 5e-5       # intents per second of an open page that lead to no cal
 HISTORY_RATIO = 500.0   # a repeat caller's earlier visitor: someone else with that history would be a misattribution
 REGION_MATCH = 3.0
 REGION_MISMATCH = 0.5
-REFIT_CALLS = 50        # the delay model is fitted again after this many new calls
+REFIT_CALLS = 50        # the delay model is fitted again after this many calls to shared numbers
+FIT_CALLS = 5000        # ... from this many of the latest matched calls
 
 
 @dataclass
@@ -78,15 +79,16 @@ class DelayModel:
         self.counts[min(bisect.bisect_right(EDGES, delay) - 1, len(PRIOR_SHARES) - 1)] += 1
 
 
-def fit(store: Store, until: float = float("inf")) -> DelayModel:
-    """The delay model learnt from the store: answered calls attributed ``matched`` (one unshared
-    lease covered them: its visitor is the caller), each with its lease's last intent in the window."""
+def fit(store: Store, until: float = float("inf"), calls: int = FIT_CALLS) -> DelayModel:
+    """The delay model learnt from the store: the latest ``calls`` answered calls attributed
+    ``matched`` (one unshared lease covered them: its visitor is the caller), each with its lease's
+    last intent in the window before it."""
     cur = store.conn.cursor()
     cur.execute(store._sql(
         "SELECT c.started_at, (SELECT max(i.at) FROM intents i WHERE i.lease = a.lease AND i.at >= c.started_at - ? "
         "AND i.at <= c.started_at + ?) FROM calls c JOIN attributions a ON a.call_id = c.call_id "
-        "WHERE a.status = 'matched' AND c.answered AND c.started_at < ?"),
-        (WINDOW, AHEAD, until if until != float("inf") else 1e18))
+        "WHERE a.status = 'matched' AND c.answered AND c.started_at < ? ORDER BY c.started_at DESC LIMIT ?"),
+        (WINDOW, AHEAD, until if until != float("inf") else 1e18, int(calls)))
     model = DelayModel()
     for started, at in cur.fetchall():
         model.add(None if at is None else float(started) - float(at))
@@ -99,13 +101,14 @@ class Signals:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.model: Optional[DelayModel] = None
-        self._calls_at_fit = -1
+        self._uses = 0
         self.enabled = True
 
     def delay_model(self) -> DelayModel:
-        calls = self.store.count("calls")
-        if self.model is None or calls - self._calls_at_fit >= REFIT_CALLS:
-            self.model, self._calls_at_fit = fit(self.store), calls
+        """The model, fitted again every REFIT_CALLS uses (a fit reads the store: not per call)."""
+        self._uses += 1
+        if self.model is None or self._uses >= REFIT_CALLS:
+            self.model, self._uses = fit(self.store), 0
         return self.model
 
     def ratios(self, call: Dict[str, Any], seen: Sequence[Tuple[Optional[str], Optional[str], str, float]],
