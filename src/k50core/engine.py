@@ -549,8 +549,8 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load now what enrichment loads on first use (the User-Agent parser's patterns take
-        about a second), so that a server's first visitors do not wait for it."""
-        self.enrich({"url": "https://example.com/", "ip": "127.0.0.1",
+        about a second, the Public Suffix List a tenth), so that a server's first visitors do not wait for it."""
+        self.enrich({"url": "https://example.com/", "ip": "127.0.0.1", "referrer": "https://www.example.org/",
                      "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}, 0.0)
 
     # -- visit → attributes → decision ------------------------------------------
