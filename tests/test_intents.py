@@ -2,6 +2,8 @@
 weighs with it (an intent, a stale one, caller history, a landline's region), over both builds
 and both stores."""
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from k50core import Engine
 from k50core.intent import DelayModel, fit, stored_intents
@@ -163,3 +165,26 @@ def test_an_intent_on_pools_in_redis_ranks_a_shared_number(build, redis_url, tmp
         assert e.intent("f" * 32, "click", now=1230) is False
         got = e.attribute(call("c1", first.number, 1240), now=1240)
         assert [c.visitor_id for c in got.candidates] == ["v1", "v3"]
+
+
+TEXTS = st.one_of(st.none(), st.text(max_size=80), st.binary(max_size=40), st.integers(), st.floats(),
+                  st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=TEXTS, kind=TEXTS, visitor=TEXTS)
+def test_any_intent_arguments_never_raise(build, token, kind, visitor):
+    """Whatever the arguments, intent() answers a bool and stores nothing without a live token."""
+    with Engine.from_config(CONFIG, implementation=build, warm=False) as e:
+        live = e.assign(visit("v1"), now=1000)
+        assert e.intent(token, kind, now=1100, visitor=visitor) is False
+        assert e.intent(live.token, "copy", now=1100, visitor=visitor) is True
+        assert e.store.count("intents") == 1
+
+
+def test_a_visitor_id_that_cannot_be_stored_is_the_holder(engine):
+    a = engine.assign(visit("v1"), now=1000)
+    assert engine.intent(a.token, "click", now=1100, visitor="v\x00\x01") is True   # (PostgreSQL takes no NUL)
+    held = engine.pools.holder_of(a.number)
+    (row,) = stored_intents(engine.store, lease_key(held.pool, held.number, held.start, held.lease))
+    assert row.visitor_id == "v1"

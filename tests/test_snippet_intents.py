@@ -56,3 +56,20 @@ def test_a_copy_of_other_text_sends_nothing(page, server, engine):  # noqa: F811
     page.click("#tel")                                      # then a click, so there is something to wait for
     rows = wait_for_intents(engine, got["number"], 1)
     assert [r.kind for r in rows] == ["click"]
+
+
+def test_a_tap_on_a_phone_sends_a_click(browser, server, engine):  # noqa: F811
+    """A phone's touch screen: a tap (touch events, then the click they make) on the tel: link."""
+    from test_snippet import browser_agent
+
+    context = browser.new_context(user_agent=browser_agent(browser), has_touch=True, is_mobile=True,
+                                  viewport={"width": 390, "height": 844})
+    try:
+        pg = context.new_page()
+        got = open_demo(pg, server)
+        pg.evaluate(NO_DIALER)
+        pg.tap("#tel")
+        rows = wait_for_intents(engine, got["number"], 1)
+        assert [(r.kind, r.visitor_id) for r in rows] == [("click", got["visitor_id"])]
+    finally:
+        context.close()

@@ -49,6 +49,8 @@ def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None) 
     if held is None:
         return None
     who = clean_text(visitor, 256) if isinstance(visitor, str) else None
+    if who is not None and not who.isprintable():  # a NUL cannot go into PostgreSQL, a control into a report
+        who = None
     return IntentRow(lease_key(held.pool, held.number, held.start, held.lease), held.number,
                      who or held.visitor_id, kind, now)
 
