@@ -60,3 +60,17 @@ def test_size_with_a_missing_store_is_refused(tmp_path):
     r = CliRunner().invoke(app, ["size", "--visits-per-day", "3000", "--avg-visit-min", "4",
                                  "--store", str(tmp_path / "none.db")])
     assert r.exit_code == 2 and "--store" in r.output
+
+
+@pytest.mark.parametrize("share", [0.0, 0.35, 0.8, 0.95, 1.0])
+def test_a_caller_model_gives_the_intent_share_asked(share):
+    assert CallerModel.with_intent_share(share).intent_share == pytest.approx(share)
+
+
+def test_simulate_from_the_cli_with_intents():
+    r = CliRunner().invoke(app, ["simulate", "--visits-per-day", "600", "--numbers", "8", "--call-share", "0.5",
+                                 "--intent-share", "0.35", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "accuracy:" in r.output
+    bad = CliRunner().invoke(app, ["simulate", "--numbers", "8", "--intent-share", "1.5", "--no-progress"])
+    assert bad.exit_code == 2 and "intent share" in bad.output

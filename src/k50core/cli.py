@@ -369,7 +369,10 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
              sweep: Optional[str] = typer.Option(None, help="pool sizes lo:hi:step, e.g. 40:160:10"),
              svg: Optional[Path] = typer.Option(None, help="with --sweep: write accuracy vs pool size here (SVG)"),
              target: float = typer.Option(0.95, help="target accuracy drawn on the chart"),
-             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+             intent_share: Optional[float] = typer.Option(
+                 None, help="share of calls a tap or copy of the number precedes (0-1); with it, visitors spread "
+                            "over four regions and 15% of callers ring from a landline")) -> None:
     """Simulate visits and calls through the engine: accuracy, statuses, utilisation, exhaustion."""
     from . import simulate as sim
 
@@ -382,6 +385,10 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
                               call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
                               progress=progress and sys.stdout.isatty())
     try:
+        if intent_share is not None:
+            from .simulate_callers import REGIONS
+            kw["callers"] = sim.CallerModel.with_intent_share(intent_share, noise_share=0.02, landline_share=0.15,
+                                                              regions=REGIONS)
         source = None
         if config is not None:
             from .config import read_config

@@ -49,9 +49,13 @@ class CallerModel:
     def with_intent_share(cls, share: float, **kw: Any) -> "CallerModel":
         """Taps and copies such that ``share`` of all calls follow an intent (mobile callers tap
         twice as often as desktop ones copy)."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"intent share: expected a share from 0 to 1, got {share!r}")
         mobile = float(kw.pop("mobile_share", 0.6))
         copy = share / (2 * mobile + (1 - mobile))
-        return cls(mobile_share=mobile, tap_share=min(1.0, 2 * copy), copy_share=min(1.0, copy), **kw)
+        if 2 * copy > 1:  # every mobile caller taps: the desktop ones make up the rest
+            return cls(mobile_share=mobile, tap_share=1.0, copy_share=(share - mobile) / (1 - mobile), **kw)
+        return cls(mobile_share=mobile, tap_share=2 * copy, copy_share=copy, **kw)
 
     @property
     def intent_share(self) -> float:
