@@ -80,6 +80,7 @@ class TrafficB:
         people: List[Tuple[float, int]] = []
         who_place: Dict[int, Tuple[str, str, bool, bool]] = {}
         calls = right = with_intent = 0
+        bins = [[0, 0.0, 0] for _ in range(10)]  # likelihood bins: calls, sum of likelihoods, right
         engine = Engine.from_config(self.config(numbers), implementation=implementation, now=self.start)
         mu = math.log(self.mean_visit_seconds) - self.visit_sigma ** 2 / 2
         try:
@@ -130,10 +131,13 @@ class TrafficB:
                                              "started_at": now, "duration_seconds": 90, "answered": True}, now=now)
                     best = made.candidates[0].visitor_id if made.candidates else made.visitor_id
                     right += best == f"p{person}"
+                    b = bins[min(int(made.likelihood * 10), 9)]
+                    b[0], b[1], b[2] = b[0] + 1, b[1] + made.likelihood, b[2] + (best == f"p{person}")
         finally:
             engine.close()
         return {"numbers": numbers, "calls": calls, "right": right, "accuracy": right / calls if calls else 0.0,
-                "intent_share": with_intent / calls if calls else 0.0}
+                "intent_share": with_intent / calls if calls else 0.0,
+                "calibration": [(i / 10, n, s / n, r / n) for i, (n, s, r) in enumerate(bins) if n]}
 
 
 def _cumulative() -> List[Tuple[str, str, float]]:
