@@ -119,9 +119,10 @@ def test_recommend_is_within_ten_percent_of_the_simulated_smallest_pool(visits, 
 INTENTS = CallerModel.with_intent_share(0.35, noise_share=0.02, landline_share=0.15, regions=REGIONS)
 
 
-@pytest.mark.parametrize("numbers, days, bins, callers", [(62, 1, 1, None), (92, 2, 1, None), (62, 1, 1, INTENTS)])
+@pytest.mark.parametrize("numbers, days, bins, callers", [(62, 1, 1, None), (92, 2, 1, None), (62, 1, 1, INTENTS),
+                                                           (40, 1, 2, INTENTS)])
 def test_likelihood_is_calibrated(numbers, days, bins, callers):
-    """A stressed pool (two thirds of the recommended size: every status, many ambiguous
+    """A stressed pool (two thirds of the recommended size, or less: every status, many ambiguous
     likelihoods) and the recommended one, without and with call intents, landline callers and
     regions: in each bin with >= 50 calls the share of right calls is within 3 points of the bin's
     mean likelihood."""

@@ -44,8 +44,10 @@ AMBIGUOUS_SCALE = 0.2
 # The weights (recency times the signals' ratios, see k50core.intent.signals) are sharpened by this
 # power before they are shared out: the ratios are set conservatively, and the likeliest candidate
 # is right more often than its plain share says (fitted on the simulator with and without intents;
-# tests/test_simulate.py checks every well-filled likelihood bin within 3 points).
-AMBIGUOUS_SHARPNESS = 1.5
+# tests/test_simulate.py checks every well-filled likelihood bin within 3 points). On traffic whose
+# callers often ring well after leaving (benchmarks/traffic_b.py), a badly overfull pool without
+# intents is over-confident still: recency's scale is a constant, not learnt.
+AMBIGUOUS_SHARPNESS = 1.25
 
 # What a call may claim (a 422 beyond): it started at most MAX_CALL_AGE before it is reported (a CDR
 # import of the last year, with room) and at most MAX_CALL_AHEAD after (a telephony clock or zone
