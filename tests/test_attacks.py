@@ -207,3 +207,68 @@ def test_deeply_nested_json_is_a_clear_4xx_on_every_json_post(wide_open):
                           content=b'{"call_id": "x", "number": "+74950000001", "started_at": 1e400}')
         assert call.status_code == 422 and "started_at" in call.text
         assert httpx.get(f"{base}/v1/reports?format=json", headers=AUTH).status_code == 200
+
+
+# -- secrets kept out of the logs ---------------------------------------------------------------
+class Kept(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def logged_serving(app):
+    """``app`` under uvicorn as ``k50core serve`` runs it at its default level (info: the access
+    log on), every line of the uvicorn and k50core loggers kept."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", access_log=True,
+                                        lifespan="on"))
+    kept = Kept()
+    names = ("uvicorn", "uvicorn.access", "uvicorn.error", "k50core")
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    for name in names:  # after uvicorn configured its logging
+        logging.getLogger(name).addHandler(kept)
+    try:
+        yield f"http://127.0.0.1:{port}", kept
+    finally:
+        srv.should_exit = True
+        thread.join(30)
+        for name in names:
+            logging.getLogger(name).removeHandler(kept)
+
+
+@pytest.mark.parametrize("build", ["compiled"])
+def test_no_api_key_or_webhook_token_reaches_the_logs(wide_open):
+    """The API key (header, right or wrong), the amoCRM token (it travels in the URL: amoCRM signs
+    nothing) and a dashboard sign-in key appear in no log line, the access log included."""
+    wrong = "wrong-key-" + KEY
+    with logged_serving(create_app(wide_open, api_keys=[KEY], now=Clock(), rate_limits=None,
+                                   protection=None)) as (base, kept):
+        assert httpx.get(f"{base}/v1/pools", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert httpx.get(f"{base}/v1/pools", headers={"X-API-Key": wrong}).status_code == 401
+        amo = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}&x=1", content=b"leads[status][0][id]=1",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert amo.status_code in (200, 422)
+        assert httpx.post(f"{base}/v1/crm/amocrm?token=a{AMO_TOKEN}", content=b"").status_code == 401
+        client = httpx.Client(base_url=base)
+        client.post("/dashboard/login", data={"key": KEY, "csrf": _csrf(client.get("/dashboard"))})
+        assert any("/v1/crm/amocrm" in line for line in kept.lines)  # the access log was on
+    leaked = [line for line in kept.lines if KEY in line or AMO_TOKEN in line]
+    assert not leaked
+    assert any("token=" in line and "/v1/crm/amocrm" in line for line in kept.lines)  # redacted, not dropped
