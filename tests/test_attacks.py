@@ -25,7 +25,7 @@ from k50core import Engine
 from k50core.bindings.service import create_app
 from k50core.bindings.service.limits import Protection
 from k50core.cli import demo_config_path
-from service_support import T0, Clock, metric, serving
+from service_support import T0, Clock, metric
 
 KEY = "attack-test-key-0123456789"
 AUTH = {"X-API-Key": KEY}
@@ -57,8 +57,52 @@ def made(tmp_path, build):
 def service(engine, **options):
     settings = dict(api_keys=[KEY], now=Clock(), rate_limits=None, protection=None, cors_origins=[SITE])
     settings.update(options)
-    with serving(create_app(engine, **settings)) as base:
+    with served(create_app(engine, **settings)) as (base, _):
         yield base
+
+
+@contextmanager
+def served(app):
+    """``app`` under uvicorn as ``k50core serve`` runs it: at its default level (info: the access log
+    on) and without uvicorn's own X-Forwarded-For handling (the app reads it, from trusted proxies
+    only); every line of the uvicorn and k50core loggers kept."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", access_log=True,
+                                        proxy_headers=False, lifespan="on"))
+    kept = Kept()
+    names = ("uvicorn", "uvicorn.access", "uvicorn.error", "k50core")
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    for name in names:  # after uvicorn configured its logging
+        logging.getLogger(name).addHandler(kept)
+    try:
+        yield f"http://127.0.0.1:{port}", kept
+    finally:
+        srv.should_exit = True
+        thread.join(30)
+        for name in names:
+            logging.getLogger(name).removeHandler(kept)
+
+
+class Kept(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
 
 
 # -- CSV / formula injection ------------------------------------------------------------------
@@ -210,55 +254,12 @@ def test_deeply_nested_json_is_a_clear_4xx_on_every_json_post(wide_open):
 
 
 # -- secrets kept out of the logs ---------------------------------------------------------------
-class Kept(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def logged_serving(app):
-    """``app`` under uvicorn as ``k50core serve`` runs it at its default level (info: the access
-    log on), every line of the uvicorn and k50core loggers kept."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", access_log=True,
-                                        lifespan="on"))
-    kept = Kept()
-    names = ("uvicorn", "uvicorn.access", "uvicorn.error", "k50core")
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    for name in names:  # after uvicorn configured its logging
-        logging.getLogger(name).addHandler(kept)
-    try:
-        yield f"http://127.0.0.1:{port}", kept
-    finally:
-        srv.should_exit = True
-        thread.join(30)
-        for name in names:
-            logging.getLogger(name).removeHandler(kept)
-
-
 @pytest.mark.parametrize("build", ["compiled"])
 def test_no_api_key_or_webhook_token_reaches_the_logs(wide_open):
     """The API key (header, right or wrong), the amoCRM token (it travels in the URL: amoCRM signs
     nothing) and a dashboard sign-in key appear in no log line, the access log included."""
     wrong = "wrong-key-" + KEY
-    with logged_serving(create_app(wide_open, api_keys=[KEY], now=Clock(), rate_limits=None,
+    with served(create_app(wide_open, api_keys=[KEY], now=Clock(), rate_limits=None,
                                    protection=None)) as (base, kept):
         assert httpx.get(f"{base}/v1/pools", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
         assert httpx.get(f"{base}/v1/pools", headers={"X-API-Key": wrong}).status_code == 401
@@ -272,3 +273,58 @@ def test_no_api_key_or_webhook_token_reaches_the_logs(wide_open):
     leaked = [line for line in kept.lines if KEY in line or AMO_TOKEN in line]
     assert not leaked
     assert any("token=" in line and "/v1/crm/amocrm" in line for line in kept.lines)  # redacted, not dropped
+
+
+# -- X-Forwarded-For and the rate limits -----------------------------------------------------------
+def _limited(base):
+    return metric(httpx.get(f"{base}/metrics", headers=AUTH).text, "k50_visits_rate_limited_total", limit="ip")
+
+
+def test_a_spoofed_x_forwarded_for_escapes_no_visit_limit(made):
+    """Per-IP visit limits (burst 2 here; the clock stands still, so nothing refills): without trusted
+    proxies X-Forwarded-For is ignored, and behind one only the hop the proxy appended counts, so
+    inventing addresses on the left gets no fresh bucket."""
+    def visit(base, forwarded, n):
+        return httpx.post(f"{base}/v1/visit", json={"url": SITE, "visitor_id": f"v{n}"},
+                          headers={"User-Agent": UA, "X-Forwarded-For": forwarded})
+
+    engine = made()
+    with service(engine, rate_limits=(4.0, 1000.0)) as base:
+        for n in range(4):
+            assert visit(base, f"198.51.100.{n}", n).status_code == 200
+        assert _limited(base) == 2
+    with service(engine, rate_limits=(4.0, 1000.0), trusted_proxies=["127.0.0.1"]) as base:
+        for n in range(4):  # the client is 203.0.113.5 whatever it claims before it
+            assert visit(base, f"198.51.100.{n}, 203.0.113.5", n).status_code == 200
+        assert _limited(base) == 2
+        for n in range(2):  # another client behind the same proxy has a bucket of its own
+            assert visit(base, "203.0.113.6", 10 + n).status_code == 200
+        assert _limited(base) == 2
+
+
+def _sign_in_until_refused(base, forwarded, key="not-the-key", attempts=40):
+    client = httpx.Client(base_url=base, headers={"X-Forwarded-For": forwarded})
+    csrf = _csrf(client.get("/dashboard"))
+    for _ in range(attempts):
+        got = client.post("/dashboard/login", data={"key": key, "csrf": csrf})
+        if got.status_code == 429:
+            return True
+        assert got.status_code == 401
+    return False
+
+
+def test_sign_in_attempts_are_limited_per_client_not_per_proxy(made):
+    """Guessing keys at the sign-in form is limited per client: an X-Forwarded-For from an untrusted
+    peer changes nothing, and behind a trusted proxy one client's failures do not lock the others out."""
+    engine = made()
+    with service(engine) as base:  # no trusted proxy: the header is the client's to invent
+        assert _sign_in_until_refused(base, "198.51.100.1")
+        assert httpx.Client(base_url=base, headers={"X-Forwarded-For": "198.51.100.2"}).post(
+            "/dashboard/login", data={"key": KEY}).status_code == 429
+    with service(engine, trusted_proxies=["127.0.0.1"]) as base:
+        assert _sign_in_until_refused(base, "198.51.100.1")  # the guesser is stopped ...
+        other = httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.9"})
+        got = other.post("/dashboard/login", data={"key": KEY, "csrf": _csrf(other.get("/dashboard"))})
+        assert got.status_code == 303  # ... the site's own staff behind the same proxy is not
+        spoofed = httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.10, 198.51.100.1"})
+        assert spoofed.post("/dashboard/login", data={"key": KEY}).status_code == 429
