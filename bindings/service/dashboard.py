@@ -111,8 +111,9 @@ class Dashboard:
         return self._page(request, BOARD)
 
     async def login(self, request: Request) -> Response:
-        peer = request.client.host if request.client else "?"
-        if not self.logins.allow(peer, time.time()):
+        peer = request.client.host if request.client else None  # the client behind trusted proxies:
+        client = self.svc.client_ip(peer, request.headers.getlist("x-forwarded-for")) or "?"  # not all as one
+        if not self.logins.allow(client, time.time()):
             raise ApiError(429, "too many sign-in attempts; wait a minute", headers={"Retry-After": "60"})
         form = await self._form(request)
         given = form.get("key", "").encode("utf-8", "surrogateescape")
