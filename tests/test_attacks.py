@@ -328,3 +328,169 @@ def test_sign_in_attempts_are_limited_per_client_not_per_proxy(made):
         assert got.status_code == 303  # ... the site's own staff behind the same proxy is not
         spoofed = httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.10, 198.51.100.1"})
         assert spoofed.post("/dashboard/login", data={"key": KEY}).status_code == 429
+
+
+# -- token guessing on heartbeats and intents ------------------------------------------------------
+def _guarded(engine, **options):
+    return service(engine, protection=Protection(secret=b"attack-test-secret"), trusted_proxies=["127.0.0.1"],
+                   **options)
+
+
+def test_guessing_tokens_on_heartbeats_is_limited_and_intents_tell_nothing(made):
+    """A token is an unguessable tag; on top, heartbeats for tokens this process did not give the
+    caller's network are limited per address (429 past the allowance: 60 at once), so a client
+    cannot test tokens in bulk. An intent answers the same empty 204 for a live token and a made-up
+    one, and the visitor who holds the lease keeps heartbeating from its own network."""
+    from drain_support import browser_visit
+
+    engine = made()
+    with _guarded(engine) as base:
+        owner = httpx.Client(base_url=base, headers={"X-Forwarded-For": "198.51.100.20", "Origin": SITE})
+        got = browser_visit(owner, url=CAMPAIGN + "spring").json()
+        token = got["token"]
+        assert token and len(token) >= 16
+        guesser = httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.5", "Origin": SITE})
+        answers = [guesser.post("/v1/heartbeat", json={"token": f"{token[:-4]}{n:04d}"}) for n in range(70)]
+        assert {r.status_code for r in answers[:60]} == {200} and not any(r.json()["alive"] for r in answers[:60])
+        assert {r.status_code for r in answers[60:]} == {429}
+        live = guesser.post("/v1/intent", content=json.dumps({"token": token, "kind": "click"}))
+        dead = guesser.post("/v1/intent", content=json.dumps({"token": token[:-1] + "x", "kind": "click"}))
+        assert live.status_code == dead.status_code == 204 and live.content == dead.content == b""
+        same = {k: v for k, v in live.headers.items() if k != "date"}
+        assert same == {k: v for k, v in dead.headers.items() if k != "date"}
+        mine = owner.post("/v1/heartbeat", json={"token": token})
+        assert mine.status_code == 200 and mine.json() == {"alive": True}
+
+
+# -- the dashboard's forms and cookies -----------------------------------------------------------------
+def _signed_in(base):
+    client = httpx.Client(base_url=base)
+    csrf = _csrf(client.get("/dashboard"))
+    got = client.post("/dashboard/login", data={"key": KEY, "csrf": csrf})
+    assert got.status_code == 303
+    return client, csrf, got
+
+
+def test_signing_out_cannot_be_forged(made):
+    """A page elsewhere cannot sign the staff out: without the form's token, with a guessed one, or
+    from another Origin the sign-out is 403 and the session still opens the reports."""
+    engine = made()
+    with service(engine) as base:
+        client, csrf, _ = _signed_in(base)
+        for data, headers in (({}, {}), ({"csrf": "guess"}, {}), ({"csrf": csrf}, {"Origin": "https://evil.example"}),
+                              ({"csrf": csrf}, {"Origin": "null"})):
+            assert client.post("/dashboard/logout", data=data, headers=headers).status_code == 403
+        assert client.get("/v1/reports").status_code == 200
+        assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 303
+        assert client.get("/v1/reports").status_code == 401
+
+
+def _cookie(response, name):
+    found = [c for c in response.headers.get_list("set-cookie") if c.startswith(name + "=")]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    return {p.strip().split("=")[0].lower(): p.strip() for p in found[0].split(";")}
+
+
+@pytest.mark.parametrize("secure", [True, None])
+def test_cookies_carry_their_flags(made, secure):
+    """The session and CSRF cookies are HttpOnly and SameSite=Strict, the visitor's SameSite=Lax (the
+    snippet on the site reads it); all are Secure when the service sits behind https (``k50core serve
+    --public-url https://...`` sets secure_cookie), and not over plain http otherwise."""
+    from k50core.cli import _secure_cookie
+
+    assert _secure_cookie("https://track.example.ru") is True and _secure_cookie("http://track.example.ru") is None
+    engine = made()
+    with service(engine, secure_cookie=secure) as base:
+        page = httpx.get(f"{base}/dashboard")
+        csrf = _cookie(page, "k50_csrf")
+        got = httpx.post(f"{base}/dashboard/login", data={"key": KEY, "csrf": _csrf(page)},  # a Secure cookie
+                         headers={"Cookie": f"k50_csrf={page.cookies['k50_csrf']}"})  # is sent back by hand
+        assert got.status_code == 303
+        session = _cookie(got, "k50_dashboard")
+        visit = _cookie(httpx.post(f"{base}/v1/visit", json={"url": SITE, "visitor_id": "v1"},
+                                   headers={"User-Agent": UA}), "k50_vid")
+    for cookie in (csrf, session):
+        assert "httponly" in cookie and cookie["samesite"].lower() == "samesite=strict"
+    assert visit["samesite"].lower() == "samesite=lax"
+    for cookie in (csrf, session, visit):
+        assert ("secure" in cookie) is bool(secure)
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
+        "content-security-policy"]
+
+
+# -- static files, CORS, the open endpoints -----------------------------------------------------------
+def test_the_static_route_serves_its_three_files_and_nothing_else(made):
+    engine = made()
+    with service(engine) as base:
+        assert httpx.get(f"{base}/dashboard/static/app.js").status_code == 200
+        for name in ("..%2Fdashboard.py", "%2e%2e%2fapp.py", "..%2F..%2F..%2Fpyproject.toml", "dashboard.js",
+                     "chartjs%2Fchart.umd.min.js", "%2Fetc%2Fpasswd", "..%5Cdashboard.py", "app.js%00.py"):
+            r = httpx.get(f"{base}/dashboard/static/{name}")
+            assert r.status_code == 404, (name, r.status_code)
+            assert "import" not in r.text and "root:" not in r.text
+        raw = httpx.get(f"{base}/dashboard/static/../../app.py")  # httpx normalises: a 404 of another route
+        assert raw.status_code == 404 and "import" not in raw.text
+
+
+def test_cors_answers_only_the_allowed_origin(made):
+    """The public endpoints give CORS headers (with credentials) to the configured site only: not to
+    look-alikes, its subdomains or ``null``; those are refused outright when the guard checks origins."""
+    engine = made()
+    with service(engine) as base:
+        ok = httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"Origin": SITE, "User-Agent": UA})
+        assert ok.headers["access-control-allow-origin"] == SITE
+        for origin in ("https://shop.example.ru.evil.example", "https://evil.shop.example.ru", "null",
+                       "http://shop.example.ru", "https://shop.example.ruevil"):
+            r = httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"Origin": origin, "User-Agent": UA})
+            assert "access-control-allow-origin" not in r.headers, origin
+            pre = httpx.options(f"{base}/v1/visit", headers={"Origin": origin,
+                                                             "Access-Control-Request-Method": "POST"})
+            assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers, origin
+    with _guarded(engine) as base:
+        r = httpx.post(f"{base}/v1/visit", json={"url": SITE},
+                       headers={"Origin": "https://evil.example", "User-Agent": UA})
+        assert r.status_code == 403
+        forged = httpx.post(f"{base}/v1/visit", content=json.dumps({"url": SITE}),
+                            headers={"Origin": SITE, "Content-Type": "text/plain", "User-Agent": UA})
+        assert forged.status_code == 415  # a form or text/plain post needs no preflight: refused
+
+
+def test_the_open_endpoints_tell_nothing_private(made):
+    """/healthz says ok and the build, nothing of the process; /metrics and the private routes want a
+    key (a metrics key opens /metrics only); a wrong key of any length is refused the same way."""
+    engine = made()
+    with service(engine, metrics_keys=["scrape-only-key-0123"]) as base:
+        health = httpx.get(f"{base}/healthz").json()
+        assert set(health) == {"status", "implementation"}
+        for path in ("/metrics", "/v1/pools", "/v1/calls", "/v1/reports", "/v1/pools/usage", "/dashboard/plan"):
+            for headers in ({}, {"X-API-Key": KEY[:-1]}, {"X-API-Key": KEY + "x"}, {"Authorization": "Bearer x"},
+                            {"Authorization": f"Basic {KEY}"}, {"X-API-Key": "scrape-only-key-0123"}):
+                if path == "/metrics" and headers.get("X-API-Key") == "scrape-only-key-0123":
+                    continue
+                r = httpx.get(base + path, headers=headers)
+                assert r.status_code == 401 and r.json()["error"].startswith("a valid API key"), (path, headers)
+        assert httpx.get(f"{base}/metrics", headers={"X-API-Key": "scrape-only-key-0123"}).status_code == 200
+        assert httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_every_configured_key_is_compared_in_constant_time(made, monkeypatch):
+    """No early exit: each configured key goes through hmac.compare_digest, whichever matches (a
+    loop that stopped at the first match, or ``==``, would tell by its time which key is close)."""
+    from k50core.bindings.service import app as service_app
+
+    compared = []
+
+    class Spy:
+        @staticmethod
+        def compare_digest(a, b):
+            compared.append(b)
+            return __import__("hmac").compare_digest(a, b)
+
+    monkeypatch.setattr(service_app, "hmac", Spy)
+    keys = ["first-key-0123456789", KEY, "third-key-0123456789"]
+    engine = made()
+    with service(engine, api_keys=keys) as base:
+        for given in (KEY, "first-key-0123456789", "nope"):
+            compared.clear()
+            httpx.get(f"{base}/v1/pools", headers={"X-API-Key": given})
+            assert sorted(compared) == sorted(k.encode() for k in keys), given
