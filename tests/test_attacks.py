@@ -26,6 +26,7 @@ from k50core.bindings.service import create_app
 from k50core.bindings.service.limits import Protection
 from k50core.cli import demo_config_path
 from service_support import T0, Clock, metric
+from test_snippet import browser  # noqa: F401  (the module's headless Chromium fixture)
 
 KEY = "attack-test-key-0123456789"
 AUTH = {"X-API-Key": KEY}
@@ -494,3 +495,87 @@ def test_every_configured_key_is_compared_in_constant_time(made, monkeypatch):
             compared.clear()
             httpx.get(f"{base}/v1/pools", headers={"X-API-Key": given})
             assert sorted(compared) == sorted(k.encode() for k in keys), given
+
+
+# -- script injection ------------------------------------------------------------------------------------
+XSS_SOURCE = '<img src=x onerror="window.__xss=1">'
+XSS_CAMPAIGN = '"><script>window.__xss=2</script>'
+
+
+def test_visitors_utm_tags_are_text_on_the_dashboard(made, browser):  # noqa: F811
+    """utm tags come from anyone's browser: on the dashboard they are shown as the text they are,
+    never parsed as markup (and nothing of them runs)."""
+    engine = made()
+    for i in range(3):
+        got = engine.assign({"url": f"{SITE}/?utm_source={quote(XSS_SOURCE)}&utm_medium=cpc"
+                                    f"&utm_campaign={quote(XSS_CAMPAIGN)}",
+                             "visitor_id": f"x{i}", "ip": "5.6.7.8", "user_agent": UA}, now=T0 + i)
+        assert got.number
+        engine.attribute({"call_id": f"x{i}", "number": got.number, "caller": f"+7999111{i:04d}",
+                          "started_at": T0 + 60 + i, "duration_seconds": 40}, now=T0 + 300)
+    engine.write_reports()
+    with service(engine) as base:
+        page = browser.new_page()
+        try:
+            page.goto(f"{base}/dashboard")
+            page.fill("input[name=key]", KEY)
+            page.click("button[type=submit]")
+            page.goto(f"{base}/dashboard?since={int(T0) - 86400}&until={int(T0) + 86400}")
+            page.wait_for_function("() => window.k50dashboard && window.k50dashboard.ready", timeout=15000)
+            assert page.evaluate("() => window.k50dashboard.errors") == []
+            cells = page.evaluate("() => Array.from(document.querySelectorAll('#top-table td'), td => td.textContent)")
+            ran = page.evaluate("() => window.__xss === undefined ? null : window.__xss")
+            injected = page.evaluate("() => document.querySelectorAll('#top-table img, #top-table script').length")
+        finally:
+            page.close()
+    assert XSS_CAMPAIGN in cells and any(XSS_SOURCE.lower() in c.lower() for c in cells), cells
+    assert ran is None and injected == 0
+
+
+def test_the_demo_page_and_docs_escape_what_the_request_carries(made):
+    """The demo page writes the request's own address into the snippet's tag: a Host header with
+    markup in it comes out escaped. /docs is built from the OpenAPI document, every text escaped,
+    with no script."""
+    from k50core.bindings.service.pages import demo_page
+
+    engine = made()
+    with service(engine, demo=True) as base:
+        evil = 'shop.example"><script>alert(1)</script>'
+        status, text = _raw_get(base, "/", evil)
+        assert status == 200 and "<script>alert(1)" not in text  # Starlette drops such a Host; and if not:
+        page = demo_page("+74951234567", "+7 (495) 123-45-67", "http://" + evil, 30)
+        assert "<script>alert(1)" not in page and "&quot;&gt;&lt;script&gt;alert(1)" in page
+        status, text = _raw_get(base, "/docs?%3Cscript%3E", evil)
+        assert status == 200 and "<script" not in text.lower()
+        assert "<script" not in httpx.get(f"{base}/docs").text.lower()
+
+
+def _raw_get(base, path, host):
+    """A GET with exactly this Host header (an HTTP client would set its own), over a plain socket."""
+    import socket
+
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode("utf-8", "replace")
+
+
+SINKS = re.compile(r"\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new\s+Function\b"
+                   r"|set(?:Timeout|Interval)\s*\(\s*['\"]|createContextualFragment|\.srcdoc")
+
+
+@pytest.mark.parametrize("name", ["bindings/snippet/k50.js", "bindings/service/static/dashboard.js"])
+def test_the_browser_scripts_write_server_data_as_text_only(name):
+    """Neither the snippet (it writes the number /v1/visit answers into the site's page) nor the
+    dashboard's script has an HTML or code sink: what the server answers is set as text."""
+    source = (Path(__file__).resolve().parents[1] / name).read_text()
+    assert "textContent" in source
+    assert not SINKS.findall(source)
+    assert SINKS.findall("el.innerHTML = display;") and SINKS.findall("setTimeout('x()', 1)")  # the check sees them
