@@ -579,3 +579,13 @@ def test_the_browser_scripts_write_server_data_as_text_only(name):
     assert "textContent" in source
     assert not SINKS.findall(source)
     assert SINKS.findall("el.innerHTML = display;") and SINKS.findall("setTimeout('x()', 1)")  # the check sees them
+
+
+def test_a_visitor_id_with_a_trailing_newline_is_no_cookie_value():
+    """``$`` also matches before a final newline: the check of what may be a cookie value (and a
+    stored visitor id) must take the whole text (a quoted cookie "v1\\012" unquotes to "v1\\n")."""
+    from k50core.bindings.visitors import VISITOR_ID
+
+    assert VISITOR_ID.match("v1.abc-DEF_~")
+    for bad in ("v1\n", "v1\r\n", "v1\nSet-Cookie: x=1", "", "v 1", "v1;"):
+        assert not VISITOR_ID.match(bad), repr(bad)
