@@ -11,7 +11,7 @@ from typing import Any, Iterable, List, Optional
 
 VISITOR_COOKIE = "k50_vid"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-VISITOR_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")  # a visitor id we accept as a cookie value
+VISITOR_ID = re.compile(r"\A[A-Za-z0-9._~-]{1,128}\Z")  # a visitor id we accept as a cookie value
 
 
 def networks(items: Iterable[str]) -> List[Any]:
