@@ -589,3 +589,68 @@ def test_a_visitor_id_with_a_trailing_newline_is_no_cookie_value():
     assert VISITOR_ID.match("v1.abc-DEF_~")
     for bad in ("v1\n", "v1\r\n", "v1\nSet-Cookie: x=1", "", "v 1", "v1;"):
         assert not VISITOR_ID.match(bad), repr(bad)
+
+
+# -- the webhooks' credentials -------------------------------------------------------------------------------
+WEBHOOK_SECRET = "attack-webhook-secret-0123"
+
+
+@pytest.mark.parametrize("build", ["compiled"])
+def test_webhooks_refuse_forged_stale_replayed_and_tokenless_requests(wide_open):
+    """POST /v1/calls with a signature: a changed body, an old timestamp, the same signed request a
+    second time, a Twilio signature over a JSON body and no credentials at all are 401, each naming
+    why. The CRM webhooks refuse a wrong or missing token."""
+    from k50core.bindings.telephony.signing import signed_headers
+
+    clock = Clock()
+    body = json.dumps({"call_id": "sig-1", "number": "+74950000001", "caller": "+79990000001",
+                       "started_at": T0 - 60}).encode()
+    json_type = {"Content-Type": "application/json"}
+    with service(wide_open, now=clock, webhook_secrets=[WEBHOOK_SECRET], twilio_auth_token="tw-token-0123") as base:
+        def post(content, headers):
+            return httpx.post(f"{base}/v1/calls", content=content, headers={**json_type, **headers})
+
+        signed = signed_headers(WEBHOOK_SECRET, body, timestamp=int(T0))
+        assert post(body, signed).status_code == 200
+        replayed = post(body, signed)
+        assert replayed.status_code == 401 and replayed.json()["problems"][0]["message"] == "replayed"
+        tampered = post(body.replace(b"+79990000001", b"+79990000002"), signed_headers(WEBHOOK_SECRET, body,
+                                                                                        timestamp=int(T0) + 1))
+        assert tampered.status_code == 401 and tampered.json()["problems"][0]["message"] == "bad signature"
+        stale = post(body, signed_headers(WEBHOOK_SECRET, body, timestamp=int(T0) - 3600))
+        assert stale.status_code == 401 and stale.json()["problems"][0]["message"] == "stale"
+        other = post(body, signed_headers("not-the-secret", body, timestamp=int(T0) + 2))
+        assert other.status_code == 401
+        twilio = post(body, {"X-Twilio-Signature": "c2lnbmF0dXJl"})
+        assert twilio.status_code == 401 and twilio.json()["problems"][0]["message"] == "not a form"
+        assert post(body, {}).status_code == 401
+        assert post(body, {"X-API-Key": "wrong"}).status_code == 401
+        calls = httpx.get(f"{base}/v1/calls", headers=AUTH).json()["calls"]
+        assert [c["call_id"] for c in calls] == ["sig-1"]
+
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for query in ("", "?token=", "?token=wrong", f"?token={AMO_TOKEN[:-1]}", f"?token={AMO_TOKEN}x"):
+            r = httpx.post(f"{base}/v1/crm/amocrm{query}", content=b"leads[status][0][id]=1", headers=form)
+            assert r.status_code == 401, query
+        for token in ("", "wrong", "b24-app-token-012345678"):
+            r = httpx.post(f"{base}/v1/crm/bitrix24", headers=form, content=(
+                f"event=ONCRMDEALUPDATE&data[FIELDS][ID]=7&auth[application_token]={token}").encode())
+            assert r.status_code == 401, token
+
+
+def test_sign_in_behind_a_tls_proxy_takes_the_public_origin_only(made):
+    """``k50core serve --public-url https://track.example.ru`` behind a proxy that ends TLS: the
+    browser's form comes with ``Origin: https://track.example.ru`` while the request reaches the
+    service over http. That origin is the service's own (the staff can sign in); any other is not."""
+    engine = made()
+    public = "https://track.example.ru"
+    with service(engine, secure_cookie=True, public_url=public) as base:
+        page = httpx.get(f"{base}/dashboard", headers={"Host": "track.example.ru"})
+        cookie = {"Cookie": f"k50_csrf={page.cookies['k50_csrf']}", "Host": "track.example.ru"}
+        form = {"key": KEY, "csrf": _csrf(page)}
+        for origin in ("https://evil.example", "https://track.example.ru.evil.example", "null",
+                       "https://evil.track.example.ru"):
+            refused = httpx.post(f"{base}/dashboard/login", data=form, headers={**cookie, "Origin": origin})
+            assert refused.status_code == 403, origin
+        got = httpx.post(f"{base}/dashboard/login", data=form, headers={**cookie, "Origin": public})
+        assert got.status_code == 303 and "Secure" in got.headers["set-cookie"]
