@@ -18,7 +18,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any, Callable, List
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -76,7 +76,11 @@ class Dashboard:
 
     def _same_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        own = {f"{request.url.scheme}://{request.url.netloc}"}
+        if self.svc.public_url:  # behind a proxy that ends TLS, the browser's origin is the public one
+            public = urlsplit(self.svc.public_url)
+            own.add(f"{public.scheme}://{public.netloc}".lower())
+        if origin is not None and origin not in own:
             raise ApiError(403, "cross-site form refused", [("Origin", "not this service's origin")])
 
     def _csrf(self, request: Request) -> str:
