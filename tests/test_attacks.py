@@ -654,3 +654,33 @@ def test_sign_in_behind_a_tls_proxy_takes_the_public_origin_only(made):
             assert refused.status_code == 403, origin
         got = httpx.post(f"{base}/dashboard/login", data=form, headers={**cookie, "Origin": public})
         assert got.status_code == 303 and "Secure" in got.headers["set-cookie"]
+
+
+# -- queries and headers that would cost the service dearly ---------------------------------------------------
+def test_queries_that_would_cost_dearly_are_refused(made):
+    """A pool usage of a second a step over centuries, a negative or zero step, an unknown or
+    formula-like report dimension, a page of a million calls: a 400 naming the parameter."""
+    engine = made()
+    with service(engine) as base:
+        for query in ("step=1&since=0&until=99999999999", "step=-3600", "step=0", "step=nan", "step=60&since=0"):
+            r = httpx.get(f"{base}/v1/pools/usage?{query}", headers=AUTH)
+            assert r.status_code == 400 and r.json()["problems"][0]["field"] == "step", (query, r.text)
+        for by in ("=HYPERLINK(1)", "query.=cmd", "source," * 100):
+            r = httpx.get(f"{base}/v1/reports", params={"by": by, "format": "csv"}, headers=AUTH)
+            assert r.status_code == 400 and r.json()["problems"][0]["field"] == "by", by
+        r = httpx.get(f"{base}/v1/calls?limit=1000000", headers=AUTH)
+        assert r.status_code == 400 and r.json()["problems"][0]["field"] == "limit"
+
+
+def test_huge_headers_are_refused_and_the_service_goes_on(made):
+    """A 200 KB Cookie header (or thousands of headers) never reaches the app: uvicorn refuses it, and
+    the next request is answered as usual."""
+    engine = made()
+    with service(engine) as base:
+        for headers in ({"Cookie": "k50_vid=" + "a" * 200_000}, {f"X-H{i}": "x" * 100 for i in range(3000)}):
+            try:
+                r = httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"User-Agent": UA, **headers})
+                assert r.status_code in (400, 413, 431), r.status_code
+            except httpx.HTTPError:  # the connection closed on it
+                pass
+        assert httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"User-Agent": UA}).status_code == 200
