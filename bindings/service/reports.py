@@ -78,18 +78,18 @@ def _problem(exc: Exception) -> Tuple[str, str]:
 
 
 class ReportRoutes:
-    def __init__(self, svc: Any, session_ok: Callable[[Request], bool]) -> None:
+    def __init__(self, svc: Any, session_ok: Callable[[Request], Awaitable[bool]]) -> None:
         self.svc = svc
         self.engine = svc.engine
         self.session_ok = session_ok
 
-    def reader(self, request: Request) -> None:
+    async def reader(self, request: Request) -> None:
         """An API key, or the dashboard's session cookie."""
-        if not self.session_ok(request):
+        if not await self.session_ok(request):
             self.svc.authorise(request)
 
     async def reports(self, request: Request) -> Response:
-        self.reader(request)
+        await self.reader(request)
         q = request.query_params
         problems: List[Tuple[str, str]] = []
         since = parse_when(q.get("since"), "since", problems)
@@ -112,7 +112,7 @@ class ReportRoutes:
         return JSONResponse({"by": dims, "since": since, "until": until, "rows": rows})
 
     async def pool_usage(self, request: Request) -> Response:
-        self.reader(request)
+        await self.reader(request)
         q = request.query_params
         problems: List[Tuple[str, str]] = []
         now = float(self.svc.now())
@@ -219,7 +219,8 @@ def _same_secret(given: str, token: str) -> bool:
     return hmac.compare_digest(a, hashlib.sha256(token.encode("utf-8")).digest())
 
 
-def report_routes(svc: Any, route: Callable[..., Route], session_ok: Callable[[Request], bool]) -> List[Route]:
+def report_routes(svc: Any, route: Callable[..., Route], session_ok: Callable[[Request], Awaitable[bool]]
+                  ) -> List[Route]:
     """The routes, each wrapped by the app's ``route`` (errors, metrics); authorised in their handlers."""
     r = ReportRoutes(svc, session_ok)
     return [route("/v1/reports", r.reports, ["GET"]), route("/v1/pools/usage", r.pool_usage, ["GET"]),
