@@ -30,7 +30,7 @@ import phonenumbers
 from .. import pricing
 from ..sizing import recommend
 from . import storage
-from .dimensions import TIMES, ReportError, parse_by, visit_key_names
+from .dimensions import ALL, TIMES, ReportError, parse_by, visit_key_names
 
 MONTH_SECONDS = 30.4375 * 86400
 COLUMNS = ("visits", "calls", "answered", "first_time_callers", "minutes", "deals", "won", "revenue", "cost")
@@ -105,7 +105,8 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
             g["visits"] = None
     else:
         by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
-        for text, at, n in storage.visit_counts(store, kinds[0], since, until, by_time):
+        project = [d for d in dims if d not in TIMES] if kinds[0] == ALL else []
+        for text, at, n in storage.visit_counts(store, kinds[0], since, until, by_time, project):
             values = orjson.loads(text)
             key: Tuple[Any, ...] = (False,) + tuple(
                 _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims)

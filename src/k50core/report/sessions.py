@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import storage
 from .visits import Start, _rows
 
 PG_LOCK = 5_050_0006  # pg_advisory_xact_lock key: one decision at a time per database
@@ -54,10 +55,7 @@ def write(store: Any, starts: Sequence[Start], touched: Dict[str, int], rows: Se
             cur.execute(store._sql("DELETE FROM visit_sessions WHERE last_ms < ?"), (now_ms - gap_ms - KEEP_MS,))
         counts = list(rows) + (_rows(Counter(kept), []) if kept else [])
         if counts:
-            cur.executemany(store._sql(
-                "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
-                counts)
+            storage.add_counts(store, cur, counts)
     return len(kept)
 
 

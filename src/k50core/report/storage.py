@@ -3,11 +3,21 @@ PostgreSQL understand, through the store's own connection, lock and transactions
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections import Counter
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import orjson
 
 from ..store.base import Store
 from . import sql
-from .visits import DAILY
+from .dimensions import ALL, JOINT, OTHER
+from .visits import DAILY, _dims_json
+
+# The ALL counter (every dimension together) keeps at most this many exact combinations an hour /
+# a day, and as many again with the SINGLE dimensions' values read OTHER; past both, every value
+# reads OTHER. So a report across counters reads at most ~4,000 rows a day, however varied the
+# traffic (a combination seen first keeps its place: most sessions come in the common ones).
+ALL_EXACT = {ALL: 300, ALL + DAILY: 2000}
 
 INF = float("inf")
 
@@ -28,10 +38,57 @@ def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) 
     if not rows:
         return
     with store.transaction(durable=False):
-        store.conn.cursor().executemany(store._sql(
-            "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
-            list(rows))
+        add_counts(store, store.conn.cursor(), rows)
+
+
+def add_counts(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]) -> None:
+    """Inside a transaction: add the rows, the ALL counter's bounded (``ALL_EXACT``)."""
+    cur.executemany(store._sql(
+        "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
+        _bounded(store, cur, rows))
+
+
+def _reduced(dims: str, keep: Tuple[str, ...]) -> str:
+    """The combination with every value but those of ``keep`` read OTHER."""
+    values = orjson.loads(dims)
+    return _dims_json({k: v if k in keep else OTHER for k, v in values.items()})
+
+
+_KEEP_GROUPS = JOINT  # what a reduced combination keeps: the groups' dimensions (the SINGLE ones vary most)
+
+
+def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
+             ) -> List[Tuple[float, str, str, int]]:
+    """The rows with the ALL counter's new combinations past its bound folded into reduced ones."""
+    out: List[Tuple[float, str, str, int]] = []
+    full: Dict[Tuple[float, str], Counter] = {}
+    for hour, kind, dims, n in rows:
+        if kind in ALL_EXACT:
+            full.setdefault((hour, kind), Counter())[dims] += n
+        else:
+            out.append((hour, kind, dims, n))
+    for (hour, kind), found in full.items():
+        cur.execute(store._sql("SELECT dims FROM visit_counts WHERE kind = ? AND hour = ?"), (kind, hour))
+        known: Set[str] = {r[0] for r in cur.fetchall()}
+        room = [ALL_EXACT[kind] - sum(1 for d in known if OTHER not in d),
+                ALL_EXACT[kind] - sum(1 for d in known if OTHER in d)]
+        kept: Counter = Counter()
+        for dims, n in found.most_common():
+            if dims not in known:
+                if OTHER not in dims and room[0] > 0:
+                    room[0] -= 1
+                else:
+                    dims = _reduced(dims, _KEEP_GROUPS)
+                    if dims not in known:
+                        if room[1] > 0:
+                            room[1] -= 1
+                        else:
+                            dims = _reduced(dims, ())
+                known.add(dims)
+            kept[dims] += n
+        out += [(hour, kind, dims, n) for dims, n in kept.items()]
+    return out
 
 
 def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
@@ -62,18 +119,36 @@ def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_h
     return parts
 
 
-def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str]
-                 ) -> List[Tuple[str, Optional[float], int]]:
-    """(dims, hour or day start or None, visits), summed in the database over the period."""
+def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str],
+                 project: Sequence[str] = ()) -> List[Tuple[str, Optional[float], int]]:
+    """(dims, hour or day start or None, visits), summed in the database over the period. With
+    ``project`` (dimension names) the rows are grouped by those dimensions' values in the database
+    (the ALL counter's many combinations are not read into Python) and ``dims`` holds only them."""
     out: List[Tuple[str, Optional[float], int]] = []
     cur = store.conn.cursor()
+    if project:
+        keys = [_json_value(store, d) for d in project]
+        group = ", ".join(keys)
     for part, low, high in _visit_parts(kind, since, until, by_time == "hour"):
         where, args = _between("hour", low, high)
         hour = "hour" if by_time else "NULL"
+        if project:
+            cur.execute(store._sql(f"SELECT {group}, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND "
+                                   f"{where} GROUP BY {group}{', hour' if by_time else ''}"), [part] + args)
+            width = len(project)
+            out += [(_dims_json(dict(zip(project, r[:width]))), r[width], int(r[width + 1])) for r in cur.fetchall()]
+            continue
         cur.execute(store._sql(f"SELECT dims, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND {where} "
                                f"GROUP BY dims{', hour' if by_time else ''}"), [part] + args)
         out += [(d, h, int(n)) for d, h, n in cur.fetchall()]
     return out
+
+
+def _json_value(store: Store, name: str) -> str:
+    """SQL reading one dimension's value (text, or NULL) from ``dims``; ``name`` is a known dimension."""
+    if store.backend == "postgresql":
+        return f"(dims::json ->> '{name}')"
+    return f"json_extract(dims, '$.\"{name}\"')"
 
 
 def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import orjson
 
-from .dimensions import GROUPS, SINGLE, VISIT_ORDER, visit_values
+from .dimensions import ALL, GROUPS, SINGLE, VISIT_ORDER, visit_values
 
 GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
@@ -152,4 +152,7 @@ def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[
                 dims = _dims_json({name: value})
                 out[(float(hour), name, dims)] += n
                 out[(day, name + DAILY, dims)] += n
+        full = _dims_json({**named, "number": number})  # every dimension together (bounded: storage.py)
+        out[(float(hour), ALL, full)] += n
+        out[(day, ALL + DAILY, full)] += n
     return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]
