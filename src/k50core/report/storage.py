@@ -10,7 +10,7 @@ import orjson
 
 from ..store.base import Store
 from . import sql
-from .dimensions import ALL, JOINT, OTHER
+from .dimensions import ALL, JOINT, OTHER, VISIT_ORDER
 from .visits import DAILY, _dims_json
 
 # The ALL counter (every dimension together) keeps at most this many exact combinations an hour /
@@ -42,11 +42,24 @@ def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) 
 
 
 def add_counts(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]) -> None:
-    """Inside a transaction: add the rows, the ALL counter's bounded (``ALL_EXACT``)."""
-    cur.executemany(store._sql(
-        "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
-        _bounded(store, cur, rows))
+    """Inside a transaction: add the rows; the ALL counter's, bounded (``ALL_EXACT``), to ``visit_combos``."""
+    counts, combos = _bounded(store, cur, rows)
+    if counts:
+        cur.executemany(store._sql(
+            "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"), counts)
+    if combos:
+        values = []
+        for hour, kind, dims, n in combos:
+            named = orjson.loads(dims)
+            values.append((hour, kind, dims, *(named.get(d) for d in COMBO_DIMENSIONS), n))
+        cur.executemany(store._sql(COMBO_INSERT), values)
+
+
+COMBO_DIMENSIONS = VISIT_ORDER + ("number",)
+COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {', '.join(sql.COLUMNS[d] for d in COMBO_DIMENSIONS)}, "
+                f"visits) VALUES ({', '.join('?' for _ in range(len(COMBO_DIMENSIONS) + 4))}) "
+                "ON CONFLICT (kind, hour, dims) DO UPDATE SET visits = visit_combos.visits + excluded.visits")
 
 
 def _reduced(dims: str, keep: Tuple[str, ...]) -> str:
@@ -59,9 +72,11 @@ _KEEP_GROUPS = JOINT  # what a reduced combination keeps: the groups' dimensions
 
 
 def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
-             ) -> List[Tuple[float, str, str, int]]:
-    """The rows with the ALL counter's new combinations past its bound folded into reduced ones."""
+             ) -> Tuple[List[Tuple[float, str, str, int]], List[Tuple[float, str, str, int]]]:
+    """(the other counters' rows, the ALL counter's) with the ALL counter's new combinations past
+    its bound folded into reduced ones."""
     out: List[Tuple[float, str, str, int]] = []
+    combos: List[Tuple[float, str, str, int]] = []
     full: Dict[Tuple[float, str], Counter] = {}
     for hour, kind, dims, n in rows:
         if kind in ALL_EXACT:
@@ -69,7 +84,7 @@ def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
         else:
             out.append((hour, kind, dims, n))
     for (hour, kind), found in full.items():
-        cur.execute(store._sql("SELECT dims FROM visit_counts WHERE kind = ? AND hour = ?"), (kind, hour))
+        cur.execute(store._sql("SELECT dims FROM visit_combos WHERE kind = ? AND hour = ?"), (kind, hour))
         known: Set[str] = {r[0] for r in cur.fetchall()}
         room = [ALL_EXACT[kind] - sum(1 for d in known if OTHER not in d),
                 ALL_EXACT[kind] - sum(1 for d in known if OTHER in d)]
@@ -87,8 +102,8 @@ def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
                             dims = _reduced(dims, ())
                 known.add(dims)
             kept[dims] += n
-        out += [(hour, kind, dims, n) for dims, n in kept.items()]
-    return out
+        combos += [(hour, kind, dims, n) for dims, n in kept.items()]
+    return out, combos
 
 
 def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
@@ -119,36 +134,34 @@ def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_h
     return parts
 
 
-def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str],
-                 project: Sequence[str] = ()) -> List[Tuple[str, Optional[float], int]]:
-    """(dims, hour or day start or None, visits), summed in the database over the period. With
-    ``project`` (dimension names) the rows are grouped by those dimensions' values in the database
-    (the ALL counter's many combinations are not read into Python) and ``dims`` holds only them."""
+def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str]
+                 ) -> List[Tuple[str, Optional[float], int]]:
+    """(dims, hour or day start or None, visits), summed in the database over the period."""
     out: List[Tuple[str, Optional[float], int]] = []
     cur = store.conn.cursor()
-    if project:
-        keys = [_json_value(store, d) for d in project]
-        group = ", ".join(keys)
     for part, low, high in _visit_parts(kind, since, until, by_time == "hour"):
         where, args = _between("hour", low, high)
         hour = "hour" if by_time else "NULL"
-        if project:
-            cur.execute(store._sql(f"SELECT {group}, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND "
-                                   f"{where} GROUP BY {group}{', hour' if by_time else ''}"), [part] + args)
-            width = len(project)
-            out += [(_dims_json(dict(zip(project, r[:width]))), r[width], int(r[width + 1])) for r in cur.fetchall()]
-            continue
         cur.execute(store._sql(f"SELECT dims, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND {where} "
                                f"GROUP BY dims{', hour' if by_time else ''}"), [part] + args)
         out += [(d, h, int(n)) for d, h, n in cur.fetchall()]
     return out
 
 
-def _json_value(store: Store, name: str) -> str:
-    """SQL reading one dimension's value (text, or NULL) from ``dims``; ``name`` is a known dimension."""
-    if store.backend == "postgresql":
-        return f"(dims::json ->> '{name}')"
-    return f"json_extract(dims, '$.\"{name}\"')"
+def combo_counts(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float],
+                 by_time: Optional[str]) -> List[Tuple[Any, ...]]:
+    """(*values of ``dims``, hour or day start or None, visits) of the ALL counter, grouped by those
+    dimensions in the database."""
+    out: List[Tuple[Any, ...]] = []
+    cur = store.conn.cursor()
+    keys = ", ".join(sql.COLUMNS[d] for d in dims)
+    for part, low, high in _visit_parts(ALL, since, until, by_time == "hour"):
+        where, args = _between("hour", low, high)
+        hour = "hour" if by_time else "NULL"
+        cur.execute(store._sql(f"SELECT {keys}, {hour}, sum(visits) FROM visit_combos WHERE kind = ? AND {where} "
+                               f"GROUP BY {keys}{', hour' if by_time else ''}"), [part] + args)
+        out += cur.fetchall()
+    return out
 
 
 def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:

@@ -20,3 +20,30 @@ CREATE TABLE visit_sessions (
     lease     TEXT                        -- the lease (slot.gen) it started, if any: its activity counts too
 );
 CREATE INDEX visit_sessions_by_last ON visit_sessions (last_ms);
+
+-- The ALL counter of visit sessions (every dimension together, bounded: report/storage.py), with
+-- the dimensions as columns too, so a report groups by them without reading JSON.
+CREATE TABLE visit_combos (
+    hour           DOUBLE PRECISION NOT NULL,
+    kind           TEXT NOT NULL,          -- "all" (the hour's) or "all/day" (the day's)
+    dims           TEXT NOT NULL,          -- the combination as a JSON object: its key
+    source         TEXT,
+    traffic_type   TEXT,
+    utm_source     TEXT,
+    utm_medium     TEXT,
+    utm_campaign   TEXT,
+    rule           TEXT,
+    pool           TEXT,
+    region         TEXT,
+    device         TEXT,
+    landing_path   TEXT,
+    landing_host   TEXT,
+    referrer_host  TEXT,
+    city           TEXT,
+    country        TEXT,
+    utm_content    TEXT,
+    utm_term       TEXT,
+    number         TEXT,
+    visits         BIGINT NOT NULL,
+    PRIMARY KEY (kind, hour, dims)
+);
