@@ -114,9 +114,10 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
     _add_cost(rows, store, config, since, until, plans, settings)
     for r in rows:
         r["revenue"] = round(r["revenue"], 2)
-    rows.sort(key=lambda r: (-r["calls"], -(r["visits"] or 0), r["unmatched"],
-                             tuple("" if r[d] is None else str(r[d]) for d in dims)))
-    return [{**{d: r[d] for d in dims}, "unmatched": r["unmatched"], **{c: r[c] for c in COLUMNS}} for r in rows]
+    # keys are str or None (times as text): no conversion in the sort key. Each group's dict was
+    # made with its keys in the output's order (dims, unmatched, COLUMNS): returned as it is.
+    rows.sort(key=lambda r: (-r["calls"], -(r["visits"] or 0), r["unmatched"], [r[d] or "" for d in dims]))
+    return rows
 
 
 def _visit_groups(store: Any, kind: str, dims: Sequence[str], since: Optional[float], until: Optional[float],
