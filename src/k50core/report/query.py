@@ -76,7 +76,12 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
 
     # calls with their deals' figures, grouped in the database; an unmatched call's group has no
     # keys but its times
+    timed = any(d in TIMES for d in dims)
+    no_keys = (None,) * width
+
     def key_of(unmatched: Any, values: Sequence[Any]) -> Tuple[Any, ...]:
+        if not timed:  # (the columns are text: their values are str or None already)
+            return (True,) + no_keys if unmatched else (False,) + tuple(values)
         out = tuple(_time_key(d, v) if d in TIMES else None if v is None or unmatched else str(v)
                     for d, v in zip(dims, values))
         return (bool(unmatched),) + out
@@ -107,7 +112,8 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
         by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
         for values, at, n in _visit_groups(store, kinds[0], dims, since, until, by_time):
             key: Tuple[Any, ...] = (False,) + tuple(
-                _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims)
+                _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims) if timed \
+                else (False,) + tuple(values.get(d) for d in dims)
             group(key)["visits"] += n
 
     rows = list(groups.values())
