@@ -449,6 +449,14 @@ class Engine:
         answers this in the core: instances bind it to their slot table's ``heartbeat``.)"""
         return self.pools.renew(token, milliseconds(now))
 
+    def intent(self, token: str, kind: str, now: Optional[float] = None, visitor: Optional[str] = None) -> bool:
+        """A call intent: the page's visitor tapped (``kind`` "click") or copied ("copy") the number its
+        lease ``token`` shows. Renews the lease like a heartbeat and keeps the intent with it in the
+        store (``visitor``: who, on a shared number; by default its holder), where attribution weighs it
+        (see ``k50core.intent``). False for a token that is not alive or a kind that is not known."""
+        from .intent import record
+        return record(self, token, kind, seconds(now), visitor)
+
     def heartbeat_many(self, tokens: Sequence[str], now: Optional[float] = None) -> int:
         """heartbeat() for many tokens; returns how many leases were alive. (Instances bind it to
         their slot table's ``heartbeat_many``, as ``heartbeat``.)"""
