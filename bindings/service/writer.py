@@ -98,6 +98,9 @@ class StoreThread:
         if not starts and not events:
             if with_log:
                 self.backlog = False
+                if self.engine.recorder.due():  # visit counts of a worker with no lease traffic
+                    with self.lock:
+                        self.engine.write([], [], False)
             return False
         now_starts, later_starts = starts[:START_SLICE], starts[START_SLICE:]
         now_events, later_events = ([], events) if later_starts else (events[:LOG_SLICE], events[LOG_SLICE:])
