@@ -381,7 +381,8 @@ def _signed_in(base):
 @ONE_BUILD
 def test_signing_out_cannot_be_forged(made):
     """A page elsewhere cannot sign the staff out: without the form's token, with a guessed one, or
-    from another Origin the sign-out is 403 and the session still opens the reports."""
+    from another Origin the sign-out is 403 and the session still opens the reports. A real sign-out
+    ends the session on the server: a copy of its cookie kept elsewhere opens nothing."""
     engine = made()
     with service(engine) as base:
         client, csrf, _ = _signed_in(base)
@@ -389,8 +390,10 @@ def test_signing_out_cannot_be_forged(made):
                               ({"csrf": csrf}, {"Origin": "null"})):
             assert client.post("/dashboard/logout", data=data, headers=headers).status_code == 403
         assert client.get("/v1/reports").status_code == 200
+        kept = client.cookies["k50_dashboard"]  # as a thief would keep it
         assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 303
         assert client.get("/v1/reports").status_code == 401
+        assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": kept}).status_code == 401  # ended
 
 
 def _cookie(response, name):
