@@ -250,11 +250,16 @@ def test_reports_over_http_equal_the_engines(service):
                     headers=key)
     assert got.status_code == 200
     assert got.json()["rows"] == engine.report("source,query.utm_campaign", since=T0)
-    csv_text = httpx.get(f"{base}/v1/reports?by=rule&format=csv", headers=key).text
+    assert got.headers["cache-control"] == "private, no-store"  # the business's figures: no shared cache
+    csv_got = httpx.get(f"{base}/v1/reports?by=rule&format=csv", headers=key)
+    assert csv_got.headers["cache-control"] == "private, no-store"
+    csv_text = csv_got.text
     assert csv_text.splitlines()[0].startswith("rule,unmatched,visits,calls")
     bad = httpx.get(f"{base}/v1/reports?by=nope&since=yesterday", headers=key)
     assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "since"
-    usage = httpx.get(f"{base}/v1/pools/usage?since={T0}&until={T0 + 86400}&step=3600", headers=key).json()
+    usage_got = httpx.get(f"{base}/v1/pools/usage?since={T0}&until={T0 + 86400}&step=3600", headers=key)
+    assert usage_got.headers["cache-control"] == "private, no-store"
+    usage = usage_got.json()
     assert list(usage["pools"]) == ["ads"] and len(usage["pools"]["ads"]["steps"]) == 24
     assert usage["pools"]["ads"] == engine.pool_usage("ads", T0, T0 + 86400, 3600)
     assert httpx.get(f"{base}/v1/pools/usage?pool=zzz", headers=key).json()["problems"][0]["field"] == "pool"

@@ -32,6 +32,8 @@ DEALS_BODY = 1024 * 1024
 WEBHOOK_BODY = 256 * 1024
 MAX_DEALS = 5000
 Handler = Callable[[Request], Awaitable[Response]]
+# A report read with a dashboard session is the business's figures: no shared cache may keep it.
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -108,8 +110,8 @@ class ReportRoutes:
             raise ApiError(400, "invalid query", [_problem(exc)]) from None
         dims = [d.strip() for d in by.split(",") if d.strip()]
         if fmt == "csv":
-            return Response(report_csv(rows, dims), media_type="text/csv; charset=utf-8")
-        return JSONResponse({"by": dims, "since": since, "until": until, "rows": rows})
+            return Response(report_csv(rows, dims), media_type="text/csv; charset=utf-8", headers=PRIVATE)
+        return JSONResponse({"by": dims, "since": since, "until": until, "rows": rows}, headers=PRIVATE)
 
     async def pool_usage(self, request: Request) -> Response:
         await self.reader(request)
@@ -138,7 +140,7 @@ class ReportRoutes:
                 out[name] = await self.svc.store.run(self.engine.pool_usage, name, since, until, step)
             except ReportError as exc:
                 raise ApiError(400, "invalid query", [_problem(exc)]) from None
-        return JSONResponse({"since": since, "until": until, "step": step, "pools": out})
+        return JSONResponse({"since": since, "until": until, "step": step, "pools": out}, headers=PRIVATE)
 
     async def deals(self, request: Request) -> Response:
         self.svc.authorise(request)  # before the body is read
