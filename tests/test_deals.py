@@ -165,3 +165,16 @@ def test_import_deals_and_report_on_the_command_line(tmp_path):
     bad = subprocess.run([str(CLI), "report", "--store", str(db), "--by", "query.gclid"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "unknown dimension 'query.gclid'" in bad.stderr
+
+
+@pytest.mark.parametrize("deal_id", ["²", "١٢", "12a", "", "1" * 21])
+def test_bitrix24_deal_id_must_be_ascii_digits(deal_id):
+    """Bitrix24's deal ids are ASCII digits: a Unicode digit ("²", Arabic-Indic) is refused at the
+    webhook, naming the field, rather than later by the import."""
+    from k50core.crm.bitrix24 import event_of
+    pairs = [("event", "ONCRMDEALADD"), ("data[FIELDS][ID]", deal_id), ("auth[application_token]", "t" * 32)]
+    with pytest.raises(DealError) as caught:
+        event_of(pairs, "t" * 32)
+    assert caught.value.problems[0][0] == "data[FIELDS][ID]"
+    assert event_of([("event", "ONCRMDEALADD"), ("data[FIELDS][ID]", "42"), ("auth[application_token]", "t" * 32)],
+                    "t" * 32) == ("ONCRMDEALADD", "42")

@@ -42,7 +42,7 @@ def event_of(pairs: Sequence[Tuple[str, str]], token: Optional[str]) -> Tuple[st
         raise DealError([("event", f"expected one of {', '.join(EVENTS)}")])
     fields = (data.get("data") or {}).get("FIELDS") if isinstance(data.get("data"), dict) else None
     deal_id = fields.get("ID") if isinstance(fields, dict) else None
-    if not isinstance(deal_id, str) or not deal_id.isdigit() or len(deal_id) > 20:
+    if not isinstance(deal_id, str) or not (deal_id.isascii() and deal_id.isdigit()) or len(deal_id) > 20:
         raise DealError([("data[FIELDS][ID]", "expected the deal's numeric id")])
     return event, deal_id
 
