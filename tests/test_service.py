@@ -633,7 +633,7 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
                         rows.execute(reader._sql("SELECT count(*) FROM visits WHERE visitor_id = ?"), (f"c{i}",))
                         if rows.fetchone()[0] == 1:
                             return
-                        if e.journal is not None and f"c{i}" in on_disk_journal():
+                        if e.lease_recorder.journal is not None and f"c{i}" in on_disk_journal():
                             journaled.add(i)
                         else:
                             missing.append(i)
@@ -641,10 +641,10 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
     try:
         asyncio.run(run())
         assert missing == []
-        if e.journal is not None:   # the answers did not wait for the store: some were only journaled
+        if e.lease_recorder.journal is not None:   # the answers did not wait for the store: some were only journaled
             assert journaled
         assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
-        assert e.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
+        assert e.lease_recorder.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
     finally:
         e.close()
 
@@ -703,7 +703,7 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             r = browser_visit(c, url=CAMPAIGN, visitor_id="unlucky")
-            if e.journal is None:
+            if e.lease_recorder.journal is None:
                 assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
                 assert "fire" not in r.text and r.headers["retry-after"] == "1"
             else:
@@ -727,7 +727,7 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     fail: 503, the start queued, stored by the next write; nothing is lost."""
     e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
     journal_fails = [True, True]
-    real_append, real_save = e.journal.append, e.store.save_writes
+    real_append, real_save = e.lease_recorder.journal.append, e.store.save_writes
     store_fails = []
 
     def append(starts):
@@ -741,7 +741,7 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
             store_fails.pop()
             raise RuntimeError("disk on fire")
         return real_save(starts, events, durable, replayed)
-    e.journal.append, e.store.save_writes = append, save
+    e.lease_recorder.journal.append, e.store.save_writes = append, save
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             first = browser_visit(c, url=CAMPAIGN, visitor_id="direct")

@@ -220,13 +220,12 @@ def site_number(svc: "Service") -> Assignment:
 async def assign(svc: "Service", fields: Dict[str, Any], now: float) -> Assignment:
     """The engine's assign: memory work, right here; a new lease is safe before its number is shown:
     in the engine's journal (a SQLite file), or committed (PostgreSQL)."""
-    started = svc.engine.lease_starts
     try:
         got = svc.engine.assign(fields, now, fields.get("token"))
     except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
         log.exception("a new visitor's lease start could not be kept")
         raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
-    if svc.engine.lease_starts != started and svc.store.must_wait:
+    if svc.store.leases.commit_before_showing():
         await svc.commit()
     return got
 
