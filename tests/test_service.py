@@ -153,6 +153,29 @@ def test_bad_requests_are_4xx_json(client, path, body, status, field):
         assert field in [p["field"] for p in got["problems"]] and all(p["message"] for p in got["problems"])
 
 
+@pytest.mark.parametrize("path,body,loc", [
+    ("/v1/visit", b'{"url": "https://x.ru/", "cookies": {"a": 1}}', ["body", "cookies"]),
+    ("/v1/visit", b'{"url": "https://x.ru/", "visitor_id": "a\\u0000b"}', ["body", "visitor_id"]),
+    ("/v1/visit", b'{"visitor_id": "v1"}', ["body", "url"]),
+    ("/v1/visit", b'{"url": "https://x.ru/", "claim": 7}', ["body", "claim"]),
+    ("/v1/heartbeat", b'{"token": ""}', ["body", "token"]),
+    ("/v1/heartbeat", b"[]", ["body"]),
+])
+def test_a_bad_body_names_each_fault_with_its_loc(client, path, body, loc):
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["problems"]
+    assert problem["loc"][:len(loc)] == loc and problem["field"] == (loc[1] if len(loc) > 1 else "body")
+
+
+def test_nan_anywhere_in_a_body_is_not_json(client):
+    for body in (b'{"url": "https://x.ru/", "extra": NaN}', b'{"token": "1.2", "x": [-Infinity]}'):
+        assert client.post("/v1/visit", content=body, headers={"Content-Type": "application/json"}).status_code == 400
+    ok = client.post("/v1/visit", content=b'{"url": "https://x.ru/?q=NaN+Infinity"}',
+                     headers={"Content-Type": "application/json"})
+    assert ok.status_code == 200, ok.text
+
+
 def test_oversized_body_is_413(client):
     big = b'{"url": "https://x.ru/", "referrer": "' + b"a" * MAX_BODY + b'"}'
     r = client.post("/v1/visit", content=big, headers={"Content-Type": "application/json"})

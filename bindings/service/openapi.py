@@ -30,7 +30,9 @@ _SCHEMAS: Dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "problems": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "field": {"type": "string"}, "message": {"type": "string"},
+            "loc": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "description": "where in the request, as pydantic names it (a body's faults)"}}}}}},
     "Visit": {"type": "object", "required": ["url"], "properties": {
         "url": {"type": "string", "description": "the page's URL with its query"},
         "visitor_id": {"type": "string", "description": "default: the k50_vid cookie, or a new random id"},
