@@ -1,4 +1,4 @@
-"""Builds the compiled core (src/k50core/_engine.pyx) with Cython.
+"""Builds the compiled core (src/k50core/_engine.pyx and the modules it gathers) with Cython.
 
 Set K50CORE_NO_EXTENSIONS=1 to skip the build: the pure-Python reference
 (k50core._engine_py) then serves the same API. K50CORE_NO_CPYTHON_TRICKS=1 builds the core
@@ -14,15 +14,13 @@ if not os.environ.get("K50CORE_NO_EXTENSIONS"):
 
     macros = [("K50_NO_CPYTHON_TRICKS", "1")] if os.environ.get("K50CORE_NO_CPYTHON_TRICKS") == "1" else []
 
+    headers = [os.path.join("src/k50core/_csrc", h) for h in os.listdir("src/k50core/_csrc")]
+    # the core's modules: _engine gathers the others (see its docstring)
     ext_modules = cythonize(
         [
-            Extension(
-                "k50core._engine",
-                ["src/k50core/_engine.pyx"],
-                extra_compile_args=["-O3"],
-                define_macros=macros,
-                depends=[os.path.join("src/k50core/_csrc", h) for h in os.listdir("src/k50core/_csrc")],
-            )
+            Extension(f"k50core.{name}", [f"src/k50core/{name}.pyx"], extra_compile_args=["-O3"],
+                      define_macros=macros, depends=headers)
+            for name in ("_engine", "_match", "_geoip", "_device", "_pool")
         ],
         compiler_directives={
             "language_level": 3,

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from k50core.cli import app
 from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
-from k50core.simulate import chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
+from k50core.simulate import CallerModel, chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
+from k50core.simulate_callers import REGIONS
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -115,17 +116,23 @@ def test_recommend_is_within_ten_percent_of_the_simulated_smallest_pool(visits, 
     assert abs(want - found) <= 0.1 * found, (want, found)
 
 
-@pytest.mark.parametrize("numbers, days, bins", [(62, 1, 2), (92, 2, 1)])
-def test_likelihood_is_calibrated(numbers, days, bins):
-    """A stressed pool (two thirds of the recommended size: every status, many ambiguous
-    likelihoods) and the recommended one: in each bin with >= 50 calls the share of right
-    calls is within 0.1 of the bin's mean likelihood."""
-    r = simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=numbers, days=days, call_share=1.0, seed=0)
+INTENTS = CallerModel.with_intent_share(0.35, noise_share=0.02, landline_share=0.15, regions=REGIONS)
+
+
+@pytest.mark.parametrize("numbers, days, bins, callers", [(62, 1, 1, None), (92, 2, 1, None), (62, 1, 1, INTENTS),
+                                                           (40, 1, 2, INTENTS)])
+def test_likelihood_is_calibrated(numbers, days, bins, callers):
+    """A stressed pool (two thirds of the recommended size, or less: every status, many ambiguous
+    likelihoods) and the recommended one, without and with call intents, landline callers and
+    regions: in each bin with >= 50 calls the share of right calls is within 3 points of the bin's
+    mean likelihood."""
+    r = simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=numbers, days=days, call_share=1.0, seed=0,
+                 callers=callers)
     assert r.shares["ambiguous"] > 0 and r.shares["late"] > 0
     checked = [b for b in r.calibration if b.calls >= 50]
     assert len(checked) >= bins
     for b in checked:
-        assert abs(b.share_right - b.mean_likelihood) <= 0.1, b
+        assert abs(b.share_right - b.mean_likelihood) <= 0.03, b
 
 
 def test_a_call_to_a_shared_number_is_right_only_when_its_top_candidate_called(build):

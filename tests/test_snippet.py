@@ -128,14 +128,14 @@ def test_snippet_goes_gzipped_to_browsers_that_take_it(server):
         wire = b"".join(r.iter_raw())
         assert r.headers["content-encoding"] == "gzip" and "Accept-Encoding" in r.headers["vary"]
     assert gzip.decompress(wire) == SNIPPET_PATH.read_bytes()
-    assert len(wire) < 5.25 * 1024  # any country's numbers, split and marked ones: 5.0 KB
+    assert len(wire) < 5.75 * 1024  # any country's numbers, split and marked ones, call intents: 5.6 KB
     refused = httpx.get(server + "/snippet.js", headers={"Accept-Encoding": "gzip;q=0"}, timeout=5)
     assert "content-encoding" not in refused.headers
 
 
 def test_snippet_is_small_and_plain():
     text = SNIPPET_PATH.read_text("utf-8")
-    assert len(text.encode("utf-8")) < 13 * 1024  # unminified, comments included; gzip about 40%
+    assert len(text.encode("utf-8")) < 14 * 1024  # unminified, comments included; gzip about 40%
     assert "import " not in text and "require(" not in text  # no modules, no build step
     assert Snippet().version == re.search(r'VERSION = "([^"]+)"', text).group(1)
 

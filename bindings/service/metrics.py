@@ -36,6 +36,12 @@ class Metrics:
         self._refused = Counter("k50_visits_refused",
                                 "Visits refused a number outright (the page keeps its own), by reason (agent: not "
                                 "a browser).", ("reason",), registry=self.registry)
+        self._intents = Counter("k50_intents", "Call intents (a tap or copy of the number) posted, by outcome: "
+                                "recorded, or why not (not_alive, bad_token, bad_kind, bad_body, limited, not_stored).",
+                                ("outcome",), registry=self.registry)
+        from .intents import OUTCOMES
+        for outcome in OUTCOMES:
+            self._intents.labels(outcome)
         for why in LIMITS:  # shown at 0 before the first: an alert can compare against them
             self._limited.labels(why)
         for why in REFUSALS:
@@ -66,6 +72,9 @@ class Metrics:
 
     def refused(self, why: str) -> None:
         self._child(self._refused, why).inc()
+
+    def intent(self, outcome: str) -> None:
+        self._child(self._intents, outcome).inc()
 
     def called(self, status: str) -> None:
         self._child(self._calls, status).inc()

@@ -33,6 +33,12 @@ _SCHEMAS: Dict[str, Any] = {
             "field": {"type": "string"}, "message": {"type": "string"},
             "loc": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
                     "description": "where in the request, as pydantic names it (a body's faults)"}}}}}},
+    "Intent": {"type": "object", "required": ["token", "kind"], "properties": {
+        "token": {"type": "string", "maxLength": 64, "description": "the token /v1/visit gave"},
+        "kind": {"type": "string", "enum": ["click", "copy"],
+                 "description": "click: a tap or click on the number or its tel: link; copy: its text copied"},
+        "visitor_id": {"type": "string", "description": "who (on a shared number every visitor has the same "
+                                                        "token); default: the k50_vid cookie, else the holder"}}},
     "Visit": {"type": "object", "required": ["url"], "properties": {
         "url": {"type": "string", "description": "the page's URL with its query"},
         "visitor_id": {"type": "string", "description": "default: the k50_vid cookie, or a new random id"},
@@ -126,6 +132,19 @@ def openapi_document() -> Dict[str, Any]:
                 "responses": {"200": {"description": "whether the lease was alive", **_json(
                     {"type": "object", "properties": {"alive": {"type": "boolean"}}})},
                     **_errors(400, 403, 413, 415, 422, 429)}}},
+            "/v1/intent": {"post": {
+                "summary": "A call intent: the visitor tapped or copied the shown number (public; always 204)",
+                "description": "Sent by the snippet with navigator.sendBeacon as the page hands over to the "
+                               "dialer, so a text/plain body is taken as well as application/json. Renews the "
+                               "lease like a heartbeat and keeps the intent with it: attribution weighs it to "
+                               "tell apart the visitors of a shared number. Never an error for what the body "
+                               "holds: a token not alive, a kind not known, a body that is not the object "
+                               "below, a network over its heartbeat allowance are all 204, counted in "
+                               "/metrics (k50_intents by outcome). 403 for an Origin not allowed.",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref("Intent")}, "text/plain": {"schema": _ref("Intent")}}},
+                "responses": {"204": {"description": "taken (whatever it held: see /metrics)"},
+                              **_errors(403, 413)}}},
             "/v1/calls": {
                 "post": {"summary": "Attribute a call from telephony (recorded once per call_id)",
                          "description": "A telephony webhook: the generic call JSON, a Twilio status callback "

@@ -1,4 +1,4 @@
-"""The public endpoints, straight on ASGI: ``POST /v1/visit`` and ``POST /v1/heartbeat``.
+"""The public endpoints, straight on ASGI: ``POST /v1/visit``, ``POST /v1/heartbeat`` and ``POST /v1/intent``.
 
 Every page view of every visitor comes here, so these two skip the framework: the headers
 are read once from the ASGI scope, the body from ``receive``, and the answer is written as
@@ -20,6 +20,7 @@ from k50core.pools import Assignment
 from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID
 from .bodies import HEARTBEAT, VISIT, decode, present
 from .errors import ApiError, json_bytes, read_body
+from .intents import intent
 from .limits import networks_of
 
 if TYPE_CHECKING:
@@ -235,19 +236,23 @@ async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
 _SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def cross_site(svc: "Service", req: Incoming) -> None:
+def cross_site(svc: "Service", req: Incoming, beacon: bool = False) -> None:
     """Refuses a browser's request from a site that is not allowed: an Origin that is neither
     allow-listed (``cors_origins``) nor this service's own host is 403, and a body type that a page
-    may send anywhere without a preflight (text/plain, forms) is 415. No Origin: a server's call."""
+    may send anywhere without a preflight (text/plain, forms) is 415, except on a route a beacon posts
+    to (``beacon``: /v1/intent, whose answer nobody reads). No Origin: a server's call."""
     if req.origin is not None and not svc.allowed(req.origin) and not req.same_site():
         raise ApiError(403, "origin not allowed")
+    if beacon:
+        return
     media = (req.content_type or "").partition(";")[0].strip().lower()
     if media in _SIMPLE_TYPES:
         raise ApiError(415, "expected Content-Type: application/json")
 
 
 Handler = Callable[["Service", Incoming, bytes], Awaitable[Answer]]
-ROUTES: Dict[str, Handler] = {"/v1/visit": visit, "/v1/heartbeat": heartbeat}
+ROUTES: Dict[str, Handler] = {"/v1/visit": visit, "/v1/heartbeat": heartbeat, "/v1/intent": intent}
+BEACONS = ("/v1/intent",)  # posted with navigator.sendBeacon: a text/plain body
 _JSON = (b"content-type", b"application/json")
 
 
@@ -279,7 +284,7 @@ class PublicEndpoints:
         try:
             if req.method == "POST":
                 if svc.guard is not None and svc.guard.settings.origins:
-                    cross_site(svc, req)
+                    cross_site(svc, req, path in BEACONS)
                 body = await read_body(receive, req.length)
                 if body is None:  # the client left: nobody to answer
                     return

@@ -2,11 +2,13 @@
  * data-site-number="+74951234567" (or data-numbers="a,b") data-region="RU" data-heartbeat="30"> Swaps the site's
  * numbers, any country's (national forms read in data-region's), in text, also split across inline elements, and
  * tel: links (not inside [data-k50-noswap]); a [data-k50-phone] element shows the number in its written format.
+ * A tap or click on the swapped number (or its tel: link) and a copy of its text are reported at once with
+ * navigator.sendBeacon (POST /v1/intent): attribution uses them to tell apart the visitors of a shared number.
  * API: K50.rescan(), K50.number(), K50.display(), K50.version. */
 (function (w, d) {
   "use strict";
   if (w.K50 && w.K50.version) return;
-  var VERSION = "1.1.0", COOKIE = "k50_vid", NOSWAP = "[data-k50-noswap]", MARK = "[data-k50-phone]";
+  var VERSION = "1.2.0", COOKIE = "k50_vid", NOSWAP = "[data-k50-noswap]", MARK = "[data-k50-phone]";
   var SKIP = { SCRIPT: 1, STYLE: 1, NOSCRIPT: 1, TEXTAREA: 1, INPUT: 1, SELECT: 1, OPTION: 1, TEMPLATE: 1 };
   var INLINE = /^(A|ABBR|B|BDI|BDO|CITE|CODE|DATA|DFN|EM|FONT|I|KBD|MARK|NOBR|Q|S|SAMP|SMALL|SPAN|STRONG|SUB|SUP|TIME|U|VAR)$/;
   var RUN = /\+?\d[\d\s\u00a0().\/\u2010-\u2015-]*\d/g; // a digit run written with the usual separators
@@ -207,11 +209,31 @@
     }).catch(function () { /* the next beat retries */ });
   }
 
+  // A tap on or copy of the number, sent as the page hands over to the dialer: by beacon (text/plain: a
+  // beacon cannot send JSON cross-site); the same kind again within 2 s (a double tap) is not sent.
+  var sent = {};
+  function intent(kind) {
+    var now = Date.now(), url = endpoint + "/v1/intent", body;
+    if (!token || now - (sent[kind] || 0) < 2000) return false;
+    sent[kind] = now; body = JSON.stringify({ token: token, kind: kind, visitor_id: vid });
+    try { if (navigator.sendBeacon(url, body)) return true; } catch (e) { /* fetch then */ }
+    fetch(url, { method: "POST", body: body, keepalive: true, credentials: "include" }).catch(function () {});
+    return true;
+  }
+  function shows(t) { return !!current && String(t || "").replace(/\D/g, "").indexOf(current.slice(ccOf(current).length)) >= 0; }
+  function tapped(ev) {
+    var el = ev.target, a = el && el.closest && !el.closest(NOSWAP) && el.closest("a[href^='tel:' i]");
+    if (a ? shows(a.href) : el && el.closest && (el.closest(MARK) || el.textContent.length < 64 && shows(el.textContent))) intent("click");
+  }
+  function copied() { if (shows(w.getSelection())) intent("copy"); }
+
   function start() {
     K50.ready = visit();
     K50.ready.catch(function (e) { if (w.console) console.warn(e); });
     timer = setInterval(heartbeat, beat * 1000);
     d.addEventListener("visibilitychange", heartbeat);
+    d.addEventListener("click", tapped, true);
+    d.addEventListener("copy", copied, true);
   }
 
   var K50 = w.K50 = {
@@ -220,7 +242,11 @@
     number: function () { return current ? "+" + current : null; },
     display: function () { return display; },
     visitorId: function () { return vid; },
-    stop: function () { clearInterval(timer); if (observer) observer.disconnect(); observer = null; }
+    intent: intent,
+    stop: function () {
+      clearInterval(timer); if (observer) observer.disconnect(); observer = null;
+      d.removeEventListener("click", tapped, true); d.removeEventListener("copy", copied, true);
+    }
   };
   if (d.readyState === "loading") d.addEventListener("DOMContentLoaded", start); else start();
 })(window, document);

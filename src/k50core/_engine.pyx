@@ -1,25 +1,25 @@
 # cython: language_level=3
-"""The compiled core of k50core.
+"""The compiled core of k50core: one import for the engine, its parts in their own modules.
 
-One extension module, its parts in include files so each stays small:
-  _match.pxi   condition programs and the first-match rule matcher
-  _rule_index.pxi  the rule index the matcher probes (included by _match.pxi)
-  _geoip.pxi   MaxMind DB region lookups without decoding whole records
-  _device.pxi  device type from User-Agent, cached
-  _pool.pxi    lock-free number slots (leases) in process or shared memory
-  _claims.pxi  each pool's free numbers, idle longest first, between scans
-  _holders.pxi the index from a holder to their slot, in the slots' memory
-  _returning.pxi  returning visitors' assign fast path
+  k50core._match   condition programs and the first-match rule matcher, with the rule index
+                   it probes (_rule_index.pxi, included: they share the per-visit helpers)
+  k50core._geoip   MaxMind DB region lookups without decoding whole records
+  k50core._device  device type from User-Agent, cached
+  k50core._pool    lock-free number slots (leases) in process or shared memory, with each pool's
+                   free numbers (_claims.pxi), the holder index (_holders.pxi) and the returning
+                   visitors' assign fast path (_returning.pxi), included: they inline SlotTable's
+                   methods on the hottest paths
 Their C lives in _csrc/*.h. The plain-Python twin with the same API is k50core._engine_py.
 """
-
-include "_match.pxi"
-include "_geoip.pxi"
-include "_device.pxi"
-include "_pool.pxi"
-include "_claims.pxi"
-include "_holders.pxi"
-include "_returning.pxi"
+from k50core._device import (  # noqa: F401 (re-exported)
+    DEVICE_CACHE_MAX, DEVICE_UA_MAX_LEN, _device_cache_configure, _device_cache_info, _device_engine, device_info,
+    device_type, device_types,
+)
+from k50core._geoip import GeoIP  # noqa: F401
+from k50core._match import OPCODES, Matcher  # noqa: F401
+from k50core._pool import (  # noqa: F401
+    LAYOUT, Assigner, ReturnCache, SlotTable, _set_candidate_list_max, table_bytes,
+)
 
 cdef extern from "_csrc/tricks.h":
     int K50_CPYTHON_TRICKS

@@ -41,6 +41,13 @@ SHARED_OWNER_WEIGHT = 0.02
 # Candidates' weights fall as exp(-(t - seen) / (AMBIGUOUS_SCALE x hold)): the caller is
 # mostly the one still on the page, so recency counts on the scale of a visit, not of the hold.
 AMBIGUOUS_SCALE = 0.2
+# The weights (recency times the signals' ratios, see k50core.intent.signals) are sharpened by this
+# power before they are shared out: the ratios are set conservatively, and the likeliest candidate
+# is right more often than its plain share says (fitted on the simulator with and without intents;
+# tests/test_simulate.py checks every well-filled likelihood bin within 3 points). On traffic whose
+# callers often ring well after leaving (benchmarks/traffic_b.py), a badly overfull pool without
+# intents is over-confident still: recency's scale is a constant, not learnt.
+AMBIGUOUS_SHARPNESS = 1.25
 
 # What a call may claim (a 422 beyond): it started at most MAX_CALL_AGE before it is reported (a CDR
 # import of the last year, with room) and at most MAX_CALL_AHEAD after (a telephony clock or zone
@@ -147,7 +154,9 @@ class Attributor:
     """Attribution over a store and the live pool state (see ``Engine.attribute``)."""
 
     def __init__(self, store: Store) -> None:
+        from .intent.signals import Signals
         self.store = store
+        self.signals = Signals(store)  # intents, caller history, landline region (k50core.intent)
         self.configure(Config())
 
     def configure(self, config: Config) -> None:
@@ -193,14 +202,14 @@ class Attributor:
         if covering:
             if len(covering) == 1 and not covering[0].shared:
                 return self._one(cid, "matched", covering[0], P_MATCHED)
-            return self._ambiguous(cid, covering, t)
+            return self._ambiguous(cid, covering, t, call)
         ended = [r for r in leases if r.ends <= t < r.ends + late_for]
         if ended:
             last = max(ended, key=lambda r: r.ends)
             p = P_LATE_AT_END * (1 - LATE_DECAY * (t - last.ends) / max(late_for, 1))
             made = self._one(cid, "late", last, p)
             if last.shared:
-                others = self._ambiguous(cid, [last], t)
+                others = self._ambiguous(cid, [last], t, call)
                 return _replace(made, candidates=others.candidates, more_candidates=others.more_candidates,
                                 likelihood=p * others.candidates[0].likelihood)
             return made
@@ -210,10 +219,13 @@ class Attributor:
         return Attribution(cid, status, r.visitor_id, r.session_id, r.rule, r.pool, r.lease, round(p, 4),
                            self.store.visit_of(r.lease) or {})
 
-    def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float) -> Attribution:
-        """Everyone shown the number then, the most recently seen first (they are likelier to call):
-        the first ``max_candidates`` of them kept, the rest counted. Likelihoods are shares of everyone's
-        weight, so the kept ones sum to less than P_MATCHED when some were left out."""
+    def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float,
+                   call: Optional[Dict[str, Any]] = None) -> Attribution:
+        """Everyone shown the number then, ranked by recency (the one still on the page is likelier to
+        call) times the other signals' ratios (an intent just before the call, the caller's history,
+        a landline's region: see k50core.intent.signals): the first ``max_candidates`` of them kept,
+        the rest counted. Likelihoods are shares of everyone's weight, so the kept ones sum to less
+        than P_MATCHED when some were left out."""
         seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
         prior: List[float] = []
         for r in leases:
@@ -223,7 +235,15 @@ class Attributor:
             seen.extend((v, s, r.lease, min(at, t)) for v, s, at in joins)
             prior.extend(1.0 for _ in joins)
         hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
-        weights = [k * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold)) for k, (_, _, _, at) in zip(prior, seen)]
+        ratios: Sequence[float] = [1.0] * len(seen)
+        if call is not None:  # an intent is its maker's activity: their own, not the holder's overstated one
+            ratios, intents = self.signals.ratios(call, seen, leases[0].number)
+            for i, at in enumerate(intents):
+                if at is not None:
+                    v, s, lease, was = seen[i]
+                    seen[i], prior[i] = (v, s, lease, max(was, min(at, t))), 1.0
+        weights = [(k * x * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold))) ** AMBIGUOUS_SHARPNESS
+                   for k, x, (_, _, _, at) in zip(prior, ratios, seen)]
         total = sum(weights) or 1.0
         ranked = heapq.nsmallest(self.max_candidates, zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
         candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))

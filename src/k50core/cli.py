@@ -286,14 +286,32 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
          minutes: Optional[int] = typer.Option(None, callback=_at_least(0, what="a count of minutes"),
                                                help="forwarded call minutes a month "
                                                     "(default: 5% of visits call, 3 minutes each)"),
-         plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
+         plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)"),
+         intent_share: float = typer.Option(0.0, help="share of calls a tap or copy of the number precedes, 0-1 "
+                                                      "(the snippet reports them; default 0: none counted)"),
+         store: Optional[str] = typer.Option(None, help="measure the intent share from this deployment's store "
+                                                        "(a SQLite file or postgresql://...)")) -> None:
     """How many numbers a pool needs for the target accuracy, and what each plan costs a month."""
     from .pricing import compare_plans, load_plans
     from .sizing import recommend
 
+    if store is not None:
+        from .intent.measure import intent_share as measured
+        from .store import open_store
+
+        _check_store(store, must_exist=True)
+        try:
+            with open_store(store) as db:
+                found = measured(db)
+        except _store_errors() as exc:
+            typer.echo(f"k50core size: --store {_redacted(store)}: {_first_line(exc)}", err=True)
+            raise typer.Exit(2) from None
+        intent_share = found.share
+        typer.echo(f"calls preceded by a tap or copy: {found.share:.1%} ({found.with_intent:,} of {found.calls:,} "
+                   f"calls to dynamic numbers in {_redacted(store)})")
     try:
         rec = recommend(visits_per_day, avg_visit_min, target, hold_seconds=hold_seconds,
-                        cooldown_seconds=cooldown_seconds)
+                        cooldown_seconds=cooldown_seconds, intent_share=intent_share)
         config = load_plans(plans)
         month = round(visits_per_day * 30 * 0.05 * 3) if minutes is None else minutes
         invoices = compare_plans(rec.numbers, code, month, config=config)
@@ -351,7 +369,10 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
              sweep: Optional[str] = typer.Option(None, help="pool sizes lo:hi:step, e.g. 40:160:10"),
              svg: Optional[Path] = typer.Option(None, help="with --sweep: write accuracy vs pool size here (SVG)"),
              target: float = typer.Option(0.95, help="target accuracy drawn on the chart"),
-             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar")) -> None:
+             progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+             intent_share: Optional[float] = typer.Option(
+                 None, help="share of calls a tap or copy of the number precedes (0-1); with it, visitors spread "
+                            "over four regions and 15% of callers ring from a landline")) -> None:
     """Simulate visits and calls through the engine: accuracy, statuses, utilisation, exhaustion."""
     from . import simulate as sim
 
@@ -364,6 +385,10 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
                               call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
                               progress=progress and sys.stdout.isatty())
     try:
+        if intent_share is not None:
+            from .simulate_callers import REGIONS
+            kw["callers"] = sim.CallerModel.with_intent_share(intent_share, noise_share=0.02, landline_share=0.15,
+                                                              regions=REGIONS)
         source = None
         if config is not None:
             from .config import read_config

@@ -335,6 +335,14 @@ class Engine:
         shown = format_number(number, pool.display) if number else None
         return Assignment(number, shown, pool.name, rule, None, None, False)
 
+    def intent(self, token: str, kind: str, now: Optional[float] = None, visitor: Optional[str] = None) -> bool:
+        """A call intent: the page's visitor tapped (``kind`` "click") or copied ("copy") the number its
+        lease ``token`` shows. Renews the lease like a heartbeat and keeps the intent with it in the
+        store (``visitor``: who, on a shared number; by default its holder), where attribution weighs it
+        (see ``k50core.intent``). False for a token that is not alive or a kind that is not known."""
+        from .intent import record
+        return record(self, token, kind, seconds(now), visitor)
+
     def stats(self, now: Optional[float] = None) -> Dict[str, Any]:
         """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
         out: Dict[str, Any] = {"pools": self.pools.stats(milliseconds(now))}
@@ -421,8 +429,8 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load now what enrichment loads on first use (the User-Agent parser's patterns take
-        about a second), so that a server's first visitors do not wait for it."""
-        self.enrich({"url": "https://example.com/", "ip": "127.0.0.1",
+        about a second, the Public Suffix List a tenth), so that a server's first visitors do not wait for it."""
+        self.enrich({"url": "https://example.com/", "ip": "127.0.0.1", "referrer": "https://www.example.org/",
                      "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}, 0.0)
 
     # -- visit → attributes → decision ------------------------------------------

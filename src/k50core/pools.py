@@ -12,7 +12,7 @@ Segment layout (little-endian, version ``LAYOUT_VERSION``)::
     64    pool registry: MAX_POOLS entries of 64 bytes: name (32 bytes UTF-8),
           counters u64 × 4 (claims, shares, defaults, spare)
     4096  slot heads, HEAD_SIZE bytes each (state word, token tag, last activity, pool), then
-          slot records, SLOT_SIZE bytes each (see ``_pool.pxi``), then the holder index
+          slot records, SLOT_SIZE bytes each (see ``_pool.pyx``), then the holder index
           (see ``_holders.pxi``); ``table_bytes(capacity)`` in all
 
 Opening, setting up numbers and reloading take an ``flock`` on the segment

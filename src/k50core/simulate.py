@@ -35,10 +35,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import sizing
 from .attribution import STATUSES
+from .simulate_callers import MOBILE_UA, CallerModel, Callers
 from .simulate_svg import chart_svg
 
 __all__ = ["simulate", "sweep", "smallest_pool", "chart_svg", "SimulationReport", "CalibrationBin",
-           "peak_hours", "counts_as_right", "HUMAN_UA", "BOT_UA"]
+           "peak_hours", "counts_as_right", "HUMAN_UA", "BOT_UA", "CallerModel"]
 
 HUMAN_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/120.0 Safari/537.36")
@@ -49,7 +50,7 @@ _POOL = "sim"
 _BINS = 10  # calibration bins of width 0.1
 
 # event kinds, in the order they run at one instant
-_ARRIVE, _BEAT, _CALL, _SAMPLE = 0, 1, 2, 3
+_ARRIVE, _BEAT, _CALL, _SAMPLE, _INTENT = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
              bot_share: float = 0.05, daily_profile: Sequence[float] = sizing.DEFAULT_DAILY_PROFILE,
              seed: int = 0, heartbeat_seconds: float = 60, implementation: Optional[str] = None,
              store: Any = None, progress: bool = False, start: float = 1_800_000_000.0,
-             sample_seconds: float = 60, call_minutes: float = 3.0) -> SimulationReport:
+             sample_seconds: float = 60, call_minutes: float = 3.0,
+             callers: Optional[CallerModel] = None) -> SimulationReport:
     """Simulate ``days`` of traffic and calls through a real Engine and measure attribution.
 
     ``visits_per_day`` counts the human visits (those that take a number, as in
@@ -183,7 +185,9 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     with a ``config`` it replaces the numbers of its first dynamic pool, whose own
     hold / cooldown then apply. ``late_seconds`` overrides the engine's late window
     for the built-in config. ``start`` is local midnight of the first day (unix
-    seconds); hour h of the profile is ``start + h * 3600``. Deterministic for a seed.
+    seconds); hour h of the profile is ``start + h * 3600``. ``callers`` (a CallerModel) adds call
+    intents (a tap or copy of the number shortly before the call, sent to ``Engine.intent``),
+    landline callers and visitors' regions. Deterministic for a seed.
     """
     from .engine import Engine
 
@@ -200,6 +204,8 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     cfg, measured = _config(config, numbers, hold_seconds, cooldown_seconds, late_seconds)  # type: ignore[arg-type]
 
     rng = random.Random(seed)
+    cs = Callers(callers, seed) if callers is not None and callers.active else None
+    intents = 0
     wall = time.perf_counter()
     engine = Engine.from_config(cfg, implementation=implementation, store=store, now=start)
     arrivals_per_day = visits_per_day / (1.0 - bot_share)
@@ -261,6 +267,9 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
                 engine.heartbeat(token, now=t)
                 if t + heartbeat_seconds <= end:
                     push(t + heartbeat_seconds, _BEAT, data)
+            elif kind == _INTENT:
+                token, what, who = data
+                intents += engine.intent(token, what, now=t, visitor=f"v{who}")
             elif kind == _ARRIVE:
                 counts["visits"] += 1
                 nxt = next_arrival(t)
@@ -283,8 +292,13 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
                 seen_t.append(t)
                 seen_v.append(who)
                 duration = rng.expovariate(1.0 / mean_visit)
-                got = engine.assign({"visitor_id": f"v{who}", "session_id": f"s{counts['human']}", "ip": _IP,
-                                     "url": _URL, "user_agent": HUMAN_UA}, now=t)
+                ip, agent = _IP, HUMAN_UA
+                if cs is not None:
+                    region = cs.region(who)
+                    ip = region[0] if region is not None else _IP
+                    agent = MOBILE_UA if cs.mobile(who) else HUMAN_UA
+                got = engine.assign({"visitor_id": f"v{who}", "session_id": f"s{counts['human']}", "ip": ip,
+                                     "url": _URL, "user_agent": agent}, now=t)
                 if got.token is not None and heartbeat_seconds <= duration:
                     push(t + heartbeat_seconds, _BEAT, (got.token, t + duration))
                 if rng.random() < call_share:
@@ -292,17 +306,26 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
                         at = t + rng.random() * duration
                     else:
                         at = t + duration + rng.expovariate(1.0 / tail_mean)
+                    if cs is not None and got.token is not None:
+                        left = cs.intent(who)
+                        if left is not None:  # a tap or copy on the open page, the call right after it
+                            moment = t + cs.uniform() * duration
+                            push(moment, _INTENT, (got.token, left[0], who))
+                            at = moment + left[1]
                     if got.number is None:
                         counts["no_number"] += 1
                     else:
                         peak = int((t - start) // 3600) % 24 in busiest
                         push(at, _CALL, (who, got.number, peak))
+                elif cs is not None and got.token is not None and cs.noise():  # a tap that leads to no call
+                    push(t + cs.uniform() * duration, _INTENT, (got.token, "click", who))
             elif kind == _CALL:
                 who, number, peak = data
                 calls += 1
                 talk = rng.expovariate(1.0 / (call_minutes * 60.0))
                 answered = rng.random() < 0.85
-                made = engine.attribute({"call_id": f"c{calls}", "number": number, "caller": f"+7916{who:07d}",
+                made = engine.attribute({"call_id": f"c{calls}", "number": number,
+                                         "caller": cs.caller(who) if cs is not None else f"+7916{who:07d}",
                                          "started_at": t, "duration_seconds": round(talk) if answered else 0,
                                          "answered": answered}, now=t)
                 ok = counts_as_right(made, f"v{who}")
@@ -358,7 +381,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
         calibration=[CalibrationBin(i / _BINS, (i + 1) / _BINS, n, s / n, r / n)
                      for i, (n, s, r) in enumerate(bins) if n],
         implementation=implementation_name, seed=seed, wall_seconds=time.perf_counter() - wall,
-        extra={"status_calls": status_n},
+        extra={"status_calls": status_n, "intents": intents},
     )
 
 

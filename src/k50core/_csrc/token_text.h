@@ -1,5 +1,5 @@
 /* Reading lease tokens: ASCII text and hex digits.
- * Included by the Cython core (_pool.pxi). */
+ * Included by the Cython core (_pool.pyx). */
 #ifndef K50_TOKEN_TEXT_H
 #define K50_TOKEN_TEXT_H
 

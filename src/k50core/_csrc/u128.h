@@ -1,5 +1,5 @@
 /* 128-bit unsigned integers for IPv6 addresses.
- * Included by the Cython core (_match.pxi). */
+ * Included by the Cython core (_match.pyx). */
 #ifndef K50_U128_H
 #define K50_U128_H
 

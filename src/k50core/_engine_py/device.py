@@ -1,6 +1,6 @@
 """Device type from a User-Agent: the plain-Python reference (and oracle).
 
-Straight from ``user_agents.parse``; the compiled twin (``_device.pxi``)
+Straight from ``user_agents.parse``; the compiled twin (``_device.pyx``)
 must give the very same answers. Shared rules:
 
 * non-``str`` input (None, bytes, int, ...) answers as for ``""``;

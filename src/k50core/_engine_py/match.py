@@ -1,6 +1,6 @@
 """Reference VM for condition programs: a plain recursive interpreter.
 
-Same API as the compiled ``Matcher`` in ``_match.pxi``. ``first_match``
+Same API as the compiled ``Matcher`` in ``_match.pyx``. ``first_match``
 evaluates the candidates of the rule index (``rule_index.Probe``, a plain
 reading of the structure the compiled build packs into C arrays); the tests
 check both builds against trying every rule with ``eval``.

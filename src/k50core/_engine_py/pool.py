@@ -1,6 +1,6 @@
 """Reference number slots: the compiled SlotTable's semantics with a lock.
 
-Same buffer layout and API as ``SlotTable`` in ``_pool.pxi``. Instead of
+Same buffer layout and API as ``SlotTable`` in ``_pool.pyx``. Instead of
 compare-and-swap it holds a lock around every operation: a thread lock, and
 ``flock`` on the segment file when one is given, so processes sharing a
 segment stay correct too (just not lock-free).
@@ -98,7 +98,7 @@ class SlotTable:
         self._places, self._mask = self._overflow + INDEX_HEADER, _index_places(capacity) - 1
         self._fd = fd
         self._lock = threading.RLock()
-        self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pxi)
+        self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pyx)
         self._superseded: List[SupersededLease] = []  # final states of leases this process's claims replaced
         self._replaced: Optional[SupersededLease] = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
@@ -224,12 +224,12 @@ class SlotTable:
             return until
 
     def _moved(self, slot: int, rec: SlotRecord) -> bool:
-        """Whether the lease was renewed or extended since its start (see _pool.pxi)."""
+        """Whether the lease was renewed or extended since its start (see _pool.pyx)."""
         return rec.last > rec.start or rec.until != self._u64(slot, OFF_END0)
 
     def _supersede(self, slot: int) -> None:
         """A claim replaces the slot's lease (the lock held): log its final state if it moved since
-        its start (see _pool.pxi)."""
+        its start (see _pool.pyx)."""
         rec = self._record(slot)
         if rec.kind == LEASED and self._moved(slot, rec):
             self._replaced = self._raw(slot, rec)
@@ -242,7 +242,7 @@ class SlotTable:
                                rec.session.decode("utf-8", "replace") or None)
 
     def _take(self, marks: bool = True) -> list:
-        """Superseded leases, then (with ``marks``) the marked slots in slot order (see _pool.pxi)."""
+        """Superseded leases, then (with ``marks``) the marked slots in slot order (see _pool.pyx)."""
         out, self._superseded = self._superseded, []
         if not marks:
             return out
@@ -261,7 +261,7 @@ class SlotTable:
 
     def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str],
                             marks: bool = True) -> list:
-        """This process's renewals since the last call, as lease events (see _pool.pxi); without
+        """This process's renewals since the last call, as lease events (see _pool.pyx); without
         ``marks`` only the superseded."""
         out = []
         for slot, gen, shared, start, last, until, pool, rule, number, holder, session in self._take(marks):
@@ -273,7 +273,7 @@ class SlotTable:
 
     def set_log_limit(self, limit: int, on_full: Any, checkpoint_ms: int = 0) -> None:
         """``on_full(True)`` at checkpoints, ``on_full(False)`` when ``limit`` superseded leases wait
-        (see _pool.pxi)."""
+        (see _pool.pyx)."""
         self._log_limit, self._on_full = max(limit, 0), on_full
         self._checkpoint_every = checkpoint_ms if on_full is not None else 0
         self._checkpoint_due, self._checkpoint_floor = None, 0
@@ -292,7 +292,7 @@ class SlotTable:
         return len(self._marked) + len(self._superseded)
 
     def last_superseded(self) -> Optional[SupersededLease]:
-        """The final state of the lease this process's latest claim or share replaced (see _pool.pxi)."""
+        """The final state of the lease this process's latest claim or share replaced (see _pool.pyx)."""
         return self._replaced
 
     def set_tag_key(self, key: bytes) -> None:
@@ -311,7 +311,7 @@ class SlotTable:
 
     def from_layout_3(self) -> None:
         """A segment of layout 3 (the lock held): each slot's holder hash moves from its head to its
-        record, and its lease gets its tag where the hash was (see _pool.pxi)."""
+        record, and its lease gets its tag where the hash was (see _pool.pyx)."""
         with self._locked():
             for slot in range(self.capacity):
                 head = self._head(slot) + HEAD_TAG
@@ -361,7 +361,7 @@ class SlotTable:
 
     def share(self, slots: Sequence[int], now: int, hold: int, rule: int, holder_hash: int,
               holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
-        """Exhaustion: join the least recently active number, marked shared (see _pool.pxi)."""
+        """Exhaustion: join the least recently active number, marked shared (see _pool.pyx)."""
         self._slot_list(slots)
         self._replaced = None
         with self._locked():
@@ -488,7 +488,7 @@ class SlotTable:
             kind, gen, shared, until = unpack_state(self._get(slot))
             ends = kind in (LEASED, CLAIMING) and until > now  # a claim in progress ends too
             self._put(slot, pack_state(gen, RETIRED, shared, now if ends else until))
-            if ends and kind == LEASED:  # the cut is logged as its end (see _pool.pxi)
+            if ends and kind == LEASED:  # the cut is logged as its end (see _pool.pyx)
                 U64.pack_into(self._view, self._at(slot) + OFF_END0, now)
             return ends and kind == LEASED
 

@@ -21,7 +21,7 @@ class SlotRecord(NamedTuple):
 
 
 class SupersededLease(NamedTuple):
-    """The final state of a lease a claim replaced (it moved since its start: see _pool.pxi)."""
+    """The final state of a lease a claim replaced (it moved since its start: see _pool.pyx)."""
     slot: int
     gen: int
     shared: bool

@@ -5,9 +5,9 @@ A condition compiles to a flat, pre-order list of nodes
 the index just past a node's subtree, so the next sibling of child ``c`` is
 ``nodes[c][3]``. Every node tests one value ``v``: at the root ``v`` is the
 attribute document, a FIELD node resolves a path and hands the result to its
-one child. The same list drives the compiled VM (``_match.pxi``, a C switch)
+one child. The same list drives the compiled VM (``_match.pyx``, a C switch)
 and the reference VM (``_engine_py/match.py``); the numbers below are
-mirrored by the ``OP_*`` enum in ``_match.pxi`` (exported as ``OPCODES``), and
+mirrored by the ``OP_*`` enum in ``_match.pyx`` (exported as ``OPCODES``), and
 tests/test_layout.py keeps them equal.
 """
 from enum import IntEnum

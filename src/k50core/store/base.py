@@ -394,7 +394,7 @@ class Store:
         return rows
 
     def count(self, table: str) -> int:
-        if table not in ("visits", "leases", "lease_joins", "calls", "attributions"):
+        if table not in ("visits", "leases", "lease_joins", "calls", "attributions", "intents"):
             raise ValueError(f"no table {table!r}")
         cur = self.conn.cursor()
         cur.execute(f"SELECT count(*) FROM {table}")

@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Device type from a User-Agent: compiled twin of k50core._engine_py.device.
 #
 # Answers are exactly user_agents' (user-agents 2.x on ua-parser's legacy

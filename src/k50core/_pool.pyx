@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Lock-free number slots (compiled). Segment layout: k50core/pools.py.
 #
 # A slot's lease state is one 64-bit word changed only by compare-and-swap
@@ -16,7 +17,18 @@
 # session). Scans for a free number and renewals (a heartbeat checks the tag)
 # touch only the heads, which sit two to a cache line.
 
+cimport cython
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint64_t, UINT64_MAX
+from libc.string cimport memset
+
+cdef extern from "Python.h":
+    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
+    bint PyTuple_Check(object o)
+    bint PyUnicode_CheckExact(object o)
+    bint PyLong_CheckExact(object o)
+    bint PyFloat_CheckExact(object o)
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -834,3 +846,10 @@ cdef class SlotTable:
         if byte_offset < 0 or byte_offset % 8 or byte_offset + 8 > self.offset:
             raise ValueError("counters live 8-byte aligned in the header, before the slots")
         return k50_load(<uint64_t*>(self.heads - self.offset + byte_offset))
+
+
+# The pool's parts that work on SlotTable's internals, compiled with it so its inline methods stay
+# inline on the returning visitor's and the claim's paths.
+include "_claims.pxi"
+include "_holders.pxi"
+include "_returning.pxi"

@@ -1,3 +1,4 @@
+# cython: language_level=3
 # Condition programs and the first-match rule matcher (compiled VM).
 #
 # The node list comes from k50core.rules.compiler (see rules/opcodes.py);

@@ -1,4 +1,5 @@
-# GeoIP: MaxMind DB lookups without decoding whole records (included by _engine.pyx).
+# cython: language_level=3
+# GeoIP: MaxMind DB lookups without decoding whole records (the module k50core._geoip).
 #
 # The file is mmapped; the search tree is walked in C and the data record is
 # navigated just far enough to read country.iso_code, subdivisions[0].iso_code
