@@ -33,7 +33,8 @@ DAYS = 30
 SOURCES = ["yandex", "google", "vk", "direct", "telegram", "mail.ru", "dzen", "avito", "2gis", "bing"] + \
     [f"partner{i}" for i in range(10)]
 REGIONS = ["RU-MOW", "RU-SPE", "RU-MOS", "RU-LEN", "RU-KDA", "RU-SVE", "RU-NVS", "RU-TA", "RU-BA", "RU-NIZ"]
-BYS = ["source", "source,query.utm_campaign", "day,status", "landing.path", "geo.region,device.type", "number"]
+BYS = ["source", "source,query.utm_campaign", "day,status", "landing.path", "geo.region,device.type", "number",
+       "source,landing.path", "query.utm_campaign,geo.region,number", "day,source,device.type"]  # the last three: ALL
 
 
 def zipf(rng: random.Random, items: List[Any], s: float = 1.1) -> Any:

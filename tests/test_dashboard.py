@@ -100,14 +100,78 @@ def test_forms_refuse_forgery_and_wrong_keys(site):
     assert cross.status_code == 403 and cross.json()["problems"][0]["field"] == "Origin"
     wrong = client.post("/dashboard/login", data={"key": "not-the-key", "csrf": csrf})
     assert wrong.status_code == 401 and "k50_dashboard" not in wrong.headers.get("set-cookie", "")
-    forged = httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": "9999999999.abcd.ef.00"})
+    forged = httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": "s1." + "A" * 43})
     assert forged.status_code == 401
     _, got = _signed_in(base)
     session = got.cookies["k50_dashboard"]
-    expires, key_id, nonce, mac = session.split(".")
-    stretched = ".".join([str(int(expires) + 10**6), key_id, nonce, mac])
-    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": stretched}).status_code == 401
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session[:-1] + "x"}).status_code == 401
     assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 200
+
+
+def _csrf(client):
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/dashboard").text).group(1)
+
+
+def test_signing_out_ends_the_session_on_the_server(site):
+    """A copy of the cookie (stolen) stops working once its owner signs out, whatever the browser keeps."""
+    base, _ = site
+    client, got = _signed_in(base)
+    stolen = got.cookies["k50_dashboard"]
+    other, _ = _signed_in(base)  # another session of the same key, in another browser
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": stolen}).status_code == 200
+    assert client.post("/dashboard/logout", data={"csrf": _csrf(client)}).status_code == 303
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": stolen}).status_code == 401
+    assert "Sign in" in httpx.get(f"{base}/dashboard", cookies={"k50_dashboard": stolen}).text
+    assert httpx.get(f"{base}/dashboard/plan", cookies={"k50_dashboard": stolen}).status_code == 401
+    assert other.get("/v1/reports?by=source").status_code == 200        # only that session ended
+    kept = other.cookies["k50_dashboard"]
+    third, _ = _signed_in(base)
+    assert third.post("/dashboard/logout", data={"csrf": _csrf(third), "everywhere": "1"}).status_code == 303
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": kept}).status_code == 401  # every one of the key
+
+
+def test_a_session_expires_by_the_services_clock(tmp_path):
+    from k50core.bindings.service.dashboard import SESSION_SECONDS
+
+    engine = Engine.from_config(CONFIG, store=str(tmp_path / "k50.db"))
+    clock = Clock(T0)
+    app = create_app(engine, api_keys=[KEY], now=clock, rate_limits=None, protection=Protection(secret=b"s" * 32))
+    try:
+        with serving(app) as base:
+            _, got = _signed_in(base)
+            session = got.cookies["k50_dashboard"]
+            clock.t = T0 + SESSION_SECONDS - 1
+            assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 200
+            clock.t = T0 + SESSION_SECONDS
+            assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 401
+    finally:
+        engine.close()
+
+
+def test_sessions_are_shared_by_workers_over_one_store(tmp_path, store_url):
+    """Two apps over one store stand for two workers: a session opened in one works in the other,
+    signing out in one ends it in the other, and a worker started with a rotated key refuses it."""
+    protection = Protection(secret=b"shared-deployment-secret-0123456")
+    engines = [Engine.from_config(CONFIG, store=store_url) for _ in range(2)]
+    apps = [create_app(e, api_keys=[KEY], rate_limits=None, protection=protection) for e in engines]
+    try:
+        with serving(apps[0]) as one, serving(apps[1]) as two:
+            client, got = _signed_in(one)
+            session = got.cookies["k50_dashboard"]
+            assert httpx.get(f"{two}/v1/reports", cookies={"k50_dashboard": session}).status_code == 200
+            assert client.post("/dashboard/logout", data={"csrf": _csrf(client)}).status_code == 303
+            assert httpx.get(f"{two}/v1/reports", cookies={"k50_dashboard": session}).status_code == 401
+            _, got = _signed_in(two)
+            session = got.cookies["k50_dashboard"]
+            rotated = create_app(engines[0], api_keys=["a-new-key-0123456789"], rate_limits=None,
+                                 protection=protection)
+            with serving(rotated) as three:
+                assert httpx.get(f"{three}/v1/reports", cookies={"k50_dashboard": session}).status_code == 401
+            # that worker deleted the session of a key it does not have: it ends everywhere
+            assert httpx.get(f"{two}/v1/reports", cookies={"k50_dashboard": session}).status_code == 401
+    finally:
+        for e in engines:
+            e.close()
 
 
 def test_a_session_ends_with_its_key(tmp_path, site):
@@ -184,4 +248,11 @@ def test_the_dashboard_draws_the_apis_figures(site, browser, tmp_path):  # noqa:
     assert shot.stat().st_size > 20_000
     if os.environ.get("K50CORE_DOCS_SCREENSHOT"):
         shutil.copy(shot, os.environ["K50CORE_DOCS_SCREENSHOT"])
+
+    # the browser's Sign out button ends the session on the server: a copy of its cookie stops working
+    (cookie,) = [c["value"] for c in page.context.cookies() if c["name"] == "k50_dashboard"]
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": cookie}).status_code == 200
+    page.click("header button[type=submit]")
+    page.wait_for_selector("input[name=key]")
+    assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": cookie}).status_code == 401
     page.close()

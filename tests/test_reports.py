@@ -181,10 +181,41 @@ def test_report_selects_by_the_time_of_calls_and_visits(engine):
     assert sum(r["calls"] for r in first) == 2  # c1 at +60, c2 at +70
 
 
-def test_a_combination_no_counter_keeps_has_no_visits(engine):
+def test_every_combination_of_visit_dimensions_has_visits(engine):
+    """Across counters (number with campaign, landing page with source, region with campaign) the
+    ALL counter answers; status is a call's, so a report by it has no visits."""
     _scenario(engine)
     rows = engine.report("number,query.utm_campaign")
-    assert all(r["visits"] is None for r in rows) and sum(r["calls"] for r in rows) == 5
+    assert sum(r["calls"] for r in rows) == 5 and sum(r["visits"] for r in rows) == 5
+    by_campaign = {}
+    for r in rows:
+        by_campaign[r["query.utm_campaign"]] = by_campaign.get(r["query.utm_campaign"], 0) + r["visits"]
+    assert by_campaign == {"spring": 2, "autumn": 1, None: 2}
+    paths = {(r["source"], r["landing.path"]): r["visits"] for r in engine.report("source,landing.path,day")
+             if r["visits"]}
+    assert paths == {("yandex", "/sofas"): 2, ("yandex", "/beds"): 1, (None, "/"): 2}
+    assert all(r["visits"] is None for r in engine.report("status,query.utm_campaign"))
+
+
+def test_the_all_counter_is_bounded_and_keeps_the_totals(engine, monkeypatch):
+    """Past its bound a new combination keeps the groups' dimensions and reads "(other)" for the
+    rest, then "(other)" for all: the totals stay exact, the rows a report reads stay few."""
+    from k50core.report import storage
+
+    monkeypatch.setattr(storage, "ALL_EXACT", {"all": 2, "all/day": 2})
+    for k in range(6):
+        engine.assign(visit(f"p{k}", "spring", f"/page{k}"), now=T0 + k)
+    engine.assign(visit("q1", "autumn", "/x"), now=T0 + 10)
+    engine.assign(visit("q2", "winter", "/y", source="google"), now=T0 + 11)
+    engine.assign(visit("q3", "summer", "/z", source="vk"), now=T0 + 12)
+    rows = engine.report("query.utm_campaign,landing.path")
+    assert sum(r["visits"] for r in rows) == 9
+    got = {(r["query.utm_campaign"], r["landing.path"]): r["visits"] for r in rows}
+    assert got[("spring", "/page0")] == 1 and got[("spring", "(other)")] == 4    # the groups' values kept
+    assert got[("(other)", "(other)")] == 2                                     # the second bound passed
+    cur = engine.store.conn.cursor()
+    cur.execute("SELECT kind, count(*) FROM visit_combos GROUP BY kind")
+    assert dict(cur.fetchall()) == {"all": 5, "all/day": 5}
 
 
 def test_the_cost_is_the_plans_charge_shared_by_visits_and_minutes(engine):

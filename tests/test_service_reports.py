@@ -16,7 +16,7 @@ from service_support import Clock, serving
 
 PAYLOADS = Path(__file__).parent / "crm_payloads"
 KEY = "reports-test-key-0123456789"
-AMO_TOKEN = "amo-token-0123456789abcdef"
+AMO_TOKEN = "amo-Secret_0123456789abcdefghijklmnopqrstuv"  # per install, URL-safe, >= 32
 B24_TOKEN = "w7s1o3gq8vyk5rbb9tfx2qj0n6v3e4cd"   # the recorded payload's application token
 T0 = 1_764_547_200.0  # 2025-12-01 00:00 UTC
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -77,7 +77,7 @@ def _calls(engine):
 def test_amocrm_a_lead_waits_for_its_contacts_phone(service):
     base, engine, _ = service
     _calls(engine)
-    url = f"{base}/v1/crm/amocrm?token={AMO_TOKEN}"
+    url = f"{base}/v1/crm/amocrm/{AMO_TOKEN}"
     first = httpx.post(url, content=payload("amocrm_leads_add.form"), headers=FORM)
     assert first.status_code == 200, first.text
     assert first.json()["waiting"] == ["23925633"] and first.json()["imported"] == []
@@ -94,18 +94,112 @@ def test_amocrm_a_lead_waits_for_its_contacts_phone(service):
     assert (static["calls"], static["deals"], static["revenue"]) == (2, 1, 31000.0)
 
 
-def test_amocrm_needs_its_token_or_a_key(service):
+def test_amocrm_needs_its_path_secret_or_a_key(service):
     base, _, _ = service
     body = payload("amocrm_leads_add.form")
     assert httpx.post(f"{base}/v1/crm/amocrm", content=body, headers=FORM).status_code == 401
-    wrong = httpx.post(f"{base}/v1/crm/amocrm?token=nope", content=body, headers=FORM)
-    assert wrong.status_code == 401 and wrong.json()["problems"][0]["field"] == "token"
+    wrong = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN[:-1]}x", content=body, headers=FORM)
+    assert wrong.status_code == 401 and wrong.json()["problems"][0]["field"] == "path"
+    short = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN[:8]}", content=body, headers=FORM)
+    assert short.status_code == 401
+    # the old form, the secret in the query, is refused even when right: it is what logs keep
+    query = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=body, headers={**FORM, "X-API-Key": KEY})
+    assert query.status_code == 400 and query.json()["problems"][0]["field"] == "token"
     assert httpx.post(f"{base}/v1/crm/amocrm", content=body, headers={**FORM, "X-API-Key": KEY}).status_code == 200
-    bad = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"leads[add]=1&leads[add][0][id]=2",
+    bad = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=b"leads[add]=1&leads[add][0][id]=2",
                      headers=FORM)
     assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "leads[add][0][id]"
-    big = httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"a=" + b"x" * 300_000, headers=FORM)
+    big = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=b"a=" + b"x" * 300_000, headers=FORM)
     assert big.status_code == 413
+
+
+def test_amocrm_webhooks_off_without_a_configured_secret(store_url):
+    raw = config()
+    del raw["crm"]["amocrm_token"]
+    engine = Engine.from_config(raw, store=store_url)
+    app = create_app(engine, api_keys=[KEY], rate_limits=None, protection=None)
+    try:
+        with serving(app) as base:
+            got = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=payload("amocrm_leads_add.form"),
+                             headers=FORM)
+            assert got.status_code == 401 and "no crm.amocrm_token" in got.json()["error"]
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("token", ["short-0123456789", "has space 0123456789abcdefghijklmnopq",
+                                   "slash/0123456789abcdefghijklmnopqrstu"])
+def test_the_amocrm_secret_must_be_long_and_url_safe(token):
+    from k50core.config.reporting import parse_crm
+
+    _, problems = parse_crm({"amocrm_token": token})
+    assert [p[0] for p in problems] == ["crm.amocrm_token"] and "32" in problems[0][1]
+    assert parse_crm({"amocrm_token": AMO_TOKEN})[1] == []
+
+
+def test_the_amocrm_secret_never_reaches_the_logs(tmp_path):
+    """`k50core serve` at log level info (uvicorn's access log on): the secret posted in the path and
+    in the query, and a request that fails inside the service, leave no trace of it in its output."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import yaml
+    from test_cli import free_port, stop
+
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(config()))
+    port, out = free_port(), tempfile.TemporaryFile(mode="w+")  # uvicorn's access log goes to stdout
+    proc = subprocess.Popen([sys.executable, "-m", "k50core.cli", "serve", "--port", str(port), "--config", str(path),
+                             "--store", str(tmp_path / "k50.db"), "--api-key", KEY, "--log-level", "info",
+                             "--no-rate-limits"], env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+                            stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        assert proc.poll() is None, "serve exited"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        ok = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=payload("amocrm_leads_add.form"), headers=FORM)
+        assert ok.status_code == 200, ok.text
+        assert httpx.post(f"{base}/v1/crm/amocrm?token={AMO_TOKEN}", content=b"", headers=FORM).status_code == 400
+        assert httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=b"\xff", headers=FORM).status_code in (400, 422)
+    finally:
+        stop(proc)
+    out.seek(0)
+    said = out.read()
+    assert "POST /v1/crm/amocrm/[redacted]" in said, said   # the access log was on, and redacted
+    assert "/v1/crm/amocrm?token=[redacted]" in said, said
+    assert AMO_TOKEN not in said and AMO_TOKEN[:16] not in said
+
+
+def test_the_redaction_filter_rewrites_any_record_it_sees():
+    """What the service's loggers pass to their handlers, with the filter installed by create_app."""
+    import logging
+
+    from k50core.bindings.service.redact import install
+
+    install()
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    loggers = [logging.getLogger("uvicorn.access"), logging.getLogger("k50core.service")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        loggers[0].warning('%s - "%s %s HTTP/%s" %d', "1.2.3.4:5", "POST", f"/v1/crm/amocrm/{AMO_TOKEN}", "1.1", 200)
+        loggers[1].error(f"failed on /v1/crm/amocrm/{AMO_TOKEN}?x=1&token=abc")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    text = "\n".join(seen)
+    assert len(seen) == 2 and AMO_TOKEN not in text and "token=abc" not in text
+    assert text.count("/v1/crm/amocrm/[redacted]") == 2 and "token=[redacted]" in text
 
 
 def test_bitrix24_deal_read_from_the_portal(service, portal):

@@ -51,6 +51,7 @@ from .openapi import openapi_document
 from .errors import ApiError, read_body
 from .dashboard import dashboard_routes
 from .pages import page_routes
+from .redact import install as redact_logs
 from .reports import report_routes
 from .public import PublicEndpoints
 from .writer import StoreThread
@@ -425,6 +426,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     collector's reach (``gc.freeze``), so full collections do not rescan it mid-request.
     """
     tz = zone(cdr_timezone)  # an unknown zone fails here, not on the first call
+    redact_logs()  # the amoCRM webhook's secret is in its URL: never in a log line
     owned = engine is None
     if engine is None:
         if config is None:

@@ -1,8 +1,10 @@
 """The dashboard at ``/dashboard``: calls per day by status, the top sources and campaigns, pool
 usage over time with exhaustion and the recommended size, minutes against the plan's package.
 
-Signed in with an API key (a form), it keeps an HttpOnly, SameSite=Strict session cookie signed
-by the deployment's secret and bound to the key (a key taken out of the service ends its sessions);
+Signed in with an API key (a form), it keeps an HttpOnly, SameSite=Strict session cookie: a random
+id whose session lives in the store (sessions.py), so signing out ends it in every worker, it
+expires ``SESSION_SECONDS`` after sign-in (the service's clock), and a key taken out of the service
+ends its sessions; "sign out everywhere" ends every session of the key;
 the forms carry a CSRF token checked against a cookie of their own (double submit) and any Origin
 they come with must be the service's own. The charts are Chart.js, vendored from npm with its
 licence (``static/chartjs/``), served from here: no CDN. The page reads the same ``/v1/reports``
@@ -17,7 +19,7 @@ import html
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Awaitable, Callable, List, Tuple
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -30,6 +32,7 @@ from k50core.report.query import billed_minutes
 from .errors import ApiError
 from .limits import RateLimiter
 from .reports import read_limited
+from .sessions import close_session, open_session, session_key
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION = "k50_dashboard"
@@ -52,24 +55,14 @@ class Dashboard:
     def _key_id(self, key: bytes) -> str:
         return hmac.new(self.key, b"key:" + key, hashlib.sha256).hexdigest()[:16]
 
-    def _mac(self, text: str) -> str:
-        return hmac.new(self.key, text.encode("ascii"), hashlib.sha256).hexdigest()
-
-    def _session_for(self, key: bytes) -> str:
-        body = f"{int(time.time()) + SESSION_SECONDS}.{self._key_id(key)}.{secrets.token_hex(8)}"
-        return f"{body}.{self._mac(body)}"
-
-    def session_ok(self, request: Request) -> bool:
+    async def session_ok(self, request: Request) -> bool:
+        """Whether the request's session cookie opens a live session (read from the store)."""
         value = request.cookies.get(SESSION)
-        if not value or len(value) > 200 or value.count(".") != 3:
+        if not value:
             return False
-        body, _, mac = value.rpartition(".")
-        if not hmac.compare_digest(self._mac(body), mac):
-            return False
-        expires, key_id, _ = body.split(".")
-        if not expires.isdigit() or int(expires) < time.time():
-            return False
-        return any(hmac.compare_digest(self._key_id(k), key_id) for k in self.svc.keys)
+        key_ids = {self._key_id(k) for k in self.svc.keys}
+        found = await self.svc.store.run(session_key, self.svc.engine.store, value, key_ids, float(self.svc.now()))
+        return found is not None
 
     def _secure(self, request: Request) -> bool:
         return self.svc.secure_cookie if self.svc.secure_cookie is not None else request.url.scheme == "https"
@@ -106,7 +99,7 @@ class Dashboard:
         return response
 
     async def index(self, request: Request) -> Response:
-        if not self.session_ok(request):
+        if not await self.session_ok(request):
             return self._page(request, LOGIN.replace("{error}", ""))
         return self._page(request, BOARD)
 
@@ -122,20 +115,25 @@ class Dashboard:
                 match = k
         if not given or match is None:
             return self._page(request, LOGIN.replace("{error}", '<p class="error">Not a valid API key.</p>'), 401)
+        value = await self.svc.store.run(open_session, self.svc.engine.store, self._key_id(match),
+                                         float(self.svc.now()), SESSION_SECONDS)
         response = RedirectResponse("/dashboard", status_code=303)
-        response.set_cookie(SESSION, self._session_for(match), max_age=SESSION_SECONDS, httponly=True,
+        response.set_cookie(SESSION, value, max_age=SESSION_SECONDS, httponly=True,
                             samesite="strict", secure=self._secure(request), path="/")
         return response
 
     async def logout(self, request: Request) -> Response:
-        await self._form(request)
+        """Ends the session in the store (every worker), or with ``everywhere`` every session of its key."""
+        form = await self._form(request)
+        await self.svc.store.run(close_session, self.svc.engine.store, request.cookies.get(SESSION),
+                                 form.get("everywhere") == "1")
         response = RedirectResponse("/dashboard", status_code=303)
         response.delete_cookie(SESSION, path="/")
         return response
 
     async def plan(self, request: Request) -> Response:
         """The plan's minutes package and this month's billed minutes (for the minutes chart)."""
-        if not self.session_ok(request):
+        if not await self.session_ok(request):
             self.svc.authorise(request)
         engine = self.svc.engine
         settings = engine.config.reports
@@ -162,7 +160,8 @@ class Dashboard:
             "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
-def dashboard_routes(svc: Any, route: Callable[..., Route], secret: bytes) -> tuple:
+def dashboard_routes(svc: Any, route: Callable[..., Route], secret: bytes
+                     ) -> Tuple[List[Route], Callable[[Request], Awaitable[bool]]]:
     """(routes, session check) of the dashboard."""
     d = Dashboard(svc, secret)
     routes: List[Route] = [route("/dashboard", d.index, ["GET"]), route("/dashboard/login", d.login, ["POST"]),
@@ -194,7 +193,8 @@ LOGIN = """<div class="login"><h2>k50core dashboard</h2>{error}
 
 BOARD = """<header><b>k50core</b><span id="period" class="note"></span>
 <form method="post" action="/dashboard/logout"><input type="hidden" name="csrf" value="{csrf}">
-<button type="submit">Sign out</button></form></header>
+<label class="note"><input type="checkbox" name="everywhere" value="1" style="width:auto;margin:0 4px">
+everywhere</label> <button type="submit">Sign out</button></form></header>
 <main>
 <section><h2>Calls per day, by status</h2><canvas id="calls-per-day"></canvas></section>
 <section><h2>Minutes this month against the plan's package</h2><canvas id="minutes"></canvas>

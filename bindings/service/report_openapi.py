@@ -73,15 +73,27 @@ def report_paths(key: List[Dict[str, Any]]) -> Dict[str, Any]:
                 {"type": "object", "properties": {"deals": {"type": "array", "items": _DEAL}}}]}}}},
             "responses": {**json_ok(_IMPORTED, "what was imported, updated, refused"),
                           **_errors(400, 401, 413, 422)}}},
-        "/v1/crm/amocrm": {"post": {
+        "/v1/crm/amocrm/{secret}": {"post": {
             "summary": "amoCRM webhook: leads[add], leads[status], contacts[add], contacts[update]",
-            "description": "Authorised by ?token= (the config's crm.amocrm_token) or an API key. A lead whose "
-                           "phone is not known yet waits for a contacts webhook that gives it.",
-            "security": key + [{}],
-            "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+            "description": "The webhook URL to give amoCRM: its last path segment is the config's "
+                           "crm.amocrm_token (amoCRM signs nothing and sends no header of ours, so the URL is "
+                           "the only channel). Compared in constant time and written as [redacted] in the "
+                           "service's logs; keep it out of a proxy's access log too. A lead whose phone is not "
+                           "known yet waits for a contacts webhook that gives it.",
+            "security": [{}],
+            "parameters": [{"name": "secret", "in": "path", "required": True,
+                            "schema": {"type": "string", "minLength": 32}}],
             "requestBody": {"required": True, "content": form},
             "responses": {**json_ok({"type": "object"}, "imported, updated, waiting, refused"),
-                          **_errors(401, 413, 422)}}},
+                          **_errors(400, 401, 413, 422)}}},
+        "/v1/crm/amocrm": {"post": {
+            "summary": "amoCRM webhook payload posted with an API key (a replay, a test)",
+            "description": "The same as /v1/crm/amocrm/{secret}, authorised by an API key in a header. A "
+                           "?token= query is refused (400): query strings end up in logs.",
+            "security": key,
+            "requestBody": {"required": True, "content": form},
+            "responses": {**json_ok({"type": "object"}, "imported, updated, waiting, refused"),
+                          **_errors(400, 401, 413, 422)}}},
         "/v1/crm/bitrix24": {"post": {
             "summary": "Bitrix24 outgoing webhook: ONCRMDEALADD, ONCRMDEALUPDATE",
             "description": "Authorised by auth[application_token] (the config's crm.bitrix24_application_token); "

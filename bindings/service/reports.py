@@ -1,13 +1,16 @@
 """The service's reports and deals: ``GET /v1/reports``, ``GET /v1/pools/usage``, ``POST /v1/deals``
-(API key), and the CRMs' webhooks ``POST /v1/crm/amocrm`` (an API key, or ``?token=`` equal to the
-config's ``crm.amocrm_token``: amoCRM signs nothing, the URL carries the secret) and
-``POST /v1/crm/bitrix24`` (the application token Bitrix24 puts in the body, see k50core.crm.bitrix24).
+(API key), and the CRMs' webhooks ``POST /v1/crm/amocrm/SECRET`` (the config's ``crm.amocrm_token`` as
+the last path segment: amoCRM signs nothing and sends no header of ours, so the URL is the only
+channel; compared in constant time and redacted from every log, see redact.py; ``POST /v1/crm/amocrm``
+takes an API key in a header instead) and ``POST /v1/crm/bitrix24`` (the application token Bitrix24
+puts in the body, see k50core.crm.bitrix24).
 
 Bodies are bounded (deals: 1 MiB and 5,000 rows; webhooks: 256 KiB); bad input is a 4xx naming the
 field. The report GETs also open to the dashboard's session cookie (see dashboard.py).
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 from datetime import datetime, timezone
@@ -76,18 +79,18 @@ def _problem(exc: Exception) -> Tuple[str, str]:
 
 
 class ReportRoutes:
-    def __init__(self, svc: Any, session_ok: Callable[[Request], bool]) -> None:
+    def __init__(self, svc: Any, session_ok: Callable[[Request], Awaitable[bool]]) -> None:
         self.svc = svc
         self.engine = svc.engine
         self.session_ok = session_ok
 
-    def reader(self, request: Request) -> None:
+    async def reader(self, request: Request) -> None:
         """An API key, or the dashboard's session cookie."""
-        if not self.session_ok(request):
+        if not await self.session_ok(request):
             self.svc.authorise(request)
 
     async def reports(self, request: Request) -> Response:
-        self.reader(request)
+        await self.reader(request)
         q = request.query_params
         problems: List[Tuple[str, str]] = []
         since = parse_when(q.get("since"), "since", problems)
@@ -110,7 +113,7 @@ class ReportRoutes:
         return JSONResponse({"by": dims, "since": since, "until": until, "rows": rows})
 
     async def pool_usage(self, request: Request) -> Response:
-        self.reader(request)
+        await self.reader(request)
         q = request.query_params
         problems: List[Tuple[str, str]] = []
         now = float(self.svc.now())
@@ -153,13 +156,21 @@ class ReportRoutes:
         return JSONResponse(out)
 
     async def amocrm(self, request: Request) -> Response:
-        token = self.engine.config.crm.get("amocrm_token")
-        given = request.query_params.get("token")
-        if given is not None and token:
-            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8")):
-                raise ApiError(401, "wrong token", [("token", "not the config's crm.amocrm_token")])
-        else:
+        """An amoCRM webhook: authorised by the path's secret (``/v1/crm/amocrm/SECRET``) or, on the bare
+        path, by an API key. A secret in the query is refused: query strings end up in more logs."""
+        if "token" in request.query_params:
+            raise ApiError(400, "the amoCRM secret goes in the path, not the query",
+                           [("token", "use POST /v1/crm/amocrm/SECRET (crm.amocrm_token) as amoCRM's webhook URL")])
+        given = request.path_params.get("secret")
+        if given is None:
             self.svc.authorise(request)
+        else:
+            token = self.engine.config.crm.get("amocrm_token")
+            if not token:
+                raise ApiError(401, "amoCRM webhooks are off: the config has no crm.amocrm_token",
+                               [("path", "not configured")])
+            if not _same_secret(given, token):
+                raise ApiError(401, "wrong amoCRM webhook secret", [("path", "not the config's crm.amocrm_token")])
         body = await read_limited(request, WEBHOOK_BODY)
         try:
             pairs = decode(body)
@@ -201,9 +212,17 @@ class ReportRoutes:
         return JSONResponse(out)
 
 
-def report_routes(svc: Any, route: Callable[..., Route], session_ok: Callable[[Request], bool]) -> List[Route]:
+def _same_secret(given: str, token: str) -> bool:
+    """Constant time whatever the lengths: the digests are compared, not the texts."""
+    a = hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
+    return hmac.compare_digest(a, hashlib.sha256(token.encode("utf-8")).digest())
+
+
+def report_routes(svc: Any, route: Callable[..., Route], session_ok: Callable[[Request], Awaitable[bool]]
+                  ) -> List[Route]:
     """The routes, each wrapped by the app's ``route`` (errors, metrics); authorised in their handlers."""
     r = ReportRoutes(svc, session_ok)
     return [route("/v1/reports", r.reports, ["GET"]), route("/v1/pools/usage", r.pool_usage, ["GET"]),
             route("/v1/deals", r.deals, ["POST"]), route("/v1/crm/amocrm", r.amocrm, ["POST"]),
+            route("/v1/crm/amocrm/{secret}", r.amocrm, ["POST"]),
             route("/v1/crm/bitrix24", r.bitrix24, ["POST"])]

@@ -97,6 +97,9 @@ class StoreThread:
         if writes.empty:
             if with_log:
                 self.backlog = False
+                if self.engine.recorder.due():  # visit counts of a worker with no lease traffic
+                    with self.lock:
+                        self.engine.write([], [], False)
             return False
         try:
             with self.lock:

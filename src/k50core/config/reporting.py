@@ -6,10 +6,12 @@
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 _REPORT_KEYS = {"plan", "package", "plans_file"}
 _CRM_KEYS = {"match_days", "amocrm_token", "bitrix24_application_token", "bitrix24_rest_url"}
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 PLANS = ("provider", "own", "code")
 MAX_MATCH_DAYS = 366
 
@@ -53,8 +55,11 @@ def parse_crm(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
         problems.append(("crm.match_days", f"expected a number of days from 1 to {MAX_MATCH_DAYS}"))
         days = 30
     out["match_days"] = float(days)
-    for key in ("amocrm_token", "bitrix24_application_token"):
-        _text(out, key, "crm", problems, lambda s: len(s) >= 16, "a secret of at least 16 characters")
+    _text(out, "amocrm_token", "crm", problems, lambda s: len(s) >= 32 and _URL_SAFE.fullmatch(s) is not None,
+          "a secret of at least 32 letters, digits, '-' or '_' (it is the webhook URL's last path segment: "
+          "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    _text(out, "bitrix24_application_token", "crm", problems, lambda s: len(s) >= 16,
+          "a secret of at least 16 characters")
     _text(out, "bitrix24_rest_url", "crm", problems, lambda s: s.startswith(("https://", "http://")),
           "an http(s) URL (the portal's inbound webhook: https://PORTAL/rest/USER/KEY/)")
     return out, problems

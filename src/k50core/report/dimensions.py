@@ -3,7 +3,9 @@ counted) and from the summary a call's attribution keeps of its visit (``visit_s
 
 Visits are counted per dimension (no row per page view): each ``GROUPS`` counter keeps its
 dimensions together (any combination within one group is reported with visits), each of ``SINGLE``
-is counted alone (a report by one of them has visits; a combination across counters has none).
+is counted alone, and the ``ALL`` counter keeps every dimension together, bounded (storage.py:
+at most so many combinations an hour and a day; past that a session's rarer dimensions read
+``OTHER``), for the combinations across counters.
 ``rule``, ``pool``, ``number`` are the engine's answer; ``status`` belongs to calls only; ``day`` /
 ``hour`` are times (UTC).
 """
@@ -31,6 +33,8 @@ SINGLE = ("landing.path", "landing.host", "referrer.host", "geo.city", "geo.coun
 TIMES = ("day", "hour")
 ENGINE = ("rule", "pool", "number")
 CALL_ONLY = ("status",)
+ALL = "all"          # the counter of every dimension together
+OTHER = "(other)"    # a value the ALL counter had no room left for
 KNOWN = JOINT + SINGLE + TIMES + CALL_ONLY
 
 
@@ -115,8 +119,8 @@ def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
 
 
 def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
-    """Which counter answers visits for ``by``: a group's, a SINGLE dimension's own, or None (no
-    counter has this combination: the report's visits are None)."""
+    """Which counter answers visits for ``by``: a group's, a SINGLE dimension's own, else the ALL
+    counter; None when ``by`` has ``status`` (a call's, not a visit's: the report's visits are None)."""
     attrs = [d for d in by if d not in TIMES]
     if any(d in CALL_ONLY for d in attrs):
         return None
@@ -127,4 +131,4 @@ def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
             return [name]
     if len(attrs) == 1 and attrs[0] in SINGLE:
         return [attrs[0]]
-    return None
+    return [ALL]

@@ -30,7 +30,7 @@ import phonenumbers
 from .. import pricing
 from ..sizing import recommend
 from . import storage
-from .dimensions import TIMES, ReportError, parse_by, visit_key_names
+from .dimensions import ALL, TIMES, ReportError, parse_by, visit_key_names
 
 MONTH_SECONDS = 30.4375 * 86400
 COLUMNS = ("visits", "calls", "answered", "first_time_callers", "minutes", "deals", "won", "revenue", "cost")
@@ -76,7 +76,12 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
 
     # calls with their deals' figures, grouped in the database; an unmatched call's group has no
     # keys but its times
+    timed = any(d in TIMES for d in dims)
+    no_keys = (None,) * width
+
     def key_of(unmatched: Any, values: Sequence[Any]) -> Tuple[Any, ...]:
+        if not timed:  # (the columns are text: their values are str or None already)
+            return (True,) + no_keys if unmatched else (False,) + tuple(values)
         out = tuple(_time_key(d, v) if d in TIMES else None if v is None or unmatched else str(v)
                     for d, v in zip(dims, values))
         return (bool(unmatched),) + out
@@ -105,19 +110,31 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
             g["visits"] = None
     else:
         by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
-        for text, at, n in storage.visit_counts(store, kinds[0], since, until, by_time):
-            values = orjson.loads(text)
+        for values, at, n in _visit_groups(store, kinds[0], dims, since, until, by_time):
             key: Tuple[Any, ...] = (False,) + tuple(
-                _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims)
+                _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims) if timed \
+                else (False,) + tuple(values.get(d) for d in dims)
             group(key)["visits"] += n
 
     rows = list(groups.values())
     _add_cost(rows, store, config, since, until, plans, settings)
     for r in rows:
         r["revenue"] = round(r["revenue"], 2)
-    rows.sort(key=lambda r: (-r["calls"], -(r["visits"] or 0), r["unmatched"],
-                             tuple("" if r[d] is None else str(r[d]) for d in dims)))
-    return [{**{d: r[d] for d in dims}, "unmatched": r["unmatched"], **{c: r[c] for c in COLUMNS}} for r in rows]
+    # keys are str or None (times as text): no conversion in the sort key. Each group's dict was
+    # made with its keys in the output's order (dims, unmatched, COLUMNS): returned as it is.
+    rows.sort(key=lambda r: (-r["calls"], -(r["visits"] or 0), r["unmatched"], [r[d] or "" for d in dims]))
+    return rows
+
+
+def _visit_groups(store: Any, kind: str, dims: Sequence[str], since: Optional[float], until: Optional[float],
+                  by_time: Optional[str]) -> List[Tuple[Dict[str, Any], Optional[float], int]]:
+    """(dimension values, hour or day start or None, visits) from the counter ``kind``; the ALL
+    counter's grouped by the dimensions asked for, in the database (its columns, no JSON read)."""
+    if kind != ALL:
+        return [(orjson.loads(text), at, n) for text, at, n in storage.visit_counts(store, kind, since, until, by_time)]
+    named = [d for d in dims if d not in TIMES]
+    return [(dict(zip(named, found)), found[-2], int(found[-1]))
+            for found in storage.combo_counts(store, named, since, until, by_time)]
 
 
 def _code(number: str) -> str:

@@ -9,7 +9,7 @@ import threading
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import storage
+from . import sessions, storage
 from .visits import VisitCounter
 
 log = logging.getLogger("k50core.report")
@@ -24,7 +24,7 @@ SAMPLE_MS = 300_000
 
 class Recorder:
     def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS) -> None:
-        self.visits = VisitCounter(activity=self._activity)
+        self.visits = VisitCounter(activity=self._activity, shared=True)  # decided with the other processes
         self.pools: Any = None  # the engine's, set once made
         self.started: Optional[str] = None  # the lease the visit being answered started, if any
         self.every_ms = max(1000, every_ms)
@@ -101,12 +101,15 @@ class Recorder:
             return
         self._written_ms = now_ms  # (a failed write below is retried at the next one that is due)
         self.sample(pools, now_ms, full or self._sampled_ms is None or now_ms - self._sampled_ms >= self.sample_ms)
+        starts, touched = self.visits.take_pending()
         rows = self.visits.take(now_ms)
         try:
-            storage.add_visit_counts(store, rows)
+            kept = sessions.write(store, starts, touched, rows, self.visits.gap_ms, self._activity, now_ms)
         except Exception:
             self.visits.give_back(rows)
+            self.visits.give_back_pending(starts, touched)
             raise
+        self.visits.sessions += kept
         samples, self._samples = self._samples, []
         try:
             storage.add_pool_samples(store, samples)

@@ -3,11 +3,21 @@ PostgreSQL understand, through the store's own connection, lock and transactions
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections import Counter
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import orjson
 
 from ..store.base import Store
 from . import sql
-from .visits import DAILY
+from .dimensions import ALL, JOINT, OTHER, VISIT_ORDER
+from .visits import DAILY, _dims_json
+
+# The ALL counter (every dimension together) keeps at most this many exact combinations an hour /
+# a day, and as many again with the SINGLE dimensions' values read OTHER; past both, every value
+# reads OTHER. So a report across counters reads at most ~4,000 rows a day, however varied the
+# traffic (a combination seen first keeps its place: most sessions come in the common ones).
+ALL_EXACT = {ALL: 300, ALL + DAILY: 2000}
 
 INF = float("inf")
 
@@ -28,10 +38,72 @@ def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) 
     if not rows:
         return
     with store.transaction(durable=False):
-        store.conn.cursor().executemany(store._sql(
+        add_counts(store, store.conn.cursor(), rows)
+
+
+def add_counts(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]) -> None:
+    """Inside a transaction: add the rows; the ALL counter's, bounded (``ALL_EXACT``), to ``visit_combos``."""
+    counts, combos = _bounded(store, cur, rows)
+    if counts:
+        cur.executemany(store._sql(
             "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"),
-            list(rows))
+            "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"), counts)
+    if combos:
+        values = []
+        for hour, kind, dims, n in combos:
+            named = orjson.loads(dims)
+            values.append((hour, kind, dims, *(named.get(d) for d in COMBO_DIMENSIONS), n))
+        cur.executemany(store._sql(COMBO_INSERT), values)
+
+
+COMBO_DIMENSIONS = VISIT_ORDER + ("number",)
+COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {', '.join(sql.COLUMNS[d] for d in COMBO_DIMENSIONS)}, "
+                f"visits) VALUES ({', '.join('?' for _ in range(len(COMBO_DIMENSIONS) + 4))}) "
+                "ON CONFLICT (kind, hour, dims) DO UPDATE SET visits = visit_combos.visits + excluded.visits")
+
+
+def _reduced(dims: str, keep: Tuple[str, ...]) -> str:
+    """The combination with every value but those of ``keep`` read OTHER."""
+    values = orjson.loads(dims)
+    return _dims_json({k: v if k in keep else OTHER for k, v in values.items()})
+
+
+_KEEP_GROUPS = JOINT  # what a reduced combination keeps: the groups' dimensions (the SINGLE ones vary most)
+
+
+def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
+             ) -> Tuple[List[Tuple[float, str, str, int]], List[Tuple[float, str, str, int]]]:
+    """(the other counters' rows, the ALL counter's) with the ALL counter's new combinations past
+    its bound folded into reduced ones."""
+    out: List[Tuple[float, str, str, int]] = []
+    combos: List[Tuple[float, str, str, int]] = []
+    full: Dict[Tuple[float, str], Counter] = {}
+    for hour, kind, dims, n in rows:
+        if kind in ALL_EXACT:
+            full.setdefault((hour, kind), Counter())[dims] += n
+        else:
+            out.append((hour, kind, dims, n))
+    for (hour, kind), found in full.items():
+        cur.execute(store._sql("SELECT dims FROM visit_combos WHERE kind = ? AND hour = ?"), (kind, hour))
+        known: Set[str] = {r[0] for r in cur.fetchall()}
+        room = [ALL_EXACT[kind] - sum(1 for d in known if OTHER not in d),
+                ALL_EXACT[kind] - sum(1 for d in known if OTHER in d)]
+        kept: Counter = Counter()
+        for dims, n in found.most_common():
+            if dims not in known:
+                if OTHER not in dims and room[0] > 0:
+                    room[0] -= 1
+                else:
+                    dims = _reduced(dims, _KEEP_GROUPS)
+                    if dims not in known:
+                        if room[1] > 0:
+                            room[1] -= 1
+                        else:
+                            dims = _reduced(dims, ())
+                known.add(dims)
+            kept[dims] += n
+        combos += [(hour, kind, dims, n) for dims, n in kept.items()]
+    return out, combos
 
 
 def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
@@ -73,6 +145,22 @@ def visit_counts(store: Store, kind: str, since: Optional[float], until: Optiona
         cur.execute(store._sql(f"SELECT dims, {hour}, sum(visits) FROM visit_counts WHERE kind = ? AND {where} "
                                f"GROUP BY dims{', hour' if by_time else ''}"), [part] + args)
         out += [(d, h, int(n)) for d, h, n in cur.fetchall()]
+    return out
+
+
+def combo_counts(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float],
+                 by_time: Optional[str]) -> List[Tuple[Any, ...]]:
+    """(*values of ``dims``, hour or day start or None, visits) of the ALL counter, grouped by those
+    dimensions in the database."""
+    out: List[Tuple[Any, ...]] = []
+    cur = store.conn.cursor()
+    keys = ", ".join(sql.COLUMNS[d] for d in dims)
+    for part, low, high in _visit_parts(ALL, since, until, by_time == "hour"):
+        where, args = _between("hour", low, high)
+        hour = "hour" if by_time else "NULL"
+        cur.execute(store._sql(f"SELECT {keys}, {hour}, sum(visits) FROM visit_combos WHERE kind = ? AND {where} "
+                               f"GROUP BY {keys}{', hour' if by_time else ''}"), [part] + args)
+        out += cur.fetchall()
     return out
 
 

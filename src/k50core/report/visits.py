@@ -9,8 +9,11 @@ here last longer than the gap ago, may have been active since (heartbeats, retur
 answered): the lease's last activity, read from its slot while nobody else holds it, decides.
 Counts go to the store at checkpoints (``take``), added to what it has.
 
-A visit without a visitor id (or session id) is a session of its own. Counts are per process:
-with several worker processes, a visitor seen by two of them within the gap may be counted twice.
+A visit without a visitor id (or session id) is a session of its own. With ``shared`` (what the
+engine uses) a named visitor's session start is not counted here: it waits, with the visitor's
+later activity, for ``take_pending`` and is decided at the next write against what every process
+sharing the store reported (sessions.py), so a visitor whose views land on two worker processes
+within the gap is one session, not two.
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import orjson
 
-from .dimensions import GROUPS, SINGLE, VISIT_ORDER, visit_values
+from .dimensions import ALL, GROUPS, SINGLE, VISIT_ORDER, visit_values
 
 GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
 _HOUR_MS = 3_600_000
 CountKey = Tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
+Start = Tuple[str, int, Optional[str], Any]  # (visitor, ms, lease, (hour, visit_values, number))
 
 
 def _dims_json(values: Mapping[str, Optional[str]]) -> str:
@@ -35,8 +39,12 @@ def _dims_json(values: Mapping[str, Optional[str]]) -> str:
 class VisitCounter:
     """Sessions per hour and per combination of dimensions, kept until ``take``."""
 
-    def __init__(self, gap_ms: int = GAP_MS, activity: Optional[Callable[[str, str], Optional[int]]] = None) -> None:
+    def __init__(self, gap_ms: int = GAP_MS, activity: Optional[Callable[[str, str], Optional[int]]] = None,
+                 shared: bool = False) -> None:
         self.gap_ms = gap_ms
+        self.shared = shared
+        self._starts: List[Start] = []     # shared: (visitor, ms, lease, count key) of sessions to decide
+        self._touched: Dict[str, int] = {}  # shared: visitor -> latest activity seen here since the last take
         self._last: Dict[str, int] = {}    # visitor -> last activity seen here (ms)
         self._lease: Dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
@@ -59,8 +67,14 @@ class VisitCounter:
             if lease is not None:
                 self._lease[visitor] = lease
             if last is not None and now_ms - last < self.gap_ms:
+                if self.shared:
+                    self._touched[visitor] = self._last[visitor]
                 return False
         key = (now_ms // _HOUR_MS * 3600, visit_values(attrs, rule, pool), number)
+        if visitor and self.shared:
+            with self._lock:
+                self._starts.append((visitor, now_ms, lease, key))
+            return True
         with self._lock:
             self._counts[key] += 1  # one count per session; its counters are made at take()
             self.sessions += 1
@@ -76,15 +90,34 @@ class VisitCounter:
         if now_ms is not None and self._last:
             cut, last = now_ms - self.gap_ms, self._last
             for visitor in [v for v, t in list(last.items()) if t < cut]:
-                if last.get(visitor, now_ms) < cut and not self._active(visitor, cut):
+                if last.get(visitor, now_ms) >= cut:
+                    continue
+                seen = self._seen(visitor)
+                if seen is None or seen < cut:
                     last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
                     self._lease.pop(visitor, None)
+                elif self.shared and seen > last[visitor]:
+                    self._touched[visitor] = seen  # its lease keeps it going: the other processes learn it
         return _rows(counts, returned)
 
-    def _active(self, visitor: str, cut: int) -> bool:
+    def _seen(self, visitor: str) -> Optional[int]:
         held = self._lease.get(visitor)
-        seen = self._activity(held, visitor) if held is not None and self._activity is not None else None
-        return seen is not None and seen >= cut
+        return self._activity(held, visitor) if held is not None and self._activity is not None else None
+
+    def take_pending(self) -> Tuple[List[Start], Dict[str, int]]:
+        """Shared: the session starts to decide and the visitors' latest activity since the last take."""
+        with self._lock:
+            starts, self._starts = self._starts, []
+            touched, self._touched = self._touched, {}
+        return starts, touched
+
+    def give_back_pending(self, starts: List[Start], touched: Dict[str, int]) -> None:
+        """What a failed write took: decided at the next one."""
+        with self._lock:
+            self._starts[:0] = starts
+            for visitor, at in touched.items():
+                if at > self._touched.get(visitor, -1):
+                    self._touched[visitor] = at
 
     def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
         """Rows a failed write took: added to the next take's."""
@@ -93,7 +126,7 @@ class VisitCounter:
 
     @property
     def pending(self) -> int:
-        return len(self._counts)
+        return len(self._counts) + len(self._starts)
 
 
 def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[Tuple[float, str, str, int]]:
@@ -119,4 +152,7 @@ def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[
                 dims = _dims_json({name: value})
                 out[(float(hour), name, dims)] += n
                 out[(day, name + DAILY, dims)] += n
+        full = _dims_json({**named, "number": number})  # every dimension together (bounded: storage.py)
+        out[(float(hour), ALL, full)] += n
+        out[(day, ALL + DAILY, full)] += n
     return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]
