@@ -193,3 +193,23 @@ def test_starts_a_killed_host_took_but_never_wrote_are_recovered(tmp_path, build
     with Engine.from_config(CFG20, implementation=build, store=db) as again:
         ids = {r[0] for r in again.store.conn.execute("SELECT visitor_id FROM visits")}
     assert ids == {f"k{i}" for i in range(6)}
+
+
+def test_the_service_writer_writes_visit_counts_without_lease_traffic(tmp_path):
+    """A worker whose visits take no number (no rule matches) has nothing of the leases to write;
+    its visit counts still reach the store at the writer's next round once they are due."""
+    import asyncio
+    from k50core.bindings.service.writer import StoreThread
+    cfg = {"pools": CFG20["pools"], "rules": [{"name": "paid", "when": {"traffic_type": "paid"}, "pool": "p"}]}
+    engine = Engine.from_config(cfg, store=str(tmp_path / "k.db"))
+    writer = StoreThread(engine)
+    try:
+        for i in range(3):
+            assert engine.assign(visit(i), now=1000 + i).number is None
+        assert engine.recorder.due()
+        asyncio.run(writer.commit(with_log=True))
+        counted = engine.store.conn.execute("SELECT count(*) FROM visit_counts").fetchone()[0]
+        assert counted > 0 and not engine.recorder.due() and engine.store.count("leases") == 0
+    finally:
+        asyncio.run(writer.close(close_engine=False))
+        engine.close()

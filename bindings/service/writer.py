@@ -99,7 +99,7 @@ class StoreThread:
                 self.backlog = False
                 if self.engine.recorder.due():  # visit counts of a worker with no lease traffic
                     with self.lock:
-                        self.engine.write([], [], False)
+                        self.leases.write(writes, durable=False)  # nothing of the leases: the counts after it
             return False
         try:
             with self.lock:
