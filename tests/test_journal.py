@@ -294,9 +294,10 @@ def test_failed_writes_lose_no_start(tmp_path, small_files, build):
                 engine.flush()
             except RuntimeError:
                 pass
-    assert engine.journal.unstored == len(engine._starts)        # what is not stored is journaled
-    assert set(on_disk(tmp_path / "k.db")) >= {v["visitor_id"] for v, _ in engine._starts}
-    engine.journal.close()                                        # as a kill leaves it: files released
+    leases = engine.lease_recorder
+    assert leases.journal.unstored == leases.position - leases.starts_stored  # what is not stored is journaled
+    assert set(on_disk(tmp_path / "k.db")) >= {v["visitor_id"] for v, _ in leases._starts}
+    leases.journal.close()                                        # as a kill leaves it: files released
     with Engine.from_config(CFG20, implementation=build, store=db) as again:
         ids = {r[0] for r in again.store.conn.execute("SELECT visitor_id FROM visits")}
     assert ids == {f"v{i}" for i in range(40)}

@@ -242,7 +242,7 @@ def test_shared_lease_of_an_ended_number_belongs_to_the_sharer(build):
 
 def test_returning_fast_path_matches_the_full_path(build):
     engine = Engine.from_config(config(), implementation=build)
-    full = type(engine).assign.__get__(engine)          # the whole path, without the core's shortcut
+    full = engine._assign_new                           # the whole path, without the core's shortcut
     first = engine.assign(visit("v1"), now=1000)
     fast = engine.assign(visit("v1"), now=1001)
     slow = full(visit("v1"), 1002)
@@ -626,11 +626,11 @@ def test_heartbeat_many_over_batches_matches_the_reference_and_skips_garbage():
 
 
 def test_one_heartbeat_in_the_core_answers_as_the_engine_path(build):
-    """Engine.heartbeat is bound to the slot table's heartbeat: same answers as renewing through
+    """Engine.heartbeat is the slot table's heartbeat: same answers as renewing through
     Pools, for every kind of clock and token."""
     e = Engine.from_config(config(), implementation=build)
     token = e.assign(visit("v1"), now=1000).token
-    assert type(e).heartbeat(e, token, 1100) is True               # the class's (Pools) path
+    assert e.pools.renew(token, 1_100_000) is True                 # the Pools path (milliseconds)
     assert e.heartbeat(token, 1200) is True and e.heartbeat(token, 1200.5) is True
     assert e.heartbeat(token, now=2000) is True                    # 1200.5 + 900 = 2100.5 > 2000
     assert e.heartbeat("0.0.0", 2000) is False and e.heartbeat(17, 2000) is False and e.heartbeat("", 2000) is False

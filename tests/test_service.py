@@ -153,6 +153,29 @@ def test_bad_requests_are_4xx_json(client, path, body, status, field):
         assert field in [p["field"] for p in got["problems"]] and all(p["message"] for p in got["problems"])
 
 
+@pytest.mark.parametrize("path,body,loc", [
+    ("/v1/visit", b'{"url": "https://x.ru/", "cookies": {"a": 1}}', ["body", "cookies"]),
+    ("/v1/visit", b'{"url": "https://x.ru/", "visitor_id": "a\\u0000b"}', ["body", "visitor_id"]),
+    ("/v1/visit", b'{"visitor_id": "v1"}', ["body", "url"]),
+    ("/v1/visit", b'{"url": "https://x.ru/", "claim": 7}', ["body", "claim"]),
+    ("/v1/heartbeat", b'{"token": ""}', ["body", "token"]),
+    ("/v1/heartbeat", b"[]", ["body"]),
+])
+def test_a_bad_body_names_each_fault_with_its_loc(client, path, body, loc):
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["problems"]
+    assert problem["loc"][:len(loc)] == loc and problem["field"] == (loc[1] if len(loc) > 1 else "body")
+
+
+def test_nan_anywhere_in_a_body_is_not_json(client):
+    for body in (b'{"url": "https://x.ru/", "extra": NaN}', b'{"token": "1.2", "x": [-Infinity]}'):
+        assert client.post("/v1/visit", content=body, headers={"Content-Type": "application/json"}).status_code == 400
+    ok = client.post("/v1/visit", content=b'{"url": "https://x.ru/?q=NaN+Infinity"}',
+                     headers={"Content-Type": "application/json"})
+    assert ok.status_code == 200, ok.text
+
+
 def test_oversized_body_is_413(client):
     big = b'{"url": "https://x.ru/", "referrer": "' + b"a" * MAX_BODY + b'"}'
     r = client.post("/v1/visit", content=big, headers={"Content-Type": "application/json"})
@@ -633,7 +656,7 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
                         rows.execute(reader._sql("SELECT count(*) FROM visits WHERE visitor_id = ?"), (f"c{i}",))
                         if rows.fetchone()[0] == 1:
                             return
-                        if e.journal is not None and f"c{i}" in on_disk_journal():
+                        if e.lease_recorder.journal is not None and f"c{i}" in on_disk_journal():
                             journaled.add(i)
                         else:
                             missing.append(i)
@@ -641,10 +664,10 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
     try:
         asyncio.run(run())
         assert missing == []
-        if e.journal is not None:   # the answers did not wait for the store: some were only journaled
+        if e.lease_recorder.journal is not None:   # the answers did not wait for the store: some were only journaled
             assert journaled
         assert e.store.count("visits") == 40 and e.store.count("leases") >= 10
-        assert e.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
+        assert e.lease_recorder.journal is None or on_disk_journal() == set()   # all stored: the journal emptied
     finally:
         e.close()
 
@@ -703,7 +726,7 @@ def test_a_failed_store_write_is_a_503_and_nothing_is_lost(store_url, clock, cap
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             r = browser_visit(c, url=CAMPAIGN, visitor_id="unlucky")
-            if e.journal is None:
+            if e.lease_recorder.journal is None:
                 assert r.status_code == 503 and r.json() == {"error": "storage unavailable, try again"}
                 assert "fire" not in r.text and r.headers["retry-after"] == "1"
             else:
@@ -727,7 +750,7 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
     fail: 503, the start queued, stored by the next write; nothing is lost."""
     e = Engine.from_config(demo_config_path(), store=str(tmp_path / "k50.db"))
     journal_fails = [True, True]
-    real_append, real_save = e.journal.append, e.store.save_writes
+    real_append, real_save = e.lease_recorder.journal.append, e.store.save_writes
     store_fails = []
 
     def append(starts):
@@ -741,7 +764,7 @@ def test_a_failing_journal_disk_falls_back_to_the_store_then_503(tmp_path, clock
             store_fails.pop()
             raise RuntimeError("disk on fire")
         return real_save(starts, events, durable, replayed)
-    e.journal.append, e.store.save_writes = append, save
+    e.lease_recorder.journal.append, e.store.save_writes = append, save
     try:
         with TestClient(create_app(e, now=clock), raise_server_exceptions=False) as c:
             first = browser_visit(c, url=CAMPAIGN, visitor_id="direct")

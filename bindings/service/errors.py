@@ -5,23 +5,27 @@ Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "messa
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Sequence, Tuple, Union
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
 
 
 class ApiError(Exception):
-    """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs."""
+    """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs; ``locs``,
+    when given, each problem's place in the request as pydantic gives it (``["body", "cookies"]``)."""
 
     def __init__(self, status: int, error: str, problems: Sequence[Tuple[str, str]] = (),
-                 headers: Optional[Dict[str, str]] = None) -> None:
+                 locs: Sequence[Sequence[Union[str, int]]] = (), headers: Optional[Dict[str, str]] = None) -> None:
         super().__init__(error)
         self.status, self.error, self.problems, self.headers = status, error, list(problems), headers
+        self.locs = [list(loc) for loc in locs]
 
     def body(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"error": self.error}
         if self.problems:
             out["problems"] = [{"field": f, "message": m} for f, m in self.problems]
+            for problem, loc in zip(out["problems"], self.locs):
+                problem["loc"] = loc
         return out
 
     def header_list(self) -> List[Tuple[bytes, bytes]]:

@@ -30,7 +30,9 @@ _SCHEMAS: Dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "problems": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "field": {"type": "string"}, "message": {"type": "string"},
+            "loc": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "description": "where in the request, as pydantic names it (a body's faults)"}}}}}},
     "Intent": {"type": "object", "required": ["token", "kind"], "properties": {
         "token": {"type": "string", "maxLength": 64, "description": "the token /v1/visit gave"},
         "kind": {"type": "string", "enum": ["click", "copy"],

@@ -3,7 +3,8 @@
 Every page view of every visitor comes here, so these two skip the framework: the headers
 are read once from the ASGI scope, the body from ``receive``, and the answer is written as
 bytes. (Starlette's Request, routing and JSONResponse cost several times what the engine's
-assign does for a returning visitor.) Everything else goes on to the Starlette app.
+assign does for a returning visitor.) Their bodies are pydantic types (bodies.py), validated
+from the bytes. Everything else goes on to the Starlette app.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from k50core.config.phones import display as format_number
 from k50core.pools import Assignment
 
 from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID
-from .errors import ApiError, body_json, kind, json_bytes, read_body
+from .bodies import HEARTBEAT, VISIT, decode, present
+from .errors import ApiError, json_bytes, read_body
 from .intents import intent
 from .limits import networks_of
 
@@ -29,9 +31,6 @@ log = logging.getLogger("k50core.service")
 Headers = List[Tuple[bytes, bytes]]
 Answer = Tuple[int, Any, Headers]  # status, JSON body (None: no body), extra headers
 
-# visit fields the body may carry: name -> the longest value taken
-VISIT_TEXT = {"visitor_id": 256, "session_id": 64, "url": 16384, "referrer": 16384, "user_agent": 4096,
-              "token": 64, "ga_client_id": 64, "ga_session_id": 32}
 _GA_CLIENT = re.compile(r"\d{1,20}\.\d{1,20}")
 _GA_SESSION = re.compile(r"\d{1,20}")
 
@@ -84,49 +83,6 @@ class Incoming:
         return None
 
 
-def parse_visit(data: Any) -> Dict[str, Any]:
-    """The visit fields of a /v1/visit body, type-checked (422 naming each bad field).
-
-    Checked by hand, not by a pydantic model as the config is: every page view passes here, and a
-    model measured more than twice this function's time, a cost the visitor path does not take."""
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {kind(data)}")])
-    problems: List[Tuple[str, str]] = []
-    visit: Dict[str, Any] = {}
-    for name, limit in VISIT_TEXT.items():
-        value = data.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            problems.append((name, f"expected a string, got {kind(value)}"))
-        elif len(value) > limit:
-            problems.append((name, f"longer than {limit} characters"))
-        elif name == "visitor_id" and (not value or not value.isprintable()):
-            problems.append((name, "expected 1-256 printable characters"))
-        else:
-            visit[name] = value
-    if "url" not in visit and not any(f == "url" for f, _ in problems):
-        problems.append(("url", "required: the page's URL"))
-    cookies = data.get("cookies")
-    if cookies is not None:
-        if isinstance(cookies, str):
-            if len(cookies) > 8192:
-                problems.append(("cookies", "longer than 8192 characters"))
-            else:
-                visit["cookies"] = cookies
-        elif isinstance(cookies, dict):
-            bad = [k for k, v in cookies.items() if not isinstance(v, str) or len(k) > 256 or len(v) > 4096]
-            if bad or len(cookies) > 100:
-                problems.append(("cookies", "expected at most 100 name: string value pairs"))
-            else:
-                visit["cookies"] = dict(cookies)
-        else:
-            problems.append(("cookies", f"expected an object or a Cookie header string, got {kind(cookies)}"))
-    if problems:
-        raise ApiError(422, "invalid visit", problems)
-    return visit
-
-
 def ga_cookie(visit: Dict[str, Any]) -> None:
     """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie, and a
     ga_session_id for a GA4 stream's _ga_<container> cookie (see attribution.visit_summary)."""
@@ -159,11 +115,9 @@ async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
     A returning visitor with a live lease gets it before anything else. A new visitor headed for
     a dynamic pool gets, while the guard is on, a provisional answer: no number and a ``claim``
     ticket, which the snippet sends back with the same visit to take the number (see limits.py)."""
-    data = body_json(body)
-    fields = parse_visit(data)
-    claim = data.get("claim")
-    if claim is not None and (not isinstance(claim, str) or len(claim) > 64):
-        raise ApiError(422, "invalid visit", [("claim", "expected the claim ticket /v1/visit gave")])
+    given = decode(VISIT, body, "invalid visit")
+    fields = present(given)
+    claim = fields.pop("claim", None)
     if "visitor_id" not in fields:
         cookie = req.visitor_cookie()
         fields["visitor_id"] = cookie if cookie and VISITOR_ID.match(cookie) else secrets.token_urlsafe(16)
@@ -221,13 +175,12 @@ def site_number(svc: "Service") -> Assignment:
 async def assign(svc: "Service", fields: Dict[str, Any], now: float) -> Assignment:
     """The engine's assign: memory work, right here; a new lease is safe before its number is shown:
     in the engine's journal (a SQLite file), or committed (PostgreSQL)."""
-    started = svc.engine.lease_starts
     try:
         got = svc.engine.assign(fields, now, fields.get("token"))
     except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
         log.exception("a new visitor's lease start could not be kept")
         raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None
-    if svc.engine.lease_starts != started and svc.store.must_wait:
+    if svc.store.leases.commit_before_showing():
         await svc.commit()
     return got
 
@@ -262,12 +215,7 @@ async def guarded(svc: "Service", guard: Any, fields: Dict[str, Any], ip: Option
 async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
     """POST /v1/heartbeat: the page is still open; is its lease alive? A token this process did not
     give the caller's network counts against the address's heartbeat allowance (429 over it)."""
-    data = body_json(body)
-    token = data.get("token") if isinstance(data, dict) else None
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid body", [("body", f"expected a JSON object, got {kind(data)}")])
-    if not isinstance(token, str) or not 0 < len(token) <= 64:
-        raise ApiError(422, "invalid heartbeat", [("token", "expected the token /v1/visit gave")])
+    token = decode(HEARTBEAT, body, "invalid heartbeat")["token"]
     now = float(svc.now())
     guard = svc.guard
     if guard is None:

@@ -26,7 +26,8 @@ from k50core.crm.forms import decode
 from k50core.report import ReportError
 from k50core.report.export import report_csv
 
-from .errors import ApiError, body_json, kind
+from .bodies import DEALS, check
+from .errors import ApiError, body_json
 
 DEALS_BODY = 1024 * 1024
 WEBHOOK_BODY = 256 * 1024
@@ -145,9 +146,7 @@ class ReportRoutes:
     async def deals(self, request: Request) -> Response:
         self.svc.authorise(request)  # before the body is read
         data = body_json(await read_limited(request, DEALS_BODY))
-        rows = data.get("deals") if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            raise ApiError(422, "invalid deals", [("deals", f"expected an array of deals, got {kind(rows)}")])
+        rows = data if isinstance(data, list) else check(DEALS, data, "invalid deals")["deals"]
         if len(rows) > MAX_DEALS:
             raise ApiError(413, f"more than {MAX_DEALS} deals in one request: send them in parts")
         result = await self.svc.store.run(self.engine.import_deals, rows, float(self.svc.now()), "api")

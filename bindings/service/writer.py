@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, TypeVar
 
 from k50core.engine import Engine
+from k50core.leases import LeaseRecorder
 
 log = logging.getLogger("k50core.service")
 START_SLICE = 40  # lease starts written at a time on the loop (about a millisecond) ...
@@ -32,11 +33,13 @@ T = TypeVar("T")
 
 class StoreThread:
     """``await run(fn, ...)`` runs ``fn`` on the store's thread (under ``lock``); ``await commit()``
-    returns once every lease start queued before it is stored (as the module's note says where)."""
+    returns once every lease start queued before it is stored (as the module's note says where).
+    It writes through the engine's ``lease_recorder`` (k50core.leases), whose writes it defers."""
 
     def __init__(self, engine: Engine, inline: Optional[bool] = None) -> None:
         self.engine = engine
-        engine.defer_writes = True
+        self.leases: LeaseRecorder = engine.lease_recorder
+        self.leases.defer_writes = True
         # A SQLite file's write is CPU work of the process: done right on the loop, it costs that.
         # Handed to a thread, it waits for the GIL at every step while the loop is busy (the convoy
         # effect) and takes several times as long. A server's store (PostgreSQL) is mostly waiting
@@ -53,11 +56,6 @@ class StoreThread:
         self._writing = False
         self.backlog = False  # lease log rows left for the next writes
 
-    @property
-    def must_wait(self) -> bool:
-        """Whether a request that queued a lease start awaits commit() before showing its number."""
-        return self.engine.starts_need_commit
-
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         def locked() -> T:
             with self.lock:
@@ -73,11 +71,11 @@ class StoreThread:
         synchronous commit on the store's thread, one group at a time: whoever asks while one is
         under way joins the next (the lease log goes with every group)."""
         if self.inline:
-            goal, log_due = self.engine.lease_starts, with_log
+            goal, log_due = self.leases.position, with_log
             while True:
                 wrote = self._write_here(log_due)
                 log_due = log_due and self.backlog
-                if (self.engine.starts_stored >= goal or not wrote) and not log_due:
+                if (self.leases.stored_up_to(goal) or not wrote) and not log_due:
                     return
                 await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
@@ -94,26 +92,24 @@ class StoreThread:
         """One slice, on the loop: the oldest lease starts, and with ``with_log`` the lease log
         once no start waits behind the slice (an end in the log must not reach the store before
         the start of the lease it cuts). False when there was nothing to write."""
-        starts, events = self.engine.take_writes(with_log)
-        if not starts and not events:
+        leases = self.leases
+        writes = leases.take(with_log, max_starts=START_SLICE, max_events=LOG_SLICE)
+        if writes.empty:
             if with_log:
                 self.backlog = False
                 if self.engine.recorder.due():  # visit counts of a worker with no lease traffic
                     with self.lock:
-                        self.engine.write([], [], False)
+                        self.leases.write(writes, durable=False)  # nothing of the leases: the counts after it
             return False
-        now_starts, later_starts = starts[:START_SLICE], starts[START_SLICE:]
-        now_events, later_events = ([], events) if later_starts else (events[:LOG_SLICE], events[LOG_SLICE:])
         try:
             with self.lock:
-                self.engine.write(now_starts, now_events, False)  # one transaction: all of it or none
+                leases.write(writes, durable=False)  # one transaction: all of it or none (else requeued)
         except Exception as exc:
-            self.engine.requeue(starts, events)
-            log.error("writing %d lease starts and %d log events failed", len(starts), len(events), exc_info=exc)
+            log.error("writing %d lease starts and %d log events failed", len(writes.starts), len(writes.events),
+                      exc_info=exc)
             raise
-        self.engine.requeue(later_starts, later_events)
         if with_log:  # a write of starts alone says nothing of the log left
-            self.backlog = bool(later_events)
+            self.backlog = leases.log_waiting
         return True
 
     async def _write_groups(self) -> None:
@@ -126,14 +122,13 @@ class StoreThread:
                     if not group:
                         self._writing = False
                         return
-                starts, events = self.engine.take_writes()  # after the group's starts were queued
+                writes = self.leases.take()  # after the group's starts were queued
                 error: Optional[BaseException] = None
                 try:
-                    await self.run(self.engine.write, starts, events, True)
-                except Exception as exc:  # kept for the next write; the waiting requests are told
-                    self.engine.requeue(starts, events)
-                    log.error("writing %d lease starts and %d log events failed", len(starts), len(events),
-                              exc_info=exc)
+                    await self.run(self.leases.write, writes, True)
+                except Exception as exc:  # requeued by write(); the waiting requests are told
+                    log.error("writing %d lease starts and %d log events failed", len(writes.starts),
+                              len(writes.events), exc_info=exc)
                     error = exc
                 for done in group:
                     _settle(done, error)
@@ -160,7 +155,7 @@ class StoreThread:
         await self.commit(with_log=True)
         if close_engine:
             await self.run(self.engine.close)
-        self.engine.defer_writes = False
+        self.leases.defer_writes = False
         self._executor.shutdown(wait=True)
 
 
