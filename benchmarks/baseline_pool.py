@@ -8,16 +8,15 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import deque
-from typing import Deque, Dict, List, Optional, Tuple
 
 
 class LockedPool:
-    def __init__(self, numbers: List[str], hold: float, cooldown: float) -> None:
+    def __init__(self, numbers: list[str], hold: float, cooldown: float) -> None:
         self.hold, self.cooldown = hold, cooldown
-        self.free: Deque[str] = deque(numbers)              # oldest-idle first
-        self.held: Dict[str, List] = {}                     # visitor → [number, until]
-        self.expiries: List[Tuple[float, str]] = []         # (until, visitor)
-        self.cooling: Deque[Tuple[float, str]] = deque()    # (free at, number)
+        self.free: deque[str] = deque(numbers)              # oldest-idle first
+        self.held: dict[str, list] = {}                     # visitor → [number, until]
+        self.expiries: list[tuple[float, str]] = []         # (until, visitor)
+        self.cooling: deque[tuple[float, str]] = deque()    # (free at, number)
         self.lock = threading.Lock()
 
     def _release(self, now: float) -> None:
@@ -32,7 +31,7 @@ class LockedPool:
         while self.cooling and self.cooling[0][0] <= now:
             self.free.append(self.cooling.popleft()[1])
 
-    def assign(self, visitor: str, now: float) -> Optional[str]:
+    def assign(self, visitor: str, now: float) -> str | None:
         with self.lock:
             lease = self.held.get(visitor)
             if lease is not None and lease[1] > now:

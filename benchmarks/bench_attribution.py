@@ -10,7 +10,6 @@ import os
 import sys
 import tempfile
 import time
-from typing import Dict
 
 from k50core import Engine
 
@@ -34,10 +33,10 @@ def _run(store: str, calls: int = N) -> float:
         return calls / (time.perf_counter() - t)
 
 
-def compare() -> Dict[str, float]:
+def compare() -> dict[str, float]:
     from pgserver import PostgresServer
 
-    out: Dict[str, float] = {}
+    out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out["sqlite_file_per_s"] = _run(os.path.join(tmp, "k50.db"))
     out["sqlite_memory_per_s"] = _run(":memory:")

@@ -2,12 +2,11 @@
 import pytest
 import rule_engine
 from growthbook.core import evalCondition
+from rulesets import one_condition
 
 import k50core
-from k50core.rules import compile_condition
 from k50core import _impl
-
-from rulesets import one_condition
+from k50core.rules import compile_condition
 
 COND, ATTRS, TEXT = one_condition()
 

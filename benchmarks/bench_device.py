@@ -14,8 +14,9 @@ import collections
 import importlib
 import itertools
 import timeit
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 import user_agents
 from ua_parser import user_agent_parser
@@ -40,7 +41,7 @@ _ENGINES = [
 ]
 
 
-def new_uas(n: int, seed: int = 0) -> List[str]:
+def new_uas(n: int, seed: int = 0) -> list[str]:
     """n distinct, realistic UAs (browser builds differ, so regex groups do)."""
     out = []
     for i in itertools.count(seed):
@@ -70,7 +71,7 @@ def _cold(core: ModuleType) -> None:
     user_agent_parser._PARSE_CACHE.clear()
 
 
-def _per_call_ns(stmt: str, env: Dict[str, Any], number: int, repeat: int = 5) -> float:
+def _per_call_ns(stmt: str, env: dict[str, Any], number: int, repeat: int = 5) -> float:
     return min(timeit.repeat(stmt, globals=env, number=number, repeat=repeat)) / number * 1e9
 
 
@@ -82,12 +83,12 @@ def _per_item_ns(fn: Callable[[], Any], items: int, repeat: int = 5, setup: Call
     return best / items * 1e9
 
 
-def compare(repeat_calls: int = 1_000_000, batch: int = 100_000, new: int = 1_000) -> Dict[str, float]:
+def compare(repeat_calls: int = 1_000_000, batch: int = 100_000, new: int = 1_000) -> dict[str, float]:
     """ns per UA and speed-ups of the compiled build over user_agents."""
     core = _impl.by_name("compiled")
     f, fs, env = core.device_type, core.device_types, {"ua": UA}
     f(UA)
-    r: Dict[str, float] = {}
+    r: dict[str, float] = {}
     r["loop_overhead_ns"] = _per_call_ns("ua", env, repeat_calls)  # timeit's own loop, included below
     r["compiled_repeat_single_ns"] = _per_call_ns("f(ua)", {**env, "f": f}, repeat_calls)
     same = [UA] * batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 from k50core import Engine
 from k50core.cli import demo_config_path
@@ -23,7 +23,7 @@ REFERRERS = ("news.example.co.uk", "blog.shop{}.msk.ru", "m.site{}.com.br", "use
              "forum{}.example.com")
 
 
-def urls(n: int) -> List[str]:
+def urls(n: int) -> list[str]:
     return [f"https://shop.example.ru/catalog/%D0%B4%D0%B8%D0%B2%D0%B0%D0%BD%D1%8B/{i}?utm_source=yandex"
             f"&utm_medium=cpc&utm_campaign=spring%20sale%20{i}&utm_term=%D0%BA%D1%83%D0%BF%D0%B8%D1%82%D1%8C"
             for i in range(n)]
@@ -38,7 +38,7 @@ def best_ns(fn: Callable[[], object], per: int, repeats: int) -> float:
     return best / per * 1e9
 
 
-def measure(visits: int, repeats: int) -> Dict[str, float]:
+def measure(visits: int, repeats: int) -> dict[str, float]:
     landing = urls(visits)
     refs = [REFERRERS[i % len(REFERRERS)].format(i) for i in range(visits)]
     catalogue = SourceCatalogue()

@@ -4,13 +4,12 @@ The mixed rule sets (every clause kind the rule index takes, and a few it
 cannot) are swept from 100 to 100,000 rules by sweep_rules.py; here 1,000 and
 10,000 of them run under pytest-benchmark, beside GrowthBook's loop at 1,000.
 """
+import rulesets
+from _build import matcher
 from growthbook.core import evalCondition
 
 from k50core import Engine
 from k50core.cli import DEMO_VISITS, demo_config_path
-
-import rulesets
-from _build import matcher
 
 RULES = rulesets.rules(1000)
 VISITS = rulesets.visits(3000)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 import maxminddb
 
@@ -19,18 +20,18 @@ from k50core import _impl
 N = 10_000
 
 
-def random_ips(n: int, seed: int = 2024) -> List[str]:
+def random_ips(n: int, seed: int = 2024) -> list[str]:
     """n random dotted-quad IPv4 addresses, the same for a given seed."""
     rnd = random.Random(seed)
     return [".".join(str(rnd.randrange(256)) for _ in range(4)) for _ in range(n)]
 
 
-def _each(fn: Callable[[str], Any], ips: List[str]) -> None:
+def _each(fn: Callable[[str], Any], ips: list[str]) -> None:
     for ip in ips:
         fn(ip)
 
 
-def _best_ns(fn: Callable[[str], Any], ips: List[str], repeats: int) -> float:
+def _best_ns(fn: Callable[[str], Any], ips: list[str], repeats: int) -> float:
     """Best per-call time over repeats passes (after one warm-up pass)."""
     _each(fn, ips)  # warm caches: page cache, mmap, the compiled record cache
     best = float("inf")
@@ -41,7 +42,7 @@ def _best_ns(fn: Callable[[str], Any], ips: List[str], repeats: int) -> float:
     return best / len(ips) * 1e9
 
 
-def compare(n: int = 20_000, repeats: int = 3) -> Dict[str, float]:
+def compare(n: int = 20_000, repeats: int = 3) -> dict[str, float]:
     """Compiled GeoIP.region vs maxminddb Reader.get, timed in this process.
 
     Best of `repeats` passes for Reader.get (~0.4 s each at n=20000) and of

@@ -26,15 +26,14 @@ import argparse
 import os
 import sys
 import time
-from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from k50core.simulate import CallerModel, simulate  # noqa: E402
-from k50core.simulate_callers import REGIONS  # noqa: E402
-
 from svgplot import line_chart  # noqa: E402
 from traffic_b import TrafficB  # noqa: E402
+
+from k50core.simulate import CallerModel, simulate  # noqa: E402
+from k50core.simulate_callers import REGIONS  # noqa: E402
 
 SIZES = (30, 40, 50, 60, 75, 92)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "intents_accuracy.svg")
@@ -59,7 +58,7 @@ def main() -> None:
     ap.add_argument("--svg", default=OUT, help="where the chart goes ('' for none)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    series: Dict[str, List[float]] = {}
+    series: dict[str, list[float]] = {}
     for name, run in (("A", model_a), ("B", model_b)):
         print(f"\nmodel {name}: accuracy (calls attributed to the visitor who made them)")
         print("| numbers | without intents | with intents |\n|---:|---:|---:|")

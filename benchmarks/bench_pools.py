@@ -8,11 +8,11 @@ import multiprocessing
 import os
 import tempfile
 import time
-from typing import Callable, Dict, List
-
-from k50core import Engine
+from collections.abc import Callable
 
 from baseline_pool import LockedPool
+
+from k50core import Engine
 
 N_NUMBERS = 2000
 NUMBERS = [f"+7495{i:07d}" for i in range(N_NUMBERS)]
@@ -21,14 +21,14 @@ CONFIG = {"pools": {"p": {"type": "dynamic", "numbers": NUMBERS, "hold_seconds":
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
 
-def visits(n: int, prefix: str = "v") -> List[dict]:
+def visits(n: int, prefix: str = "v") -> list[dict]:
     return [{"visitor_id": f"{prefix}{i}", "ip": "5.101.68.156", "user_agent": UA,
              "url": f"https://shop.example.ru/catalog?utm_source=yandex&utm_medium=cpc&utm_campaign=c{i % 50}"}
             for i in range(n)]
 
 
-def _interleaved(fns: Dict[str, Callable[[float], object]], ops: int, repeats: int = 200,
-                 between: Callable[[], object] = lambda: None) -> Dict[str, float]:
+def _interleaved(fns: dict[str, Callable[[float], object]], ops: int, repeats: int = 200,
+                 between: Callable[[], object] = lambda: None) -> dict[str, float]:
     """Best ns per op of each function, their repeats taken in turn.
 
     Alternating means a busy spell of this shared 2-core machine slows both
@@ -82,7 +82,7 @@ def scaling(processes: int, seconds: float = 1.0) -> float:
         return total
 
 
-def compare() -> Dict[str, float]:
+def compare() -> dict[str, float]:
     """The side-by-side rows: an engine with a SQLite file store, as deployed; nothing drained or
     discarded (renewals reach the store at checkpoints, which the 200 s of clock the repeats
     span cross several times, paid inside the timed calls)."""
@@ -105,7 +105,7 @@ def compare() -> Dict[str, float]:
         for i in ids:
             assign(i, now)
 
-    r: Dict[str, float] = {}
+    r: dict[str, float] = {}
     r.update(_interleaved({
         "k50_heartbeat_ns": lambda now: [engine.heartbeat(t, now) for t in tokens],
         "k50_heartbeat_many_ns": lambda now: engine.heartbeat_many(tokens, now),

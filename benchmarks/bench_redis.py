@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import redis
 
@@ -146,7 +146,7 @@ def _host(kind: str, target: str, n: int, claims: int, host: int, start, out) ->
     out.put((time.perf_counter() - t0, lat))
 
 
-def claims_run(kind: str, server: Server, n: int, claims: int, hosts: int) -> Tuple[float, float]:
+def claims_run(kind: str, server: Server, n: int, claims: int, hosts: int) -> tuple[float, float]:
     """(claims per second over all hosts, p99 of one claim in ms)."""
     tag = uuid.uuid4().hex[:8]
     if kind == "k50":
@@ -173,7 +173,7 @@ def claims_run(kind: str, server: Server, n: int, claims: int, hosts: int) -> Tu
 
 
 # -- returning visitors on one host ------------------------------------------------------------
-def returning_run(url: str, visitors: int = 10_000, rounds: int = 20) -> Dict[str, float]:
+def returning_run(url: str, visitors: int = 10_000, rounds: int = 20) -> dict[str, float]:
     """Returning visitors per second on one host: the local path over Redis, and in process memory."""
     out = {}
     for name, kw in (("redis", {"state_url": url}), ("memory", {})):
@@ -195,7 +195,7 @@ def returning_run(url: str, visitors: int = 10_000, rounds: int = 20) -> Dict[st
     return out
 
 
-def main(argv: List[str]) -> None:
+def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--numbers", type=int, default=5000)
     ap.add_argument("--claims", type=int, default=1500, help="k50core's claims per host process (hosts x claims < numbers)")
@@ -206,7 +206,7 @@ def main(argv: List[str]) -> None:
     try:
         print(f"redis-server {server.port} (appendfsync everysec); pool of {args.numbers} numbers, "
               f"{args.claims} claims per host ({args.peer_claims} for the peers); cores: {os.cpu_count()}")
-        rows: Dict[Tuple[str, int], Tuple[float, float]] = {}
+        rows: dict[tuple[str, int], tuple[float, float]] = {}
         for hosts in (1, 2, 3):
             for kind in ("k50", "lua-scan", "watch-multi"):
                 claims = args.claims if kind == "k50" else args.peer_claims

@@ -18,7 +18,7 @@ import random
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
@@ -37,12 +37,12 @@ BYS = ["source", "source,query.utm_campaign", "day,status", "landing.path", "geo
        "source,landing.path", "query.utm_campaign,geo.region,number", "day,source,device.type"]  # the last three: ALL
 
 
-def zipf(rng: random.Random, items: List[Any], s: float = 1.1) -> Any:
+def zipf(rng: random.Random, items: list[Any], s: float = 1.1) -> Any:
     weights = [1 / (i + 1) ** s for i in range(len(items))]
     return rng.choices(items, weights)[0]
 
 
-def config(numbers: int) -> Dict[str, Any]:
+def config(numbers: int) -> dict[str, Any]:
     return {"pools": {"ads": {"type": "dynamic", "numbers": [f"+7495{1000000 + i}" for i in range(numbers)]}},
             "rules": [{"name": "paid", "when": {"traffic_type": "ads"}, "pool": "ads"}]}
 
@@ -106,7 +106,7 @@ def populate(store: Any, visits: int, calls: int, seed: int = 7) -> None:
     print(f"  {calls:,} calls, {len(deal_rows):,} deals stored in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
-def run(name: str, target: str, visits: int, calls: int, repeat: int) -> List[str]:
+def run(name: str, target: str, visits: int, calls: int, repeat: int) -> list[str]:
     store = open_store(target)
     if store.count("calls") == 0:
         print(f"{name}: populating", file=sys.stderr)

@@ -21,10 +21,9 @@ import sys
 import tempfile
 import textwrap
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import httpx
-
 
 HELLO = textwrap.dedent("""
     async def app(scope, receive, send):
@@ -79,8 +78,8 @@ def _serve(args: list, port: int, cwd: str) -> subprocess.Popen:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def _wrk(url: str, seconds: int, connections: int, script: Optional[str] = None,
-         args: Sequence[str] = ()) -> Tuple[float, float]:
+def _wrk(url: str, seconds: int, connections: int, script: str | None = None,
+         args: Sequence[str] = ()) -> tuple[float, float]:
     """(requests/s, p99 latency in ms) from one wrk run."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
@@ -96,7 +95,7 @@ def _wrk(url: str, seconds: int, connections: int, script: Optional[str] = None,
     return rps, p99
 
 
-def compare(seconds: int = 5, connections: int = 10, repeats: int = 3) -> Dict[str, float]:
+def compare(seconds: int = 5, connections: int = 10, repeats: int = 3) -> dict[str, float]:
     """Both servers up at once; wrk runs alternate between them (after a warm-up run each), so a
     noisy neighbour on this shared machine hits both alike; the medians are kept."""
     if shutil.which("wrk") is None:

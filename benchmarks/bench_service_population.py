@@ -22,7 +22,6 @@ import sys
 import tempfile
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Tuple
 
 import httpx
 
@@ -64,9 +63,9 @@ def pool_size(visitors: int) -> int:
     return recommend(visitors, 4.0).numbers
 
 
-def populate(base: str, visitors: int, threads: int = 8) -> List[Tuple[str, str]]:
+def populate(base: str, visitors: int, threads: int = 8) -> list[tuple[str, str]]:
     """Each visitor arrives as the snippet does; (visitor id, token) of each."""
-    def some(k: int) -> List[Tuple[str, str]]:
+    def some(k: int) -> list[tuple[str, str]]:
         out = []
         with httpx.Client(base_url=base, headers={"User-Agent": BROWSER_UA}, timeout=30) as c:
             for i in range(k, visitors, threads):
@@ -82,7 +81,7 @@ def populate(base: str, visitors: int, threads: int = 8) -> List[Tuple[str, str]
         return [p for part in pool.map(some, range(threads)) for p in part]
 
 
-def run(visitors: int, workers: int, seconds: int, connections: int, repeats: int) -> Dict[str, float]:
+def run(visitors: int, workers: int, seconds: int, connections: int, repeats: int) -> dict[str, float]:
     numbers = pool_size(visitors)
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "hello.py"), "w") as f:

@@ -6,7 +6,6 @@ each build (``python benchmarks/bench_simulate.py``).
 from __future__ import annotations
 
 import time
-from typing import Dict
 
 from k50core.simulate import simulate
 
@@ -23,9 +22,9 @@ def bench_simulate_one_day_every_visit_calls(benchmark):
     assert report.calls > 2500
 
 
-def compare(repeats: int = 3) -> Dict[str, float]:
+def compare(repeats: int = 3) -> dict[str, float]:
     """Best wall seconds per simulated day of 3,000 visits, per build and call share."""
-    out: Dict[str, float] = {}
+    out: dict[str, float] = {}
     for build in ("compiled", "reference"):
         for share in (0.05, 1.0):
             best = float("inf")

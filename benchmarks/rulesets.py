@@ -10,7 +10,7 @@ first-match loop has to try every rule.
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 REGIONS = ["RU-MOW", "RU-SPE", "RU-MOS", "RU-LEN", "RU-NVS", "RU-SVE", "RU-KDA", "RU-TA", "RU-NIZ", "RU-SAM",
            "RU-ROS", "RU-BA", "RU-KEM", "RU-CHE", "RU-PER", "RU-VOR", "RU-VGG", "RU-KYA", "RU-SAR", "RU-TYU"]
@@ -19,16 +19,16 @@ SOURCES = ["yandex", "google", "bing", "mail.ru", "vk", "ok.ru", "dzen", "telegr
 DEVICES = ["mobile", "desktop", "tablet"]
 
 
-def rules(n: int = 1000, seed: int = 7) -> List[Dict[str, Any]]:
+def rules(n: int = 1000, seed: int = 7) -> list[dict[str, Any]]:
     """Conditions in priority order (the ``when`` of each rule)."""
     rnd = random.Random(seed)
-    out: List[Dict[str, Any]] = [{"ip": {"$inGroup": "office"}}]
+    out: list[dict[str, Any]] = [{"ip": {"$inGroup": "office"}}]
     for i in range(20):
         out.append({"landing.path": {"$regex": f"^/promo{i}/"}, "traffic_type": {"$in": ["ads", "social"]}})
     for i in range(5):
         out.append({"landing.path": {"$regex": f"^/(sale|offer){i}/[0-9]+$"}})
     for i in range(int(n * 0.65)):
-        cond: Dict[str, Any] = {"query.utm_campaign": f"campaign_{i}"}
+        cond: dict[str, Any] = {"query.utm_campaign": f"campaign_{i}"}
         if i % 3 == 0:
             cond["query.utm_source"] = rnd.choice(SOURCES)
         if i % 5 == 0:
@@ -50,13 +50,13 @@ def rules(n: int = 1000, seed: int = 7) -> List[Dict[str, Any]]:
 SAVED_GROUPS = {"office": ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32"]}
 
 
-def visits(n: int = 2000, seed: int = 11, n_rules: int = 1000) -> List[Dict[str, Any]]:
+def visits(n: int = 2000, seed: int = 11, n_rules: int = 1000) -> list[dict[str, Any]]:
     rnd = random.Random(seed)
     campaigns = int(n_rules * 0.65)
     out = []
     for k in range(n):
         kind = k % 3
-        attrs: Dict[str, Any] = {
+        attrs: dict[str, Any] = {
             "visitor_id": f"v{k}", "ts": 1_700_000_000.0 + k,
             "ip": f"{rnd.randint(1, 223)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
             "landing": {"host": "shop.example.ru", "path": rnd.choice(["/", "/catalog/sofas", "/about", "/promo3/x"])},
@@ -79,7 +79,7 @@ def visits(n: int = 2000, seed: int = 11, n_rules: int = 1000) -> List[Dict[str,
     return out
 
 
-def one_condition() -> Tuple[Dict[str, Any], Dict[str, Any], str]:
+def one_condition() -> tuple[dict[str, Any], dict[str, Any], str]:
     """A 5-clause condition, a visit it matches, and the same in rule-engine's language."""
     cond = {
         "geo.region": {"$in": ["RU-MOW", "RU-MOS"]},
@@ -96,18 +96,18 @@ def one_condition() -> Tuple[Dict[str, Any], Dict[str, Any], str]:
 
 
 # -- mixed rule sets of every clause kind (the rule-index sweep) ---------------------------
-def mixed_rules(n: int, seed: int = 3) -> List[Dict[str, Any]]:
+def mixed_rules(n: int, seed: int = 3) -> list[dict[str, Any]]:
     """n rules: half on a path regex ``^/catalog/sectionN(/|$)``, the rest mostly ``$in`` of
     regions, sources and devices, with some ``$host``, ``$cidr``, ``$glob``, ``$or``, five
     country exclusions (``$not`` of ``$in``: indexed by the countries they exclude) and three
     unanchored regexes the index cannot take (residual: tried for every visit)."""
     rnd = random.Random(seed)
-    out: List[Dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     exclusions, residual = 5, 3  # "a few" of each, whatever the rule count
     for i in range(n - exclusions - residual):
         kind = i % 20
         if kind < 10:
-            cond: Dict[str, Any] = {"landing.path": {"$regex": f"^/catalog/section{i}(/|$)"}}
+            cond: dict[str, Any] = {"landing.path": {"$regex": f"^/catalog/section{i}(/|$)"}}
             if kind == 0:
                 cond["traffic_type"] = {"$in": ["ads", "search"]}
         elif kind < 16:
@@ -139,7 +139,7 @@ MIXES = {
 }
 
 
-def mixed_visits(n: int, n_rules: int, seed: int = 5, mix: str = "default") -> List[Dict[str, Any]]:
+def mixed_visits(n: int, n_rules: int, seed: int = 5, mix: str = "default") -> list[dict[str, Any]]:
     """Enriched attribute dicts (what ``Engine.attributes`` returns) aimed at ``mixed_rules``:
     section paths (some past the last rule's number), region × source × device, partner
     referrers and their subdomains, addresses in and out of the rules' networks, promo paths,
@@ -149,7 +149,7 @@ def mixed_visits(n: int, n_rules: int, seed: int = 5, mix: str = "default") -> L
     out = []
     for _ in range(n):
         kind = rnd.choice(kinds)
-        a: Dict[str, Any] = {
+        a: dict[str, Any] = {
             "landing": {"host": "shop.example.ru", "path": rnd.choice(["/", "/about", "/cart", "/catalog/"])},
             "query": {}, "referrer": {"host": rnd.choice(["yandex.ru", "www.google.com", "vk.com"])},
             "source": rnd.choice(SOURCES + ["other"]), "traffic_type": rnd.choice(TRAFFIC),

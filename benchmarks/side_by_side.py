@@ -14,11 +14,13 @@ import argparse
 import os
 import sys
 import time
-from typing import Callable, List, Tuple
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import rule_engine  # noqa: E402
+import rulesets  # noqa: E402
+from _build import matcher  # noqa: E402
 from growthbook.core import evalCondition  # noqa: E402
 
 import k50core  # noqa: E402
@@ -26,10 +28,7 @@ from k50core import Engine  # noqa: E402
 from k50core.cli import DEMO_VISITS, demo_config_path  # noqa: E402
 from k50core.rules import compile_condition  # noqa: E402
 
-import rulesets  # noqa: E402
-from _build import matcher  # noqa: E402
-
-Row = Tuple[str, float, str, float, str]  # what, k50 ns, peer name, peer ns, target
+Row = tuple[str, float, str, float, str]  # what, k50 ns, peer name, peer ns, target
 
 
 def best_ns(fn: Callable[[], object], per_call: int, repeats: int) -> float:
@@ -42,7 +41,7 @@ def best_ns(fn: Callable[[], object], per_call: int, repeats: int) -> float:
     return best / per_call * 1e9
 
 
-def best_each(fns: List[Tuple[Callable[[], object], int]], repeats: int) -> List[float]:
+def best_each(fns: list[tuple[Callable[[], object], int]], repeats: int) -> list[float]:
     """best_ns() of several functions, their repeats taken in turn (both sides of a ratio
     then see the same busy and quiet spells of the machine)."""
     best = [float("inf")] * len(fns)
@@ -61,7 +60,7 @@ def loop(fn: Callable, arg: object, n: int) -> Callable[[], None]:
     return run
 
 
-def conditions(repeats: int) -> List[Row]:
+def conditions(repeats: int) -> list[Row]:
     cond, attrs, text = rulesets.one_condition()
     fast = compile_condition(cond)
     rule = rule_engine.Rule(text, context=rule_engine.Context(resolver=rule_engine.resolve_item))
@@ -79,7 +78,7 @@ def conditions(repeats: int) -> List[Row]:
     ]
 
 
-def first_match(repeats: int) -> List[Row]:
+def first_match(repeats: int) -> list[Row]:
     rules, visits = rulesets.rules(1000), rulesets.visits(3000)
     fast = matcher(rules, rulesets.SAVED_GROUPS)
 
@@ -96,7 +95,7 @@ def first_match(repeats: int) -> List[Row]:
     return [("first match over 1,000 rules", k50, "growthbook loop", gb, ">= 1000x")]
 
 
-def throughput(repeats: int) -> List[Row]:
+def throughput(repeats: int) -> list[Row]:
     rules, visits = rulesets.rules(1000), rulesets.visits(3000)
     engine_1000 = Engine.from_config({"pools": {"p": {"type": "static", "numbers": ["+74950000100"]}},
                                       "lists": rulesets.SAVED_GROUPS,
@@ -113,8 +112,8 @@ def throughput(repeats: int) -> List[Row]:
     ]
 
 
-def peers_of_helpers() -> List[Row]:
-    rows: List[Row] = []
+def peers_of_helpers() -> list[Row]:
+    rows: list[Row] = []
     try:
         import bench_geoip
         g = bench_geoip.compare()
@@ -133,11 +132,11 @@ def peers_of_helpers() -> List[Row]:
     return rows
 
 
-def pools() -> List[Row]:
+def pools() -> list[Row]:
     import bench_pools
     p = bench_pools.compare()
     peer = "lock-based Python pool"
-    rows: List[Row] = [
+    rows: list[Row] = [
         ("heartbeat (one call), 1,000 live leases, SQLite file store", p["k50_heartbeat_ns"], peer + " renew", p["peer_renew_ns"], ""),
         ("heartbeat_many (per token), same", p["k50_heartbeat_many_ns"], peer + " renew", p["peer_renew_ns"], ">= 20x"),
         ("lease log: drain_leases, per renewal event", p["k50_drain_per_event_ns"], "", 0.0, "off the hot path"),
@@ -153,7 +152,7 @@ def pools() -> List[Row]:
     return rows
 
 
-def attribution() -> List[Row]:
+def attribution() -> list[Row]:
     import bench_attribution
     a = bench_attribution.compare()
     return [
@@ -163,7 +162,7 @@ def attribution() -> List[Row]:
     ]
 
 
-def simulator() -> List[Row]:
+def simulator() -> list[Row]:
     import bench_simulate
     s = bench_simulate.compare(repeats=2)
     return [(f"simulate one day of 3,000 visits ({k})", v * 1e9, "", 0.0, "well under a minute")

@@ -7,13 +7,13 @@ the benchmark's dependencies.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 420, 80, 190, 40, 60
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
-def _nice_ticks(top: float, count: int = 5) -> List[float]:
+def _nice_ticks(top: float, count: int = 5) -> list[float]:
     """Round tick values from 0 to at least ``top``."""
     if top <= 0:
         return [0.0, 1.0]
@@ -35,7 +35,7 @@ def _label(v: float) -> str:
 
 
 def line_chart(title: str, x_label: str, y_label: str, xs: Sequence[float],
-               series: Dict[str, Sequence[float]]) -> str:
+               series: dict[str, Sequence[float]]) -> str:
     """SVG text: one line per series over ``xs`` (log scale), ticks at the swept values."""
     lo, hi = math.log10(min(xs)), math.log10(max(xs))
     span = (hi - lo) or 1.0
@@ -68,7 +68,7 @@ def line_chart(title: str, x_label: str, y_label: str, xs: Sequence[float],
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>')
     for k, (name, vals) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
-        points: List[Tuple[float, float]] = [(px(x), py(v)) for x, v in zip(xs, vals) if v == v]
+        points: list[tuple[float, float]] = [(px(x), py(v)) for x, v in zip(xs, vals) if v == v]
         if points:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')

@@ -24,14 +24,14 @@ import random
 import sys
 import tempfile
 import time
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from k50core import Engine  # noqa: E402
-
 from baseline_pool import LockedPool  # noqa: E402
 from svgplot import line_chart  # noqa: E402
+
+from k50core import Engine  # noqa: E402
 
 ROUND_SECONDS = 15.0  # a page heartbeats every 15 s; checkpoints every 30 s (the default)
 UAS = [
@@ -47,7 +47,7 @@ UAS = [
 ]
 
 
-def numbers(n: int) -> List[str]:
+def numbers(n: int) -> list[str]:
     return [f"+7{495 + i // 10_000_000}{i % 10_000_000:07d}" for i in range(n)]
 
 
@@ -59,7 +59,7 @@ def config(n: int) -> dict:
                       {"name": "rest", "pool": "p"}]}
 
 
-def visits(n: int, seed: int) -> List[dict]:
+def visits(n: int, seed: int) -> list[dict]:
     """Visits of another shape than the tests': utm and click ids, referrers, varied IPs."""
     rnd = random.Random(seed)
     out = []
@@ -82,7 +82,7 @@ def visits(n: int, seed: int) -> List[dict]:
     return out
 
 
-def percentiles(samples: List[int], overhead: int) -> Tuple[float, float, float]:
+def percentiles(samples: list[int], overhead: int) -> tuple[float, float, float]:
     samples.sort()
     n = len(samples)
     return tuple(max(0, samples[min(n - 1, int(q * n))] - overhead) for q in (0.5, 0.99, 0.999))  # type: ignore
@@ -105,7 +105,7 @@ def engine_for(n: int, store: str, workdir: str) -> Engine:
     return engine
 
 
-def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> Dict[str, float]:
+def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> dict[str, float]:
     """One working set: new visitors, then rounds of returns and heartbeats, k50core and peer. A
     small working set gets more rounds (at least 100,000 calls of each kind in all): a round of
     1,000 calls is over too soon to time alone on a shared machine."""
@@ -114,7 +114,7 @@ def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> D
     vs = visits(n, seed=n + 7)
     ns = time.perf_counter_ns
     now = 1_000.0
-    new_lat: List[int] = []
+    new_lat: list[int] = []
     t0 = time.perf_counter()
     assign = engine.assign
     tokens = []
@@ -132,8 +132,8 @@ def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> D
         peer.assign(vid, now + ROUND_SECONDS * k / n)
     rnd = random.Random(n)
     order = list(range(n))
-    took: Dict[str, List[float]] = {k: [] for k in ("assign", "peer_assign", "hb", "hb_many", "peer_renew", "floor")}
-    lat: Dict[str, List[int]] = {"assign": [], "hb": []}
+    took: dict[str, list[float]] = {k: [] for k in ("assign", "peer_assign", "hb", "hb_many", "peer_renew", "floor")}
+    lat: dict[str, list[int]] = {"assign": [], "hb": []}
     heartbeat, heartbeat_many = engine.heartbeat, engine.heartbeat_many
     for r in range(rounds):
         rnd.shuffle(order)
@@ -183,7 +183,7 @@ def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> D
             lat["hb"].append(ns() - t)
     alive = engine.stats(now=now + ROUND_SECONDS * (rounds + 1))["pools"]["p"]["leased"]
     engine.close()
-    out: Dict[str, float] = {k: min(v) for k, v in took.items()}
+    out: dict[str, float] = {k: min(v) for k, v in took.items()}
     out.update({k + "_mean": sum(v) / len(v) for k, v in took.items()})
     out["new_us"] = new_us
     out["alive"] = alive
@@ -193,7 +193,7 @@ def sweep_one(n: int, store: str, rounds: int, workdir: str, overhead: int) -> D
     return out
 
 
-def store_cost(n: int, seconds: float, workdir: str) -> Tuple[float, float, int]:
+def store_cost(n: int, seconds: float, workdir: str) -> tuple[float, float, int]:
     """n live leases heartbeating every 15 s for ``seconds`` of clock: the share of one core the
     store writes took (their time over the clock's), the longest single write (an embedding
     engine pays a checkpoint inside the call that finds it due; the service spreads it), and the
@@ -244,7 +244,7 @@ print(imported - t, built - imported, decided - built, assigned - decided)
 """
 
 
-def latency(n: int, workdir: str, overhead: int) -> List[Tuple[str, Tuple[float, float, float]]]:
+def latency(n: int, workdir: str, overhead: int) -> list[tuple[str, tuple[float, float, float]]]:
     """Single calls in steady state (a SQLite file store, n live leases): decide and attribute."""
     engine = engine_for(n, "sqlite", workdir)
     vs = visits(n, seed=3)
@@ -268,7 +268,7 @@ def latency(n: int, workdir: str, overhead: int) -> List[Tuple[str, Tuple[float,
             ("attribute (a SQLite file: on disk before it returns)", percentiles(attribute, overhead))]
 
 
-def cold_start() -> Tuple[float, float, float, float]:
+def cold_start() -> tuple[float, float, float, float]:
     import subprocess
     done = subprocess.run([sys.executable, "-c", COLD, os.path.dirname(os.path.abspath(__file__))],
                           capture_output=True, text=True, check=True)
@@ -303,7 +303,7 @@ def main(argv: Sequence[str] = ()) -> None:
         return
     overhead = timer_overhead()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: Dict[Tuple[int, str], Dict[str, float]] = {}
+    results: dict[tuple[int, str], dict[str, float]] = {}
     print("| live leases | store | returning `assign`: best / mean | peer | ratios | floor | `heartbeat_many`: best / mean "
           "| peer renew | ratios | `heartbeat` (one) | new visitor, whole | p50 / p99 / p99.9 returning "
           "| p50 / p99 / p99.9 heartbeat | p50 / p99 / p99.9 new |")

@@ -32,24 +32,24 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import rulesets  # noqa: E402
 from growthbook.core import evalCondition  # noqa: E402
 
 from k50core import Engine  # noqa: E402
 from k50core.rules import index  # noqa: E402
 
-import rulesets  # noqa: E402
-
 K50_ONLY = ("$host", "$cidr", "$glob")
 BOTS = {"device.type": "bot"}  # the engine's implicit first rule, given to GrowthBook too
 
 
-def engine_for(conditions: List[Dict[str, Any]]) -> Tuple[Engine, float, float]:
+def engine_for(conditions: list[dict[str, Any]]) -> tuple[Engine, float, float]:
     """The engine, and the wall and CPU seconds ``Engine.from_config`` took."""
     cfg = {"pools": {"p": {"type": "static", "numbers": ["+74950000100"]}},
            "rules": [{"name": f"r{i}", "when": c, "pool": "p"} for i, c in enumerate(conditions)]}
@@ -67,7 +67,7 @@ def best_rate(fn: Any, arg: Any, count: int, repeats: int) -> float:
     return count / best
 
 
-def single_calls(engine: Engine, visits: Sequence[Any]) -> Tuple[float, float]:
+def single_calls(engine: Engine, visits: Sequence[Any]) -> tuple[float, float]:
     """p50, p99 of one ``match`` call in microseconds."""
     match, clock = engine.match, time.perf_counter_ns
     samples = []
@@ -79,14 +79,14 @@ def single_calls(engine: Engine, visits: Sequence[Any]) -> Tuple[float, float]:
     return samples[len(samples) // 2] / 1e3, samples[int(len(samples) * 0.99)] / 1e3
 
 
-def growthbook_loop(conditions: List[Dict[str, Any]], visits: Sequence[Any]) -> Tuple[float, List[int]]:
+def growthbook_loop(conditions: list[dict[str, Any]], visits: Sequence[Any]) -> tuple[float, list[int]]:
     rules = [BOTS] + conditions
     t = time.process_time()
     out = [next((i for i, c in enumerate(rules) if evalCondition(v, c, {})), -1) for v in visits]
     return len(visits) / (time.process_time() - t), out
 
 
-def unexplained(engine: Engine, conditions: List[Dict[str, Any]], visits: Sequence[Any], gb: List[int]) -> int:
+def unexplained(engine: Engine, conditions: list[dict[str, Any]], visits: Sequence[Any], gb: list[int]) -> int:
     """Visits where GrowthBook and k50core disagree, other than by an operator GrowthBook lacks."""
     names = {f"r{i}": i + 1 for i in range(len(conditions))}
     names["(bots)"] = 0
@@ -103,7 +103,7 @@ def unexplained(engine: Engine, conditions: List[Dict[str, Any]], visits: Sequen
     return bad
 
 
-def sweep(sizes: Sequence[int], n_visits: int, seed: int, mix: str, repeats: int, gb_visits: int) -> List[Dict[str, Any]]:
+def sweep(sizes: Sequence[int], n_visits: int, seed: int, mix: str, repeats: int, gb_visits: int) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         conditions = rulesets.mixed_rules(n)
@@ -115,7 +115,7 @@ def sweep(sizes: Sequence[int], n_visits: int, seed: int, mix: str, repeats: int
         plain, ix, always = _programs(conditions)
         sample = visits[: max(200, min(len(visits), 2_000_000 // n))]
         plain_rate = best_rate(plain.first_match_many, sample, len(sample), 3)
-        row: Dict[str, Any] = {"rules": n, "compile_s": compile_s, "compile_cpu": compile_cpu, "rate": rate, "p50": p50, "p99": p99,
+        row: dict[str, Any] = {"rules": n, "compile_s": compile_s, "compile_cpu": compile_cpu, "rate": rate, "p50": p50, "p99": p99,
                                "plain_rate": plain_rate, "plain_visits": len(sample),
                                "gb_rate": None, "gb_visits": 0, "unexplained": None,
                                "index": index.describe(ix, always, n)}
@@ -133,7 +133,7 @@ def sweep(sizes: Sequence[int], n_visits: int, seed: int, mix: str, repeats: int
     return rows
 
 
-def _programs(conditions: List[Dict[str, Any]]) -> Tuple[Any, Any, List[int]]:
+def _programs(conditions: list[dict[str, Any]]) -> tuple[Any, Any, list[int]]:
     """A compiled matcher of the rules without an index (tries every rule), and their index."""
     from k50core import _impl
     from k50core.rules.compiler import Compiler, PathTable
@@ -144,7 +144,7 @@ def _programs(conditions: List[Dict[str, Any]]) -> Tuple[Any, Any, List[int]]:
     return _impl.by_name("compiled").Matcher(compiler.nodes, compiler.paths.paths, roots), ix, always
 
 
-def markdown(rows: List[Dict[str, Any]]) -> str:
+def markdown(rows: list[dict[str, Any]]) -> str:
     out = ["| rules | compile (wall / CPU) | `match_many` | `match` p50 / p99 | no index (every rule) | GrowthBook loop | "
            "vs GrowthBook | residual rules |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -163,7 +163,7 @@ W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 72, 24, 40, 52
 
 
-def chart_svg(rows: List[Dict[str, Any]], path: Optional[Path] = None,
+def chart_svg(rows: list[dict[str, Any]], path: Path | None = None,
               title: str = "First match: decisions per second against rules") -> str:
     import math
 
@@ -225,7 +225,7 @@ def _si(x: float) -> str:
     return f"{x:g}"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100,1000,10000,100000")
     ap.add_argument("--visits", type=int, default=20000)

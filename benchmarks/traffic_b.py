@@ -14,7 +14,7 @@ import heapq
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from k50core import Engine
 
@@ -45,24 +45,24 @@ class TrafficB:
     days: float = 1.0
     seed: int = 11
     start: float = 1_900_000_000.0
-    results: Dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
 
     def rate(self, t: float) -> float:
         day = (t - self.start) / 86400.0
         return self.visits_per_day / 86400.0 * (1 + self.swing * math.sin(2 * math.pi * (day - 0.35)))
 
-    def config(self, numbers: int) -> Dict[str, Any]:
+    def config(self, numbers: int) -> dict[str, Any]:
         return {"site": {"default_number": "+74951234567"},
                 "pools": {"b": {"type": "dynamic", "numbers": [f"+7499{i:07d}" for i in range(1, numbers + 1)],
                                 "hold_seconds": self.hold, "cooldown_seconds": self.cooldown,
                                 "on_exhausted": "share"}},
                 "rules": [{"name": "every", "pool": "b"}]}
 
-    def run(self, numbers: int, implementation: Optional[str] = None) -> Dict[str, Any]:
+    def run(self, numbers: int, implementation: str | None = None) -> dict[str, Any]:
         rng = random.Random(self.seed)
         top = self.visits_per_day / 86400.0 * (1 + self.swing)
         end = self.start + self.days * 86400.0
-        events: List[Tuple[float, int, Any]] = []
+        events: list[tuple[float, int, Any]] = []
         n = 0
 
         def at(t: float, what: Any) -> None:
@@ -77,8 +77,8 @@ class TrafficB:
                 break
             if rng.random() < self.rate(t) / top:
                 at(t, ("arrive",))
-        people: List[Tuple[float, int]] = []
-        who_place: Dict[int, Tuple[str, str, bool, bool]] = {}
+        people: list[tuple[float, int]] = []
+        who_place: dict[int, tuple[str, str, bool, bool]] = {}
         calls = right = with_intent = 0
         bins = [[0, 0.0, 0] for _ in range(10)]  # likelihood bins: calls, sum of likelihoods, right
         engine = Engine.from_config(self.config(numbers), implementation=implementation, now=self.start)
@@ -140,7 +140,7 @@ class TrafficB:
                 "calibration": [(i / 10, n, s / n, r / n) for i, (n, s, r) in enumerate(bins) if n]}
 
 
-def _cumulative() -> List[Tuple[str, str, float]]:
+def _cumulative() -> list[tuple[str, str, float]]:
     out, acc = [], 0.0
     for ip, code, share in PLACES:
         acc += share

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 VISITOR_COOKIE = "k50_vid"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 VISITOR_ID = re.compile(r"\A[A-Za-z0-9._~-]{1,128}\Z")  # a visitor id we accept as a cookie value
 
 
-def networks(items: Iterable[str]) -> List[Any]:
+def networks(items: Iterable[str]) -> list[Any]:
     """Addresses or CIDR networks (e.g. trusted proxies) as ip_network objects."""
     return [ipaddress.ip_network(i, strict=False) for i in items]
 
 
-def address_or_none(text: Optional[str]) -> Optional[Any]:
+def address_or_none(text: str | None) -> Any | None:
     """The ipaddress object of an address string; None for anything else."""
     try:
         return ipaddress.ip_address((text or "").strip())
@@ -27,7 +28,7 @@ def address_or_none(text: Optional[str]) -> Optional[Any]:
         return None
 
 
-def client_ip(peer: Optional[str], forwarded: Iterable[str], trusted: List[Any]) -> Optional[str]:
+def client_ip(peer: str | None, forwarded: Iterable[str], trusted: list[Any]) -> str | None:
     """The peer's address; X-Forwarded-For only when the peer is a trusted proxy (the rightmost
     address not itself a trusted proxy is the client)."""
     ip = address_or_none(peer)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any
 
 from k50core.config import schema
 
 DOCS = Path(__file__).resolve().parent
 # where each section of the schema sits in a config file, in the page's order
-SECTIONS: Tuple[Tuple[str, str, str], ...] = (
+SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("site", "Site", ""),
     ("pools.NAME", "Pool", "Each pool is `pools: {NAME: {...}}`."),
     ("rules[i]", "Rule", "A list, in priority order; a rule either names a `pool` or has `exclude: true`."),
@@ -33,7 +34,7 @@ SECTIONS: Tuple[Tuple[str, str, str], ...] = (
     ("attribution", "Attribution", ""),
 )
 # Meanings for the keys whose schema field carries no description (the schema's own text wins).
-MEANINGS: Dict[str, str] = {
+MEANINGS: dict[str, str] = {
     "pools.NAME.numbers": "the pool's phone numbers, normalised to E.164; a number belongs to one pool",
     "pools.NAME.default_number": "this pool's default number (else the site's)",
     "events.webhooks[i].url": "where the call is POSTed (http or https)",
@@ -50,7 +51,7 @@ MEANINGS: Dict[str, str] = {
     "rules[i].exclude": "a matching visit keeps the page's own number and takes none",
     "rules[i].note": "free text for people; ignored",
 }
-TOP: Dict[str, str] = {  # the top-level keys whose schema entry has no description
+TOP: dict[str, str] = {  # the top-level keys whose schema entry has no description
     "pools": "the tracking numbers, by pool name",
     "geoip": "the GeoIP database",
     "bots": "what bots get",
@@ -58,7 +59,7 @@ TOP: Dict[str, str] = {  # the top-level keys whose schema entry has no descript
 }
 
 
-def _type(spec: Dict[str, Any]) -> str:
+def _type(spec: dict[str, Any]) -> str:
     """A field's type in a few words: `integer ≥ 1`, `one of a, b`, `list of string`."""
     if "anyOf" in spec:
         kinds = [_type(s) for s in spec["anyOf"] if s.get("type") != "null"]
@@ -77,7 +78,7 @@ def _type(spec: Dict[str, Any]) -> str:
     return kind
 
 
-def _default(name: str, spec: Dict[str, Any], required: Sequence[str]) -> str:
+def _default(name: str, spec: dict[str, Any], required: Sequence[str]) -> str:
     if name in required:
         return "**required**"
     if "default" not in spec or spec["default"] is None or spec["default"] in ({}, []):
@@ -90,7 +91,7 @@ def _default(name: str, spec: Dict[str, Any], required: Sequence[str]) -> str:
     return f"`{value}`"
 
 
-def config_sections() -> List[Tuple[str, str, List[Tuple[str, str, str, str]]]]:
+def config_sections() -> list[tuple[str, str, list[tuple[str, str, str, str]]]]:
     """(where, intro, [(key, type, default, meaning)]) of each section, from the config's JSON Schema."""
     doc = schema.json_schema()
     out = []
@@ -146,7 +147,7 @@ def http_api_page() -> str:
             + render_markdown(openapi_document()))
 
 
-PAGES: Tuple[Tuple[str, Callable[[], str]], ...] = (("configuration.md", configuration_page),
+PAGES: tuple[tuple[str, Callable[[], str]], ...] = (("configuration.md", configuration_page),
                                                      ("http-api.md", http_api_page))
 
 

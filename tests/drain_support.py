@@ -5,14 +5,14 @@ then repeats the visit with the ticket and gets the number. ``browser_visit`` do
 a real browser's User-Agent, as the snippet does."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/120.0.0.0 Safari/537.36")
 BROWSER = {"User-Agent": CHROME}
 
 
-def browser_visit(client: Any, path: str = "/v1/visit", headers: Optional[Dict[str, str]] = None,
+def browser_visit(client: Any, path: str = "/v1/visit", headers: dict[str, str] | None = None,
                   **body: Any) -> Any:
     """POST the visit as the snippet does (a browser's User-Agent, the claim step when asked):
     the last response. ``client`` is a TestClient or an httpx client; ``path`` may be a full URL."""

@@ -14,17 +14,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from typing import List, Optional
 
 
-def _bin(name: str) -> Optional[str]:
+def _bin(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
 
 
 class PostgresServer:
     def __init__(self) -> None:
-        self.dir: Optional[str] = None
+        self.dir: str | None = None
         self.dsn = os.environ.get("K50CORE_POSTGRES_DSN")
         if self.dsn:
             return
@@ -34,7 +33,7 @@ class PostgresServer:
                                "or set K50CORE_POSTGRES_DSN to a server's DSN")
         self.dir = tempfile.mkdtemp(prefix="k50core-pg-")
         data, sock = os.path.join(self.dir, "data"), self.dir
-        as_user: List[str] = []
+        as_user: list[str] = []
         if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
             shutil.chown(self.dir, "postgres")
             os.chmod(self.dir, 0o755)

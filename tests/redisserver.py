@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-from typing import List, Optional
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -42,14 +41,14 @@ def free_cluster_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, aof: bool = False, extra: Optional[List[str]] = None, port: Optional[int] = None) -> None:
+    def __init__(self, aof: bool = False, extra: list[str] | None = None, port: int | None = None) -> None:
         if not os.path.exists(REDIS_SERVER):
             raise RuntimeError("redis-server is needed for the Redis pool tests: apt-get install redis-server")
         self.dir = tempfile.mkdtemp(prefix="k50core-redis-")
         self.port = port or free_port()
         self.aof = aof
         self.extra = extra or []
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.start()
 
     def start(self) -> None:
@@ -69,11 +68,11 @@ class RedisServer:
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
-    def url(self, namespace: Optional[str] = None) -> str:
+    def url(self, namespace: str | None = None) -> str:
         """A state URL with a namespace of its own (a fresh set of pools) unless one is given."""
         return f"redis://127.0.0.1:{self.port}/0?namespace={namespace or 't' + uuid.uuid4().hex[:12]}"
 
-    def aof_tail(self) -> Optional[str]:
+    def aof_tail(self) -> str | None:
         """The append-only file the server is writing to now (Redis 7: the last .incr.aof)."""
         import glob
         found = sorted(glob.glob(os.path.join(self.dir, "appendonlydir", "*.incr.aof")),

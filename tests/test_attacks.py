@@ -20,13 +20,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from service_support import T0, Clock, metric
+from test_snippet import browser  # noqa: F401  (the module's headless Chromium fixture)
 
 from k50core import Engine
 from k50core.bindings.service import create_app
 from k50core.bindings.service.limits import Protection
 from k50core.cli import demo_config_path
-from service_support import T0, Clock, metric
-from test_snippet import browser  # noqa: F401  (the module's headless Chromium fixture)
 
 KEY = "attack-test-key-0123456789"
 AUTH = {"X-API-Key": KEY}

@@ -7,12 +7,10 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from k50core import Engine
-from k50core.attribution import visit_summary
-from k50core.attribution import CallError
+from k50core.attribution import CallError, visit_summary
 
 CONFIG = {
     "site": {"default_number": "+74951234567"},

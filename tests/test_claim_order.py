@@ -14,8 +14,7 @@ import struct
 from array import array
 
 import pytest
-from hypothesis import settings
-from hypothesis import strategies as st
+from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from k50core._engine_py.pool import CLAIM_DEADLINE_MS, HEAD_SIZE, pack_state, unpack_state

@@ -1,10 +1,8 @@
 """Property tests: the compiled build answers exactly as the reference."""
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from k50core.rules import compile_condition
+from k50core.rules import compile_condition, index
 from k50core.rules.compiler import Compiler, PathTable, compile_groups
-from k50core.rules import index
 
 from .conftest import both_cores
 from .strategies import GROUPS, conditions, documents

@@ -7,12 +7,12 @@ import shutil
 
 import httpx
 import pytest
+from service_support import Clock, serving
+from test_snippet import browser  # noqa: F401  (the module's headless Chromium fixture)
 
 from k50core import Engine
 from k50core.bindings.service import create_app
 from k50core.bindings.service.limits import Protection
-from service_support import Clock, serving
-from test_snippet import browser  # noqa: F401  (the module's headless Chromium fixture)
 
 KEY = "dashboard-key-0123456789"
 T0 = 1_764_547_200.0  # 2025-12-01 00:00 UTC

@@ -13,14 +13,13 @@ import importlib
 import os
 import random
 import re
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
-from typing import Callable, List, Tuple
 
 import pytest
 import user_agents
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from k50core import _impl
 
@@ -53,13 +52,13 @@ def compiled() -> ModuleType:
     return BUILDS["compiled"]
 
 
-def oracle(ua: object) -> Tuple[str, str, str]:
+def oracle(ua: object) -> tuple[str, str, str]:
     """What user_agents says, under the rules both builds share."""
     return _oracle(str.__str__(ua)[:CAP] if isinstance(ua, str) else "")
 
 
 @cache
-def _oracle(text: str) -> Tuple[str, str, str]:
+def _oracle(text: str) -> tuple[str, str, str]:
     try:
         u = user_agents.parse(text)
     except Exception:
@@ -173,7 +172,7 @@ ENGINES = [
 ]
 
 
-def _sample(items: list, rng: random.Random, out: List[str]) -> None:
+def _sample(items: list, rng: random.Random, out: list[str]) -> None:
     """Appends a string drawn from an sre parse tree (usually a match)."""
     for op, av in items:
         if op is C.LITERAL:
@@ -220,25 +219,25 @@ def _in_class(items: list, c: str) -> bool:
     return False
 
 
-def _legacy_patterns() -> List[re.Pattern]:
+def _legacy_patterns() -> list[re.Pattern]:
     from ua_parser import user_agent_parser as uap
 
     return [p.user_agent_re for p in uap.USER_AGENT_PARSERS + uap.OS_PARSERS + uap.DEVICE_PARSERS]
 
 
-def regex_samples(rng: random.Random, per_regex: int) -> List[Tuple[int, str]]:
+def regex_samples(rng: random.Random, per_regex: int) -> list[tuple[int, str]]:
     """(parser index, string) with strings drawn from every ua-parser regex."""
     out = []
     for i, pat in enumerate(_legacy_patterns()):
         tree = _parser.parse(pat.pattern, pat.flags)
         for _ in range(per_regex):
-            parts: List[str] = []
+            parts: list[str] = []
             _sample(list(tree), rng, parts)
             out.append((i, "".join(parts)))
     return out
 
 
-def build_corpus(scale: int = 1) -> List[str]:
+def build_corpus(scale: int = 1) -> list[str]:
     rng = random.Random(20240501)
     corpus = list(REAL)
     for _ in range(600 * scale):
@@ -403,7 +402,7 @@ def test_prefilter_accepts_hypothesis_matches(compiled: ModuleType, data: st.Dat
     assert compiled._device_engine().filter.accepts(i, s), (i, pats[i].pattern, s)
 
 
-def _fake_useragent(mod: ModuleType) -> List[str]:
+def _fake_useragent(mod: ModuleType) -> list[str]:
     import json
 
     path = os.path.join(os.path.dirname(mod.__file__), "data", "browsers.jsonl")
@@ -411,7 +410,7 @@ def _fake_useragent(mod: ModuleType) -> List[str]:
         return sorted({json.loads(line)["useragent"] for line in fh})
 
 
-def _crawler_user_agents(mod: ModuleType) -> List[str]:
+def _crawler_user_agents(mod: ModuleType) -> list[str]:
     import json
 
     with open(os.path.join(os.path.dirname(mod.__file__), "crawler-user-agents.json"), encoding="utf-8") as fh:
@@ -419,7 +418,7 @@ def _crawler_user_agents(mod: ModuleType) -> List[str]:
 
 
 @pytest.mark.parametrize("module,load", [("fake_useragent", _fake_useragent), ("crawleruseragents", _crawler_user_agents)])
-def test_real_world_corpora_if_installed(compiled: ModuleType, module: str, load: Callable[[ModuleType], List[str]]) -> None:
+def test_real_world_corpora_if_installed(compiled: ModuleType, module: str, load: Callable[[ModuleType], list[str]]) -> None:
     """Thousands of real UAs shipped by optional packages (test extras)."""
     uas = load(pytest.importorskip(module))
     bad = [(ua, info) for ua, info in zip(uas, map(compiled.device_info, uas)) if info != oracle(ua)]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from service_support import serving
 from starlette.testclient import TestClient
 
 from k50core.bindings.service import create_app
@@ -21,7 +22,6 @@ from k50core.bindings.service.apidocs import operations
 from k50core.bindings.service.openapi import openapi_document
 from k50core.cli import app as cli_app
 from k50core.config import load_config
-from service_support import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

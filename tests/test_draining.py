@@ -8,14 +8,14 @@ import threading
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-
-from k50core.bindings.service import create_app
-from k50core.bindings.service.limits import Protection
-from k50core import Engine
 from drain_support import BROWSER, CHROME, browser_visit
 from service_support import T0, Clock, metric, serving
+from starlette.testclient import TestClient
 from test_snippet import browser, browser_agent, server  # noqa: F401 (fixtures: headless Chromium, a served demo)
+
+from k50core import Engine
+from k50core.bindings.service import create_app
+from k50core.bindings.service.limits import Protection
 
 KEY = "drain-key"
 CAMPAIGN = "https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core.enrich.url import MAX_FIELD, MAX_PARAMS, host_of, normalize_host, split_url
 

@@ -8,19 +8,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from drain_support import browser_visit
+from hypothesis import HealthCheck, given, settings, strategies as st
+from service_support import T0, Clock, metric
 
 from k50core import ConfigError, Engine
 from k50core.attribution import visit_summary
-from k50core.config.model import parse
-from k50core.store import open_store
-from drain_support import browser_visit
-from service_support import T0, Clock, metric
-
 from k50core.bindings.events import Dispatcher, attribution_json, backoff, retry_after
 from k50core.bindings.events.payloads import GA4_NAME_MAX, GA4_VALUE_MAX
 from k50core.bindings.telephony.signing import SignatureError, Verifier
+from k50core.config.model import parse
+from k50core.store import open_store
 
 SECRET = "whsec-0123456789"
 NUMBERS = ["+74950000001", "+74950000002"]
@@ -471,6 +469,7 @@ def test_the_service_sends_the_events_of_a_call_it_attributes(tmp_path, receiver
     """End to end through the HTTP service: a visit as the snippet sends it (GA4 client and session
     ids), a telephony webhook, then the signed webhook and the GA4 event at the local receiver."""
     from starlette.testclient import TestClient
+
     from k50core.bindings.service import create_app
     clock = Clock(T0)
     app = create_app(config=config(receiver.url), store=str(tmp_path / "k50.db"), api_keys=["key"], now=clock)

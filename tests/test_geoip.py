@@ -13,11 +13,10 @@ import re
 import struct
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core import _impl
 
@@ -39,12 +38,12 @@ def geo(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture(scope="module")
-def pair() -> Tuple[Any, Any]:
+def pair() -> tuple[Any, Any]:
     """(compiled, reference) on the bundled GeoLite2-City."""
     return _build("compiled").GeoIP(), _build("reference").GeoIP()
 
 
-def _same(pair: Tuple[Any, Any], ips: List[object]) -> None:
+def _same(pair: tuple[Any, Any], ips: list[object]) -> None:
     compiled, reference = pair
     for ip in ips:
         assert compiled.lookup(ip) == reference.lookup(ip), ip
@@ -67,7 +66,7 @@ def _same(pair: Tuple[Any, Any], ips: List[object]) -> None:
         ("10.1.2.3", None, None, None),
     ],
 )
-def test_known(geo: Any, ip: str, country: Optional[str], region: Optional[str], city: Optional[str]) -> None:
+def test_known(geo: Any, ip: str, country: str | None, region: str | None, city: str | None) -> None:
     assert geo.lookup(ip) == (country, region, city)
     assert geo.region(ip) == region
     assert geo.country(ip) == country
@@ -101,13 +100,13 @@ ODD = ["1.2.3", "81.19.70.1\n", "010.1.1.1", "01.2.3.4", "0x51.19.70.1", "81.19.
 
 
 @pytest.mark.parametrize("ip", BAD + ODD, ids=lambda v: repr(v)[:20])
-def test_odd_input_same_as_reference(pair: Tuple[Any, Any], ip: object) -> None:
+def test_odd_input_same_as_reference(pair: tuple[Any, Any], ip: object) -> None:
     _same(pair, [ip])
 
 
 # ---- compiled == reference ----------------------------------------------------
 
-def test_random_10k(pair: Tuple[Any, Any]) -> None:
+def test_random_10k(pair: tuple[Any, Any]) -> None:
     rnd = random.Random(50)
     v4 = [str(ipaddress.IPv4Address(rnd.getrandbits(32))) for _ in range(8000)]
     # random IPv6 is mostly unallocated: sample the big RIR blocks and 6to4 (2002::/16)
@@ -122,19 +121,19 @@ def test_random_10k(pair: Tuple[Any, Any]) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.ip_addresses(v=4))
-def test_property_v4(pair: Tuple[Any, Any], ip: ipaddress.IPv4Address) -> None:
+def test_property_v4(pair: tuple[Any, Any], ip: ipaddress.IPv4Address) -> None:
     _same(pair, [str(ip), ip, f"::ffff:{ip}", f"::{ip}"])
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.ip_addresses(v=6), st.integers(0, 2**125 - 1).map(lambda n: ipaddress.IPv6Address((1 << 125) | n))))
-def test_property_v6(pair: Tuple[Any, Any], ip: ipaddress.IPv6Address) -> None:
+def test_property_v6(pair: tuple[Any, Any], ip: ipaddress.IPv6Address) -> None:
     _same(pair, [str(ip), ip, ip.exploded])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=40), st.from_regex(r"[0-9a-fA-Fx:.%]{1,45}", fullmatch=True)))
-def test_property_any_text(pair: Tuple[Any, Any], text: str) -> None:
+def test_property_any_text(pair: tuple[Any, Any], text: str) -> None:
     _same(pair, [text])
 
 
@@ -222,17 +221,17 @@ def _enc(v: Any) -> bytes:
     return _ctrl(7, len(pairs)) + b"".join(_enc(k) + _enc(x) for k, x in pairs)
 
 
-def write_mmdb(path: Path, nets: Dict[str, Any], record_size: int, ip_version: int,
+def write_mmdb(path: Path, nets: dict[str, Any], record_size: int, ip_version: int,
                shared: Any = None, alias_mapped: bool = True) -> None:
     """nets: CIDR -> record; `shared` is placed first so records can Ptr(0) to it."""
     data = bytearray(_enc(shared) if shared is not None else b"")
-    offsets: Dict[str, int] = {}
+    offsets: dict[str, int] = {}
     for cidr, record in nets.items():
         offsets[cidr] = len(data)
         data += _enc(record)
-    nodes: List[List[Any]] = [[None, None]]  # child: ("n", index) | ("d", offset) | None
+    nodes: list[list[Any]] = [[None, None]]  # child: ("n", index) | ("d", offset) | None
 
-    def put(bits: int, plen: int, total: int, value: Tuple[str, int]) -> None:
+    def put(bits: int, plen: int, total: int, value: tuple[str, int]) -> None:
         n = 0
         for i in range(plen - 1):
             b = (bits >> (total - 1 - i)) & 1
@@ -273,8 +272,8 @@ def write_mmdb(path: Path, nets: Dict[str, Any], record_size: int, ip_version: i
     path.write_bytes(bytes(tree) + bytes(16) + bytes(data) + b"\xab\xcd\xefMaxMind.com" + _enc(meta))
 
 
-def _city(cc: Any, sub: Any = None, city: Any = None) -> Dict[str, Any]:
-    r: Dict[str, Any] = {"continent": {"code": "EU"}, "location": {"latitude": 55.75, "longitude": 37.6}}
+def _city(cc: Any, sub: Any = None, city: Any = None) -> dict[str, Any]:
+    r: dict[str, Any] = {"continent": {"code": "EU"}, "location": {"latitude": 55.75, "longitude": 37.6}}
     if cc is not None:
         r["country"] = {"iso_code": cc, "geoname_id": 2017370, "is_in_european_union": False}
     if sub is not None:
@@ -284,7 +283,7 @@ def _city(cc: Any, sub: Any = None, city: Any = None) -> Dict[str, Any]:
     return r
 
 
-NETS: Dict[str, Any] = {
+NETS: dict[str, Any] = {
     "81.19.70.0/24": _city("RU", [{"iso_code": "MOW"}, {"iso_code": "X"}], {"en": "Moscow", "ru": "Москва"}),
     "81.19.71.0/25": _city("RU", [{"iso_code": "SPE", "names": {"en": "St.-Petersburg"}}], {"ru": "Питер"}),
     "81.19.72.0/21": _city("RU", []),                                # empty subdivisions
@@ -299,16 +298,16 @@ NETS: Dict[str, Any] = {
     "7.0.0.0/8": "not a map",
     "128.0.0.0/1": _city("JP", [{"iso_code": "13"}], {"en": "Tokyo"}),
 }
-NETS6: Dict[str, Any] = {
+NETS6: dict[str, Any] = {
     "2a02:6b8::/32": _city("RU", [{"iso_code": "MOW"}], {"en": "Moscow"}),
     "2001:db8::/33": _city("ZZ", [{"iso_code": "Q"}]),
     "8000::/1": _city("AQ"),
 }
 
 
-def _probe_ips(nets: List[str]) -> List[str]:
+def _probe_ips(nets: list[str]) -> list[str]:
     rnd = random.Random(7)
-    ips: List[str] = []
+    ips: list[str] = []
     for cidr in nets:
         net = ipaddress.ip_network(cidr)
         for _ in range(20):

@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [*(ROOT / "src").rglob("*.py"), *(ROOT / "bindings").rglob("*.py"), *(ROOT / "tests").rglob("*.py"),

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from drain_support import browser_visit
+from hypothesis import HealthCheck, given, settings, strategies as st
+from service_support import metric
 from starlette.testclient import TestClient
 
 from k50core.bindings.service import create_app
 from k50core.intent import stored_intents
 from k50core.store import lease_key
-from drain_support import browser_visit
-from service_support import metric
 
 KEY = "intent-key"
 SITE = "https://shop.example.ru"

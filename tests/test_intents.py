@@ -2,8 +2,7 @@
 weighs with it (an intent, a stale one, caller history, a landline's region), over both builds
 and both stores."""
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from k50core import Engine
 from k50core.intent import DelayModel, fit, stored_intents

@@ -8,13 +8,11 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from k50core import Engine
-from k50core.store import LeaseRow, open_store
-from k50core.store import journal as journal_mod
+from k50core.store import LeaseRow, journal as journal_mod, open_store
 from k50core.store.journal import StartJournal, recover
 
 
@@ -307,6 +305,7 @@ def test_the_service_writer_never_lets_an_end_overtake_its_start(tmp_path):
     """Starts are written in slices; a lease cut short (its number retired) right after it started
     reaches the store cut, even when its start waited behind other slices."""
     import asyncio
+
     from k50core.bindings.service.writer import START_SLICE, StoreThread
     engine = Engine.from_config(CFG20, store=str(tmp_path / "k.db"))
     writer = StoreThread(engine)

@@ -1,8 +1,8 @@
 """The pool segment's layout is written once per build: the two builds and pools.py must agree."""
+from conftest import both_cores
+
 from k50core import pools
 from k50core._engine_py import pool as reference
-
-from conftest import both_cores
 
 
 def test_both_builds_lay_out_the_segment_alike():

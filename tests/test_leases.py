@@ -199,6 +199,7 @@ def test_the_service_writer_writes_visit_counts_without_lease_traffic(tmp_path):
     """A worker whose visits take no number (no rule matches) has nothing of the leases to write;
     its visit counts still reach the store at the writer's next round once they are due."""
     import asyncio
+
     from k50core.bindings.service.writer import StoreThread
     cfg = {"pools": CFG20["pools"], "rules": [{"name": "paid", "when": {"traffic_type": "paid"}, "pool": "p"}]}
     engine = Engine.from_config(cfg, store=str(tmp_path / "k.db"))

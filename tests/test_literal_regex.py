@@ -6,8 +6,7 @@ pattern outside its grammar must fall back (None)."""
 import re
 from re import _parser
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core.rules.compiler import _regex_arg, compile_regex, literal_texts
 

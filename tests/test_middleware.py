@@ -8,14 +8,14 @@ import json
 import re
 
 import pytest
+from drain_support import CC, COUNTRIES, WORLD_NUMBERS
 from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
 
+from k50core import Engine
 from k50core.bindings import middleware as mw
 from k50core.bindings.middleware.asgi import K50ASGIMiddleware
 from k50core.bindings.middleware.substitute import Substituter
 from k50core.bindings.middleware.wsgi import K50Middleware
-from k50core import Engine
-from drain_support import CC, COUNTRIES, WORLD_NUMBERS
 
 MW = mw.__name__  # the dotted name the middleware package is importable under here
 SITE_NUMBER = "+74951234567"
@@ -304,6 +304,7 @@ FLASK_TEMPLATE = PAGE.replace("</body>", '<span id="own">{{ k50core_number or "n
 
 def flask_app(engine, **options):
     import flask
+
     from k50core.bindings.middleware.flask import K50Flask, current_assignment
 
     app = flask.Flask(__name__)

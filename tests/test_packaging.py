@@ -1,6 +1,7 @@
 """pyproject lists its packages by hand (bindings/ is mapped in): every package must be in it."""
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

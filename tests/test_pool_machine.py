@@ -9,13 +9,11 @@ and their numbers pass on meanwhile): drained, every lease's logged end must
 be the one the model knows.
 """
 
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
+from conftest import same_tag_key
+from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from k50core import Engine
-
-from conftest import same_tag_key
 
 HOLD, COOL = 10, 5
 NUMBERS = ["+74950000001", "+74950000002", "+74950000003", "+74950000004"]

@@ -9,10 +9,10 @@ ties between numbers idle equally long by slot, the segment from each process's 
 two backends are held to the model rather than to each other.)
 """
 import pytest
+import test_pool_machine as base
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import invariant, rule
 
-import test_pool_machine as base
 from k50core import Engine
 
 SERVER = {}

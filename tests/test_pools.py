@@ -6,13 +6,11 @@ import threading
 import time
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from conftest import same_tag_key
+from hypothesis import given, settings, strategies as st
 
 from k50core import ConfigError, Engine
 from k50core.pools import SegmentError, parse_token_text
-
-from conftest import same_tag_key
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 

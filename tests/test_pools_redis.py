@@ -8,8 +8,8 @@ stay with the segment.
 import inspect
 
 import pytest
-
 import test_pools as base
+
 from k50core import Engine
 
 SEMANTICS = [

@@ -6,8 +6,7 @@ from importlib import resources
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core.errors import ConfigError
 from k50core.pricing import Usage, compare_plans, estimate, load_plans, monthly_usage, parse_plans

@@ -10,11 +10,11 @@ import shlex
 import subprocess
 import sys
 import tokenize
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,10 +7,9 @@ import time
 import pytest
 import redis
 from redis.cluster import RedisCluster, key_slot
+from redisserver import RedisServer, free_cluster_port
 
 from k50core import Engine
-
-from redisserver import RedisServer, free_cluster_port
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import random
 import time
 
 import pytest
+from redisserver import RedisServer
 
 from k50core import Engine
-
-from redisserver import RedisServer
 
 NUMBERS = [f"+7495100{i:04d}" for i in range(60)]
 HOLD, COOL = 1, 1
@@ -178,9 +177,9 @@ def test_redis_killed_mid_load_and_restarted_from_its_aof(tmp_path):
 
 
 def test_redis_unreachable_gives_the_default_and_recovers(tmp_path):
+    import httpx
     from service_support import serving
 
-    import httpx
     from k50core.bindings.service import create_app
 
     server = RedisServer(aof=True)
@@ -222,8 +221,9 @@ def test_redis_unreachable_gives_the_default_and_recovers(tmp_path):
 
 
 def test_a_dead_redis_at_start_is_a_clear_error():
-    from k50core import ConfigError
     from redisserver import free_port
+
+    from k50core import ConfigError
 
     with pytest.raises(ConfigError, match="state_url"):
         Engine.from_config(config(), state_url=f"redis://127.0.0.1:{free_port()}/0")

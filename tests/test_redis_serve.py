@@ -7,11 +7,10 @@ import sys
 import time
 
 import httpx
-
-from k50core.cli import demo_config_path
-
 from drain_support import BROWSER, browser_visit
 from redisserver import free_port
+
+from k50core.cli import demo_config_path
 
 KEY = "serve-key"
 CAMPAIGN = "https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&utm_campaign=spring_sale"

@@ -6,19 +6,17 @@ reference with dicts), so each is checked against a plain loop over ``eval``
 knows, against its ``evalCondition`` first-match loop. The unit tests pin
 which rules each kind of index takes and what a visit draws from it.
 """
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 from growthbook.core import evalCondition
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core import Engine
 from k50core.rules import index
 from k50core.rules.compiler import Compiler, PathTable, compile_groups
 
 from .conftest import both_cores
-
 
 GROUPS = {"words": ["x", "yandex", "RU-MOW"], "nets": ["10.0.0.0/8", "2001:db8::/32", "x"], "mixed": ["x", 1, None]}
 K50_ONLY = {"$prefix", "$glob", "$host", "$cidr", "$contains"}
@@ -28,7 +26,7 @@ class Text(str):
     """A str subclass: the index must not trust its hash or comparisons."""
 
 
-def compile_rules(rules: List[Dict[str, Any]], groups: Dict[str, list] = GROUPS):
+def compile_rules(rules: list[dict[str, Any]], groups: dict[str, list] = GROUPS):
     compiled_groups, _ = compile_groups(groups, strict=False)
     compiler = Compiler(PathTable(), compiled_groups, strict=False)
     roots = [compiler.add(r) for r in rules]
@@ -175,7 +173,7 @@ def cores():
     return pytest.mark.parametrize("which", [0, 1], ids=["compiled", "reference"])
 
 
-def kinds_of(rules, groups=GROUPS) -> Dict[str, int]:
+def kinds_of(rules, groups=GROUPS) -> dict[str, int]:
     _c, _r, ix, always = compile_rules(rules, groups)
     return index.describe(ix, always, len(rules))
 

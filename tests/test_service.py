@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-
-from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
-from k50core import Engine
-from k50core.cli import app as cli_app, demo_config_path
 from drain_support import BROWSER, browser_visit
 from service_support import metric
+from starlette.testclient import TestClient
+
+from k50core import Engine
+from k50core.bindings.service import MAX_BODY, VISITOR_COOKIE, create_app
+from k50core.cli import app as cli_app, demo_config_path
 
 KEY = "secret-key-1"
 SITE = "https://shop.example.ru"
@@ -628,6 +628,7 @@ def test_concurrent_new_visitors_are_safe_before_their_numbers_are_shown(store_u
     import asyncio
     import glob
     import json
+
     from k50core.store import open_store
 
     e = Engine.from_config(demo_config_path(), store=store_url)

@@ -7,18 +7,17 @@ a failure reproduces.
 """
 from __future__ import annotations
 
-
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from service_support import T0, Clock, serving
 
+from k50core import Engine
 from k50core.bindings.service import create_app
 from k50core.bindings.service.openapi import openapi_document
-from k50core import Engine
 from k50core.cli import demo_config_path
-from service_support import T0, Clock, serving
 
 KEY = "fuzz-key"
 SECRET = "fuzz-webhook-secret"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_support import Clock, serving
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from k50core import Engine
 from k50core.bindings.service import create_app
-from service_support import Clock, serving
 
 PAYLOADS = Path(__file__).parent / "crm_payloads"
 KEY = "reports-test-key-0123456789"

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from k50core.cli import app
-from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
 from k50core.simulate import CallerModel, chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
 from k50core.simulate_callers import REGIONS
+from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
 
 SVG = "{http://www.w3.org/2000/svg}"
 

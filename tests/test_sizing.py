@@ -2,12 +2,9 @@
 import math
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
-from k50core.sizing import (DEFAULT_DAILY_PROFILE, CallDelay, UnreachableTarget, erlang_b, recommend,
-                            rule_of_thumb)
-
+from k50core.sizing import DEFAULT_DAILY_PROFILE, CallDelay, UnreachableTarget, erlang_b, recommend, rule_of_thumb
 
 # --- Erlang-B -------------------------------------------------------------------------
 

@@ -7,22 +7,22 @@ HTTP-level tests still run) — except under ``.ci/run`` (K50CORE_REQUIRE_BROWSE
 missing browser fails them."""
 from __future__ import annotations
 
-import os
 import gzip
+import os
 import re
 import shutil
 import time
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-
-from k50core.bindings.service import VISITOR_COOKIE, create_app
-from k50core.bindings.service.pages import SNIPPET_PATH, Snippet
-from k50core import Engine
-from k50core.cli import app as cli_app
 from drain_support import CC, COUNTRIES, WORLD_NUMBERS
 from service_support import serving
+from starlette.testclient import TestClient
+
+from k50core import Engine
+from k50core.bindings.service import VISITOR_COOKIE, create_app
+from k50core.bindings.service.pages import SNIPPET_PATH, Snippet
+from k50core.cli import app as cli_app
 
 KEY = "snippet-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -312,8 +312,9 @@ def test_snippet_ships_with_the_package():
     """pyproject's package-data and MANIFEST.in carry bindings/snippet/*.js (installed as
     k50core/bindings/snippet/k50.js, where pages.py looks for it)."""
     import fnmatch
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parents[1]
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]

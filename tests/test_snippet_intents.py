@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 
 import httpx
+from service_support import metric
+from test_snippet import AUTH, browser, cookie, open_demo, page, server  # noqa: F401 (fixtures)
 
 from k50core.bindings.service import VISITOR_COOKIE
 from k50core.intent import stored_intents
 from k50core.store import lease_key
-from service_support import metric
-from test_snippet import AUTH, browser, cookie, open_demo, page, server  # noqa: F401 (fixtures)
 
 # a click on a tel: link would hand the page to the system's dialer: stopped after the snippet saw it
 NO_DIALER = """document.addEventListener("click", function (e) {

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core.enrich.source import TRAFFIC_TYPES, SourceCatalogue
 from k50core.enrich.url import host_of, split_url

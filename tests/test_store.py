@@ -1,8 +1,7 @@
 """Storage parity: the same behaviour from SQLite and PostgreSQL, both real."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from k50core.pools import LeaseEvent
 from k50core.store import LeaseRow, lease_key, migrations, open_store

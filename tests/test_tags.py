@@ -1,6 +1,5 @@
 """Lease token tags: SipHash-2-4, the same in both builds and as the paper specifies it."""
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from k50core import Engine
 from k50core._engine_py.tags import lease_tag, siphash24_words

@@ -9,15 +9,27 @@ from email.utils import format_datetime
 from urllib.parse import urlencode
 
 import pytest
+from drain_support import browser_visit
 from hypothesis import HealthCheck, given, settings, strategies as st
+from service_support import T0, Clock
 from starlette.testclient import TestClient
 
 from k50core.bindings.service import create_app
-from k50core.bindings.telephony import (NotFinal, PayloadError, SignatureError, Verifier, decode_body, detect,
-                                        from_asterisk, from_twilio, sign, signed_headers, to_call,
-                                        twilio_signature, verify_twilio)
-from drain_support import browser_visit
-from service_support import T0, Clock
+from k50core.bindings.telephony import (
+    NotFinal,
+    PayloadError,
+    SignatureError,
+    Verifier,
+    decode_body,
+    detect,
+    from_asterisk,
+    from_twilio,
+    sign,
+    signed_headers,
+    to_call,
+    twilio_signature,
+    verify_twilio,
+)
 
 KEY = "secret-key-1"
 SECRET = "whsec-telephony-1"

@@ -1,6 +1,5 @@
 """Bad visits never raise on the visitor path; bad fields are simply absent."""
-from hypothesis import given, settings, HealthCheck
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from k50core import Engine
 from k50core.cli import demo_config_path

@@ -18,8 +18,9 @@ import json
 import logging
 import threading
 import time
-from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Dict, List, NamedTuple, Optional, Tuple
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from k50core.attribution import Attribution
@@ -60,11 +61,11 @@ class Dispatcher:
     """
 
     def __init__(self, store: Store, events: Events, *, now: Callable[[], float] = time.time,
-                 lock: Optional[ContextManager[Any]] = None, send: Optional[Send] = None,
+                 lock: AbstractContextManager[Any] | None = None, send: Send | None = None,
                  timeout: float = 10.0, claim_seconds: float = CLAIM_SECONDS) -> None:
         self.store = store
         self.now = now
-        self.lock: ContextManager[Any] = lock if lock is not None else threading.Lock()
+        self.lock: AbstractContextManager[Any] = lock if lock is not None else threading.Lock()
         self.send: Send = send or http_send
         self.timeout = float(timeout)
         self.claim_seconds = float(claim_seconds)
@@ -74,13 +75,13 @@ class Dispatcher:
         """New targets (a config reload). Pending rows of a target no longer configured go dead
         when their turn comes; a renamed webhook is a new target."""
         self.events = events
-        self.webhooks: Dict[str, Webhook] = {w.name: w for w in events.webhooks}
+        self.webhooks: dict[str, Webhook] = {w.name: w for w in events.webhooks}
 
-    def _t(self, now: Optional[float]) -> float:
+    def _t(self, now: float | None) -> float:
         return float(self.now() if now is None else now)
 
     # -- writing ---------------------------------------------------------------------------------
-    def enqueue(self, attribution: Attribution, now: Optional[float] = None, *, held: bool = False) -> int:
+    def enqueue(self, attribution: Attribution, now: float | None = None, *, held: bool = False) -> int:
         """Rows written for this call (one per matching target; 0 when they exist already). The call
         is read back from the store, so call this after ``Engine.attribute`` returned. ``held``: the
         caller holds ``lock`` already (e.g. attributes and enqueues in one locked step)."""
@@ -97,7 +98,7 @@ class Dispatcher:
                 return 0
             return self._write([(dict(zip(_CALL, row)), attribution)], t)
 
-    def catch_up(self, since: float, now: Optional[float] = None, page: int = 500) -> int:
+    def catch_up(self, since: float, now: float | None = None, page: int = 500) -> int:
         """Rows written for calls received at or after ``since`` that have no outbox row at all:
         attributed just before a crash. Run at start-up (and now and then: it is idempotent)."""
         if not self.events.configured:
@@ -126,7 +127,7 @@ class Dispatcher:
             last = rows[-1]
             after = (last[_CALL.index("received_at")], last[0])
 
-    def _write(self, calls: List[Tuple[Dict[str, Any], Attribution]], t: float) -> int:
+    def _write(self, calls: list[tuple[dict[str, Any], Attribution]], t: float) -> int:
         """Insert the rows of these calls in one durable transaction (lock held by the caller)."""
         rows = [r for call, a in calls for r in self._rows(call, a)]
         if not rows:
@@ -142,7 +143,7 @@ class Dispatcher:
                 n += max(cur.rowcount, 0)
         return n
 
-    def _rows(self, call: Dict[str, Any], a: Attribution) -> List[Tuple[str, str, str, str, str]]:
+    def _rows(self, call: dict[str, Any], a: Attribution) -> list[tuple[str, str, str, str, str]]:
         out = []
         for hook in self.events.webhooks:
             if a.status in hook.statuses:
@@ -156,8 +157,8 @@ class Dispatcher:
         return out
 
     # -- sending -----------------------------------------------------------------------------------
-    def deliver_due(self, now: Optional[float] = None, limit: int = 100,
-                    stop: Optional[Callable[[], bool]] = None) -> Tuple[int, int]:
+    def deliver_due(self, now: float | None = None, limit: int = 100,
+                    stop: Callable[[], bool] | None = None) -> tuple[int, int]:
         """Send up to ``limit`` due rows: (delivered, failed). ``stop()`` true ends the batch early."""
         with self.lock:
             cur = self.store.conn.cursor()
@@ -178,7 +179,7 @@ class Dispatcher:
             failed += not ok
         return delivered, failed
 
-    def _claim(self, key: str, t: float) -> Optional[Entry]:
+    def _claim(self, key: str, t: float) -> Entry | None:
         with self.lock, self.store.transaction(durable=False):
             cur = self.store.conn.cursor()
             cur.execute(self.store._sql(
@@ -190,7 +191,7 @@ class Dispatcher:
             row = cur.fetchone()
         return Entry._make((*row[:5], int(row[5]))) if row else None
 
-    def _attempt(self, e: Entry, now: Optional[float]) -> bool:
+    def _attempt(self, e: Entry, now: float | None) -> bool:
         """Send one claimed row (no lock held) and record the outcome; True when delivered."""
         t = self._t(now)
         request = self._request(e, t)
@@ -198,7 +199,7 @@ class Dispatcher:
             self._record(e, DEAD, "target not configured", None, t)
             return False
         url, body, headers = request
-        error: Optional[str] = None
+        error: str | None = None
         try:
             reply = self.send(url, body, headers, self.timeout)
         except Exception as exc:  # the network, a bad URL: every failure is recorded, none escapes
@@ -212,11 +213,11 @@ class Dispatcher:
         self._record(e, outcome, error, reply, t)
         return outcome == DELIVERED
 
-    def _request(self, e: Entry, t: float) -> Optional[Tuple[str, bytes, Dict[str, str]]]:
+    def _request(self, e: Entry, t: float) -> tuple[str, bytes, dict[str, str]] | None:
         """URL, body and headers as sent now: secrets come from the current config, never the store."""
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if e.target == GA4_TARGET:
-            ga4: Optional[GA4] = self.events.ga4
+            ga4: GA4 | None = self.events.ga4
             if ga4 is None:
                 return None
             body = payloads.dumps(payloads.ga4_at_send(json.loads(e.body), t)).encode("utf-8")
@@ -230,10 +231,10 @@ class Dispatcher:
         headers["Idempotency-Key"] = e.id
         return hook.url, body, headers
 
-    def _record(self, e: Entry, outcome: str, error: Optional[str], reply: Optional[Reply], t: float) -> None:
+    def _record(self, e: Entry, outcome: str, error: str | None, reply: Reply | None, t: float) -> None:
         attempts = e.attempts + 1
         retry = self.events.retry
-        args: Tuple[Any, ...]
+        args: tuple[Any, ...]
         if outcome == DELIVERED:
             sql, args = ("UPDATE outbox SET status = 'delivered', attempts = ?, delivered_at = ?, last_error = NULL, "
                          "claimed_until = NULL WHERE id = ? AND status = 'pending'"), (attempts, t, e.id)
@@ -282,21 +283,21 @@ class Dispatcher:
             except asyncio.TimeoutError:
                 pass
 
-    def stats(self, now: Optional[float] = None) -> Dict[str, float]:
+    def stats(self, now: float | None = None) -> dict[str, float]:
         """Rows by status (pending, delivered, dead) and the age of the oldest pending one, for /metrics."""
         t = self._t(now)
         with self.lock:
             cur = self.store.conn.cursor()
             cur.execute("SELECT status, count(*), min(created_at) FROM outbox GROUP BY status")
             rows = cur.fetchall()
-        out: Dict[str, float] = {"pending": 0, "delivered": 0, "dead": 0, "oldest_pending_seconds": 0.0}
+        out: dict[str, float] = {"pending": 0, "delivered": 0, "dead": 0, "oldest_pending_seconds": 0.0}
         for status, count, oldest in rows:
             out[status] = int(count)
             if status == "pending" and oldest is not None:
                 out["oldest_pending_seconds"] = max(0.0, t - float(oldest))
         return out
 
-    def entries(self, call_id: Optional[str] = None) -> List[Dict[str, Any]]:
+    def entries(self, call_id: str | None = None) -> list[dict[str, Any]]:
         """Outbox rows (of one call, or all), for inspection and tests."""
         cols = ("id", "target", "call_id", "url", "body", "attempts", "next_at", "status", "last_error",
                 "created_at", "delivered_at", "claimed_until")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 from k50core.attribution import Attribution, Candidate
 from k50core.config.model import GA4
@@ -28,7 +29,7 @@ _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 _SESSION_ID = re.compile(r"^\d{1,20}$")
 
 
-def attribution_json(a: Attribution) -> Dict[str, Any]:
+def attribution_json(a: Attribution) -> dict[str, Any]:
     """An Attribution as JSON-ready data: what ``POST /v1/calls`` answers and the events carry."""
     out = asdict(a)
     out["attributes"] = dict(a.attributes)
@@ -49,16 +50,16 @@ def attribution_from_row(row: Mapping[str, Any]) -> Attribution:
                        int(row.get("more_candidates") or 0))
 
 
-def call_event(call: Mapping[str, Any], a: Attribution, event_id: str) -> Dict[str, Any]:
+def call_event(call: Mapping[str, Any], a: Attribution, event_id: str) -> dict[str, Any]:
     """The webhook document: the event's type and id, the call, and its attribution (flat)."""
-    out: Dict[str, Any] = {"type": EVENT_TYPE, "event_id": event_id}
+    out: dict[str, Any] = {"type": EVENT_TYPE, "event_id": event_id}
     out.update({k: call.get(k) for k in CALL_FIELDS})
     out["answered"] = bool(out["answered"])  # SQLite stores booleans as 0/1
     out.update(attribution_json(a))
     return out
 
 
-def ga4_session_id(attributes: Mapping[str, Any], measurement_id: str) -> Optional[str]:
+def ga4_session_id(attributes: Mapping[str, Any], measurement_id: str) -> str | None:
     """The visit's GA4 session id for this stream: its own _ga_<container> cookie first."""
     several = attributes.get("ga_session_ids")
     if isinstance(several, Mapping):
@@ -68,7 +69,7 @@ def ga4_session_id(attributes: Mapping[str, Any], measurement_id: str) -> Option
     return sid if isinstance(sid, str) and _SESSION_ID.match(sid) else None
 
 
-def ga4_event(call: Mapping[str, Any], a: Attribution, ga4: GA4) -> Optional[Dict[str, Any]]:
+def ga4_event(call: Mapping[str, Any], a: Attribution, ga4: GA4) -> dict[str, Any] | None:
     """The Measurement Protocol body for this call, or None when the visit had no GA client id.
 
     The caller's phone number is left out: Google Analytics forbids personal data."""
@@ -78,7 +79,7 @@ def ga4_event(call: Mapping[str, Any], a: Attribution, ga4: GA4) -> Optional[Dic
         return None
     tags = attrs.get("utm")
     utm: Mapping[str, Any] = tags if isinstance(tags, Mapping) else {}
-    params: Dict[str, Any] = {
+    params: dict[str, Any] = {
         "session_id": ga4_session_id(attrs, ga4.measurement_id),
         "engagement_time_msec": 1,   # without it GA4 leaves the event out of engagement and realtime reports
         "call_id": a.call_id,
@@ -95,7 +96,7 @@ def ga4_event(call: Mapping[str, Any], a: Attribution, ga4: GA4) -> Optional[Dic
         "repeat_call": 1 if a.repeat else 0,
     }
     kept = {k[:GA4_NAME_MAX]: _ga4_value(v) for k, v in params.items() if v is not None and v != ""}
-    body: Dict[str, Any] = {"client_id": client_id,
+    body: dict[str, Any] = {"client_id": client_id,
                             "events": [{"name": ga4.event_name, "params": dict(list(kept.items())[:GA4_PARAMS_MAX])}]}
     started = call.get("started_at")
     if isinstance(started, (int, float)) and started > 0:
@@ -111,7 +112,7 @@ def _ga4_value(value: Any) -> Any:
     return str(value)[:GA4_VALUE_MAX]
 
 
-def ga4_at_send(body: Mapping[str, Any], now: float) -> Dict[str, Any]:
+def ga4_at_send(body: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The stored GA4 body as sent at ``now``: GA4 refuses a timestamp more than 72 hours old (or in
     the future), so a call that old, or an event retried that long, goes without one (sent as now)."""
     out = dict(body)

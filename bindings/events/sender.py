@@ -10,7 +10,8 @@ import email.utils
 import hashlib
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from k50core import __version__
 
@@ -22,7 +23,7 @@ _READ_LIMIT = 64 * 1024              # bytes of an answer read (and dropped) bef
 class Reply(NamedTuple):
     """A receiver's answer: the HTTP status and its Retry-After header, if any."""
     status: int
-    retry_after: Optional[str] = None
+    retry_after: str | None = None
 
 
 Send = Callable[[str, bytes, Mapping[str, str], float], Reply]
@@ -70,7 +71,7 @@ def error_text(exc: BaseException) -> str:
     return name[:200]
 
 
-def retry_after(value: Optional[str], now: float) -> Optional[float]:
+def retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), if it parses."""
     if not value:
         return None

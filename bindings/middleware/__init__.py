@@ -25,7 +25,8 @@ import logging
 import secrets
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..visitors import COOKIE_MAX_AGE, VISITOR_COOKIE, VISITOR_ID, client_ip, networks
 from .substitute import Substituter, site_numbers
@@ -41,9 +42,9 @@ MAX_BODY = 4 * 1024 * 1024            # a larger HTML body passes through unswap
 _LIMITS = {"url": 16384, "referrer": 16384, "user_agent": 4096}
 
 
-def parse_cookies(header: Optional[str]) -> Dict[str, str]:
+def parse_cookies(header: str | None) -> dict[str, str]:
     """A Cookie header as a dict; tolerant of junk (a bad pair is skipped, never an error)."""
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     if not header:
         return out
     for part in header.split(";"):
@@ -57,11 +58,11 @@ def parse_cookies(header: Optional[str]) -> Dict[str, str]:
     return out
 
 
-def content_type_is_html(content_type: Optional[str]) -> bool:
+def content_type_is_html(content_type: str | None) -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() in ("text/html", "application/xhtml+xml")
 
 
-def charset_of(content_type: Optional[str]) -> str:
+def charset_of(content_type: str | None) -> str:
     for param in (content_type or "").split(";")[1:]:
         key, _, value = param.partition("=")
         if key.strip().lower() == "charset" and value.strip():
@@ -79,9 +80,9 @@ class Tracker:
     HEAD requests that accept HTML — not XHR/JSON calls or assets).
     """
 
-    def __init__(self, engine: Any, *, now: Optional[Callable[[], float]] = None,
-                 secure_cookie: Optional[bool] = None, trusted_proxies: Sequence[str] = (),
-                 should_track: Optional[Callable[[str, str, str], bool]] = None,
+    def __init__(self, engine: Any, *, now: Callable[[], float] | None = None,
+                 secure_cookie: bool | None = None, trusted_proxies: Sequence[str] = (),
+                 should_track: Callable[[str, str, str], bool] | None = None,
                  max_body: int = MAX_BODY) -> None:
         self.engine = engine
         self.now = now or time.time
@@ -95,26 +96,26 @@ class Tracker:
                                        getattr(config, "display", "ru"))
 
     # -- the visit ------------------------------------------------------------------------------
-    def visitor(self, cookies: Mapping[str, str]) -> Tuple[str, bool]:
+    def visitor(self, cookies: Mapping[str, str]) -> tuple[str, bool]:
         """(visitor id, whether it is new and the cookie must be set)."""
         vid = cookies.get(VISITOR_COOKIE)
         if vid and VISITOR_ID.match(vid):
             return vid, False
         return secrets.token_urlsafe(16), True
 
-    def client_ip(self, peer: Optional[str], forwarded: Iterable[str]) -> Optional[str]:
+    def client_ip(self, peer: str | None, forwarded: Iterable[str]) -> str | None:
         return client_ip(peer, forwarded, self.trusted)
 
-    def visit(self, *, url: str, referrer: Optional[str], user_agent: Optional[str], ip: Optional[str],
-              cookies: Dict[str, str], visitor_id: str) -> Dict[str, Any]:
-        visit: Dict[str, Any] = {"visitor_id": visitor_id, "url": url[:_LIMITS["url"]], "ip": ip, "cookies": cookies}
+    def visit(self, *, url: str, referrer: str | None, user_agent: str | None, ip: str | None,
+              cookies: dict[str, str], visitor_id: str) -> dict[str, Any]:
+        visit: dict[str, Any] = {"visitor_id": visitor_id, "url": url[:_LIMITS["url"]], "ip": ip, "cookies": cookies}
         if referrer:
             visit["referrer"] = referrer[:_LIMITS["referrer"]]
         if user_agent:
             visit["user_agent"] = user_agent[:_LIMITS["user_agent"]]
         return visit
 
-    def assign(self, visit: Dict[str, Any]) -> Optional[Any]:
+    def assign(self, visit: dict[str, Any]) -> Any | None:
         """The engine's Assignment, or None when the engine failed (logged: the page is served as is)."""
         try:
             with self.lock:
@@ -124,10 +125,10 @@ class Tracker:
             return None
 
     # -- the response ---------------------------------------------------------------------------
-    def number(self, assignment: Optional[Any]) -> Optional[str]:
+    def number(self, assignment: Any | None) -> str | None:
         return getattr(assignment, "number", None) if assignment is not None else None
 
-    def substitute_html(self, html: str, assignment: Optional[Any]) -> str:
+    def substitute_html(self, html: str, assignment: Any | None) -> str:
         number = self.number(assignment)
         if not number:
             return html
@@ -137,7 +138,7 @@ class Tracker:
             log.exception("k50core: substitution failed; the page keeps its own number")
             return html
 
-    def substitute_body(self, body: bytes, content_type: Optional[str], assignment: Optional[Any]) -> bytes:
+    def substitute_body(self, body: bytes, content_type: str | None, assignment: Any | None) -> bytes:
         """An HTML body in its charset with the numbers swapped; undecodable bodies come back unchanged."""
         if not self.number(assignment) or len(body) > self.max_body:
             return body
@@ -154,8 +155,8 @@ class Tracker:
         except UnicodeEncodeError:
             return body
 
-    def wants_body(self, content_type: Optional[str], content_encoding: Optional[str],
-                   assignment: Optional[Any]) -> bool:
+    def wants_body(self, content_type: str | None, content_encoding: str | None,
+                   assignment: Any | None) -> bool:
         """Whether a response is one to substitute in: HTML, not compressed, and a number to show."""
         return (bool(self.number(assignment)) and content_type_is_html(content_type)
                 and (content_encoding or "identity").strip().lower() in ("", "identity"))
@@ -174,7 +175,7 @@ def default_should_track(method: str, path: str, accept: str) -> bool:
     return not accept or "text/html" in accept or "*/*" in accept or "application/xhtml" in accept
 
 
-def headers_get(headers: Sequence[Tuple[str, str]], name: str) -> Optional[str]:
+def headers_get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     name = name.lower()
     for k, v in headers:
         if k.lower() == name:
@@ -182,6 +183,6 @@ def headers_get(headers: Sequence[Tuple[str, str]], name: str) -> Optional[str]:
     return None
 
 
-def headers_without(headers: Sequence[Tuple[str, str]], name: str) -> List[Tuple[str, str]]:
+def headers_without(headers: Sequence[tuple[str, str]], name: str) -> list[tuple[str, str]]:
     name = name.lower()
     return [(k, v) for k, v in headers if k.lower() != name]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Tuple
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from . import ENVIRON_KEY, STATE_KEY, Tracker, log, parse_cookies
 
@@ -23,7 +24,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def _header(headers: List[Tuple[bytes, bytes]], name: bytes) -> Optional[str]:
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     for k, v in headers:
         if k.lower() == name:
             return v.decode("latin-1")
@@ -34,13 +35,13 @@ class K50ASGIMiddleware:
     """Wraps an ASGI app; keyword options are ``Tracker``'s."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], engine: Any = None, *,
-                 tracker: Optional[Tracker] = None, **options: Any) -> None:
+                 tracker: Tracker | None = None, **options: Any) -> None:
         if tracker is None and engine is None:
             raise ValueError("K50ASGIMiddleware needs an engine (or a tracker)")
         self.app = app
         self.tracker = tracker or Tracker(engine, **options)
 
-    async def begin(self, scope: Scope) -> Optional[bytes]:
+    async def begin(self, scope: Scope) -> bytes | None:
         """Assign a number into the scope; the Set-Cookie header value to add, if any."""
         t = self.tracker
         scope[ENVIRON_KEY] = None
@@ -77,9 +78,9 @@ class K50ASGIMiddleware:
         cookie = await self.begin(scope)
         assignment = scope.get(ENVIRON_KEY)
         t = self.tracker
-        start: Dict[str, Any] = {}
-        body: List[bytes] = []
-        mode: List[str] = []  # "pass" or "buffer", decided at http.response.start
+        start: dict[str, Any] = {}
+        body: list[bytes] = []
+        mode: list[str] = []  # "pass" or "buffer", decided at http.response.start
 
         async def wrapped(message: Message) -> None:
             kind = message.get("type")
@@ -107,7 +108,7 @@ class K50ASGIMiddleware:
 
         await self.app(scope, receive, wrapped)
 
-    async def _flush(self, start: Dict[str, Any], body: bytes, assignment: Any, send: Send) -> None:
+    async def _flush(self, start: dict[str, Any], body: bytes, assignment: Any, send: Send) -> None:
         headers = start["headers"]
         new = self.tracker.substitute_body(body, _header(headers, b"content-type"), assignment)
         if new is not body:
@@ -117,7 +118,7 @@ class K50ASGIMiddleware:
         await send({"type": "http.response.body", "body": new, "more_body": False})
 
 
-def _url(scope: Scope, headers: List[Tuple[bytes, bytes]]) -> str:
+def _url(scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
     scheme = scope.get("scheme", "http")
     host = _header(headers, b"host")
     if not host:

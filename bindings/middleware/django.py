@@ -18,7 +18,8 @@ Other ``K50CORE`` keys (``SECURE_COOKIE``, ``TRUSTED_PROXIES``) go to ``Tracker`
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from django import template
 from django.conf import settings
@@ -29,10 +30,10 @@ from . import Tracker, log, parse_cookies
 __all__ = ["K50Middleware", "k50core_number", "register", "get_assignment"]
 
 register = template.Library()
-_trackers: Dict[int, Tracker] = {}
+_trackers: dict[int, Tracker] = {}
 
 
-def _settings() -> Dict[str, Any]:
+def _settings() -> dict[str, Any]:
     return dict(getattr(settings, "K50CORE", {}) or {})
 
 
@@ -53,7 +54,7 @@ def tracker() -> Tracker:
     return t
 
 
-def get_assignment(request: Any) -> Optional[Any]:
+def get_assignment(request: Any) -> Any | None:
     """This request's Assignment, assigned on first use (None: not tracked, excluded, engine failed)."""
     if hasattr(request, "k50core_assignment"):
         return request.k50core_assignment
@@ -107,7 +108,7 @@ class K50Middleware:
         return response
 
 
-def k50core_number(request: Any) -> Dict[str, Any]:
+def k50core_number(request: Any) -> dict[str, Any]:
     """Context processor: ``k50core_number``, ``k50core_tel``, ``k50core_assignment``."""
     a = get_assignment(request)
     number = getattr(a, "number", None)

@@ -8,7 +8,7 @@ default) HTML responses that are not streamed or compressed also get the site's 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -17,14 +17,14 @@ from . import ENVIRON_KEY, Tracker, log, parse_cookies
 __all__ = ["K50Flask", "current_assignment"]
 
 
-def current_assignment() -> Optional[Any]:
+def current_assignment() -> Any | None:
     """This request's Assignment (None: not tracked, excluded or the engine failed)."""
     return g.get("k50core_assignment")
 
 
 class K50Flask:
-    def __init__(self, app: Optional[Flask] = None, engine: Any = None, *, substitute: bool = True,
-                 tracker: Optional[Tracker] = None, **options: Any) -> None:
+    def __init__(self, app: Flask | None = None, engine: Any = None, *, substitute: bool = True,
+                 tracker: Tracker | None = None, **options: Any) -> None:
         self.engine, self.substitute, self.options = engine, substitute, options
         self.tracker = tracker
         if app is not None:
@@ -64,7 +64,7 @@ class K50Flask:
         g.k50core_new_visitor = vid if new else None
         g.k50core_assignment = t.assign(visit)
 
-    def _context(self) -> Dict[str, Any]:
+    def _context(self) -> dict[str, Any]:
         a = g.get("k50core_assignment")
         number = getattr(a, "number", None)
         return {"k50core_assignment": a, "k50core_number": getattr(a, "display", None) if number else None,

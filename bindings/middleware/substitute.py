@@ -17,7 +17,7 @@ copied through unchanged where it cannot be read.
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Optional, Tuple
+from collections.abc import Iterable
 
 import phonenumbers
 
@@ -41,9 +41,9 @@ _CHARS = re.compile(r"&#\d+;|&#[xX][0-9a-fA-F]+;|&\w+;|.", re.S)  # a character 
 _NOSWAP = re.compile(r"[\s\"']data-k50-noswap(?=[\s=/>])", re.I)
 
 
-def site_numbers(config: object) -> List[str]:
+def site_numbers(config: object) -> list[str]:
     """The site's own numbers in E.164: the site default and every pool's default, in config order."""
-    out: List[str] = []
+    out: list[str] = []
     for n in [getattr(config, "default_number", None)] + [getattr(p, "default_number", None)
                                                           for p in getattr(config, "pools", {}).values()]:
         if n and n not in out:
@@ -51,7 +51,7 @@ def site_numbers(config: object) -> List[str]:
     return out
 
 
-def _parts(e164: str) -> Tuple[str, str, Tuple[str, ...]]:
+def _parts(e164: str) -> tuple[str, str, tuple[str, ...]]:
     """(country code, national significant number, national trunk prefixes) of a valid E.164 number."""
     num = phonenumbers.parse(e164, None)
     region = phonenumbers.region_code_for_number(num)
@@ -59,7 +59,7 @@ def _parts(e164: str) -> Tuple[str, str, Tuple[str, ...]]:
     return str(num.country_code), phonenumbers.national_significant_number(num), _trunks(meta)
 
 
-def _trunks(meta: object) -> Tuple[str, ...]:
+def _trunks(meta: object) -> tuple[str, ...]:
     """The national prefixes written before a national number, longest first: the region's own
     ("8" in Russia, "0" in the UK) and what its parsing rule admits when that is plain digits
     (Belarus writes ``8 017 …``: "0|80?" gives 0, 8 and 80)."""
@@ -88,7 +88,7 @@ class Substituter:
     """Swaps the given site numbers (any written form parseable in ``region``) for an assigned one."""
 
     def __init__(self, numbers: Iterable[str], region: str = "RU", style: str = "ru") -> None:
-        self.numbers: List[str] = []
+        self.numbers: list[str] = []
         for n in numbers:
             e164 = normalise(n, region)
             if e164 is not None and e164 not in self.numbers:
@@ -100,7 +100,7 @@ class Substituter:
         self.pattern = re.compile(rf"(?<![\d+\w])(?:{'|'.join(alts)})(?!\d)") if alts else None
 
     # -- plain text ---------------------------------------------------------------------------
-    def text(self, text: str, number: Optional[str], *, tel: bool = False) -> str:
+    def text(self, text: str, number: str | None, *, tel: bool = False) -> str:
         """``text`` with every site number replaced by ``number`` (E.164) in the same written form."""
         if self.pattern is None or not number or not text:
             return text
@@ -109,7 +109,7 @@ class Substituter:
         except phonenumbers.NumberParseException:
             return text
 
-        def swap(m: "re.Match[str]") -> str:
+        def swap(m: re.Match[str]) -> str:
             return self._rewrite(m.group(0), number, new_cc, new_nsn, tel)
         return self.pattern.sub(swap, text)
 
@@ -130,14 +130,14 @@ class Substituter:
         return "".join(out)
 
     # -- HTML -----------------------------------------------------------------------------------
-    def html(self, html: str, number: Optional[str]) -> str:
+    def html(self, html: str, number: str | None) -> str:
         """``html`` with site numbers swapped in text and ``tel:`` links, outside skipped elements."""
         if self.pattern is None or not number or not html:
             return html
         if not self.pattern.search(html):  # the common case for pages without the number: one scan
             return html
-        out: List[str] = []
-        stack: List[Tuple[str, bool]] = []  # open elements: (name, skipped)
+        out: list[str] = []
+        stack: list[tuple[str, bool]] = []  # open elements: (name, skipped)
         skipped = 0                         # how many of them are skipped
         pos = 0
         n = len(html)
@@ -187,7 +187,7 @@ class Substituter:
         if "tel:" not in token.lower():
             return token
 
-        def attr(m: "re.Match[str]") -> str:
+        def attr(m: re.Match[str]) -> str:
             if m.group(1) is None or m.group(1).lower() != "href" or not m.group(3):
                 return m.group(0)
             value = m.group(3)

@@ -8,7 +8,8 @@ Content-Encoding, a streamed body — passes through untouched.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, List, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from wsgiref.util import request_uri
 
 from . import ENVIRON_KEY, Tracker, headers_get, headers_without, log, parse_cookies
@@ -19,14 +20,14 @@ __all__ = ["K50Middleware"]
 class K50Middleware:
     """Wraps a WSGI app; keyword options are ``Tracker``'s."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], engine: Any = None, *, tracker: Optional[Tracker] = None,
+    def __init__(self, app: Callable[..., Iterable[bytes]], engine: Any = None, *, tracker: Tracker | None = None,
                  **options: Any) -> None:
         if tracker is None and engine is None:
             raise ValueError("K50Middleware needs an engine (or a tracker)")
         self.app = app
         self.tracker = tracker or Tracker(engine, **options)
 
-    def begin(self, environ: dict) -> List[tuple]:
+    def begin(self, environ: dict) -> list[tuple]:
         """Assign a number for this request into environ; the headers to add to its response."""
         t = self.tracker
         environ.setdefault(ENVIRON_KEY, None)
@@ -53,9 +54,9 @@ class K50Middleware:
         assignment = environ.get(ENVIRON_KEY)
         t = self.tracker
         state: dict = {}
-        written: List[bytes] = []
+        written: list[bytes] = []
 
-        def capture(status: str, headers: List[tuple], exc_info: Any = None) -> Callable[[bytes], None]:
+        def capture(status: str, headers: list[tuple], exc_info: Any = None) -> Callable[[bytes], None]:
             if exc_info is not None and state.get("sent"):
                 raise exc_info[1].with_traceback(exc_info[2])
             state.update(status=status, headers=list(headers), exc_info=exc_info)
@@ -63,7 +64,7 @@ class K50Middleware:
 
         result = self.app(environ, capture)
         iterator: Iterator[bytes] = iter(result)
-        first: List[bytes] = []
+        first: list[bytes] = []
         try:
             while "status" not in state:  # a generator app calls start_response on its first chunk
                 chunk = next(iterator, None)
@@ -101,7 +102,7 @@ class K50Middleware:
 class _Passthrough:
     """The app's body as it came (the chunks already read first), closed as the app's would be."""
 
-    def __init__(self, first: List[bytes], rest: Iterator[bytes], result: Any) -> None:
+    def __init__(self, first: list[bytes], rest: Iterator[bytes], result: Any) -> None:
         self.first, self.rest, self.result = first, rest, result
 
     def __iter__(self) -> Iterator[bytes]:

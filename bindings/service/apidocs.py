@@ -7,12 +7,13 @@ offline and behind a strict Content-Security-Policy."""
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def operations(doc: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str, Any]]]:
+def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(path, METHOD, operation) of every operation, in the document's order."""
     for path, item in doc.get("paths", {}).items():
         for method in METHODS:
@@ -20,7 +21,7 @@ def operations(doc: Dict[str, Any]) -> Iterator[Tuple[str, str, Dict[str, Any]]]
                 yield path, method.upper(), item[method]
 
 
-def schema_text(schema: Dict[str, Any]) -> str:
+def schema_text(schema: dict[str, Any]) -> str:
     """A schema in a few words: ``Visit``, ``string (E.164) or null``, ``one of Call, AsteriskCdr``."""
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
@@ -38,17 +39,17 @@ def schema_text(schema: Dict[str, Any]) -> str:
     return kind
 
 
-def _security(op: Dict[str, Any]) -> str:
+def _security(op: dict[str, Any]) -> str:
     names = [" + ".join(sorted(req)) for req in op.get("security", [])]
     return " or ".join(names) if names else "none (public)"
 
 
-def _bodies(op: Dict[str, Any]) -> List[Tuple[str, str]]:
+def _bodies(op: dict[str, Any]) -> list[tuple[str, str]]:
     content = op.get("requestBody", {}).get("content", {})
     return [(media, schema_text(spec.get("schema", {}))) for media, spec in content.items()]
 
 
-def _responses(op: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+def _responses(op: dict[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for code, answer in op.get("responses", {}).items():
         content = answer.get("content", {})
@@ -57,13 +58,13 @@ def _responses(op: Dict[str, Any]) -> List[Tuple[str, str, str]]:
     return out
 
 
-def _properties(schema: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+def _properties(schema: dict[str, Any]) -> list[tuple[str, str, str]]:
     required = set(schema.get("required", []))
     return [(name + (" (required)" if name in required else ""), schema_text(spec),
              str(spec.get("description", ""))) for name, spec in schema.get("properties", {}).items()]
 
 
-def render_markdown(doc: Dict[str, Any]) -> str:
+def render_markdown(doc: dict[str, Any]) -> str:
     """The reference as Markdown (tables; every cell escaped for a table)."""
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
@@ -99,12 +100,12 @@ _STYLE = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem aut
           "text-align:left;vertical-align:top}code{background:#f3f3f3;padding:0 .2rem}h2{margin-top:2rem}")
 
 
-def render_html(doc: Dict[str, Any]) -> str:
+def render_html(doc: dict[str, Any]) -> str:
     """The reference as one self-contained HTML page."""
     def e(text: Any) -> str:
         return html.escape(str(text))
 
-    def table(head: Tuple[str, ...], rows: Sequence[Tuple[str, ...]]) -> str:
+    def table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
         top = "".join(f"<th>{e(h)}</th>" for h in head)
         body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
         return f"<table><tr>{top}</tr>{body}</table>"

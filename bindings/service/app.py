@@ -23,8 +23,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,23 +38,37 @@ from k50core.engine import Engine
 from k50core.pools import Assignment
 
 from ..events import Dispatcher, attribution_json
-from ..telephony import (FORMATS, SIGNATURE_HEADER, TIMESTAMP_HEADER, TWILIO_HEADER, NotFinal, PayloadError,
-                         SignatureError, Verifier, decode_body, decode_form, detect, rename, to_call, verify_twilio,
-                         zone)
+from ..telephony import (
+    FORMATS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TWILIO_HEADER,
+    NotFinal,
+    PayloadError,
+    SignatureError,
+    Verifier,
+    decode_body,
+    decode_form,
+    detect,
+    rename,
+    to_call,
+    verify_twilio,
+    zone,
+)
 from ..telephony.payloads import is_form
 from ..telephony.signing import DEFAULT_WINDOW
 from ..visitors import client_ip, networks
-from .cors import PublicCORS
-from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .apidocs import render_html
+from .cors import PublicCORS
+from .dashboard import dashboard_routes
+from .errors import ApiError, read_body
+from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .metrics import Metrics
 from .openapi import openapi_document
-from .errors import ApiError, read_body
-from .dashboard import dashboard_routes
 from .pages import page_routes
+from .public import PublicEndpoints
 from .redact import install as redact_logs
 from .reports import report_routes
-from .public import PublicEndpoints
 from .writer import StoreThread
 
 log = logging.getLogger("k50core.service")
@@ -80,19 +95,19 @@ class Service:
     """The state behind the routes: the engine, its lock, keys, origins, clock and counters."""
 
     def __init__(self, engine: Engine, *, api_keys: Sequence[str], cors_origins: Sequence[str], now: Clock,
-                 trusted_proxies: Sequence[str], secure_cookie: Optional[bool]) -> None:
+                 trusted_proxies: Sequence[str], secure_cookie: bool | None) -> None:
         self.engine = engine
         self.store = StoreThread(engine)  # the store on its thread; the engine's memory here, on the loop
         self.keys = [k.encode("utf-8") for k in api_keys if k]
-        self.metrics_keys: List[bytes] = []  # keys that open GET /metrics only (a scraper's), see create_app
+        self.metrics_keys: list[bytes] = []  # keys that open GET /metrics only (a scraper's), see create_app
         self.origins = {o.rstrip("/") for o in cors_origins}
         self.now = now
         self.trusted = networks(trusted_proxies)
         self.secure_cookie = secure_cookie
         self.metrics = Metrics()
-        self.limits: Optional[Tuple[RateLimiter, RateLimiter]] = None  # (per IP, per visitor), see create_app
-        self.guard: Optional[Guard] = None  # who may start a lease (limits.py), see create_app
-        self._peers: Dict[Optional[str], Tuple[Optional[str]]] = {}  # peer address -> client IP
+        self.limits: tuple[RateLimiter, RateLimiter] | None = None  # (per IP, per visitor), see create_app
+        self.guard: Guard | None = None  # who may start a lease (limits.py), see create_app
+        self._peers: dict[str | None, tuple[str | None]] = {}  # peer address -> client IP
 
     # -- security -------------------------------------------------------------------------
     async def commit(self) -> None:
@@ -112,10 +127,10 @@ class Service:
             raise ApiError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)",
                            headers={"WWW-Authenticate": 'Bearer realm="k50core"'})
 
-    def allowed(self, origin: Optional[str]) -> bool:
+    def allowed(self, origin: str | None) -> bool:
         return origin is not None and origin != "" and ("*" in self.origins or origin.rstrip("/") in self.origins)
 
-    def client_ip(self, peer: Optional[str], forwarded: Sequence[str]) -> Optional[str]:
+    def client_ip(self, peer: str | None, forwarded: Sequence[str]) -> str | None:
         if not self.trusted:  # no proxies to look behind: the peer, checked once per address
             known = self._peers.get(peer)
             if known is None:
@@ -125,7 +140,7 @@ class Service:
             return known[0]
         return client_ip(peer, forwarded, self.trusted)
 
-    def over_limit(self, visit: Dict[str, Any], now: float) -> Optional[str]:
+    def over_limit(self, visit: dict[str, Any], now: float) -> str | None:
         """Which rate limit (ip, visitor) this visit is over, if any."""
         if self.limits is None:
             return None
@@ -146,16 +161,16 @@ class Service:
             return "dynamic"
         return "static" if self._pool_type(got.pool) == "static" else "default"
 
-    def _pool_type(self, pool: Optional[str]) -> Optional[str]:
+    def _pool_type(self, pool: str | None) -> str | None:
         p = self.engine.config.pools.get(pool) if pool else None
         return p.type if p is not None else None
 
-    dispatcher: Optional[Dispatcher] = None  # outgoing call events (config events:), see create_app
+    dispatcher: Dispatcher | None = None  # outgoing call events (config events:), see create_app
 
     # -- POST /v1/calls: a telephony webhook ----------------------------------------------------
-    webhook: Optional[Verifier] = None       # X-K50-Signature check (create_app's webhook_secrets)
-    twilio_token: Optional[str] = None       # X-Twilio-Signature check (create_app's twilio_auth_token)
-    public_url: Optional[str] = None         # the URL Twilio calls, when a proxy rewrites it
+    webhook: Verifier | None = None       # X-K50-Signature check (create_app's webhook_secrets)
+    twilio_token: str | None = None       # X-Twilio-Signature check (create_app's twilio_auth_token)
+    public_url: str | None = None         # the URL Twilio calls, when a proxy rewrites it
     cdr_timezone: Any = "UTC"                # the zone of Asterisk CDR times
 
     def _twilio_url(self, request: Request) -> str:
@@ -225,7 +240,7 @@ class Service:
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
 
-    def _attribute(self, parsed: Dict[str, Any], live: List[Any], now: float) -> Any:
+    def _attribute(self, parsed: dict[str, Any], live: list[Any], now: float) -> Any:
         """On the store's thread: the attribution, and its outgoing events queued beside it."""
         got = self.engine.attribute_prepared(parsed, live)
         if self.dispatcher is not None:
@@ -234,7 +249,7 @@ class Service:
 
     async def get_calls(self, request: Request) -> Response:
         q = request.query_params
-        problems: List[Tuple[str, str]] = []
+        problems: list[tuple[str, str]] = []
         since = _query_number(q.get("since"), "since", 0.0, problems)
         until = _query_number(q.get("until"), "until", float("inf"), problems)
         status = q.get("status")
@@ -305,7 +320,7 @@ class Service:
         return HTMLResponse(render_html(openapi_document()))
 
 
-def _query_number(text: Optional[str], name: str, default: float, problems: List[Tuple[str, str]]) -> float:
+def _query_number(text: str | None, name: str, default: float, problems: list[tuple[str, str]]) -> float:
     if text is None or text == "":
         return default
     try:
@@ -318,12 +333,12 @@ def _query_number(text: Optional[str], name: str, default: float, problems: List
         return default
 
 
-def encode_cursor(row: Dict[str, Any]) -> str:
+def encode_cursor(row: dict[str, Any]) -> str:
     raw = json.dumps([row["started_at"], row["call_id"]], separators=(",", ":")).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
+def decode_cursor(text: str) -> tuple[float, str] | None:
     if len(text) > 512:
         return None
     try:
@@ -336,7 +351,7 @@ def decode_cursor(text: str) -> Optional[Tuple[float, str]]:
     return None
 
 
-def calls_csv(rows: Sequence[Dict[str, Any]]) -> str:
+def calls_csv(rows: Sequence[dict[str, Any]]) -> str:
     """The export as CSV (RFC 4180, CRLF), one row a call; cells escaped against formulas (_csv_cell)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
@@ -392,17 +407,17 @@ def from_environment() -> Starlette:
     return create_app(config=settings.pop("config"), store=settings.pop("store"), **settings)
 
 
-def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: Any = None,
-               api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Optional[Clock] = None,
-               trusted_proxies: Sequence[str] = (), secure_cookie: Optional[bool] = None,
+def create_app(engine: Engine | None = None, *, config: Any = None, store: Any = None,
+               api_keys: Sequence[str] = (), cors_origins: Sequence[str] = (), now: Clock | None = None,
+               trusted_proxies: Sequence[str] = (), secure_cookie: bool | None = None,
                metrics_keys: Sequence[str] = (),
                webhook_secrets: Sequence[str] = (), webhook_window: float = DEFAULT_WINDOW,
-               twilio_auth_token: Optional[str] = None, public_url: Optional[str] = None,
+               twilio_auth_token: str | None = None, public_url: str | None = None,
                cdr_timezone: str = "UTC", demo: bool = False,
-               rate_limits: Optional[Tuple[float, float]] = (120.0, 30.0),
-               protection: Optional[Protection] = Protection(),
-               state_path: Optional[str] = None, freeze_gc: bool = False,
-               state_url: Optional[str] = None) -> Starlette:
+               rate_limits: tuple[float, float] | None = (120.0, 30.0),
+               protection: Protection | None = Protection(),
+               state_path: str | None = None, freeze_gc: bool = False,
+               state_url: str | None = None) -> Starlette:
     """The service over ``engine``, or over an engine built from ``config`` (a dict or a file) and
     ``store`` (a SQLite path, ``postgresql://…`` or a Store), closed when the app shuts down.
 
@@ -449,7 +464,7 @@ def create_app(engine: Optional[Engine] = None, *, config: Any = None, store: An
     svc.dispatcher = Dispatcher(engine.store, events, now=svc.now, lock=svc.store.lock) \
         if events.configured else None
 
-    def route(path: str, fn: Handler, methods: List[str], private: bool = False) -> Route:
+    def route(path: str, fn: Handler, methods: list[str], private: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
             try:
                 if private:

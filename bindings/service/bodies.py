@@ -7,7 +7,8 @@ fault is a problem with its ``field`` and pydantic's ``loc`` (``["body", "cookie
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import Required, TypedDict
@@ -30,21 +31,21 @@ Text4K = Annotated[str, StringConstraints(max_length=4096)]
 Text8K = Annotated[str, StringConstraints(max_length=8192)]
 Text16K = Annotated[str, StringConstraints(max_length=16384)]
 VisitorId = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_printable)]
-Cookies = Union[Text8K, Annotated[Dict[Text256, Text4K], Field(max_length=100)]]  # a Cookie header, or pairs
+Cookies = Text8K | Annotated[dict[Text256, Text4K], Field(max_length=100)]  # a Cookie header, or pairs
 
 
 class VisitBody(TypedDict, total=False):
     """POST /v1/visit. A null is the same as a field left out."""
     url: Required[Text16K]
-    visitor_id: Optional[VisitorId]
-    session_id: Optional[Text64]
-    referrer: Optional[Text16K]
-    user_agent: Optional[Text4K]
-    token: Optional[Text64]
-    ga_client_id: Optional[Text64]
-    ga_session_id: Optional[Text32]
-    cookies: Optional[Cookies]
-    claim: Optional[Text64]
+    visitor_id: VisitorId | None
+    session_id: Text64 | None
+    referrer: Text16K | None
+    user_agent: Text4K | None
+    token: Text64 | None
+    ga_client_id: Text64 | None
+    ga_session_id: Text32 | None
+    cookies: Cookies | None
+    claim: Text64 | None
 
 
 class HeartbeatBody(TypedDict):
@@ -55,7 +56,7 @@ class HeartbeatBody(TypedDict):
 class DealsBody(TypedDict):
     """POST /v1/deals as an object (a bare array of deals is taken too). Each deal is checked by
     the import, which answers row by row."""
-    deals: List[Dict[str, Any]]
+    deals: list[dict[str, Any]]
 
 
 VISIT = TypeAdapter(VisitBody)
@@ -71,7 +72,7 @@ _REQUIRED = {"url": "required: the page's URL", "token": "expected the token /v1
              "deals": "expected an array of deals"}
 
 
-def decode(adapter: "TypeAdapter[T]", body: bytes, error: str) -> T:
+def decode(adapter: TypeAdapter[T], body: bytes, error: str) -> T:
     """``body`` validated by ``adapter``: 400 when it is empty or not JSON (NaN and Infinity
     included), 422 ``error`` with every fault's field, message and loc."""
     if not body:
@@ -87,7 +88,7 @@ def decode(adapter: "TypeAdapter[T]", body: bytes, error: str) -> T:
         raise ApiError(422, error, *_problems(faults)) from None
 
 
-def check(adapter: "TypeAdapter[T]", value: Any, error: str) -> T:
+def check(adapter: TypeAdapter[T], value: Any, error: str) -> T:
     """A value already decoded, validated by ``adapter`` (422 ``error`` as ``decode``)."""
     try:
         return adapter.validate_python(value)
@@ -95,9 +96,9 @@ def check(adapter: "TypeAdapter[T]", value: Any, error: str) -> T:
         raise ApiError(422, error, *_problems(exc.errors(include_url=False))) from None
 
 
-def _problems(faults: List[Any]) -> Tuple[List[Tuple[str, str]], List[List[Union[str, int]]]]:
-    problems: List[Tuple[str, str]] = []
-    locs: List[List[Union[str, int]]] = []
+def _problems(faults: list[Any]) -> tuple[list[tuple[str, str]], list[list[str | int]]]:
+    problems: list[tuple[str, str]] = []
+    locs: list[list[str | int]] = []
     seen = set()
     for f in faults:
         loc = f["loc"]
@@ -129,6 +130,6 @@ def _message(fault: Any, field: str) -> str:
     return str(fault["msg"])
 
 
-def present(fields: Mapping[str, object]) -> Dict[str, Any]:
+def present(fields: Mapping[str, object]) -> dict[str, Any]:
     """The fields given, a null left out."""
     return {k: v for k, v in fields.items() if v is not None}

@@ -8,7 +8,8 @@ a body a page may send anywhere) is the handler's (public.cross_site): that is f
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, TYPE_CHECKING, Tuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -26,12 +27,12 @@ Count = Callable[[str, str, int], None]  # route, method, status: the request me
 class PublicCORS(CORSMiddleware):
     """Starlette's CORS over the public endpoints, its preflight answers in the service's terms."""
 
-    def __init__(self, app: "PublicEndpoints", origins: Iterable[str], count: Count) -> None:
+    def __init__(self, app: PublicEndpoints, origins: Iterable[str], count: Count) -> None:
         super().__init__(app, allow_origins=[o.rstrip("/") for o in origins], allow_methods=["POST", "OPTIONS"],
                          allow_headers=["Content-Type"], allow_credentials=True, max_age=600)
         self.count = count
         self.public = app
-        self._added: Dict[Optional[bytes], List[Tuple[bytes, bytes]]] = {}
+        self._added: dict[bytes | None, list[tuple[bytes, bytes]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # CORSMiddleware.__call__, on the visitor path: the request's headers are looked at once, raw; the
@@ -59,10 +60,10 @@ class PublicCORS(CORSMiddleware):
 
         await self.app(scope, receive, send_with_cors)
 
-    async def added(self, origin: Optional[bytes]) -> List[Tuple[bytes, bytes]]:
+    async def added(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
         """The headers CORSMiddleware.send adds to an answer for a request from ``origin`` (they depend on
         nothing else: the public endpoints set no Vary of their own), kept for the next request from it."""
-        sent: List[Any] = []
+        sent: list[Any] = []
 
         async def keep(message: Any) -> None:
             sent.append(message)

@@ -18,8 +18,9 @@ import hmac
 import html
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, List, Tuple
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
@@ -166,10 +167,10 @@ class Dashboard:
 
 
 def dashboard_routes(svc: Any, route: Callable[..., Route], secret: bytes
-                     ) -> Tuple[List[Route], Callable[[Request], Awaitable[bool]]]:
+                     ) -> tuple[list[Route], Callable[[Request], Awaitable[bool]]]:
     """(routes, session check) of the dashboard."""
     d = Dashboard(svc, secret)
-    routes: List[Route] = [route("/dashboard", d.index, ["GET"]), route("/dashboard/login", d.login, ["POST"]),
+    routes: list[Route] = [route("/dashboard", d.index, ["GET"]), route("/dashboard/login", d.login, ["POST"]),
                            route("/dashboard/logout", d.logout, ["POST"]), route("/dashboard/plan", d.plan, ["GET"]),
                            route("/dashboard/static/{name}", d.asset, ["GET"])]
     return routes, d.session_ok

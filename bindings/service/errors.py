@@ -5,7 +5,8 @@ Every bad request gets a 4xx JSON ``{"error": ..., "problems": [{"field", "messa
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Sequence, Tuple, Union
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
 
 MAX_BODY = 16 * 1024           # bytes of a request body; more is 413
 
@@ -14,21 +15,21 @@ class ApiError(Exception):
     """A 4xx answer: ``error`` is a short message, ``problems`` (field, message) pairs; ``locs``,
     when given, each problem's place in the request as pydantic gives it (``["body", "cookies"]``)."""
 
-    def __init__(self, status: int, error: str, problems: Sequence[Tuple[str, str]] = (),
-                 locs: Sequence[Sequence[Union[str, int]]] = (), headers: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, status: int, error: str, problems: Sequence[tuple[str, str]] = (),
+                 locs: Sequence[Sequence[str | int]] = (), headers: dict[str, str] | None = None) -> None:
         super().__init__(error)
         self.status, self.error, self.problems, self.headers = status, error, list(problems), headers
         self.locs = [list(loc) for loc in locs]
 
-    def body(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"error": self.error}
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.error}
         if self.problems:
             out["problems"] = [{"field": f, "message": m} for f, m in self.problems]
             for problem, loc in zip(out["problems"], self.locs):
                 problem["loc"] = loc
         return out
 
-    def header_list(self) -> List[Tuple[bytes, bytes]]:
+    def header_list(self) -> list[tuple[bytes, bytes]]:
         return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (self.headers or {}).items()]
 
 
@@ -63,7 +64,7 @@ def kind(value: Any) -> str:
 
 
 async def read_body(receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-                    declared: Optional[str]) -> Optional[bytes]:
+                    declared: str | None) -> bytes | None:
     """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""
     if declared is not None:
         try:

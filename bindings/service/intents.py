@@ -11,7 +11,7 @@ counts against the address's heartbeat allowance.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from k50core.intent import capture, save
 from k50core.intent.capture import valid
@@ -27,7 +27,7 @@ log = logging.getLogger("k50core.service")
 OUTCOMES = ("recorded", "not_alive", "bad_token", "bad_kind", "bad_body", "limited", "not_stored")
 
 
-def _visitor(data: Any, req: "Incoming") -> Optional[str]:
+def _visitor(data: Any, req: Incoming) -> str | None:
     """Who made it: the body's visitor_id (the snippet's), else the service's own cookie."""
     given = data.get("visitor_id")
     if isinstance(given, str) and VISITOR_ID.match(given):
@@ -36,7 +36,7 @@ def _visitor(data: Any, req: "Incoming") -> Optional[str]:
     return cookie if cookie and VISITOR_ID.match(cookie) else None
 
 
-async def intent(svc: "Service", req: "Incoming", body: bytes) -> "Answer":
+async def intent(svc: Service, req: Incoming, body: bytes) -> Answer:
     try:
         data = body_json(body)
     except ApiError:

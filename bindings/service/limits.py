@@ -34,7 +34,6 @@ import re
 import secrets as _secrets
 import threading
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
 
 from k50core import device_type
 
@@ -46,7 +45,7 @@ class RateLimiter:
         if per_minute <= 0 or burst < 1:
             raise ValueError("rate limits need per_minute > 0 and burst >= 1")
         self.rate, self.burst, self.max_keys = per_minute / 60.0, float(burst), max_keys
-        self._buckets: Dict[str, Tuple[float, float]] = {}  # key -> (tokens, when)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
         self._lock = threading.Lock()
 
     def allow(self, key: str, now: float) -> bool:
@@ -79,13 +78,13 @@ class Protection:
     agents: bool = True                                  # refuse non-browser User-Agents
     claims: bool = True                                  # provisional first answer + claim ticket
     claim_seconds: float = 120.0                         # how long a ticket may be claimed
-    leases_per_ip: Tuple[float, float] = (3.0, 20.0)     # new leases from one address
-    leases_per_subnet: Tuple[float, float] = (10.0, 60.0)  # ... from one /24 (IPv6 /48)
+    leases_per_ip: tuple[float, float] = (3.0, 20.0)     # new leases from one address
+    leases_per_subnet: tuple[float, float] = (10.0, 60.0)  # ... from one /24 (IPv6 /48)
     subnet_share: float = 0.02                           # of a pool's numbers one network may hold
     subnet_min: int = 2                                  # ... but at least this many
-    heartbeats_per_ip: Tuple[float, float] = (60.0, 120.0)  # for tokens not given to that network here
+    heartbeats_per_ip: tuple[float, float] = (60.0, 120.0)  # for tokens not given to that network here
     origins: bool = True                                 # refuse browsers' requests from other sites
-    secret: Optional[bytes] = None                       # claim tickets' key (default: see Guard)
+    secret: bytes | None = None                       # claim tickets' key (default: see Guard)
 
 
 # Not a visitor's browser: HTTP libraries and tools, headless and automated browsers, crawlers.
@@ -97,7 +96,7 @@ _NOT_A_BROWSER = re.compile(
 _BROWSER_DEVICES = frozenset(("desktop", "mobile", "tablet"))
 
 
-def is_browser(user_agent: Optional[str]) -> bool:
+def is_browser(user_agent: str | None) -> bool:
     """A User-Agent that a person's browser sends: ``Mozilla/…``, a desktop, mobile or tablet to
     ``user-agents`` (as the engine's enrichment classifies it), and no tool or automation in it."""
     if not user_agent or not user_agent.startswith("Mozilla/"):
@@ -105,7 +104,7 @@ def is_browser(user_agent: Optional[str]) -> bool:
     return device_type(user_agent) in _BROWSER_DEVICES and not _NOT_A_BROWSER.search(user_agent)
 
 
-def networks_of(ip: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+def networks_of(ip: str | None) -> tuple[str | None, str | None]:
     """(address key, network key) of a client address: an IPv4 address and its /24, an IPv6 /64 and
     its /48. (None, None) for an unknown or loopback address: no address limits apply to it."""
     if not ip:
@@ -127,7 +126,7 @@ def networks_of(ip: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
             str(ipaddress.IPv6Address(value >> 80 << 80)) + "/48")
 
 
-def deployment_secret(engine: object, given: Optional[bytes] = None) -> bytes:
+def deployment_secret(engine: object, given: bytes | None = None) -> bytes:
     """The claim tickets' key: the one given, else $K50CORE_CLAIM_SECRET, else derived from the pool
     segment's random key (every worker on the segment derives the same) or the Redis namespace's
     (every host on it derives the same), else random (one process)."""
@@ -160,13 +159,13 @@ class Guard:
         burst, per_minute = settings.heartbeats_per_ip
         self.beats = RateLimiter(per_minute, burst)
         self._lock = threading.Lock()
-        self._leases: Dict[str, Tuple[str, str, float]] = {}  # token -> (pool, network, until)
-        self._held: Dict[Tuple[str, str], int] = {}           # (pool, network) -> live leases
+        self._leases: dict[str, tuple[str, str, float]] = {}  # token -> (pool, network, until)
+        self._held: dict[tuple[str, str], int] = {}           # (pool, network) -> live leases
         self._swept = float("-inf")
-        self._agents: Dict[str, bool] = {}                    # User-Agent -> is_browser
+        self._agents: dict[str, bool] = {}                    # User-Agent -> is_browser
 
     # -- who --------------------------------------------------------------------------------------
-    def refuses_agent(self, *agents: Optional[str]) -> bool:
+    def refuses_agent(self, *agents: str | None) -> bool:
         """True when agent checks are on and any of the given User-Agents is not a browser's."""
         if not self.settings.agents:
             return False
@@ -183,11 +182,11 @@ class Guard:
         return not any(ua is not None for ua in agents)  # no User-Agent at all
 
     # -- claim tickets ------------------------------------------------------------------------------
-    def ticket(self, visitor: str, pool: str, network: Optional[str], now: float) -> str:
+    def ticket(self, visitor: str, pool: str, network: str | None, now: float) -> str:
         expires = int(now + self.settings.claim_seconds)
         return f"{expires:x}.{self._mac(expires, visitor, pool, network)}"
 
-    def valid_ticket(self, ticket: str, visitor: str, pool: str, network: Optional[str], now: float) -> bool:
+    def valid_ticket(self, ticket: str, visitor: str, pool: str, network: str | None, now: float) -> bool:
         head, _, mac = ticket.partition(".")
         try:
             expires = int(head, 16)
@@ -197,12 +196,12 @@ class Guard:
             return False
         return hmac.compare_digest(mac, self._mac(expires, visitor, pool, network))
 
-    def _mac(self, expires: int, visitor: str, pool: str, network: Optional[str]) -> str:
+    def _mac(self, expires: int, visitor: str, pool: str, network: str | None) -> str:
         msg = "\x1f".join(("1", str(expires), pool, network or "-", visitor)).encode("utf-8", "surrogateescape")
         return base64.urlsafe_b64encode(hmac.new(self._key, msg, hashlib.sha256).digest()[:18]).decode("ascii")
 
     # -- new leases ---------------------------------------------------------------------------------
-    def lease_refusal(self, ip: Optional[str], pool: str, size: int, now: float, take: bool) -> Optional[str]:
+    def lease_refusal(self, ip: str | None, pool: str, size: int, now: float, take: bool) -> str | None:
         """Why a new lease from ``ip`` in ``pool`` (of ``size`` numbers) is refused now, else None;
         ``take`` spends the address's and network's allowance (a claim), else only looks (a ticket)."""
         addr, network = networks_of(ip)
@@ -221,7 +220,7 @@ class Guard:
     def share_cap(self, size: int) -> int:
         return max(self.settings.subnet_min, int(size * self.settings.subnet_share))
 
-    def leased(self, token: str, pool: str, ip: Optional[str], until: float) -> None:
+    def leased(self, token: str, pool: str, ip: str | None, until: float) -> None:
         """A lease this process started for a client at ``ip``, alive until ``until``."""
         network = networks_of(ip)[1]
         if network is None:
@@ -232,7 +231,7 @@ class Guard:
             self._leases[token] = (pool, network, until)
             self._held[(pool, network)] = self._held.get((pool, network), 0) + 1
 
-    def renewed(self, token: Optional[str], until: Optional[float]) -> None:
+    def renewed(self, token: str | None, until: float | None) -> None:
         """A lease seen alive again (a returning visit, a heartbeat): it is held until ``until``."""
         if token is None or until is None:
             return
@@ -261,14 +260,14 @@ class Guard:
                 del self._held[(pool, network)]
 
     # -- heartbeats ---------------------------------------------------------------------------------
-    def pool_of(self, token: str, ip: Optional[str]) -> Optional[str]:
+    def pool_of(self, token: str, ip: str | None) -> str | None:
         """The pool of a lease this process started for the network of ``ip``, else None."""
         known = self._leases.get(token)
         if known is None or known[1] != networks_of(ip)[1]:
             return None
         return known[0]
 
-    def heartbeat_allowed(self, ip: Optional[str], now: float) -> bool:
+    def heartbeat_allowed(self, ip: str | None, now: float) -> bool:
         """A heartbeat for a token not known here: within the address's allowance?"""
         addr = networks_of(ip)[0]
         return addr is None or self.beats.allow(addr, now)

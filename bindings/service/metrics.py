@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Dict, Iterator, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.exposition import choose_encoder
@@ -47,10 +48,10 @@ class Metrics:
         for why in REFUSALS:
             self._refused.labels(why)
         # a visit's counters by their labels: labels() takes a lock and builds a key each time
-        self._children: Dict[Tuple[Any, ...], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self._scrape = threading.Lock()
-        self._stats: Optional[Dict[str, Any]] = None
+        self._stats: dict[str, Any] | None = None
         self.registry.register(_Scraped(self))
 
     def _child(self, counter: Counter, *labels: str) -> Any:
@@ -64,7 +65,7 @@ class Metrics:
     def request(self, route: str, method: str, status: int) -> None:
         self._child(self._requests, route, method, str(status)).inc()
 
-    def assigned(self, pool: Optional[str], outcome: str) -> None:
+    def assigned(self, pool: str | None, outcome: str) -> None:
         self._child(self._assignments, pool or "", outcome).inc()
 
     def rate_limited(self, why: str) -> None:
@@ -79,7 +80,7 @@ class Metrics:
     def called(self, status: str) -> None:
         self._child(self._calls, status).inc()
 
-    def render(self, stats: Dict[str, Any], accept: Optional[str] = None) -> Tuple[bytes, str]:
+    def render(self, stats: dict[str, Any], accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) of a scrape, in the format the scraper's Accept header asks for."""
         encoder, content_type = choose_encoder(accept or "")
         with self._scrape:  # one scrape at a time: the collector reads the stats of this one

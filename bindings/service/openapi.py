@@ -1,22 +1,22 @@
 """The service's OpenAPI 3 document, written by hand (served at GET /openapi.json)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from k50core.attribution import STATUSES
 
 from .report_openapi import report_paths
 
 
-def _json(schema: Dict[str, Any]) -> Dict[str, Any]:
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _ref(name: str) -> Dict[str, str]:
+def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _errors(*codes: int) -> Dict[str, Any]:
+def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed",
             413: "body larger than 16 KiB", 415: "a text/plain or form body (a cross-site post)",
             422: "a field is missing or of the wrong type",
@@ -26,7 +26,7 @@ def _errors(*codes: int) -> Dict[str, Any]:
 
 _NULLABLE_STR = {"type": "string", "nullable": True}
 
-_SCHEMAS: Dict[str, Any] = {
+_SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "problems": {"type": "array", "items": {"type": "object", "properties": {
@@ -101,10 +101,10 @@ _SCHEMAS: Dict[str, Any] = {
 }
 
 
-def openapi_document() -> Dict[str, Any]:
+def openapi_document() -> dict[str, Any]:
     from k50core import __version__
 
-    key: List[Dict[str, List[str]]] = [{"bearer": []}, {"apiKey": []}]
+    key: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
     return {
         "openapi": "3.0.3",
         "info": {"title": "k50core service", "version": __version__,

@@ -12,7 +12,7 @@ import hashlib
 import html
 import re
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -66,8 +66,8 @@ def _grouped(digits: str) -> str:
     return f"8 {digits[1:4]} {digits[4:7]} {digits[7:9]} {digits[9:11]}"
 
 
-def demo_page(site_number: Optional[str], display: Optional[str], endpoint: str,
-              heartbeat: Optional[int] = None) -> str:
+def demo_page(site_number: str | None, display: str | None, endpoint: str,
+              heartbeat: int | None = None) -> str:
     """The demo site's page: the site's number in text (two forms, and split across two elements),
     in a tel: link, and once inside a ``data-k50-noswap`` element that the snippet must leave alone."""
     number = site_number or ""
@@ -105,8 +105,8 @@ number and writes it over the site's number above. Try
 """
 
 
-def page_routes(engine: Any, demo: bool = False, snippet: Optional[Snippet] = None,
-                heartbeat: Optional[int] = None) -> List[Route]:
+def page_routes(engine: Any, demo: bool = False, snippet: Snippet | None = None,
+                heartbeat: int | None = None) -> list[Route]:
     """``/snippet.js`` always; ``/`` (the demo page) when ``demo`` is on. ``heartbeat`` sets the
     demo page's seconds between heartbeats (default: the snippet's own)."""
     snip = snippet or Snippet()

@@ -12,7 +12,8 @@ import logging
 import math
 import re
 import secrets
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from k50core.config.phones import display as format_number
 from k50core.pools import Assignment
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("k50core.service")
 
-Headers = List[Tuple[bytes, bytes]]
-Answer = Tuple[int, Any, Headers]  # status, JSON body (None: no body), extra headers
+Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Any, Headers]  # status, JSON body (None: no body), extra headers
 
 _GA_CLIENT = re.compile(r"\d{1,20}\.\d{1,20}")
 _GA_SESSION = re.compile(r"\d{1,20}")
@@ -41,11 +42,11 @@ class Incoming:
     __slots__ = ("method", "origin", "length", "cookie", "user_agent", "forwarded", "peer", "scheme", "asked",
                  "host", "content_type")
 
-    def __init__(self, scope: Dict[str, Any]) -> None:
+    def __init__(self, scope: dict[str, Any]) -> None:
         self.method: str = scope["method"]
         self.origin = self.length = self.cookie = self.user_agent = self.asked = None
         self.host = self.content_type = None
-        self.forwarded: List[str] = []
+        self.forwarded: list[str] = []
         for name, value in scope["headers"]:
             if name == b"host":
                 self.host = value.decode("latin-1")
@@ -65,7 +66,7 @@ class Incoming:
             elif name == b"access-control-request-method":
                 self.asked = value.decode("latin-1")
         client = scope.get("client")
-        self.peer: Optional[str] = client[0] if client else None
+        self.peer: str | None = client[0] if client else None
         self.scheme: str = scope.get("scheme", "http")
 
     def same_site(self) -> bool:
@@ -73,7 +74,7 @@ class Incoming:
         origin = self.origin or ""
         return bool(self.host) and origin.partition("://")[2].rstrip("/").lower() == (self.host or "").lower()
 
-    def visitor_cookie(self) -> Optional[str]:
+    def visitor_cookie(self) -> str | None:
         if not self.cookie or VISITOR_COOKIE not in self.cookie:
             return None
         for part in self.cookie.split(";"):
@@ -83,7 +84,7 @@ class Incoming:
         return None
 
 
-def ga_cookie(visit: Dict[str, Any]) -> None:
+def ga_cookie(visit: dict[str, Any]) -> None:
     """A ga_client_id ("<random>.<timestamp>") given in the body stands for the _ga cookie, and a
     ga_session_id for a GA4 stream's _ga_<container> cookie (see attribution.visit_summary)."""
     ga, session = visit.pop("ga_client_id", None), visit.pop("ga_session_id", None)
@@ -93,7 +94,7 @@ def ga_cookie(visit: Dict[str, Any]) -> None:
         _add_cookie(visit, "_ga_K50", f"GS1.1.{session}.1")
 
 
-def _add_cookie(visit: Dict[str, Any], name: str, value: str) -> None:
+def _add_cookie(visit: dict[str, Any], name: str, value: str) -> None:
     cookies = visit.get("cookies")
     if cookies is None:
         visit["cookies"] = {name: value}
@@ -103,13 +104,13 @@ def _add_cookie(visit: Dict[str, Any], name: str, value: str) -> None:
         visit["cookies"] = f"{cookies}; {name}={value}" if cookies.strip() else f"{name}={value}"
 
 
-def returning(engine: Any, visitor: Optional[str], token: Optional[str], now: float) -> Optional[Assignment]:
+def returning(engine: Any, visitor: str | None, token: str | None, now: float) -> Assignment | None:
     """The live lease of a returning visitor (by token or visitor id), renewed; None for anyone else.
     The engine's own first step of ``assign`` (see Pools.returning), asked alone: it takes nothing."""
     return engine.pools.returning(visitor or None, token or None, int(now * 1000))
 
 
-async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
+async def visit(svc: Service, req: Incoming, body: bytes) -> Answer:
     """POST /v1/visit: the number this page view shows, and the visitor cookie.
 
     A returning visitor with a live lease gets it before anything else. A new visitor headed for
@@ -165,14 +166,14 @@ async def visit(svc: "Service", req: Incoming, body: bytes) -> Answer:
 NOTHING = Assignment(None, None, None, None, None, None, False)
 
 
-def site_number(svc: "Service") -> Assignment:
+def site_number(svc: Service) -> Assignment:
     """The site's own number, nothing leased: what a visit over a limit is shown."""
     number = svc.engine.config.default_number
     return Assignment(number, format_number(number, svc.engine.config.display) if number else None,
                       None, None, None, None, False)
 
 
-async def assign(svc: "Service", fields: Dict[str, Any], now: float) -> Assignment:
+async def assign(svc: Service, fields: dict[str, Any], now: float) -> Assignment:
     """The engine's assign: memory work, right here; a new lease is safe before its number is shown:
     in the engine's journal (a SQLite file), or committed (PostgreSQL)."""
     try:
@@ -185,8 +186,8 @@ async def assign(svc: "Service", fields: Dict[str, Any], now: float) -> Assignme
     return got
 
 
-async def guarded(svc: "Service", guard: Any, fields: Dict[str, Any], ip: Optional[str], claim: Optional[str],
-                  now: float) -> Tuple[Assignment, Optional[str]]:
+async def guarded(svc: Service, guard: Any, fields: dict[str, Any], ip: str | None, claim: str | None,
+                  now: float) -> tuple[Assignment, str | None]:
     """A new visitor from a browser, the guard on: (what it is shown, a claim ticket or None)."""
     decision = svc.engine.decide(fields, now)
     pool = svc.engine.config.pools.get(decision.pool) if decision.kind == "pool" and decision.pool else None
@@ -212,7 +213,7 @@ async def guarded(svc: "Service", guard: Any, fields: Dict[str, Any], ip: Option
     return got, None
 
 
-async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
+async def heartbeat(svc: Service, req: Incoming, body: bytes) -> Answer:
     """POST /v1/heartbeat: the page is still open; is its lease alive? A token this process did not
     give the caller's network counts against the address's heartbeat allowance (429 over it)."""
     token = decode(HEARTBEAT, body, "invalid heartbeat")["token"]
@@ -236,7 +237,7 @@ async def heartbeat(svc: "Service", req: Incoming, body: bytes) -> Answer:
 _SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def cross_site(svc: "Service", req: Incoming, beacon: bool = False) -> None:
+def cross_site(svc: Service, req: Incoming, beacon: bool = False) -> None:
     """Refuses a browser's request from a site that is not allowed: an Origin that is neither
     allow-listed (``cors_origins``) nor this service's own host is 403, and a body type that a page
     may send anywhere without a preflight (text/plain, forms) is 415, except on a route a beacon posts
@@ -251,7 +252,7 @@ def cross_site(svc: "Service", req: Incoming, beacon: bool = False) -> None:
 
 
 Handler = Callable[["Service", Incoming, bytes], Awaitable[Answer]]
-ROUTES: Dict[str, Handler] = {"/v1/visit": visit, "/v1/heartbeat": heartbeat, "/v1/intent": intent}
+ROUTES: dict[str, Handler] = {"/v1/visit": visit, "/v1/heartbeat": heartbeat, "/v1/intent": intent}
 BEACONS = ("/v1/intent",)  # posted with navigator.sendBeacon: a text/plain body
 _JSON = (b"content-type", b"application/json")
 
@@ -259,10 +260,10 @@ _JSON = (b"content-type", b"application/json")
 class PublicEndpoints:
     """The public routes (with JSON errors and metrics) for the app in front of them (CORS: cors.py)."""
 
-    def __init__(self, svc: "Service") -> None:
+    def __init__(self, svc: Service) -> None:
         self.svc = svc
 
-    def route(self, scope: Dict[str, Any]) -> Optional[Tuple[str, Handler]]:
+    def route(self, scope: dict[str, Any]) -> tuple[str, Handler] | None:
         """(path, handler) when the request is for a public route, else None."""
         if scope["type"] != "http":
             return None
@@ -278,7 +279,7 @@ class PublicEndpoints:
         if found is not None:
             await self.handle(found[0], found[1], scope, receive, send)
 
-    async def handle(self, path: str, handler: Handler, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+    async def handle(self, path: str, handler: Handler, scope: dict[str, Any], receive: Any, send: Any) -> None:
         svc = self.svc
         req = Incoming(scope)
         try:

@@ -1,14 +1,14 @@
 """The OpenAPI paths of reports, deals and the CRM webhooks (see reports.py)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from k50core.report import COLUMNS, KNOWN
 
 _TIME = {"type": "string", "description": "unix seconds, or a date (2026-12-01) / time in ISO 8601, UTC"}
 
 
-def _errors(*codes: int) -> Dict[str, Any]:
+def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "a bad query or body", 401: "no valid API key or token", 413: "body too large",
             422: "a field is missing or wrong", 502: "the CRM's portal could not be read"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": {
@@ -38,7 +38,7 @@ _IMPORTED = {"type": "object", "properties": {
         "row": {"type": "integer"}, "deal_id": {"type": "string", "nullable": True}, "reason": {"type": "string"}}}}}}
 
 
-def report_paths(key: List[Dict[str, Any]]) -> Dict[str, Any]:
+def report_paths(key: list[dict[str, Any]]) -> dict[str, Any]:
     json_ok = lambda schema, text: {"200": {"description": text, "content": {"application/json": {"schema": schema}}}}  # noqa: E731
     form = {"application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": {
         "type": "string"}}}}

@@ -13,15 +13,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, List, Optional, Tuple
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from k50core.crm import DealError
-from k50core.crm import amocrm, bitrix24
+from k50core.crm import DealError, amocrm, bitrix24
 from k50core.crm.forms import decode
 from k50core.report import ReportError
 from k50core.report.export import report_csv
@@ -54,7 +54,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return body
 
 
-def parse_when(text: Optional[str], name: str, problems: List[Tuple[str, str]]) -> Optional[float]:
+def parse_when(text: str | None, name: str, problems: list[tuple[str, str]]) -> float | None:
     """Unix seconds, or a date / time in ISO 8601 (UTC unless it says otherwise)."""
     if text is None or text == "":
         return None
@@ -74,7 +74,7 @@ def parse_when(text: Optional[str], name: str, problems: List[Tuple[str, str]]) 
     return None
 
 
-def _problem(exc: Exception) -> Tuple[str, str]:
+def _problem(exc: Exception) -> tuple[str, str]:
     """A ReportError's "field: message" as a problem."""
     field, _, message = str(exc).partition(": ")
     return field, message
@@ -94,7 +94,7 @@ class ReportRoutes:
     async def reports(self, request: Request) -> Response:
         await self.reader(request)
         q = request.query_params
-        problems: List[Tuple[str, str]] = []
+        problems: list[tuple[str, str]] = []
         since = parse_when(q.get("since"), "since", problems)
         until = parse_when(q.get("until"), "until", problems)
         fmt = q.get("format") or ("csv" if "text/csv" in request.headers.get("accept", "") else "json")
@@ -117,7 +117,7 @@ class ReportRoutes:
     async def pool_usage(self, request: Request) -> Response:
         await self.reader(request)
         q = request.query_params
-        problems: List[Tuple[str, str]] = []
+        problems: list[tuple[str, str]] = []
         now = float(self.svc.now())
         until = parse_when(q.get("until"), "until", problems)
         since = parse_when(q.get("since"), "since", problems)
@@ -221,7 +221,7 @@ def _same_secret(given: str, token: str) -> bool:
 
 
 def report_routes(svc: Any, route: Callable[..., Route], session_ok: Callable[[Request], Awaitable[bool]]
-                  ) -> List[Route]:
+                  ) -> list[Route]:
     """The routes, each wrapped by the app's ``route`` (errors, metrics); authorised in their handlers."""
     r = ReportRoutes(svc, session_ok)
     return [route("/v1/reports", r.reports, ["GET"]), route("/v1/pools/usage", r.pool_usage, ["GET"]),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Collection, Optional
+from collections.abc import Collection
+from typing import Any
 
 PREFIX = "s1."
 MAX_COOKIE = 100
@@ -28,7 +29,7 @@ def open_session(store: Any, key_id: str, now: float, seconds: float) -> str:
     return value
 
 
-def session_key(store: Any, value: Optional[str], key_ids: Collection[str], now: float) -> Optional[str]:
+def session_key(store: Any, value: str | None, key_ids: Collection[str], now: float) -> str | None:
     """The key id of the live session this cookie value opens, else None (a session of a key no
     longer served is deleted)."""
     if not value or len(value) > MAX_COOKIE or not value.startswith(PREFIX):
@@ -44,7 +45,7 @@ def session_key(store: Any, value: Optional[str], key_ids: Collection[str], now:
     return str(row[0])
 
 
-def close_session(store: Any, value: Optional[str], everywhere: bool = False) -> int:
+def close_session(store: Any, value: str | None, everywhere: bool = False) -> int:
     """End the session of this cookie value (``everywhere``: every session of its key); how many ended."""
     if not value or len(value) > MAX_COOKIE:
         return 0

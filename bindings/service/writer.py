@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, TypeVar
 
 from k50core.engine import Engine
 from k50core.leases import LeaseRecorder
@@ -36,7 +37,7 @@ class StoreThread:
     returns once every lease start queued before it is stored (as the module's note says where).
     It writes through the engine's ``lease_recorder`` (k50core.leases), whose writes it defers."""
 
-    def __init__(self, engine: Engine, inline: Optional[bool] = None) -> None:
+    def __init__(self, engine: Engine, inline: bool | None = None) -> None:
         self.engine = engine
         self.leases: LeaseRecorder = engine.lease_recorder
         self.leases.defer_writes = True
@@ -52,7 +53,7 @@ class StoreThread:
         # held around everything run on the store's thread; others who touch the store's connection
         # (the outgoing events' dispatcher) hold it too. Re-entrant: a function run here may call them.
         self.lock = threading.RLock()
-        self._waiting: List["asyncio.Future[None]"] = []
+        self._waiting: list[asyncio.Future[None]] = []
         self._writing = False
         self.backlog = False  # lease log rows left for the next writes
 
@@ -79,7 +80,7 @@ class StoreThread:
                     return
                 await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
-        done: "asyncio.Future[None]" = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
         with self._lock:
             self._waiting.append(done)
             start = not self._writing
@@ -114,7 +115,7 @@ class StoreThread:
 
     async def _write_groups(self) -> None:
         """The one writer on the store's thread: group after group while requests wait."""
-        group: List["asyncio.Future[None]"] = []
+        group: list[asyncio.Future[None]] = []
         try:
             while True:
                 with self._lock:
@@ -123,7 +124,7 @@ class StoreThread:
                         self._writing = False
                         return
                 writes = self.leases.take()  # after the group's starts were queued
-                error: Optional[BaseException] = None
+                error: BaseException | None = None
                 try:
                     await self.run(self.leases.write, writes, True)
                 except Exception as exc:  # requeued by write(); the waiting requests are told
@@ -160,7 +161,7 @@ class StoreThread:
 
 
 
-def _settle(done: "asyncio.Future[None]", error: Optional[BaseException]) -> None:
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
     """Resolve a waiting request's future, from whichever loop it was made on."""
     def settle() -> None:
         if not done.done():

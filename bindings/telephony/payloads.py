@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,7 +29,7 @@ from k50core.errors import Error
 FORMATS = ("json", "twilio", "asterisk")
 
 # the engine's field -> the payload's field, to name a problem the engine found in the payload's words
-FIELD_NAMES: Dict[str, Dict[str, str]] = {
+FIELD_NAMES: dict[str, dict[str, str]] = {
     "json": {},
     "twilio": {"call_id": "CallSid", "number": "To", "caller": "From", "started_at": "Timestamp",
                "duration_seconds": "CallDuration", "answered": "CallStatus", "call": "body"},
@@ -47,7 +48,7 @@ _CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
 class PayloadError(Error, ValueError):
     """A payload that is no call; ``problems`` lists (field, message) in the payload's vocabulary."""
 
-    def __init__(self, problems: Sequence[Tuple[str, str]], error: str = "invalid call") -> None:
+    def __init__(self, problems: Sequence[tuple[str, str]], error: str = "invalid call") -> None:
         self.problems = list(problems)
         self.error = error
         super().__init__("; ".join(f"{f}: {m}" for f, m in self.problems) or error)
@@ -66,11 +67,11 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def is_form(content_type: Optional[str]) -> bool:
+def is_form(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
-def decode_form(body: bytes) -> List[Tuple[str, str]]:
+def decode_form(body: bytes) -> list[tuple[str, str]]:
     """``application/x-www-form-urlencoded`` pairs, in order (UTF-8; PayloadError otherwise)."""
     try:
         text = body.decode("utf-8")
@@ -80,10 +81,10 @@ def decode_form(body: bytes) -> List[Tuple[str, str]]:
                            "bad form") from None
 
 
-def decode_body(body: bytes, content_type: Optional[str]) -> Any:
+def decode_body(body: bytes, content_type: str | None) -> Any:
     """The body as a dict of form fields (first value of each) or as JSON."""
     if is_form(content_type):
-        out: Dict[str, str] = {}
+        out: dict[str, str] = {}
         for k, v in decode_form(body):
             out.setdefault(k, v)
         return out
@@ -105,7 +106,7 @@ def detect(data: Any) -> str:
     return "json"
 
 
-def to_call(data: Any, fmt: Optional[str] = None, *, cdr_timezone: Any = "UTC") -> Dict[str, Any]:
+def to_call(data: Any, fmt: str | None = None, *, cdr_timezone: Any = "UTC") -> dict[str, Any]:
     """The engine's call dict from a decoded payload in ``fmt`` (detected when None)."""
     fmt = fmt or detect(data)
     if fmt == "twilio":
@@ -122,7 +123,7 @@ _ALTERNATIVES = {"twilio": {"Timestamp": "StartTime", "CallDuration": "Duration"
                  "asterisk": {"did": "dst", "src": "clid", "start": "calldate"}}
 
 
-def rename(problems: Sequence[Tuple[str, str]], fmt: str, data: Any = None) -> List[Tuple[str, str]]:
+def rename(problems: Sequence[tuple[str, str]], fmt: str, data: Any = None) -> list[tuple[str, str]]:
     """The engine's problems with its field names put back into the payload's (``data``: the payload,
     to name the field the value really came from, e.g. ``dst`` when ``did`` was empty)."""
     names = dict(FIELD_NAMES.get(fmt, {}))
@@ -145,8 +146,8 @@ def _object(data: Any) -> Mapping[str, Any]:
     return data
 
 
-def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
-          required: bool = False) -> Optional[str]:
+def _text(data: Mapping[str, Any], name: str, problems: list[tuple[str, str]],
+          required: bool = False) -> str | None:
     value = data.get(name)
     if _finite(value) is not None:
         value = str(value)
@@ -166,7 +167,7 @@ def _text(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]],
     return value.strip()
 
 
-def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]) -> Optional[float]:
+def _seconds(data: Mapping[str, Any], name: str, problems: list[tuple[str, str]]) -> float | None:
     """A non-negative whole or decimal number of seconds up to a day (a JSON number or its text), None
     when absent."""
     value = data.get(name)
@@ -190,7 +191,7 @@ def _seconds(data: Mapping[str, Any], name: str, problems: List[Tuple[str, str]]
     return number
 
 
-def _unix(value: Any) -> Optional[float]:
+def _unix(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = _finite(value)
         return number if number is not None and 0 <= number < 1e11 else None
@@ -199,7 +200,7 @@ def _unix(value: Any) -> Optional[float]:
     return None
 
 
-def _rfc2822(value: Any) -> Optional[float]:
+def _rfc2822(value: Any) -> float | None:
     """Unix seconds of an RFC 2822 date ("Mon, 16 Aug 2010 03:45:01 +0000"), an ISO 8601 one with
     an offset, or unix seconds; None when it is none of these."""
     unix = _unix(value)
@@ -232,7 +233,7 @@ def zone(name: Any) -> tzinfo:
         raise ValueError(f"unknown time zone: {name!r}") from None
 
 
-def _local(value: Any, tz: tzinfo) -> Optional[float]:
+def _local(value: Any, tz: tzinfo) -> float | None:
     """Unix seconds of a CDR time "YYYY-MM-DD HH:MM:SS" in ``tz`` (or of unix seconds)."""
     unix = _unix(value)
     if unix is not None or not isinstance(value, str):
@@ -249,13 +250,13 @@ def _local(value: Any, tz: tzinfo) -> Optional[float]:
 
 
 # -- Twilio -------------------------------------------------------------------------------------
-def from_twilio(data: Any) -> Dict[str, Any]:
+def from_twilio(data: Any) -> dict[str, Any]:
     """A Twilio Voice status callback → call. ``started_at`` is ``StartTime`` when given, else the
     callback's ``Timestamp`` (when the event fired, i.e. the call's end for a final status) less
     ``CallDuration``. ``answered``: CallStatus completed with a duration above 0. Raises NotFinal for
     queued / ringing / in-progress events."""
     data = _object(data)
-    problems: List[Tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     sid = _text(data, "CallSid", problems, required=True)
     to = _text(data, "To", problems, required=True)
     caller = _text(data, "From", problems)
@@ -268,7 +269,7 @@ def from_twilio(data: Any) -> Dict[str, Any]:
             problems.append(("CallStatus", f"expected one of {', '.join(sorted(TWILIO_FINAL))}"))
     duration_field = "CallDuration" if data.get("CallDuration") not in (None, "") else "Duration"
     duration = _seconds(data, duration_field, problems)
-    started: Optional[float] = None
+    started: float | None = None
     if data.get("StartTime") not in (None, ""):
         started = _rfc2822(data.get("StartTime"))
         if started is None:
@@ -289,7 +290,7 @@ def from_twilio(data: Any) -> Dict[str, Any]:
 
 
 # -- Asterisk / FreePBX CDR -----------------------------------------------------------------------
-def from_asterisk(data: Any, tz: Any = "UTC") -> Dict[str, Any]:
+def from_asterisk(data: Any, tz: Any = "UTC") -> dict[str, Any]:
     """An Asterisk / FreePBX CDR → call. The number called is ``did`` (FreePBX: the inbound DID) or
     else ``dst``; the caller ``src`` or else the number in ``clid`` ("Name" <number>); the start
     ``start`` or else ``calldate`` ("YYYY-MM-DD HH:MM:SS" in ``tz``); the duration ``billsec`` (the
@@ -297,7 +298,7 @@ def from_asterisk(data: Any, tz: Any = "UTC") -> Dict[str, Any]:
     disposition: billsec above 0)."""
     data = _object(data)
     where = zone(tz)
-    problems: List[Tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     uid = _text(data, "uniqueid", problems, required=True)
     number = _text(data, "did", problems) or _text(data, "dst", problems)
     if number is None and not any(f in ("did", "dst") for f, _ in problems):
@@ -309,7 +310,7 @@ def from_asterisk(data: Any, tz: Any = "UTC") -> Dict[str, Any]:
             m = _CLID_NUMBER.search(clid)
             caller = m.group(1).strip() if m else clid.strip('" ')
             caller = caller or None
-    started: Optional[float] = None
+    started: float | None = None
     name = "start" if data.get("start") not in (None, "") else "calldate"
     if data.get(name) in (None, ""):
         problems.append(("start", "required (or calldate)"))

@@ -25,7 +25,7 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Iterable, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Iterable, Sequence
 
 from k50core.errors import Error
 
@@ -35,7 +35,7 @@ TWILIO_HEADER = "X-Twilio-Signature"
 DEFAULT_WINDOW = 300.0
 DEFAULT_REMEMBER = 10_000
 
-Secret = Union[str, bytes]
+Secret = str | bytes
 
 
 def _key(secret: Secret) -> bytes:
@@ -53,13 +53,13 @@ class SignatureError(Error):
         self.message = message
 
 
-def sign(secret: Secret, timestamp: Union[int, str], body: bytes) -> str:
+def sign(secret: Secret, timestamp: int | str, body: bytes) -> str:
     """The ``X-K50-Signature`` value of ``body`` sent at ``timestamp`` (unix seconds)."""
     mac = hmac.new(_key(secret), str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
-def signed_headers(secret: Secret, body: bytes, timestamp: Optional[int] = None) -> dict:
+def signed_headers(secret: Secret, body: bytes, timestamp: int | None = None) -> dict:
     """The two headers a sender adds to a request carrying ``body``."""
     ts = int(time.time()) if timestamp is None else int(timestamp)
     return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body)}
@@ -79,10 +79,10 @@ class Verifier:
         self.window = float(window)
         self.now = now
         self.remember = int(remember)
-        self._seen: "OrderedDict[Tuple[int, str], None]" = OrderedDict()
+        self._seen: OrderedDict[tuple[int, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def verify(self, timestamp: Optional[str], signature: Optional[str], body: bytes) -> None:
+    def verify(self, timestamp: str | None, signature: str | None, body: bytes) -> None:
         """Returns when the request is genuine and fresh; raises SignatureError otherwise."""
         if not timestamp or not signature:
             missing = [h for h, v in ((TIMESTAMP_HEADER, timestamp), (SIGNATURE_HEADER, signature)) if not v]
@@ -121,15 +121,15 @@ class Verifier:
 
 
 # -- Twilio ---------------------------------------------------------------------------------------
-def twilio_signature(auth_token: Secret, url: str, params: Sequence[Tuple[str, str]] = ()) -> str:
+def twilio_signature(auth_token: Secret, url: str, params: Sequence[tuple[str, str]] = ()) -> str:
     """Twilio's X-Twilio-Signature for a request to ``url`` with POST ``params`` (name, value pairs)."""
     data = url + "".join(k + v for k, v in sorted(params))
     mac = hmac.new(_key(auth_token), data.encode("utf-8"), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-def verify_twilio(auth_token: Secret, url: str, params: Sequence[Tuple[str, str]],
-                  signature: Optional[str]) -> None:
+def verify_twilio(auth_token: Secret, url: str, params: Sequence[tuple[str, str]],
+                  signature: str | None) -> None:
     """Returns when ``signature`` is Twilio's for this request; raises SignatureError otherwise."""
     if not signature:
         raise SignatureError("missing", f"missing {TWILIO_HEADER}")

@@ -8,8 +8,8 @@ does all of it; ``sizing`` and ``pricing`` size pools and estimate cost.
 from ._impl import IMPLEMENTATION, core as _core
 from .attribution import Attribution, CallError, Candidate
 from .engine import Decision, Engine
-from .pools import Assignment, LeaseEvent
 from .errors import ConfigError, Error, SegmentError, StoreError
+from .pools import Assignment, LeaseEvent
 from .rules import compile_condition, evaluate
 from .sizing import UnreachableTarget
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import Dict
 
 from . import _engine_py
 
@@ -26,9 +25,9 @@ else:
         IMPLEMENTATION = "reference"
 
 
-def available() -> Dict[str, ModuleType]:
+def available() -> dict[str, ModuleType]:
     """Every build importable here, by name ("compiled", "reference")."""
-    found: Dict[str, ModuleType] = {"reference": _engine_py}
+    found: dict[str, ModuleType] = {"reference": _engine_py}
     try:
         from . import _engine
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from .config.model import Config, Pool
-from .config.schema import CALL_STATUSES
 from .config.phones import normalise
+from .config.schema import CALL_STATUSES
 from .errors import Error
 from .store.base import LeaseRow, Store
 
@@ -60,15 +61,15 @@ MAX_CALL_SECONDS = 86400
 class CallError(Error, ValueError):
     """A call payload that cannot be attributed; ``problems`` lists (field, message)."""
 
-    def __init__(self, problems: List[Tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
 
 
 @dataclass(frozen=True)
 class Candidate:
-    visitor_id: Optional[str]
-    session_id: Optional[str]
+    visitor_id: str | None
+    session_id: str | None
     lease: str
     seen_at: float
     likelihood: float
@@ -79,24 +80,24 @@ class Attribution:
     """What a call is attributed to. ``attributes`` are the visit's (source, utm, landing, region, device)."""
     call_id: str
     status: str
-    visitor_id: Optional[str] = None
-    session_id: Optional[str] = None
-    rule: Optional[str] = None
-    pool: Optional[str] = None
-    lease: Optional[str] = None
+    visitor_id: str | None = None
+    session_id: str | None = None
+    rule: str | None = None
+    pool: str | None = None
+    lease: str | None = None
     likelihood: float = 0.0
     attributes: Mapping[str, Any] = field(default_factory=dict)
-    candidates: Tuple[Candidate, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
     repeat: bool = False
-    first_call_id: Optional[str] = None
+    first_call_id: str | None = None
     more_candidates: int = 0   # ambiguous: candidates beyond those kept (config attribution.max_candidates)
 
 
-def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
+def parse_call(call: Any, region: str, now: float) -> dict[str, Any]:
     """A validated, normalised call dict; CallError names every bad field."""
     if not isinstance(call, Mapping):
         raise CallError([("call", f"expected an object, got {type(call).__name__}")])
-    problems: List[Tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     call_id = call.get("call_id")
     if not isinstance(call_id, str) or not _CALL_ID.match(call_id):
         problems.append(("call_id", "expected 1-128 printable ASCII characters"))
@@ -128,7 +129,7 @@ def parse_call(call: Any, region: str, now: float) -> Dict[str, Any]:
             "duration_seconds": duration, "answered": answered, "received_at": now}
 
 
-def _seconds(value: Any, name: str, problems: List[Tuple[str, str]], required: bool) -> float:
+def _seconds(value: Any, name: str, problems: list[tuple[str, str]], required: bool) -> float:
     if value is None and not required:
         return 0.0
     number = finite(value)
@@ -138,7 +139,7 @@ def _seconds(value: Any, name: str, problems: List[Tuple[str, str]], required: b
     return number
 
 
-def finite(value: Any) -> Optional[float]:
+def finite(value: Any) -> float | None:
     """A JSON number as a finite float; None for anything else (a boolean, text, NaN, an integer too
     large for a float: JSON has no bound on its digits, and math.isfinite raises on such an int)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -161,8 +162,8 @@ class Attributor:
 
     def configure(self, config: Config) -> None:
         self.config = config
-        self.pool_of: Dict[str, Pool] = {n: p for p in config.pools.values() for n in p.numbers}
-        self.rule_of: Dict[str, str] = {}
+        self.pool_of: dict[str, Pool] = {n: p for p in config.pools.values() for n in p.numbers}
+        self.rule_of: dict[str, str] = {}
         for r in config.rules:
             if r.pool is not None:
                 self.rule_of.setdefault(r.pool, r.name)
@@ -170,7 +171,7 @@ class Attributor:
         self.max_candidates = config.attribution.max_candidates
         self.skew = config.attribution.clock_skew_seconds
 
-    def attribute(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
+    def attribute(self, call: dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
         """``call`` from parse_call(); ``live`` are the number's leases as the pool state has them now."""
         stored = self.store.saved_attribution(call["call_id"])
         if stored is not None:
@@ -184,7 +185,7 @@ class Attributor:
             return _from_stored(call["call_id"], self.store.saved_attribution(call["call_id"]) or {})
         return made
 
-    def _decide(self, call: Dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
+    def _decide(self, call: dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
         cid, number, t = call["call_id"], call["number"], call["started_at"]
         pool = self.pool_of.get(number)
         if pool is not None and pool.type == "static":
@@ -220,14 +221,14 @@ class Attributor:
                            self.store.visit_of(r.lease) or {})
 
     def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float,
-                   call: Optional[Dict[str, Any]] = None) -> Attribution:
+                   call: dict[str, Any] | None = None) -> Attribution:
         """Everyone shown the number then, ranked by recency (the one still on the page is likelier to
         call) times the other signals' ratios (an intent just before the call, the caller's history,
         a landline's region: see k50core.intent.signals): the first ``max_candidates`` of them kept,
         the rest counted. Likelihoods are shares of everyone's weight, so the kept ones sum to less
         than P_MATCHED when some were left out."""
-        seen: List[Tuple[Optional[str], Optional[str], str, float]] = []
-        prior: List[float] = []
+        seen: list[tuple[str | None, str | None, str, float]] = []
+        prior: list[float] = []
         for r in leases:
             joins = self.store.joins_of(r.lease)
             seen.append((r.visitor_id, r.session_id, r.lease, min(r.last, t)))
@@ -257,7 +258,7 @@ class Attributor:
                            best.likelihood, attrs or {}, candidates, more_candidates=more)
 
 
-def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> List[LeaseRow]:
+def _merge(stored: Sequence[LeaseRow], live: Sequence[LeaseRow]) -> list[LeaseRow]:
     """Stored leases, with the live pool state's newer ends (renewals not yet drained) applied;
     the stored last activity stays: the slot's own counts shared joins too."""
     by_key = {r.lease: r for r in stored}
@@ -280,14 +281,14 @@ def _replace(a: Attribution, **changes: Any) -> Attribution:
     return Attribution(**values)
 
 
-def _to_stored(a: Attribution) -> Dict[str, Any]:
+def _to_stored(a: Attribution) -> dict[str, Any]:
     return {"status": a.status, "lease": a.lease, "visitor_id": a.visitor_id, "session_id": a.session_id,
             "pool": a.pool, "rule": a.rule, "likelihood": a.likelihood, "repeat_of": a.first_call_id,
             "candidates": [[c.visitor_id, c.session_id, c.lease, c.seen_at, c.likelihood] for c in a.candidates],
             "more_candidates": a.more_candidates, "attributes": dict(a.attributes)}
 
 
-def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
+def _from_stored(call_id: str, s: dict[str, Any]) -> Attribution:
     return Attribution(call_id, s.get("status", "unmatched"), s.get("visitor_id"), s.get("session_id"),
                        s.get("rule"), s.get("pool"), s.get("lease"), float(s.get("likelihood") or 0.0),
                        s.get("attributes") or {}, tuple(Candidate(*c) for c in s.get("candidates") or ()),
@@ -297,18 +298,18 @@ def _from_stored(call_id: str, s: Dict[str, Any]) -> Attribution:
 _GA_SESSION_COOKIE = re.compile(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)")
 
 
-def _part(attrs: Mapping[str, Any], name: str) -> Dict[str, Any]:
+def _part(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = attrs.get(name)
     return value if type(value) is dict else _NOTHING  # enrichment makes plain dicts; no ABC checks here
 
 
-_NOTHING: Dict[str, Any] = {}
+_NOTHING: dict[str, Any] = {}
 
 
-def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
+def visit_summary(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """What a stored visit keeps of its attributes: what reports and attribution show. Empty
     values (None, "", {}) are left out. Runs once per new visitor: plain lookups, no helpers."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for name in ("source", "traffic_type"):
         value = attrs.get(name)
         if value is not None and value != "" and value != {}:
@@ -348,7 +349,7 @@ def visit_summary(attrs: Mapping[str, Any]) -> Dict[str, Any]:
                 out["ga_client_id"] = client
         # GA4 session id: from each stream's _ga_<CONTAINER> cookie, "GS1.1.<session_id>.<n>.<...>" or
         # "GS2.1.s<session_id>$o<n>$...". One stream: ga_session_id; several: ga_session_ids by container.
-        sessions: Dict[str, str] = {}
+        sessions: dict[str, str] = {}
         for name, value in cookies.items():
             if isinstance(name, str) and name.startswith("_ga_") and 0 < len(name) - 4 <= 32 and isinstance(value, str):
                 m = _GA_SESSION_COOKIE.match(value)

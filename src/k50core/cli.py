@@ -6,9 +6,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -27,8 +28,8 @@ class _OneLineErrors(TyperGroup):
     """Every usage mistake is one line on stderr, ``k50core COMMAND: what is wrong``, and exit status 2
     (click and typer would print the usage and a framed box); a command's own exit status passes."""
 
-    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
-             complete_var: Optional[str] = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
              **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False,
@@ -77,9 +78,9 @@ def _choice(value: str, allowed: Sequence[str]) -> str:
     return value.lower()
 
 
-def _at_least(low: int, high: Optional[int] = None, what: str = "") -> Any:
+def _at_least(low: int, high: int | None = None, what: str = "") -> Any:
     """A callback that refuses a whole number outside [low, high] naming the value and the range."""
-    def check(value: Optional[int]) -> Optional[int]:
+    def check(value: int | None) -> int | None:
         if value is not None and (value < low or (high is not None and value > high)):
             span = f"{low} to {high}" if high is not None else f"at least {low}"
             raise typer.BadParameter(f"{value}: {what + ' is ' if what else 'expected '}{span}")
@@ -169,7 +170,7 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
-DEMO_VISITS: List[Dict[str, Any]] = [
+DEMO_VISITS: list[dict[str, Any]] = [
     {"visitor_id": "v1", "ip": "5.101.68.156",
      "url": "https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=organic",
      "referrer": "https://yandex.ru/search/?text=sofa",
@@ -233,7 +234,7 @@ def schema() -> None:
 
 
 @app.command()
-def demo(config: Optional[Path] = typer.Option(None, help="config file (default: the bundled demo config)"),
+def demo(config: Path | None = typer.Option(None, help="config file (default: the bundled demo config)"),
          store: str = typer.Option("k50core-demo.db", help="where leases and calls are kept (SQLite file)"),
          as_json: bool = typer.Option(False, "--json", help="print JSON lines")) -> None:
     """Load a config, give a few sample visits their numbers and attribute a call to one of them."""
@@ -283,13 +284,13 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
          target: float = typer.Option(0.95, help="target attribution accuracy, 0-1"),
          hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
          cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
-         minutes: Optional[int] = typer.Option(None, callback=_at_least(0, what="a count of minutes"),
+         minutes: int | None = typer.Option(None, callback=_at_least(0, what="a count of minutes"),
                                                help="forwarded call minutes a month "
                                                     "(default: 5% of visits call, 3 minutes each)"),
-         plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)"),
+         plans: Path | None = typer.Option(None, help="a plan config (default: the bundled plans.yaml)"),
          intent_share: float = typer.Option(0.0, help="share of calls a tap or copy of the number precedes, 0-1 "
                                                       "(the snippet reports them; default 0: none counted)"),
-         store: Optional[str] = typer.Option(None, help="measure the intent share from this deployment's store "
+         store: str | None = typer.Option(None, help="measure the intent share from this deployment's store "
                                                         "(a SQLite file or postgresql://...)")) -> None:
     """How many numbers a pool needs for the target accuracy, and what each plan costs a month."""
     from .pricing import compare_plans, load_plans
@@ -330,10 +331,10 @@ def size(visits_per_day: float = typer.Option(..., help="visits a day that take 
 def invoice(store: str = typer.Option(..., help="the store the calls were recorded in: a SQLite file "
                                       "or postgresql://..."),
             numbers: int = typer.Option(..., help="tracking numbers on the plan"),
-            month: Optional[str] = typer.Option(None, help="YYYY-MM (UTC); default: every recorded call"),
+            month: str | None = typer.Option(None, help="YYYY-MM (UTC); default: every recorded call"),
             code: str = typer.Option("495", help="the numbers' area code"),
             plan: str = typer.Option("provider", help="provider, own or code"),
-            plans: Optional[Path] = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
+            plans: Path | None = typer.Option(None, help="a plan config (default: the bundled plans.yaml)")) -> None:
     """A month's invoice estimate from the calls recorded in a store (forwarded minutes)."""
     from .pricing import estimate, load_plans, monthly_usage
     from .store import open_store
@@ -359,18 +360,18 @@ def invoice(store: str = typer.Option(..., help="the store the calls were record
 @app.command()
 def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day (they take a dynamic number)"),
              avg_visit_min: float = typer.Option(4.0, help="average visit length, minutes"),
-             numbers: Optional[int] = typer.Option(None, help="numbers in the pool (default: k50core size's answer)"),
+             numbers: int | None = typer.Option(None, help="numbers in the pool (default: k50core size's answer)"),
              days: float = typer.Option(1, help="simulated days"),
              seed: int = typer.Option(0, help="random seed (a seed always gives the same run)"),
              call_share: float = typer.Option(0.05, help="share of human visits that call"),
              hold_seconds: int = typer.Option(900, help="lease hold after the last activity"),
              cooldown_seconds: int = typer.Option(300, help="pause before a number is handed out again"),
-             config: Optional[Path] = typer.Option(None, help="a config to simulate (default: one dynamic pool)"),
-             sweep: Optional[str] = typer.Option(None, help="pool sizes lo:hi:step, e.g. 40:160:10"),
-             svg: Optional[Path] = typer.Option(None, help="with --sweep: write accuracy vs pool size here (SVG)"),
+             config: Path | None = typer.Option(None, help="a config to simulate (default: one dynamic pool)"),
+             sweep: str | None = typer.Option(None, help="pool sizes lo:hi:step, e.g. 40:160:10"),
+             svg: Path | None = typer.Option(None, help="with --sweep: write accuracy vs pool size here (SVG)"),
              target: float = typer.Option(0.95, help="target accuracy drawn on the chart"),
              progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
-             intent_share: Optional[float] = typer.Option(
+             intent_share: float | None = typer.Option(
                  None, help="share of calls a tap or copy of the number precedes (0-1); with it, visitors spread "
                             "over four regions and 15% of callers ring from a landline")) -> None:
     """Simulate visits and calls through the engine: accuracy, statuses, utilisation, exhaustion."""
@@ -381,7 +382,7 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         if sizes is None:
             raise _bad("--svg", "the chart draws a sweep: give --sweep lo:hi[:step] too")
         _check_writable(svg, "--svg")
-    kw: Dict[str, Any] = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
+    kw: dict[str, Any] = dict(visits_per_day=visits_per_day, avg_visit_minutes=avg_visit_min, days=days, seed=seed,
                               call_share=call_share, hold_seconds=hold_seconds, cooldown_seconds=cooldown_seconds,
                               progress=progress and sys.stdout.isatty())
     try:
@@ -416,7 +417,7 @@ def simulate(visits_per_day: float = typer.Option(3000, help="human visits a day
         typer.echo(f"chart: {svg}")
 
 
-def _sweep_sizes(sweep: str) -> List[int]:
+def _sweep_sizes(sweep: str) -> list[int]:
     """``lo:hi[:step]`` -> the pool sizes it names; a usage mistake when it is not that."""
     parts = sweep.split(":")
     if len(parts) not in (2, 3) or not all(p.strip().isdigit() for p in parts):
@@ -438,7 +439,7 @@ def _check_writable(path: Path, option: str) -> None:
         raise _bad(option, f"cannot write {path}: directory {folder} is not writable")
 
 
-def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[str]:
+def demo_instructions(base: str, made_key: str | None, call_id: str) -> list[str]:
     """What ``serve --demo`` prints: the page to open and the request telephony would send for a call to
     the number it shows (the README shows the same, and the answer)."""
     key = made_key or "KEY"
@@ -455,32 +456,32 @@ def demo_instructions(base: str, made_key: Optional[str], call_id: str) -> List[
     ]
 
 
-def _secure_cookie(public_url: Optional[str]) -> Optional[bool]:
+def _secure_cookie(public_url: str | None) -> bool | None:
     """An https public URL (a TLS proxy in front, whose requests reach us over plain http): the
     visitor cookie is Secure. Otherwise the request's own scheme decides."""
     return True if public_url and public_url.lower().startswith("https://") else None
 
 
 @app.command()
-def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
+def serve(config: Path | None = typer.Option(None, help="config file (.yaml, .yml, .json, .toml)"),
           demo: bool = typer.Option(False, "--demo", help="the demo page at / and, without --config, the bundled "
                                     "demo config and store k50core-demo.db"),
           host: str = typer.Option("127.0.0.1", help="address to listen on"),
           port: int = typer.Option(8050, callback=_at_least(1, 65535, "a port"), help="port to listen on"),
-          store: Optional[str] = typer.Option(None, help="a SQLite file or postgresql://... "
+          store: str | None = typer.Option(None, help="a SQLite file or postgresql://... "
                                               "(default: k50core-demo.db with --demo alone, else in memory: "
                                               "nothing kept)"),
-          api_key: List[str] = typer.Option([], "--api-key", help="a key for the private endpoints (repeatable; "
+          api_key: list[str] = typer.Option([], "--api-key", help="a key for the private endpoints (repeatable; "
                                             "also K50CORE_API_KEYS, comma-separated)"),
-          cors_origin: List[str] = typer.Option([], "--cors-origin", help="a site allowed to call /v1/visit and "
+          cors_origin: list[str] = typer.Option([], "--cors-origin", help="a site allowed to call /v1/visit and "
                                                 "/v1/heartbeat from browsers (repeatable)"),
-          trusted_proxy: List[str] = typer.Option([], "--trusted-proxy", help="a proxy (address or CIDR) whose "
+          trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", help="a proxy (address or CIDR) whose "
                                                   "X-Forwarded-For is believed (repeatable)"),
-          webhook_secret: List[str] = typer.Option([], "--webhook-secret", help="a secret telephony signs calls "
+          webhook_secret: list[str] = typer.Option([], "--webhook-secret", help="a secret telephony signs calls "
                                                    "with (HMAC-SHA256; repeatable; also K50CORE_WEBHOOK_SECRETS)"),
-          twilio_auth_token: Optional[str] = typer.Option(None, help="check X-Twilio-Signature with this token "
+          twilio_auth_token: str | None = typer.Option(None, help="check X-Twilio-Signature with this token "
                                                           "(also K50CORE_TWILIO_AUTH_TOKEN)"),
-          public_url: Optional[str] = typer.Option(None, help="the service's address as Twilio calls it, e.g. "
+          public_url: str | None = typer.Option(None, help="the service's address as Twilio calls it, e.g. "
                                                    "https://track.example.ru behind a proxy: Twilio signs that "
                                                    "URL, not the one the proxy forwards to"),
           cdr_timezone: str = typer.Option("UTC", help="the time zone of Asterisk/FreePBX CDR times "
@@ -489,9 +490,9 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
           workers: int = typer.Option(1, callback=_at_least(1, what="a worker count"),
                                       help="worker processes; they share one pool segment and store "
                                            "(needs --store: a SQLite file, or PostgreSQL with --state-path)"),
-          state_path: Optional[str] = typer.Option(None, help="the shared pool segment (default: beside a "
+          state_path: str | None = typer.Option(None, help="the shared pool segment (default: beside a "
                                                    "SQLite file store, e.g. /dev/shm/k50.pools for PostgreSQL)"),
-          state_url: Optional[str] = typer.Option(None, help="keep the number pools in Redis, shared by every "
+          state_url: str | None = typer.Option(None, help="keep the number pools in Redis, shared by every "
                                                   "host naming it: redis://host:6379/0, rediss://..., "
                                                   "redis+cluster://h1:p1,h2:p2 (with a PostgreSQL --store)"),
           rate_limits: bool = typer.Option(True, "--rate-limits/--no-rate-limits",
@@ -554,7 +555,7 @@ def serve(config: Optional[Path] = typer.Option(None, help="config file (.yaml, 
         typer.echo("no --api-key: the private endpoints (/v1/calls, /v1/pools) will answer 401", err=True)
     secrets = list(webhook_secret) + [k.strip() for k in os.environ.get("K50CORE_WEBHOOK_SECRETS", "").split(",")
                                       if k.strip()]
-    limits: Dict[str, Any] = {} if rate_limits else {"rate_limits": None}
+    limits: dict[str, Any] = {} if rate_limits else {"rate_limits": None}
     application = create_app(engine, api_keys=keys, cors_origins=cors_origin, trusted_proxies=trusted_proxy,
                              demo=demo, webhook_secrets=secrets, freeze_gc=True, public_url=public_url,
                              cdr_timezone=cdr_timezone, secure_cookie=_secure_cookie(public_url),
@@ -595,7 +596,7 @@ from .cli_reports import register as _register_reports  # noqa: E402 (report, im
 _register_reports(app)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     app(args=argv)
 
 

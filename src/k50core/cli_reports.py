@@ -4,16 +4,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 FORMATS = ("table", "csv", "json")
 
 
-def _when(value: Optional[str], option: str) -> Optional[float]:
-    from .crm.deals import parse_time
+def _when(value: str | None, option: str) -> float | None:
     from .cli import _bad
+    from .crm.deals import parse_time
 
     if value is None:
         return None
@@ -23,7 +23,7 @@ def _when(value: Optional[str], option: str) -> Optional[float]:
     return found
 
 
-def _config(path: Optional[Path]) -> Any:
+def _config(path: Path | None) -> Any:
     from .config import Config, parse, read_config
     from .errors import ConfigError
 
@@ -46,10 +46,10 @@ def _config(path: Optional[Path]) -> Any:
 
 def report(store: str = typer.Option(..., help="the store: a SQLite file or postgresql://..."),
            by: str = typer.Option("source", help="comma-separated dimensions, e.g. source,query.utm_campaign"),
-           since: Optional[str] = typer.Option(None, help="from this date / time (UTC) or unix seconds"),
-           until: Optional[str] = typer.Option(None, help="before this date / time (UTC) or unix seconds"),
+           since: str | None = typer.Option(None, help="from this date / time (UTC) or unix seconds"),
+           until: str | None = typer.Option(None, help="before this date / time (UTC) or unix seconds"),
            format: str = typer.Option("table", "--format", help="table, csv or json"),
-           config: Optional[Path] = typer.Option(None, help="the site's config (its numbers and plan give the "
+           config: Path | None = typer.Option(None, help="the site's config (its numbers and plan give the "
                                                             "cost; default: the plan's minimum)")) -> None:
     """Visits, calls, deals, revenue and cost by source, campaign, page, ... (most calls first)."""
     from .cli import _bad, _check_store, _first_line, _redacted, _store_errors
@@ -92,7 +92,7 @@ def report(store: str = typer.Option(..., help="the store: a SQLite file or post
 
 def import_deals(file: Path = typer.Argument(..., help="deals: a .csv (header row) or .json (array) file"),
                  store: str = typer.Option(..., help="the store the calls are in: a SQLite file or postgresql://..."),
-                 config: Optional[Path] = typer.Option(None, help="the site's config (its region reads the phones, "
+                 config: Path | None = typer.Option(None, help="the site's config (its region reads the phones, "
                                                                   "crm.match_days bounds the match)")) -> None:
     """Import CRM deals, each matched to the caller's latest call before it; a refused row is
     printed with its line, and the exit status is then 1 (the others are imported)."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import reprlib
 import time
-from typing import Any, Optional
+from typing import Any
 
 MAX_MS = (1 << 43) - 1  # to the year 2248
 
 
-def seconds(now: Optional[Any]) -> float:
+def seconds(now: Any | None) -> float:
     """``now`` in seconds (None: the clock); TypeError/ValueError naming ``now`` for anything else."""
     if now is None:
         return time.time()
@@ -33,6 +33,6 @@ def seconds(now: Optional[Any]) -> float:
     return value
 
 
-def milliseconds(now: Optional[Any]) -> int:
+def milliseconds(now: Any | None) -> int:
     """``now`` as the pools' milliseconds (see seconds())."""
     return int(seconds(now) * 1000)

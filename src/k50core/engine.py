@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Protocol, Sequence, Tuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from . import _impl
+from .attribution import Attribution, Attributor, parse_call, visit_summary
+from .clock import milliseconds, seconds
 from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
 from .enrich import Enricher, SourceCatalogue, clean_text
-from .attribution import Attribution, Attributor, parse_call, visit_summary
-from .clock import milliseconds, seconds
+from .errors import ConfigError, Problem
 from .leases import LeaseRecorder
 from .pools import Assignment, LeaseEvent, Pools
-from .store import LeaseRow, Store, open_store, row_of
 from .report.recorder import Recorder
-from .errors import ConfigError, Problem
 from .rules import index
 from .rules.compiler import Compiler, PathTable, compile_groups
+from .store import LeaseRow, Store, open_store, row_of
 
 BOT_RULE = "(bots)"  # the implicit first rule excluding bots when bots.exclude is on
 log = logging.getLogger("k50core.engine")
@@ -31,9 +32,9 @@ def _load(source: Source) -> Config:
     return config
 
 
-def _compile_rules(config: Config) -> Tuple[List[Rule], Compiler, List[int], List[Problem]]:
+def _compile_rules(config: Config) -> tuple[list[Rule], Compiler, list[int], list[Problem]]:
     """The rules (bot exclusion first), their compiled programs, and every fault found."""
-    rules: List[Rule] = list(config.rules)
+    rules: list[Rule] = list(config.rules)
     if config.exclude_bots:
         rules.insert(0, Rule(BOT_RULE, {"device.type": "bot"}, None, True, "bots"))
     groups, problems = compile_groups(config.lists, strict=True)
@@ -49,9 +50,9 @@ class Decision(NamedTuple):
     its own number and nothing is taken from any pool) or "none" (no rule
     matched: the page keeps its own number).
     """
-    rule: Optional[str]
+    rule: str | None
     kind: str
-    pool: Optional[str]
+    pool: str | None
 
 
 NO_MATCH = Decision(None, "none", None)
@@ -59,28 +60,28 @@ NO_MATCH = Decision(None, "none", None)
 
 # What Engine.assign, assign_many, heartbeat and heartbeat_many are: the core's methods (see Engine).
 class AssignCall(Protocol):
-    def __call__(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment: ...
+    def __call__(self, visit: Any, now: float | None = None, token: str | None = None) -> Assignment: ...
 
 
 class AssignManyCall(Protocol):
-    def __call__(self, visits: Sequence[Any], now: Optional[float] = None) -> List[Assignment]: ...
+    def __call__(self, visits: Sequence[Any], now: float | None = None) -> list[Assignment]: ...
 
 
 class HeartbeatCall(Protocol):
-    def __call__(self, token: str, now: Optional[float] = None) -> bool: ...
+    def __call__(self, token: str, now: float | None = None) -> bool: ...
 
 
 class HeartbeatManyCall(Protocol):
-    def __call__(self, tokens: Sequence[str], now: Optional[float] = None) -> int: ...
+    def __call__(self, tokens: Sequence[str], now: float | None = None) -> int: ...
 
 
 class Engine:
     """Compiled rules plus enrichment. Build with ``Engine.from_config``."""
 
-    def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: Optional[str] = None,
-                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                 now: Optional[float] = None, store: "Store | str | None" = None, warm: bool = True,
-                 state_url: Optional[str] = None, lease_recorder: Optional[LeaseRecorder] = None) -> None:
+    def __init__(self, config: Config, *, core: ModuleType, geoip: Any = None, state_path: str | None = None,
+                 lease_sink: Callable[[list[LeaseEvent]], None] | None = None,
+                 now: float | None = None, store: Store | str | None = None, warm: bool = True,
+                 state_url: str | None = None, lease_recorder: LeaseRecorder | None = None) -> None:
         self.core = core
         if lease_recorder is not None:
             if (store is not None and store is not lease_recorder.store) or lease_sink is not None:
@@ -103,7 +104,7 @@ class Engine:
         self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
-        self._late_return: Optional[Callable[[Optional[str], int], Optional[Assignment]]] = None
+        self._late_return: Callable[[str | None, int], Assignment | None] | None = None
         self._redis: Any = None  # RedisPools when the pools live in Redis (typed loosely: an optional extra)
         if state_url is not None:  # pools shared by many hosts through Redis (see k50core.pool_redis)
             from .pool_redis import RedisPools
@@ -159,12 +160,12 @@ class Engine:
         )
 
     @classmethod
-    def from_config(cls, source: Source, *, implementation: Optional[str] = None, geoip: Any = None,
-                    state_path: Optional[str] = None,
-                    lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None,
-                    now: Optional[float] = None, store: "Store | str | None" = None,
-                    warm: bool = True, state_url: Optional[str] = None,
-                    lease_recorder: Optional[LeaseRecorder] = None) -> "Engine":
+    def from_config(cls, source: Source, *, implementation: str | None = None, geoip: Any = None,
+                    state_path: str | None = None,
+                    lease_sink: Callable[[list[LeaseEvent]], None] | None = None,
+                    now: float | None = None, store: Store | str | None = None,
+                    warm: bool = True, state_url: str | None = None,
+                    lease_recorder: LeaseRecorder | None = None) -> Engine:
         """An engine from a dict or a YAML / JSON / TOML file.
 
         ``implementation`` picks "compiled" or "reference" (default: the
@@ -207,7 +208,7 @@ class Engine:
     heartbeat_many: HeartbeatManyCall
     """``heartbeat_many(tokens, now=None)``: heartbeat() for many tokens; how many leases were alive."""
 
-    def _assign_new(self, visit: Any, now: Optional[float] = None, token: Optional[str] = None) -> Assignment:
+    def _assign_new(self, visit: Any, now: float | None = None, token: str | None = None) -> Assignment:
         """assign() for what the core sent back: a visit by token, a clock it does not judge, a new
         visitor (enrichment, rules, pools)."""
         now_s = seconds(now)
@@ -224,7 +225,7 @@ class Engine:
                                 got.pool, got.number)
         return got
 
-    def _answer(self, fields: Dict[str, Any], visitor: Optional[str], attrs: Dict[str, Any],
+    def _answer(self, fields: dict[str, Any], visitor: str | None, attrs: dict[str, Any],
                 now_ms: int) -> Assignment:
         decision = self.match(attrs)
         if self._late_return is not None and (decision.pool is None
@@ -256,14 +257,14 @@ class Engine:
             self.recorder.exhausted(pool.name, False, now_ms)
         return self._fixed(pool.default_number or self.config.default_number, pool, decision.rule)
 
-    def _start_record(self, e: LeaseEvent, attrs: Dict[str, Any]) -> Tuple[Dict[str, Any], LeaseRow]:
+    def _start_record(self, e: LeaseEvent, attrs: dict[str, Any]) -> tuple[dict[str, Any], LeaseRow]:
         """A new lease (or a join of a shared one) as the store keeps it: (its visit, its row)."""
         joined = False
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
         row = row_of(e, holder=not joined)
-        visit: Dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
+        visit: dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                                  "attributes": visit_summary(attrs)}
         replaced = self.pools.replaced_by_last_claim()
         if replaced is not None:
@@ -274,7 +275,7 @@ class Engine:
         return visit, row
 
     # -- calls --------------------------------------------------------------------------
-    def attribute(self, call: Any, now: Optional[float] = None) -> Attribution:
+    def attribute(self, call: Any, now: float | None = None) -> Attribution:
         """Which visit made this call (see ``Attribution``); recorded once per ``call_id``.
 
         Raises CallError naming each bad field. The call and its attribution
@@ -284,14 +285,14 @@ class Engine:
         self.flush()
         return self.attribute_prepared(*prepared)
 
-    def prepare_call(self, call: Any, now: Optional[float] = None) -> Tuple[Dict[str, Any], List[LeaseRow]]:
+    def prepare_call(self, call: Any, now: float | None = None) -> tuple[dict[str, Any], list[LeaseRow]]:
         """attribute()'s first half, which reads no store: the call checked (CallError names each
         bad field) and the called number's lease as the pool state has it now."""
         parsed = parse_call(call, self.config.region, seconds(now))
         e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
         return parsed, [] if e is None else [row_of(e)]
 
-    def attribute_prepared(self, parsed: Dict[str, Any], live: List[LeaseRow]) -> Attribution:
+    def attribute_prepared(self, parsed: dict[str, Any], live: list[LeaseRow]) -> Attribution:
         """attribute()'s second half, in the store: run it after the writes taken before it.
         Other processes' lease starts of the last second, still in their journals, go in first."""
         self.lease_recorder.catch_up()
@@ -325,17 +326,17 @@ class Engine:
         if self._redis is not None:
             self._redis.close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _fixed(self, number: Optional[str], pool: Pool, rule: Optional[str]) -> Assignment:
+    def _fixed(self, number: str | None, pool: Pool, rule: str | None) -> Assignment:
         shown = format_number(number, pool.display) if number else None
         return Assignment(number, shown, pool.name, rule, None, None, False)
 
-    def intent(self, token: str, kind: str, now: Optional[float] = None, visitor: Optional[str] = None) -> bool:
+    def intent(self, token: str, kind: str, now: float | None = None, visitor: str | None = None) -> bool:
         """A call intent: the page's visitor tapped (``kind`` "click") or copied ("copy") the number its
         lease ``token`` shows. Renews the lease like a heartbeat and keeps the intent with it in the
         store (``visitor``: who, on a shared number; by default its holder), where attribution weighs it
@@ -343,9 +344,9 @@ class Engine:
         from .intent import record
         return record(self, token, kind, seconds(now), visitor)
 
-    def stats(self, now: Optional[float] = None) -> Dict[str, Any]:
+    def stats(self, now: float | None = None) -> dict[str, Any]:
         """Per pool: numbers, leased / cooling / free now, claims, exhaustion events, renewals."""
-        out: Dict[str, Any] = {"pools": self.pools.stats(milliseconds(now))}
+        out: dict[str, Any] = {"pools": self.pools.stats(milliseconds(now))}
         out.update(self._counts)
         out["renewals"] = self.pools.table.renewed  # by this process
         # True once a crowd of equal hashes filled a place's window: a look for a holder then scans
@@ -356,11 +357,11 @@ class Engine:
             out["redis"] = {"healthy": p.healthy, "unreachable": p.unreachable, "epoch_changes": p.epoch_changes}
         return out
 
-    def drain_leases(self) -> List[LeaseEvent]:
+    def drain_leases(self) -> list[LeaseEvent]:
         """Lease starts, renewals and shared joins recorded since the last drain."""
         return self.lease_recorder.drain()
 
-    def lease_holders(self) -> List[LeaseEvent]:
+    def lease_holders(self) -> list[LeaseEvent]:
         """The last lease of every number, read from the pool state itself."""
         return self.pools.holders()
 
@@ -369,8 +370,8 @@ class Engine:
         """Add the visit sessions counted so far, and a sample of the pools, to the store now."""
         self.recorder.write(self.store, self.pools, full=True)
 
-    def report(self, by: "str | Sequence[str]", since: Optional[float] = None, until: Optional[float] = None,
-               plans: Any = None) -> List[Dict[str, Any]]:
+    def report(self, by: str | Sequence[str], since: float | None = None, until: float | None = None,
+               plans: Any = None) -> list[dict[str, Any]]:
         """One dict per group of ``by`` (dimensions, e.g. "source,query.utm_campaign"): its keys and
         visits, calls, answered, first_time_callers, minutes, deals, won, revenue and cost, for the
         calls and visits of [since, until). See ``k50core.report.query``. ``plans``: a
@@ -379,14 +380,14 @@ class Engine:
         self.write_reports()
         return query.report(self.store, self.config, by, since, until, plans, self.config.reports)
 
-    def pool_usage(self, pool: str, since: float, until: float, step: float = 3600.0) -> Dict[str, Any]:
+    def pool_usage(self, pool: str, since: float, until: float, step: float = 3600.0) -> dict[str, Any]:
         """Per ``step`` seconds: the peak of leased numbers, the pool's size and its exhaustion
         events (shared / default), as the engine sampled them; with the size sizing recommends."""
         from .report import query
         self.write_reports()
         return query.pool_usage(self.store, self.config, pool, since, until, step)
 
-    def import_deals(self, rows: Sequence[Any], now: Optional[float] = None, origin: str = "api") -> Any:
+    def import_deals(self, rows: Sequence[Any], now: float | None = None, origin: str = "api") -> Any:
         """Store CRM deals (see ``k50core.crm``), each matched to the caller's latest call before it
         within ``crm.match_days``; returns an ImportResult (imported, updated, unattributed, and
         each refused row with its index and reason). Importing a deal again updates it."""
@@ -395,7 +396,7 @@ class Engine:
                             match_days=self.config.crm.get("match_days", 30.0), now=seconds(now), origin=origin)
 
     # -- changes at run time ---------------------------------------------------------------
-    def reload(self, source: Source, now: Optional[float] = None) -> None:
+    def reload(self, source: Source, now: float | None = None) -> None:
         """Load a new config; live leases of numbers that remain are kept, those of dropped ones end."""
         config = _load(source)
         self._compile(config, self.geoip if config.geoip_path == self.config.geoip_path else None)
@@ -404,15 +405,15 @@ class Engine:
         self.pools.set_checkpoint(int(config.checkpoint_seconds * 1000))
         self.attributor.configure(self.config)
 
-    def add_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
+    def add_numbers(self, pool: str, numbers: Sequence[str], now: float | None = None) -> None:
         self._resize(pool, lambda current: current + tuple(n for n in numbers if n not in current), now)
 
-    def retire_numbers(self, pool: str, numbers: Sequence[str], now: Optional[float] = None) -> None:
+    def retire_numbers(self, pool: str, numbers: Sequence[str], now: float | None = None) -> None:
         """Take numbers out of a pool; their live leases end now (an "end" in the lease log)."""
         self._resize(pool, lambda current: tuple(n for n in current if n not in set(numbers)), now)
 
-    def _resize(self, name: str, change: Callable[[Tuple[str, ...]], Tuple[str, ...]],
-                now: Optional[float]) -> None:
+    def _resize(self, name: str, change: Callable[[tuple[str, ...]], tuple[str, ...]],
+                now: float | None) -> None:
         if name not in self.config.pools:
             raise ConfigError([(f"pools.{name}", "unknown pool: numbers can be added to or retired from "
                                                  "the pools the config has")])
@@ -434,7 +435,7 @@ class Engine:
                      "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}, 0.0)
 
     # -- visit → attributes → decision ------------------------------------------
-    def attributes(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:
+    def attributes(self, visit: Any, now: float | None = None) -> dict[str, Any]:
         """The attribute dict rules look at (see ``k50core.enrich``)."""
         return self.enrich(visit, None if now is None else seconds(now))
 
@@ -442,14 +443,14 @@ class Engine:
         r = self.matcher.first_match(attributes)
         return NO_MATCH if r < 0 else self._outcomes[r]
 
-    def match_many(self, batch: Iterable[Any]) -> List[Decision]:
-        decisions: List[Decision] = self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
+    def match_many(self, batch: Iterable[Any]) -> list[Decision]:
+        decisions: list[Decision] = self.matcher.pick_many(batch, self._outcomes, NO_MATCH)
         return decisions
 
-    def decide(self, visit: Any, now: Optional[float] = None) -> Decision:
+    def decide(self, visit: Any, now: float | None = None) -> Decision:
         return self.match(self.enrich(visit, None if now is None else seconds(now)))
 
-    def decide_many(self, visits: Iterable[Any], now: Optional[float] = None) -> List[Decision]:
+    def decide_many(self, visits: Iterable[Any], now: float | None = None) -> list[Decision]:
         enrich, at = self.enrich, None if now is None else seconds(now)
-        decisions: List[Decision] = self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
+        decisions: list[Decision] = self.matcher.pick_many([enrich(v, at) for v in visits], self._outcomes, NO_MATCH)
         return decisions

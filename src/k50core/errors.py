@@ -1,9 +1,9 @@
 """Errors raised by k50core."""
 from __future__ import annotations
 
-from typing import Iterable, List, Tuple, Union
+from collections.abc import Iterable
 
-Problem = Tuple[str, str]
+Problem = tuple[str, str]
 
 
 class Error(Exception):
@@ -20,10 +20,10 @@ class ConfigError(Error, ValueError):
     prints one ``place: message`` line per problem.
     """
 
-    def __init__(self, problems: Union[str, Iterable[Problem]], place: str = "") -> None:
+    def __init__(self, problems: str | Iterable[Problem], place: str = "") -> None:
         if isinstance(problems, str):
             problems = [(place, problems)]
-        self.problems: List[Problem] = list(problems)
+        self.problems: list[Problem] = list(problems)
         super().__init__("\n".join(_line(p, m) for p, m in self.problems))
 
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .pools import LeaseEvent
 from .store import LeaseRow, Store
@@ -34,9 +35,9 @@ from .store.journal import StartJournal, catch_up as catch_up_journals, recover 
 
 log = logging.getLogger("k50core.engine")
 
-Start = Tuple[Dict[str, Any], LeaseRow]  # a lease start with its visit, as the store saves it
-Drain = Callable[[bool], List[LeaseEvent]]  # the pools' lease log since the last drain (checkpoint: renewals too)
-EventSink = Callable[[List[LeaseEvent]], None]
+Start = tuple[dict[str, Any], LeaseRow]  # a lease start with its visit, as the store saves it
+Drain = Callable[[bool], list[LeaseEvent]]  # the pools' lease log since the last drain (checkpoint: renewals too)
+EventSink = Callable[[list[LeaseEvent]], None]
 BATCH_STARTS = 512  # queued starts written together (an embedding engine writes them itself) ...
 BATCH_SECONDS = 1.0  # ... or once the oldest has waited this long
 
@@ -44,8 +45,8 @@ BATCH_SECONDS = 1.0  # ... or once the oldest has waited this long
 class Writes(NamedTuple):
     """What ``LeaseRecorder.take`` gives and ``write`` stores: lease starts with their visits (the
     oldest first) and lease log events."""
-    starts: List[Start]
-    events: List[LeaseEvent]
+    starts: list[Start]
+    events: list[LeaseEvent]
 
     @property
     def empty(self) -> bool:
@@ -60,29 +61,29 @@ class LeaseRecorder:
     those a killed process left). ``lease_sink`` also receives every lease log event, once.
     """
 
-    def __init__(self, store: Store, *, lease_sink: Optional[EventSink] = None) -> None:
+    def __init__(self, store: Store, *, lease_sink: EventSink | None = None) -> None:
         self.store = store
         self.lease_sink = lease_sink
         # A host that places the store's writes itself (the HTTP service) sets this: starts and
         # the log are only queued, and the host takes them (take) and writes them (write).
         self.defer_writes = False
-        self.journal: Optional[StartJournal] = None  # a SQLite file's, once opened
+        self.journal: StartJournal | None = None  # a SQLite file's, once opened
         self.lease_starts = 0  # lease starts and joins queued or stored, ever: the position ...
         self.starts_stored = 0  # ... and how many of them (the oldest first) the store has
         self._durable = bool(getattr(store, "persistent", False))  # a crash must not lose a start
         self._commit_first = False  # a queued start waits for the store before its number shows
         self._start_queued = False  # since commit_before_showing() was last asked
-        self._starts: List[Start] = []  # lease starts waiting for the store, oldest first
-        self._first_queued: Optional[float] = None  # when the oldest of them came
-        self._events: List[LeaseEvent] = []  # the lease log waiting for the store
+        self._starts: list[Start] = []  # lease starts waiting for the store, oldest first
+        self._first_queued: float | None = None  # when the oldest of them came
+        self._events: list[LeaseEvent] = []  # the lease log waiting for the store
         # log events the store has already with their start (see _not_saved), by identity
-        self._saved_with_start: Dict[int, LeaseEvent] = {}
+        self._saved_with_start: dict[int, LeaseEvent] = {}
         self._drain: Drain = lambda checkpoint: []
         self._after_write: Callable[[bool], None] = lambda checkpoint: None
         self._report_due = False  # a checkpoint was taken: after_write hears of it
 
     # -- set up by the engine ------------------------------------------------------------
-    def attach(self, drain: Drain, after_write: Optional[Callable[[bool], None]] = None) -> None:
+    def attach(self, drain: Drain, after_write: Callable[[bool], None] | None = None) -> None:
         """Where the lease log comes from (the pools' ``drain``), and what runs after each store
         write (the engine's visit counts and pool samples; its argument says a checkpoint was taken)."""
         self._drain = drain
@@ -108,7 +109,7 @@ class LeaseRecorder:
             self.journal.skip(len(self._starts))
 
     # -- what the pools and the engine report ------------------------------------------------
-    def sink(self, events: List[LeaseEvent]) -> None:
+    def sink(self, events: list[LeaseEvent]) -> None:
         """The pools' lease log, in batches (called from inside assign() or a heartbeat: a failed
         write is kept and logged, never raised)."""
         if self.defer_writes:
@@ -122,7 +123,7 @@ class LeaseRecorder:
         if self.lease_sink is not None:
             self.lease_sink(events)
 
-    def record_start(self, event: LeaseEvent, visit: Dict[str, Any], row: LeaseRow) -> None:
+    def record_start(self, event: LeaseEvent, visit: dict[str, Any], row: LeaseRow) -> None:
         """A new lease (or a join of a shared one) with its visit: safe before the page shows its
         number when the store is on disk (journaled, or committed), so a restart or a kill -9
         cannot lose who held the number. ``event`` is the pools' log event for it (stored once)."""
@@ -151,14 +152,14 @@ class LeaseRecorder:
                 log.error("writing %d lease starts failed; kept for the next write", len(self._starts),
                           exc_info=exc)
 
-    def _queue_start(self, visit: Dict[str, Any], row: LeaseRow) -> None:
+    def _queue_start(self, visit: dict[str, Any], row: LeaseRow) -> None:
         if not self._starts:
             self._first_queued = row.last
         self._starts.append((visit, row))
         self.lease_starts += 1
         self._start_queued = True
 
-    def _store_past_journal(self, visit: Dict[str, Any], row: LeaseRow, exc: OSError) -> None:
+    def _store_past_journal(self, visit: dict[str, Any], row: LeaseRow, exc: OSError) -> None:
         """The journal refused a start: the store takes it now, after everything queued before it
         (the order the journal counts in). If the store fails too, the start stays queued for the
         next write and the caller hears of it (the service answers 503)."""
@@ -194,8 +195,8 @@ class LeaseRecorder:
         """Lease log events taken from the pools are waiting for a write (see ``take``'s limits)."""
         return bool(self._events)
 
-    def take(self, log: bool = True, checkpoint: bool = False, max_starts: Optional[int] = None,
-             max_events: Optional[int] = None) -> Writes:
+    def take(self, log: bool = True, checkpoint: bool = False, max_starts: int | None = None,
+             max_events: int | None = None) -> Writes:
         """The queued lease starts (with their visits, the oldest first, at most ``max_starts``)
         and, with ``log`` and no start left behind, the lease log (at most ``max_events``), taken
         for ``write``: an end in the log never reaches the store before the start of the lease it
@@ -253,7 +254,7 @@ class LeaseRecorder:
         with ``checkpoint`` also every lease's activity since the last checkpoint."""
         self.write(self.take(checkpoint=checkpoint), durable=False)
 
-    def drain(self) -> List[LeaseEvent]:
+    def drain(self) -> list[LeaseEvent]:
         """The lease log since the last drain, renewals included, for a caller who keeps it
         (``Engine.drain_leases``): nothing of it is left to match against the starts saved with
         their visits."""
@@ -271,7 +272,7 @@ class LeaseRecorder:
         if self.journal is not None:
             self.journal.close()
 
-    def _not_saved(self, events: List[LeaseEvent]) -> List[LeaseEvent]:
+    def _not_saved(self, events: list[LeaseEvent]) -> list[LeaseEvent]:
         """The lease log less the starts and joins saved with their visits: the same rows again
         (a busy shared number makes one per new visitor). Sinks still get every event."""
         saved = self._saved_with_start

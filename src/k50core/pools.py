@@ -29,13 +29,22 @@ import struct
 import threading
 import weakref
 from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 from ._engine_py.pool import (  # noqa: F401 (CLAIMING, NEVER: the layout's names, re-exported with the rest)
-    CLAIMING, HEAD_SIZE, HOLDER_MAX, LEASED, NEVER, RETIRED, SESSION_MAX, SLOT_SIZE)
-from ._engine_py.pool import _parse_token as parse_token_text
+    CLAIMING,
+    HEAD_SIZE,
+    HOLDER_MAX,
+    LEASED,
+    NEVER,
+    RETIRED,
+    SESSION_MAX,
+    SLOT_SIZE,
+    _parse_token as parse_token_text,
+)
 from .config.model import Pool
 from .config.phones import display as format_number
 from .errors import SegmentError
@@ -53,19 +62,19 @@ KEY_AT, KEY_SIZE = 32, 16
 TAG_KEY_AT = 48
 
 
-def _field(text: Optional[str], limit: int) -> bytes:
+def _field(text: str | None, limit: int) -> bytes:
     """An id as the slot stores it: UTF-8, cut to the slot's field."""
     return (text or "").encode("utf-8", "replace")[:limit]
 
 
 class Assignment(NamedTuple):
     """What the page shows: ``number`` None means the page keeps its own number."""
-    number: Optional[str]
-    display: Optional[str]
-    pool: Optional[str]
-    rule: Optional[str]
-    token: Optional[str]
-    expires_at: Optional[float]
+    number: str | None
+    display: str | None
+    pool: str | None
+    rule: str | None
+    token: str | None
+    expires_at: float | None
     shared: bool
 
 
@@ -80,9 +89,9 @@ class LeaseEvent(NamedTuple):
     event: str              # "start", "renew", "share", "end" (cut short by retiring the number)
     pool: str
     number: str
-    visitor_id: Optional[str]
-    session_id: Optional[str]
-    rule: Optional[str]
+    visitor_id: str | None
+    session_id: str | None
+    rule: str | None
     start: float
     last: float
     end: float
@@ -108,18 +117,18 @@ class _PoolSlots:
     slots: array            # array('i') of slot indices in circulation
     hold_ms: int
     cooldown_ms: int
-    display: Dict[str, str]
+    display: dict[str, str]
 
 
 class Segment:
     """The memory the slots live in: private memory of this process, or an mmap'd file shared by
     workers."""
 
-    def __init__(self, core: ModuleType, capacity: int, path: Optional[str] = None) -> None:
+    def __init__(self, core: ModuleType, capacity: int, path: str | None = None) -> None:
         size = HEADER_SIZE + core.table_bytes(capacity)
         self._table_bytes = core.table_bytes
         self.path = path
-        self.fd: Optional[int] = None
+        self.fd: int | None = None
         self._local_lock = threading.RLock()
         if path is None:
             # private memory, page-aligned (a bytearray's data sits 16 bytes into a cache line, so
@@ -196,7 +205,7 @@ class Segment:
             raise SegmentError(f"{self.path}: truncated pool segment")
         return version
 
-    def locked(self) -> "_SegmentLock":
+    def locked(self) -> _SegmentLock:
         return _SegmentLock(self)
 
     @property
@@ -223,7 +232,7 @@ class Segment:
         self.buffer[at:at + NAME_MAX] = raw
         return free
 
-    def numbers(self) -> Dict[int, int]:
+    def numbers(self) -> dict[int, int]:
         """number key → slot, for every slot set up so far."""
         table = self.table
         return {table.record(i).number: i for i in range(self.used)}
@@ -265,7 +274,7 @@ class _SegmentLock:
         self.segment._local_lock.release()
 
 
-def _reset_in_child(ref: "weakref.ref[Pools]") -> None:
+def _reset_in_child(ref: weakref.ref[Pools]) -> None:
     """The fork hook of a Pools: registered for the process's life, so it outlives a collected one."""
     pools = ref()
     if pools is not None:
@@ -276,8 +285,8 @@ class Pools:
     """Dynamic pools of one engine: assignment, renewal, stats and the lease log."""
 
     def __init__(self, core: ModuleType, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
-                 state_path: Optional[str] = None, capacity: Optional[int] = None,
-                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
+                 state_path: str | None = None, capacity: int | None = None,
+                 lease_sink: Callable[[list[LeaseEvent]], None] | None = None, sink_batch: int = 1024,
                  checkpoint_ms: int = 30_000, now_ms: int) -> None:
         dynamic = [p for p in pools.values() if p.type == "dynamic"]
         total = sum(len(p.numbers) for p in dynamic)
@@ -289,18 +298,18 @@ class Pools:
         # cache smaller than the live leases is emptied each time it fills (a cliff at its size).
         self.returns = core.ReturnCache(self.table, max(200_000, 4 * self.segment.capacity))
         self.returns.seen = self._seen_again
-        self._tokens: Dict[str, Tuple[_PoolSlots, int, int, int]] = {}  # parsed tokens (pool, slot, gen, tag)
+        self._tokens: dict[str, tuple[_PoolSlots, int, int, int]] = {}  # parsed tokens (pool, slot, gen, tag)
         # "slot.gen visitor" -> when last logged (ms); text keys and int values: a dict the cyclic
         # collector does not track, however many joiners it holds
-        self._joiner_seen: Dict[str, int] = {}
-        self._log: List[Any] = []
+        self._joiner_seen: dict[str, int] = {}
+        self._log: list[Any] = []
         self._sink = lease_sink
         self._checkpoint_ms = checkpoint_ms
         self.set_sink_batch(sink_batch)
-        self.by_name: Dict[str, _PoolSlots] = {}
-        self.by_index: Dict[int, _PoolSlots] = {}
-        self._slot_pool: Dict[int, _PoolSlots] = {}
-        self._last_holder: Tuple[Optional[str], bytes, int] = (None, b"", 0)
+        self.by_name: dict[str, _PoolSlots] = {}
+        self.by_index: dict[int, _PoolSlots] = {}
+        self._slot_pool: dict[int, _PoolSlots] = {}
+        self._last_holder: tuple[str | None, bytes, int] = (None, b"", 0)
         self.configure(pools, now_ms)
         os.register_at_fork(after_in_child=functools.partial(_reset_in_child, weakref.ref(self)))
 
@@ -320,8 +329,8 @@ class Pools:
         seg = self.segment
         with seg.locked():
             known = seg.numbers()
-            wanted: Dict[int, int] = {}
-            by_name: Dict[str, _PoolSlots] = {}
+            wanted: dict[int, int] = {}
+            by_name: dict[str, _PoolSlots] = {}
             for pool in pools.values():
                 if pool.type != "dynamic":
                     continue
@@ -353,7 +362,7 @@ class Pools:
         self._slot_of = {f"+{number_key(n)}": (ps, slot) for ps in by_name.values()
                          for n, slot in zip(ps.pool.numbers, ps.slots)}
         self._number_at = {slot: number for number, (_ps, slot) in self._slot_of.items()}
-        self._pool_names: List[Optional[str]] = [None] * MAX_POOLS  # registry entry → configured pool
+        self._pool_names: list[str | None] = [None] * MAX_POOLS  # registry entry → configured pool
         for ps in by_name.values():
             self._pool_names[ps.index] = ps.pool.name
         holds = [0] * MAX_POOLS  # hold per registry entry, for token renewals
@@ -365,8 +374,8 @@ class Pools:
         self._tokens.clear()
 
     # -- assignment ---------------------------------------------------------------------
-    def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+    def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
+              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """A new lease for a visitor whose live lease ``returning()`` did not find, and its start
         event; (None, None) when the pool is exhausted."""
         ps = self.by_name[pool_name]
@@ -380,8 +389,8 @@ class Pools:
         self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
         return self._claimed(ps, slot, gen, rule, holder, visitor, session, now_ms)
 
-    def _claimed(self, ps: _PoolSlots, slot: int, gen: int, rule: int, holder: bytes, visitor: Optional[str],
-                 session: Optional[str], now_ms: int) -> Tuple[Assignment, LeaseEvent]:
+    def _claimed(self, ps: _PoolSlots, slot: int, gen: int, rule: int, holder: bytes, visitor: str | None,
+                 session: str | None, now_ms: int) -> tuple[Assignment, LeaseEvent]:
         """A lease this process has just claimed and its start, from what the claim wrote (each new
         visitor's two reads of the slot back saved): ids as the slot keeps them, cut to its fields."""
         number, rule_name, until_ms = self._number_at[slot], self._rule_name(rule), now_ms + ps.hold_ms
@@ -395,8 +404,8 @@ class Pools:
         self._logged(started)
         return made, started
 
-    def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+    def share(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
+              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """Exhaustion: a number shared with its holder (or a new shared lease of an ended one)."""
         ps = self.by_name[pool_name]
         self.table.add(self.segment.counter_offset(ps.index, C_SHARES))
@@ -408,7 +417,7 @@ class Pools:
         joined = self._record("share", ps, slot, gen, now_ms, visitor, session)
         return self._made(ps, slot, gen, self.table.state(slot)[3], True, visitor), joined
 
-    def replaced_by_last_claim(self) -> Optional[LeaseEvent]:
+    def replaced_by_last_claim(self) -> LeaseEvent | None:
         """The lease the latest lease() or share() replaced, in its final state (a "renew" event),
         if it moved since its start: the one record of its last activity once the slot holds
         the new lease (the renewal log has it too, until the next drain). None otherwise."""
@@ -422,7 +431,7 @@ class Pools:
                           raw.start / 1000.0, raw.last / 1000.0, raw.until / 1000.0, raw.shared,
                           f"{raw.slot}.{raw.gen}")
 
-    def _holder(self, visitor: Optional[str]) -> Tuple[bytes, int]:
+    def _holder(self, visitor: str | None) -> tuple[bytes, int]:
         """The visitor id as the slot keeps it, and its hash: the last one kept, as a new visitor's
         lease (and share) follows the look for their live lease."""
         last = self._last_holder  # read once: another thread may replace it
@@ -434,7 +443,7 @@ class Pools:
     def count_default(self, pool_name: str) -> None:
         self.table.add(self.segment.counter_offset(self.by_name[pool_name].index, C_DEFAULTS))
 
-    def returning(self, visitor: Optional[str], token: Optional[str], now_ms: int) -> Optional[Assignment]:
+    def returning(self, visitor: str | None, token: str | None, now_ms: int) -> Assignment | None:
         """The live lease of a returning visitor (by token or visitor id), renewed; else None.
 
         Before any rule, as the core's fast path answers: a visitor keeps a live lease even if
@@ -488,14 +497,14 @@ class Pools:
             self._sink(self.drain(checkpoint))
 
     def _renewed(self, ps: _PoolSlots, slot: int, gen: int, now_ms: int,
-                 visitor: Optional[str]) -> Optional[Assignment]:
+                 visitor: str | None) -> Assignment | None:
         until = self._renew(ps, slot, gen, now_ms)
         if not until:
             return None
         return self._made(ps, slot, gen, until, self.table.state(slot)[2], visitor)
 
     def _made(self, ps: _PoolSlots, slot: int, gen: int, until_ms: int, shared: bool,
-              visitor: Optional[str]) -> Assignment:
+              visitor: str | None) -> Assignment:
         record = self.table.record(slot)
         number, rule = f"+{record.number}", record.rule
         made = Assignment(number, ps.display.get(number, number), ps.pool.name,
@@ -525,7 +534,7 @@ class Pools:
         parses without a loop; the tag (keyed with the segment's secret) makes it unguessable."""
         return f"{ps.index:02x}{slot:08x}{gen:06x}{self.table.tag(slot):016x}"
 
-    def parse_token(self, token: Any) -> Optional[Tuple[_PoolSlots, int, int]]:
+    def parse_token(self, token: Any) -> tuple[_PoolSlots, int, int] | None:
         """(pool, slot, gen) of a token whose tag is the one of the lease its slot holds; else None."""
         known = self._tokens.get(token) if type(token) is str else None
         if known is None:
@@ -545,8 +554,8 @@ class Pools:
         return ps, s, g
 
     # -- lease log ------------------------------------------------------------------
-    def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: Optional[str],
-                session: Optional[str], until_ms: Optional[int] = None) -> LeaseEvent:
+    def _record(self, event: str, ps: _PoolSlots, slot: int, gen: int, now_ms: int, visitor: str | None,
+                session: str | None, until_ms: int | None = None) -> LeaseEvent:
         rec = self.table.record(slot)
         if event != "share":
             visitor = rec.holder.decode("utf-8", "replace") or None
@@ -563,7 +572,7 @@ class Pools:
         if self._sink is not None and len(self._log) >= self._sink_batch:
             self._sink(self.drain(checkpoint=False))
 
-    def drain(self, checkpoint: bool = True) -> List[LeaseEvent]:
+    def drain(self, checkpoint: bool = True) -> list[LeaseEvent]:
         """The events since the last drain, oldest first; the renewals only with ``checkpoint``
         (until then each lease's latest activity is in the pool state, where attribution reads it)."""
         out, self._log = self._log, []
@@ -571,20 +580,20 @@ class Pools:
         out.sort(key=lambda e: e.last)  # starts and renewals in time order
         return out
 
-    def _rule_name(self, rule: int) -> Optional[str]:
+    def _rule_name(self, rule: int) -> str | None:
         return self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None
 
-    def holders(self) -> List[LeaseEvent]:
+    def holders(self) -> list[LeaseEvent]:
         """The last lease of every number, read from the pool state itself."""
         found = (self._state_event(ps, slot) for ps in self.by_name.values() for slot in ps.slots)
         return [e for e in found if e is not None]
 
-    def holder_of(self, number: str) -> Optional[LeaseEvent]:
+    def holder_of(self, number: str) -> LeaseEvent | None:
         """The last lease of one configured number (E.164), from the pool state; None if never leased."""
         at = self._slot_of.get(number)
         return self._state_event(*at) if at is not None else None
 
-    def _state_event(self, ps: _PoolSlots, slot: int) -> Optional[LeaseEvent]:
+    def _state_event(self, ps: _PoolSlots, slot: int) -> LeaseEvent | None:
         rec = self.table.record(slot)
         if rec.kind not in (LEASED, RETIRED) or not rec.until:
             return None
@@ -593,7 +602,7 @@ class Pools:
                           rec.start / 1000.0, rec.last / 1000.0, rec.until / 1000.0, rec.shared,
                           f"{slot}.{rec.gen}")
 
-    def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
+    def stats(self, now_ms: int) -> dict[str, dict[str, int]]:
         out = {}
         for name, ps in self.by_name.items():
             leased = cooling = 0

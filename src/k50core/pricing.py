@@ -7,14 +7,15 @@ which values come from the FAQ and which are example defaults). Money is
 from __future__ import annotations
 
 import math
-import os
 import numbers as _numbers
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 from importlib import resources
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any
 
 import yaml
 
@@ -69,9 +70,9 @@ class PricingConfig:
     provider: ProviderPlan
     own: OwnNumbersPlan
     code_title: str
-    agency_discounts: Tuple[DiscountTier, ...]
+    agency_discounts: tuple[DiscountTier, ...]
 
-    def discount_percent(self, turnover_rub: Optional[Union[int, Decimal]]) -> Decimal:
+    def discount_percent(self, turnover_rub: int | Decimal | None) -> Decimal:
         """The tier for a monthly agency turnover; 0 when there is none."""
         percent = Decimal(0)
         if turnover_rub is None:
@@ -86,7 +87,7 @@ class _Reader:
     """Reads typed values out of the raw mapping, collecting every fault with its place."""
 
     def __init__(self) -> None:
-        self.problems: List[Problem] = []
+        self.problems: list[Problem] = []
 
     def fail(self, place: str, message: str) -> None:
         self.problems.append((place, message))
@@ -124,7 +125,7 @@ class _Reader:
         return str(raw.get(key, default))
 
 
-def load_plans(path: Optional[Union[str, "os.PathLike[str]", Mapping[str, Any]]] = None) -> PricingConfig:
+def load_plans(path: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> PricingConfig:
     """The pricing config from a YAML/JSON/TOML file or a mapping; the bundled defaults by default.
 
     Raises ConfigError listing every fault as ``(place, message)``, e.g.
@@ -152,7 +153,7 @@ def parse_plans(raw: Any) -> PricingConfig:
     if prices_raw and "other" not in prices:
         r.fail(f"{where}.number_price_rub.other", "missing (the price for any other code)")
     sip = r.mapping(p.get("sip"), f"{where}.sip")
-    packages: Dict[str, PrepaidPackage] = {}
+    packages: dict[str, PrepaidPackage] = {}
     packages_raw = r.mapping(p.get("prepaid_packages", {}), f"{where}.prepaid_packages")
     for name, pkg in packages_raw.items():
         pw = f"{where}.prepaid_packages.{name}"
@@ -174,7 +175,7 @@ def parse_plans(raw: Any) -> PricingConfig:
                          r.money(o, "minimum_rub", where))
     code = r.mapping(plans.get("code", {}), "plans.code")
 
-    tiers: List[DiscountTier] = []
+    tiers: list[DiscountTier] = []
     tiers_raw = top.get("agency_discounts", [])
     if not isinstance(tiers_raw, list):
         r.fail("agency_discounts", "expected a list of {from_turnover_rub, percent}")
@@ -206,7 +207,7 @@ class Usage:
     answered_calls: int = 0
 
 
-def _month_bounds(month: Union[str, date], tz: tzinfo) -> Tuple[float, float]:
+def _month_bounds(month: str | date, tz: tzinfo) -> tuple[float, float]:
     if isinstance(month, str):
         try:
             first = datetime.strptime(month, "%Y-%m")
@@ -228,7 +229,7 @@ def _seconds(call: Mapping[str, Any], key: str, place: str) -> float:
     return float(value)
 
 
-def monthly_usage(calls: Iterable[Mapping[str, Any]], month: Optional[Union[str, date]] = None,
+def monthly_usage(calls: Iterable[Mapping[str, Any]], month: str | date | None = None,
                   tz: tzinfo = timezone.utc) -> Usage:
     """Billable usage of the calls that started in ``month`` ('YYYY-MM' in ``tz``; all calls if None).
 
@@ -284,11 +285,11 @@ class Invoice:
     """A month's bill under one plan, in ``currency`` (RUB)."""
     plan: str
     title: str
-    lines: Tuple[LineItem, ...]
+    lines: tuple[LineItem, ...]
     total: Decimal
-    package: Optional[str] = None
+    package: str | None = None
     discount_percent: Decimal = Decimal(0)
-    notes: Tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
     currency: str = "RUB"
 
     @property
@@ -304,12 +305,12 @@ class Invoice:
         return sum((line.amount for line in self.lines if line.billed_at_month_end), Decimal(0))
 
 
-def _line(description: str, quantity: Union[int, Decimal], unit: Decimal, month_end: bool = False) -> LineItem:
+def _line(description: str, quantity: int | Decimal, unit: Decimal, month_end: bool = False) -> LineItem:
     amount = (Decimal(quantity) * unit).quantize(KOPECK, ROUND_HALF_UP)
     return LineItem(description, Decimal(quantity), unit, amount, month_end)
 
 
-def _as_usage(usage: Union[Usage, int]) -> Usage:
+def _as_usage(usage: Usage | int) -> Usage:
     if isinstance(usage, Usage):
         return usage
     if isinstance(usage, bool) or not isinstance(usage, _numbers.Real) or not math.isfinite(usage) \
@@ -318,20 +319,20 @@ def _as_usage(usage: Union[Usage, int]) -> Usage:
     return Usage(phone_minutes=int(usage))
 
 
-def _minimum_top_up(lines: List[LineItem], minimum: Decimal) -> None:
+def _minimum_top_up(lines: list[LineItem], minimum: Decimal) -> None:
     charged = sum((line.amount for line in lines), Decimal(0))
     if charged < minimum:
         lines.append(_line(f"top-up to the monthly minimum of {minimum} RUB", 1, minimum - charged))
 
 
-def _overage(lines: List[LineItem], used: int, included: int, rate: Decimal, what: str) -> None:
+def _overage(lines: list[LineItem], used: int, included: int, rate: Decimal, what: str) -> None:
     if used > included:
         lines.append(_line(f"{what} over the {included}-minute package", used - included, rate, month_end=True))
 
 
-def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan: str = "provider",
-             turnover_rub: Optional[Union[int, Decimal]] = None, config: Optional[PricingConfig] = None,
-             package: Optional[str] = None) -> Invoice:
+def estimate(numbers: int, code: str = "495", usage: Usage | int = 0, plan: str = "provider",
+             turnover_rub: int | Decimal | None = None, config: PricingConfig | None = None,
+             package: str | None = None) -> Invoice:
     """The monthly invoice for ``numbers`` tracking numbers with code ``code``.
 
     ``usage`` is a ``Usage`` (see ``monthly_usage``) or phone-forwarded minutes.
@@ -355,8 +356,8 @@ def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan
                                      or not Decimal(turnover_rub).is_finite() or turnover_rub < 0):
         raise ValueError(f"turnover_rub: expected a non-negative amount, got {turnover_rub!r}")
     used = _as_usage(usage)
-    lines: List[LineItem] = []
-    notes: List[str] = []
+    lines: list[LineItem] = []
+    notes: list[str] = []
 
     if plan == "provider":
         p = cfg.provider
@@ -392,12 +393,12 @@ def estimate(numbers: int, code: str = "495", usage: Union[Usage, int] = 0, plan
     return Invoice(plan, title, tuple(lines), total, package, percent, tuple(notes), cfg.currency)
 
 
-def compare_plans(numbers: int, code: str = "495", minutes: Union[Usage, int] = 0, *,
-                  turnover_rub: Optional[Union[int, Decimal]] = None, config: Optional[PricingConfig] = None,
-                  with_packages: bool = True) -> List[Invoice]:
+def compare_plans(numbers: int, code: str = "495", minutes: Usage | int = 0, *,
+                  turnover_rub: int | Decimal | None = None, config: PricingConfig | None = None,
+                  with_packages: bool = True) -> list[Invoice]:
     """One invoice per plan (and per prepaid package of the provider plan), in config order."""
     cfg = config or load_plans()
-    packages: List[Optional[str]] = [None] + (list(cfg.provider.prepaid_packages) if with_packages else [])
+    packages: list[str | None] = [None] + (list(cfg.provider.prepaid_packages) if with_packages else [])
     invoices = [estimate(numbers, code, minutes, "provider", turnover_rub, cfg, pkg) for pkg in packages]
     invoices += [estimate(numbers, code, minutes, plan, turnover_rub, cfg) for plan in ("own", "code")]
     return invoices

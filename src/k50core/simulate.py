@@ -30,8 +30,9 @@ import heapq
 import math
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from . import sizing
 from .attribution import STATUSES
@@ -76,8 +77,8 @@ class SimulationReport:
     calls_without_number: int       # would-be callers whose page kept its own number (not sent)
     right: int                      # calls counted right (see counts_as_right)
     accuracy: float                 # right / calls
-    shares: Dict[str, float]        # status -> share of calls (matched, late, ambiguous, unmatched, ...)
-    right_by_status: Dict[str, int]
+    shares: dict[str, float]        # status -> share of calls (matched, late, ambiguous, unmatched, ...)
+    right_by_status: dict[str, int]
     peak_calls: int                 # calls whose visit arrived in a busiest hour of the profile
     peak_accuracy: float
     strict_accuracy: float          # calls to shared numbers counted wrong, as sizing.recommend counts them
@@ -88,17 +89,17 @@ class SimulationReport:
     occupied_peak: float
     exhausted_shared: int           # visits given a shared number (pool exhausted)
     exhausted_default: int          # visits given the default number (pool exhausted)
-    calibration: List[CalibrationBin]
+    calibration: list[CalibrationBin]
     implementation: str
     seed: int
     wall_seconds: float = 0.0
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exhaustion_events(self) -> int:
         return self.exhausted_shared + self.exhausted_default
 
-    def summary(self) -> List[str]:
+    def summary(self) -> list[str]:
         """Human-readable lines for the CLI."""
         s = self.shares
         lines = [
@@ -137,7 +138,7 @@ def counts_as_right(attribution: Any, caller: str) -> bool:
     return attribution.visitor_id == caller
 
 
-def peak_hours(daily_profile: Sequence[float]) -> Tuple[int, ...]:
+def peak_hours(daily_profile: Sequence[float]) -> tuple[int, ...]:
     """The busiest hours of a profile (every hour tied with the maximum): what sizing.recommend sizes for."""
     values = list(daily_profile)
     if len(values) != 24 or min(values) < 0 or max(values) <= 0:
@@ -146,15 +147,15 @@ def peak_hours(daily_profile: Sequence[float]) -> Tuple[int, ...]:
     return tuple(h for h, v in enumerate(values) if v >= top * (1 - 1e-9))
 
 
-def _numbers(n: int) -> List[str]:
+def _numbers(n: int) -> list[str]:
     return [f"+7495{i:07d}" for i in range(1, n + 1)]
 
 
-def _config(config: Optional[Mapping[str, Any]], numbers: int, hold: float, cooldown: float,
-            late: Optional[float]) -> Tuple[Dict[str, Any], List[str]]:
+def _config(config: Mapping[str, Any] | None, numbers: int, hold: float, cooldown: float,
+            late: float | None) -> tuple[dict[str, Any], list[str]]:
     """The config to run, and the names of the dynamic pools measured."""
     if config is None:
-        pool: Dict[str, Any] = {"type": "dynamic", "numbers": _numbers(numbers), "hold_seconds": int(hold),
+        pool: dict[str, Any] = {"type": "dynamic", "numbers": _numbers(numbers), "hold_seconds": int(hold),
                                 "cooldown_seconds": int(cooldown), "on_exhausted": "share"}
         if late is not None:
             pool["late_seconds"] = int(late)
@@ -168,15 +169,15 @@ def _config(config: Optional[Mapping[str, Any]], numbers: int, hold: float, cool
     return cfg, dynamic
 
 
-def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: float = 3000, days: float = 1,
-             avg_visit_minutes: float = 4.0, numbers: Optional[int] = None, hold_seconds: float = 900,
-             cooldown_seconds: float = 300, late_seconds: Optional[float] = None, call_share: float = 0.05,
+def simulate(config: Mapping[str, Any] | None = None, *, visits_per_day: float = 3000, days: float = 1,
+             avg_visit_minutes: float = 4.0, numbers: int | None = None, hold_seconds: float = 900,
+             cooldown_seconds: float = 300, late_seconds: float | None = None, call_share: float = 0.05,
              call_delay: sizing.CallDelay = sizing.CallDelay(), returning_share: float = 0.2,
              bot_share: float = 0.05, daily_profile: Sequence[float] = sizing.DEFAULT_DAILY_PROFILE,
-             seed: int = 0, heartbeat_seconds: float = 60, implementation: Optional[str] = None,
+             seed: int = 0, heartbeat_seconds: float = 60, implementation: str | None = None,
              store: Any = None, progress: bool = False, start: float = 1_800_000_000.0,
              sample_seconds: float = 60, call_minutes: float = 3.0,
-             callers: Optional[CallerModel] = None) -> SimulationReport:
+             callers: CallerModel | None = None) -> SimulationReport:
     """Simulate ``days`` of traffic and calls through a real Engine and measure attribution.
 
     ``visits_per_day`` counts the human visits (those that take a number, as in
@@ -214,7 +215,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     tail_mean = call_delay.tail_mean_seconds
     during = call_delay.during_visit_share
 
-    heap: List[Tuple[float, int, int, Any]] = []
+    heap: list[tuple[float, int, int, Any]] = []
     seq = 0
 
     def push(t: float, kind: int, data: Any) -> None:
@@ -222,7 +223,7 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
         seq += 1
         heapq.heappush(heap, (t, kind, seq, data))
 
-    def next_arrival(t: float) -> Optional[float]:
+    def next_arrival(t: float) -> float | None:
         """The next Poisson arrival after t; the rate is constant within an hour (memoryless restarts)."""
         while t < horizon:
             hour_end = start + (math.floor((t - start) / 3600.0) + 1) * 3600.0
@@ -239,14 +240,14 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
         push(first, _ARRIVE, None)
     push(start, _SAMPLE, None)
 
-    seen_t: List[float] = []     # arrival times of human visitors, in order (for returning visitors)
-    seen_v: List[int] = []
+    seen_t: list[float] = []     # arrival times of human visitors, in order (for returning visitors)
+    seen_v: list[int] = []
     n_visitors = 0
     counts = {"visits": 0, "human": 0, "returning": 0, "bots": 0, "bot_numbers": 0, "no_number": 0}
-    status_n: Dict[str, int] = {}
-    status_right: Dict[str, int] = {}
+    status_n: dict[str, int] = {}
+    status_right: dict[str, int] = {}
     calls = right = peak_calls = peak_right = strict = peak_strict = 0
-    bins: List[List[Any]] = [[0, 0.0, 0] for _ in range(_BINS)]  # calls, sum of likelihoods, right
+    bins: list[list[Any]] = [[0, 0.0, 0] for _ in range(_BINS)]  # calls, sum of likelihoods, right
     samples = leased_sum = occupied_sum = 0.0
     leased_peak = occupied_peak = 0.0
     total_numbers = 0
@@ -385,13 +386,13 @@ def simulate(config: Optional[Mapping[str, Any]] = None, *, visits_per_day: floa
     )
 
 
-def sweep(numbers: Sequence[int], **kw: Any) -> List[Tuple[int, SimulationReport]]:
+def sweep(numbers: Sequence[int], **kw: Any) -> list[tuple[int, SimulationReport]]:
     """simulate() for each pool size, the same traffic (same seed) each time."""
     return [(n, simulate(numbers=n, **kw)) for n in numbers]
 
 
 def smallest_pool(target: float = 0.95, lo: int = 1, hi: int = 400, *, metric: str = "peak_strict_accuracy",
-                  **kw: Any) -> Tuple[int, SimulationReport]:
+                  **kw: Any) -> tuple[int, SimulationReport]:
     """The smallest pool whose simulated ``metric`` reaches ``target``, by bisection over [lo, hi].
 
     It measures what ``sizing.recommend`` promises, like with like: by default the
@@ -407,7 +408,7 @@ def smallest_pool(target: float = 0.95, lo: int = 1, hi: int = 400, *, metric: s
     kw.setdefault("call_share", 1.0)
     if kw.get("config") is None:
         kw.setdefault("late_seconds", kw.get("cooldown_seconds", 300))
-    cache: Dict[int, SimulationReport] = {}
+    cache: dict[int, SimulationReport] = {}
 
     def run(n: int) -> SimulationReport:
         if n not in cache:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any
 
 MOBILE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/120.0 Mobile Safari/537.36")
 # (visitor IP, its GeoLite2 region, a landline area code there, share of visitors)
-REGIONS: Tuple[Tuple[str, str, str, float], ...] = (
+REGIONS: tuple[tuple[str, str, str, float], ...] = (
     ("5.101.68.156", "RU-MOW", "495", 0.55), ("95.161.0.1", "RU-SPE", "812", 0.25),
     ("46.61.0.1", "RU-ROS", "863", 0.1), ("217.118.64.1", "RU-PRI", "423", 0.1))
 
@@ -38,7 +39,7 @@ class CallerModel:
     max_delay_seconds: float = 60.0
     noise_share: float = 0.0
     landline_share: float = 0.0
-    regions: Sequence[Tuple[str, str, str, float]] = ()
+    regions: Sequence[tuple[str, str, str, float]] = ()
 
     def __post_init__(self) -> None:
         for name in ("mobile_share", "tap_share", "copy_share", "noise_share", "landline_share"):
@@ -46,7 +47,7 @@ class CallerModel:
                 raise ValueError(f"{name}: expected a share from 0 to 1, got {getattr(self, name)!r}")
 
     @classmethod
-    def with_intent_share(cls, share: float, **kw: Any) -> "CallerModel":
+    def with_intent_share(cls, share: float, **kw: Any) -> CallerModel:
         """Taps and copies such that ``share`` of all calls follow an intent (mobile callers tap
         twice as often as desktop ones copy)."""
         if not 0.0 <= share <= 1.0:
@@ -79,7 +80,7 @@ class Callers:
             acc += r[3] / total
             self._cum.append(acc)
 
-    def region(self, who: int) -> Optional[Tuple[str, str, str, float]]:
+    def region(self, who: int) -> tuple[str, str, str, float] | None:
         """A visitor's region (the same at every visit of theirs)."""
         if not self.model.regions:
             return None
@@ -99,7 +100,7 @@ class Callers:
             return f"+7{region[2]}{who % 10_000_000:07d}"
         return f"+7916{who:07d}"
 
-    def intent(self, who: int) -> Optional[Tuple[str, float]]:
+    def intent(self, who: int) -> tuple[str, float] | None:
         """(kind, delay to the call) when this caller leaves an intent, else None."""
         m = self.model
         mobile = self.mobile(who)

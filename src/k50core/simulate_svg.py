@@ -2,26 +2,27 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any
 from xml.sax.saxutils import escape
 
 W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 40, 52
 
 
-def _accuracy(point: Any) -> Tuple[float, float]:
+def _accuracy(point: Any) -> tuple[float, float]:
     """(pool size, accuracy) from (n, report) or (n, accuracy)."""
     n, value = point
     return float(n), float(getattr(value, "accuracy", value))
 
 
-def _round_steps(smallest: float) -> List[float]:
+def _round_steps(smallest: float) -> list[float]:
     """1, 2, 5, 10, 20, 50, ... times ``smallest``: the steps a reader counts in."""
     return [smallest * m * 10 ** e for e in range(12) for m in (1, 2, 5)]
 
 
-def _x_ticks(sizes: Sequence[float], most: int = 9) -> List[float]:
+def _x_ticks(sizes: Sequence[float], most: int = 9) -> list[float]:
     """Ticks on the swept pool sizes, at round numbers: the smallest round step (1, 2, 5, 10, 20, ...)
     whose multiples among the sizes are at most ``most``. Sizes that share no round step (e.g. 7, 13)
     get the first and last size."""
@@ -34,7 +35,7 @@ def _x_ticks(sizes: Sequence[float], most: int = 9) -> List[float]:
     return [float(whole[0]), float(whole[-1])]
 
 
-def _y_ticks(lo: float, hi: float, most: int = 7) -> Tuple[List[float], int]:
+def _y_ticks(lo: float, hi: float, most: int = 7) -> tuple[list[float], int]:
     """Round accuracy ticks inside [lo, hi] (multiples of 0.1%, 0.2%, 0.5%, 1%, 2%, 5%, 10%, ...), and
     the decimals their percentages need."""
     for step in _round_steps(0.001):
@@ -45,7 +46,7 @@ def _y_ticks(lo: float, hi: float, most: int = 7) -> Tuple[List[float], int]:
     return [lo, hi], 1
 
 
-def chart_svg(points: Sequence[Any], path: Union[str, Path, None] = None, target: Optional[float] = None,
+def chart_svg(points: Sequence[Any], path: str | Path | None = None, target: float | None = None,
               title: str = "Attribution accuracy by pool size") -> str:
     """Write (and return) an SVG line chart of accuracy vs pool size.
 

@@ -36,8 +36,8 @@ and ``recommend`` returns the smallest N >= 1 that reaches the target at the pea
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Union
 
 from .errors import Error
 
@@ -124,11 +124,11 @@ class Recommendation:
     late_call_share: float       # calls after hold, within cooldown: attributed as late
     lost_call_share: float       # calls after hold + cooldown: counted as lost
     max_accuracy: float          # with an unlimited pool: 1 - lost_call_share
-    daily_accuracy: Optional[float]  # visit-weighted over the day's profile (None without one)
+    daily_accuracy: float | None  # visit-weighted over the day's profile (None without one)
     rule_of_thumb: int           # ceil(visits_per_day / 20), for comparison
     intent_share: float = 0.0    # calls preceded by a tap or copy: a shared number's such call counts right
 
-    def explain(self) -> List[str]:
+    def explain(self) -> list[str]:
         """Human-readable lines for the CLI."""
         lines = [
             f"numbers: {self.numbers} (rule of thumb visits/{VISITS_PER_NUMBER_RULE_OF_THUMB}: {self.rule_of_thumb})",
@@ -153,7 +153,7 @@ def _check_non_negative(name: str, value: float) -> float:
     return float(value)
 
 
-def _profile_shares(profile: Sequence[float]) -> List[float]:
+def _profile_shares(profile: Sequence[float]) -> list[float]:
     values = list(profile)
     if len(values) != 24:
         raise ValueError(f"daily_profile: expected 24 hourly values, got {len(values)}")
@@ -165,7 +165,7 @@ def _profile_shares(profile: Sequence[float]) -> List[float]:
     return [v / total for v in values]
 
 
-def _delay_survival(call_delay: Optional[Union[DelaySurvival, CallDelay]], t: float) -> float:
+def _delay_survival(call_delay: DelaySurvival | CallDelay | None, t: float) -> float:
     survival = (call_delay or CallDelay())(t)
     if not 0.0 <= survival <= 1.0:
         raise ValueError(f"call_delay: P(delay > {t:g}) must be a probability, got {survival!r}")
@@ -173,9 +173,9 @@ def _delay_survival(call_delay: Optional[Union[DelaySurvival, CallDelay]], t: fl
 
 
 def recommend(visits_per_day: float, avg_visit_minutes: float, target_accuracy: float = 0.95, *,
-              hold_seconds: float = 900, cooldown_seconds: float = 300, peak_share: Optional[float] = None,
-              call_delay: Optional[Union[DelaySurvival, CallDelay]] = None,
-              daily_profile: Optional[Sequence[float]] = None, intent_share: float = 0.0) -> Recommendation:
+              hold_seconds: float = 900, cooldown_seconds: float = 300, peak_share: float | None = None,
+              call_delay: DelaySurvival | CallDelay | None = None,
+              daily_profile: Sequence[float] | None = None, intent_share: float = 0.0) -> Recommendation:
     """The smallest dynamic pool reaching ``target_accuracy`` at the peak hour (see the module doc).
 
     ``peak_share`` (busiest hour's share of daily visits) overrides ``daily_profile``
@@ -195,7 +195,7 @@ def recommend(visits_per_day: float, avg_visit_minutes: float, target_accuracy: 
     if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) \
             or not 0.0 < target_accuracy < 1.0:
         raise ValueError(f"target_accuracy: expected a share strictly between 0 and 1, got {target_accuracy!r}")
-    shares: Optional[List[float]] = None
+    shares: list[float] | None = None
     if peak_share is not None:
         if isinstance(peak_share, bool) or not isinstance(peak_share, (int, float)) or not 0.0 < peak_share <= 1.0:
             raise ValueError(f"peak_share: expected a share in (0, 1], got {peak_share!r}")

@@ -13,13 +13,14 @@ must give the very same answers. Shared rules:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any
 
 DEVICE_UA_MAX_LEN = 4096
 DEVICE_CACHE_MAX = 100_000
 
-Info = Tuple[str, str, str]
+Info = tuple[str, str, str]
 
 
 def _parse(ua: str) -> Info:
@@ -63,12 +64,12 @@ def device_type(user_agent: object) -> str:
     return _cached(_key(user_agent))[0]
 
 
-def device_types(user_agents: List[Any]) -> List[str]:
+def device_types(user_agents: list[Any]) -> list[str]:
     """device_type of each item."""
     return [_cached(_key(ua))[0] for ua in user_agents]
 
 
-def _device_cache_info() -> Dict[str, int]:
+def _device_cache_info() -> dict[str, int]:
     """Cache size and bound (for tests and monitoring)."""
     info = _cached.cache_info()  # type: ignore[attr-defined]
     return {"size": info.currsize, "maxsize": info.maxsize}

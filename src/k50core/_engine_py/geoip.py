@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any
 
 import maxminddb
 
-Triple = Tuple[Optional[str], Optional[str], Optional[str]]
+Triple = tuple[str | None, str | None, str | None]
 _NONE3: Triple = (None, None, None)
 
 
@@ -22,7 +22,7 @@ def default_path() -> str:
     return os.fsdecode(geolite2_database())
 
 
-def open_reader(path: Union[str, "os.PathLike[str]", None]) -> Tuple[str, Any]:
+def open_reader(path: str | os.PathLike[str] | None) -> tuple[str, Any]:
     """(path as str, maxminddb Reader); errors name the path."""
     path = default_path() if path is None else os.fsdecode(path)
     try:
@@ -33,7 +33,7 @@ def open_reader(path: Union[str, "os.PathLike[str]", None]) -> Tuple[str, Any]:
         raise ValueError(f"{path!r} is not a MaxMind DB file: {e}") from e
 
 
-def _str(d: Any, key: str) -> Optional[str]:
+def _str(d: Any, key: str) -> str | None:
     """d[key] when d is a dict and the value a str, else None."""
     v = d.get(key) if isinstance(d, dict) else None
     return v if isinstance(v, str) else None
@@ -55,7 +55,7 @@ def triple(record: Any) -> Triple:
 class GeoIP:
     """Country / region / city of an IP address from a MaxMind DB file."""
 
-    def __init__(self, path: Union[str, "os.PathLike[str]", None] = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path, self._reader = open_reader(path)
 
     def lookup(self, ip: object) -> Triple:
@@ -69,14 +69,14 @@ class GeoIP:
             return _NONE3
         return triple(record)
 
-    def region(self, ip: object) -> Optional[str]:
+    def region(self, ip: object) -> str | None:
         """"CC-SUB" (e.g. "RU-MOW") or None."""
         return self.lookup(ip)[1]
 
-    def country(self, ip: object) -> Optional[str]:
+    def country(self, ip: object) -> str | None:
         """Country ISO code (e.g. "RU") or None."""
         return self.lookup(ip)[0]
 
-    def regions(self, ips: List[object]) -> List[Optional[str]]:
+    def regions(self, ips: list[object]) -> list[str | None]:
         """region() of each address."""
         return [self.lookup(ip)[1] for ip in ips]

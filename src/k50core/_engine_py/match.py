@@ -7,18 +7,19 @@ check both builds against trying every rule with ``eval``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..rules import ipranges
-from ..rules.opcodes import Op
 from ..rules.index import RuleIndex
+from ..rules.opcodes import Op
 from ..rules.values import deep_equal, js_compare, js_type, version_compare
 from .rule_index import Probe
 
 _MISSING = object()
 
 
-def resolve(segments: Tuple[str, ...], doc: Any) -> Any:
+def resolve(segments: tuple[str, ...], doc: Any) -> Any:
     """A dotted path inside nested dicts (lists: index or ``length``); None if absent."""
     cur = doc
     for seg in segments:
@@ -66,8 +67,8 @@ def _regex(arg: tuple, v: Any) -> bool:
 class Matcher:
     """Evaluates the conditions (roots) of one compiled rule set."""
 
-    def __init__(self, nodes: Sequence[tuple], paths: Sequence[Tuple[str, ...]], roots: Sequence[int],
-                 index: Optional[RuleIndex] = None, always: Optional[Sequence[int]] = None) -> None:
+    def __init__(self, nodes: Sequence[tuple], paths: Sequence[tuple[str, ...]], roots: Sequence[int],
+                 index: RuleIndex | None = None, always: Sequence[int] | None = None) -> None:
         self.nodes = [tuple(n) for n in nodes]
         self.paths = [tuple(p) for p in paths]
         self.roots = list(roots)
@@ -84,18 +85,18 @@ class Matcher:
     def eval(self, rule: int, attributes: Any) -> bool:
         return self._ev(self.roots[rule], attributes, attributes, {})
 
-    def candidates(self, attributes: Any) -> List[int]:
+    def candidates(self, attributes: Any) -> list[int]:
         """The rules the index gives for these attributes, in order (each is then evaluated)."""
         return self.probe.candidates(self._values(attributes, {}))
 
     def first_match(self, attributes: Any) -> int:
-        cache: Dict[int, Any] = {}
+        cache: dict[int, Any] = {}
         for i in self.probe.candidates(self._values(attributes, cache)):
             if self._ev(self.roots[i], attributes, attributes, cache):
                 return i
         return -1
 
-    def _values(self, doc: Any, cache: Dict[int, Any]) -> Any:
+    def _values(self, doc: Any, cache: dict[int, Any]) -> Any:
         def value_of(slot: int) -> Any:
             value = cache.get(slot, _MISSING)
             if value is _MISSING:
@@ -103,10 +104,10 @@ class Matcher:
             return value
         return value_of
 
-    def first_match_many(self, batch: Iterable[Any]) -> List[int]:
+    def first_match_many(self, batch: Iterable[Any]) -> list[int]:
         return [self.first_match(a) for a in batch]
 
-    def pick_many(self, batch: Iterable[Any], outcomes: Sequence[Any], default: Any) -> List[Any]:
+    def pick_many(self, batch: Iterable[Any], outcomes: Sequence[Any], default: Any) -> list[Any]:
         """``outcomes[first_match(a)]`` (``default`` for -1) for each a in batch."""
         outcomes = tuple(outcomes)
         if len(outcomes) != len(self.roots):
@@ -114,7 +115,7 @@ class Matcher:
         return [default if r < 0 else outcomes[r] for r in map(self.first_match, batch)]
 
     # -- interpreter ------------------------------------------------------------
-    def _ev(self, i: int, v: Any, doc: Any, cache: Dict[int, Any]) -> bool:
+    def _ev(self, i: int, v: Any, doc: Any, cache: dict[int, Any]) -> bool:
         op, slot, nkids, end, arg = self.nodes[i]
         if op == Op.TRUE:
             return True

@@ -11,8 +11,9 @@ import fcntl
 import struct
 import threading
 from array import array
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..clock import milliseconds
 from .records import SlotRecord, SupersededLease
@@ -63,7 +64,7 @@ def _set_candidate_list_max(n: int) -> int:
     return 0
 
 
-def unpack_state(s: int) -> Tuple[int, int, bool, int]:
+def unpack_state(s: int) -> tuple[int, int, bool, int]:
     """(kind, gen, shared, until) of a state word."""
     return (s >> 44) & 3, s >> 46, bool(s & SHARED_BIT), s & UNTIL_MASK
 
@@ -75,7 +76,7 @@ def pack_state(gen: int, kind: int, shared: bool, until: int) -> int:
 _HEX = frozenset("0123456789abcdef")
 
 
-def _parse_token(token: Any) -> Optional[Tuple[int, int, int, int]]:
+def _parse_token(token: Any) -> tuple[int, int, int, int] | None:
     """(pool, slot, gen, tag) from the 32 lowercase hex digits make_token writes; else None."""
     if type(token) is not str or len(token) != TOKEN_LENGTH or not _HEX.issuperset(token):
         return None
@@ -86,7 +87,7 @@ def _parse_token(token: Any) -> Optional[Tuple[int, int, int, int]]:
 class SlotTable:
     """Number slots in a writable buffer; times in integer milliseconds."""
 
-    def __init__(self, buffer: Any, offset: int, capacity: int, fd: Optional[int] = None) -> None:
+    def __init__(self, buffer: Any, offset: int, capacity: int, fd: int | None = None) -> None:
         view = memoryview(buffer).cast("B")
         if offset < 0 or capacity < 0 or capacity >= 0xFFFFFFFF or offset + table_bytes(capacity) > len(view):
             raise ValueError("the slot table does not fit in the buffer (see table_bytes)")
@@ -99,12 +100,12 @@ class SlotTable:
         self._fd = fd
         self._lock = threading.RLock()
         self._marked: set = set()  # slots this process renewed since the last drain (see _pool.pyx)
-        self._superseded: List[SupersededLease] = []  # final states of leases this process's claims replaced
-        self._replaced: Optional[SupersededLease] = None  # the one the latest claim or share replaced
+        self._superseded: list[SupersededLease] = []  # final states of leases this process's claims replaced
+        self._replaced: SupersededLease | None = None  # the one the latest claim or share replaced
         self.renewed = 0  # this process's renewals, ever
         self._log_limit, self._on_full = 0, None
         self._checkpoint_every, self._checkpoint_floor = 0, 0
-        self._checkpoint_due: Optional[int] = None
+        self._checkpoint_due: int | None = None
         self._holds = [0] * POOLS_MAX
         self._tag_key = bytes(16)
 
@@ -146,7 +147,7 @@ class SlotTable:
     def _hash(self, slot: int) -> int:
         return self._u64(slot, OFF_HASH)
 
-    def _u64(self, slot: int, off: int, value: Optional[int] = None) -> int:
+    def _u64(self, slot: int, off: int, value: int | None = None) -> int:
         at = self._at(slot) + off
         if value is not None:
             U64.pack_into(self._view, at, value)
@@ -155,7 +156,7 @@ class SlotTable:
 
     # -- claiming a free number -------------------------------------------------------
     def claim(self, slots: Sequence[int], hint: int, now: int, hold: int, cooldown: int,
-              rule: int, holder_hash: int, holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
+              rule: int, holder_hash: int, holder: bytes, session: bytes) -> tuple[int, int] | None:
         """Lease the free number idle longest; None when none is free."""
         n = len(self._slot_list(slots))
         self._replaced = None
@@ -259,7 +260,7 @@ class SlotTable:
         """Forget the pending renewal log without reading the slots (a forked child)."""
         self._marked, self._superseded = set(), []
 
-    def take_renewal_events(self, cls: Any, pools: Sequence[Optional[str]], rules: Sequence[str],
+    def take_renewal_events(self, cls: Any, pools: Sequence[str | None], rules: Sequence[str],
                             marks: bool = True) -> list:
         """This process's renewals since the last call, as lease events (see _pool.pyx); without
         ``marks`` only the superseded."""
@@ -291,7 +292,7 @@ class SlotTable:
     def pending_renewals(self) -> int:
         return len(self._marked) + len(self._superseded)
 
-    def last_superseded(self) -> Optional[SupersededLease]:
+    def last_superseded(self) -> SupersededLease | None:
         """The final state of the lease this process's latest claim or share replaced (see _pool.pyx)."""
         return self._replaced
 
@@ -360,7 +361,7 @@ class SlotTable:
         return sum(1 for s, g in zip(slots, gens) if self.renew(s, g, now, hold))
 
     def share(self, slots: Sequence[int], now: int, hold: int, rule: int, holder_hash: int,
-              holder: bytes, session: bytes) -> Optional[Tuple[int, int]]:
+              holder: bytes, session: bytes) -> tuple[int, int] | None:
         """Exhaustion: join the least recently active number, marked shared (see _pool.pyx)."""
         self._slot_list(slots)
         self._replaced = None
@@ -384,13 +385,13 @@ class SlotTable:
             self._put(best, pack_state(gen, LEASED, True, now + hold))
             return best, gen
 
-    def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+    def find(self, slots: Sequence[int], holder_hash: int, holder: bytes, now: int) -> tuple[int, int] | None:
         """The live lease this holder has in these slots, or None (a scan; see lease_of)."""
         self._slot_list(slots)
         with self._locked():
             return self._first_held(slots, holder_hash, holder, now)
 
-    def lease_of(self, holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+    def lease_of(self, holder_hash: int, holder: bytes, now: int) -> tuple[int, int] | None:
         """The live lease this holder has in any slot, or None: from the holder index (every slot
         is scanned once it has overflowed; see _holders.pxi)."""
         if not holder:
@@ -409,7 +410,7 @@ class SlotTable:
                         return found
             return None
 
-    def _first_held(self, slots: Any, holder_hash: int, holder: bytes, now: int) -> Optional[Tuple[int, int]]:
+    def _first_held(self, slots: Any, holder_hash: int, holder: bytes, now: int) -> tuple[int, int] | None:
         for i in slots:
             kind, gen, shared, until = unpack_state(self._get(i))
             if kind != LEASED or now >= until or self._hash(i) != holder_hash:
@@ -455,7 +456,7 @@ class SlotTable:
         return U64.unpack_from(self._view, self._overflow)[0] != 0
 
     # -- reading and administering slots --------------------------------------------------
-    def state(self, slot: int) -> Tuple[int, int, bool, int]:
+    def state(self, slot: int) -> tuple[int, int, bool, int]:
         return unpack_state(self._get(slot))
 
     def record(self, slot: int) -> SlotRecord:

@@ -2,7 +2,7 @@
 ``last_superseded()`` return (times in milliseconds, the number as its E.164 digits)."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 
 class SlotRecord(NamedTuple):
@@ -31,5 +31,5 @@ class SupersededLease(NamedTuple):
     pool: int
     rule: int
     number: int
-    holder: Optional[str]
-    session: Optional[str]
+    holder: str | None
+    session: str | None

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .pool import SlotTable
 
@@ -16,7 +17,7 @@ class ReturnCache:
         self.table = table
         self.entries: dict = {}
         self.capacity = capacity
-        self.seen: Optional[Callable[[str, int, int, int], None]] = None  # a joiner's return
+        self.seen: Callable[[str, int, int, int], None] | None = None  # a joiner's return
 
     def put(self, visitor: str, slot: int, gen: int, hold: int, made: tuple, joined: bool = False) -> None:
         if not isinstance(visitor, str):
@@ -32,7 +33,7 @@ class ReturnCache:
             self.entries.clear()
         self.entries[visitor] = (slot, gen, hold, made, joined)
 
-    def renew(self, visitor: Any, now: int) -> Optional[tuple]:
+    def renew(self, visitor: Any, now: int) -> tuple | None:
         entry = self.entries.get(visitor) if type(visitor) is str else None
         if entry is None:
             return None

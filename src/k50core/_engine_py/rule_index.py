@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..rules import ipranges
 from ..rules.index import HOST, LOWER, NOT_IN, RuleIndex
@@ -19,13 +20,13 @@ MAX_PROBE = 64  # as the compiled probe: more values than this draw the signatur
 class Probe:
     """Candidate rules of a visit: the index's hits and the residual rules, in rule order."""
 
-    def __init__(self, index: Optional[RuleIndex], always: Sequence[int]) -> None:
+    def __init__(self, index: RuleIndex | None, always: Sequence[int]) -> None:
         self.index = index
         self.always = sorted(set(always))
-        self.every: Dict[int, Set[int]] = {}   # per signature: all its rules (the fallback)
-        self.lengths: Dict[int, List[int]] = {}  # per prefix path: the prefix lengths to try
-        self.wholes: Dict[int, Dict[str, Tuple[int, ...]]] = {}
-        self.starts: Dict[Tuple[int, int], List[int]] = {}
+        self.every: dict[int, set[int]] = {}   # per signature: all its rules (the fallback)
+        self.lengths: dict[int, list[int]] = {}  # per prefix path: the prefix lengths to try
+        self.wholes: dict[int, dict[str, tuple[int, ...]]] = {}
+        self.starts: dict[tuple[int, int], list[int]] = {}
         if index:
             for (sig, _values), rules in index.hashed.items():
                 self.every.setdefault(sig, set()).update(rules)
@@ -36,7 +37,7 @@ class Probe:
                 self.starts[slot, 4] = [s for s, _ in v4]
                 self.starts[slot, 6] = [s for s, _ in v6]
 
-    def candidates(self, value_of: Callable[[int], Any]) -> List[int]:
+    def candidates(self, value_of: Callable[[int], Any]) -> list[int]:
         found = set(self.always)
         index = self.index
         if not index:
@@ -89,7 +90,7 @@ class Probe:
         return sorted(found)
 
 
-def _strings(v: Any, lower: bool) -> Optional[List[str]]:
+def _strings(v: Any, lower: bool) -> list[str] | None:
     """The strings an EXACT / LOWER key may equal for value v; None: cannot tell (take every rule)."""
     if type(v) is str:
         return [v.lower() if lower else v]
@@ -106,16 +107,16 @@ def _strings(v: Any, lower: bool) -> Optional[List[str]]:
     return []
 
 
-def _hosts(v: Any) -> List[Optional[str]]:
+def _hosts(v: Any) -> list[str | None]:
     """A host and its parent domains, as ``$host`` compares them; [None]: cannot tell."""
     if type(v) is not str:
         return [None] if isinstance(v, str) else []
     h = v.lower().rstrip(".")
-    hosts: List[Optional[str]] = [h]
+    hosts: list[str | None] = [h]
     return hosts + [h[i + 1:] for i, c in enumerate(h) if c == "."]
 
 
-def _product(choices: List[Optional[List[str]]]) -> int:
+def _product(choices: list[list[str] | None]) -> int:
     n = 1
     for c in choices:
         n *= len(c or ())

@@ -5,7 +5,7 @@ pool segment, makes it unguessable: a token with a wrong tag renews nothing and 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 M64 = (1 << 64) - 1
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Union
 
 import yaml
 
@@ -19,7 +20,7 @@ else:  # the same parser, before the standard library had it
 Source = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
 
-def read_config(source: Source) -> Dict[str, Any]:
+def read_config(source: Source) -> dict[str, Any]:
     """The raw config mapping; ConfigError naming the file and the fault."""
     if isinstance(source, Mapping):
         return dict(source)

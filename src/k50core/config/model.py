@@ -22,13 +22,13 @@ typo such as ``pol: msk`` does not silently do nothing)::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ..errors import Problem
 from . import phones, reporting, schema
-from .schema import (CALL_STATUSES, CHECKPOINT_SECONDS, GA4_ENDPOINT, MAX_CANDIDATES,  # noqa: F401 (exported)
-                     MAX_CLOCK_SKEW, default)
+from .schema import CALL_STATUSES, CHECKPOINT_SECONDS, GA4_ENDPOINT, MAX_CANDIDATES, MAX_CLOCK_SKEW, default  # noqa: F401 (exported)
 
 POOL_TYPES = ("dynamic", "static", "offline")
 EXHAUSTION = ("share", "default")
@@ -39,21 +39,21 @@ _P, _W, _G, _R, _A = schema.Pool, schema.Webhook, schema.GA4, schema.Retry, sche
 class Pool:
     name: str
     type: str
-    numbers: Tuple[str, ...]
+    numbers: tuple[str, ...]
     hold_seconds: int = default(_P, "hold_seconds")
     cooldown_seconds: int = default(_P, "cooldown_seconds")
     on_exhausted: str = default(_P, "on_exhausted")
-    default_number: Optional[str] = None
+    default_number: str | None = None
     display: str = default(schema.Site, "display")
     late_seconds: int = default(_P, "late_seconds")  # a call this long after a lease ended is still "late"
-    campaign: Optional[str] = None  # offline pools: what their calls are attributed to
+    campaign: str | None = None  # offline pools: what their calls are attributed to
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    when: Dict[str, Any]
-    pool: Optional[str]
+    when: dict[str, Any]
+    pool: str | None
     exclude: bool
     place: str
 
@@ -64,7 +64,7 @@ class Webhook:
     name: str                       # the outbox target: part of the idempotency key, so keep it stable
     url: str
     secret: str = field(repr=False)
-    statuses: Tuple[str, ...] = CALL_STATUSES
+    statuses: tuple[str, ...] = CALL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class GA4:
     api_secret: str = field(repr=False)
     event_name: str = default(_G, "event_name")
     endpoint: str = default(_G, "endpoint")
-    statuses: Tuple[str, ...] = CALL_STATUSES
+    statuses: tuple[str, ...] = CALL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class Retry:
 @dataclass(frozen=True)
 class Events:
     """Outgoing events (``events:``); the default sends nothing."""
-    webhooks: Tuple[Webhook, ...] = ()
-    ga4: Optional[GA4] = None
+    webhooks: tuple[Webhook, ...] = ()
+    ga4: GA4 | None = None
     retry: Retry = Retry()
 
     @property
@@ -111,23 +111,23 @@ class AttributionSettings:
 
 @dataclass
 class Config:
-    default_number: Optional[str] = None
+    default_number: str | None = None
     region: str = default(schema.Site, "region")
     display: str = default(schema.Site, "display")
-    lists: Dict[str, List[Any]] = field(default_factory=dict)
-    pools: Dict[str, Pool] = field(default_factory=dict)
-    rules: List[Rule] = field(default_factory=list)
-    sources: Optional[Mapping[str, Any]] = None
-    geoip_path: Optional[str] = None
+    lists: dict[str, list[Any]] = field(default_factory=dict)
+    pools: dict[str, Pool] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    sources: Mapping[str, Any] | None = None
+    geoip_path: str | None = None
     exclude_bots: bool = default(schema.Bots, "exclude")
     events: Events = field(default_factory=Events)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
     checkpoint_seconds: float = default(schema.Store, "checkpoint_seconds")  # store.checkpoint_seconds
-    reports: Dict[str, Any] = field(default_factory=dict)  # see reporting.py
-    crm: Dict[str, Any] = field(default_factory=lambda: {"match_days": 30.0})
+    reports: dict[str, Any] = field(default_factory=dict)  # see reporting.py
+    crm: dict[str, Any] = field(default_factory=lambda: {"match_days": 30.0})
 
 
-def parse(raw: Mapping[str, Any]) -> Tuple[Config, List[Problem]]:
+def parse(raw: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
     """A Config and the problems found (the caller raises ConfigError if any). With problems, the Config
     holds what could be read of the lists and rules, so their conditions can be checked too."""
     region = _region(raw)
@@ -188,24 +188,24 @@ def _partial(raw: Any) -> Config:
     return Config(lists=dict(lists) if isinstance(lists, Mapping) else {}, rules=rules)
 
 
-def _statuses(chosen: Optional[Sequence[str]]) -> Tuple[str, ...]:
+def _statuses(chosen: Sequence[str] | None) -> tuple[str, ...]:
     return CALL_STATUSES if not chosen else tuple(s for s in CALL_STATUSES if s in chosen)
 
 
-def _webhook_name(name: Optional[str], url: Optional[str], i: int) -> str:
+def _webhook_name(name: str | None, url: str | None, i: int) -> str:
     if name is not None:
         return name
     return f"webhook{i}" if not isinstance(url, str) else "webhook-" + _short_hash(url)
 
 
-def _across_sections(raw: Any, region: str) -> List[Problem]:
+def _across_sections(raw: Any, region: str) -> list[Problem]:
     """What no one section shows: a number in two pools, a static pool of several numbers, a rule's pool,
     rule and webhook names used twice, a retry's max below its base. Read leniently: a section of the
     wrong shape is schema.validate's to report."""
-    problems: List[Problem] = []
+    problems: list[Problem] = []
     pools = _get(raw, "pools")
-    kinds: Dict[str, Any] = {}
-    owner: Dict[str, str] = {}
+    kinds: dict[str, Any] = {}
+    owner: dict[str, str] = {}
     for name, spec in (pools.items() if isinstance(pools, Mapping) else ()):
         kinds[str(name)] = _get(spec, "type") or "dynamic"
         numbers = _get(spec, "numbers")
@@ -223,7 +223,7 @@ def _across_sections(raw: Any, region: str) -> List[Problem]:
         if kinds[str(name)] == "static" and valid > 1:
             problems.append((schema.place(("pools", str(name), "numbers")), "a static pool has exactly one number"))
     rules = _get(raw, "rules")
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     for i, spec in enumerate(rules if isinstance(rules, list) else ()):
         if not isinstance(spec, Mapping):
             continue
@@ -246,7 +246,7 @@ def _across_sections(raw: Any, region: str) -> List[Problem]:
                                  f"pool {pool!r} is offline: its numbers are never shown on the site"))
     events = _get(raw, "events")
     hooks = _get(events, "webhooks")
-    names: Dict[str, int] = {}
+    names: dict[str, int] = {}
     for i, hook in enumerate(hooks if isinstance(hooks, list) else ()):
         if not isinstance(hook, Mapping):
             continue

@@ -1,8 +1,6 @@
 """Phone numbers: parse, validate and normalise to E.164 with phonenumbers."""
 from __future__ import annotations
 
-from typing import Optional
-
 import phonenumbers
 
 _FORMATS = {
@@ -13,7 +11,7 @@ _FORMATS = {
 DISPLAY_FORMATS = tuple(_FORMATS) + ("ru",)
 
 
-def normalise(text: object, region: str = "RU") -> Optional[str]:
+def normalise(text: object, region: str = "RU") -> str | None:
     """E.164 form of a valid phone number, else None."""
     if not isinstance(text, (str, int)) or isinstance(text, bool):
         return None

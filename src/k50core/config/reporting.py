@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, List, Mapping, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 _REPORT_KEYS = {"plan", "package", "plans_file"}
 _CRM_KEYS = {"match_days", "amocrm_token", "bitrix24_application_token", "bitrix24_rest_url"}
@@ -16,7 +17,7 @@ PLANS = ("provider", "own", "code")
 MAX_MATCH_DAYS = 366
 
 
-def _section(raw: Any, place: str, keys: "set[str]", problems: List[Tuple[str, str]]) -> Dict[str, Any]:
+def _section(raw: Any, place: str, keys: set[str], problems: list[tuple[str, str]]) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -28,7 +29,7 @@ def _section(raw: Any, place: str, keys: "set[str]", problems: List[Tuple[str, s
     return {k: v for k, v in raw.items() if k in keys}
 
 
-def _text(out: Dict[str, Any], key: str, place: str, problems: List[Tuple[str, str]],
+def _text(out: dict[str, Any], key: str, place: str, problems: list[tuple[str, str]],
           check: Callable[[str], bool] = lambda s: True, what: str = "a string") -> None:
     value = out.get(key)
     if value is not None and (not isinstance(value, str) or not value or len(value) > 512 or not check(value)):
@@ -36,8 +37,8 @@ def _text(out: Dict[str, Any], key: str, place: str, problems: List[Tuple[str, s
         out.pop(key, None)
 
 
-def parse_reports(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
-    problems: List[Tuple[str, str]] = []
+def parse_reports(raw: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
     out = _section(raw, "reports", _REPORT_KEYS, problems)
     if out.get("plan", "provider") not in PLANS:
         problems.append(("reports.plan", f"expected one of {', '.join(PLANS)}"))
@@ -47,8 +48,8 @@ def parse_reports(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
     return out, problems
 
 
-def parse_crm(raw: Any) -> Tuple[Dict[str, Any], List[Tuple[str, str]]]:
-    problems: List[Tuple[str, str]] = []
+def parse_crm(raw: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
     out = _section(raw, "crm", _CRM_KEYS, problems)
     days = out.get("match_days", 30)
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= MAX_MATCH_DAYS:

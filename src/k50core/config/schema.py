@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Type, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, WrapValidator, model_validator
 from pydantic_core import PydanticCustomError
@@ -124,7 +124,7 @@ Seconds = Annotated[int, Field(ge=1, strict=True), _whole_seconds(1)]
 SecondsFromZero = Annotated[int, Field(ge=0, strict=True), _whole_seconds(0)]
 Interval = Annotated[float, Field(gt=0, le=MONTH, strict=True),
                      explained("expected a number of seconds above 0 and at most 30 days, got {got}")]
-Statuses = Annotated[Optional[Annotated[List[CallStatus], Field(min_length=1)]],
+Statuses = Annotated[Annotated[list[CallStatus], Field(min_length=1)] | None,
                      shaped(lambda v: v is None or (isinstance(v, list) and len(v) > 0),
                             f"expected a non-empty list of call statuses ({', '.join(CALL_STATUSES)})")]
 Text = Annotated[str, Field(min_length=1, pattern=r"\S", strict=True), explained("expected a non-empty string")]
@@ -151,7 +151,7 @@ class Section(BaseModel):
 
 class Site(Section):
     """The site's own number and how numbers are read and shown."""
-    default_number: Optional[PhoneNumber] = Field(None, description="the page's own number (shown when "
+    default_number: PhoneNumber | None = Field(None, description="the page's own number (shown when "
                                                                      "no rule gives one)")
     region: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", strict=True),
                       explained("expected a two-letter country code, got {got}")] = Field(
@@ -163,7 +163,7 @@ class Pool(Section):
     """A pool of tracking numbers."""
     type: PoolType = Field("dynamic", description="dynamic: leased per visitor; static: one number for a "
                                                   "source; offline: print, radio (never shown on the site)")
-    numbers: Annotated[List[PhoneNumber], Field(min_length=1), shaped(lambda v: isinstance(v, list) and len(v) > 0,
+    numbers: Annotated[list[PhoneNumber], Field(min_length=1), shaped(lambda v: isinstance(v, list) and len(v) > 0,
                                                  "expected a non-empty list of phone numbers")]
     hold_seconds: Seconds = Field(900, description="a number stays with its visitor this long after their "
                                                    "last activity")
@@ -171,26 +171,26 @@ class Pool(Section):
                                                              "another visitor gets it")
     on_exhausted: Exhaustion = Field("share", description="no free number: share a leased one, or show the "
                                                           "default number")
-    default_number: Optional[PhoneNumber] = None
-    display: Optional[Display] = Field(None, description="default: site.display")
+    default_number: PhoneNumber | None = None
+    display: Display | None = Field(None, description="default: site.display")
     late_seconds: SecondsFromZero = Field(1800, description="a call this long after a lease ended is still "
                                                           "late, not unmatched")
-    campaign: Optional[Text] = Field(None, description="offline pools: what their calls are "
+    campaign: Text | None = Field(None, description="offline pools: what their calls are "
                                                           "attributed to")
 
 
 class Rule(Section):
     """A rule: visits matching ``when`` get a number from ``pool`` (or keep the page's, ``exclude``)."""
-    name: Optional[Text] = Field(None, description="default: rule-N (its index)")
-    when: Annotated[Dict[str, Any], shaped(_is_mapping, "expected a condition mapping, got {got}")] = Field(
+    name: Text | None = Field(None, description="default: rule-N (its index)")
+    when: Annotated[dict[str, Any], shaped(_is_mapping, "expected a condition mapping, got {got}")] = Field(
         default_factory=dict, description="a condition (GrowthBook's Mongo-style superset); empty: every visit")
-    pool: Optional[str] = None
+    pool: str | None = None
     exclude: Annotated[bool, Field(strict=True), explained("expected true or false")] = False
-    note: Optional[str] = None
+    note: str | None = None
 
 
 class Geoip(Section):
-    path: Annotated[Optional[str], Field(strict=True), explained("expected a file path")] = Field(
+    path: Annotated[str | None, Field(strict=True), explained("expected a file path")] = Field(
         None, description="a newer MaxMind City database than the bundled one")
 
 
@@ -201,7 +201,7 @@ class Bots(Section):
 
 class Webhook(Section):
     """A URL that gets each attributed call, signed with ``secret`` (k50core's X-K50-Signature)."""
-    name: Annotated[Optional[str], WrapValidator(_target_name), Field(pattern=TARGET_NAME)] = Field(
+    name: Annotated[str | None, WrapValidator(_target_name), Field(pattern=TARGET_NAME)] = Field(
         None, description="the outbox target: part of the idempotency key, so keep it stable "
                           "(default: from the URL)")
     url: HttpUrl
@@ -229,9 +229,9 @@ class Retry(Section):
 
 class Events(Section):
     """Outgoing events on each attributed call; the default sends nothing."""
-    webhooks: Annotated[List[Webhook], shaped(lambda v: isinstance(v, list),
+    webhooks: Annotated[list[Webhook], shaped(lambda v: isinstance(v, list),
                                               "expected a list of webhooks, got {got}")] = Field(default_factory=list)
-    ga4: Optional[GA4] = None
+    ga4: GA4 | None = None
     retry: Retry = Retry()
 
 
@@ -256,31 +256,31 @@ class Document(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, title="k50core config")
 
     site: Site = Site()
-    lists: Annotated[Dict[str, Any], shaped(_is_mapping, "expected a mapping, got {got}")] = Field(
+    lists: Annotated[dict[str, Any], shaped(_is_mapping, "expected a mapping, got {got}")] = Field(
         default_factory=dict, description="named lists of values or CIDRs, for $inGroup / $notInGroup")
-    pools: Dict[str, Pool] = Field(default_factory=dict)
-    rules: Annotated[List[Rule], shaped(lambda v: isinstance(v, list),
+    pools: dict[str, Pool] = Field(default_factory=dict)
+    rules: Annotated[list[Rule], shaped(lambda v: isinstance(v, list),
                                         "expected a list of rules in priority order, got {got}")] = Field(
         default_factory=list, description="in priority order: the first that matches a visit decides")
-    sources: Optional[Dict[str, Any]] = Field(None, description="traffic-source catalogue overrides")
+    sources: dict[str, Any] | None = Field(None, description="traffic-source catalogue overrides")
     geoip: Geoip = Geoip()
     bots: Bots = Bots()
     events: Events = Events()
     attribution: Attribution = Attribution()
     store: Store = Store()
     # checked key by key in reporting.py (their faults are named there, with their place)
-    reports: Optional[Dict[str, Any]] = Field(None, description="where reports take the cost of calls from: "
+    reports: dict[str, Any] | None = Field(None, description="where reports take the cost of calls from: "
                                                                 "plan, package, plans_file")
-    crm: Optional[Dict[str, Any]] = Field(None, description="CRM deals: match_days, amocrm_token, "
+    crm: dict[str, Any] | None = Field(None, description="CRM deals: match_days, amocrm_token, "
                                                             "bitrix24_application_token, bitrix24_rest_url")
 
 
-def default(model: Type[BaseModel], name: str) -> Any:
+def default(model: type[BaseModel], name: str) -> Any:
     """A field's default, for the runtime records built from the document."""
     return model.model_fields[name].get_default(call_default_factory=True)
 
 
-def validate(raw: Any, region: str) -> Tuple[Optional[Document], List[Problem]]:
+def validate(raw: Any, region: str) -> tuple[Document | None, list[Problem]]:
     """The validated document, or None and every fault with its place."""
     try:
         return Document.model_validate(raw, context={"region": region}), []
@@ -288,7 +288,7 @@ def validate(raw: Any, region: str) -> Tuple[Optional[Document], List[Problem]]:
         return None, [(place(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]
 
 
-def place(loc: Tuple[Union[str, int], ...]) -> str:
+def place(loc: tuple[str | int, ...]) -> str:
     """A pydantic ``loc`` as a config path: ``pools.msk.numbers[2]``."""
     out = ""
     for part in loc:
@@ -324,7 +324,7 @@ _REQUIRED = {"numbers": "expected a non-empty list of phone numbers", "url": "ex
              "api_secret": "expected a non-empty string (the Measurement Protocol API secret)"}
 
 
-def _annotation_at(loc: Tuple[Union[str, int], ...]) -> Any:
+def _annotation_at(loc: tuple[str | int, ...]) -> Any:
     """The type the document declares at ``loc`` (None where it declares none)."""
     current: Any = Document
     for part in loc:
@@ -355,17 +355,17 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def _fields_at(loc: Tuple[Union[str, int], ...]) -> List[str]:
+def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
     model = _annotation_at(loc)
     return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
-def _options_at(loc: Tuple[Union[str, int], ...]) -> Tuple[str, ...]:
+def _options_at(loc: tuple[str | int, ...]) -> tuple[str, ...]:
     tp = _annotation_at(loc)
     return tuple(get_args(tp)) if get_origin(tp) is Literal else ()
 
 
-def json_schema() -> Dict[str, Any]:
+def json_schema() -> dict[str, Any]:
     """The JSON Schema of a config document (draft 2020-12), as ``k50core schema`` prints it."""
     schema = Document.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

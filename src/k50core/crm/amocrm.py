@@ -9,7 +9,8 @@ Statuses: 142 is amoCRM's "won", 143 its "lost"; any other is an open deal.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
@@ -23,16 +24,16 @@ LEAD_EVENTS = ("add", "status", "update")
 CONTACT_EVENTS = ("add", "update")
 
 
-def _phones(fields: Any) -> List[str]:
+def _phones(fields: Any) -> list[str]:
     """The values of PHONE custom fields (``custom_fields[0][code]=PHONE``)."""
-    out: List[str] = []
+    out: list[str] = []
     for f in items(fields):
         if str(f.get("code", "")).upper() == "PHONE":
             out += [v["value"] for v in items(f.get("values")) if isinstance(v.get("value"), str)]
     return out
 
 
-def _phone(entry: Mapping[str, Any], region: str) -> Optional[str]:
+def _phone(entry: Mapping[str, Any], region: str) -> str | None:
     for text in _phones(entry.get("custom_fields")) + [entry.get("phone")]:
         number = normalise(text, region) if isinstance(text, str) else None
         if number is not None:
@@ -40,7 +41,7 @@ def _phone(entry: Mapping[str, Any], region: str) -> Optional[str]:
     return None
 
 
-def _lead_contact(lead: Mapping[str, Any], region: str) -> Tuple[Optional[str], Optional[str]]:
+def _lead_contact(lead: Mapping[str, Any], region: str) -> tuple[str | None, str | None]:
     """(contact id, phone) a lead's payload carries of its contact."""
     for key in ("main_contact_id", "contact_id"):
         if isinstance(lead.get(key), str) and lead[key]:
@@ -51,7 +52,7 @@ def _lead_contact(lead: Mapping[str, Any], region: str) -> Tuple[Optional[str], 
     return None, None
 
 
-def _deal(lead: Mapping[str, Any]) -> Dict[str, Any]:
+def _deal(lead: Mapping[str, Any]) -> dict[str, Any]:
     status = lead.get("status_id")
     return {"deal_id": lead.get("id"), "title": lead.get("name") or None,
             "amount": lead.get("price") or 0,
@@ -59,15 +60,15 @@ def _deal(lead: Mapping[str, Any]) -> Dict[str, Any]:
             "created_at": lead.get("date_create") or lead.get("created_at")}
 
 
-def handle(store: Store, body: Mapping[str, Any] | Sequence[Tuple[str, str]], *, region: str, match_days: float,
-           now: float) -> Dict[str, Any]:
+def handle(store: Store, body: Mapping[str, Any] | Sequence[tuple[str, str]], *, region: str, match_days: float,
+           now: float) -> dict[str, Any]:
     """One webhook's leads and contacts, stored: what was imported, updated, left waiting, refused."""
     data = nested(body) if not isinstance(body, Mapping) else body
     result = ImportResult()
-    waiting: List[str] = []
+    waiting: list[str] = []
     contacts = 0
 
-    def run(rows: List[Dict[str, Any]]) -> None:
+    def run(rows: list[dict[str, Any]]) -> None:
         got = import_deals(store, rows, region=region, match_days=match_days, now=now, origin="amocrm")
         result.imported += got.imported
         result.updated += got.updated
@@ -84,8 +85,8 @@ def handle(store: Store, body: Mapping[str, Any] | Sequence[Tuple[str, str]], *,
                 else []
             run(_release(store, cid, phone, linked, now))
     found = data.get("leads")
-    leads: Dict[str, Any] = found if isinstance(found, dict) else {}
-    rows: List[Dict[str, Any]] = []
+    leads: dict[str, Any] = found if isinstance(found, dict) else {}
+    rows: list[dict[str, Any]] = []
     for event in LEAD_EVENTS:
         for lead in items(leads.get(event)):
             row = _deal(lead)
@@ -109,14 +110,14 @@ def handle(store: Store, body: Mapping[str, Any] | Sequence[Tuple[str, str]], *,
     return out
 
 
-def _contact_phone(store: Store, contact_id: str) -> Optional[str]:
+def _contact_phone(store: Store, contact_id: str) -> str | None:
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT phone FROM crm_contacts WHERE contact_id = ?"), (contact_id,))
     row = cur.fetchone()
     return row[0] if row else None
 
 
-def _wait(store: Store, row: Dict[str, Any], contact_id: Optional[str], now: float) -> None:
+def _wait(store: Store, row: dict[str, Any], contact_id: str | None, now: float) -> None:
     with store.transaction():
         store.conn.cursor().execute(store._sql(
             "INSERT INTO crm_waiting (deal_id, contact_id, row, at) VALUES (?, ?, ?, ?) ON CONFLICT (deal_id) "
@@ -124,7 +125,7 @@ def _wait(store: Store, row: Dict[str, Any], contact_id: Optional[str], now: flo
             "at = excluded.at"), (row["deal_id"], contact_id, orjson.dumps(row).decode(), now))
 
 
-def _release(store: Store, contact_id: str, phone: str, linked: List[str], now: float) -> List[Dict[str, Any]]:
+def _release(store: Store, contact_id: str, phone: str, linked: list[str], now: float) -> list[dict[str, Any]]:
     """Remember the contact's phone; the leads that waited for it, with it, taken off the list."""
     with store.transaction():
         cur = store.conn.cursor()
@@ -141,7 +142,7 @@ def _release(store: Store, contact_id: str, phone: str, linked: List[str], now: 
     return [{**orjson.loads(row), "phone": phone} for _, row in found]
 
 
-def waiting(store: Store) -> List[str]:
+def waiting(store: Store) -> list[str]:
     cur = store.conn.cursor()
     cur.execute("SELECT deal_id FROM crm_waiting ORDER BY at, deal_id")
     return [r[0] for r in cur.fetchall()]

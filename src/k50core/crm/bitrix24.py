@@ -13,7 +13,8 @@ import hmac
 import json
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .deals import DealError, parse_time
 from .forms import nested
@@ -28,11 +29,11 @@ class TokenError(DealError):
     """The webhook's application token is missing or wrong."""
 
 
-def event_of(pairs: Sequence[Tuple[str, str]], token: Optional[str]) -> Tuple[str, str]:
+def event_of(pairs: Sequence[tuple[str, str]], token: str | None) -> tuple[str, str]:
     """(event, deal id) of a checked webhook; TokenError / DealError naming the field at fault."""
     data = nested(pairs)
     found = data.get("auth")
-    auth: Dict[str, Any] = found if isinstance(found, dict) else {}
+    auth: dict[str, Any] = found if isinstance(found, dict) else {}
     given = auth.get("application_token")
     if not token or not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"),
                                                                           token.encode("utf-8")):
@@ -60,7 +61,7 @@ def http_fetch(url: str, params: Mapping[str, str]) -> Any:
     return data["result"]
 
 
-def deal_row(rest_url: str, deal_id: str, fetch: Fetch = http_fetch) -> Dict[str, Any]:
+def deal_row(rest_url: str, deal_id: str, fetch: Fetch = http_fetch) -> dict[str, Any]:
     """The deal as import_deals takes it, read from the portal (crm.deal.get, crm.contact.get)."""
     base = rest_url.rstrip("/") + "/"
     try:

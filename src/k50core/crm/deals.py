@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ..config.phones import normalise
 from ..errors import Error
@@ -31,7 +32,7 @@ MAX_AHEAD = 86400.0
 class DealError(Error, ValueError):
     """A deal that cannot be imported; ``problems`` lists (field, message)."""
 
-    def __init__(self, problems: List[Tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
 
@@ -40,17 +41,17 @@ class DealError(Error, ValueError):
 class ImportResult:
     """What an import did: deal ids imported (new) and updated, the unattributed among them, and
     each refused row with its place (``row``: index in the rows given) and reason."""
-    imported: List[str] = field(default_factory=list)
-    updated: List[str] = field(default_factory=list)
-    unattributed: List[str] = field(default_factory=list)
-    refused: List[Dict[str, Any]] = field(default_factory=list)
+    imported: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unattributed: list[str] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {"imported": self.imported, "updated": self.updated, "unattributed": self.unattributed,
                 "refused": self.refused}
 
 
-def parse_time(value: Any) -> Optional[float]:
+def parse_time(value: Any) -> float | None:
     """Unix seconds from a number, a numeric string or an ISO 8601 time (UTC when it has no zone)."""
     if isinstance(value, bool):
         return None
@@ -74,7 +75,7 @@ def parse_time(value: Any) -> Optional[float]:
     return parsed.timestamp()
 
 
-def _amount(value: Any) -> Optional[float]:
+def _amount(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -96,11 +97,11 @@ def _amount(value: Any) -> Optional[float]:
     return number if math.isfinite(number) and 0 <= number <= MAX_AMOUNT else None
 
 
-def parse_deal(row: Any, region: str, now: float) -> Dict[str, Any]:
+def parse_deal(row: Any, region: str, now: float) -> dict[str, Any]:
     """A checked, normalised deal; DealError names every bad field."""
     if not isinstance(row, Mapping):
         raise DealError([("deal", "expected an object with deal_id, phone, created_at, amount, status")])
-    problems: List[Tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     deal_id = row.get("deal_id")
     if isinstance(deal_id, int) and not isinstance(deal_id, bool):
         deal_id = str(deal_id)
@@ -142,7 +143,7 @@ def parse_deal(row: Any, region: str, now: float) -> Dict[str, Any]:
             "currency": currency, "title": title}
 
 
-def match_call(store: Store, phone: str, created_at: float, match_days: float) -> Optional[str]:
+def match_call(store: Store, phone: str, created_at: float, match_days: float) -> str | None:
     """The most recent call from ``phone`` that started before ``created_at``, within the window."""
     cur = store.conn.cursor()
     cur.execute(store._sql(
@@ -156,7 +157,7 @@ def import_deals(store: Store, rows: Sequence[Any], *, region: str = "RU", match
                  now: float, origin: str = "api") -> ImportResult:
     """Check, match and store ``rows`` (one transaction); refused rows are reported, not raised."""
     result = ImportResult()
-    good: Dict[str, Tuple[int, Dict[str, Any]]] = {}
+    good: dict[str, tuple[int, dict[str, Any]]] = {}
     for i, row in enumerate(rows):
         try:
             deal = parse_deal(row, region, now)
@@ -171,7 +172,7 @@ def import_deals(store: Store, rows: Sequence[Any], *, region: str = "RU", match
         return result
     with store.transaction():
         cur = store.conn.cursor()
-        before: Dict[str, Optional[str]] = {}  # known deals -> the call they belonged to (it may lose them)
+        before: dict[str, str | None] = {}  # known deals -> the call they belonged to (it may lose them)
         ids = list(good)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
@@ -196,7 +197,7 @@ def import_deals(store: Store, rows: Sequence[Any], *, region: str = "RU", match
     return result
 
 
-def deal_of(store: Store, deal_id: str) -> Optional[Dict[str, Any]]:
+def deal_of(store: Store, deal_id: str) -> dict[str, Any] | None:
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT deal_id, phone, created_at, amount, status, currency, title, call_id, origin "
                            "FROM deals WHERE deal_id = ?"), (deal_id,))

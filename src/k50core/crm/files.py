@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any
 
 from ..errors import Error
 
@@ -18,7 +18,7 @@ class DealFileError(Error, ValueError):
     """A deal file that cannot be read at all; the message names the file and line."""
 
 
-def read_deal_file(path: "str | Path") -> List[Tuple[str, Any]]:
+def read_deal_file(path: str | Path) -> list[tuple[str, Any]]:
     """(place, row) for every deal in the file ("line 12", or "item 3" inside an object); a row that
     is not a deal at all is a string saying why. DealFileError for a file that cannot be read."""
     p = Path(path)
@@ -43,7 +43,7 @@ def read_deal_file(path: "str | Path") -> List[Tuple[str, Any]]:
     raise DealFileError(f"{p}: expected a .csv or .json file")
 
 
-def _json_rows(p: Path, text: str) -> List[Tuple[str, Any]]:
+def _json_rows(p: Path, text: str) -> list[tuple[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -57,10 +57,10 @@ def _json_rows(p: Path, text: str) -> List[Tuple[str, Any]]:
     return list(zip(_item_lines(text), data))
 
 
-def _item_lines(text: str) -> List[str]:
+def _item_lines(text: str) -> list[str]:
     """Where each item of a top-level array starts ("line N"), read item by item."""
     decode, at = json.JSONDecoder().raw_decode, text.index("[") + 1
-    places: List[str] = []
+    places: list[str] = []
     while True:
         while at < len(text) and text[at] in " \t\r\n,":
             at += 1
@@ -70,7 +70,7 @@ def _item_lines(text: str) -> List[str]:
         at = decode(text, at)[1]
 
 
-def _csv_rows(p: Path, text: str) -> List[Tuple[str, Any]]:
+def _csv_rows(p: Path, text: str) -> list[tuple[str, Any]]:
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)  # the header's separator: a comma, a semicolon (Excel in
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # Russian locales) or a tab
@@ -85,7 +85,7 @@ def _csv_rows(p: Path, text: str) -> List[Tuple[str, Any]]:
     if missing:
         raise DealFileError(f"{p}, line 1: the header lacks {', '.join(missing)} "
                             f"(expected columns: {', '.join(FIELDS)})")
-    rows: List[Tuple[str, Any]] = []
+    rows: list[tuple[str, Any]] = []
     while True:
         line = reader.line_num + 1
         try:

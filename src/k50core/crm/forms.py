@@ -3,7 +3,8 @@ read into nested dicts with bounds (depth, fields, key length): the body comes f
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from .deals import DealError
@@ -14,7 +15,7 @@ _KEY = re.compile(r"^([^\[\]]{1,100})((?:\[[^\[\]]{0,100}\]){0,12})$")
 _PART = re.compile(r"\[([^\[\]]{0,100})\]")
 
 
-def decode(body: bytes) -> List[Tuple[str, str]]:
+def decode(body: bytes) -> list[tuple[str, str]]:
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
@@ -22,10 +23,10 @@ def decode(body: bytes) -> List[Tuple[str, str]]:
                                   f"{MAX_FIELDS} fields")]) from None
 
 
-def nested(pairs: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
+def nested(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """``a[b][0][c]=v`` pairs as {"a": {"b": {"0": {"c": "v"}}}}; a key that is not of that shape,
     or that clashes with another (a value and a mapping at one place), is a DealError naming it."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in pairs:
         m = _KEY.match(key)
         if m is None:
@@ -45,7 +46,7 @@ def nested(pairs: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
     return out
 
 
-def items(group: Any) -> List[Dict[str, Any]]:
+def items(group: Any) -> list[dict[str, Any]]:
     """The entries of a numbered group ({"0": {...}, "1": {...}}), in order; others skipped."""
     if not isinstance(group, dict):
         return []

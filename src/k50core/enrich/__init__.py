@@ -7,11 +7,11 @@ attributes.
 from __future__ import annotations
 
 import socket
-from collections import abc
 import time
+from collections import abc
 from functools import lru_cache
 from types import ModuleType
-from typing import Any, Dict, Optional
+from typing import Any
 
 from .source import SourceCatalogue
 from .url import MAX_FIELD, host_of, split_url
@@ -24,7 +24,7 @@ MAX_COOKIE_VALUE = 4096
 __all__ = ["Enricher", "SourceCatalogue", "split_url", "host_of", "clean_text"]
 
 
-def clean_text(value: Any, limit: int = MAX_FIELD) -> Optional[str]:
+def clean_text(value: Any, limit: int = MAX_FIELD) -> str | None:
     """A usable str, or None: bytes must be valid UTF-8, no lone surrogates, within limit."""
     if type(value) is str and len(value) <= limit and value.isascii():  # the usual case, first
         return value
@@ -45,7 +45,7 @@ def clean_text(value: Any, limit: int = MAX_FIELD) -> Optional[str]:
     return value
 
 
-def valid_ip(text: Optional[str]) -> Optional[str]:
+def valid_ip(text: str | None) -> str | None:
     if not text or len(text) > 45 or "%" in text:
         return None
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -57,7 +57,7 @@ def valid_ip(text: Optional[str]) -> Optional[str]:
     return None
 
 
-def parse_cookies(raw: Any) -> Dict[str, str]:
+def parse_cookies(raw: Any) -> dict[str, str]:
     """A dict of cookies from a mapping or a ``Cookie:`` header string."""
     pairs: Any
     if isinstance(raw, (dict, abc.Mapping)):
@@ -67,7 +67,7 @@ def parse_cookies(raw: Any) -> Dict[str, str]:
         if not header:
             return {}
         pairs = (part.split("=", 1) for part in header.split(";") if "=" in part)
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     for key, value in pairs:
         key, value = clean_text(key, 256), clean_text(value, MAX_COOKIE_VALUE)
         if key is None or value is None:
@@ -92,10 +92,10 @@ class Enricher:
         self._split_url = lru_cache(maxsize=cache_size)(split_url)
         self._host_of = lru_cache(maxsize=cache_size)(host_of)
 
-    def __call__(self, visit: Any, now: Optional[float] = None) -> Dict[str, Any]:
+    def __call__(self, visit: Any, now: float | None = None) -> dict[str, Any]:
         if not isinstance(visit, (dict, abc.Mapping)):  # dict first: the ABC check is slow
             return {}
-        out: Dict[str, Any] = {}
+        out: dict[str, Any] = {}
         visitor = clean_text(visit.get("visitor_id"), MAX_ID)
         if visitor:
             out["visitor_id"] = visitor

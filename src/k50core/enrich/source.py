@@ -116,8 +116,9 @@ whose places look like ``sources.partner.hosts[0]`` or
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Any
 
 from publicsuffixlist import PSLFILE, PublicSuffixList
 
@@ -131,7 +132,7 @@ _TYPES = frozenset(TRAFFIC_TYPES)
 _EXPECTED_TYPES = ", ".join(TRAFFIC_TYPES)
 
 # source name, main type, hosts, utm_source aliases
-_SOURCES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
+_SOURCES: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...] = (
     # search engines
     ("yandex", "search",
      ("yandex.ru", "ya.ru", "yandex.com", "yandex.by", "yandex.kz", "yandex.ua", "yandex.uz",
@@ -186,7 +187,7 @@ _SOURCES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
 )
 
 # hosts of a source with a type other than its main one: source, type, hosts
-_EXTRA_HOSTS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
+_EXTRA_HOSTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("yandex", "email", ("mail.yandex.ru", "mail.yandex.com", "mail.yandex.by", "mail.yandex.kz",
                          "mail.yandex.ua", "mail.yandex.uz", "mail.yandex.com.tr",
                          "ru.yandex.mail")),
@@ -207,7 +208,7 @@ _EXTRA_HOSTS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
 _BRANDS = ("google", "yandex", "yahoo", "pinterest")
 
 # click ids: parameter -> (source, type); "ads" ids mean paid, others are markers
-_CLICK_IDS: Tuple[Tuple[str, str, str], ...] = (
+_CLICK_IDS: tuple[tuple[str, str, str], ...] = (
     ("yclid", "yandex", "ads"),
     ("gclid", "google", "ads"),
     ("gbraid", "google", "ads"),
@@ -227,7 +228,7 @@ _ORGANIC = "organic"  # marker: search unless utm_source is a social/messenger/e
 _PAID_MEDIUMS = ("cpc", "ppc", "cpm", "cpa", "cpv", "paid", "paidsearch", "paid_search",
                  "paid-search", "paid-social", "paid_social", "paidsocial", "display", "banner",
                  "retargeting", "remarketing", "ad", "ads", "context")
-_MEDIUMS: Dict[str, str] = {m: "ads" for m in _PAID_MEDIUMS}
+_MEDIUMS: dict[str, str] = {m: "ads" for m in _PAID_MEDIUMS}
 _MEDIUMS.update({
     "organic": _ORGANIC, "search": "search", "seo": "search",
     "social": "social", "social-network": "social", "social_network": "social",
@@ -253,7 +254,7 @@ _OVERRIDE_SOURCE_KEYS = ("type", "hosts", "aliases")
 _OPTIONS = ("$mediums", "$paid_mediums", "$click_ids")
 _HOST_NOT_ALLOWED = ":/?#@\\*"
 
-Hit = Tuple[str, str]
+Hit = tuple[str, str]
 
 
 class SourceCatalogue:
@@ -265,10 +266,10 @@ class SourceCatalogue:
     threads.
     """
 
-    def __init__(self, overrides: Optional[Mapping] = None, *, place: str = "sources") -> None:
-        main: Dict[str, str] = {}                  # source -> main type
-        hosts: Dict[str, Tuple[str, Optional[str]]] = {}  # host -> (source, own type or None)
-        aliases: Dict[str, str] = {}
+    def __init__(self, overrides: Mapping | None = None, *, place: str = "sources") -> None:
+        main: dict[str, str] = {}                  # source -> main type
+        hosts: dict[str, tuple[str, str | None]] = {}  # host -> (source, own type or None)
+        aliases: dict[str, str] = {}
         for name, kind, hs, al in _SOURCES:
             main[name] = kind
             for h in hs:
@@ -279,29 +280,29 @@ class SourceCatalogue:
             for h in hs:
                 hosts[h] = (name, kind)
         mediums = dict(_MEDIUMS)
-        click_ids: Dict[str, Hit] = {k: (s, t) for k, s, t in _CLICK_IDS}
+        click_ids: dict[str, Hit] = {k: (s, t) for k, s, t in _CLICK_IDS}
 
         if overrides is not None:
             _apply_overrides(overrides, place, main, hosts, aliases, mediums, click_ids)
 
-        self._hosts: Dict[str, Hit] = {
+        self._hosts: dict[str, Hit] = {
             h: (name, kind if kind is not None else main[name]) for h, (name, kind) in hosts.items()
         }
-        self._brands: Dict[str, Hit] = {b: (b, main[b]) for b in _BRANDS if b in main}
-        self._names: Dict[str, str] = dict(main)
+        self._brands: dict[str, Hit] = {b: (b, main[b]) for b in _BRANDS if b in main}
+        self._names: dict[str, str] = dict(main)
         self._aliases = aliases
         self._mediums = mediums
-        self._paid_ids: Tuple[Tuple[str, str], ...] = tuple(
+        self._paid_ids: tuple[tuple[str, str], ...] = tuple(
             (k, s) for k, (s, t) in click_ids.items() if t == "ads")
-        self._marker_ids: Tuple[Tuple[str, Hit], ...] = tuple(
+        self._marker_ids: tuple[tuple[str, Hit], ...] = tuple(
             (k, (s, t)) for k, (s, t) in click_ids.items() if t != "ads")
-        self._paid_id_set: FrozenSet[str] = frozenset(k for k, _ in self._paid_ids)
-        self._marker_id_set: FrozenSet[str] = frozenset(k for k, _ in self._marker_ids)
+        self._paid_id_set: frozenset[str] = frozenset(k for k, _ in self._paid_ids)
+        self._marker_id_set: frozenset[str] = frozenset(k for k, _ in self._marker_ids)
 
     # ----------------------------------------------------------- public
 
-    def classify(self, landing_host: Optional[str], query: Mapping[str, str],
-                 referrer_host: Optional[str]) -> Tuple[Optional[str], str]:
+    def classify(self, landing_host: str | None, query: Mapping[str, str],
+                 referrer_host: str | None) -> tuple[str | None, str]:
         """Return ``(source, traffic_type)`` of a visit. Never raises.
 
         *landing_host* and *referrer_host* are hosts as returned by
@@ -352,14 +353,14 @@ class SourceCatalogue:
                     return hit
         return None, "direct"
 
-    def lookup(self, host: Optional[str]) -> Optional[Tuple[str, str]]:
+    def lookup(self, host: str | None) -> tuple[str, str] | None:
         """``(source, type)`` of a host in the catalogue, or ``None``."""
         h = _host_arg(host)
         return None if h is None else self._lookup(h)
 
     # ---------------------------------------------------------- helpers
 
-    def _lookup(self, host: str) -> Optional[Hit]:
+    def _lookup(self, host: str) -> Hit | None:
         table = self._hosts
         brands = self._brands
         i = 0
@@ -374,7 +375,7 @@ class SourceCatalogue:
                 return brands[host[i:dot]]
             i = dot + 1
 
-    def _medium_type(self, medium: str) -> Optional[str]:
+    def _medium_type(self, medium: str) -> str | None:
         kind = self._mediums.get(medium)
         if kind is None:
             cut = len(medium)
@@ -386,7 +387,7 @@ class SourceCatalogue:
                 kind = self._mediums.get(medium[:cut])
         return kind
 
-    def _tag_source(self, tag: str) -> Tuple[str, Optional[str]]:
+    def _tag_source(self, tag: str) -> tuple[str, str | None]:
         """Normalised utm_source value -> (source name, its type if known)."""
         name = self._aliases.get(tag, tag)
         kind = self._names.get(name)
@@ -401,7 +402,7 @@ class SourceCatalogue:
                 return _strip_www(h), None
         return name, None
 
-    def _fallback_source(self, landing: Optional[str], query: Mapping, ref: Optional[str]) -> Optional[str]:
+    def _fallback_source(self, landing: str | None, query: Mapping, ref: str | None) -> str | None:
         """Source for tagged traffic without utm_source: referrer, else marker."""
         if ref is not None:
             return self._referrer(_host_arg(landing), ref)[0]
@@ -411,7 +412,7 @@ class SourceCatalogue:
                     return hit[0]
         return None
 
-    def _referrer(self, landing: Optional[str], ref: str) -> Tuple[Optional[str], str]:
+    def _referrer(self, landing: str | None, ref: str) -> tuple[str | None, str]:
         if landing is not None and (landing == ref or _site(landing) == _site(ref)):
             return None, "internal"
         hit = self._lookup(ref)
@@ -430,7 +431,7 @@ def _norm_value(value: object) -> str:
     return value.strip().lower()
 
 
-def _host_arg(host: object) -> Optional[str]:
+def _host_arg(host: object) -> str | None:
     if host is None or host == "":
         return None
     return normalize_host(host)
@@ -480,7 +481,7 @@ def _place(base: str, key: str) -> str:
     return f"{base}[{json.dumps(key, ensure_ascii=False)}]"
 
 
-def _check_name(value: object, what: str) -> Optional[str]:
+def _check_name(value: object, what: str) -> str | None:
     """Problem with a source name / alias / medium / parameter, or None."""
     if not isinstance(value, str):
         return f"{what} must be a string, not {type(value).__name__}"
@@ -497,18 +498,18 @@ def _is_list(value: object) -> bool:
     return isinstance(value, (list, tuple))
 
 
-def _apply_overrides(overrides: object, place: str, main: Dict[str, str],
-                     hosts: Dict[str, Tuple[str, Optional[str]]], aliases: Dict[str, str],
-                     mediums: Dict[str, str], click_ids: Dict[str, Hit]) -> None:
-    problems: List[Tuple[str, str]] = []
+def _apply_overrides(overrides: object, place: str, main: dict[str, str],
+                     hosts: dict[str, tuple[str, str | None]], aliases: dict[str, str],
+                     mediums: dict[str, str], click_ids: dict[str, Hit]) -> None:
+    problems: list[tuple[str, str]] = []
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"expected a mapping of sources, not {type(overrides).__name__}", place)
 
     builtin = dict(main)
-    seen_hosts: Dict[str, str] = {}    # host -> place it was first listed at
-    seen_aliases: Dict[str, str] = {}
-    new_hosts: Dict[str, Tuple[str, Optional[str]]] = {}
-    new_aliases: Dict[str, str] = {}
+    seen_hosts: dict[str, str] = {}    # host -> place it was first listed at
+    seen_aliases: dict[str, str] = {}
+    new_hosts: dict[str, tuple[str, str | None]] = {}
+    new_aliases: dict[str, str] = {}
 
     for key, spec in overrides.items():
         if not isinstance(key, str):
@@ -590,7 +591,7 @@ def _apply_overrides(overrides: object, place: str, main: Dict[str, str],
         else:
             listed = overrides.get("$mediums")
             given: Mapping[Any, Any] = listed if isinstance(listed, Mapping) else {}
-            given_norm: Dict[str, Any] = {k.strip().lower(): v for k, v in given.items() if isinstance(k, str)}
+            given_norm: dict[str, Any] = {k.strip().lower(): v for k, v in given.items() if isinstance(k, str)}
             for i, raw in enumerate(pm):
                 problem = _check_name(raw, "a medium")
                 if problem is not None:
@@ -613,7 +614,7 @@ def _apply_overrides(overrides: object, place: str, main: Dict[str, str],
     aliases.update(new_aliases)
 
 
-def _check_host(raw: object) -> Tuple[str, Optional[str]]:
+def _check_host(raw: object) -> tuple[str, str | None]:
     """(normalised host, problem or None) for a host of an override."""
     if not isinstance(raw, str):
         return "", f"a host name must be a string, not {type(raw).__name__}"
@@ -639,7 +640,7 @@ def _check_host(raw: object) -> Tuple[str, Optional[str]]:
     return host, None
 
 
-def _read_mediums(spec: object, at: str, mediums: Dict[str, str], problems: List[Tuple[str, str]]) -> None:
+def _read_mediums(spec: object, at: str, mediums: dict[str, str], problems: list[tuple[str, str]]) -> None:
     if not isinstance(spec, Mapping):
         problems.append((at, f"expected a mapping of utm_medium to traffic type, not {type(spec).__name__}"))
         return
@@ -658,8 +659,8 @@ def _read_mediums(spec: object, at: str, mediums: Dict[str, str], problems: List
             mediums[m] = kind
 
 
-def _read_click_ids(spec: object, at: str, click_ids: Dict[str, Hit],
-                    problems: List[Tuple[str, str]]) -> None:
+def _read_click_ids(spec: object, at: str, click_ids: dict[str, Hit],
+                    problems: list[tuple[str, str]]) -> None:
     if not isinstance(spec, Mapping):
         problems.append((at, f"expected a mapping of query parameter to source, not {type(spec).__name__}"))
         return

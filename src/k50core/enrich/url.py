@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import ipaddress
 import unicodedata
-from typing import Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 __all__ = ["MAX_FIELD", "MAX_PARAMS", "split_url", "host_of", "normalize_host"]
@@ -75,7 +74,7 @@ _PATH_END = ("?", "#")
 _MAX_HOST = 253
 _MAX_LABEL = 63
 
-Split = Tuple[Optional[str], Optional[str], Dict[str, str]]
+Split = tuple[str | None, str | None, dict[str, str]]
 
 
 def _decode(text: str, plus: bool) -> str:
@@ -110,14 +109,14 @@ def split_url(url: object) -> Split:
         path = _decode(path, plus=False)
     if not path:
         path = "/"
-    query: Dict[str, str] = {}
+    query: dict[str, str] = {}
     if end < len(s) and s[end] == "?":
         frag = s.find("#", end + 1)
         _parse_query(s[end + 1 : frag if frag >= 0 else len(s)], query)
     return host, path, query
 
 
-def host_of(url: object) -> Optional[str]:
+def host_of(url: object) -> str | None:
     """Return just the host of *url* (same rules as :func:`split_url`)."""
     s = _prepare(url)
     if s is None:
@@ -126,7 +125,7 @@ def host_of(url: object) -> Optional[str]:
     return None if parsed is None else parsed[0]
 
 
-def normalize_host(text: object) -> Optional[str]:
+def normalize_host(text: object) -> str | None:
     """Normalise a bare host name (``"WWW.Example.RU."``) or a URL to a host.
 
     Unlike :func:`host_of`, a bare single-label name (``"localhost"``,
@@ -150,7 +149,7 @@ def normalize_host(text: object) -> Optional[str]:
 # ---------------------------------------------------------------- internals
 
 
-def _prepare(url: object) -> Optional[str]:
+def _prepare(url: object) -> str | None:
     """Input hygiene: to a clean ``str``, or ``None`` if absent."""
     if isinstance(url, str):
         s = url
@@ -187,7 +186,7 @@ def _unquote(s: str) -> str:
     return unquote_to_bytes(s).decode("utf-8", "replace")
 
 
-def _first(s: str, start: int, chars: Tuple[str, ...]) -> int:
+def _first(s: str, start: int, chars: tuple[str, ...]) -> int:
     """Index of the first of *chars* in ``s[start:]``, or ``len(s)``."""
     best = len(s)
     for c in chars:
@@ -197,7 +196,7 @@ def _first(s: str, start: int, chars: Tuple[str, ...]) -> int:
     return best
 
 
-def _locate(s: str) -> Optional[Tuple[Optional[str], int]]:
+def _locate(s: str) -> tuple[str | None, int] | None:
     """Find the host and where the path starts; ``None`` if unparseable."""
     if not s:
         return None
@@ -227,7 +226,7 @@ def _locate(s: str) -> Optional[Tuple[Optional[str], int]]:
     return _host_then_path(s, 0, schemeless=True)
 
 
-def _host_then_path(s: str, start: int, schemeless: bool) -> Optional[Tuple[Optional[str], int]]:
+def _host_then_path(s: str, start: int, schemeless: bool) -> tuple[str | None, int] | None:
     end = _first(s, start, _AUTH_END)
     auth = s[start:end]
     if schemeless:
@@ -252,7 +251,7 @@ def _valid_port(port: str) -> bool:
     return not port or (len(port) <= 5 and _DIGITS.issuperset(port) and int(port) <= 65535)
 
 
-def _authority(auth: str) -> Optional[str]:
+def _authority(auth: str) -> str | None:
     """``host[:port]`` (no userinfo) to a normalised host; ``None`` if bad."""
     if not auth:
         return None
@@ -281,7 +280,7 @@ def _labels_ok(h: str) -> bool:
     return all(len(label) <= _MAX_LABEL for label in h.split("."))
 
 
-def _norm_host(h: str) -> Optional[str]:
+def _norm_host(h: str) -> str | None:
     if "%" in h:
         h = _unquote(h)
     h = h.lower()
@@ -326,7 +325,7 @@ def _decode_idna(h: str) -> str:
     return ".".join(labels)
 
 
-def _parse_query(qs: str, out: Dict[str, str]) -> None:
+def _parse_query(qs: str, out: dict[str, str]) -> None:
     if not qs:
         return
     for part in qs.split("&"):

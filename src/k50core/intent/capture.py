@@ -9,7 +9,7 @@ the call is almost surely the caller (see ``k50core.intent.signals``). It goes t
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from ..enrich import clean_text
 from ..store.base import Store, lease_key
@@ -24,7 +24,7 @@ class IntentRow(NamedTuple):
     """One intent as stored: the lease it belongs to, the number shown, who made it, what and when."""
     lease: str
     number: str
-    visitor_id: Optional[str]
+    visitor_id: str | None
     kind: str
     at: float
 
@@ -34,7 +34,7 @@ def valid(token: Any, kind: Any) -> bool:
     return isinstance(token, str) and 0 < len(token) <= TOKEN_MAX and kind in KINDS
 
 
-def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None) -> Optional[IntentRow]:
+def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None) -> IntentRow | None:
     """The intent of a live lease's token, its lease renewed (as a heartbeat renews it); None for a
     token that is not alive (or not one at all) or a kind not in KINDS. Memory work only.
 
@@ -76,18 +76,18 @@ def record(engine: Any, token: Any, kind: Any, now: float, visitor: Any = None) 
 
 
 def intents_near(store: Store, number: str, since: float, until: float
-                 ) -> Dict[Tuple[str, Optional[str]], List[Tuple[float, str]]]:
+                 ) -> dict[tuple[str, str | None], list[tuple[float, str]]]:
     """The intents made on ``number`` in [since, until], by (lease, visitor): [(at, kind)] oldest first."""
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT lease, visitor_id, at, kind FROM intents WHERE number = ? AND at >= ? AND at <= ? "
                            "ORDER BY at"), (number, since, until))
-    out: Dict[Tuple[str, Optional[str]], List[Tuple[float, str]]] = {}
+    out: dict[tuple[str, str | None], list[tuple[float, str]]] = {}
     for lease, visitor, at, kind in cur.fetchall():
         out.setdefault((lease, visitor), []).append((float(at), kind))
     return out
 
 
-def stored_intents(store: Store, lease: str) -> List[IntentRow]:
+def stored_intents(store: Store, lease: str) -> list[IntentRow]:
     """Every intent kept with a lease, oldest first."""
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT lease, number, visitor_id, kind, at FROM intents WHERE lease = ? ORDER BY at"),

@@ -7,7 +7,6 @@ visitor whose IP is in Moscow than the one in Vladivostok: a weak signal, used t
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import FrozenSet, Optional
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, geocoder
@@ -30,7 +29,7 @@ LANDLINE = (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 @lru_cache(maxsize=65536)
-def landline_place(caller: str) -> Optional[str]:
+def landline_place(caller: str) -> str | None:
     """The geocoder's English name of a landline caller's place (lower case); None for a mobile
     number, an unknown place, or anything that is not a number."""
     try:
@@ -44,12 +43,12 @@ def landline_place(caller: str) -> Optional[str]:
     return place if place and place != country else None
 
 
-def regions_of(place: str) -> FrozenSet[str]:
+def regions_of(place: str) -> frozenset[str]:
     """ISO 3166-2 codes a geocoder place stands for (empty when the table does not know it)."""
     return frozenset(_RU.get(place, ()))
 
 
-def same_place(place: Optional[str], region: Optional[str], city: Optional[str]) -> Optional[bool]:
+def same_place(place: str | None, region: str | None, city: str | None) -> bool | None:
     """Whether a landline's place is the visit's region (or city); None when either is unknown."""
     if not place or not (region or city):
         return None

@@ -16,8 +16,9 @@ shares P_MATCHED out in proportion (see ``attribution.Attributor._ambiguous``):
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..store.base import Store
 from .region import landline_place, same_place
@@ -41,7 +42,7 @@ FIT_CALLS = 5000        # ... from this many of the latest matched calls
 @dataclass
 class DelayModel:
     """The delay from an intent to its call: learnt counts per bin over the prior's."""
-    counts: List[float] = field(default_factory=lambda: [0.0] * len(PRIOR_SHARES))
+    counts: list[float] = field(default_factory=lambda: [0.0] * len(PRIOR_SHARES))
     with_intent: int = 0            # learnt calls preceded by an intent
     calls: int = 0                  # learnt calls in all
 
@@ -63,7 +64,7 @@ class DelayModel:
         mass = (self.counts[i] + PRIOR_SHARES[i] * PRIOR_CALLS) / total
         return mass / (EDGES[i + 1] - EDGES[i])
 
-    def ratio(self, delay: Optional[float]) -> float:
+    def ratio(self, delay: float | None) -> float:
         """The intent's likelihood ratio: (q·f(d) + r) / r; (1 - q) without an intent."""
         q = self.intent_share
         if delay is None:
@@ -71,7 +72,7 @@ class DelayModel:
         f = self.density(delay)
         return (q * f + NOISE_RATE) / NOISE_RATE if f > 0 else 1.0 - q
 
-    def add(self, delay: Optional[float]) -> None:
+    def add(self, delay: float | None) -> None:
         self.calls += 1
         if delay is None or not EDGES[0] <= delay <= EDGES[-1]:
             return
@@ -100,7 +101,7 @@ class Signals:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.model: Optional[DelayModel] = None
+        self.model: DelayModel | None = None
         self._uses = 0
         self.enabled = True
 
@@ -111,13 +112,13 @@ class Signals:
             self.model, self._uses = fit(self.store), 0
         return self.model
 
-    def ratios(self, call: Dict[str, Any], seen: Sequence[Tuple[Optional[str], Optional[str], str, float]],
-               number: str) -> Tuple[List[float], List[Optional[float]]]:
+    def ratios(self, call: dict[str, Any], seen: Sequence[tuple[str | None, str | None, str, float]],
+               number: str) -> tuple[list[float], list[float | None]]:
         """One ratio per candidate (visitor, session, lease, seen_at) of a call to ``number``, and
         when each made its last intent before the call (None: none in the window). An intent is
         activity too: the one who made it was on the page then."""
         out = [1.0] * len(seen)
-        last: List[Optional[float]] = [None] * len(seen)
+        last: list[float | None] = [None] * len(seen)
         if not self.enabled or not seen:
             return out, last
         t = call["started_at"]
@@ -142,19 +143,19 @@ class Signals:
                     out[i] *= self._region_ratio(place, lease, visitor)
         return out, last
 
-    def _earlier_visitors(self, caller: str, before: float, call_id: str) -> Dict[str, float]:
+    def _earlier_visitors(self, caller: str, before: float, call_id: str) -> dict[str, float]:
         """The visitors the caller's earlier calls (the last few) were attributed to, with their likelihood."""
         cur = self.store.conn.cursor()
         cur.execute(self.store._sql(
             "SELECT a.visitor_id, a.likelihood FROM calls c JOIN attributions a ON a.call_id = c.call_id "
             "WHERE c.caller = ? AND c.call_id <> ? AND c.started_at <= ? AND a.visitor_id IS NOT NULL "
             "ORDER BY c.started_at DESC LIMIT 5"), (caller, call_id, before))
-        out: Dict[str, float] = {}
+        out: dict[str, float] = {}
         for visitor, likelihood in cur.fetchall():
             out[visitor] = max(out.get(visitor, 0.0), float(likelihood or 0.0))
         return out
 
-    def _region_ratio(self, place: str, lease: str, visitor: Optional[str]) -> float:
+    def _region_ratio(self, place: str, lease: str, visitor: str | None) -> float:
         # a joiner's visit is stored under lease+visitor, the holder's under the lease
         visit = (self.store.visit_of(lease, visitor) if visitor else None) or self.store.visit_of(lease) or {}
         same = same_place(place, visit.get("region"), visit.get("city"))

@@ -8,7 +8,7 @@ visitor waits at most this long before getting the default number when Redis is 
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any, Dict, Tuple
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..errors import ConfigError
@@ -27,14 +27,14 @@ def _redis() -> Any:
     return redis
 
 
-def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     """(URL for the client, options) of a state URL; ConfigError naming what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster", "unix"):
         raise ConfigError([("state_url", f"{parts.scheme or url!r}: expected redis://, rediss://, "
                                          "redis+cluster://host:port,host:port or unix://")])
     query = parse_qs(parts.query)
-    options: Dict[str, Any] = {"namespace": DEFAULT_NAMESPACE, "timeout": DEFAULT_TIMEOUT}
+    options: dict[str, Any] = {"namespace": DEFAULT_NAMESPACE, "timeout": DEFAULT_TIMEOUT}
     if "namespace" in query:
         ns = query.pop("namespace")[-1]
         if not ns or any(c in ns for c in "{}: "):
@@ -51,7 +51,7 @@ def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, "")), options
 
 
-def connect(url: str, timeout: Any = None, load: bool = True) -> Tuple[Any, Dict[str, Any]]:
+def connect(url: str, timeout: Any = None, load: bool = True) -> tuple[Any, dict[str, Any]]:
     """A client (one server or a cluster) with the library loaded, and the URL's options;
     ``timeout`` (seconds) instead of the URL's, for set-up round trips that may take long."""
     redis = _redis()
@@ -90,7 +90,7 @@ def load_library(client: Any, cluster: bool) -> None:
         client.execute_command("FUNCTION", "LOAD", "REPLACE", LIBRARY)
 
 
-def pool_keys(namespace: str, pool: str) -> Tuple[bytes, bytes, bytes, bytes]:
+def pool_keys(namespace: str, pool: str) -> tuple[bytes, bytes, bytes, bytes]:
     """The four keys of one pool, one hash tag: free, rec, who, meta."""
     tag = f"{{{namespace}:{pool}}}"
     return tuple((tag + part).encode("utf-8") for part in (":free", ":rec", ":who", ":meta"))  # type: ignore[return-value]

@@ -3,14 +3,15 @@ the leases this host knows (``RedisPools.local``), no round trip; everyone else 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._engine_py.returning import MAX_MS
 from ..pools import Assignment
 from .pools import MARGIN_MS
 
 
-def redis_assigner(pools: Any, full: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..., List[Any]]]:
+def redis_assigner(pools: Any, full: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., list[Any]]]:
     """(assign, assign_many) as an engine binds them. The common case (the holder of a lease Redis
     confirmed well past now, back within the write window) is answered inline; the rest of the
     returning visitors by ``pools.local``, everyone else by the engine (``full``)."""
@@ -51,7 +52,7 @@ def redis_assigner(pools: Any, full: Callable[..., Any]) -> Tuple[Callable[..., 
                         return back
         return full(visit, now, token)
 
-    def assign_many(visits: Sequence[Any], now: Any = None) -> List[Any]:
+    def assign_many(visits: Sequence[Any], now: Any = None) -> list[Any]:
         if now is None:
             now = clock()
         return [assign(v, now) for v in visits]

@@ -5,8 +5,9 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any
 
 from ..config.model import Pool
 from ..pools import Assignment
@@ -23,11 +24,11 @@ class Unavailable(Exception):
 class _PoolKeys:
     index: int             # the pool's id in the registry: the first field of its tokens
     pool: Pool
-    keys: Tuple[bytes, bytes, bytes, bytes]
+    keys: tuple[bytes, bytes, bytes, bytes]
     hold_ms: int
     cooldown_ms: int
-    display: Dict[str, str]
-    slots: Dict[int, str]  # slot id -> number
+    display: dict[str, str]
+    slots: dict[int, str]  # slot id -> number
 
 
 class Lease:
@@ -59,13 +60,13 @@ def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def _fields(rec: Sequence[Any]) -> Tuple[int, int, int, str, int, int, int, str, str]:
+def _fields(rec: Sequence[Any]) -> tuple[int, int, int, str, int, int, int, str, str]:
     """(gen, shared, until, number, rule, start, last, holder, session) of a record's reply."""
     return (int(rec[0]), int(rec[1]), int(rec[2]), _text(rec[3]), int(rec[4]), int(rec[5]), int(rec[6]),
             _text(rec[7]), _text(rec[8]))
 
 
-def _records(reply: Sequence[Any]) -> List[Tuple[int, Sequence[Any]]]:
+def _records(reply: Sequence[Any]) -> list[tuple[int, Sequence[Any]]]:
     """(slot, fields) of k50_records / k50_setup replies: 12 items each."""
     return [(int(reply[i]), reply[i + 1:i + 12]) for i in range(0, len(reply), 12)]
 

@@ -1,29 +1,30 @@
 """The lease log, stats and holders of pools in Redis (a part of ``RedisPools``)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from ..pools import SEEN_EVERY_MS, LeaseEvent
-from .leases import LEASED, RETIRED, Lease, Unavailable, _PoolKeys, _fields, _records
+from .leases import LEASED, RETIRED, Lease, Unavailable, _fields, _PoolKeys, _records
 
 
 class LeaseLog:
     """The lease log (starts, joins, renewals at checkpoints, ends), stats and holders; the state
     comes from ``RedisPools``."""
-    _log: List[LeaseEvent]
-    _superseded: List[LeaseEvent]
-    _marked: Dict[Tuple[int, int], _PoolKeys]
-    _joiner_seen: Dict[str, int]
+    _log: list[LeaseEvent]
+    _superseded: list[LeaseEvent]
+    _marked: dict[tuple[int, int], _PoolKeys]
+    _joiner_seen: dict[str, int]
     _sink: Any
     _sink_batch: int
     _checkpoint_ms: int
-    _checkpoint_due: Optional[int]
+    _checkpoint_due: int | None
     _checkpoint_floor: int
-    _fresh_state: Optional[LeaseEvent]
-    _last_stats: Dict[str, Dict[str, int]]
-    rule_names: List[str]
-    by_name: Dict[str, _PoolKeys]
-    _slot_of: Dict[str, Tuple[_PoolKeys, int]]
+    _fresh_state: LeaseEvent | None
+    _last_stats: dict[str, dict[str, int]]
+    rule_names: list[str]
+    by_name: dict[str, _PoolKeys]
+    _slot_of: dict[str, tuple[_PoolKeys, int]]
     _pipeline: Any
     _counted_defaults: Any
 
@@ -41,7 +42,7 @@ class LeaseLog:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def _event(self, event: str, pool: str, slot: int, rec: Sequence[Any], last: Optional[int] = None) -> LeaseEvent:
+    def _event(self, event: str, pool: str, slot: int, rec: Sequence[Any], last: int | None = None) -> LeaseEvent:
         gen, shared, until, number, rule_i, start, rlast, holder, sess = _fields(rec)
         return LeaseEvent(event, pool, number, holder or None, sess or None, self._rule_name(rule_i), start / 1000.0,
                           (rlast if last is None else last) / 1000.0, until / 1000.0, bool(shared), f"{slot}.{gen}")
@@ -68,7 +69,7 @@ class LeaseLog:
         if self._sink is not None and len(self._superseded) >= self._sink_batch > 0:
             self._sink(self.drain(False))
 
-    def drain(self, checkpoint: bool = True) -> List[LeaseEvent]:
+    def drain(self, checkpoint: bool = True) -> list[LeaseEvent]:
         """The events since the last drain, oldest first; with ``checkpoint`` also each lease this host
         renewed since the last checkpoint, as Redis has it now (renewals written first)."""
         out, self._log = self._log, []
@@ -76,7 +77,7 @@ class LeaseLog:
         self._superseded = []
         if checkpoint and self._marked:
             marked, self._marked = self._marked, {}
-            by_pool: Dict[str, Tuple[_PoolKeys, List[int]]] = {}
+            by_pool: dict[str, tuple[_PoolKeys, list[int]]] = {}
             for (_index, slot), ps in marked.items():
                 by_pool.setdefault(ps.pool.name, (ps, []))[1].append(slot)
             order = list(by_pool.values())
@@ -93,10 +94,10 @@ class LeaseLog:
         out.sort(key=lambda e: e.last)
         return out
 
-    def _rule_name(self, rule: int) -> Optional[str]:
+    def _rule_name(self, rule: int) -> str | None:
         return self.rule_names[rule] if 0 <= rule < len(self.rule_names) else None
 
-    def holders(self) -> List[LeaseEvent]:
+    def holders(self) -> list[LeaseEvent]:
         """The last lease of every number, read from Redis."""
         order = list(self.by_name.values())
         try:
@@ -106,7 +107,7 @@ class LeaseLog:
         return [self._event("state", ps.pool.name, slot, rec) for ps, reply in zip(order, replies)
                 for slot, rec in _records(reply) if int(rec[9]) in (LEASED, RETIRED) and int(rec[2])]
 
-    def holder_of(self, number: str) -> Optional[LeaseEvent]:
+    def holder_of(self, number: str) -> LeaseEvent | None:
         """The last lease of one configured number, from Redis (attribution reads it); None if never leased."""
         fresh, self._fresh_state = self._fresh_state, None
         if fresh is not None and fresh.number == number:
@@ -124,7 +125,7 @@ class LeaseLog:
                 return self._event("state", ps.pool.name, s, rec)
         return None
 
-    def stats(self, now_ms: int) -> Dict[str, Dict[str, int]]:
+    def stats(self, now_ms: int) -> dict[str, dict[str, int]]:
         order = list(self.by_name.values())
         try:
             replies = self._pipeline(self._counted_defaults() + [("k50_stats", ps.keys, [now_ms, ps.cooldown_ms])

@@ -19,19 +19,20 @@ import itertools
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import redis
 from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
+from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
+from ..clock import milliseconds
 from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
-from ..clock import milliseconds
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
-from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
 from .client import connect, load_library, pool_keys, registry_key
-from .leases import LEASED, Lease, Unavailable, _PoolKeys, _fields, _records, _redacted, _start_flusher, log
+from .leases import LEASED, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
 
 WINDOW_MS = 250       # a lease's renewals within this long are one write
@@ -46,7 +47,7 @@ class RedisPools(LeaseLog):
     """The engine's pools in Redis (see the module's doc); same methods as ``k50core.pools.Pools``."""
 
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
-                 lease_sink: Optional[Callable[[List[LeaseEvent]], None]] = None, sink_batch: int = 1024,
+                 lease_sink: Callable[[list[LeaseEvent]], None] | None = None, sink_batch: int = 1024,
                  checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True) -> None:
         try:
             self.admin, options = connect(url, timeout=30.0)  # set-up (many numbers, the library): no visitor waits
@@ -58,43 +59,43 @@ class RedisPools(LeaseLog):
         self.rule_names = list(rule_names)
         self._io = threading.RLock()
         self._dirty_lock = threading.Lock()
-        self._dirty: Dict[Tuple[int, int], Lease] = {}
-        self._marked: Dict[Tuple[int, int], _PoolKeys] = {}  # renewed since the last checkpoint
-        self._leases: Dict[Tuple[int, int], Lease] = {}     # (pool id, slot) -> the lease this host knows
-        self._visitors: Dict[str, Tuple[Lease, bool]] = {}  # visitor -> (lease, joined)
-        self._joiner_seen: Dict[str, int] = {}
-        self._superseded: List[LeaseEvent] = []
-        self._replaced: Optional[LeaseEvent] = None
-        self._fresh_state: Optional[LeaseEvent] = None
-        self._defaults: Dict[str, int] = {}
-        self._epochs: Dict[str, int] = {}
-        self._reassert_later: List[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
-        self._log: List[LeaseEvent] = []
+        self._dirty: dict[tuple[int, int], Lease] = {}
+        self._marked: dict[tuple[int, int], _PoolKeys] = {}  # renewed since the last checkpoint
+        self._leases: dict[tuple[int, int], Lease] = {}     # (pool id, slot) -> the lease this host knows
+        self._visitors: dict[str, tuple[Lease, bool]] = {}  # visitor -> (lease, joined)
+        self._joiner_seen: dict[str, int] = {}
+        self._superseded: list[LeaseEvent] = []
+        self._replaced: LeaseEvent | None = None
+        self._fresh_state: LeaseEvent | None = None
+        self._defaults: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}
+        self._reassert_later: list[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
+        self._log: list[LeaseEvent] = []
         self._sink = lease_sink
         self._sink_batch = sink_batch
         self._checkpoint_ms = checkpoint_ms
-        self._checkpoint_due: Optional[int] = None
+        self._checkpoint_due: int | None = None
         self._checkpoint_floor = 0
         self._flush_due = 0
         self._flush_floor = 0
         self._down_until = 0.0
-        self._last_stats: Dict[str, Dict[str, int]] = {}
+        self._last_stats: dict[str, dict[str, int]] = {}
         self.closed = False
         self.window_ms = WINDOW_MS
         self.renewed = 0           # renewals answered by this host
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
         self.table = self          # the engine reads .table.renewed and .table.index_overflowed()
-        self.by_name: Dict[str, _PoolKeys] = {}
-        self.by_index: Dict[int, _PoolKeys] = {}
-        self._slot_of: Dict[str, Tuple[_PoolKeys, int]] = {}
+        self.by_name: dict[str, _PoolKeys] = {}
+        self.by_index: dict[int, _PoolKeys] = {}
+        self._slot_of: dict[str, tuple[_PoolKeys, int]] = {}
         self.configure(pools, now_ms)
         if flusher:
             _start_flusher(self)
 
     # -- Redis round trips ---------------------------------------------------------
-    def _pipeline(self, calls: List[Tuple[Any, ...]], client: Any = None, carry: Optional[int] = RENEW_CHUNK,
-                  include: Optional[Lease] = None) -> List[Any]:
+    def _pipeline(self, calls: list[tuple[Any, ...]], client: Any = None, carry: int | None = RENEW_CHUNK,
+                  include: Lease | None = None) -> list[Any]:
         """FCALLs in one round trip, after (up to ``carry``) renewals waiting; Unavailable if Redis
         does not answer. No lock around the I/O: each thread has its own connection, and each waiting
         renewal is taken by one round trip only."""
@@ -123,7 +124,7 @@ class RedisPools(LeaseLog):
             self._renewals_done(ps, leases, reply)
         return out[len(renewals):]
 
-    def _send(self, sent: List[Tuple[Any, ...]], client: Any) -> List[Any]:
+    def _send(self, sent: list[tuple[Any, ...]], client: Any) -> list[Any]:
         if len(sent) == 1:  # a new visitor's claim alone: no pipeline to build
             fn, keys, args = sent[0]
             return [(client or self.redis).execute_command("FCALL", fn, len(keys), *keys, *args)]
@@ -132,7 +133,7 @@ class RedisPools(LeaseLog):
             pipe.execute_command("FCALL", fn, len(keys), *keys, *args)
         return pipe.execute(raise_on_error=True)
 
-    def _failed(self, exc: Exception, renewals: List[Tuple[Any, ...]]) -> None:
+    def _failed(self, exc: Exception, renewals: list[tuple[Any, ...]]) -> None:
         self.unreachable += 1
         self._down_until = time.monotonic() + RETRY_AFTER_S
         log.warning("Redis unreachable (%s): default numbers for new visitors", exc)
@@ -163,7 +164,7 @@ class RedisPools(LeaseLog):
             lease.last = max(lease.last, last)
             self._dirty[(lease.ps.index, lease.slot)] = lease
 
-    def _take_renewals(self, limit: Optional[int] = None, include: Optional[Lease] = None) -> List[Tuple[Any, ...]]:
+    def _take_renewals(self, limit: int | None = None, include: Lease | None = None) -> list[tuple[Any, ...]]:
         """The waiting renewals (at most ``limit`` leases, ``include`` among them) as k50_renew calls:
         (fn, keys, args, pool, [(lease, first, last)])."""
         if not self._dirty:
@@ -178,7 +179,7 @@ class RedisPools(LeaseLog):
             for lease in chosen:
                 taken.append((lease, lease.first, lease.last))
                 lease.first = 0
-        by_pool: Dict[int, List[Tuple[Lease, int, int]]] = {}
+        by_pool: dict[int, list[tuple[Lease, int, int]]] = {}
         for item in taken:
             if not item[0].gone:
                 by_pool.setdefault(item[0].ps.index, []).append(item)
@@ -187,13 +188,13 @@ class RedisPools(LeaseLog):
             ps = all_items[0][0].ps
             for at in range(0, len(all_items), RENEW_CHUNK):  # short scripts: Redis serves others between them
                 items = all_items[at:at + RENEW_CHUNK]
-                args: List[Any] = [max(i[2] for i in items), ps.hold_ms, ps.cooldown_ms]
+                args: list[Any] = [max(i[2] for i in items), ps.hold_ms, ps.cooldown_ms]
                 for lease, first_ms, last_ms in items:
                     args += [lease.slot, lease.gen, first_ms, last_ms, lease.lu]
                 out.append(("k50_renew", ps.keys, args, ps, items))
         return out
 
-    def _renewals_done(self, ps: _PoolKeys, items: List[Tuple[Lease, int, int]], reply: List[Any]) -> None:
+    def _renewals_done(self, ps: _PoolKeys, items: list[tuple[Lease, int, int]], reply: list[Any]) -> None:
         changed = self._saw_epoch(ps, reply[0])
         for k, (lease, _first, _last) in enumerate(items):
             until, shared = int(reply[1 + 2 * k]), int(reply[2 + 2 * k])
@@ -229,7 +230,7 @@ class RedisPools(LeaseLog):
             live = [le for le in list(self._leases.values()) if le.ps is ps and not le.gone and le.lu > now_ms]
             if not live:
                 continue
-            args: List[Any] = [now_ms, ps.hold_ms, ps.cooldown_ms]
+            args: list[Any] = [now_ms, ps.hold_ms, ps.cooldown_ms]
             for le in live:
                 m = le.made
                 args += [le.slot, le.gen, le.start, le.lu, max(le.last, le.start), int(m.shared),
@@ -241,7 +242,7 @@ class RedisPools(LeaseLog):
                 else:
                     self._forget(le)
 
-    def _rule_index(self, name: Optional[str]) -> int:
+    def _rule_index(self, name: str | None) -> int:
         try:
             return self.rule_names.index(name)  # type: ignore[arg-type]
         except ValueError:
@@ -273,7 +274,7 @@ class RedisPools(LeaseLog):
         pool_ids, slot_ids = ids[:len(names)], ids[len(names):]
         if any(i > 255 for i in pool_ids):
             raise ConfigError([("pools", "more than 256 pools registered in this Redis namespace")])
-        by_name: Dict[str, _PoolKeys] = {}
+        by_name: dict[str, _PoolKeys] = {}
         at = 0
         for p, index in zip(dynamic, pool_ids):
             slots = {}
@@ -285,7 +286,7 @@ class RedisPools(LeaseLog):
                                         slots)
         calls = []
         for ps in by_name.values():
-            args: List[Any] = [now_ms, ps.cooldown_ms, ps.index, now_ms + ps.hold_ms + ps.cooldown_ms if lost else 0]
+            args: list[Any] = [now_ms, ps.cooldown_ms, ps.index, now_ms + ps.hold_ms + ps.cooldown_ms if lost else 0]
             for slot, number in ps.slots.items():
                 args += [slot, number]
             calls.append(("k50_setup", ps.keys, args))
@@ -295,7 +296,7 @@ class RedisPools(LeaseLog):
         old = self.by_name
         with self._io:
             replies = self._pipeline_now(calls)
-        cut: List[LeaseEvent] = []
+        cut: list[LeaseEvent] = []
         for (_fn, keys, _args), reply in zip(calls, replies):
             owner = next((p for p in by_name.values() if p.keys == keys), None)
             name = owner.pool.name if owner else keys[0].decode().split(":", 1)[1].split("}", 1)[0]
@@ -316,7 +317,7 @@ class RedisPools(LeaseLog):
             self._logged(e)
         del old
 
-    def _pipeline_now(self, calls: List[Tuple[Any, ...]]) -> List[Any]:
+    def _pipeline_now(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         """Set-up round trips: Redis must answer (an error names the state URL's server)."""
         self._down_until = 0.0
         try:
@@ -325,8 +326,8 @@ class RedisPools(LeaseLog):
             raise ConfigError([("state_url", f"Redis did not answer: {exc.__cause__}")]) from None
 
     # -- assignment --------------------------------------------------------------------
-    def lease(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+    def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
+              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """A new visitor: their live lease in this pool, else a claim, else (policy share) a join;
         one round trip. (None, None) when the pool is exhausted or Redis unreachable."""
         self._replaced = self._fresh_state = None
@@ -372,26 +373,26 @@ class RedisPools(LeaseLog):
         self._logged(joined)
         return made, joined
 
-    def share(self, pool_name: str, rule: int, visitor: Optional[str], session: Optional[str],
-              now_ms: int) -> Tuple[Optional[Assignment], Optional[LeaseEvent]]:
+    def share(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
+              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """Nothing more to do: lease() has shared already, in the same round trip, when it could."""
         return None, None
 
-    def replaced_by_last_claim(self) -> Optional[LeaseEvent]:
+    def replaced_by_last_claim(self) -> LeaseEvent | None:
         return self._replaced
 
     def count_default(self, pool_name: str) -> None:
         """Counted here, written to Redis with the next round trip."""
         self._defaults[pool_name] = self._defaults.get(pool_name, 0) + 1
 
-    def _counted_defaults(self) -> List[Tuple[Any, ...]]:
+    def _counted_defaults(self) -> list[tuple[Any, ...]]:
         if not self._defaults:
             return []
         counted, self._defaults = self._defaults, {}
         return [("k50_defaults", self.by_name[name].keys, [n]) for name, n in counted.items() if name in self.by_name]
 
     def _adopt(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, shared: bool, rule: int,
-               holder: str, visitor: Optional[str], last: int = 0) -> Assignment:
+               holder: str, visitor: str | None, last: int = 0) -> Assignment:
         """Remember a lease Redis has just confirmed; the visitor's assignment of it."""
         number = ps.slots.get(slot, "")
         made = Assignment(number, ps.display.get(number, number), ps.pool.name, self._rule_name(rule),
@@ -420,7 +421,7 @@ class RedisPools(LeaseLog):
             del self._leases[key]
 
     # -- returning visitors ------------------------------------------------------------------
-    def local(self, visitor: Any, ms: int) -> Optional[Assignment]:
+    def local(self, visitor: Any, ms: int) -> Assignment | None:
         """The fast path: a returning visitor's lease renewed here, if Redis's end of it is far off."""
         entry = self._visitors.get(visitor)
         if entry is None:
@@ -445,7 +446,7 @@ class RedisPools(LeaseLog):
         self.renewed += 1
         return made
 
-    def _renew_here(self, lease: Lease, ms: int, joiner: Optional[str]) -> Assignment:
+    def _renew_here(self, lease: Lease, ms: int, joiner: str | None) -> Assignment:
         until = ms + lease.ps.hold_ms
         made = lease.made
         if until > lease.lu:
@@ -466,7 +467,7 @@ class RedisPools(LeaseLog):
         self._check_log(ms)
         return made
 
-    def returning(self, visitor: Optional[str], token: Optional[str], now_ms: int) -> Optional[Assignment]:
+    def returning(self, visitor: str | None, token: str | None, now_ms: int) -> Assignment | None:
         """The live lease of a returning visitor (by token or visitor id), renewed; else None."""
         if token:
             parsed = self._token_lease(token, visitor, now_ms)
@@ -484,7 +485,7 @@ class RedisPools(LeaseLog):
             return self.late_return(visitor, now_ms)
         return None  # one pool: the claim looks for their lease first, in the same round trip
 
-    def after_rules(self, visitor: Optional[str], now_ms: int) -> Optional[Assignment]:
+    def after_rules(self, visitor: str | None, now_ms: int) -> Assignment | None:
         """A visitor the rules send to no dynamic pool (excluded, unmatched, static): their live lease
         made by another host, which they keep before any rule. (With several pools returning() has
         looked already.)"""
@@ -492,8 +493,8 @@ class RedisPools(LeaseLog):
             return None
         return self.late_return(visitor, now_ms)
 
-    def late_return(self, visitor: Optional[str], now_ms: int,
-                    pools: Optional[Sequence[str]] = None) -> Optional[Assignment]:
+    def late_return(self, visitor: str | None, now_ms: int,
+                    pools: Sequence[str] | None = None) -> Assignment | None:
         """A visitor this host does not know: their live lease in any pool (another host made it)."""
         if not visitor:
             return None
@@ -513,7 +514,7 @@ class RedisPools(LeaseLog):
                 return self._adopt(ps, slot, gen, start, until, bool(shared), rule_i, rholder, visitor, last)
         return None
 
-    def _renewed(self, lease: Lease, now_ms: int, joiner: Optional[str]) -> Optional[Assignment]:
+    def _renewed(self, lease: Lease, now_ms: int, joiner: str | None) -> Assignment | None:
         """A lease this host knows, renewed: here if Redis's end is far off, else in Redis now."""
         if lease.gone:
             return None
@@ -543,7 +544,7 @@ class RedisPools(LeaseLog):
             made = lease.made = made._replace(expires_at=lease.lu / 1000.0)
         return made
 
-    def _token_lease(self, token: Any, visitor: Optional[str], now_ms: int) -> Optional[Assignment]:
+    def _token_lease(self, token: Any, visitor: str | None, now_ms: int) -> Assignment | None:
         fields = parse_token_text(token)
         if fields is None:
             return None

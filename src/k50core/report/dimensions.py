@@ -11,12 +11,13 @@ at most so many combinations an hour and a day; past that a session's rarer dime
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..errors import Error
 
 # enriched attribute path -> how the stored summary spells it
-_SUMMARY: Dict[str, Tuple[str, ...]] = {
+_SUMMARY: dict[str, tuple[str, ...]] = {
     "source": ("source",), "traffic_type": ("traffic_type",),
     "geo.region": ("region",), "geo.city": ("city",), "geo.country": ("country",),
     "device.type": ("device",), "referrer.host": ("referrer",),
@@ -42,7 +43,7 @@ class ReportError(Error, ValueError):
     """A report asked for something it cannot give; the message names the part at fault."""
 
 
-def parse_by(by: "str | Sequence[str]") -> Tuple[str, ...]:
+def parse_by(by: str | Sequence[str]) -> tuple[str, ...]:
     """``"source,query.utm_campaign"`` or a list of names: the dimensions, checked."""
     names = [p.strip() for p in by.split(",")] if isinstance(by, str) else [str(p).strip() for p in by]
     names = [n for n in names if n]
@@ -58,13 +59,13 @@ def parse_by(by: "str | Sequence[str]") -> Tuple[str, ...]:
     return tuple(names)
 
 
-def _clean(value: Any) -> Optional[str]:
+def _clean(value: Any) -> str | None:
     if value is None or value == "" or value == {}:
         return None
     return value if isinstance(value, str) else str(value)
 
 
-def _landing_parts(text: Any) -> Tuple[Optional[str], Optional[str]]:
+def _landing_parts(text: Any) -> tuple[str | None, str | None]:
     """The summary keeps the landing page as host + path: split at the first slash."""
     if not isinstance(text, str) or not text:
         return None, None
@@ -74,7 +75,7 @@ def _landing_parts(text: Any) -> Tuple[Optional[str], Optional[str]]:
     return text[:i] or None, text[i:] or None
 
 
-def from_summary(summary: Mapping[str, Any], path: str) -> Optional[str]:
+def from_summary(summary: Mapping[str, Any], path: str) -> str | None:
     """A dimension's value from a stored visit summary (a call's attribution attributes)."""
     if path.startswith("query."):
         utm = summary.get("utm")
@@ -89,19 +90,19 @@ def from_summary(summary: Mapping[str, Any], path: str) -> Optional[str]:
 
 # the order of ``visit_values``' tuple: the groups' dimensions, then the single ones but ``number``
 VISIT_ORDER = tuple(dict.fromkeys(JOINT + tuple(d for d in SINGLE if d != "number")))
-_NONE: Dict[str, Any] = {}
+_NONE: dict[str, Any] = {}
 
 
-def _part(attrs: Mapping[str, Any], name: str) -> Dict[str, Any]:
+def _part(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = attrs.get(name)
     return value if type(value) is dict else _NONE  # enrichment makes plain dicts: no ABC checks here
 
 
-def _text(value: Any) -> Optional[str]:
+def _text(value: Any) -> str | None:
     return value if type(value) is str and value else None
 
 
-def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[str]) -> Tuple[Optional[str], ...]:
+def visit_values(attrs: Mapping[str, Any], rule: str | None, pool: str | None) -> tuple[str | None, ...]:
     """The dimensions of a visit (VISIT_ORDER) from its enriched attributes, as ``from_summary``
     reads them once the visit is stored (``visit_summary`` keeps host + path of the landing page).
     Once per visit session: plain lookups."""
@@ -114,11 +115,11 @@ def visit_values(attrs: Mapping[str, Any], rule: Optional[str], pool: Optional[s
             _text(query.get("utm_term")))
 
 
-def summary_getter(path: str) -> Callable[[Mapping[str, Any]], Optional[str]]:
+def summary_getter(path: str) -> Callable[[Mapping[str, Any]], str | None]:
     return lambda summary: from_summary(summary, path)
 
 
-def visit_key_names(by: Sequence[str]) -> Optional[List[str]]:
+def visit_key_names(by: Sequence[str]) -> list[str] | None:
     """Which counter answers visits for ``by``: a group's, a SINGLE dimension's own, else the ALL
     counter; None when ``by`` has ``status`` (a call's, not a visit's: the report's visits are None)."""
     attrs = [d for d in by if d not in TIMES]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Dict, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .query import COLUMNS
 
 
-def report_csv(rows: Sequence[Dict[str, Any]], by: Sequence[str]) -> str:
+def report_csv(rows: Sequence[dict[str, Any]], by: Sequence[str]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(list(by) + ["unmatched"] + list(COLUMNS))

@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import orjson
 import phonenumbers
@@ -47,7 +48,7 @@ def billed_minutes(duration: float, answered: bool) -> int:
     return math.ceil(Fraction(duration) / 60) if answered and duration > 0 else 0
 
 
-def _check_period(since: Optional[float], until: Optional[float]) -> None:
+def _check_period(since: float | None, until: float | None) -> None:
     for name, value in (("since", since), ("until", until)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):
@@ -56,17 +57,17 @@ def _check_period(since: Optional[float], until: Optional[float]) -> None:
         raise ReportError("until: expected a time after since")
 
 
-def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[float] = None,
-           until: Optional[float] = None, plans: Optional[pricing.PricingConfig] = None,
-           settings: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
+def report(store: Any, config: Any, by: str | Sequence[str], since: float | None = None,
+           until: float | None = None, plans: pricing.PricingConfig | None = None,
+           settings: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One dict per group, the most calls first (see the module doc)."""
     dims = parse_by(by)
     _check_period(since, until)
     settings = settings or {}
     width = len(dims)
-    groups: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def group(key: Tuple[Any, ...]) -> Dict[str, Any]:
+    def group(key: tuple[Any, ...]) -> dict[str, Any]:
         g = groups.get(key)
         if g is None:
             g = groups[key] = dict(zip(dims, key[1:]))
@@ -79,7 +80,7 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
     timed = any(d in TIMES for d in dims)
     no_keys = (None,) * width
 
-    def key_of(unmatched: Any, values: Sequence[Any]) -> Tuple[Any, ...]:
+    def key_of(unmatched: Any, values: Sequence[Any]) -> tuple[Any, ...]:
         if not timed:  # (the columns are text: their values are str or None already)
             return (True,) + no_keys if unmatched else (False,) + tuple(values)
         out = tuple(_time_key(d, v) if d in TIMES else None if v is None or unmatched else str(v)
@@ -111,7 +112,7 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
     else:
         by_time = "hour" if "hour" in dims else "day" if "day" in dims else None
         for values, at, n in _visit_groups(store, kinds[0], dims, since, until, by_time):
-            key: Tuple[Any, ...] = (False,) + tuple(
+            key: tuple[Any, ...] = (False,) + tuple(
                 _time_key(d, at) if d in TIMES and at is not None else values.get(d) for d in dims) if timed \
                 else (False,) + tuple(values.get(d) for d in dims)
             group(key)["visits"] += n
@@ -126,8 +127,8 @@ def report(store: Any, config: Any, by: "str | Sequence[str]", since: Optional[f
     return rows
 
 
-def _visit_groups(store: Any, kind: str, dims: Sequence[str], since: Optional[float], until: Optional[float],
-                  by_time: Optional[str]) -> List[Tuple[Dict[str, Any], Optional[float], int]]:
+def _visit_groups(store: Any, kind: str, dims: Sequence[str], since: float | None, until: float | None,
+                  by_time: str | None) -> list[tuple[dict[str, Any], float | None, int]]:
     """(dimension values, hour or day start or None, visits) from the counter ``kind``; the ALL
     counter's grouped by the dimensions asked for, in the database (its columns, no JSON read)."""
     if kind != ALL:
@@ -148,8 +149,8 @@ def _code(number: str) -> str:
     return national[:n] if n > 0 else "other"
 
 
-def monthly_charges(config: Any, plans: pricing.PricingConfig, plan: str, package: Optional[str],
-                    minutes_a_month: float) -> Tuple[Decimal, Decimal]:
+def monthly_charges(config: Any, plans: pricing.PricingConfig, plan: str, package: str | None,
+                    minutes_a_month: float) -> tuple[Decimal, Decimal]:
     """(fixed, overage) of a month under ``plan`` for the config's numbers and these minutes."""
     numbers = [n for p in config.pools.values() for n in p.numbers]
     if plan == "own":
@@ -166,7 +167,7 @@ def monthly_charges(config: Any, plans: pricing.PricingConfig, plan: str, packag
     return fixed, p.overage_rub_per_minute * Decimal(str(round(over, 6)))
 
 
-def _plans(path: Optional[str]) -> pricing.PricingConfig:
+def _plans(path: str | None) -> pricing.PricingConfig:
     """The plans file, read again only when it changed (a dashboard asks for reports often)."""
     try:
         stamp = os.stat(path).st_mtime_ns if path else 0
@@ -176,11 +177,11 @@ def _plans(path: Optional[str]) -> pricing.PricingConfig:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_plans(path: Optional[str], stamp: int) -> pricing.PricingConfig:
+def _load_plans(path: str | None, stamp: int) -> pricing.PricingConfig:
     return pricing.load_plans(path)
 
 
-def _span(store: Any, since: Optional[float], until: Optional[float]) -> float:
+def _span(store: Any, since: float | None, until: float | None) -> float:
     if since is None or until is None:
         lows, highs = zip(storage.call_span(store), storage.visit_span(store))
         found_low = [x for x in lows if x is not None]
@@ -192,8 +193,8 @@ def _span(store: Any, since: Optional[float], until: Optional[float]) -> float:
     return max(until - since, 86400.0)  # a day at least: the plan is paid for whole days
 
 
-def _add_cost(rows: List[Dict[str, Any]], store: Any, config: Any, since: Optional[float],
-              until: Optional[float], plans: Optional[pricing.PricingConfig], settings: Mapping[str, Any]) -> None:
+def _add_cost(rows: list[dict[str, Any]], store: Any, config: Any, since: float | None,
+              until: float | None, plans: pricing.PricingConfig | None, settings: Mapping[str, Any]) -> None:
     plans = plans or _plans(settings.get("plans_file"))
     months = _span(store, since, until) / MONTH_SECONDS
     minutes = sum(r["minutes"] for r in rows)
@@ -210,7 +211,7 @@ def _add_cost(rows: List[Dict[str, Any]], store: Any, config: Any, since: Option
 
 
 def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, step: float,
-               visits_per_day: Optional[float] = None) -> Dict[str, Any]:
+               visits_per_day: float | None = None) -> dict[str, Any]:
     """Per ``step`` seconds of [since, until): the peak of leased numbers sampled, the pool's
     size, and its exhaustion events (shared / default, exact: the core's counters); with the
     size ``k50core.sizing.recommend`` gives for the visits and lease lengths of the period."""
@@ -224,7 +225,7 @@ def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, s
     count = math.ceil((until - since) / step)
     if count > MAX_STEPS:
         raise ReportError(f"step: {count} steps asked for, at most {MAX_STEPS}")
-    steps: List[Dict[str, Any]] = [{"at": since + i * step, "peak_leased": None, "numbers": None, "exhausted_shared": 0,
+    steps: list[dict[str, Any]] = [{"at": since + i * step, "peak_leased": None, "numbers": None, "exhausted_shared": 0,
               "exhausted_default": 0} for i in range(count)]
     for at, numbers, leased, shared, default in storage.pool_samples(store, pool, since, until):
         s = steps[min(int((at - since) // step), count - 1)]
@@ -237,7 +238,7 @@ def pool_usage(store: Any, config: Any, pool: str, since: float, until: float, s
         if s["exhausted_shared"] or s["exhausted_default"]:  # it ran out: every number was leased then
             s["peak_leased"] = max(s["peak_leased"] or 0, s["numbers"] or 0)
     p = config.pools[pool]
-    out: Dict[str, Any] = {"pool": pool, "type": p.type, "numbers": len(p.numbers), "step": step, "steps": steps,
+    out: dict[str, Any] = {"pool": pool, "type": p.type, "numbers": len(p.numbers), "step": step, "steps": steps,
                            "recommended_numbers": None}
     if p.type == "dynamic":
         days = (until - since) / 86400.0

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from . import sessions, storage
 from .visits import VisitCounter
@@ -26,25 +26,25 @@ class Recorder:
     def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS) -> None:
         self.visits = VisitCounter(activity=self._activity, shared=True)  # decided with the other processes
         self.pools: Any = None  # the engine's, set once made
-        self.started: Optional[str] = None  # the lease the visit being answered started, if any
+        self.started: str | None = None  # the lease the visit being answered started, if any
         self.every_ms = max(1000, every_ms)
         self.sample_ms = sample_ms
-        self._sampled_ms: Optional[int] = None
-        self.clock_ms: Optional[int] = None  # the latest visit's time the engine saw
-        self._written_ms: Optional[int] = None
+        self._sampled_ms: int | None = None
+        self.clock_ms: int | None = None  # the latest visit's time the engine saw
+        self._written_ms: int | None = None
         self._process = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._exhaustions: Dict[Tuple[str, float], List[int]] = {}  # (pool, minute) -> [shared, default]
+        self._exhaustions: dict[tuple[str, float], list[int]] = {}  # (pool, minute) -> [shared, default]
         self._write_lock = threading.Lock()  # the service writes from its loop and its store thread
-        self._samples: List[Tuple[float, str, int, Optional[int], int, int, str]] = []
+        self._samples: list[tuple[float, str, int, int | None, int, int, str]] = []
 
-    def page_view(self, visitor: Optional[str], now_ms: int, attrs: Any, rule: Optional[str],
-                  pool: Optional[str], number: Optional[str]) -> None:
+    def page_view(self, visitor: str | None, now_ms: int, attrs: Any, rule: str | None,
+                  pool: str | None, number: str | None) -> None:
         if self.clock_ms is None or now_ms > self.clock_ms:
             self.clock_ms = now_ms
         started, self.started = self.started, None
         self.visits.page_view(visitor, now_ms, attrs, rule, pool, number, started)
 
-    def _activity(self, lease: str, visitor: str) -> Optional[int]:
+    def _activity(self, lease: str, visitor: str) -> int | None:
         """The last activity of a lease (ms) while its slot still holds it for this visitor."""
         slot, _, gen = lease.partition(".")
         try:

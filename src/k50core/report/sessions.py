@@ -22,7 +22,8 @@ and counted once, with the dimensions of whichever was written first.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import storage
 from .visits import Start, _rows
@@ -30,18 +31,18 @@ from .visits import Start, _rows
 PG_LOCK = 5_050_0006  # pg_advisory_xact_lock key: one decision at a time per database
 CHUNK = 500
 KEEP_MS = 6 * 3600 * 1000  # rows kept this long past their last activity (leases may outlive the gap)
-Row = List[Any]  # [start_ms, last_ms, lease]
+Row = list[Any]  # [start_ms, last_ms, lease]
 
 
-def write(store: Any, starts: Sequence[Start], touched: Dict[str, int], rows: Sequence[Tuple[float, str, str, int]],
-          gap_ms: int, activity: Optional[Callable[[str, str], Optional[int]]], now_ms: int) -> int:
+def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Sequence[tuple[float, str, str, int]],
+          gap_ms: int, activity: Callable[[str, str], int | None] | None, now_ms: int) -> int:
     """Decide ``starts`` against the store, add the kept sessions' counters and ``rows`` to
     ``visit_counts``, all in one transaction; returns how many sessions were kept."""
     if not starts and not touched and not rows:
         return 0
     with store.transaction(durable=False):
         cur = store.conn.cursor()
-        kept: List[Any] = []
+        kept: list[Any] = []
         if starts or touched:
             if store.backend == "postgresql":
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
@@ -59,8 +60,8 @@ def write(store: Any, starts: Sequence[Start], touched: Dict[str, int], rows: Se
     return len(kept)
 
 
-def _read(store: Any, cur: Any, visitors: "set[str]") -> Dict[str, Row]:
-    out: Dict[str, Row] = {}
+def _read(store: Any, cur: Any, visitors: set[str]) -> dict[str, Row]:
+    out: dict[str, Row] = {}
     names = sorted(visitors)
     for i in range(0, len(names), CHUNK):
         chunk = names[i:i + CHUNK]
@@ -71,8 +72,8 @@ def _read(store: Any, cur: Any, visitors: "set[str]") -> Dict[str, Row]:
     return out
 
 
-def decide(known: Dict[str, Row], starts: Sequence[Start], touched: Dict[str, int], gap_ms: int,
-           activity: Optional[Callable[[str, str], Optional[int]]], kept: List[Any]) -> "set[str]":
+def decide(known: dict[str, Row], starts: Sequence[Start], touched: dict[str, int], gap_ms: int,
+           activity: Callable[[str, str], int | None] | None, kept: list[Any]) -> set[str]:
     """Apply ``starts`` (in time order) and ``touched`` to the rows ``known``; the count keys of the
     sessions that are new go to ``kept``. Returns the visitors whose row changed."""
     changed = set()

@@ -3,9 +3,9 @@ database (100,000 calls are not 100,000 rows read into Python), on plain columns
 visit summary when the call was stored (``from_summary``: the same values visits are counted by)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
-COLUMNS: Dict[str, str] = {
+COLUMNS: dict[str, str] = {
     "source": "source", "traffic_type": "traffic_type", "query.utm_source": "utm_source",
     "query.utm_medium": "utm_medium", "query.utm_campaign": "utm_campaign", "query.utm_content": "utm_content",
     "query.utm_term": "utm_term", "landing.path": "landing_path", "landing.host": "landing_host",
@@ -20,7 +20,7 @@ def dimension(name: str) -> str:
     return "r." + COLUMNS[name]
 
 
-def start_column(store: Any, since: Optional[float], until: Optional[float]) -> str:
+def start_column(store: Any, since: float | None, until: float | None) -> str:
     """``r.started_at`` for the period's condition; on SQLite ``+r.started_at`` (no index) when the
     period holds a quarter of the calls or more: a scan in table order beats a row looked up for
     each index entry."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import orjson
 
@@ -22,7 +23,7 @@ ALL_EXACT = {ALL: 300, ALL + DAILY: 2000}
 INF = float("inf")
 
 
-def _between(column: str, since: Optional[float], until: Optional[float]) -> Tuple[str, List[Any]]:
+def _between(column: str, since: float | None, until: float | None) -> tuple[str, list[Any]]:
     where, args = [], []
     if since is not None:
         where.append(f"{column} >= ?")
@@ -33,7 +34,7 @@ def _between(column: str, since: Optional[float], until: Optional[float]) -> Tup
     return (" AND ".join(where) or "1=1"), args
 
 
-def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) -> None:
+def add_visit_counts(store: Store, rows: Sequence[tuple[float, str, str, int]]) -> None:
     """Add sessions to the hourly counters (several processes add to the same rows)."""
     if not rows:
         return
@@ -41,7 +42,7 @@ def add_visit_counts(store: Store, rows: Sequence[Tuple[float, str, str, int]]) 
         add_counts(store, store.conn.cursor(), rows)
 
 
-def add_counts(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]) -> None:
+def add_counts(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int]]) -> None:
     """Inside a transaction: add the rows; the ALL counter's, bounded (``ALL_EXACT``), to ``visit_combos``."""
     counts, combos = _bounded(store, cur, rows)
     if counts:
@@ -62,7 +63,7 @@ COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {', '.join(sql.COL
                 "ON CONFLICT (kind, hour, dims) DO UPDATE SET visits = visit_combos.visits + excluded.visits")
 
 
-def _reduced(dims: str, keep: Tuple[str, ...]) -> str:
+def _reduced(dims: str, keep: tuple[str, ...]) -> str:
     """The combination with every value but those of ``keep`` read OTHER."""
     values = orjson.loads(dims)
     return _dims_json({k: v if k in keep else OTHER for k, v in values.items()})
@@ -71,13 +72,13 @@ def _reduced(dims: str, keep: Tuple[str, ...]) -> str:
 _KEEP_GROUPS = JOINT  # what a reduced combination keeps: the groups' dimensions (the SINGLE ones vary most)
 
 
-def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
-             ) -> Tuple[List[Tuple[float, str, str, int]], List[Tuple[float, str, str, int]]]:
+def _bounded(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int]]
+             ) -> tuple[list[tuple[float, str, str, int]], list[tuple[float, str, str, int]]]:
     """(the other counters' rows, the ALL counter's) with the ALL counter's new combinations past
     its bound folded into reduced ones."""
-    out: List[Tuple[float, str, str, int]] = []
-    combos: List[Tuple[float, str, str, int]] = []
-    full: Dict[Tuple[float, str], Counter] = {}
+    out: list[tuple[float, str, str, int]] = []
+    combos: list[tuple[float, str, str, int]] = []
+    full: dict[tuple[float, str], Counter] = {}
     for hour, kind, dims, n in rows:
         if kind in ALL_EXACT:
             full.setdefault((hour, kind), Counter())[dims] += n
@@ -85,7 +86,7 @@ def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
             out.append((hour, kind, dims, n))
     for (hour, kind), found in full.items():
         cur.execute(store._sql("SELECT dims FROM visit_combos WHERE kind = ? AND hour = ?"), (kind, hour))
-        known: Set[str] = {r[0] for r in cur.fetchall()}
+        known: set[str] = {r[0] for r in cur.fetchall()}
         room = [ALL_EXACT[kind] - sum(1 for d in known if OTHER not in d),
                 ALL_EXACT[kind] - sum(1 for d in known if OTHER in d)]
         kept: Counter = Counter()
@@ -106,7 +107,7 @@ def _bounded(store: Store, cur: Any, rows: Sequence[Tuple[float, str, str, int]]
     return out, combos
 
 
-def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optional[int], int, int, str]]) -> None:
+def add_pool_samples(store: Store, rows: Sequence[tuple[float, str, int, int | None, int, int, str]]) -> None:
     if not rows:
         return
     with store.transaction(durable=False):
@@ -115,8 +116,8 @@ def add_pool_samples(store: Store, rows: Sequence[Tuple[float, str, int, Optiona
             "VALUES (?, ?, ?, ?, ?, ?, ?)"), list(rows))
 
 
-def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_hour: bool
-                 ) -> List[Tuple[str, Optional[float], Optional[float]]]:
+def _visit_parts(kind: str, since: float | None, until: float | None, by_hour: bool
+                 ) -> list[tuple[str, float | None, float | None]]:
     """(kind, from, to) of the counter rows that cover the period: the daily rows for whole days,
     the hourly ones for the hours at its ends (or all hourly, to group by hour)."""
     low = since - since % 3600 if since is not None else None
@@ -134,10 +135,10 @@ def _visit_parts(kind: str, since: Optional[float], until: Optional[float], by_h
     return parts
 
 
-def visit_counts(store: Store, kind: str, since: Optional[float], until: Optional[float], by_time: Optional[str]
-                 ) -> List[Tuple[str, Optional[float], int]]:
+def visit_counts(store: Store, kind: str, since: float | None, until: float | None, by_time: str | None
+                 ) -> list[tuple[str, float | None, int]]:
     """(dims, hour or day start or None, visits), summed in the database over the period."""
-    out: List[Tuple[str, Optional[float], int]] = []
+    out: list[tuple[str, float | None, int]] = []
     cur = store.conn.cursor()
     for part, low, high in _visit_parts(kind, since, until, by_time == "hour"):
         where, args = _between("hour", low, high)
@@ -148,11 +149,11 @@ def visit_counts(store: Store, kind: str, since: Optional[float], until: Optiona
     return out
 
 
-def combo_counts(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float],
-                 by_time: Optional[str]) -> List[Tuple[Any, ...]]:
+def combo_counts(store: Store, dims: Sequence[str], since: float | None, until: float | None,
+                 by_time: str | None) -> list[tuple[Any, ...]]:
     """(*values of ``dims``, hour or day start or None, visits) of the ALL counter, grouped by those
     dimensions in the database."""
-    out: List[Tuple[Any, ...]] = []
+    out: list[tuple[Any, ...]] = []
     cur = store.conn.cursor()
     keys = ", ".join(sql.COLUMNS[d] for d in dims)
     for part, low, high in _visit_parts(ALL, since, until, by_time == "hour"):
@@ -164,15 +165,15 @@ def combo_counts(store: Store, dims: Sequence[str], since: Optional[float], unti
     return out
 
 
-def visit_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
+def visit_span(store: Store) -> tuple[float | None, float | None]:
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT min(hour), max(hour) FROM visit_counts WHERE kind = ?"), ("traffic",))
     row = cur.fetchone()
     return (row[0], row[1] + 3600.0 if row[1] is not None else None) if row else (None, None)
 
 
-def call_groups(store: Store, dims: Sequence[str], since: Optional[float], until: Optional[float]
-                ) -> List[Tuple[Any, ...]]:
+def call_groups(store: Store, dims: Sequence[str], since: float | None, until: float | None
+                ) -> list[tuple[Any, ...]]:
     """(unmatched, *dims, calls, answered, first_time_callers, minutes, deals, won, revenue) of the
     period's calls, grouped in the database (times as the unix second their hour or day starts)."""
     catch_up(store)
@@ -187,7 +188,7 @@ def call_groups(store: Store, dims: Sequence[str], since: Optional[float], until
     return cur.fetchall()
 
 
-def lone_deals(store: Store, since: Optional[float], until: Optional[float]) -> List[Tuple[Any, ...]]:
+def lone_deals(store: Store, since: float | None, until: float | None) -> list[tuple[Any, ...]]:
     """(created_at, status, amount) of the unattributed deals created in the period."""
     where, args = _between("created_at", since, until)
     cur = store.conn.cursor()
@@ -201,7 +202,7 @@ REPORT_CALL = (f"INSERT INTO report_calls ({', '.join(_FIELDS)}) VALUES ({', '.j
                "ON CONFLICT (call_id) DO NOTHING")
 
 
-def report_call_row(call: Mapping[str, Any], a: Mapping[str, Any]) -> Tuple[Any, ...]:
+def report_call_row(call: Mapping[str, Any], a: Mapping[str, Any]) -> tuple[Any, ...]:
     """A call's report row from the call and its attribution as the store takes them."""
     from .dimensions import from_summary
     from .query import billed_minutes
@@ -242,7 +243,7 @@ def catch_up(store: Store) -> int:
     return len(rows)
 
 
-def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[Optional[str]]) -> None:
+def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[str | None]) -> None:
     """Recount the deals of these calls on their report rows (inside the deals' transaction)."""
     ids = sorted({c for c in call_ids if c is not None})  # (a deal without a call has no row)
     for start in range(0, len(ids), 500):
@@ -255,14 +256,14 @@ def update_deal_figures(store: Store, cur: Any, call_ids: Iterable[Optional[str]
             f"AND d.status = 'won') WHERE call_id IN ({marks})"), chunk)
 
 
-def call_span(store: Store) -> Tuple[Optional[float], Optional[float]]:
+def call_span(store: Store) -> tuple[float | None, float | None]:
     cur = store.conn.cursor()
     cur.execute("SELECT min(started_at), max(started_at) FROM calls")
     row = cur.fetchone()
     return (row[0], row[1]) if row else (None, None)
 
 
-def pool_samples(store: Store, pool: str, since: float, until: float) -> List[Tuple[Any, ...]]:
+def pool_samples(store: Store, pool: str, since: float, until: float) -> list[tuple[Any, ...]]:
     """(at, numbers, leased or None, exhausted_shared, exhausted_default) of the period, in time order."""
     cur = store.conn.cursor()
     cur.execute(store._sql(
@@ -271,7 +272,7 @@ def pool_samples(store: Store, pool: str, since: float, until: float) -> List[Tu
     return cur.fetchall()
 
 
-def mean_lease_seconds(store: Store, pool: str, since: float, until: float) -> Optional[float]:
+def mean_lease_seconds(store: Store, pool: str, since: float, until: float) -> float | None:
     """How long the pool's leases were active (start to last activity), on average."""
     cur = store.conn.cursor()
     cur.execute(store._sql("SELECT avg(last - start), count(*) FROM leases WHERE pool = ? AND start >= ? "

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
@@ -28,33 +29,33 @@ from .dimensions import ALL, GROUPS, SINGLE, VISIT_ORDER, visit_values
 GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
 _HOUR_MS = 3_600_000
-CountKey = Tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
-Start = Tuple[str, int, Optional[str], Any]  # (visitor, ms, lease, (hour, visit_values, number))
+CountKey = tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
+Start = tuple[str, int, str | None, Any]  # (visitor, ms, lease, (hour, visit_values, number))
 
 
-def _dims_json(values: Mapping[str, Optional[str]]) -> str:
+def _dims_json(values: Mapping[str, str | None]) -> str:
     return orjson.dumps({k: v for k, v in values.items() if v is not None}, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class VisitCounter:
     """Sessions per hour and per combination of dimensions, kept until ``take``."""
 
-    def __init__(self, gap_ms: int = GAP_MS, activity: Optional[Callable[[str, str], Optional[int]]] = None,
+    def __init__(self, gap_ms: int = GAP_MS, activity: Callable[[str, str], int | None] | None = None,
                  shared: bool = False) -> None:
         self.gap_ms = gap_ms
         self.shared = shared
-        self._starts: List[Start] = []     # shared: (visitor, ms, lease, count key) of sessions to decide
-        self._touched: Dict[str, int] = {}  # shared: visitor -> latest activity seen here since the last take
-        self._last: Dict[str, int] = {}    # visitor -> last activity seen here (ms)
-        self._lease: Dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
+        self._starts: list[Start] = []     # shared: (visitor, ms, lease, count key) of sessions to decide
+        self._touched: dict[str, int] = {}  # shared: visitor -> latest activity seen here since the last take
+        self._last: dict[str, int] = {}    # visitor -> last activity seen here (ms)
+        self._lease: dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
         self._counts: Counter = Counter()  # (hour, visit_values, number) -> sessions
-        self._returned: List[Tuple[float, str, str, int]] = []  # rows a failed write gave back
+        self._returned: list[tuple[float, str, str, int]] = []  # rows a failed write gave back
         self._lock = threading.Lock()      # take() may run on the store's thread
         self.sessions = 0                  # counted by this process, for stats
 
-    def page_view(self, visitor: Optional[str], now_ms: int, attrs: Mapping[str, Any], rule: Optional[str],
-                  pool: Optional[str], number: Optional[str], lease: Optional[str] = None) -> bool:
+    def page_view(self, visitor: str | None, now_ms: int, attrs: Mapping[str, Any], rule: str | None,
+                  pool: str | None, number: str | None, lease: str | None = None) -> bool:
         """Count the view if it starts a session; True when it did. ``lease``: the lease it started."""
         if visitor:
             last = self._last.get(visitor)
@@ -80,7 +81,7 @@ class VisitCounter:
             self.sessions += 1
         return True
 
-    def take(self, now_ms: Optional[int] = None) -> List[Tuple[float, str, str, int]]:
+    def take(self, now_ms: int | None = None) -> list[tuple[float, str, str, int]]:
         """The counts since the last take, as (hour, kind, dims, visits) rows, each hour's also added
         to its day's (kind "KIND/day", the hour of the day's start: reports over whole days read
         these); with ``now_ms`` also forget visitors away longer than the gap."""
@@ -100,18 +101,18 @@ class VisitCounter:
                     self._touched[visitor] = seen  # its lease keeps it going: the other processes learn it
         return _rows(counts, returned)
 
-    def _seen(self, visitor: str) -> Optional[int]:
+    def _seen(self, visitor: str) -> int | None:
         held = self._lease.get(visitor)
         return self._activity(held, visitor) if held is not None and self._activity is not None else None
 
-    def take_pending(self) -> Tuple[List[Start], Dict[str, int]]:
+    def take_pending(self) -> tuple[list[Start], dict[str, int]]:
         """Shared: the session starts to decide and the visitors' latest activity since the last take."""
         with self._lock:
             starts, self._starts = self._starts, []
             touched, self._touched = self._touched, {}
         return starts, touched
 
-    def give_back_pending(self, starts: List[Start], touched: Dict[str, int]) -> None:
+    def give_back_pending(self, starts: list[Start], touched: dict[str, int]) -> None:
         """What a failed write took: decided at the next one."""
         with self._lock:
             self._starts[:0] = starts
@@ -119,7 +120,7 @@ class VisitCounter:
                 if at > self._touched.get(visitor, -1):
                     self._touched[visitor] = at
 
-    def give_back(self, rows: List[Tuple[float, str, str, int]]) -> None:
+    def give_back(self, rows: list[tuple[float, str, str, int]]) -> None:
         """Rows a failed write took: added to the next take's."""
         with self._lock:
             self._returned.extend(rows)
@@ -129,13 +130,13 @@ class VisitCounter:
         return len(self._counts) + len(self._starts)
 
 
-def _rows(counts: Counter, returned: List[Tuple[float, str, str, int]]) -> List[Tuple[float, str, str, int]]:
+def _rows(counts: Counter, returned: list[tuple[float, str, str, int]]) -> list[tuple[float, str, str, int]]:
     """(hour, kind, dims, visits) rows of the sessions counted: each group's and each single
     dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write."""
     out: Counter = Counter()
     for r, kind, dims, n in returned:
         out[(r, kind, dims)] += n
-    encoded: Dict[Tuple[str, Tuple[Optional[str], ...]], str] = {}
+    encoded: dict[tuple[str, tuple[str | None, ...]], str] = {}
     for (hour, values, number), n in counts.items():
         named = dict(zip(VISIT_ORDER, values))
         day = float(hour - hour % 86400)

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any
 
 from .. import _impl
 from .compiler import Compiler, PathTable, compile_groups
 
 
-def compile_condition(condition: Any, saved_groups: Optional[Mapping[str, Any]] = None, *,
-                      strict: bool = False, core: Optional[ModuleType] = None) -> Any:
+def compile_condition(condition: Any, saved_groups: Mapping[str, Any] | None = None, *,
+                      strict: bool = False, core: ModuleType | None = None) -> Any:
     """A compiled condition; call ``.matches(attributes)`` on it.
 
     ``strict=True`` raises ConfigError for anything suspicious (unknown
@@ -26,11 +27,11 @@ def compile_condition(condition: Any, saved_groups: Optional[Mapping[str, Any]] 
     return core.Matcher(compiler.nodes, compiler.paths.paths, [0])
 
 
-_CACHE: "OrderedDict[Tuple[str, str, str], Any]" = OrderedDict()  # (condition, lists, build)
+_CACHE: OrderedDict[tuple[str, str, str], Any] = OrderedDict()  # (condition, lists, build)
 _CACHE_SIZE = 1024
 
 
-def evaluate(condition: Any, attributes: Any, saved_groups: Optional[Mapping[str, Any]] = None) -> bool:
+def evaluate(condition: Any, attributes: Any, saved_groups: Mapping[str, Any] | None = None) -> bool:
     """GrowthBook's ``evalCondition``: whether ``attributes`` satisfy ``condition``.
 
     Compiled programs are kept in a small LRU keyed by the condition's repr

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError, Problem
 from . import ipranges
 from .opcodes import Op
 from .values import padded_version
 
-Node = Tuple[int, int, int, int, Any]
+Node = tuple[int, int, int, int, Any]
 
 LOGIC_KEYS = ("$or", "$nor", "$and")
 TYPE_NAMES = ("string", "number", "boolean", "array", "object", "null")
@@ -30,7 +31,7 @@ _REGEX = {"$regex": (0, False), "$regexi": (re.IGNORECASE, False),
           "$notRegex": (0, True), "$notRegexi": (re.IGNORECASE, True)}
 _SETS = {"$in": (Op.IN, False), "$nin": (Op.NIN, False), "$ini": (Op.INI, True), "$nini": (Op.NINI, True)}
 _STRING_LISTS = {"$host": Op.HOST, "$prefix": Op.PREFIX, "$contains": Op.CONTAINS}
-EMPTY_GROUP: Tuple[FrozenSet[Any], bool, bool, Tuple[Any, ...], Tuple[Any, ...]] = (frozenset(), False, False, (), ())
+EMPTY_GROUP: tuple[frozenset[Any], bool, bool, tuple[Any, ...], tuple[Any, ...]] = (frozenset(), False, False, (), ())
 
 
 class T(NamedTuple):
@@ -38,7 +39,7 @@ class T(NamedTuple):
     op: int
     slot: int = -1
     arg: Any = None
-    kids: Tuple["T", ...] = ()
+    kids: tuple[T, ...] = ()
 
 
 TRUE, FALSE = T(Op.TRUE), T(Op.FALSE)
@@ -48,8 +49,8 @@ class PathTable:
     """Dotted attribute paths interned to slots shared by all rules of an engine."""
 
     def __init__(self) -> None:
-        self.slots: Dict[str, int] = {}
-        self.paths: List[Tuple[str, ...]] = []
+        self.slots: dict[str, int] = {}
+        self.paths: list[tuple[str, ...]] = []
 
     def slot(self, path: str) -> int:
         found = self.slots.get(path)
@@ -65,7 +66,7 @@ def is_operator_object(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and k.startswith("$") for k in value)
 
 
-def make_inset(values: Sequence[Any], insensitive: bool = False) -> Tuple[frozenset, bool, bool]:
+def make_inset(values: Sequence[Any], insensitive: bool = False) -> tuple[frozenset, bool, bool]:
     """(set of primitives, has True, has False): bools apart so True is not 1."""
     items = set()
     for v in values:
@@ -75,15 +76,15 @@ def make_inset(values: Sequence[Any], insensitive: bool = False) -> Tuple[frozen
     return frozenset(items), any(v is True for v in values), any(v is False for v in values)
 
 
-def compile_groups(groups: Optional[Mapping[str, Any]], strict: bool,
-                   place: str = "lists") -> Tuple[Dict[str, tuple], List[Problem]]:
+def compile_groups(groups: Mapping[str, Any] | None, strict: bool,
+                   place: str = "lists") -> tuple[dict[str, tuple], list[Problem]]:
     """Named lists (saved groups) → (inset, has_true, has_false, v4 ranges, v6 ranges).
 
     Entries that look like IP addresses or CIDRs also match any address
     inside them, so ``ip: {$inGroup: office}`` works with networks.
     """
-    out: Dict[str, tuple] = {}
-    problems: List[Problem] = []
+    out: dict[str, tuple] = {}
+    problems: list[Problem] = []
     for name, values in (groups or {}).items():
         if not isinstance(values, (list, tuple)):
             if strict:
@@ -107,13 +108,13 @@ def compile_groups(groups: Optional[Mapping[str, Any]], strict: bool,
 class Compiler:
     """Compiles conditions of one rule set; collects every problem found."""
 
-    def __init__(self, paths: Optional[PathTable] = None, groups: Optional[Mapping[str, tuple]] = None,
+    def __init__(self, paths: PathTable | None = None, groups: Mapping[str, tuple] | None = None,
                  strict: bool = True) -> None:
         self.paths = paths if paths is not None else PathTable()
         self.groups = groups or {}
         self.strict = strict
-        self.problems: List[Problem] = []
-        self.nodes: List[Node] = []
+        self.problems: list[Problem] = []
+        self.nodes: list[Node] = []
 
     # -- public -------------------------------------------------------------
     def add(self, condition: Any, place: str = "") -> int:
@@ -265,7 +266,7 @@ class Compiler:
             return T(Op.REGEX, arg=regex_arg(re.compile("|".join(glob_regex(g) for g in items) or "(?!)")))
         return self._fault(place, f"unknown operator {op}")
 
-    def _strings(self, arg: Any, place: str, op: str) -> Tuple[str, ...]:
+    def _strings(self, arg: Any, place: str, op: str) -> tuple[str, ...]:
         items = [arg] if isinstance(arg, str) else arg
         if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
             self._fault(place, f"{op} expects a string or a list of strings")
@@ -278,7 +279,7 @@ class Compiler:
                 self.problems.append((f"{place}.{op}[{i}]", "list items must be strings, numbers, booleans or null"))
 
 
-def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[Tuple[str, int], ...], bool]:
+def regex_arg(pattern: re.Pattern[str]) -> tuple[Any, tuple[str, ...], tuple[tuple[str, int], ...], bool]:
     """(test function, required prefixes, texts, exact) of a regex node.
 
     A pattern anchored at the start runs with ``pattern.match`` (sre would
@@ -299,7 +300,7 @@ def regex_arg(pattern: "re.Pattern[str]") -> Tuple[Any, Tuple[str, ...], Tuple[T
     return _regex_arg(parsed, pattern.flags, pattern.pattern, pattern)
 
 
-RegexArg = Tuple[Any, Tuple[str, ...], Tuple[Tuple[str, int], ...], bool]
+RegexArg = tuple[Any, tuple[str, ...], tuple[tuple[str, int], ...], bool]
 
 
 def compile_regex(source: str, flags: int) -> RegexArg:
@@ -328,7 +329,7 @@ class _LazyMatch:
 
     def __init__(self, source: str, flags: int) -> None:
         self.source, self.flags = source, flags
-        self.match: Optional[Callable[..., Any]] = None
+        self.match: Callable[..., Any] | None = None
 
     def __call__(self, value: str) -> Any:
         if self.match is None:
@@ -336,14 +337,14 @@ class _LazyMatch:
         return self.match(value)
 
 
-def _regex_arg(parsed: Any, flags: int, source: str, pattern: "Optional[re.Pattern[str]]") -> RegexArg:
+def _regex_arg(parsed: Any, flags: int, source: str, pattern: re.Pattern[str] | None) -> RegexArg:
     items = list(parsed)
     if flags & re.MULTILINE or not items or str(items[0][0]) != "AT" or \
             str(items[0][1]) not in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
         pattern = pattern or re.compile(source, flags)
         return pattern.search, (), (), False
-    prefixes: Tuple[str, ...] = ()
-    texts: Tuple[Tuple[str, int], ...] = ()
+    prefixes: tuple[str, ...] = ()
+    texts: tuple[tuple[str, int], ...] = ()
     exact = False
     if not flags & re.IGNORECASE:
         walked = _walk(items[1:])
@@ -362,7 +363,7 @@ def _regex_arg(parsed: Any, flags: int, source: str, pattern: "Optional[re.Patte
     return re.compile(source, flags).match, prefixes, texts, exact
 
 
-def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], bool]:
+def _literal_prefixes(items: list[Any], limit: int = 16) -> tuple[list[str], bool]:
     """Literal texts a match of ``items`` starts with; True when they cover all of it."""
     prefixes = [""]
     for op, av in items:
@@ -379,7 +380,7 @@ def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], boo
             alternatives = [list(alt) for alt in av[1]]
         else:
             return prefixes, False
-        grown: List[str] = []
+        grown: list[str] = []
         complete = True
         for alt in alternatives:
             sub, whole = _literal_prefixes(alt, limit)
@@ -396,12 +397,12 @@ def _literal_prefixes(items: List[Any], limit: int = 16) -> Tuple[List[str], boo
 OPEN, END, END_STRING = 0, 1, 2  # after a text: anything, "$" (the end or a last "\n"), "\Z"
 
 
-def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, int]], bool]]:
+def _walk(items: Any, limit: int = 16) -> tuple[list[tuple[str, int]], bool] | None:
     """(texts a match of ``items`` starts with, each with what must follow it: OPEN, END or
     END_STRING; False when the reading stopped early, the texts then being prefixes), or None."""
-    texts: List[Tuple[str, int]] = [("", OPEN)]
+    texts: list[tuple[str, int]] = [("", OPEN)]
     ended = False
-    run: List[str] = []  # literals since the last other item, added at once (rules hold long ones)
+    run: list[str] = []  # literals since the last other item, added at once (rules hold long ones)
     for op, av in items:
         name = getattr(op, "name", "")
         if ended:  # something after an end ("$\n"): past this reading
@@ -426,7 +427,7 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, int]], 
             alternatives = av[1]
         else:
             return texts, False  # anything may follow
-        grown: List[Tuple[str, int]] = []
+        grown: list[tuple[str, int]] = []
         complete = True
         for alt in alternatives:
             sub = _walk(alt, limit)
@@ -449,7 +450,7 @@ def _walk(items: Any, limit: int = 16) -> Optional[Tuple[List[Tuple[str, int]], 
 _REGEX_META = set(".^$*+?{}[]\\|()")
 
 
-def literal_texts(source: str, limit: int = 16) -> Optional[Tuple[Tuple[str, int], ...]]:
+def literal_texts(source: str, limit: int = 16) -> tuple[tuple[str, int], ...] | None:
     """The texts ``_walk`` finds for an anchored regex made only of literals, groups of
     alternatives and ends (``^/catalog/section7(/|$)``), read without sre's parser; None for
     anything else, which then goes the general way. Rule sets hold thousands of these, and sre's
@@ -467,9 +468,9 @@ def literal_texts(source: str, limit: int = 16) -> Optional[Tuple[Tuple[str, int
     return texts if texts and all(t for t, _ in texts) else None
 
 
-def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> Optional[Tuple[List[Tuple[str, int]], int]]:
+def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> tuple[list[tuple[str, int]], int] | None:
     """Reads a sequence from src[i] up to ``|``, ``)`` or the end: (texts, where it stopped)."""
-    texts: List[Tuple[str, int]] = [("", OPEN)]
+    texts: list[tuple[str, int]] = [("", OPEN)]
     ended = False
     n = len(src)
     while i < n:
@@ -487,7 +488,7 @@ def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> Optional[Tu
                 return None
             else:
                 i += 1
-            grown: List[Tuple[str, int]] = []
+            grown: list[tuple[str, int]] = []
             while True:
                 sub = _literal_seq(src, i, limit)
                 if sub is None:
@@ -528,7 +529,7 @@ def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> Optional[Tu
     return texts, i
 
 
-def _plain_regex(pattern: Any) -> Optional[Tuple[int, str]]:
+def _plain_regex(pattern: Any) -> tuple[int, str] | None:
     """(PREFIX or CONTAINS, literal) when a regex is just literal text, else None."""
     if not isinstance(pattern, str):
         return None
@@ -557,7 +558,7 @@ def glob_regex(pattern: str) -> str:
     return r"\A(?:" + "".join(out) + r")\Z"
 
 
-def _all(parts: List[T]) -> T:
+def _all(parts: list[T]) -> T:
     if not parts:
         return TRUE
     if len(parts) == 1:
@@ -565,7 +566,7 @@ def _all(parts: List[T]) -> T:
     return T(Op.AND, kids=tuple(parts))
 
 
-def _flatten(t: T, out: List[Node]) -> None:
+def _flatten(t: T, out: list[Node]) -> None:
     i = len(out)
     out.append((0, 0, 0, 0, None))  # placeholder until the subtree's end is known
     for kid in t.kids:

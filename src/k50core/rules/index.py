@@ -43,7 +43,8 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import defaultdict
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, cast
+from collections.abc import Sequence
+from typing import NamedTuple, cast
 
 from .opcodes import Op
 
@@ -59,33 +60,33 @@ IP_END = {4: 1 << 32, 6: 1 << 128}
 # A key: (EXACT | LOWER | HOST, slots, values), (PREFIX | WHOLE, slot, text), (IP, slot, (version, first, last))
 # or (NOT_IN, slot, excluded strings).
 # WHOLE is a regex alternative ending in ``$`` / ``\Z``: the value is the text, or the text and "\n".
-Key = Tuple[int, object, object]
-Option = Tuple[Key, ...]
-Segments = Tuple[Tuple[int, Tuple[int, ...]], ...]   # (range start, rules) sorted; a gap has no rules
+Key = tuple[int, object, object]
+Option = tuple[Key, ...]
+Segments = tuple[tuple[int, tuple[int, ...]], ...]   # (range start, rules) sorted; a gap has no rules
 
 
 class RuleIndex(NamedTuple):
     """What the matchers probe (both builds read this same structure)."""
-    signatures: Tuple[Tuple[int, Tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST | NOT_IN, slots)
-    hashed: Dict[Tuple[int, Tuple[str, ...]], Tuple[int, ...]]   # (signature id, values) -> rules
-    prefixes: Dict[int, Dict[str, Tuple[int, ...]]]               # slot -> {literal prefix: rules}
-    wholes: Dict[int, Dict[str, Tuple[int, ...]]]                 # slot -> {text the value is (+ "\n"): rules}
-    networks: Dict[int, Tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
-    defaults: Dict[int, Tuple[int, ...]] = {}                    # NOT_IN signature id -> rules (a value not hashed)
+    signatures: tuple[tuple[int, tuple[int, ...]], ...]          # by id: (EXACT | LOWER | HOST | NOT_IN, slots)
+    hashed: dict[tuple[int, tuple[str, ...]], tuple[int, ...]]   # (signature id, values) -> rules
+    prefixes: dict[int, dict[str, tuple[int, ...]]]               # slot -> {literal prefix: rules}
+    wholes: dict[int, dict[str, tuple[int, ...]]]                 # slot -> {text the value is (+ "\n"): rules}
+    networks: dict[int, tuple[Segments, Segments]]               # slot -> (IPv4, IPv6) segments
+    defaults: dict[int, tuple[int, ...]] = {}                    # NOT_IN signature id -> rules (a value not hashed)
 
 
-def _string_keys(kind: int, slot: int, values: object) -> Optional[List[Key]]:
+def _string_keys(kind: int, slot: int, values: object) -> list[Key] | None:
     if not all(type(v) is str for v in values):  # type: ignore[attr-defined]
         return None
     return [(kind, (slot,), (v,)) for v in sorted(values)]  # type: ignore[call-overload]
 
 
-def _ip_keys(slot: int, v4: Sequence[Tuple[int, int]], v6: Sequence[Tuple[int, int]]) -> List[Key]:
-    keys: List[Key] = [(IP, slot, (4, a, b)) for a, b in v4]
+def _ip_keys(slot: int, v4: Sequence[tuple[int, int]], v6: Sequence[tuple[int, int]]) -> list[Key]:
+    keys: list[Key] = [(IP, slot, (4, a, b)) for a, b in v4]
     return keys + [(IP, slot, (6, a, b)) for a, b in v6]
 
 
-def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
+def clause_keys(slot: int, node: tuple) -> list[Key] | None:
     """Keys of one value test at ``slot`` (one must hold if the test does), or None.
 
     An empty list means the test never holds (``$in: []``). Each rule here
@@ -128,13 +129,13 @@ def clause_keys(slot: int, node: tuple) -> Optional[List[Key]]:
     return None
 
 
-def _not_in_key(slot: int, values: object) -> Optional[List[Key]]:
+def _not_in_key(slot: int, values: object) -> list[Key] | None:
     """A NOT_IN key for a test that fails when a str value is one of ``values`` (None: no such str)."""
     excluded = tuple(sorted(v for v in values if type(v) is str))  # type: ignore[attr-defined]
     return [(NOT_IN, slot, excluded)] if excluded else None
 
 
-def negated_keys(slot: int, nodes: Sequence[tuple], t: int) -> Optional[List[Key]]:
+def negated_keys(slot: int, nodes: Sequence[tuple], t: int) -> list[Key] | None:
     """NOT_IN keys of ``NOT(test)`` when the test is one equality or ``$in`` (node t the test)."""
     if nodes[t][3] != t + 1:  # more than one node: not a single test
         return None
@@ -146,16 +147,16 @@ def negated_keys(slot: int, nodes: Sequence[tuple], t: int) -> Optional[List[Key
     return None
 
 
-def _shortest(prefixes: Sequence[str]) -> List[str]:
+def _shortest(prefixes: Sequence[str]) -> list[str]:
     """The prefixes no other one of them starts ("/a" covers "/a/"): fewer lists to merge."""
-    out: List[str] = []
+    out: list[str] = []
     for p in sorted(set(prefixes)):  # a string sorts right after its prefixes
         if not out or not p.startswith(out[-1]):
             out.append(p)
     return out
 
 
-def _kids(nodes: Sequence[tuple], i: int) -> List[int]:
+def _kids(nodes: Sequence[tuple], i: int) -> list[int]:
     out, c = [], i + 1
     for _ in range(nodes[i][2]):
         out.append(c)
@@ -163,7 +164,7 @@ def _kids(nodes: Sequence[tuple], i: int) -> List[int]:
     return out
 
 
-def _conjuncts(nodes: Sequence[tuple], i: int) -> List[int]:
+def _conjuncts(nodes: Sequence[tuple], i: int) -> list[int]:
     """The clauses ANDed at node i (nested ANDs flattened)."""
     if nodes[i][0] != Op.AND:
         return [i]
@@ -186,10 +187,10 @@ def _key_weight(key: Key) -> float:
     return _WEIGHT[key[0]]
 
 
-def options(nodes: Sequence[tuple], i: int) -> List[Option]:
+def options(nodes: Sequence[tuple], i: int) -> list[Option]:
     """Every key set that indexes the condition at node i (one must hold for it to)."""
-    found: List[Option] = []
-    exact_by_slot: Dict[int, Option] = {}
+    found: list[Option] = []
+    exact_by_slot: dict[int, Option] = {}
     for c in _conjuncts(nodes, i):
         op = nodes[c][0]
         if op == Op.FALSE:
@@ -223,9 +224,9 @@ def options(nodes: Sequence[tuple], i: int) -> List[Option]:
     return found
 
 
-def _composite(exact_by_slot: Dict[int, Option]) -> Optional[Option]:
+def _composite(exact_by_slot: dict[int, Option]) -> Option | None:
     """One key per combination of values of up to three EXACT clauses on different paths."""
-    chosen: List[Tuple[int, Option]] = []
+    chosen: list[tuple[int, Option]] = []
     size = 1
     for slot, keys in sorted(exact_by_slot.items(), key=lambda kv: (len(kv[1]), kv[0])):
         if len(chosen) == MAX_COMPOSITE_SLOTS or size * len(keys) > MAX_COMPOSITE_KEYS:
@@ -240,9 +241,9 @@ def _composite(exact_by_slot: Dict[int, Option]) -> Optional[Option]:
     return tuple((EXACT, slots, values) for values in combos)
 
 
-def _choose(per_rule: List[List[Option]]) -> List[Optional[Option]]:
+def _choose(per_rule: list[list[Option]]) -> list[Option | None]:
     """Each rule's cheapest option: the fewest other rules sharing its keys, weighted by kind."""
-    share: Dict[Key, int] = defaultdict(int)
+    share: dict[Key, int] = defaultdict(int)
     for opts in per_rule:
         for key in {k for o in opts for k in o}:
             share[key] += 1
@@ -250,10 +251,10 @@ def _choose(per_rule: List[List[Option]]) -> List[Optional[Option]]:
             for opts in per_rule]
 
 
-def _segments(ranges: List[Tuple[int, int, int]], end: int, demoted: Set[int]) -> Segments:
+def _segments(ranges: list[tuple[int, int, int]], end: int, demoted: set[int]) -> Segments:
     """Disjoint segments covering the ranges (first, last, rule), each with its rules."""
     points = sorted({a for a, _, _ in ranges} | {b + 1 for _, b, _ in ranges if b + 1 < end})
-    covering: List[Set[int]] = [set() for _ in points]
+    covering: list[set[int]] = [set() for _ in points]
     for first, last, rule in ranges:
         k0 = bisect.bisect_left(points, first)
         k1 = bisect.bisect_left(points, last + 1) if last + 1 < end else len(points)
@@ -265,16 +266,16 @@ def _segments(ranges: List[Tuple[int, int, int]], end: int, demoted: Set[int]) -
     return tuple((p, tuple(sorted(rs))) for p, rs in zip(points, covering))
 
 
-def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List[int]]:
+def build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list[int]]:
     """(index, residual rules) for ``Matcher``; compiled once when a rule set loads."""
     chosen = _choose([options(nodes, r) for r in roots])
     always = [rule for rule, option in enumerate(chosen) if option is None]
-    sig_ids: Dict[Tuple[int, Tuple[int, ...]], int] = {}
-    hashed: Dict[Tuple[int, Tuple[str, ...]], List[int]] = defaultdict(list)
-    prefixes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
-    wholes: Dict[int, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
-    ranges: Dict[Tuple[int, int], List[Tuple[int, int, int]]] = defaultdict(list)
-    excluding: Dict[int, Dict[int, List[Tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
+    sig_ids: dict[tuple[int, tuple[int, ...]], int] = {}
+    hashed: dict[tuple[int, tuple[str, ...]], list[int]] = defaultdict(list)
+    prefixes: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    wholes: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    ranges: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+    excluding: dict[int, dict[int, list[tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
     for rule, option in enumerate(chosen):
         for kind, where, what in option or ():
             if kind == NOT_IN:
@@ -284,13 +285,13 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
             elif kind == WHOLE:
                 wholes[where][what].append(rule)  # type: ignore[index]
             elif kind == IP:
-                version, first, last = cast(Tuple[int, int, int], what)
+                version, first, last = cast(tuple[int, int, int], what)
                 ranges[where, version].append((first, last, rule))  # type: ignore[index]
             else:
                 sig = sig_ids.setdefault((kind, where), len(sig_ids))  # type: ignore[arg-type]
                 hashed[sig, what].append(rule)  # type: ignore[index]
-    demoted: Set[int] = set()
-    defaults: Dict[int, Tuple[int, ...]] = {}
+    demoted: set[int] = set()
+    defaults: dict[int, tuple[int, ...]] = {}
     for slot, by_rule in sorted(excluding.items()):
         # a value draws the rules one of whose NOT_IN keys on this path does not exclude it
         values = sorted({x for sets in by_rule.values() for excluded in sets for x in excluded})
@@ -301,7 +302,7 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
         defaults[sig] = tuple(sorted(by_rule))
         for x in values:
             hashed[sig, (x,)] = [r for r, sets in by_rule.items() if any(x not in e for e in sets)]
-    networks: Dict[int, Tuple[Segments, Segments]] = {}
+    networks: dict[int, tuple[Segments, Segments]] = {}
     for slot in sorted({s for s, _ in ranges}):
         networks[slot] = (_segments(ranges.get((slot, 4), []), IP_END[4], demoted),
                           _segments(ranges.get((slot, 6), []), IP_END[6], demoted))
@@ -318,13 +319,13 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> Tuple[RuleIndex, List
     return index, always
 
 
-def _unique(rules: List[int]) -> Tuple[int, ...]:
+def _unique(rules: list[int]) -> tuple[int, ...]:
     return tuple(sorted(set(rules)))
 
 
-def describe(index: RuleIndex, always: Sequence[int], nrules: int) -> Dict[str, int]:
+def describe(index: RuleIndex, always: Sequence[int], nrules: int) -> dict[str, int]:
     """How many rules each kind of index holds, and how many are residual (for reports)."""
-    kinds: Dict[str, Set[int]] = defaultdict(set)
+    kinds: dict[str, set[int]] = defaultdict(set)
     for (sig, _values), rules in list(index.hashed.items()) + [((s, ()), r) for s, r in index.defaults.items()]:
         kind, slots = index.signatures[sig]
         name = "composite" if len(slots) > 1 else KIND_NAMES[kind]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, List, Optional, Tuple
+from collections.abc import Iterable
 
-Range = Tuple[int, int]
-Ranges = Tuple[Tuple[Range, ...], Tuple[Range, ...]]  # (IPv4, IPv6), sorted, merged
+Range = tuple[int, int]
+Ranges = tuple[tuple[Range, ...], tuple[Range, ...]]  # (IPv4, IPv6), sorted, merged
 
 
-def ip_to_int(value: object) -> Optional[Tuple[int, int]]:
+def ip_to_int(value: object) -> tuple[int, int] | None:
     """(version, integer) of an IP address string, or None.
 
     IPv4-mapped IPv6 (``::ffff:1.2.3.4``) counts as IPv4. Zone ids and IPv4
@@ -25,7 +25,7 @@ def ip_to_int(value: object) -> Optional[Tuple[int, int]]:
     return ip.version, int(ip)
 
 
-def parse_network(text: str) -> Tuple[int, int, int]:
+def parse_network(text: str) -> tuple[int, int, int]:
     """(version, first, last) of a CIDR or a single address; ValueError if bad."""
     if not isinstance(text, str):
         raise ValueError(f"expected an IP network as a string, got {type(text).__name__}")
@@ -49,8 +49,8 @@ def looks_like_network(text: object) -> bool:
     )
 
 
-def merge(networks: Iterable[Tuple[int, int, int]]) -> Ranges:
-    out: List[List[Range]] = [[], []]
+def merge(networks: Iterable[tuple[int, int, int]]) -> Ranges:
+    out: list[list[Range]] = [[], []]
     for version, first, last in sorted(networks):
         bucket = out[0 if version == 4 else 1]
         if bucket and first <= bucket[-1][1] + 1:

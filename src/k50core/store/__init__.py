@@ -5,7 +5,7 @@ from .base import LeaseRow, Store, lease_key, migrations, row_of
 from .sqlite import SQLiteStore
 
 
-def open_store(target: "str | Store") -> Store:
+def open_store(target: str | Store) -> Store:
     """A store from a path (SQLite), ``sqlite:///path`` or ``postgresql://…``; a Store passes through."""
     if isinstance(target, Store):
         return target

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -23,9 +24,9 @@ class LeaseRow(NamedTuple):
     lease: str
     pool: str
     number: str
-    visitor_id: Optional[str]
-    session_id: Optional[str]
-    rule: Optional[str]
+    visitor_id: str | None
+    session_id: str | None
+    rule: str | None
     start: float
     last: float
     ends: float
@@ -39,7 +40,7 @@ def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
                     e.start, e.last, e.end, e.shared)
 
 
-def _event_row(e: LeaseEvent, holder: bool) -> Tuple[Any, ...]:
+def _event_row(e: LeaseEvent, holder: bool) -> tuple[Any, ...]:
     """row_of(e, holder) as the statements' parameters, without the LeaseRow in between (a busy
     site's log is mostly renewals, each a row here)."""
     if holder:  # LeaseEvent is (event, pool, number, visitor_id, session_id, rule, start, last, end, shared, lease)
@@ -48,13 +49,13 @@ def _event_row(e: LeaseEvent, holder: bool) -> Tuple[Any, ...]:
             e.last, e.end, e.shared)
 
 
-def coalesced(events: Iterable[LeaseEvent]) -> List[LeaseEvent]:
+def coalesced(events: Iterable[LeaseEvent]) -> list[LeaseEvent]:
     """The lease log with each joiner's returns to a shared lease folded into one event with the
     latest times, at the place of the first: the stored row keeps the greatest times anyway, so
     only the last of them changes it. Renewals pass as they are: a batch folds each lease's rows
     (see _Batch) and the core already logs one renewal per lease between drains."""
-    out: List[LeaseEvent] = []
-    at: Dict[Tuple[Any, ...], int] = {}
+    out: list[LeaseEvent] = []
+    at: dict[tuple[Any, ...], int] = {}
     for e in events:
         if e.event != "share":
             out.append(e)
@@ -90,11 +91,11 @@ class _Batch:
     after another (a busy shared number is hundreds of joins of one lease in a batch)."""
 
     def __init__(self) -> None:
-        self.leases: Dict[Tuple[bool, bool], List[Tuple[Any, ...]]] = {}
-        self.joins: List[Tuple[Any, ...]] = []
-        self._at: Dict[Tuple[Any, ...], int] = {}
+        self.leases: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
+        self.joins: list[tuple[Any, ...]] = []
+        self._at: dict[tuple[Any, ...], int] = {}
 
-    def lease(self, r: Tuple[Any, ...], ended: bool, activity: bool) -> None:
+    def lease(self, r: tuple[Any, ...], ended: bool, activity: bool) -> None:
         """Add a row: a LeaseRow, or a tuple of its fields in order."""
         rows = self.leases.setdefault((ended, activity), [])
         key = (ended, activity, r[0])
@@ -109,7 +110,7 @@ class _Batch:
                    max(old[7], r[7]) if activity else old[7], r[8] if ended else max(old[8], r[8]),
                    old[9] or r[9])
 
-    def join(self, lease: str, visitor: Optional[str], session: Optional[str], at: float) -> None:
+    def join(self, lease: str, visitor: str | None, session: str | None, at: float) -> None:
         if not visitor:
             return
         key = ("join", lease, visitor)
@@ -122,7 +123,7 @@ class _Batch:
             self.joins[i] = (lease, visitor, old[2], at, lease, visitor)
 
 
-def _period(since: float, until: float) -> Tuple[List[str], List[Any]]:
+def _period(since: float, until: float) -> tuple[list[str], list[Any]]:
     """The export's conditions on a call's start: [since, until), no upper bound when until is
     infinite (a stored call is always in an export that asks for everything, whatever its time)."""
     where, args = ["c.started_at >= ?"], [since]
@@ -137,7 +138,7 @@ def lease_key(pool: str, number: str, start: float, lease: str) -> str:
     return f"{pool}:{number}:{round(start * 1000)}:{lease}"
 
 
-def migrations() -> List[Tuple[int, str]]:
+def migrations() -> list[tuple[int, str]]:
     """(version, SQL) of every migration shipped in the package, in order."""
     found = []
     for item in resources.files(__package__).joinpath("migrations").iterdir():
@@ -201,7 +202,7 @@ class Store:
         return current
 
     # -- the lease log ------------------------------------------------------------------
-    def save_starts(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], durable: bool = False,
+    def save_starts(self, starts: Sequence[tuple[dict[str, Any], LeaseRow]], durable: bool = False,
                     replayed: bool = False) -> None:
         """New leases with the visits that started (or joined) them, in one transaction.
 
@@ -210,14 +211,14 @@ class Store:
         holder of a lease another worker's join stored first) and change no time."""
         self.save_writes(starts, (), durable, replayed)
 
-    def save_start(self, visit: Dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
+    def save_start(self, visit: dict[str, Any], lease: LeaseRow, durable: bool = False) -> None:
         self.save_starts([(visit, lease)], durable)
 
     def save_events(self, events: Iterable[LeaseEvent]) -> int:
         """Starts, renewals, shared joins and ends from the engine's lease log; returns how many rows."""
         return self.save_writes((), events)
 
-    def save_writes(self, starts: Sequence[Tuple[Dict[str, Any], LeaseRow]], events: Iterable[LeaseEvent],
+    def save_writes(self, starts: Sequence[tuple[dict[str, Any], LeaseRow]], events: Iterable[LeaseEvent],
                     durable: bool = False, replayed: bool = False) -> int:
         """Lease starts with their visits, then lease log events, in one transaction: all of it is
         stored or none (a caller that retries after a failure cannot store anything twice or
@@ -255,7 +256,7 @@ class Store:
                 self._write(cur, log)
         return len(folded)
 
-    def _write(self, cur: Any, batch: "_Batch", missing_only: bool = False) -> None:
+    def _write(self, cur: Any, batch: _Batch, missing_only: bool = False) -> None:
         """A batch in a few statements (each run over all its rows in the driver, not in Python):
         lease upserts, the ends of leases cut short after them, then the joins, which look for
         their lease's holder. ``missing_only``: leases the store has already stay as they are."""
@@ -288,7 +289,7 @@ class Store:
             "session_id = COALESCE(leases.session_id, excluded.session_id), "
             "rule = COALESCE(leases.rule, excluded.rule)")
 
-    def leases_of(self, number: str, since: float, until: float) -> List[LeaseRow]:
+    def leases_of(self, number: str, since: float, until: float) -> list[LeaseRow]:
         """Leases of a number that were alive at some point in [since, until], oldest first."""
         cur = self.conn.cursor()
         cur.execute(self._sql(
@@ -296,14 +297,14 @@ class Store:
             "WHERE number = ? AND start <= ? AND ends >= ? ORDER BY start"), (number, until, since))
         return [LeaseRow._make((*row[:9], bool(row[9]))) for row in cur.fetchall()]
 
-    def joins_of(self, lease: str) -> List[Tuple[str, Optional[str], float]]:
+    def joins_of(self, lease: str) -> list[tuple[str, str | None, float]]:
         """(visitor_id, session_id, when) of everyone who joined a shared lease."""
         cur = self.conn.cursor()
         cur.execute(self._sql("SELECT visitor_id, session_id, at FROM lease_joins WHERE lease = ? ORDER BY at"),
                     (lease,))
         return [tuple(r) for r in cur.fetchall()]
 
-    def visit_of(self, lease: str, visitor: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    def visit_of(self, lease: str, visitor: str | None = None) -> dict[str, Any] | None:
         """The stored attributes of the visit that started (or, with ``visitor``, joined) a lease."""
         cur = self.conn.cursor()
         key = lease if visitor is None else f"{lease}+{visitor}"
@@ -312,7 +313,7 @@ class Store:
         return json.loads(row[0]) if row else None
 
     # -- calls and attributions -------------------------------------------------------
-    def saved_attribution(self, call_id: str) -> Optional[Dict[str, Any]]:
+    def saved_attribution(self, call_id: str) -> dict[str, Any] | None:
         cur = self.conn.cursor()
         cur.execute(self._sql(
             "SELECT status, lease, visitor_id, session_id, pool, rule, likelihood, repeat_of, candidates, attributes, "
@@ -326,7 +327,7 @@ class Store:
         out["more_candidates"] = int(row[10] or 0)
         return out
 
-    def first_call_of(self, caller: str, before: float, call_id: str) -> Optional[str]:
+    def first_call_of(self, caller: str, before: float, call_id: str) -> str | None:
         """The caller's first recorded call before this one, if any."""
         cur = self.conn.cursor()
         cur.execute(self._sql(
@@ -335,7 +336,7 @@ class Store:
         row = cur.fetchone()
         return row[0] if row else None
 
-    def save_call(self, call: Dict[str, Any], attribution: Dict[str, Any]) -> bool:
+    def save_call(self, call: dict[str, Any], attribution: dict[str, Any]) -> bool:
         """The call and its attribution, durably, once: False if this call_id was already recorded."""
         with self.transaction():
             cur = self.conn.cursor()
@@ -357,7 +358,7 @@ class Store:
             add_report_call(self, cur, call, a)
         return True
 
-    def calls(self, since: float = 0.0, until: float = float("inf")) -> List[Dict[str, Any]]:
+    def calls(self, since: float = 0.0, until: float = float("inf")) -> list[dict[str, Any]]:
         """Recorded calls that started in [since, until), oldest first, with their attribution status."""
         where, args = _period(since, until)
         cur = self.conn.cursor()
@@ -368,8 +369,8 @@ class Store:
         keys = ("call_id", "number", "caller", "started_at", "duration_seconds", "answered", "received_at", "status")
         return [dict(zip(keys, row[:5] + (bool(row[5]),) + row[6:])) for row in cur.fetchall()]
 
-    def calls_page(self, since: float = 0.0, until: float = float("inf"), status: Optional[str] = None,
-                   after: Optional[Tuple[float, str]] = None, limit: int = 100) -> List[Dict[str, Any]]:
+    def calls_page(self, since: float = 0.0, until: float = float("inf"), status: str | None = None,
+                   after: tuple[float, str] | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Up to ``limit`` calls started in [since, until) (optionally of one ``status``), after the
         ``(started_at, call_id)`` key ``after``, oldest first, with their attribution: an export page."""
         where, args = _period(since, until)
@@ -403,7 +404,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,7 +21,8 @@ import math
 import os
 import secrets
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("k50core.store")
 
-Start = Tuple[Dict[str, Any], "LeaseRow"]  # (the visit, its lease row), as Store.save_starts takes them
+Start = tuple[dict[str, Any], "LeaseRow"]  # (the visit, its lease row), as Store.save_starts takes them
 ROTATE_BYTES = 4 << 20  # a busy journal moves to a new file at this size; stored files are removed
 
 
@@ -63,13 +64,13 @@ class StartJournal:
         self.db_path = db_path
         self.pid = os.getpid()
         self.prefix = f"{os.path.abspath(db_path)}.starts-{self.pid}-{secrets.token_hex(3)}-"
-        self._files: List[_File] = []
-        self._order: Deque[List[Any]] = deque()  # [file or None (not journaled), count], oldest first
+        self._files: list[_File] = []
+        self._order: deque[list[Any]] = deque()  # [file or None (not journaled), count], oldest first
         self._made = 0
-        self.read_at: Dict[str, Tuple[int, int]] = {}  # other processes' journals: (inode, bytes read), see catch_up
+        self.read_at: dict[str, tuple[int, int]] = {}  # other processes' journals: (inode, bytes read), see catch_up
         self._new_file()
 
-    def reopened(self) -> "StartJournal":
+    def reopened(self) -> StartJournal:
         """This journal for a forked child: files of its own (the parent's stay the parent's: one
         process emptying a file it shares would drop the other's lines)."""
         for f in self._files:
@@ -162,7 +163,7 @@ class StartJournal:
             pass
 
 
-def _line(visit: Dict[str, Any], row: "LeaseRow") -> bytes:
+def _line(visit: dict[str, Any], row: LeaseRow) -> bytes:
     """One start as a line of JSON (orjson: a tenth of the stdlib encoder's time, and bytes already)."""
     return orjson.dumps([visit, [row.lease, row.pool, row.number, row.visitor_id, row.session_id, row.rule,
                                  row.start, row.last, row.ends, row.shared]]) + b"\n"
@@ -179,14 +180,14 @@ def _remove(f: _File) -> None:
         os.close(f.fd)
 
 
-def journals(db_path: str) -> List[str]:
+def journals(db_path: str) -> list[str]:
     """The journal files of the store at ``db_path`` (one directory listing)."""
     folder, base = os.path.split(os.path.abspath(db_path))
     prefix = base + ".starts-"
     return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.startswith(prefix))
 
 
-def recover(db_path: str, store: "Store", paths: Optional[List[str]] = None) -> int:
+def recover(db_path: str, store: Store, paths: list[str] | None = None) -> int:
     """Replay into ``store`` every journal of ``db_path`` that no live process holds, then remove
     it; returns how many starts were replayed. A line that cannot be read (cut short, edited) is
     logged and skipped; a store that fails leaves the file for the next try."""
@@ -217,7 +218,7 @@ def recover(db_path: str, store: "Store", paths: Optional[List[str]] = None) -> 
     return replayed
 
 
-def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
+def catch_up(db_path: str, store: Store, own: StartJournal) -> int:
     """Put into ``store`` now what the other processes on ``db_path`` have journaled and not yet
     stored (they store it within a second; a call attributed meanwhile needs it at once); the
     journals of dead processes are recovered. ``own`` remembers how far each file was read, so
@@ -229,7 +230,7 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
     if not others:  # the usual case, one process: a directory listing and done
         return 0
     recover(db_path, store, others)
-    starts: List[Start] = []
+    starts: list[Start] = []
     for path in others:
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -252,7 +253,7 @@ def catch_up(db_path: str, store: "Store", own: "StartJournal") -> int:
 
 
 def _read_from(fd: int, offset: int) -> bytes:
-    chunks: List[bytes] = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.pread(fd, 1 << 20, offset)
         if not chunk:
@@ -261,7 +262,7 @@ def _read_from(fd: int, offset: int) -> bytes:
         offset += len(chunk)
 
 
-def _save(store: "Store", starts: List[Start], where: str, durable: bool) -> None:
+def _save(store: Store, starts: list[Start], where: str, durable: bool) -> None:
     """Replayed starts into the store, all at once; if that fails, one by one, skipping (and
     logging) a line the store refuses. If it refuses every one, the store itself is failing:
     raised, and the journal stays for the next try."""
@@ -283,7 +284,7 @@ def _save(store: "Store", starts: List[Start], where: str, durable: bool) -> Non
         raise first
 
 
-def _checked(visit: Any, row: Any) -> List[Any]:
+def _checked(visit: Any, row: Any) -> list[Any]:
     """The lease row of a journal line, after checking the line is one _line() writes: anything
     else (an edited or damaged file) raises ValueError, so one bad line cannot fail the batch."""
     if type(visit) is not dict or not _is_row(row):
@@ -310,14 +311,14 @@ def _is_row(row: Any) -> bool:
         and type(row[9]) is bool
 
 
-def _parse(data: bytes, path: str, complete_only: bool) -> Tuple[List[Start], int]:
+def _parse(data: bytes, path: str, complete_only: bool) -> tuple[list[Start], int]:
     """The starts in a journal's bytes, and how many bytes they took. A line that cannot be read
     is logged and skipped; with ``complete_only`` (a live process may be writing it) a last line
     without its newline is left for the next read."""
     from .base import LeaseRow
 
     end = data.rfind(b"\n") + 1 if complete_only else len(data)
-    starts: List[Start] = []
+    starts: list[Start] = []
     for number, raw in enumerate(data[:end].split(b"\n"), 1):
         if not raw.strip():
             continue

@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional, Tuple
 
 from .base import Store
 
@@ -33,7 +33,7 @@ class SQLiteStore(Store):
         self.path = path
         self.persistent = path != ":memory:" and not path.startswith("file::memory:")
         self._lock = threading.RLock()
-        self._checkpointer: Optional[Tuple[threading.Event, threading.Thread]] = None
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         super().__init__(conn)
 
     def greatest(self, a: str, b: str) -> str:
