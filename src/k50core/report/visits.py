@@ -137,6 +137,7 @@ def _rows(counts: Counter, returned: list[tuple[float, str, str, int]]) -> list[
     for r, kind, dims, n in returned:
         out[(r, kind, dims)] += n
     encoded: dict[tuple[str, tuple[str | None, ...]], str] = {}
+    singles: dict[tuple[str, str], str] = {}
     for (hour, values, number), n in counts.items():
         named = dict(zip(VISIT_ORDER, values))
         day = float(hour - hour % 86400)
@@ -150,9 +151,11 @@ def _rows(counts: Counter, returned: list[tuple[float, str, str, int]]) -> list[
         for name in SINGLE:
             value = number if name == "number" else named[name]
             if value is not None:
-                dims = _dims_json({name: value})
-                out[(float(hour), name, dims)] += n
-                out[(day, name + DAILY, dims)] += n
+                single = singles.get((name, value))
+                if single is None:  # (one key: nothing to sort; most values repeat across sessions)
+                    single = singles[(name, value)] = orjson.dumps({name: value}).decode()
+                out[(float(hour), name, single)] += n
+                out[(day, name + DAILY, single)] += n
         full = _dims_json({**named, "number": number})  # every dimension together (bounded: storage.py)
         out[(float(hour), ALL, full)] += n
         out[(day, ALL + DAILY, full)] += n
