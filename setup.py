@@ -32,4 +32,7 @@ if not os.environ.get("K50CORE_NO_EXTENSIONS"):
         },
     )
 
-setup(ext_modules=ext_modules)
+# Each variant builds in a folder of its own: setuptools reuses a built module it finds newer than its
+# sources, and the switch changes no source, so one folder would hand a rebuild the other variant.
+variant = "build/no-cpython-tricks" if os.environ.get("K50CORE_NO_CPYTHON_TRICKS") == "1" else "build"
+setup(ext_modules=ext_modules, options={"build": {"build_base": variant}})
