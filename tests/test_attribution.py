@@ -262,9 +262,9 @@ def test_an_ambiguous_call_keeps_the_likeliest_candidates_and_counts_the_rest(bu
             e.assign(visit(f"v{i:02d}"), now=1000 + i)
         got = e.attribute(call("c1", "+74950000001", 1070), now=1080)
         assert got.status == "ambiguous" and len(got.candidates) == kept and got.more_candidates == 60 - kept
-        expected = [f"v{i:02d}" for i in range(59, 0, -1)] + ["v00"]   # the holder's own weight is discounted
+        expected = [f"v{i:02d}" for i in range(59, 0, -1)] + ["v00"]   # the latest visit first: the holder last
         assert [c.visitor_id for c in got.candidates] == expected[:kept] and got.visitor_id == "v59"
-        assert sum(c.likelihood for c in got.candidates) <= 0.97 + 1e-3
+        assert sum(c.likelihood for c in got.candidates) <= 0.97 + kept * 5e-5   # each rounded to 4 places
         stored = e.store.saved_attribution("c1")
         assert len(stored["candidates"]) == kept and stored["more_candidates"] == 60 - kept
         again = e.attribute(call("c1", "+74950000001", 1070), now=1090)     # a retried webhook: as recorded

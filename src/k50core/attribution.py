@@ -22,33 +22,22 @@ from .config.model import Config, Pool
 from .config.phones import normalise
 from .config.schema import CALL_STATUSES
 from .errors import Error
+from .intent.recency import PRIOR_MATCHED, RecencyModel
 from .store.base import LeaseRow, Store
 
 STATUSES = CALL_STATUSES  # what a call can be: one list, which the config checks against too
 _CALL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
-# Likelihoods calibrated against the simulator (k50core.simulate, see tests/test_simulate.py):
-# a covered unshared lease is nearly always right (99.5% in simulation); a late call
-# barely less (the number cools down before anyone else gets it), the less so the later
-# it comes; shared numbers split between everyone shown them.
-P_MATCHED = 0.97
+# A covered unshared lease is right unless an earlier holder of the number called late: how often, is
+# learnt from the deployment's own leases and calls (k50core.intent.recency.LeaseRight; a prior of
+# P_MATCHED until it has some). A late call is right a little less often, the less so the later it comes
+# (late calls are right 91-100% of the time in simulation, more in a roomy pool).
+P_MATCHED = PRIOR_MATCHED
 P_LATE_AT_END = 0.95
 LATE_DECAY = 0.02       # a late call at the very end of the late window: P_LATE_AT_END x (1 - LATE_DECAY)
-# (Late calls are right 91-100% of the time in simulation, more in a roomy pool.)
-# A shared lease's last activity counts every holder's heartbeats, so it overstates its
-# first holder's recency; and the pool shares its least recently active number, whose
-# first holder has mostly left. So the first holder's weight is discounted once others joined.
-SHARED_OWNER_WEIGHT = 0.02
-# Candidates' weights fall as exp(-(t - seen) / (AMBIGUOUS_SCALE x hold)): the caller is
-# mostly the one still on the page, so recency counts on the scale of a visit, not of the hold.
-AMBIGUOUS_SCALE = 0.2
-# The weights (recency times the signals' ratios, see k50core.intent.signals) are sharpened by this
-# power before they are shared out: the ratios are set conservatively, and the likeliest candidate
-# is right more often than its plain share says (fitted on the simulator with and without intents;
-# tests/test_simulate.py checks every well-filled likelihood bin within 3 points). On traffic whose
-# callers often ring well after leaving (benchmarks/traffic_b.py), a badly overfull pool without
-# intents is over-confident still: recency's scale is a constant, not learnt.
-AMBIGUOUS_SHARPNESS = 1.25
+# A shared number's candidates are ranked, and their likelihoods shared out, by a posterior: each
+# candidate's recency (how long before the call its visit began, as a likelihood ratio learnt from this
+# deployment's own calls: k50core.intent.recency) times the other signals' ratios (k50core.intent.signals).
 
 # What a call may claim (a 422 beyond): it started at most MAX_CALL_AGE before it is reported (a CDR
 # import of the last year, with room) and at most MAX_CALL_AHEAD after (a telephony clock or zone
@@ -169,6 +158,7 @@ class Attributor:
                 self.rule_of.setdefault(r.pool, r.name)
         self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
         self.max_candidates = config.attribution.max_candidates
+        self.signals.late_seconds = max([float(p.late_seconds) for p in config.pools.values()] + [0.0]) or 1800.0
         self.skew = config.attribution.clock_skew_seconds
 
     def attribute(self, call: dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:
@@ -200,9 +190,11 @@ class Attributor:
             # stamped a little before its lease began: the telephony's clock is behind the web's, or it
             # dropped the fraction of a second (`date +%s`); within the tolerance the call is that lease's
             covering = [r for r in leases if t < r.start <= t + self.skew and t < r.ends]
+        if covering or any(r.ends <= t < r.ends + late_for for r in leases):
+            self.signals.refresh()  # a call a lease may explain: the learnt models, refitted now and then
         if covering:
             if len(covering) == 1 and not covering[0].shared:
-                return self._one(cid, "matched", covering[0], P_MATCHED)
+                return self._one(cid, "matched", covering[0], self.signals.p_matched())
             return self._ambiguous(cid, covering, t, call)
         ended = [r for r in leases if r.ends <= t < r.ends + late_for]
         if ended:
@@ -222,33 +214,36 @@ class Attributor:
 
     def _ambiguous(self, cid: str, leases: Sequence[LeaseRow], t: float,
                    call: dict[str, Any] | None = None) -> Attribution:
-        """Everyone shown the number then, ranked by recency (the one still on the page is likelier to
-        call) times the other signals' ratios (an intent just before the call, the caller's history,
-        a landline's region: see k50core.intent.signals): the first ``max_candidates`` of them kept,
-        the rest counted. Likelihoods are shares of everyone's weight, so the kept ones sum to less
-        than P_MATCHED when some were left out."""
+        """Everyone shown the number then, ranked by their posterior: recency (how long before the call
+        their visit began, k50core.intent.recency) times the other signals' ratios (an intent just
+        before the call, the caller's history, a landline's region: see k50core.intent.signals): the
+        first ``max_candidates`` of them kept, the rest counted. Likelihoods are each one's share of
+        everyone's weight times the chance that the caller is among them (as for a matched call:
+        ``Signals.p_matched``), so the kept ones sum to less than that when some were left out."""
         seen: list[tuple[str | None, str | None, str, float]] = []
-        prior: list[float] = []
+        began: list[float] = []   # when each candidate's visit began: the holder's lease, a joiner's (re)join
         for r in leases:
             joins = self.store.joins_of(r.lease)
             seen.append((r.visitor_id, r.session_id, r.lease, min(r.last, t)))
-            prior.append(SHARED_OWNER_WEIGHT if joins else 1.0)
+            began.append(r.start)
             seen.extend((v, s, r.lease, min(at, t)) for v, s, at in joins)
-            prior.extend(1.0 for _ in joins)
-        hold = max((self.pool_of[r.number].hold_seconds for r in leases if r.number in self.pool_of), default=900)
+            began.extend(at for _, _, at in joins)
+        recency = self.signals.recency or RecencyModel()
         ratios: Sequence[float] = [1.0] * len(seen)
-        if call is not None:  # an intent is its maker's activity: their own, not the holder's overstated one
+        if call is not None:  # an intent is shown as its maker's last activity (seen_at)
             ratios, intents = self.signals.ratios(call, seen, leases[0].number)
             for i, at in enumerate(intents):
                 if at is not None:
                     v, s, lease, was = seen[i]
-                    seen[i], prior[i] = (v, s, lease, max(was, min(at, t))), 1.0
-        weights = [(k * x * math.exp(-(t - at) / (AMBIGUOUS_SCALE * hold))) ** AMBIGUOUS_SHARPNESS
-                   for k, x, (_, _, _, at) in zip(prior, ratios, seen)]
+                    seen[i] = (v, s, lease, max(was, min(at, t)))
+        weights = [x * recency.ratio(t - b) for x, b in zip(ratios, began)]
         total = sum(weights) or 1.0
-        ranked = heapq.nsmallest(self.max_candidates, zip(seen, weights), key=lambda sw: (-sw[1], sw[0][0] or ""))
-        candidates = tuple(Candidate(v, s, lease, at, round(P_MATCHED * w / total, 4))
-                           for (v, s, lease, at), w in ranked)
+        # equal weights: the later visit first, then by visitor id (the same order on every worker)
+        ranked = heapq.nsmallest(self.max_candidates, zip(seen, weights, began),
+                                 key=lambda swb: (-swb[1], -swb[2], swb[0][0] or ""))
+        inside = self.signals.p_matched()  # the caller is among them unless an earlier holder called late
+        candidates = tuple(Candidate(v, s, lease, at, round(inside * w / total, 4))
+                           for (v, s, lease, at), w, _ in ranked)
         more = len(seen) - len(candidates)
         best = candidates[0]
         r = next(r for r in leases if r.lease == best.lease)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store.base import Store
+from .recency import LeaseRight, RecencyModel, fit_lease_right, fit_recency
 from .region import landline_place, same_place
 
 WINDOW = 600.0          # an intent this long before a call is not its intent
@@ -35,7 +36,7 @@ NOISE_RATE = 5e-5       # intents per second of an open page that lead to no cal
 HISTORY_RATIO = 500.0   # a repeat caller's earlier visitor: someone else with that history would be a misattribution
 REGION_MATCH = 3.0
 REGION_MISMATCH = 0.5
-REFIT_CALLS = 50        # the delay model is fitted again after this many calls to shared numbers
+REFIT_CALLS = 50        # the delay and recency models are fitted again after this many calls to shared numbers
 FIT_CALLS = 5000        # ... from this many of the latest matched calls
 
 
@@ -97,19 +98,36 @@ def fit(store: Store, until: float = float("inf"), calls: int = FIT_CALLS) -> De
 
 
 class Signals:
-    """The ratios for one call's candidates, read from the store; the delay model refitted as calls come."""
+    """The ratios for one call's candidates, read from the store; the delay and recency models refitted
+    as calls come."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.model: DelayModel | None = None
+        self.recency: RecencyModel | None = None
+        self.lease_right: LeaseRight | None = None
+        self.late_seconds = 1800.0   # the pools' longest late window (Attributor.configure sets it)
         self._uses = 0
         self.enabled = True
 
-    def delay_model(self) -> DelayModel:
-        """The model, fitted again every REFIT_CALLS uses (a fit reads the store: not per call)."""
+    def refresh(self) -> RecencyModel:
+        """Counts a call; every REFIT_CALLS of them the models are fitted again from the store (a fit
+        reads the store: not per call). Returns the recency model."""
         self._uses += 1
-        if self.model is None or self._uses >= REFIT_CALLS:
-            self.model, self._uses = fit(self.store), 0
+        if self.recency is None or self.lease_right is None or self._uses >= REFIT_CALLS:
+            self.model, self.recency = fit(self.store), fit_recency(self.store)
+            self.lease_right, self._uses = fit_lease_right(self.store, self.late_seconds), 0
+        return self.recency
+
+    def p_matched(self) -> float:
+        """The share of calls covered by a lease that its visitors made (see recency.LeaseRight), as
+        last fitted (the prior's before the first ``refresh``)."""
+        return (self.lease_right or LeaseRight()).share
+
+    def delay_model(self) -> DelayModel:
+        """The intent delay model as last fitted (fitted now when it never was)."""
+        if self.model is None:
+            self.model = fit(self.store)
         return self.model
 
     def ratios(self, call: dict[str, Any], seen: Sequence[tuple[str | None, str | None, str, float]],
