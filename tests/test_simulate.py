@@ -1,4 +1,5 @@
-"""The simulator: determinism, roomy and tiny pools, bots, the chart, the CLI, sizing and calibration.
+"""The simulator: determinism, roomy and tiny pools, bots, the chart, the CLI and sizing (the
+likelihoods' calibration: tests/test_calibration.py).
 
 Every run has a fixed seed, so these tests are not flaky; each can fail (the
 thresholds are the product's promises, not the values the runs happen to give).
@@ -9,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from k50core.cli import app
-from k50core.simulate import CallerModel, chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
-from k50core.simulate_callers import REGIONS
+from k50core.simulate import chart_svg, counts_as_right, peak_hours, simulate, smallest_pool, sweep
 from k50core.sizing import DEFAULT_DAILY_PROFILE, recommend
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -114,25 +114,6 @@ def test_recommend_is_within_ten_percent_of_the_simulated_smallest_pool(visits, 
     found, report = smallest_pool(0.95, lo, hi, visits_per_day=visits, avg_visit_minutes=minutes, days=1)
     assert report.peak_strict_accuracy >= 0.95 and report.peak_calls > 500
     assert abs(want - found) <= 0.1 * found, (want, found)
-
-
-INTENTS = CallerModel.with_intent_share(0.35, noise_share=0.02, landline_share=0.15, regions=REGIONS)
-
-
-@pytest.mark.parametrize("numbers, days, bins, callers", [(62, 1, 1, None), (92, 2, 1, None), (62, 1, 1, INTENTS),
-                                                           (40, 1, 2, INTENTS)])
-def test_likelihood_is_calibrated(numbers, days, bins, callers):
-    """A stressed pool (two thirds of the recommended size, or less: every status, many ambiguous
-    likelihoods) and the recommended one, without and with call intents, landline callers and
-    regions: in each bin with >= 50 calls the share of right calls is within 3 points of the bin's
-    mean likelihood."""
-    r = simulate(visits_per_day=3000, avg_visit_minutes=4, numbers=numbers, days=days, call_share=1.0, seed=0,
-                 callers=callers)
-    assert r.shares["ambiguous"] > 0 and r.shares["late"] > 0
-    checked = [b for b in r.calibration if b.calls >= 50]
-    assert len(checked) >= bins
-    for b in checked:
-        assert abs(b.share_right - b.mean_likelihood) <= 0.03, b
 
 
 def test_a_call_to_a_shared_number_is_right_only_when_its_top_candidate_called(build):
