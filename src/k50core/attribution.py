@@ -159,6 +159,7 @@ class Attributor:
         self.max_window = max([p.hold_seconds + p.late_seconds for p in config.pools.values()] + [3600])
         self.max_candidates = config.attribution.max_candidates
         self.signals.late_seconds = max([float(p.late_seconds) for p in config.pools.values()] + [0.0]) or 1800.0
+        self.signals.numbers = [n for p in config.pools.values() if p.type == "dynamic" for n in p.numbers]
         self.skew = config.attribution.clock_skew_seconds
 
     def attribute(self, call: dict[str, Any], live: Sequence[LeaseRow]) -> Attribution:

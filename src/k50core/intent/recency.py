@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..store.base import Store
@@ -166,8 +167,7 @@ def fit_recency(store: Store, until: float = math.inf, calls: int = FIT_CALLS, s
     return model
 
 
-FIT_LEASES = 20000        # P(caller held the lease): from the number reuse of this many of the latest leases
-PRIOR_MATCHED = 0.97      # ... over a prior of this share, weighing as much as PRIOR_CALLS calls
+PRIOR_MATCHED = 0.97      # P(caller held the lease): a prior of this share, weighing as much as PRIOR_CALLS calls
 
 
 @dataclass(frozen=True)
@@ -185,17 +185,26 @@ class LeaseRight:
         return 1.0 - (self.misattributed + (1 - PRIOR_MATCHED) * PRIOR_CALLS) / (self.matched + PRIOR_CALLS)
 
 
-def fit_lease_right(store: Store, late_seconds: float, until: float = math.inf,
-                    leases: int = FIT_LEASES) -> LeaseRight:
-    """LeaseRight from the latest ``leases`` leases and the calls since the first of them began."""
+def fit_lease_right(store: Store, late_seconds: float, numbers: Sequence[str], until: float = math.inf,
+                    calls: int = FIT_CALLS) -> LeaseRight:
+    """LeaseRight from the leases of ``numbers`` (the dynamic pools') and the calls since the latest
+    ``calls`` calls began (read through the indexes on calls' start and leases' number and start)."""
     bound = until if until != math.inf else 1e18
     cur = store.conn.cursor()
-    cur.execute(store._sql("SELECT number, start, ends FROM leases WHERE start < ? ORDER BY start DESC LIMIT ?"),
-                (bound, int(leases)))
-    rows = sorted((str(n), float(s), float(e)) for n, s, e in cur.fetchall())
-    if not rows:
+    cur.execute(store._sql("SELECT min(x.started_at) FROM (SELECT started_at FROM calls WHERE started_at < ? "
+                           "ORDER BY started_at DESC LIMIT ?) x"), (bound, int(calls)))
+    first = cur.fetchone()
+    if not numbers or first is None or first[0] is None:
         return LeaseRight()
-    since = min(s for _, s, _ in rows)
+    since = float(first[0])
+    rows: list[tuple[str, float, float]] = []
+    wanted = sorted(set(numbers))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        cur.execute(store._sql(f"SELECT number, start, ends FROM leases WHERE number IN ({','.join('?' * len(chunk))}) "
+                               "AND start >= ? AND start < ?"), (*chunk, since - late_seconds, bound))
+        rows.extend((str(n), float(s), float(e)) for n, s, e in cur.fetchall())
+    rows.sort()
     free = [0.0] * (len(EDGES) - 1)      # seconds a number stayed free after a lease ended, per bin
     held = [0.0] * (len(EDGES) - 1)      # seconds it was held again within that late window
     for (number, _, ends), (after, start, _) in zip(rows, rows[1:]):

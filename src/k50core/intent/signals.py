@@ -106,7 +106,8 @@ class Signals:
         self.model: DelayModel | None = None
         self.recency: RecencyModel | None = None
         self.lease_right: LeaseRight | None = None
-        self.late_seconds = 1800.0   # the pools' longest late window (Attributor.configure sets it)
+        self.late_seconds = 1800.0   # the pools' longest late window, and their dynamic numbers
+        self.numbers: Sequence[str] = ()   # (both set by Attributor.configure)
         self._uses = 0
         self.enabled = True
 
@@ -116,7 +117,7 @@ class Signals:
         self._uses += 1
         if self.recency is None or self.lease_right is None or self._uses >= REFIT_CALLS:
             self.model, self.recency = fit(self.store), fit_recency(self.store)
-            self.lease_right, self._uses = fit_lease_right(self.store, self.late_seconds), 0
+            self.lease_right, self._uses = fit_lease_right(self.store, self.late_seconds, self.numbers), 0
         return self.recency
 
     def p_matched(self) -> float:
