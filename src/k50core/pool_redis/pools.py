@@ -31,6 +31,7 @@ from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
+from .claims import Coalescer, claim_call
 from .client import connect, load_library, pool_keys, registry_key
 from .leases import LEASED, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
@@ -65,8 +66,9 @@ class RedisPools(LeaseLog):
         self._visitors: dict[str, tuple[Lease, bool]] = {}  # visitor -> (lease, joined)
         self._joiner_seen: dict[str, int] = {}
         self._superseded: list[LeaseEvent] = []
-        self._replaced: LeaseEvent | None = None
-        self._fresh_state: LeaseEvent | None = None
+        self._mine = threading.local()  # what the last lease() of each thread left for the engine to read
+        self._state = threading.RLock()  # the host's memory of leases, while threads claim at once
+        self._claims = Coalescer(self._send_claims)
         self._defaults: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
         self._reassert_later: list[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
@@ -92,6 +94,22 @@ class RedisPools(LeaseLog):
         self.configure(pools, now_ms)
         if flusher:
             _start_flusher(self)
+
+    @property
+    def _replaced(self) -> LeaseEvent | None:
+        return getattr(self._mine, "replaced", None)
+
+    @_replaced.setter
+    def _replaced(self, e: LeaseEvent | None) -> None:
+        self._mine.replaced = e
+
+    @property
+    def _fresh_state(self) -> LeaseEvent | None:
+        return getattr(self._mine, "fresh", None)
+
+    @_fresh_state.setter
+    def _fresh_state(self, e: LeaseEvent | None) -> None:
+        self._mine.fresh = e
 
     # -- Redis round trips ---------------------------------------------------------
     def _pipeline(self, calls: list[tuple[Any, ...]], client: Any = None, carry: int | None = RENEW_CHUNK,
@@ -329,24 +347,35 @@ class RedisPools(LeaseLog):
     def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
               now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """A new visitor: their live lease in this pool, else a claim, else (policy share) a join;
-        one round trip. (None, None) when the pool is exhausted or Redis unreachable."""
+        one round trip, shared with the claims of other threads of this host that arrive while one is
+        out (``claims.Coalescer``). (None, None) when the pool is exhausted or Redis unreachable."""
         self._replaced = self._fresh_state = None
         ps = self.by_name[pool_name]
         holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
         sess = _field(session, SESSION_MAX).decode("utf-8", "replace")
-        policy = "share" if ps.pool.on_exhausted == "share" else "claim"
-        calls = self._counted_defaults() + [("k50_claim", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, rule, holder,
-                                                                      sess, policy, "1" if holder else "0"])]
+        item = (now_ms, rule, holder, sess, "1" if holder else "0")
         try:
-            reply = self._pipeline(calls)[-1]
+            reply = self._claims.claim(ps, item)
             if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
-                log.warning("pool %s missing from Redis: setting it up again", pool_name)
-                self.configure(self._configured[0], now_ms, lost=True)
+                with self._state:
+                    log.warning("pool %s missing from Redis: setting it up again", pool_name)
+                    self.configure(self._configured[0], now_ms, lost=True)
                 ps = self.by_name[pool_name]
-                reply = self._pipeline(calls[-1:])[-1]
+                reply = self._pipeline([claim_call(ps, item)])[-1]
             self._reassert(now_ms)
         except (Unavailable, ConfigError):
             return None, None
+        with self._state:
+            return self._claimed(ps, reply, visitor, session, now_ms)
+
+    def _send_claims(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """The coalescer's round trip: the defaults counted meanwhile ride along."""
+        counted = self._counted_defaults()
+        return self._pipeline(counted + calls)[len(counted):]
+
+    def _claimed(self, ps: _PoolKeys, reply: Sequence[Any], visitor: str | None, session: str | None,
+                 now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
+        """A claim's reply: the visitor's assignment and the lease event to log."""
         status = reply[0].decode()
         self._saw_epoch(ps, reply[1])
         if status == "none":
