@@ -26,7 +26,7 @@ class Waiting:
         self.reply: Any = None
         self.error: BaseException | None = None
         self.done = False
-        self.ready = threading.Event()
+        self.ready: threading.Event | None = None  # made only when this claim has to wait
 
 
 def claim_call(ps: Any, item: tuple[Any, ...]) -> tuple[str, Any, list[Any]]:
@@ -59,10 +59,12 @@ class Coalescer:
             if leads:
                 self._sending = True
             else:
+                me.ready = threading.Event()
                 self._queue.append(me)
         if leads:
             batch = [me]
         else:
+            assert me.ready is not None
             me.ready.wait()
             if not me.done:  # woken to send: the queue as it is now, this claim first
                 with self._lock:
@@ -72,14 +74,14 @@ class Coalescer:
                 self._round_trip(batch)
             finally:
                 with self._lock:
-                    if self._queue:
-                        self._queue[0].ready.set()  # the next to send: it takes whatever queued meanwhile
+                    if self._queue:  # the next to send: it takes whatever queued meanwhile
+                        self._queue[0].ready.set()  # type: ignore[union-attr]
                     else:
                         self._sending = False
                 for w in batch:
                     w.done = True
                     if w is not me:
-                        w.ready.set()
+                        w.ready.set()  # type: ignore[union-attr]
         if me.error is not None:
             raise me.error
         return me.reply

@@ -110,8 +110,7 @@ local function claim_one(keys, ep, now, hold, cooldown, rule, holder, session, p
         local slot = free[1]
         local r = rec_get(keys, slot)
         local old = lease_new(keys, slot, r, now, hold, cooldown, rule, holder, session, 0)
-        redis.call('HINCRBY', keys[4], 'claims', 1)
-        return reply('claim', ep, slot, r, old)
+        return reply('claim', ep, slot, r, old)  -- counted by the caller (a batch: once)
     end
     if policy ~= 'share' then return {'none', ep} end
     redis.call('HINCRBY', keys[4], 'shares', 1)
@@ -138,7 +137,9 @@ local function claim(keys, args)
     local now, hold, cooldown = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
     if redis.call('HEXISTS', keys[4], 'setup') == 0 then return {'unset', 0} end  -- lost: the host sets it up again
     local ep = epoch(keys, now, hold, cooldown)
-    return claim_one(keys, ep, now, hold, cooldown, tonumber(args[4]), args[5], args[6], args[7], args[8])
+    local out = claim_one(keys, ep, now, hold, cooldown, tonumber(args[4]), args[5], args[6], args[7], args[8])
+    if out[1] == 'claim' then redis.call('HINCRBY', keys[4], 'claims', 1) end
+    return out
 end
 
 -- ARGV: hold cooldown policy, then (now rule holder session lookup) per new visitor: the claims a
@@ -157,10 +158,14 @@ local function claim_many(keys, args)
         if t > latest then latest = t end
     end
     local ep = epoch(keys, latest, hold, cooldown)
+    local claimed = 0
     for i = 4, #args, 5 do
-        out[#out + 1] = claim_one(keys, ep, tonumber(args[i]), hold, cooldown, tonumber(args[i + 1]), args[i + 2],
-                                  args[i + 3], policy, args[i + 4])
+        local one = claim_one(keys, ep, tonumber(args[i]), hold, cooldown, tonumber(args[i + 1]), args[i + 2],
+                              args[i + 3], policy, args[i + 4])
+        if one[1] == 'claim' then claimed = claimed + 1 end
+        out[#out + 1] = one
     end
+    if claimed > 0 then redis.call('HINCRBY', keys[4], 'claims', claimed) end
     return out
 end
 

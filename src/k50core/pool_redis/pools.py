@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,15 +34,15 @@ from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
 from .claims import Coalescer, claim_call
 from .client import connect, load_library, pool_keys, registry_key
-from .leases import LEASED, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
+from .leases import LEASED, MARGIN_MS, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
 
 WINDOW_MS = 250       # a lease's renewals within this long are one write
-MARGIN_MS = 2_000     # answered locally only while Redis's end of the lease is further off than this
 RENEW_CHUNK = 200     # leases per k50_renew call
 RETRY_AFTER_S = 0.5   # after a failed round trip, visitors get the default at once for this long
 _DOWN = (RedisConnectionError, RedisTimeout, ClusterDownError)
 _new_assignment, _Assignment = tuple.__new__, Assignment
+_TAG_FIELDS = struct.Struct("<QQQ").pack  # a token's slot, pool << 32 | gen, start: the tag's message
 
 
 class RedisPools(LeaseLog):
@@ -287,7 +288,7 @@ class RedisPools(LeaseLog):
                 known = [k.decode() for k in self.admin.hkeys(reg) if k.startswith(b"p:")]
         except redis.RedisError as exc:
             raise ConfigError([("state_url", f"Redis did not answer: {exc}")]) from None
-        self._tag_key = bytes.fromhex(reply[0].decode())
+        self.set_tag_key(bytes.fromhex(reply[0].decode()))
         ids = [int(x) for x in reply[1:]]
         pool_ids, slot_ids = ids[:len(names)], ids[len(names):]
         if any(i > 255 for i in pool_ids):
@@ -622,15 +623,17 @@ class RedisPools(LeaseLog):
 
     def _tag(self, slot: int, pool: int, gen: int, start: int) -> int:
         """The lease's keyed tag (BLAKE2b keyed with the namespace's secret, which Redis keeps)."""
-        msg = slot.to_bytes(8, "little") + ((pool << 32) | gen).to_bytes(8, "little") + start.to_bytes(8, "little")
-        return int.from_bytes(hashlib.blake2b(msg, digest_size=8, key=self._tag_key).digest(), "little")
+        h = self._tag_base.copy()  # the key's block hashed once, not per token
+        h.update(_TAG_FIELDS(slot, (pool << 32) | gen, start))
+        return int.from_bytes(h.digest(), "little")
 
     def make_token(self, ps: _PoolKeys, slot: int, gen: int, start: int) -> str:
         return f"{ps.index:02x}{slot:08x}{gen:06x}{self._tag(slot, ps.index, gen, start):016x}"
 
     def set_tag_key(self, key: bytes) -> None:
-        """(Tests.) Tokens of this host made with another key; Redis keeps the namespace's."""
+        """The key of this host's token tags (the namespace's, which Redis keeps; tests give another)."""
         self._tag_key = bytes(key)
+        self._tag_base = hashlib.blake2b(digest_size=8, key=self._tag_key)
 
     @property
     def shared_secret(self) -> bytes:
