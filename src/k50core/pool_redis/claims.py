@@ -26,7 +26,8 @@ class Waiting:
         self.reply: Any = None
         self.error: BaseException | None = None
         self.done = False
-        self.ready: threading.Event | None = None  # made only when this claim has to wait
+        # made only when this claim has to wait: a lock held until its turn comes (cheaper than an Event)
+        self.ready: Any = None
 
 
 def claim_call(ps: Any, item: tuple[Any, ...]) -> tuple[str, Any, list[Any]]:
@@ -59,13 +60,13 @@ class Coalescer:
             if leads:
                 self._sending = True
             else:
-                me.ready = threading.Event()
+                me.ready = threading.Lock()
+                me.ready.acquire()
                 self._queue.append(me)
         if leads:
             batch = [me]
         else:
-            assert me.ready is not None
-            me.ready.wait()
+            me.ready.acquire()  # released when done, or when it is this claim's turn to send
             if not me.done:  # woken to send: the queue as it is now, this claim first
                 with self._lock:
                     batch, self._queue = self._queue, []
@@ -75,13 +76,13 @@ class Coalescer:
             finally:
                 with self._lock:
                     if self._queue:  # the next to send: it takes whatever queued meanwhile
-                        self._queue[0].ready.set()  # type: ignore[union-attr]
+                        self._queue[0].ready.release()
                     else:
                         self._sending = False
                 for w in batch:
                     w.done = True
                     if w is not me:
-                        w.ready.set()  # type: ignore[union-attr]
+                        w.ready.release()
         if me.error is not None:
             raise me.error
         return me.reply
