@@ -23,7 +23,8 @@ def pools_of(url, numbers=5, hold=10, cool=5, exhausted="default"):
     cfg = load_config({"pools": {"p": {"type": "dynamic", "numbers": [f"+7495100{i:04d}" for i in range(numbers)],
                                        "hold_seconds": hold, "cooldown_seconds": cool, "on_exhausted": exhausted}},
                        "rules": [{"name": "all", "pool": "p"}]})
-    return RedisPools(url, cfg.pools, ["all"], now_ms=T0, flusher=False)
+    # a long timeout: a slow machine must not turn a claim into the default number
+    return RedisPools(url + "&timeout=30", cfg.pools, ["all"], now_ms=T0, flusher=False)
 
 
 def until(cond, seconds=10.0):
