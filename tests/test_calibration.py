@@ -24,12 +24,12 @@ TOLERANCE = 0.03
 FILLED = 50
 
 
-def check(bins):
-    """bins: (low, calls, mean likelihood, share right); every filled one within TOLERANCE."""
+def check(bins, tolerance=TOLERANCE):
+    """bins: (low, calls, mean likelihood, share right); every filled one within ``tolerance``."""
     filled = [b for b in bins if b[1] >= FILLED]
     assert filled, bins
-    off = [b for b in filled if abs(b[3] - b[2]) > TOLERANCE]
-    assert not off, f"off by more than {TOLERANCE:.0%}: {off} (all: {bins})"
+    off = [b for b in filled if abs(b[3] - b[2]) > tolerance]
+    assert not off, f"off by more than {tolerance:.0%}: {off} (all: {bins})"
     return filled
 
 
@@ -46,22 +46,23 @@ def run_b(build, numbers, intents):
     return None, r["calibration"]
 
 
-# Model B without intents in a pool far too small is not calibrated yet: its callers often ring long after
-# they left, and what attribution knows of a shared number's candidates (when each visit began, not who
-# is still on the page) does not say which (issue 19's note has the figures). Strict: it fails once fixed.
-B_TIGHT_PLAIN = pytest.mark.xfail(strict=True, reason="model B, no intents, pool far too small: off by 4-7 points")
+# Model B without intents in a pool far too small is not calibrated to 3 points (issue 19 stays open for
+# it): its callers often ring long after they left, and what attribution knows of a shared number's
+# candidates (when each visit began, not who is still on the page) does not say which. Measured off by
+# 4-7 points; this case holds it to the 8 it is within, so it fails if it gets worse.
+B_TIGHT_PLAIN_TOLERANCE = 0.08
 
 
 # 1,500 visits a day of 4 minutes: about 50 numbers recommended; 30 is a pool far too small (most calls
 # to shared numbers), 75 a roomy one
-@pytest.mark.parametrize("model, numbers, intents", [
-    ("A", 30, False), ("A", 30, True), ("A", 75, False),
-    pytest.param("B", 30, False, marks=B_TIGHT_PLAIN), ("B", 30, True), ("B", 75, False)])
-def test_likelihoods_are_calibrated(build, model, numbers, intents):
+@pytest.mark.parametrize("model, numbers, intents, tolerance", [
+    ("A", 30, False, TOLERANCE), ("A", 30, True, TOLERANCE), ("A", 75, False, TOLERANCE),
+    ("B", 30, False, B_TIGHT_PLAIN_TOLERANCE), ("B", 30, True, TOLERANCE), ("B", 75, False, TOLERANCE)])
+def test_likelihoods_are_calibrated(build, model, numbers, intents, tolerance):
     ambiguous, bins = (run_a if model == "A" else run_b)(build, numbers, intents)
     if ambiguous is not None and numbers == 30:
         assert ambiguous > 0.3          # the tight pool does test the shared numbers' posterior
-    check(bins)
+    check(bins, tolerance)
 
 
 def test_the_check_fails_a_bin_off_by_more_than_three_points():
