@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import PydanticCustomError
 
 
 def kind(value: Any) -> str:
@@ -31,11 +32,12 @@ def problems_of(exc: ValidationError, one_message: Mapping[str, str] = {},
     for f in exc.errors(include_url=False):
         loc = list(f["loc"])
         field = str(loc[0]) if loc else root
-        if field in one_message:
+        if field in one_message:  # a union: one problem, at the field (not at the alternative's tag)
             if field in seen:
                 continue
             seen.add(field)
             message = one_message[field] if f["type"] != "missing" else required.get(field, "required")
+            loc = loc[:1]
         else:
             message = message_of(f, field, required)
         problems.append((field, message))
@@ -61,3 +63,14 @@ def message_of(fault: Any, field: str, required: Mapping[str, str] = {}) -> str:
     if kind_ == "value_error":
         return str(ctx["error"])
     return str(fault["msg"])
+
+
+def one_fault(message: str) -> WrapValidator:
+    """A field's faults as one (``message``, at the field): a union's alternatives each fail on
+    their own, and pydantic would report each under its own tag (["number", "int"])."""
+    def wrap(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("one_of", message) from None
+    return WrapValidator(wrap)

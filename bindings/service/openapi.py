@@ -48,14 +48,17 @@ class _OpenAPI30(GenerateJsonSchema):
         return False
 
 
-_NOT_IN_30 = ("propertyNames", "title")  # JSON Schema keywords an OpenAPI 3.0 schema object has not
+_AS_EXTENSION = ("propertyNames",)  # JSON Schema keywords OpenAPI 3.0 has not: kept as x-propertyNames
 
 
 def _openapi30(schema: Any) -> Any:
     if isinstance(schema, dict):
-        out = {k: _openapi30(v) for k, v in schema.items() if k not in _NOT_IN_30}
+        out = {("x-" + k if k in _AS_EXTENSION else k): _openapi30(v) for k, v in schema.items() if k != "title"}
         if "const" in out:
             out["enum"] = [out.pop("const")]
+        for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+            if isinstance(out.get(bound), (int, float)) and not isinstance(out[bound], bool):  # 3.0: a flag
+                out[limit], out[bound] = out[bound], True
         return out
     if isinstance(schema, list):
         return [_openapi30(v) for v in schema]

@@ -20,6 +20,8 @@ from k50core.attribution import (
     finite as _finite,  # one rule for what a JSON number may be
 )
 
+from ..validation import one_fault
+
 MAX_TEXT = 256
 _SECONDS_TEXT = re.compile(r"\d{1,12}(\.\d{1,9})?")
 
@@ -77,8 +79,11 @@ PayloadSeconds = Annotated[float | None, PlainValidator(clean_seconds), WithJson
 # -- the generic call ---------------------------------------------------------------------------
 CallId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 PhoneText = Annotated[str, StringConstraints(max_length=250)]   # phonenumbers reads no longer input
-Phone = PhoneText | Annotated[int, Field(strict=True)]
-UnixSeconds = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+_PHONE = "expected a phone number: a string of at most 250 characters, or an integer"
+Phone = Annotated[PhoneText | Annotated[int, Field(strict=True)], one_fault(_PHONE)]
+OptionalPhone = Annotated[PhoneText | Annotated[int, Field(strict=True)] | None,
+                          one_fault(_PHONE + ", or null")]
+UnixSeconds = Annotated[float, Field(strict=True, ge=0, lt=1e11, allow_inf_nan=False)]  # the engine: near now
 CallSeconds = Annotated[float, Field(strict=True, ge=0, le=MAX_CALL_SECONDS, allow_inf_nan=False)]
 
 
@@ -93,7 +98,7 @@ class Call(TypedDict, total=False):
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     call_id: Required[Annotated[CallId, _doc("1-128 printable ASCII characters; recorded once")]]
     number: Required[Annotated[Phone, _doc("the tracking number called")]]
-    caller: Annotated[Phone | None, _doc("a phone number, or up to 64 printable characters (anonymous, a SIP URI)")]
+    caller: Annotated[OptionalPhone, _doc("a phone number, or up to 64 printable characters (anonymous, a SIP URI)")]
     started_at: Required[Annotated[UnixSeconds, _doc("unix seconds, from 400 days before now to a day after")]]
     duration_seconds: Annotated[CallSeconds | None, _doc("at most a day; default 0")]
     answered: Annotated[bool, Field(strict=True, description="default: whether the duration is above 0")]

@@ -74,6 +74,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _json_int(digits: str) -> int | float:
+    """A JSON integer; one longer than Python reads (sys.get_int_max_str_digits) as infinity, which
+    no field takes: a 422 naming the field, not a body called "not JSON"."""
+    return int(digits) if len(digits) <= 4000 else float("inf")
+
+
 def is_form(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded"
 
@@ -98,7 +104,7 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     if not body:
         raise PayloadError([("body", "empty: expected JSON or a form")], "empty body")
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return json.loads(body, parse_constant=_no_constant, parse_int=_json_int)
     except (ValueError, RecursionError):
         raise PayloadError([("body", "not valid JSON")], "body is not valid JSON") from None
 
