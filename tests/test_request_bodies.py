@@ -548,3 +548,28 @@ def _strings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [s for v in node for s in _strings(v)]
     return [node] if isinstance(node, str) else []
+
+
+def test_real_answers_fit_their_published_schemas(client, clock):
+    """What the service answers is what /openapi.json says it answers."""
+    from drain_support import browser_visit
+    got = browser_visit(client, url="https://shop.example.ru/sale?utm_source=yandex&utm_medium=cpc&"
+                                    "utm_campaign=spring_sale")
+    assert got.status_code == 200 and _schema_takes("Assignment", got.json()), got.text
+    first = client.post("/v1/visit", json={"url": "https://shop.example.ru/"}, headers={**BROWSER, **JSON})
+    assert _schema_takes("Assignment", first.json()), first.text  # a claim ticket, or a number
+    alive = client.post("/v1/heartbeat", json={"token": got.json()["token"]}, headers=JSON)
+    assert _schema_takes("Alive", alive.json())
+    clock.t += 60
+    for n, number in enumerate((got.json()["number"], "+74950000100", "+74951112233")):  # matched, static, none
+        r = client.post("/v1/calls", json=call(call_id=f"fit-{n}", number=number, started_at=clock.t - 5,
+                                               caller="+79161234567", duration_seconds=30), headers=AUTH)
+        assert r.status_code == 200 and _schema_takes("Attribution", r.json()), r.text
+    ringing = client.post("/v1/calls", content=urlencode(twilio(CallStatus="ringing")).encode(),
+                          headers={**AUTH, **FORM})
+    assert ringing.status_code == 202 and _schema_takes("Ignored", ringing.json())
+    page = client.get("/v1/calls?limit=2", headers=AUTH)
+    assert page.json()["next_cursor"] and _schema_takes("CallsPage", page.json()), page.text
+    refused = client.post("/v1/calls", json={}, headers=AUTH)
+    assert refused.status_code == 422 and _schema_takes("Error", refused.json())
+    assert not _schema_takes("Attribution", {"call_id": "x"})  # the check can fail

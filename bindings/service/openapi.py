@@ -53,7 +53,10 @@ _AS_EXTENSION = ("propertyNames",)  # JSON Schema keywords OpenAPI 3.0 has not: 
 
 def _openapi30(schema: Any) -> Any:
     if isinstance(schema, dict):
-        out = {("x-" + k if k in _AS_EXTENSION else k): _openapi30(v) for k, v in schema.items() if k != "title"}
+        out = {("x-" + k if k in _AS_EXTENSION else k): _openapi30(v) for k, v in schema.items()
+               if k != "title" or not isinstance(v, str)}
+        if isinstance(schema.get("properties"), dict):  # field names, not keywords: every one kept
+            out["properties"] = {name: _openapi30(v) for name, v in schema["properties"].items()}
         if "const" in out:
             out["enum"] = [out.pop("const")]
         for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
