@@ -32,7 +32,7 @@ def _ref(name: str) -> dict[str, str]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed",
             413: "body larger than 16 KiB", 415: "a text/plain or form body (a cross-site post)",
-            422: "a field is missing or of the wrong type",
+            422: "a field is missing or wrong: each problem names it, with its loc",
             429: "too many heartbeats for tokens this network was not given"}
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
