@@ -8,7 +8,6 @@ from typing import Any
 
 from .._engine_py.returning import MAX_MS
 from ..pools import Assignment
-from .pools import MARGIN_MS
 
 
 def redis_assigner(pools: Any, full: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., list[Any]]]:
@@ -17,8 +16,8 @@ def redis_assigner(pools: Any, full: Callable[..., Any]) -> tuple[Callable[..., 
     returning visitors by ``pools.local``, everyone else by the engine (``full``)."""
     local = pools.local
     visitors = pools._visitors  # never replaced (cleared in place)
+    marked = pools._marked      # never replaced (emptied in place)
     clock = time.time
-    margin = MARGIN_MS
     new, cls = tuple.__new__, Assignment
 
     def assign(visit: Any, now: Any = None, token: Any = None) -> Any:
@@ -26,15 +25,20 @@ def redis_assigner(pools: Any, full: Callable[..., Any]) -> tuple[Callable[..., 
             visitor = visit.get("visitor_id")
             entry = visitors.get(visitor) if visitor is not None else None
             if entry is not None:
-                if now is None:
+                if type(now) is float:
+                    ms = now * 1000.0
+                    ms = int(ms) if 0.0 <= ms <= MAX_MS else -1  # NaN: -1
+                elif now is None:
                     ms = int(clock() * 1000.0)
-                elif type(now) is float or (type(now) is int and -1 < now < MAX_MS):
-                    ms = int(now * 1000.0) if 0.0 <= now * 1000.0 <= MAX_MS else -1  # NaN: -1
+                elif type(now) is int and -1 < now < MAX_MS:
+                    ms = int(now * 1000.0) if now * 1000.0 <= MAX_MS else -1
                 else:
                     ms = -1  # the full path names what is wrong
                 if ms >= 0:
                     lease = entry[0]
-                    if not entry[1] and lease.first and not lease.gone and lease.cu - margin > ms \
+                    # the common case, inline: the holder of a lease Redis confirmed well past now,
+                    # back within the write window (its renewal already waiting to be written)
+                    if lease.fast > ms and lease.first and not entry[1] \
                             and pools._flush_floor <= ms < pools._flush_due:
                         until = ms + lease.ps.hold_ms
                         made = lease.made
@@ -44,7 +48,7 @@ def redis_assigner(pools: Any, full: Callable[..., Any]) -> tuple[Callable[..., 
                                                           until / 1000.0, made[6]))
                         if ms > lease.last:
                             lease.last = ms
-                        pools._marked[lease.key] = lease.ps
+                        marked[lease.key] = lease.ps
                         pools.renewed += 1
                         return made
                     back = local(visitor, ms)

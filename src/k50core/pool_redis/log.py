@@ -76,7 +76,8 @@ class LeaseLog:
         out += self._superseded
         self._superseded = []
         if checkpoint and self._marked:
-            marked, self._marked = self._marked, {}
+            marked = dict(self._marked)
+            self._marked.clear()  # in place: the fast path holds this dict
             by_pool: dict[str, tuple[_PoolKeys, list[int]]] = {}
             for (_index, slot), ps in marked.items():
                 by_pool.setdefault(ps.pool.name, (ps, []))[1].append(slot)

@@ -98,15 +98,10 @@ local function back(keys, now, hold, cooldown, holder)
     return slot, r
 end
 
--- ARGV: now hold cooldown rule holder session policy(claim|share) lookup(0|1)
--- A new visitor: their live lease if they have one (lookup), else the free number idle longest,
--- else (policy share) a join of the least recently active lease. One round trip.
-local function claim(keys, args)
-    local now, hold, cooldown, rule = tonumber(args[1]), tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
-    local holder, session, policy = args[5], args[6], args[7]
-    if redis.call('HEXISTS', keys[4], 'setup') == 0 then return {'unset', 0} end  -- lost: the host sets it up again
-    local ep = epoch(keys, now, hold, cooldown)
-    if args[8] == '1' then
+-- One new visitor at ``now``: their live lease if they have one (lookup '1'), else the free
+-- number idle longest, else (policy share) a join of the least recently active lease.
+local function claim_one(keys, ep, now, hold, cooldown, rule, holder, session, policy, lookup)
+    if lookup == '1' then
         local slot, r = back(keys, now, hold, cooldown, holder)
         if slot then return reply('back', ep, slot, r) end
     end
@@ -115,8 +110,7 @@ local function claim(keys, args)
         local slot = free[1]
         local r = rec_get(keys, slot)
         local old = lease_new(keys, slot, r, now, hold, cooldown, rule, holder, session, 0)
-        redis.call('HINCRBY', keys[4], 'claims', 1)
-        return reply('claim', ep, slot, r, old)
+        return reply('claim', ep, slot, r, old)  -- counted by the caller (a batch: once)
     end
     if policy ~= 'share' then return {'none', ep} end
     redis.call('HINCRBY', keys[4], 'shares', 1)
@@ -135,6 +129,44 @@ local function claim(keys, args)
     if now < tonumber(redis.call('HGET', keys[4], 'qu') or 0) then return {'none', ep} end  -- quarantined
     local old = lease_new(keys, slot, r, now, hold, cooldown, rule, holder, session, 1)
     return reply('sharenew', ep, slot, r, old)
+end
+
+-- ARGV: now hold cooldown rule holder session policy(claim|share) lookup(0|1)
+-- A new visitor (see claim_one). One round trip.
+local function claim(keys, args)
+    local now, hold, cooldown = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+    if redis.call('HEXISTS', keys[4], 'setup') == 0 then return {'unset', 0} end  -- lost: the host sets it up again
+    local ep = epoch(keys, now, hold, cooldown)
+    local out = claim_one(keys, ep, now, hold, cooldown, tonumber(args[4]), args[5], args[6], args[7], args[8])
+    if out[1] == 'claim' then redis.call('HINCRBY', keys[4], 'claims', 1) end
+    return out
+end
+
+-- ARGV: hold cooldown policy, then (now rule holder session lookup) per new visitor: the claims a
+-- host gathered while its previous round trip was out, one after the other in the order given,
+-- exactly as that many k50_claim calls would run. Reply: each claim's k50_claim reply.
+local function claim_many(keys, args)
+    local hold, cooldown, policy = tonumber(args[1]), tonumber(args[2]), args[3]
+    local out = {}
+    if redis.call('HEXISTS', keys[4], 'setup') == 0 then
+        for _ = 4, #args, 5 do out[#out + 1] = {'unset', 0} end
+        return out
+    end
+    local latest = 0
+    for i = 4, #args, 5 do
+        local t = tonumber(args[i])
+        if t > latest then latest = t end
+    end
+    local ep = epoch(keys, latest, hold, cooldown)
+    local claimed = 0
+    for i = 4, #args, 5 do
+        local one = claim_one(keys, ep, tonumber(args[i]), hold, cooldown, tonumber(args[i + 1]), args[i + 2],
+                              args[i + 3], policy, args[i + 4])
+        if one[1] == 'claim' then claimed = claimed + 1 end
+        out[#out + 1] = one
+    end
+    if claimed > 0 then redis.call('HINCRBY', keys[4], 'claims', claimed) end
+    return out
 end
 
 -- ARGV: now hold cooldown holder -- the holder's live lease here, renewed
@@ -304,6 +336,7 @@ end
 
 redis.register_function('k50_register', register)
 redis.register_function('k50_claim', claim)
+redis.register_function('k50_claim_many', claim_many)
 redis.register_function('k50_find', find)
 redis.register_function('k50_renew', renew)
 redis.register_function('k50_assert', assert_leases)

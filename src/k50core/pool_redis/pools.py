@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,16 +32,17 @@ from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
+from .claims import Coalescer, claim_call
 from .client import connect, load_library, pool_keys, registry_key
-from .leases import LEASED, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
+from .leases import LEASED, MARGIN_MS, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
 
 WINDOW_MS = 250       # a lease's renewals within this long are one write
-MARGIN_MS = 2_000     # answered locally only while Redis's end of the lease is further off than this
 RENEW_CHUNK = 200     # leases per k50_renew call
 RETRY_AFTER_S = 0.5   # after a failed round trip, visitors get the default at once for this long
 _DOWN = (RedisConnectionError, RedisTimeout, ClusterDownError)
 _new_assignment, _Assignment = tuple.__new__, Assignment
+_TAG_FIELDS = struct.Struct("<QQQ").pack  # a token's slot, pool << 32 | gen, start: the tag's message
 
 
 class RedisPools(LeaseLog):
@@ -65,8 +67,9 @@ class RedisPools(LeaseLog):
         self._visitors: dict[str, tuple[Lease, bool]] = {}  # visitor -> (lease, joined)
         self._joiner_seen: dict[str, int] = {}
         self._superseded: list[LeaseEvent] = []
-        self._replaced: LeaseEvent | None = None
-        self._fresh_state: LeaseEvent | None = None
+        self._mine = threading.local()  # what the last lease() of each thread left for the engine to read
+        self._state = threading.RLock()  # the host's memory of leases, while threads claim at once
+        self._claims = Coalescer(self._send_claims)
         self._defaults: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
         self._reassert_later: list[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
@@ -92,6 +95,22 @@ class RedisPools(LeaseLog):
         self.configure(pools, now_ms)
         if flusher:
             _start_flusher(self)
+
+    @property
+    def _replaced(self) -> LeaseEvent | None:
+        return getattr(self._mine, "replaced", None)
+
+    @_replaced.setter
+    def _replaced(self, e: LeaseEvent | None) -> None:
+        self._mine.replaced = e
+
+    @property
+    def _fresh_state(self) -> LeaseEvent | None:
+        return getattr(self._mine, "fresh", None)
+
+    @_fresh_state.setter
+    def _fresh_state(self, e: LeaseEvent | None) -> None:
+        self._mine.fresh = e
 
     # -- Redis round trips ---------------------------------------------------------
     def _pipeline(self, calls: list[tuple[Any, ...]], client: Any = None, carry: int | None = RENEW_CHUNK,
@@ -269,7 +288,7 @@ class RedisPools(LeaseLog):
                 known = [k.decode() for k in self.admin.hkeys(reg) if k.startswith(b"p:")]
         except redis.RedisError as exc:
             raise ConfigError([("state_url", f"Redis did not answer: {exc}")]) from None
-        self._tag_key = bytes.fromhex(reply[0].decode())
+        self.set_tag_key(bytes.fromhex(reply[0].decode()))
         ids = [int(x) for x in reply[1:]]
         pool_ids, slot_ids = ids[:len(names)], ids[len(names):]
         if any(i > 255 for i in pool_ids):
@@ -329,24 +348,35 @@ class RedisPools(LeaseLog):
     def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
               now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
         """A new visitor: their live lease in this pool, else a claim, else (policy share) a join;
-        one round trip. (None, None) when the pool is exhausted or Redis unreachable."""
+        one round trip, shared with the claims of other threads of this host that arrive while one is
+        out (``claims.Coalescer``). (None, None) when the pool is exhausted or Redis unreachable."""
         self._replaced = self._fresh_state = None
         ps = self.by_name[pool_name]
         holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
         sess = _field(session, SESSION_MAX).decode("utf-8", "replace")
-        policy = "share" if ps.pool.on_exhausted == "share" else "claim"
-        calls = self._counted_defaults() + [("k50_claim", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, rule, holder,
-                                                                      sess, policy, "1" if holder else "0"])]
+        item = (now_ms, rule, holder, sess, "1" if holder else "0")
         try:
-            reply = self._pipeline(calls)[-1]
+            reply = self._claims.claim(ps, item)
             if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
-                log.warning("pool %s missing from Redis: setting it up again", pool_name)
-                self.configure(self._configured[0], now_ms, lost=True)
+                with self._state:
+                    log.warning("pool %s missing from Redis: setting it up again", pool_name)
+                    self.configure(self._configured[0], now_ms, lost=True)
                 ps = self.by_name[pool_name]
-                reply = self._pipeline(calls[-1:])[-1]
+                reply = self._pipeline([claim_call(ps, item)])[-1]
             self._reassert(now_ms)
         except (Unavailable, ConfigError):
             return None, None
+        with self._state:
+            return self._claimed(ps, reply, visitor, session, now_ms)
+
+    def _send_claims(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """The coalescer's round trip: the defaults counted meanwhile ride along."""
+        counted = self._counted_defaults()
+        return self._pipeline(counted + calls)[len(counted):]
+
+    def _claimed(self, ps: _PoolKeys, reply: Sequence[Any], visitor: str | None, session: str | None,
+                 now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
+        """A claim's reply: the visitor's assignment and the lease event to log."""
         status = reply[0].decode()
         self._saw_epoch(ps, reply[1])
         if status == "none":
@@ -593,15 +623,17 @@ class RedisPools(LeaseLog):
 
     def _tag(self, slot: int, pool: int, gen: int, start: int) -> int:
         """The lease's keyed tag (BLAKE2b keyed with the namespace's secret, which Redis keeps)."""
-        msg = slot.to_bytes(8, "little") + ((pool << 32) | gen).to_bytes(8, "little") + start.to_bytes(8, "little")
-        return int.from_bytes(hashlib.blake2b(msg, digest_size=8, key=self._tag_key).digest(), "little")
+        h = self._tag_base.copy()  # the key's block hashed once, not per token
+        h.update(_TAG_FIELDS(slot, (pool << 32) | gen, start))
+        return int.from_bytes(h.digest(), "little")
 
     def make_token(self, ps: _PoolKeys, slot: int, gen: int, start: int) -> str:
         return f"{ps.index:02x}{slot:08x}{gen:06x}{self._tag(slot, ps.index, gen, start):016x}"
 
     def set_tag_key(self, key: bytes) -> None:
-        """(Tests.) Tokens of this host made with another key; Redis keeps the namespace's."""
+        """The key of this host's token tags (the namespace's, which Redis keeps; tests give another)."""
         self._tag_key = bytes(key)
+        self._tag_base = hashlib.blake2b(digest_size=8, key=self._tag_key)
 
     @property
     def shared_secret(self) -> bytes:
