@@ -142,7 +142,7 @@ def test_no_keys_configured_means_closed(engine, clock):
     ("/v1/calls", b'{"call_id": "x", "number": "+74950000001", "started_at": "soon"}', 422, "started_at"),
     ("/v1/calls", b'{"call_id": "x", "number": "+74950000001", "started_at": 1, "answered": "yes"}', 422,
      "answered"),
-    ("/v1/calls", b"[]", 422, "call"),
+    ("/v1/calls", b"[]", 422, "body"),
 ])
 def test_bad_requests_are_4xx_json(client, path, body, status, field):
     r = client.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})

@@ -154,7 +154,12 @@ def test_detection_and_bodies():
                         (b"NaN", "application/json")):
         with pytest.raises(PayloadError):
             decode_body(body, ctype)
-    assert to_call({"call_id": "x"}) == {"call_id": "x"}  # generic JSON: the engine validates it
+    call = {"call_id": "x", "number": "+74950000001", "started_at": 1, "extra": [1]}
+    assert to_call(call) == call  # generic JSON: its shape checked (models.Call), passed on as given
+    with pytest.raises(PayloadError) as e:
+        to_call({"call_id": "x"})
+    assert e.value.problems == [("number", "required"), ("started_at", "required")]
+    assert e.value.locs == [["body", "number"], ["body", "started_at"]]
     with pytest.raises(PayloadError):
         to_call({}, "sip")
 

@@ -23,10 +23,15 @@ def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]
 
 def schema_text(schema: dict[str, Any]) -> str:
     """A schema in a few words: ``Visit``, ``string (E.164) or null``, ``one of Call, AsteriskCdr``."""
+    null = " or null" if schema.get("nullable") else ""
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "allOf" in schema and len(schema["allOf"]) == 1:  # a $ref with a note beside it: nullable
+        return schema_text(schema["allOf"][0]) + null
     if "oneOf" in schema:
-        return "one of " + ", ".join(schema_text(s) for s in schema["oneOf"])
+        return "one of " + ", ".join(schema_text(s) for s in schema["oneOf"]) + null
+    if "anyOf" in schema:
+        return " or ".join(schema_text(s) for s in schema["anyOf"]) + null
     kind = str(schema.get("type", "any"))
     if kind == "object" and schema.get("properties"):
         kind = "object {" + ", ".join(schema["properties"]) + "}"
@@ -34,9 +39,9 @@ def schema_text(schema: dict[str, Any]) -> str:
         kind = f"array of {schema_text(schema.get('items', {}))}"
     if "enum" in schema:
         kind += ": " + " | ".join(str(v) for v in schema["enum"])
-    if schema.get("nullable"):
-        kind += " or null"
-    return kind
+    if "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+        kind = f"object of {schema_text(schema['additionalProperties'])}"
+    return kind + null
 
 
 def _security(op: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from k50core.attribution import STATUSES, CallError
+from k50core.attribution import STATUSES, CallError, parse_call
 from k50core.engine import Engine
 from k50core.pools import Assignment
 
@@ -222,23 +222,36 @@ class Service:
         try:
             data = decode_body(body, request.headers.get("content-type"))
         except PayloadError as exc:
-            raise ApiError(400, exc.error, exc.problems) from None
+            raise ApiError(400, exc.error, exc.problems, exc.locs) from None
         fmt = fmt or detect(data)
-        try:
+        try:  # the format's pydantic model (telephony/models.py), then what depends on several fields
             call = to_call(data, fmt, cdr_timezone=self.cdr_timezone)
         except NotFinal as exc:  # Twilio's ringing / in-progress events: only the final one is recorded
             return JSONResponse({"status": "ignored", "reason": f"call not finished ({exc.status})"},
                                 status_code=202)
         except PayloadError as exc:
-            raise ApiError(422, exc.error, exc.problems) from None
-        try:
+            if fmt == "json":  # the engine's faults too, for the fields the model passed: all at once
+                exc = PayloadError(exc.problems + self._call_problems(data, exc.problems), exc.error,
+                                   exc.locs)
+            raise ApiError(422, exc.error, exc.problems, exc.locs) from None
+        try:  # what needs the config and the clock: phone numbers, the time's range
             parsed, live = self.engine.prepare_call(call, float(self.now()))
         except CallError as exc:
-            raise ApiError(422, "invalid call", rename(exc.problems, fmt, data)) from None
+            named = PayloadError(rename(exc.problems, fmt, data))
+            raise ApiError(422, "invalid call", named.problems, named.locs) from None
         await self.commit()  # the leases it may belong to are in the store
         got = await self.store.run(self._attribute, parsed, live, float(self.now()))
         self.metrics.called(got.status)
         return JSONResponse(attribution_json(got))
+
+    def _call_problems(self, data: Any, found: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """What the engine finds wrong with a call, in fields not among ``found``."""
+        try:
+            parse_call(data, self.engine.config.region, float(self.now()))
+        except CallError as exc:
+            named = {f for f, _ in found}
+            return [(f, m) for f, m in exc.problems if f not in named and f != "call"]
+        return []
 
     def _attribute(self, parsed: dict[str, Any], live: list[Any], now: float) -> Any:
         """On the store's thread: the attribution, and its outgoing events queued beside it."""

@@ -8,12 +8,15 @@ fault is a problem with its ``field`` and pydantic's ``loc`` (``["body", "cookie
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError, WithJsonSchema
 from typing_extensions import Required, TypedDict
 
-from .errors import ApiError, body_json, kind
+from k50core.intent.capture import TOKEN_MAX
+
+from ..validation import problems_of
+from .errors import ApiError, body_json
 
 T = TypeVar("T")
 
@@ -34,34 +37,53 @@ VisitorId = Annotated[str, StringConstraints(min_length=1, max_length=256), Afte
 Cookies = Text8K | Annotated[dict[Text256, Text4K], Field(max_length=100)]  # a Cookie header, or pairs
 
 
-class VisitBody(TypedDict, total=False):
+def _doc(text: str) -> Any:
+    return Field(description=text)
+
+
+class Visit(TypedDict, total=False):
     """POST /v1/visit. A null is the same as a field left out."""
-    url: Required[Text16K]
-    visitor_id: VisitorId | None
+    url: Required[Annotated[Text16K, _doc("the page's URL with its query")]]
+    visitor_id: Annotated[VisitorId | None, _doc("default: the k50_vid cookie, or a new random id")]
     session_id: Text64 | None
     referrer: Text16K | None
-    user_agent: Text4K | None
-    token: Text64 | None
-    ga_client_id: Text64 | None
-    ga_session_id: Text32 | None
-    cookies: Cookies | None
-    claim: Text64 | None
+    user_agent: Annotated[Text4K | None, _doc("default: the request's User-Agent header")]
+    token: Annotated[Text64 | None, _doc("the token an earlier answer gave (keeps the number)")]
+    ga_client_id: Annotated[Text64 | None, _doc("GA4 client id, <random>.<timestamp>")]
+    ga_session_id: Annotated[Text32 | None, _doc("GA4 session id (the _ga_<container> cookie's)")]
+    cookies: Annotated[Cookies | None, _doc("name: value pairs, or a Cookie header")]
+    claim: Annotated[Text64 | None, _doc("the claim ticket an earlier answer gave a new visitor: the same visit "
+                                         "sent back with it takes the number (a bad or expired one gets a fresh "
+                                         "ticket)")]
 
 
-class HeartbeatBody(TypedDict):
+class Heartbeat(TypedDict):
     """POST /v1/heartbeat."""
-    token: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=64), _doc("the token /v1/visit gave")]
 
 
-class DealsBody(TypedDict):
+class Intent(TypedDict, total=False):
+    """POST /v1/intent. Nothing in it is ever an error (see intents.py): what fails here is counted."""
+    token: Required[Annotated[str, StringConstraints(min_length=1, max_length=TOKEN_MAX),
+                              _doc("the token /v1/visit gave")]]
+    kind: Required[Annotated[Literal["click", "copy"], _doc("click: a tap or click on the number or its tel: "
+                                                            "link; copy: its text copied")]]
+    visitor_id: Annotated[Any, WithJsonSchema({
+        "type": "string", "description": "who (on a shared number every visitor has the same token); "
+                                         "default: the k50_vid cookie, else the holder; ignored when it is "
+                                         "no visitor id"})]
+
+
+class Deals(TypedDict):
     """POST /v1/deals as an object (a bare array of deals is taken too). Each deal is checked by
     the import, which answers row by row."""
     deals: list[dict[str, Any]]
 
 
-VISIT = TypeAdapter(VisitBody)
-HEARTBEAT = TypeAdapter(HeartbeatBody)
-DEALS = TypeAdapter(DealsBody)
+VISIT = TypeAdapter(Visit)
+HEARTBEAT = TypeAdapter(Heartbeat)
+INTENT = TypeAdapter(Intent)
+DEALS = TypeAdapter(Deals)
 
 # a field whose pydantic faults (one per alternative of a union) read as one message
 _ONE_MESSAGE = {"cookies": "expected an object of at most 100 name: string value pairs, or a Cookie header "
@@ -82,10 +104,9 @@ def decode(adapter: TypeAdapter[T], body: bytes, error: str) -> T:
             return check(adapter, body_json(body), error)
         return adapter.validate_json(body)
     except ValidationError as exc:
-        faults = exc.errors(include_url=False)
-        if any(f["type"] == "json_invalid" for f in faults):
+        if any(f["type"] == "json_invalid" for f in exc.errors(include_url=False)):
             raise ApiError(400, "body is not valid JSON") from None
-        raise ApiError(422, error, *_problems(faults)) from None
+        raise ApiError(422, error, *_problems(exc)) from None
 
 
 def check(adapter: TypeAdapter[T], value: Any, error: str) -> T:
@@ -93,41 +114,11 @@ def check(adapter: TypeAdapter[T], value: Any, error: str) -> T:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
-        raise ApiError(422, error, *_problems(exc.errors(include_url=False))) from None
+        raise ApiError(422, error, *_problems(exc)) from None
 
 
-def _problems(faults: list[Any]) -> tuple[list[tuple[str, str]], list[list[str | int]]]:
-    problems: list[tuple[str, str]] = []
-    locs: list[list[str | int]] = []
-    seen = set()
-    for f in faults:
-        loc = f["loc"]
-        field = str(loc[0]) if loc else "body"
-        if field in _ONE_MESSAGE:
-            if field in seen:
-                continue
-            seen.add(field)
-            message = _ONE_MESSAGE[field] if f["type"] != "missing" else _REQUIRED.get(field, "required")
-        else:
-            message = _message(f, field)
-        problems.append((field, message))
-        locs.append(["body", *loc])
-    return problems, locs
-
-
-def _message(fault: Any, field: str) -> str:
-    kind_, ctx = fault["type"], fault.get("ctx") or {}
-    if kind_ == "missing":
-        return _REQUIRED.get(field, "required")
-    if kind_ in ("dict_type", "model_type", "typed_dict_type"):
-        return f"expected a JSON object, got {kind(fault['input'])}"
-    if kind_ == "string_type":
-        return f"expected a string, got {kind(fault['input'])}"
-    if kind_ == "string_too_long":
-        return f"longer than {ctx['max_length']} characters"
-    if kind_ == "value_error":
-        return str(ctx["error"])
-    return str(fault["msg"])
+def _problems(faults: ValidationError) -> tuple[list[tuple[str, str]], list[list[str | int]]]:
+    return problems_of(faults, _ONE_MESSAGE, _REQUIRED)
 
 
 def present(fields: Mapping[str, object]) -> dict[str, Any]:

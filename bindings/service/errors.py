@@ -57,12 +57,6 @@ def body_json(body: bytes) -> Any:
         raise ApiError(400, "body is not valid JSON") from None
 
 
-def kind(value: Any) -> str:
-    """How a JSON value's type reads in an error message."""
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
 async def read_body(receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
                     declared: str | None) -> bytes | None:
     """The raw body, at most MAX_BODY bytes (413 beyond, declared or streamed); None if the client left."""

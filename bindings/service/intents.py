@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from k50core.intent import capture, save
-from k50core.intent.capture import valid
 
 from ..visitors import VISITOR_ID
+from .bodies import INTENT
 from .errors import ApiError, body_json
 
 if TYPE_CHECKING:
@@ -44,10 +46,13 @@ async def intent(svc: Service, req: Incoming, body: bytes) -> Answer:
     if not isinstance(data, dict):
         svc.metrics.intent("bad_body")
         return 204, None, []
-    token, kind = data.get("token"), data.get("kind")
-    if not isinstance(token, str) or not valid(token, kind):
-        svc.metrics.intent("bad_token" if not valid(token, "click") else "bad_kind")
+    try:
+        INTENT.validate_python(data)
+    except ValidationError as exc:
+        bad_token = any(f["loc"][:1] == ("token",) for f in exc.errors(include_url=False))
+        svc.metrics.intent("bad_token" if bad_token else "bad_kind")
         return 204, None, []
+    token, kind = data["token"], data["kind"]
     now = float(svc.now())
     guard = svc.guard
     pool = None

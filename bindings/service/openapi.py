@@ -1,10 +1,20 @@
-"""The service's OpenAPI 3 document, written by hand (served at GET /openapi.json)."""
+"""The service's OpenAPI 3 document (served at GET /openapi.json): the paths written here, every
+request and answer schema the JSON Schema of the pydantic type the service validates or answers with
+(bodies.py, telephony/models.py, schemas.py)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
 
 from k50core.attribution import STATUSES
 
+from ..telephony.models import ASTERISK, CALL, TWILIO
+from . import schemas
+from .bodies import HEARTBEAT, INTENT, VISIT
 from .report_openapi import report_paths
 
 
@@ -12,93 +22,66 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+_REF = "#/components/schemas/{model}"
+
+
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": _REF.format(model=name)}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "bad JSON or query", 401: "no valid API key", 403: "origin not allowed",
             413: "body larger than 16 KiB", 415: "a text/plain or form body (a cross-site post)",
-            422: "a field is missing or of the wrong type",
+            422: "a field is missing or wrong: each problem names it, with its loc",
             429: "too many heartbeats for tokens this network was not given"}
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
 
-_NULLABLE_STR = {"type": "string", "nullable": True}
+class _OpenAPI30(GenerateJsonSchema):
+    """pydantic's JSON Schema in OpenAPI 3.0's dialect: a null allowed is ``nullable``, no titles."""
 
-_SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {
-        "error": {"type": "string"},
-        "problems": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"},
-            "loc": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-                    "description": "where in the request, as pydantic names it (a body's faults)"}}}}}},
-    "Intent": {"type": "object", "required": ["token", "kind"], "properties": {
-        "token": {"type": "string", "maxLength": 64, "description": "the token /v1/visit gave"},
-        "kind": {"type": "string", "enum": ["click", "copy"],
-                 "description": "click: a tap or click on the number or its tel: link; copy: its text copied"},
-        "visitor_id": {"type": "string", "description": "who (on a shared number every visitor has the same "
-                                                        "token); default: the k50_vid cookie, else the holder"}}},
-    "Visit": {"type": "object", "required": ["url"], "properties": {
-        "url": {"type": "string", "description": "the page's URL with its query"},
-        "visitor_id": {"type": "string", "description": "default: the k50_vid cookie, or a new random id"},
-        "session_id": {"type": "string"},
-        "referrer": {"type": "string"},
-        "user_agent": {"type": "string", "description": "default: the request's User-Agent header"},
-        "cookies": {"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "string"}]},
-        "token": {"type": "string", "description": "the token an earlier answer gave (keeps the number)"},
-        "claim": {"type": "string", "maxLength": 64,
-                  "description": "the claim ticket an earlier answer gave a new visitor: the same visit sent "
-                                 "back with it takes the number (a bad or expired one gets a fresh ticket)"},
-        "ga_client_id": {"type": "string", "description": "GA4 client id, <random>.<timestamp>"}}},
-    "Assignment": {"type": "object", "properties": {
-        "number": {**_NULLABLE_STR, "description": "E.164; null: the page keeps its own number"},
-        "display": _NULLABLE_STR, "token": _NULLABLE_STR,
-        "ttl": {"type": "integer", "nullable": True, "description": "seconds until the lease ends without activity"},
-        "shared": {"type": "boolean"}, "visitor_id": {"type": "string"},
-        "claim": {"type": "string", "description": "a new visitor headed for a dynamic pool: no number yet; "
-                                                   "send the same visit back with this ticket"}}},
-    "Call": {"type": "object", "required": ["call_id", "number", "started_at"], "properties": {
-        "call_id": {"type": "string", "description": "1-128 printable ASCII characters; recorded once"},
-        "number": {"type": "string", "description": "the tracking number called"},
-        "caller": {"type": "string", "description": "a phone number, or up to 64 printable characters "
-                                                    "(anonymous, a SIP URI)"},
-        "started_at": {"type": "number", "description": "unix seconds, from 400 days before now to a day after"},
-        "duration_seconds": {"type": "number", "minimum": 0, "maximum": 86400, "description": "at most a day"},
-        "answered": {"type": "boolean"}}},
-    "TwilioStatusCallback": {"type": "object", "required": ["CallSid", "To", "CallStatus"], "properties": {
-        "CallSid": {"type": "string"}, "To": {"type": "string", "description": "the tracking number called"},
-        "From": {"type": "string"},
-        "CallStatus": {"type": "string", "enum": ["completed", "busy", "no-answer", "failed", "canceled"],
-                       "description": "queued, ringing, in-progress events are answered 202 and not recorded"},
-        "CallDuration": {"type": "string", "description": "seconds (or Duration), at most a day"},
-        "Timestamp": {"type": "string", "description": "RFC 2822; the start is Timestamp - CallDuration"},
-        "StartTime": {"type": "string", "description": "RFC 2822; wins over Timestamp"}}},
-    "AsteriskCdr": {"type": "object", "required": ["uniqueid"], "properties": {
-        "uniqueid": {"type": "string"}, "did": {"type": "string"}, "dst": {"type": "string"},
-        "src": {"type": "string"}, "clid": {"type": "string"},
-        "start": {"type": "string", "description": "YYYY-MM-DD HH:MM:SS in the service's CDR time zone"},
-        "calldate": {"type": "string"}, "duration": {"type": "string"}, "billsec": {"type": "string"},
-        "disposition": {"type": "string", "enum": ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"]}}},
-    "Candidate": {"type": "object", "properties": {
-        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "lease": {"type": "string"},
-        "seen_at": {"type": "number"}, "likelihood": {"type": "number"}}},
-    "Attribution": {"type": "object", "properties": {
-        "call_id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
-        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "rule": _NULLABLE_STR, "pool": _NULLABLE_STR,
-        "lease": _NULLABLE_STR, "likelihood": {"type": "number"}, "attributes": {"type": "object"},
-        "candidates": {"type": "array", "items": _ref("Candidate"),
-                       "description": "ambiguous: the likeliest visitors shown the number, at most the "
-                                      "config's attribution.max_candidates (default 20)"},
-        "more_candidates": {"type": "integer", "description": "candidates beyond those listed"},
-        "repeat": {"type": "boolean"}, "first_call_id": _NULLABLE_STR}},
-    "CallRow": {"type": "object", "properties": {
-        "call_id": {"type": "string"}, "number": {"type": "string"}, "caller": _NULLABLE_STR,
-        "started_at": {"type": "number"}, "duration_seconds": {"type": "number"}, "answered": {"type": "boolean"},
-        "received_at": {"type": "number"}, "status": {"type": "string", "enum": list(STATUSES)},
-        "visitor_id": _NULLABLE_STR, "session_id": _NULLABLE_STR, "pool": _NULLABLE_STR, "rule": _NULLABLE_STR,
-        "likelihood": {"type": "number"}, "repeat_of": _NULLABLE_STR, "attributes": {"type": "object"}}},
-}
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        return {"allOf": [inner], "nullable": True} if "$ref" in inner else {**inner, "nullable": True}
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+_AS_EXTENSION = ("propertyNames",)  # JSON Schema keywords OpenAPI 3.0 has not: kept as x-propertyNames
+
+
+def _openapi30(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        out = {("x-" + k if k in _AS_EXTENSION else k): _openapi30(v) for k, v in schema.items()
+               if k != "title" or not isinstance(v, str)}
+        if isinstance(schema.get("properties"), dict):  # field names, not keywords: every one kept
+            out["properties"] = {name: _openapi30(v) for name, v in schema["properties"].items()}
+        if "const" in out:
+            out["enum"] = [out.pop("const")]
+        for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+            if isinstance(out.get(bound), (int, float)) and not isinstance(out[bound], bool):  # 3.0: a flag
+                out[limit], out[bound] = out[bound], True
+        return out
+    if isinstance(schema, list):
+        return [_openapi30(v) for v in schema]
+    return schema
+
+
+# What the document publishes: the request bodies the service validates with, its answers' types.
+_REQUESTS: tuple[TypeAdapter[Any], ...] = (VISIT, HEARTBEAT, INTENT, CALL, TWILIO, ASTERISK)
+_ANSWERS: tuple[Any, ...] = (schemas.Error, schemas.Assignment, schemas.Alive, schemas.Ignored, schemas.Attribution,
+                             schemas.CallsPage)
+
+
+@lru_cache(maxsize=1)
+def component_schemas() -> dict[str, Any]:
+    """``components.schemas``: each model's JSON Schema, referring to the others by name."""
+    inputs: list[tuple[int, JsonSchemaMode, TypeAdapter[Any]]] = [
+        (i, "validation", adapter) for i, adapter in enumerate(_REQUESTS)]
+    inputs += [(len(_REQUESTS) + i, "serialization", TypeAdapter(t)) for i, t in enumerate(_ANSWERS)]
+    _, defs = TypeAdapter.json_schemas(inputs, ref_template=_REF, schema_generator=_OpenAPI30)
+    return {name: _openapi30(schema) for name, schema in sorted(defs.get("$defs", {}).items())}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -115,7 +98,7 @@ def openapi_document() -> dict[str, Any]:
                                 "webhookSignature": {"type": "apiKey", "in": "header", "name": "X-K50-Signature"},
                                 "webhookTimestamp": {"type": "apiKey", "in": "header", "name": "X-K50-Timestamp"},
                                 "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"}},
-            "schemas": _SCHEMAS},
+            "schemas": component_schemas()},
         "paths": {
             "/v1/visit": {"post": {
                 "summary": "The number a visit's page shows (public; sets the k50_vid cookie)",
@@ -127,10 +110,8 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 403, 413, 415, 422)}}},
             "/v1/heartbeat": {"post": {
                 "summary": "Activity on the page: extends the lease (public)",
-                "requestBody": {"required": True, **_json({"type": "object", "required": ["token"],
-                                                           "properties": {"token": {"type": "string"}}})},
-                "responses": {"200": {"description": "whether the lease was alive", **_json(
-                    {"type": "object", "properties": {"alive": {"type": "boolean"}}})},
+                "requestBody": {"required": True, **_json(_ref("Heartbeat"))},
+                "responses": {"200": {"description": "whether the lease was alive", **_json(_ref("Alive"))},
                     **_errors(400, 403, 413, 415, 422, 429)}}},
             "/v1/intent": {"post": {
                 "summary": "A call intent: the visitor tapped or copied the shown number (public; always 204)",
@@ -157,13 +138,13 @@ def openapi_document() -> dict[str, Any]:
                              "type": "string", "enum": ["json", "twilio", "asterisk"]},
                              "description": "default: detected (CallSid: twilio, uniqueid: asterisk, else json)"}],
                          "requestBody": {"required": True, "content": {
-                             "application/json": {"schema": {"oneOf": [_ref("Call"), _ref("AsteriskCdr")]}},
+                             "application/json": {"schema": {"oneOf": [_ref("Call"), _ref("AsteriskCdr"),
+                                                                       _ref("TwilioStatusCallback")]}},
                              "application/x-www-form-urlencoded": {"schema": {
                                  "oneOf": [_ref("TwilioStatusCallback"), _ref("AsteriskCdr")]}}}},
                          "responses": {"200": {"description": "the attribution", **_json(_ref("Attribution"))},
                                        "202": {"description": "a Twilio event of a call not finished yet: ignored",
-                                               **_json({"type": "object", "properties": {
-                                                   "status": {"type": "string"}, "reason": {"type": "string"}}})},
+                                               **_json(_ref("Ignored"))},
                                        **_errors(400, 401, 413, 422)}},
                 "get": {"summary": "Export recorded calls with their attribution, oldest first", "security": key,
                         "parameters": [
@@ -182,9 +163,7 @@ def openapi_document() -> dict[str, Any]:
                                             "(OWASP: no spreadsheet formulas from visitors' utm tags or cookies), "
                                             "so E.164 numbers read '+74951234567; the JSON has values as they are"}],
                         "responses": {"200": {"description": "a page of calls", "content": {
-                            "application/json": {"schema": {"type": "object", "properties": {
-                                "calls": {"type": "array", "items": _ref("CallRow")},
-                                "next_cursor": _NULLABLE_STR}}},
+                            "application/json": {"schema": _ref("CallsPage")},
                             "text/csv": {"schema": {"type": "string"}}}}, **_errors(400, 401)}}},
             "/v1/pools": {"get": {
                 "summary": "Utilisation per pool", "security": key,

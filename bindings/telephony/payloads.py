@@ -19,12 +19,17 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import TypeAdapter, ValidationError
+
 from k50core.attribution import finite as _finite  # one rule for what a JSON number may be
 from k50core.errors import Error
+
+from ..validation import problems_of
+from .models import ASTERISK, CALL, TWILIO, clean_seconds, clean_text
 
 FORMATS = ("json", "twilio", "asterisk")
 
@@ -40,17 +45,19 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
 TWILIO_FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 TWILIO_IN_PROGRESS = {"queued", "initiated", "ringing", "in-progress", "answered"}
 ASTERISK_DISPOSITIONS = {"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"}
-MAX_TEXT = 256
-MAX_CALL_SECONDS = 86400   # a duration over a day is no call (k50core.attribution checks the same)
 _CLID_NUMBER = re.compile(r"<([^<>]{1,64})>\s*$")
 
 
 class PayloadError(Error, ValueError):
     """A payload that is no call; ``problems`` lists (field, message) in the payload's vocabulary."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]], error: str = "invalid call") -> None:
+    def __init__(self, problems: Sequence[tuple[str, str]], error: str = "invalid call",
+                 locs: Sequence[Sequence[str | int]] | None = None) -> None:
         self.problems = list(problems)
         self.error = error
+        # where each problem is, as pydantic names places: a payload's field is ["body", field]
+        given = [list(loc) for loc in locs or ()]
+        self.locs = given + [["body"] if f in ("body", "call") else ["body", f] for f, _ in self.problems[len(given):]]
         super().__init__("; ".join(f"{f}: {m}" for f, m in self.problems) or error)
 
 
@@ -65,6 +72,12 @@ class NotFinal(PayloadError):
 # -- bodies -----------------------------------------------------------------------------------
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _json_int(digits: str) -> int | float:
+    """A JSON integer; one longer than Python reads (sys.get_int_max_str_digits) as infinity, which
+    no field takes: a 422 naming the field, not a body called "not JSON"."""
+    return int(digits) if len(digits) <= 4000 else float("inf")
 
 
 def is_form(content_type: str | None) -> bool:
@@ -91,7 +104,7 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     if not body:
         raise PayloadError([("body", "empty: expected JSON or a form")], "empty body")
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        return json.loads(body, parse_constant=_no_constant, parse_int=_json_int)
     except (ValueError, RecursionError):
         raise PayloadError([("body", "not valid JSON")], "body is not valid JSON") from None
 
@@ -114,6 +127,7 @@ def to_call(data: Any, fmt: str | None = None, *, cdr_timezone: Any = "UTC") -> 
     if fmt == "asterisk":
         return from_asterisk(data, cdr_timezone)
     if fmt == "json":
+        validated(CALL, data)  # the engine checks the rest: phone numbers, the time against the clock
         return data
     raise PayloadError([("format", f"expected one of {', '.join(FORMATS)}")], "unknown format")
 
@@ -146,49 +160,37 @@ def _object(data: Any) -> Mapping[str, Any]:
     return data
 
 
-def _text(data: Mapping[str, Any], name: str, problems: list[tuple[str, str]],
-          required: bool = False) -> str | None:
-    value = data.get(name)
-    if _finite(value) is not None:
-        value = str(value)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            problems.append((name, "required"))
+T = TypeVar("T")
+
+
+def validated(model: TypeAdapter[T], data: Any) -> T:
+    """``data`` checked by one of models.py's types; PayloadError with each fault's place."""
+    try:
+        return model.validate_python(data)
+    except ValidationError as exc:
+        raise PayloadError(*_faults(exc)) from None
+
+
+def _faults(exc: ValidationError) -> tuple[list[tuple[str, str]], str, list[list[str | int]]]:
+    problems, locs = problems_of(exc)
+    return problems, "invalid call", locs
+
+
+def _text(data: Mapping[str, Any], name: str, problems: list[tuple[str, str]]) -> str | None:
+    """A text field read only when another is absent (see models.py); None when bad (a problem)."""
+    try:
+        return clean_text(data.get(name))
+    except ValueError as exc:
+        problems.append((name, str(exc)))
         return None
-    if not isinstance(value, str):
-        problems.append((name, f"expected a string, got {type(value).__name__}"))
-        return None
-    if len(value) > MAX_TEXT:
-        problems.append((name, f"longer than {MAX_TEXT} characters"))
-        return None
-    if not value.strip().isprintable():  # a lone surrogate (JSON's "\ud800") is no UTF-8, a NUL no PostgreSQL text
-        problems.append((name, "expected printable text (no control characters or lone surrogates)"))
-        return None
-    return value.strip()
 
 
 def _seconds(data: Mapping[str, Any], name: str, problems: list[tuple[str, str]]) -> float | None:
-    """A non-negative whole or decimal number of seconds up to a day (a JSON number or its text), None
-    when absent."""
-    value = data.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    try:
+        return clean_seconds(data.get(name))
+    except ValueError as exc:
+        problems.append((name, str(exc)))
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"\d{1,12}(\.\d{1,9})?", text):
-            problems.append((name, "expected a non-negative number of seconds"))
-            return None
-        number = float(text)
-    else:
-        finite = _finite(value)
-        if finite is None or finite < 0:
-            problems.append((name, "expected a non-negative number of seconds"))
-            return None
-        number = finite
-    if number > MAX_CALL_SECONDS:
-        problems.append((name, f"longer than a day ({MAX_CALL_SECONDS} s)"))
-        return None
-    return number
 
 
 def _unix(value: Any) -> float | None:
@@ -256,17 +258,14 @@ def from_twilio(data: Any) -> dict[str, Any]:
     ``CallDuration``. ``answered``: CallStatus completed with a duration above 0. Raises NotFinal for
     queued / ringing / in-progress events."""
     data = _object(data)
+    fields = validated(TWILIO, data)
     problems: list[tuple[str, str]] = []
-    sid = _text(data, "CallSid", problems, required=True)
-    to = _text(data, "To", problems, required=True)
-    caller = _text(data, "From", problems)
-    status = _text(data, "CallStatus", problems, required=True)
-    if status is not None:
-        status = status.lower()
-        if status in TWILIO_IN_PROGRESS and not problems:
-            raise NotFinal(status)
-        if status not in TWILIO_FINAL and status not in TWILIO_IN_PROGRESS:
-            problems.append(("CallStatus", f"expected one of {', '.join(sorted(TWILIO_FINAL))}"))
+    sid, to, caller = fields["CallSid"], fields["To"], fields.get("From")
+    status = fields["CallStatus"].lower()
+    if status in TWILIO_IN_PROGRESS:
+        raise NotFinal(status)
+    if status not in TWILIO_FINAL:
+        problems.append(("CallStatus", f"expected one of {', '.join(sorted(TWILIO_FINAL))}"))
     duration_field = "CallDuration" if data.get("CallDuration") not in (None, "") else "Duration"
     duration = _seconds(data, duration_field, problems)
     started: float | None = None
@@ -298,12 +297,13 @@ def from_asterisk(data: Any, tz: Any = "UTC") -> dict[str, Any]:
     disposition: billsec above 0)."""
     data = _object(data)
     where = zone(tz)
+    fields = validated(ASTERISK, data)
     problems: list[tuple[str, str]] = []
-    uid = _text(data, "uniqueid", problems, required=True)
-    number = _text(data, "did", problems) or _text(data, "dst", problems)
-    if number is None and not any(f in ("did", "dst") for f, _ in problems):
+    uid = fields["uniqueid"]
+    number = fields.get("did") or _text(data, "dst", problems)
+    if number is None and not problems:
         problems.append(("dst", "required (or did)"))
-    caller = _text(data, "src", problems)
+    caller = fields.get("src")
     if caller is None:
         clid = _text(data, "clid", problems)
         if clid:
@@ -318,9 +318,7 @@ def from_asterisk(data: Any, tz: Any = "UTC") -> dict[str, Any]:
         started = _local(data.get(name), where)
         if started is None:
             problems.append((name, "expected YYYY-MM-DD HH:MM:SS"))
-    duration = _seconds(data, "duration", problems)
-    billsec = _seconds(data, "billsec", problems)
-    disposition = _text(data, "disposition", problems)
+    duration, billsec, disposition = fields.get("duration"), fields.get("billsec"), fields.get("disposition")
     if disposition is not None:
         disposition = disposition.upper()
         if disposition not in ASTERISK_DISPOSITIONS:
