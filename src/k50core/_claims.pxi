@@ -26,8 +26,7 @@
 # searches of a claim are comparisons of keys. The reference has no list: it scans every time,
 # and the state machine tests check that both builds claim the same numbers.
 
-cdef extern from "_csrc/claims.h":
-    int k50_sort_keys(uint64_t* keys, Py_ssize_t n) nogil
+from k50core._csrc.claims cimport k50_sort_keys
 
 cdef enum:
     IDLE_BITS = 43             # an until in the state word

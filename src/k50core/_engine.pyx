@@ -21,8 +21,7 @@ from k50core._pool import (  # noqa: F401
     LAYOUT, Assigner, ReturnCache, SlotTable, _set_candidate_list_max, table_bytes,
 )
 
-cdef extern from "_csrc/tricks.h":
-    int K50_CPYTHON_TRICKS
+from k50core._csrc.tricks cimport K50_CPYTHON_TRICKS
 
 # whether this build uses CPython internals on its fast paths (see _csrc/tricks.h)
 CPYTHON_TRICKS = bool(K50_CPYTHON_TRICKS)

@@ -6,6 +6,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include "tricks.h"
+#include "assignment.h"  /* k50_renewed */
 
 /* Returning visitors by id: an open-addressing table (linear probing, backward-shift
    deletion, at most half full), one 64-byte entry per visitor holding all a renewal needs:
