@@ -466,7 +466,7 @@ cdef class SlotTable:
         cdef uint8_t* p
         for i in range(self.capacity):
             p = self.base + i * SLOT_SIZE
-            self._hash(i)[0] = self._tag(i)[0]  # layout 3 kept the hash where the tag goes now
+            self._hash(i)[0] = self._tag(i)[0]  # layout 3 keeps the hash where layout 4 keeps the tag
             self._tag(i)[0] = k50_lease_tag(self.tag_k0, self.tag_k1, i, self._pool(i)[0],
                                             _gen(k50_load(self._state(i))), (<uint64_t*>(p + OFF_START))[0])
 

@@ -1,5 +1,5 @@
 /* The returning visitors' open-addressing table.
- * Included by the Cython core (_returning.pxi). */
+ * Declared for Cython in return_table.pxd. */
 #ifndef K50_RETURN_TABLE_H
 #define K50_RETURN_TABLE_H
 
