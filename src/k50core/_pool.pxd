@@ -8,6 +8,7 @@ from libc.stdint cimport uint8_t, uint64_t
 from k50core._csrc.bounds cimport GEN_MASK, SHARED_BIT, UNTIL_MASK
 from k50core._csrc.return_table cimport k50_rets
 
+# The segment's layout (bytes), drawn in k50core/pools.py; LAYOUT in _pool.pyx gives it to Python.
 cdef enum:
     HEAD_SIZE = 32
     HEAD_TAG = 8  # the lease's token tag: a heartbeat reads it with the state word, one line
