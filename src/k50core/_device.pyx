@@ -10,6 +10,7 @@
 #    is present in the UA (found with a 2/3-gram table in C). Skipping a regex
 #    that cannot match changes nothing, so the first hit is the legacy one;
 #    user_agents' own UserAgent properties then decide the type.
+# The classes and _dev_lookup are declared in _device.pxd.
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM

@@ -5,7 +5,7 @@
 # navigated just far enough to read country.iso_code, subdivisions[0].iso_code
 # and city.names.en. The decoded triple is cached per data offset, so a record
 # shared by many networks is decoded once. Answers must equal the reference
-# (k50core._engine_py.geoip, i.e. maxminddb's own Reader.get).
+# (k50core._engine_py.geoip, i.e. maxminddb's own Reader.get). GeoIP is declared in _geoip.pxd.
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8

@@ -6,7 +6,7 @@
 # are resolved lazily, once per evaluation, into a per-call slot cache. Rule
 # sets carry a rule index (rules/index.py, probed in _rule_index.pxi), so
 # first_match only evaluates the few candidates a visit can match, in
-# priority order.
+# priority order. The structs and classes are declared in _match.pxd.
 
 cimport cython
 from cpython.object cimport PyObject
