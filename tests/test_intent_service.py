@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 
 from k50core.bindings.service import create_app
 from k50core.intent import stored_intents
-from k50core.store import lease_key
 
 KEY = "intent-key"
 SITE = "https://shop.example.ru"
@@ -29,7 +28,7 @@ def client(engine, clock):
 
 def intents_of(engine, number):
     held = engine.pools.holder_of(number)
-    return stored_intents(engine.store, lease_key(held.pool, held.number, held.start, held.lease))
+    return stored_intents(engine.store, engine.store.lease_key(held.pool, held.number, held.start, held.lease))
 
 
 def outcomes(client):

@@ -8,7 +8,6 @@ from k50core import Engine
 from k50core.intent import DelayModel, fit, stored_intents
 from k50core.intent.region import landline_place, same_place
 from k50core.intent.signals import NOISE_RATE, WINDOW
-from k50core.store import lease_key
 
 NUMBERS = ["+74950000001", "+74950000002"]
 CONFIG = {
@@ -51,7 +50,7 @@ def test_an_intent_is_kept_with_its_lease_and_renews_it(engine):
     assert engine.intent(a.token, "click", now=1800) is True          # the lease now ends at 2700, not 1900
     assert engine.attribute(call("c1", a.number, 2500), now=2500).status == "matched"
     held = engine.pools.holder_of(a.number)
-    (row,) = stored_intents(engine.store, lease_key(held.pool, held.number, held.start, held.lease))
+    (row,) = stored_intents(engine.store, engine.store.lease_key(held.pool, held.number, held.start, held.lease))
     assert (row.number, row.visitor_id, row.kind, row.at) == (a.number, "v1", "click", 1800.0)
 
 
@@ -185,5 +184,5 @@ def test_a_visitor_id_that_cannot_be_stored_is_the_holder(engine):
     a = engine.assign(visit("v1"), now=1000)
     assert engine.intent(a.token, "click", now=1100, visitor="v\x00\x01") is True   # (PostgreSQL takes no NUL)
     held = engine.pools.holder_of(a.number)
-    (row,) = stored_intents(engine.store, lease_key(held.pool, held.number, held.start, held.lease))
+    (row,) = stored_intents(engine.store, engine.store.lease_key(held.pool, held.number, held.start, held.lease))
     assert row.visitor_id == "v1"

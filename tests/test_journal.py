@@ -12,14 +12,14 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from k50core import Engine
-from k50core.store import LeaseRow, journal as journal_mod, open_store
+from k50core.store import LeaseRow, journal as journal_mod, lease_key, open_store
 from k50core.store.journal import StartJournal, recover
 
 
 def start(i, joined=False):
     visit = {"visitor_id": f"v{i}", "session_id": None, "at": 1000.0 + i, "joined": joined,
              "attributes": {"source": "yandex", "utm": {"utm_campaign": f"c{i}"}}}
-    row = LeaseRow(f"p:+74950000001:{(1000 + i) * 1000}:0.{i}", "p", "+74950000001", None if joined else f"v{i}",
+    row = LeaseRow(lease_key("p", "+74950000001", 1000.0 + i, f"0.{i}", time_first=True), "p", "+74950000001", None if joined else f"v{i}",
                    None, "all", 1000.0 + i, 1000.0 + i, 1900.0 + i, joined)
     return visit, row
 

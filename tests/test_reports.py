@@ -275,3 +275,44 @@ def test_calls_stored_without_a_report_row_are_added_by_the_next_report(engine):
     with engine.store.transaction():
         engine.store.conn.cursor().execute("DELETE FROM report_calls")
     assert engine.report("source,status") == before
+
+
+_VALUE = st.one_of(st.none(), st.sampled_from(["a", "b", "(other)", "é", '"q"']))
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.tuples(st.tuples(*[_VALUE] * 16), _VALUE, st.integers(1, 3)), min_size=1, max_size=30),
+       st.integers(0, 4))
+def test_combinations_keep_their_key_and_columns_equal_and_the_totals_exact(tmp_path_factory, sessions, bound):
+    """The ALL counter's rows as written: each key (dims JSON) says exactly what its columns say,
+    one row per key, and the visits add up to the sessions counted, whatever the bound folded."""
+    import json
+    from collections import Counter
+
+    from k50core.report import storage
+    from k50core.report.visits import _rows
+    from k50core.store import open_store
+
+    store = open_store(str(tmp_path_factory.mktemp("combos") / "k.db"))
+    old = dict(storage.ALL_EXACT)
+    storage.ALL_EXACT.update({"all": bound, "all/day": bound})
+    try:
+        counts = Counter()
+        for values, number, n in sessions:
+            counts[(3600.0, values, number)] += n
+        storage.add_visit_counts(store, _rows(counts, []))
+        storage.add_visit_counts(store, _rows(counts, []))  # a second write adds to the same rows
+    finally:
+        storage.ALL_EXACT.update(old)
+    cur = store.conn.cursor()
+    cur.execute(f"SELECT kind, dims, {storage._COMBO_COLUMNS}, visits FROM visit_combos")
+    rows = cur.fetchall()
+    total = 2 * sum(n for _, _, n in sessions)
+    for kind in ("all", "all/day"):
+        mine = [r for r in rows if r[0] == kind]
+        assert sum(r[-1] for r in mine) == total
+        assert len({r[1] for r in mine}) == len(mine)
+        for r in mine:
+            columns = dict(zip(storage.COMBO_DIMENSIONS, r[2:-1]))
+            assert json.loads(r[1]) == {k: v for k, v in columns.items() if v is not None}
+    store.close()

@@ -11,7 +11,6 @@ from test_snippet import AUTH, browser, cookie, open_demo, page, server  # noqa:
 
 from k50core.bindings.service import VISITOR_COOKIE
 from k50core.intent import stored_intents
-from k50core.store import lease_key
 
 # a click on a tel: link would hand the page to the system's dialer: stopped after the snippet saw it
 NO_DIALER = """document.addEventListener("click", function (e) {
@@ -22,7 +21,7 @@ def wait_for_intents(engine, number, count, timeout=10.0):
     """The intents kept with the lease of ``number`` once there are ``count`` (a beacon is sent
     asynchronously); whatever is there when ``timeout`` passes."""
     held = engine.pools.holder_of(number)
-    key = lease_key(held.pool, held.number, held.start, held.lease)
+    key = engine.store.lease_key(held.pool, held.number, held.start, held.lease)
     deadline = time.monotonic() + timeout
     while True:
         rows = stored_intents(engine.store, key)

@@ -1,5 +1,7 @@
 """Storage parity: the same behaviour from SQLite and PostgreSQL, both real."""
 
+import sqlite3
+
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -121,3 +123,27 @@ def test_every_stored_call_is_in_the_export(store_url):
         assert [r["call_id"] for r in store.calls_page(limit=10)] == ["c0", "c1", "c2", "c3"]
         assert [r["call_id"] for r in store.calls()] == ["c0", "c1", "c2", "c3"]
         assert [r["call_id"] for r in store.calls_page(since=1000.0, until=1e18, limit=10)] == ["c1"]
+
+
+def test_a_new_store_keys_leases_by_their_start_first_and_an_older_one_keeps_its_format(tmp_path):
+    """Time-first keys append to the key indexes; a store that has leases from before keeps the
+    format its rows and journals agree on (pool first), whatever k50core opens it later."""
+    path = str(tmp_path / "k.db")
+    with open_store(path) as store:
+        assert store.time_first_keys
+        assert store.lease_key("p", "+74950000001", 1000.0, "3.1") == "0000001000000:p:+74950000001:3.1"
+        keys = [store.lease_key("p", n, t, "0.1") for t, n in ((1000.0, "+7999"), (1000.5, "+7000"), (2000.0, "+7500"))]
+        assert keys == sorted(keys)                       # later starts sort later, whatever the number
+    old = sqlite3.connect(str(tmp_path / "old.db"))       # a store at version 6 with a lease in it
+    for version, sql in migrations():
+        if version <= 6:
+            old.executescript(sql)
+    old.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version (version) VALUES (6)")
+    old.execute("INSERT INTO leases VALUES ('p:+74950000001:1000000:3.1', 'p', '+74950000001', 'v1', NULL, 'all', "
+                "1000.0, 1000.0, 1900.0, 0)")
+    old.commit()
+    old.close()
+    with open_store(str(tmp_path / "old.db")) as store:
+        assert not store.time_first_keys
+        assert store.lease_key("p", "+74950000001", 1000.0, "3.1") == "p:+74950000001:1000000:3.1"

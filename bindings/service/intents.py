@@ -58,7 +58,7 @@ async def intent(svc: Service, req: Incoming, body: bytes) -> Answer:
             svc.metrics.rate_limited("heartbeat")
             svc.metrics.intent("limited")
             return 204, None, []
-    row = capture(svc.engine.pools, token, kind, now, _visitor(data, req))
+    row = capture(svc.engine.pools, token, kind, now, _visitor(data, req), svc.engine.store.time_first_keys)
     if row is None:
         svc.metrics.intent("not_alive")
         return 204, None, []

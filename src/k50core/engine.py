@@ -263,7 +263,7 @@ class Engine:
         if e.event == "share":  # a join, unless the share started a new lease held by this visitor
             now_held = self.pools.holder_of(e.number)
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
-        row = row_of(e, holder=not joined)
+        row = row_of(e, not joined, self.store.time_first_keys)
         visit: dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
                                  "attributes": visit_summary(attrs)}
         replaced = self.pools.replaced_by_last_claim()
@@ -271,7 +271,7 @@ class Engine:
             # the number's previous lease, as it ended: once the slot holds this one, only this
             # process's memory has its last activity (until the next drain); stored with the start
             # (and in its journal line), a kill before that drain loses none of it
-            visit["superseded"] = [list(row_of(replaced))]
+            visit["superseded"] = [list(row_of(replaced, True, self.store.time_first_keys))]
         return visit, row
 
     # -- calls --------------------------------------------------------------------------
@@ -290,7 +290,7 @@ class Engine:
         bad field) and the called number's lease as the pool state has it now."""
         parsed = parse_call(call, self.config.region, seconds(now))
         e = self.pools.holder_of(parsed["number"])  # renewals other workers have not drained yet
-        return parsed, [] if e is None else [row_of(e)]
+        return parsed, [] if e is None else [row_of(e, True, self.store.time_first_keys)]
 
     def attribute_prepared(self, parsed: dict[str, Any], live: list[LeaseRow]) -> Attribution:
         """attribute()'s second half, in the store: run it after the writes taken before it.

@@ -34,12 +34,14 @@ def valid(token: Any, kind: Any) -> bool:
     return isinstance(token, str) and 0 < len(token) <= TOKEN_MAX and kind in KINDS
 
 
-def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None) -> IntentRow | None:
+def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None,
+            time_first: bool = False) -> IntentRow | None:
     """The intent of a live lease's token, its lease renewed (as a heartbeat renews it); None for a
     token that is not alive (or not one at all) or a kind not in KINDS. Memory work only.
 
     ``pools`` is the engine's (in process or in Redis). ``visitor`` is who made it: on a shared
-    number every visitor holds the same token, so the page says who it is; by default the holder."""
+    number every visitor holds the same token, so the page says who it is; by default the holder.
+    ``time_first``: the store's lease key format (``Store.time_first_keys``)."""
     if not valid(token, kind):
         return None
     got = pools.returning(None, token, int(now * 1000))  # by token alone: the visitor id takes nothing
@@ -51,7 +53,7 @@ def capture(pools: Any, token: Any, kind: Any, now: float, visitor: Any = None) 
     who = clean_text(visitor, 256) if isinstance(visitor, str) else None
     if who is not None and not who.isprintable():  # a NUL cannot go into PostgreSQL, a control into a report
         who = None
-    return IntentRow(lease_key(held.pool, held.number, held.start, held.lease), held.number,
+    return IntentRow(lease_key(held.pool, held.number, held.start, held.lease, time_first), held.number,
                      who or held.visitor_id, kind, now)
 
 
@@ -65,7 +67,7 @@ def save(store: Store, row: IntentRow) -> None:
 def record(engine: Any, token: Any, kind: Any, now: float, visitor: Any = None) -> bool:
     """``Engine.intent``: capture, then store. True when the lease was alive (its intent is kept;
     a store that fails is logged and the lease stays renewed: the page is never refused)."""
-    row = capture(engine.pools, token, kind, now, visitor)
+    row = capture(engine.pools, token, kind, now, visitor, engine.store.time_first_keys)
     if row is None:
         return False
     try:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import storage
-from .visits import Start, _rows
+from .visits import Row as CountRow, Start, _rows
 
 PG_LOCK = 5_050_0006  # pg_advisory_xact_lock key: one decision at a time per database
 CHUNK = 500
@@ -34,7 +34,7 @@ KEEP_MS = 6 * 3600 * 1000  # rows kept this long past their last activity (lease
 Row = list[Any]  # [start_ms, last_ms, lease]
 
 
-def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Sequence[tuple[float, str, str, int]],
+def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Sequence[CountRow],
           gap_ms: int, activity: Callable[[str, str], int | None] | None, now_ms: int) -> int:
     """Decide ``starts`` against the store, add the kept sessions' counters and ``rows`` to
     ``visit_counts``, all in one transaction; returns how many sessions were kept."""

@@ -7,12 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from ..store.base import Store
 from . import sql
 from .dimensions import ALL, JOINT, OTHER, VISIT_ORDER
-from .visits import DAILY, _dims_json
+from .visits import DAILY, Row, _dims_json
 
 # The ALL counter (every dimension together) keeps at most this many exact combinations an hour /
 # a day, and as many again with the SINGLE dimensions' values read OTHER; past both, every value
@@ -34,7 +32,7 @@ def _between(column: str, since: float | None, until: float | None) -> tuple[str
     return (" AND ".join(where) or "1=1"), args
 
 
-def add_visit_counts(store: Store, rows: Sequence[tuple[float, str, str, int]]) -> None:
+def add_visit_counts(store: Store, rows: Sequence[Row]) -> None:
     """Add sessions to the hourly counters (several processes add to the same rows)."""
     if not rows:
         return
@@ -42,7 +40,7 @@ def add_visit_counts(store: Store, rows: Sequence[tuple[float, str, str, int]]) 
         add_counts(store, store.conn.cursor(), rows)
 
 
-def add_counts(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int]]) -> None:
+def add_counts(store: Store, cur: Any, rows: Sequence[Row]) -> None:
     """Inside a transaction: add the rows; the ALL counter's, bounded (``ALL_EXACT``), to ``visit_combos``."""
     counts, combos = _bounded(store, cur, rows)
     if counts:
@@ -50,34 +48,32 @@ def add_counts(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int
             "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (hour, kind, dims) DO UPDATE SET visits = visit_counts.visits + excluded.visits"), counts)
     if combos:
-        values = []
-        for hour, kind, dims, n in combos:
-            named = orjson.loads(dims)
-            values.append((hour, kind, dims, *(named.get(d) for d in COMBO_DIMENSIONS), n))
-        cur.executemany(store._sql(COMBO_INSERT), values)
+        cur.executemany(store._sql(COMBO_INSERT), combos)
 
 
 COMBO_DIMENSIONS = VISIT_ORDER + ("number",)
-COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {', '.join(sql.COLUMNS[d] for d in COMBO_DIMENSIONS)}, "
+_COMBO_COLUMNS = ", ".join(sql.COLUMNS[d] for d in COMBO_DIMENSIONS)
+COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {_COMBO_COLUMNS}, "
                 f"visits) VALUES ({', '.join('?' for _ in range(len(COMBO_DIMENSIONS) + 4))}) "
                 "ON CONFLICT (kind, hour, dims) DO UPDATE SET visits = visit_combos.visits + excluded.visits")
+_GROUPED = len(JOINT)  # what a reduced combination keeps: the groups' dimensions, first in COMBO_DIMENSIONS
+assert COMBO_DIMENSIONS[:_GROUPED] == JOINT
 
 
-def _reduced(dims: str, keep: tuple[str, ...]) -> str:
-    """The combination with every value but those of ``keep`` read OTHER."""
-    values = orjson.loads(dims)
-    return _dims_json({k: v if k in keep else OTHER for k, v in values.items()})
+def _reduced(values: tuple[str | None, ...], keep: int) -> tuple[str | None, ...]:
+    """The combination with every value past the first ``keep`` read OTHER (an empty one stays empty)."""
+    return values[:keep] + tuple([None if v is None else OTHER for v in values[keep:]])
 
 
-_KEEP_GROUPS = JOINT  # what a reduced combination keeps: the groups' dimensions (the SINGLE ones vary most)
+def _combo_json(values: tuple[str | None, ...]) -> str:
+    return _dims_json(dict(zip(COMBO_DIMENSIONS, values)))
 
 
-def _bounded(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int]]
-             ) -> tuple[list[tuple[float, str, str, int]], list[tuple[float, str, str, int]]]:
-    """(the other counters' rows, the ALL counter's) with the ALL counter's new combinations past
-    its bound folded into reduced ones."""
-    out: list[tuple[float, str, str, int]] = []
-    combos: list[tuple[float, str, str, int]] = []
+def _bounded(store: Store, cur: Any, rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Any, ...]]]:
+    """(the other counters' rows, the ALL counter's as ``COMBO_INSERT`` rows) with the ALL
+    counter's new combinations past its bound folded into reduced ones."""
+    out: list[Row] = []
+    combos: list[tuple[Any, ...]] = []
     full: dict[tuple[float, str], Counter] = {}
     for hour, kind, dims, n in rows:
         if kind in ALL_EXACT:
@@ -85,25 +81,26 @@ def _bounded(store: Store, cur: Any, rows: Sequence[tuple[float, str, str, int]]
         else:
             out.append((hour, kind, dims, n))
     for (hour, kind), found in full.items():
-        cur.execute(store._sql("SELECT dims FROM visit_combos WHERE kind = ? AND hour = ?"), (kind, hour))
-        known: set[str] = {r[0] for r in cur.fetchall()}
-        room = [ALL_EXACT[kind] - sum(1 for d in known if OTHER not in d),
-                ALL_EXACT[kind] - sum(1 for d in known if OTHER in d)]
+        cur.execute(store._sql(f"SELECT {_COMBO_COLUMNS} FROM visit_combos WHERE kind = ? AND hour = ?"),
+                    (kind, hour))
+        known: set[tuple[str | None, ...]] = {tuple(r) for r in cur.fetchall()}
+        reduced = sum(1 for d in known if OTHER in d)
+        room = [ALL_EXACT[kind] - (len(known) - reduced), ALL_EXACT[kind] - reduced]
         kept: Counter = Counter()
-        for dims, n in found.most_common():
-            if dims not in known:
-                if OTHER not in dims and room[0] > 0:
+        for values, n in found.most_common():
+            if values not in known:
+                if OTHER not in values and room[0] > 0:
                     room[0] -= 1
                 else:
-                    dims = _reduced(dims, _KEEP_GROUPS)
-                    if dims not in known:
+                    values = _reduced(values, _GROUPED)
+                    if values not in known:
                         if room[1] > 0:
                             room[1] -= 1
                         else:
-                            dims = _reduced(dims, ())
-                known.add(dims)
-            kept[dims] += n
-        combos += [(hour, kind, dims, n) for dims, n in kept.items()]
+                            values = _reduced(values, 0)
+                known.add(values)
+            kept[values] += n
+        combos += [(hour, kind, _combo_json(values), *values, n) for values, n in kept.items()]
     return out, combos
 
 

@@ -30,6 +30,7 @@ GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
 _HOUR_MS = 3_600_000
 CountKey = tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
+Row = tuple[float, str, Any, int]  # (hour, kind, dims, visits); dims: JSON text, or for ALL the values (combo)
 Start = tuple[str, int, str | None, Any]  # (visitor, ms, lease, (hour, visit_values, number))
 
 
@@ -50,7 +51,7 @@ class VisitCounter:
         self._lease: dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
         self._counts: Counter = Counter()  # (hour, visit_values, number) -> sessions
-        self._returned: list[tuple[float, str, str, int]] = []  # rows a failed write gave back
+        self._returned: list[Row] = []  # rows a failed write gave back
         self._lock = threading.Lock()      # take() may run on the store's thread
         self.sessions = 0                  # counted by this process, for stats
 
@@ -81,7 +82,7 @@ class VisitCounter:
             self.sessions += 1
         return True
 
-    def take(self, now_ms: int | None = None) -> list[tuple[float, str, str, int]]:
+    def take(self, now_ms: int | None = None) -> list[Row]:
         """The counts since the last take, as (hour, kind, dims, visits) rows, each hour's also added
         to its day's (kind "KIND/day", the hour of the day's start: reports over whole days read
         these); with ``now_ms`` also forget visitors away longer than the gap."""
@@ -120,7 +121,7 @@ class VisitCounter:
                 if at > self._touched.get(visitor, -1):
                     self._touched[visitor] = at
 
-    def give_back(self, rows: list[tuple[float, str, str, int]]) -> None:
+    def give_back(self, rows: list[Row]) -> None:
         """Rows a failed write took: added to the next take's."""
         with self._lock:
             self._returned.extend(rows)
@@ -130,33 +131,52 @@ class VisitCounter:
         return len(self._counts) + len(self._starts)
 
 
-def _rows(counts: Counter, returned: list[tuple[float, str, str, int]]) -> list[tuple[float, str, str, int]]:
+# where each counter's values sit in a visit_values tuple (the groups' members are contiguous)
+_GROUP_SPANS = []
+for _name, _members in GROUPS.items():
+    _at = VISIT_ORDER.index(_members[0])
+    assert VISIT_ORDER[_at:_at + len(_members)] == _members, "a group's dimensions sit together in VISIT_ORDER"
+    _GROUP_SPANS.append((_name, _at, _at + len(_members), _members))
+_SINGLE_AT = [(name, VISIT_ORDER.index(name) if name != "number" else -1) for name in SINGLE]
+
+
+def _rows(counts: Counter, returned: list[Row]) -> list[Row]:
     """(hour, kind, dims, visits) rows of the sessions counted: each group's and each single
-    dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write."""
-    out: Counter = Counter()
-    for r, kind, dims, n in returned:
-        out[(r, kind, dims)] += n
-    encoded: dict[tuple[str, tuple[str | None, ...]], str] = {}
-    singles: dict[tuple[str, str], str] = {}
+    dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write.
+    The ALL counter's dims stay a tuple (the values of VISIT_ORDER, then the number): storage.py
+    bounds them and writes them as columns, and encodes only the combinations it keeps.
+
+    Each session adds to its hour's counters as tuples; each distinct counter value is encoded
+    once and rolled up into its day after, so the cost per session is a few dict updates."""
+    hourly: dict[tuple[float, str, Any], int] = {}
+    get = hourly.get
     for (hour, values, number), n in counts.items():
-        named = dict(zip(VISIT_ORDER, values))
-        day = float(hour - hour % 86400)
-        for name, members in GROUPS.items():
-            part = tuple(named[m] for m in members)
-            found = encoded.get((name, part))
-            if found is None:
-                found = encoded[(name, part)] = _dims_json(dict(zip(members, part)))
-            out[(float(hour), name, found)] += n
-            out[(day, name + DAILY, found)] += n
-        for name in SINGLE:
-            value = number if name == "number" else named[name]
+        hour = float(hour)
+        for name, lo, hi, _ in _GROUP_SPANS:
+            key = (hour, name, values[lo:hi])
+            hourly[key] = get(key, 0) + n
+        for name, at in _SINGLE_AT:
+            value = number if at < 0 else values[at]
             if value is not None:
-                single = singles.get((name, value))
-                if single is None:  # (one key: nothing to sort; most values repeat across sessions)
-                    single = singles[(name, value)] = orjson.dumps({name: value}).decode()
-                out[(float(hour), name, single)] += n
-                out[(day, name + DAILY, single)] += n
-        full = _dims_json({**named, "number": number})  # every dimension together (bounded: storage.py)
-        out[(float(hour), ALL, full)] += n
-        out[(day, ALL + DAILY, full)] += n
+                key = (hour, name, value)
+                hourly[key] = get(key, 0) + n
+        key = (hour, ALL, values + (number,))
+        hourly[key] = get(key, 0) + n
+    out: dict[tuple[float, str, Any], int] = {}
+    for hour, kind, dims, n in returned:
+        out[(hour, kind, dims)] = out.get((hour, kind, dims), 0) + n
+    members = {name: m for name, _, _, m in _GROUP_SPANS}
+    encoded: dict[tuple[str, Any], Any] = {}
+    for (hour, kind, part), n in hourly.items():
+        dims = part if kind == ALL else encoded.get((kind, part))
+        if dims is None:
+            if kind in members:
+                dims = _dims_json(dict(zip(members[kind], part)))
+            else:
+                dims = orjson.dumps({kind: part}).decode()
+            encoded[(kind, part)] = dims
+        key = (hour, kind, dims)
+        out[key] = out.get(key, 0) + n
+        key = (hour - hour % 86400, kind + DAILY, dims)
+        out[key] = out.get(key, 0) + n
     return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]

@@ -33,19 +33,20 @@ class LeaseRow(NamedTuple):
     shared: bool
 
 
-def row_of(e: LeaseEvent, holder: bool = True) -> LeaseRow:
-    """A lease event as a stored row; ``holder`` False leaves the visitor out (a shared join)."""
-    return LeaseRow(lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number,
+def row_of(e: LeaseEvent, holder: bool = True, time_first: bool = False) -> LeaseRow:
+    """A lease event as a stored row; ``holder`` False leaves the visitor out (a shared join);
+    ``time_first``: the store's key format (``Store.time_first_keys``)."""
+    return LeaseRow(lease_key(e.pool, e.number, e.start, e.lease, time_first), e.pool, e.number,
                     e.visitor_id if holder else None, e.session_id if holder else None, e.rule,
                     e.start, e.last, e.end, e.shared)
 
 
-def _event_row(e: LeaseEvent, holder: bool) -> tuple[Any, ...]:
+def _event_row(e: LeaseEvent, holder: bool, time_first: bool) -> tuple[Any, ...]:
     """row_of(e, holder) as the statements' parameters, without the LeaseRow in between (a busy
     site's log is mostly renewals, each a row here)."""
     if holder:  # LeaseEvent is (event, pool, number, visitor_id, session_id, rule, start, last, end, shared, lease)
-        return (lease_key(e.pool, e.number, e.start, e.lease),) + e[1:10]
-    return (lease_key(e.pool, e.number, e.start, e.lease), e.pool, e.number, None, None, e.rule, e.start,
+        return (lease_key(e.pool, e.number, e.start, e.lease, time_first),) + e[1:10]
+    return (lease_key(e.pool, e.number, e.start, e.lease, time_first), e.pool, e.number, None, None, e.rule, e.start,
             e.last, e.end, e.shared)
 
 
@@ -133,8 +134,16 @@ def _period(since: float, until: float) -> tuple[list[str], list[Any]]:
     return where, args
 
 
-def lease_key(pool: str, number: str, start: float, lease: str) -> str:
-    """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not."""
+def lease_key(pool: str, number: str, start: float, lease: str, time_first: bool = False) -> str:
+    """A lease's id in storage: slot.gen alone restarts with a fresh segment, the start does not.
+
+    ``time_first`` (what a store made at schema version 7 or later uses: ``Store.time_first_keys``)
+    puts the start first, zero-padded: new leases and their visits then go to the end of the
+    tables' key indexes, where pool-first keys land on a random page each (at a million stored
+    leases that made a lease start cost twice as much to store). A store made earlier keeps its
+    pool-first keys: rows, journals and intents of one lease must agree on its key."""
+    if time_first:
+        return f"{round(start * 1000):013d}:{pool}:{number}:{lease}"
     return f"{pool}:{number}:{round(start * 1000)}:{lease}"
 
 
@@ -156,9 +165,19 @@ class Store:
     persistent = True  # on disk or on a server: lease starts are written durably
     path = ""  # a SQLite store's file (its journals and pool segment live beside it); "" for the others
 
+    time_first_keys = False  # the lease key format of this store (see lease_key), read after migrating
+
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.migrate()
+        cur = self.conn.cursor()
+        cur.execute("SELECT time_first FROM lease_key_format")
+        row = cur.fetchone()
+        self.time_first_keys = bool(row[0]) if row else False
+
+    def lease_key(self, pool: str, number: str, start: float, lease: str) -> str:
+        """``lease_key`` in this store's format."""
+        return lease_key(pool, number, start, lease, self.time_first_keys)
 
     # -- dialect ----------------------------------------------------------------------
     def greatest(self, a: str, b: str) -> str:
@@ -239,7 +258,7 @@ class Store:
         for e in folded:
             # a join is the joiner's activity, not the holder's: it moves only the end
             event = e.event
-            row = _event_row(e, holder=event != "share")
+            row = _event_row(e, event != "share", self.time_first_keys)
             log.lease(row, ended=event == "end", activity=event != "share")
             if event == "share":
                 log.join(row[0], e.visitor_id, e.session_id, e.last)
