@@ -14,12 +14,13 @@ if not os.environ.get("K50CORE_NO_EXTENSIONS"):
 
     macros = [("K50_NO_CPYTHON_TRICKS", "1")] if os.environ.get("K50CORE_NO_CPYTHON_TRICKS") == "1" else []
 
-    headers = [os.path.join("src/k50core/_csrc", h) for h in os.listdir("src/k50core/_csrc")]
+    # the C headers and their .pxd declarations: a change to any rebuilds every module
+    csrc = [os.path.join("src/k50core/_csrc", name) for name in os.listdir("src/k50core/_csrc")]
     # the core's modules: _engine gathers the others (see its docstring)
     ext_modules = cythonize(
         [
             Extension(f"k50core.{name}", [f"src/k50core/{name}.pyx"], extra_compile_args=["-O3"],
-                      define_macros=macros, depends=headers)
+                      define_macros=macros, depends=csrc)
             for name in ("_engine", "_match", "_geoip", "_device", "_pool")
         ],
         compiler_directives={

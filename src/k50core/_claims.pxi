@@ -26,8 +26,7 @@
 # searches of a claim are comparisons of keys. The reference has no list: it scans every time,
 # and the state machine tests check that both builds claim the same numbers.
 
-cdef extern from "_csrc/claims.h":
-    int k50_sort_keys(uint64_t* keys, Py_ssize_t n) nogil
+from k50core._csrc.claims cimport k50_sort_keys
 
 cdef enum:
     IDLE_BITS = 43             # an until in the state word
@@ -39,8 +38,8 @@ cdef Py_ssize_t _list_max = (<Py_ssize_t>1) << (63 - IDLE_BITS)  # larger pools 
 
 
 def _set_candidate_list_max(Py_ssize_t n):
-    """(For tests.) Pools of more numbers than this scan for every claim, as all did before the
-    lists; returns the previous limit."""
+    """(For tests.) Pools of more numbers than this scan for every claim, as the reference does;
+    returns the previous limit."""
     global _list_max
     old, _list_max = _list_max, min(max(n, 0), (<Py_ssize_t>1) << (63 - IDLE_BITS))
     return old

@@ -10,6 +10,7 @@
 #    is present in the UA (found with a 2/3-gram table in C). Skipping a regex
 #    that cannot match changes nothing, so the first hit is the legacy one;
 #    user_agents' own UserAgent properties then decide the type.
+# The classes and _dev_lookup are declared in _device.pxd.
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
@@ -320,18 +321,6 @@ cdef class _DevGrams:
     """Gram -> literals table for one space (the raw UA or ua.lower()):
     each literal is filed under one of its grams (a rare one), so a scan of
     the UA only compares the few literals whose gram occurs."""
-    cdef uint64_t* keys
-    cdef int* head          # first literal of the slot's chain
-    cdef int* nxt           # next literal with the same gram (by literal id)
-    cdef int* goff          # where the gram sits in the literal
-    cdef Py_UCS4* chars
-    cdef Py_ssize_t* start
-    cdef Py_ssize_t* length
-    cdef uint64_t mask
-    cdef int bits
-    cdef bint has2          # any 2-char literal: look up 2-grams too
-    cdef uint64_t bloom[1024]  # 65,536 bits, one per top-16-bit hash: most grams of
-                               # a UA are in no literal; this rejects them in L1
 
     def __cinit__(self, list lits, list ids, int nlits):
         cdef Py_ssize_t i, j, k = 0, total = sum(len(t) for t in lits)
@@ -437,15 +426,6 @@ cdef class _DevFilter:
     """Which legacy regexes could match a UA: those whose every clause has a
     literal in it. Found literals mark their clauses, clauses count towards
     their parser: the work follows what is in the UA, not the 1,300 regexes."""
-    cdef _DevGrams raw, low
-    cdef int nlits, nclauses, nparsers
-    cdef int* l_start       # literal -> clauses using it [l_start[l], l_start[l+1])
-    cdef int* l_clauses
-    cdef int* c_parser      # clause -> its parser
-    cdef unsigned char* p_need   # parser -> number of clauses
-    cdef int* always             # parsers without clauses
-    cdef int* icase              # IGNORECASE parsers
-    cdef int nalways, nicase
 
     def __cinit__(self, list patterns):
         cdef dict ids = {}
@@ -546,12 +526,6 @@ cdef int* _dev_ints(list xs) except NULL:
 # ---- the engine: legacy parsers, filtered, then user_agents' properties -----
 
 cdef class _DevEngine:
-    cdef list parsers, searches   # ua-parser's UA, OS, device parsers in a row
-    cdef int nua, nos, ndev
-    cdef readonly _DevFilter filter
-    cdef dict parses              # (parser, groups, lastindex) -> its Parse()
-    cdef object UserAgent, parse_browser, parse_os, parse_device
-    cdef dict browsers, oses      # memo of user_agents' pure namedtuple builders
 
     def __cinit__(self):
         from ua_parser import user_agent_parser as uap

@@ -9,7 +9,11 @@
                    free numbers (_claims.pxi), the holder index (_holders.pxi) and the returning
                    visitors' assign fast path (_returning.pxi), included: they inline SlotTable's
                    methods on the hottest paths
-Their C lives in _csrc/*.h. The plain-Python twin with the same API is k50core._engine_py.
+Each module's .pxd declares its cdef classes, structs and inline helpers, so another Cython
+module can cimport them (``from k50core._pool cimport SlotTable``). Their C lives in _csrc/*.h,
+each header declared for Cython in the .pxd beside it (``from k50core._csrc.atomics cimport
+k50_cas``); capi.pxd and net.pxd declare what they need of Python.h and the C library. The
+plain-Python twin with the same API is k50core._engine_py.
 """
 from k50core._device import (  # noqa: F401 (re-exported)
     DEVICE_CACHE_MAX, DEVICE_UA_MAX_LEN, _device_cache_configure, _device_cache_info, _device_engine, device_info,
@@ -21,8 +25,7 @@ from k50core._pool import (  # noqa: F401
     LAYOUT, Assigner, ReturnCache, SlotTable, _set_candidate_list_max, table_bytes,
 )
 
-cdef extern from "_csrc/tricks.h":
-    int K50_CPYTHON_TRICKS
+from k50core._csrc.tricks cimport K50_CPYTHON_TRICKS
 
 # whether this build uses CPython internals on its fast paths (see _csrc/tricks.h)
 CPYTHON_TRICKS = bool(K50_CPYTHON_TRICKS)

@@ -5,7 +5,7 @@
 # navigated just far enough to read country.iso_code, subdivisions[0].iso_code
 # and city.names.en. The decoded triple is cached per data offset, so a record
 # shared by many networks is decoded once. Answers must equal the reference
-# (k50core._engine_py.geoip, i.e. maxminddb's own Reader.get).
+# (k50core._engine_py.geoip, i.e. maxminddb's own Reader.get). GeoIP is declared in _geoip.pxd.
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -20,42 +20,11 @@ import maxminddb as _geo_maxminddb
 
 from cpython.exc cimport PyErr_Clear
 
-cdef extern from "Python.h":
-    # Declared without an exception spec so a lone surrogate gives NULL, not a raise.
-    const char* _geo_utf8 "PyUnicode_AsUTF8AndSize"(object s, Py_ssize_t* size)
-
-# libc names get a _geo prefix in Cython (C names unchanged): the other .pxi
-# files share this module's namespace.
-cdef extern from "arpa/inet.h" nogil:
-    int _geo_inet_pton "inet_pton"(int af, const char* src, void* dst)
-
-cdef extern from "netinet/in.h" nogil:
-    cdef struct _geo_in_addr "in_addr":
-        pass
-    cdef struct _geo_in6_addr "in6_addr":
-        pass
-    cdef struct _geo_sockaddr_in "sockaddr_in":
-        _geo_in_addr sin_addr
-    cdef struct _geo_sockaddr_in6 "sockaddr_in6":
-        _geo_in6_addr sin6_addr
-
-cdef extern from "netdb.h" nogil:
-    cdef struct _geo_sockaddr "sockaddr":
-        pass
-    cdef struct _geo_addrinfo "addrinfo":
-        int ai_flags
-        int ai_family
-        int ai_socktype
-        _geo_sockaddr* ai_addr
-    int _geo_getaddrinfo "getaddrinfo"(const char* node, const char* service,
-                                       const _geo_addrinfo* hints, _geo_addrinfo** res)
-    void _geo_freeaddrinfo "freeaddrinfo"(_geo_addrinfo* res)
-    enum:
-        _GEO_AF_INET "AF_INET"
-        _GEO_AF_INET6 "AF_INET6"
-        _GEO_AF_UNSPEC "AF_UNSPEC"
-        _GEO_SOCK_STREAM "SOCK_STREAM"
-        _GEO_AI_NUMERICHOST "AI_NUMERICHOST"
+from k50core._csrc.capi cimport utf8_or_null
+from k50core._csrc.net cimport (
+    AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, SOCK_STREAM, addrinfo, freeaddrinfo, getaddrinfo, inet_pton,
+    sockaddr_in, sockaddr_in6,
+)
 
 cdef tuple _GEO_NONE3 = (None, None, None)
 cdef tuple _GEO_IPTYPES = (_geo_ipaddress.IPv4Address, _geo_ipaddress.IPv6Address)
@@ -96,22 +65,22 @@ cdef bint _geo_dotted_quad(const char* s, Py_ssize_t n, uint8_t* out) noexcept n
 
 cdef int _geo_parse_libc(const char* s, uint8_t* out) noexcept nogil:
     """Rare forms ("1.2.3", "010.1.1.1", "fe80::1%eth0"): ask getaddrinfo, as maxminddb does."""
-    cdef _geo_addrinfo hints
-    cdef _geo_addrinfo* res = NULL
+    cdef addrinfo hints
+    cdef addrinfo* res = NULL
     cdef int bits = 0
     memset(&hints, 0, sizeof(hints))
-    hints.ai_family = _GEO_AF_UNSPEC
-    hints.ai_flags = _GEO_AI_NUMERICHOST
-    hints.ai_socktype = _GEO_SOCK_STREAM
-    if _geo_getaddrinfo(s, NULL, &hints, &res) == 0 and res != NULL:
-        if res.ai_family == _GEO_AF_INET:
-            memcpy(out, &(<_geo_sockaddr_in*>res.ai_addr).sin_addr, 4)
+    hints.ai_family = AF_UNSPEC
+    hints.ai_flags = AI_NUMERICHOST
+    hints.ai_socktype = SOCK_STREAM
+    if getaddrinfo(s, NULL, &hints, &res) == 0 and res != NULL:
+        if res.ai_family == AF_INET:
+            memcpy(out, &(<sockaddr_in*>res.ai_addr).sin_addr, 4)
             bits = 32
-        elif res.ai_family == _GEO_AF_INET6:
-            memcpy(out, &(<_geo_sockaddr_in6*>res.ai_addr).sin6_addr, 16)
+        elif res.ai_family == AF_INET6:
+            memcpy(out, &(<sockaddr_in6*>res.ai_addr).sin6_addr, 16)
             bits = 128
     if res != NULL:
-        _geo_freeaddrinfo(res)
+        freeaddrinfo(res)
     return bits
 
 
@@ -121,15 +90,15 @@ cdef int _geo_parse(object ip, uint8_t* out):
     cdef const char* s
     cdef bytes packed
     if isinstance(ip, str):
-        s = _geo_utf8(ip, &n)
+        s = utf8_or_null(ip, &n)
         if s == NULL:  # lone surrogate: maxminddb rejects it too
             PyErr_Clear()
             return 0
         if memchr(s, 0, n) != NULL:  # embedded NUL: rejected by maxminddb
             return 0
-        if _geo_dotted_quad(s, n, out) or _geo_inet_pton(_GEO_AF_INET, s, out) == 1:
+        if _geo_dotted_quad(s, n, out) or inet_pton(AF_INET, s, out) == 1:
             return 32
-        if _geo_inet_pton(_GEO_AF_INET6, s, out) == 1:
+        if inet_pton(AF_INET6, s, out) == 1:
             return 128
         return _geo_parse_libc(s, out)
     if isinstance(ip, _GEO_IPTYPES):  # maxminddb takes ipaddress objects too
@@ -190,11 +159,6 @@ cdef uint32_t _geo_walk(const uint8_t* tree, uint32_t node_count, int rs, uint32
 # ---- cache: data record -> decoded triple --------------------------------------
 # An open-addressing table keyed by the record value (always > 0, so 0 marks an
 # empty slot); avoids building a Python int per lookup as a dict would.
-
-cdef struct _GeoSlot:
-    uint32_t key
-    PyObject* triple  # borrowed: GeoIP._triples holds the reference
-    PyObject* region  # triple[1], so region() touches neither list nor tuple
 
 cdef _GeoSlot _GEO_NONE_SLOT = _GeoSlot(0, <PyObject*>_GEO_NONE3, <PyObject*>None)  # no answer
 
@@ -271,20 +235,6 @@ cdef Py_ssize_t _geo_skip(const uint8_t* d, Py_ssize_t end, Py_ssize_t pos, int 
 
 cdef class GeoIP:
     """Country / region / city of an IP address from a MaxMind DB file (compiled)."""
-
-    cdef readonly str path
-    cdef object _mm
-    cdef const uint8_t[::1] _buf
-    cdef const uint8_t* _d          # start of the file: the search tree
-    cdef Py_ssize_t _base, _end     # data section [_base, _end)
-    cdef uint32_t _node_count
-    cdef uint32_t* _v4tab           # IPv4: record after the first 16 bits, by /16 prefix
-    cdef bint _mapped_alias         # ::ffff:0:0/96 leads to the IPv4 subtree, too
-    cdef int _rs, _ip_version
-    cdef _GeoSlot* _slots           # cache: record value -> its (country, region, city)
-    cdef uint32_t _mask, _used
-    cdef list _triples              # keeps the cached triples alive
-    cdef dict _strings              # one shared str per distinct code/name: fewer cache misses
 
     def __cinit__(self, path=None):  # str | os.PathLike | None
         if path is None:

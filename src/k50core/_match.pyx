@@ -6,7 +6,7 @@
 # are resolved lazily, once per evaluation, into a per-call slot cache. Rule
 # sets carry a rule index (rules/index.py, probed in _rule_index.pxi), so
 # first_match only evaluates the few candidates a visit can match, in
-# priority order.
+# priority order. The structs and classes are declared in _match.pxd.
 
 cimport cython
 from cpython.object cimport PyObject
@@ -18,47 +18,23 @@ from libc.stdint cimport uint32_t, int32_t
 from k50core.rules.values import js_compare as _js_compare, version_compare as _version_compare
 from k50core.rules.values import deep_equal as _deep_equal
 
-cdef extern from "Python.h":
-    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
-    object PyUnicode_Substring(object s, Py_ssize_t start, Py_ssize_t end)
-    bint PyDict_Check(object o)
-    bint PyList_Check(object o)
-    bint PyTuple_Check(object o)
-    bint PyUnicode_Check(object o)
-    bint PyUnicode_CheckExact(object o)
-    bint PyLong_CheckExact(object o)
-    bint PyFloat_CheckExact(object o)
-    bint PyLong_Check(object o)
-    bint PyFloat_Check(object o)
-    bint PyBool_Check(object o)
-    Py_ssize_t PyList_GET_SIZE(object o)
-    PyObject* PyList_GET_ITEM(object o, Py_ssize_t i)
-    Py_ssize_t PyTuple_GET_SIZE(object o)
-    PyObject* PyTuple_GET_ITEM(object o, Py_ssize_t i)
-    int PyObject_RichCompareBool(object a, object b, int op) except -1
-    int PySet_Contains(object s, object key) except -1
-    Py_ssize_t PyUnicode_GET_LENGTH(object o)
-    bint PyUnicode_IS_ASCII(object o)
-    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
-    Py_ssize_t PyUnicode_Tailmatch(object s, object sub, Py_ssize_t start, Py_ssize_t end, int direction) except -1
-    int PyUnicode_Contains(object s, object sub) except -1
-    double PyFloat_AS_DOUBLE(object o)
-    long long PyLong_AsLongLongAndOverflow(object o, int* overflow) except? -1
-    int Py_LT, Py_LE, Py_GT, Py_GE, Py_EQ
-    PyObject* Py_True
-    PyObject* Py_False
-    PyObject* Py_None
-    Py_ssize_t PY_SSIZE_T_MAX
+from cpython.bool cimport PyBool_Check
+from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
+from cpython.list cimport PyList_Check, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_CheckExact
+from cpython.object cimport Py_EQ, Py_GE, Py_GT, Py_LE, Py_LT, PyObject_RichCompareBool
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.set cimport PySet_Contains
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_SIZE
+from cpython.unicode cimport (
+    PyUnicode_AsUTF8AndSize, PyUnicode_Check, PyUnicode_CheckExact, PyUnicode_Contains, PyUnicode_GET_LENGTH,
+    PyUnicode_Substring, PyUnicode_Tailmatch,
+)
 
-cdef extern from "arpa/inet.h" nogil:
-    int inet_pton(int af, const char* src, void* dst)
-
-cdef extern from "sys/socket.h":
-    int AF_INET
-    int AF_INET6
-
-cdef extern from "_csrc/u128.h":
-    ctypedef unsigned long long k50_u128
+from k50core._csrc.capi cimport Py_False, Py_None, Py_True, PyList_GET_ITEM, PyTuple_GET_ITEM, PyUnicode_IS_ASCII
+from k50core._csrc.net cimport AF_INET, AF_INET6, inet_pton
+from k50core._csrc.u128 cimport k50_u128
 
 # Mirrors k50core.rules.opcodes.Op (a test keeps them equal).
 cdef enum:
@@ -109,38 +85,9 @@ OPCODES = {name: value for name, value in (
 # $type names by code; the code of a value is computed in _type_code.
 _TYPE_NAMES = ("null", "boolean", "number", "string", "array", "object", "unknown")
 
-cdef struct IpIndex:
-    uint32_t* s4
-    uint32_t* e4
-    Py_ssize_t n4
-    k50_u128* s6
-    k50_u128* e6
-    Py_ssize_t n6
-
-cdef struct Node:
-    int op
-    int slot
-    int nkids
-    int end
-    int flag          # CMP/VCMP operator, IN flags (1: True, 2: False), $type code, $exists
-    int ascii         # CMP: the literal is an ASCII str (fast string compare)
-    double num        # CMP: the literal as a number (NaN when a string)
-    PyObject* arg     # the compiler's arg (borrowed; self._keep holds it)
-    PyObject* arg2    # a derived object: the frozenset, the literal, dotted hosts
-    IpIndex* ips
-
-cdef struct Ctx:
-    PyObject* doc
-    PyObject* paths   # the matcher's tuple of segment tuples, by slot
-    PyObject** vals   # resolved slot values (owned references), valid where have[s]
-    unsigned char* have
-    int32_t* done     # the slots resolved so far, to release just those
-    Py_ssize_t ndone
-
 
 cdef class _IpRanges:
     """Sorted, merged IPv4 and IPv6 ranges in C arrays."""
-    cdef IpIndex idx
 
     def __cinit__(self, v4, v6):
         cdef Py_ssize_t i
@@ -316,14 +263,6 @@ cdef class Matcher:
 
     Same API as k50core._engine_py.match.Matcher.
     """
-    cdef Node* nodes
-    cdef Py_ssize_t nnodes
-    cdef int32_t* roots
-    cdef Py_ssize_t nroots
-    cdef object _paths          # tuple of segment tuples, by slot
-    cdef Py_ssize_t nslots
-    cdef list _keep             # keeps every object the nodes point to alive
-    cdef RuleProbe probe        # the rule index (rules/index.py, _rule_index.pxi)
 
     def __cinit__(self):
         self.nodes = NULL

@@ -1,5 +1,6 @@
 # cython: language_level=3
-# Lock-free number slots (compiled). Segment layout: k50core/pools.py.
+# Lock-free number slots (compiled). Segment layout: k50core/pools.py; its constants, the state word's
+# fields and the declarations of this module's classes: _pool.pxd.
 #
 # A slot's lease state is one 64-bit word changed only by compare-and-swap
 # (GCC __atomic builtins), so worker processes sharing a segment never lock:
@@ -18,65 +19,29 @@
 # touch only the heads, which sit two to a cache line.
 
 cimport cython
-from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport uint8_t, uint64_t, UINT64_MAX
-from libc.string cimport memset
-
-cdef extern from "Python.h":
-    PyObject* PyDict_GetItemWithError(object d, object key) except? NULL
-    bint PyTuple_Check(object o)
-    bint PyUnicode_CheckExact(object o)
-    bint PyLong_CheckExact(object o)
-    bint PyFloat_CheckExact(object o)
-from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.string cimport memcpy, memcmp
-from libc.stdlib cimport calloc, free, malloc, realloc
-from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
 from cpython cimport array as carray
-from cpython.object cimport Py_SIZE
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.float cimport PyFloat_CheckExact
 from cpython.list cimport PyList_GET_SIZE
+from cpython.long cimport PyLong_CheckExact
+from cpython.object cimport Py_SIZE, PyObject
+from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from cpython.tuple cimport PyTuple_Check
+from cpython.unicode cimport PyUnicode_CheckExact, PyUnicode_DecodeUTF8
+from libc.stdint cimport UINT64_MAX, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
 
-from k50core.clock import milliseconds as _milliseconds  # the error for a bad ``now``
+from k50core._csrc.atomics cimport k50_add, k50_cas, k50_load, k50_popcount, k50_store
+from k50core._csrc.bounds cimport GEN_MASK, LOW32, SHARED_BIT, UNTIL_MASK, k50_any_outside
+from k50core._csrc.prefetch cimport k50_prefetch, k50_prefetch_object, k50_prefetch_write
+from k50core._csrc.records cimport k50_lease_text, k50_named, k50_number_text
+from k50core._csrc.siphash cimport k50_lease_tag
+from k50core._csrc.token_text cimport k50_ascii, k50_token32
+
 from k50core._engine_py.records import SlotRecord, SupersededLease  # one record type per concept, both builds
-
-cdef extern from "_csrc/atomics.h":
-    uint64_t k50_load(uint64_t* p) nogil
-    void k50_store(uint64_t* p, uint64_t v) nogil
-    int k50_cas(uint64_t* p, uint64_t expected, uint64_t desired) nogil
-    uint64_t k50_add(uint64_t* p, uint64_t v) nogil
-    int k50_popcount "__builtin_popcountll"(unsigned long long v) nogil
-
-cdef extern from "_csrc/records.h":
-    object k50_named(object cls, tuple items)
-    object k50_number_text(unsigned long long number)
-    object k50_lease_text(unsigned long long slot, unsigned long long gen)
-
-cdef enum:
-    HEAD_SIZE = 32
-    HEAD_TAG = 8  # the lease's token tag: a heartbeat reads it with the state word, one line
-    HEAD_LAST = 16
-    HEAD_POOL = 24
-    SLOT_SIZE = 128
-    OFF_NUMBER = 8
-    OFF_RULE = 20
-    OFF_START = 24
-    OFF_END0 = 32
-    OFF_HASH = 0  # the holder's hash: the holder index's checks read the record's holder anyway
-    OFF_HLEN = 48
-    OFF_SLEN = 49
-    OFF_HOLDER = 56
-    HOLDER_MAX = 48
-    OFF_SESSION = 104
-    SESSION_MAX = 24
-    KIND_NEVER = 0
-    KIND_CLAIMING = 1
-    KIND_LEASED = 2
-    KIND_RETIRED = 3
-    CLAIM_DEADLINE_MS = 5000
-    CAS_ATTEMPTS = 64
-    POOLS_MAX = 64
-    TOKEN_LENGTH = 32  # pool (2) slot (8) gen (6) tag (16), in lowercase hex
+from k50core.clock import milliseconds as _milliseconds  # the error for a bad ``now``
 
 # The layout as this build compiled it; the reference (_engine_py/pool.py) has the same dict, and a
 # test keeps the two (and pools.py, which takes its constants from the reference) equal.
@@ -88,58 +53,11 @@ LAYOUT = {"HEAD_SIZE": HEAD_SIZE, "HEAD_TAG": HEAD_TAG, "HEAD_LAST": HEAD_LAST, 
           "RETIRED": KIND_RETIRED, "CLAIM_DEADLINE_MS": CLAIM_DEADLINE_MS, "POOLS_MAX": POOLS_MAX,
           "TOKEN_LENGTH": TOKEN_LENGTH}
 
-cdef extern from "_csrc/bounds.h":
-    const uint64_t UNTIL_MASK "K50_UNTIL_MASK"
-    const uint64_t SHARED_BIT "K50_SHARED_BIT"
-    const uint64_t GEN_MASK "K50_GEN_MASK"
-    const uint64_t LOW32 "K50_LOW32"
-    bint k50_any_outside(const int* at, Py_ssize_t n, unsigned int capacity) nogil
-
-
-cdef inline uint64_t _until(uint64_t s) noexcept nogil:
-    return s & UNTIL_MASK
-
-cdef inline int _kind(uint64_t s) noexcept nogil:
-    return <int>((s >> 44) & 3)
-
-cdef inline uint64_t _gen(uint64_t s) noexcept nogil:
-    return s >> 46
-
-cdef inline uint64_t _pack(uint64_t gen, int kind, bint shared, uint64_t until) noexcept nogil:
-    return ((gen & GEN_MASK) << 46) | ((<uint64_t>kind) << 44) | (SHARED_BIT if shared else 0) | (until & UNTIL_MASK)
-
-
-cdef inline long long _idle(uint64_t s, uint64_t now, uint64_t cooldown) noexcept nogil:
-    """When a free slot's last lease ended (0: never leased), or -1 if it is not free now."""
-    cdef int kind = _kind(s)
-    if kind == KIND_NEVER:
-        return 0
-    if kind == KIND_LEASED and now >= _until(s) + cooldown:
-        return <long long>_until(s)
-    if kind == KIND_CLAIMING and now >= _until(s):  # a claimer died mid-write
-        return <long long>_until(s)
-    return -1
-
 
 cdef object _text(const uint8_t* at, Py_ssize_t n):
     """A holder or session id field as text (None when empty); bad UTF-8 replaced."""
     return PyUnicode_DecodeUTF8(<const char*>at, n, "replace") if n else None
 
-
-cdef extern from "_csrc/token_text.h":
-    const char* k50_ascii(PyObject* o, Py_ssize_t* n)
-
-cdef extern from "_csrc/token_text.h":
-    bint k50_token32(const char* s, uint64_t* fields) nogil
-
-cdef extern from "_csrc/siphash.h":
-    uint64_t k50_lease_tag(uint64_t k0, uint64_t k1, uint64_t slot, uint64_t pool, uint64_t gen,
-                           uint64_t start) nogil
-
-cdef extern from "_csrc/prefetch.h":
-    void k50_prefetch(const void* p) nogil
-    void k50_prefetch_write(const void* p) nogil
-    void k50_prefetch_object(const void* o) nogil
 
 cdef enum:
     # renew_tokens' look-ahead (tokens): the str objects this far ahead are fetched, the slots
@@ -161,37 +79,6 @@ cdef class SlotTable:
     Times are integer milliseconds. ``slots`` arguments are ``array('i')`` of
     slot indices (one pool's numbers). Returns ``(slot, gen)`` pairs.
     """
-    cdef object _buffer
-    cdef uint8_t* heads
-    cdef uint8_t* base
-    cdef Py_ssize_t capacity
-    cdef Py_ssize_t offset
-    # The renewal log: a bit per slot this process renewed since the last drain, which then reads
-    # each lease's latest activity and end from the slot itself: no allocation on a renewal, a
-    # size fixed by the table, and a record that cannot go stale. A lease that ends and passes on
-    # before the drain is logged by the claim that replaces it (see _supersede).
-    cdef uint64_t* marks
-    cdef Py_ssize_t n_marked
-    cdef list superseded  # final states of leases this process's claims replaced (_supersede)
-    cdef object replaced  # the one the latest claim or share replaced (see last_superseded)
-    cdef dict candidates  # id(slot list) → _Candidates: each pool's free numbers between scans
-    cdef uint64_t version  # bumped by this process's setup/retire/revive: the candidate lists rescan
-    cdef long long lists_bound  # the latest bound of those lists (see _claims.pxi, _ends_at)
-    cdef readonly unsigned long long renewed  # this process's renewals, ever
-    # The log reaches the engine at checkpoints: on_full(True) once ``checkpoint_every`` ms have
-    # passed since the last one (each lease renewed meanwhile is then one row, however often it was
-    # renewed), on_full(False) when ``log_limit`` superseded leases wait (they hold memory).
-    cdef Py_ssize_t log_limit
-    cdef object on_full
-    cdef uint64_t checkpoint_every
-    cdef uint64_t checkpoint_due  # the renewal clock at which the next checkpoint is due
-    cdef uint64_t checkpoint_floor  # a clock below this went back by more than an interval
-    cdef uint64_t holds[POOLS_MAX]  # hold per pool registry entry, for token renewals
-    cdef uint64_t tag_k0, tag_k1  # the key of lease tags (set_tag_key; kept in the segment)
-    # the holder index after the records (see _holders.pxi)
-    cdef uint64_t* index_overflow
-    cdef uint64_t* index_places
-    cdef uint64_t index_mask
 
     def __cinit__(self):
         self.marks = NULL
@@ -579,7 +466,7 @@ cdef class SlotTable:
         cdef uint8_t* p
         for i in range(self.capacity):
             p = self.base + i * SLOT_SIZE
-            self._hash(i)[0] = self._tag(i)[0]  # layout 3 kept the hash where the tag goes now
+            self._hash(i)[0] = self._tag(i)[0]  # layout 3 keeps the hash where layout 4 keeps the tag
             self._tag(i)[0] = k50_lease_tag(self.tag_k0, self.tag_k1, i, self._pool(i)[0],
                                             _gen(k50_load(self._state(i))), (<uint64_t*>(p + OFF_START))[0])
 

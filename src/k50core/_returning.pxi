@@ -9,37 +9,18 @@
 import sys
 from time import time as _wall_clock
 
-cdef extern from "Python.h":
-    bint PyDict_CheckExact(object o)
-    double PyLong_AsDouble(object o) noexcept
-    PyObject* PyErr_Occurred() noexcept
-    void PyErr_Clear() noexcept
+from cpython.dict cimport PyDict_CheckExact
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
+from cpython.float cimport PyFloat_AS_DOUBLE
 
-cdef extern from "_csrc/assignment.h":
-    object k50_assignment(object cls, object a, object b, object c, object d, object e, object f, object g)
+from k50core._csrc.assignment cimport k50_assignment
+from k50core._csrc.capi cimport PyLong_AsDouble
+from k50core._csrc.return_table cimport (
+    k50_ret, k50_ret_renewed, k50_rets, k50_rets_clear, k50_rets_find, k50_rets_put, k50_rets_remove, k50_str_hash,
+)
+from k50core._csrc.wall_clock cimport k50_wall_ms
 
 cdef double _MAX_MS = <double>((1ULL << 43) - 1)
-
-
-cdef extern from "_csrc/return_table.h":
-    ctypedef struct k50_ret:
-        PyObject* key
-        PyObject* last
-        Py_ssize_t slot
-        uint64_t gen, hold
-        int joined
-    ctypedef struct k50_rets:
-        k50_ret* at
-        size_t mask
-        Py_ssize_t used
-        uint64_t version
-    Py_hash_t k50_str_hash(PyObject* s) except? -1
-    Py_ssize_t k50_rets_find(const k50_rets* t, PyObject* key, Py_hash_t h)
-    int k50_rets_put(k50_rets* t, PyObject* key, Py_ssize_t slot, uint64_t gen, uint64_t hold, PyObject* last,
-                     int joined) except -1
-    void k50_rets_remove(k50_rets* t, size_t i)
-    object k50_ret_renewed(k50_rets* t, Py_ssize_t at, double expires, bint shared)
-    void k50_rets_clear(k50_rets* t)
 
 
 @cython.final
@@ -50,10 +31,6 @@ cdef class ReturnCache:
     extends the lease in the table and returns that Assignment with the new
     expiry, or None (dropping the entry) when the lease has ended.
     """
-    cdef SlotTable table
-    cdef k50_rets rets
-    cdef Py_ssize_t capacity
-    cdef public object seen  # seen(visitor, slot, gen, now): a joiner's return (their activity is their own)
 
     def __cinit__(self):
         memset(&self.rets, 0, sizeof(k50_rets))
@@ -168,8 +145,6 @@ cdef class Assigner:
     every call this one cannot answer from ``cache``, with the same arguments.
     A method rather than ``__call__``: methods take keywords without a dict.
     """
-    cdef ReturnCache cache
-    cdef object full
 
     def __init__(self, ReturnCache cache, full):
         self.cache = cache
@@ -203,11 +178,6 @@ cdef class Assigner:
             back = self.cache._renew_visit(visit, <uint64_t>ms) if ms >= 0.0 else None
             out.append(back if back is not None else self.full(visit, now, None))
         return out
-
-
-cdef extern from "_csrc/wall_clock.h":
-    double k50_wall_ms() nogil
-    double PyFloat_AS_DOUBLE(object o)
 
 
 cdef inline double _clock_ms(object now) noexcept:

@@ -8,37 +8,19 @@
 # networks. A probe pushes the matching rule lists (each sorted) onto Heads;
 # the matcher merges them in rule order.
 
+from cpython.object cimport PyObject_Hash
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_KIND, PyUnicode_READ
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
-cdef extern from "Python.h":
-    Py_ssize_t PyObject_Hash(object o) except -1
-
 cdef enum:
     MAX_PROBE = 64      # values of one path a probe combines (more: the signature's every rule)
-    HEADS_INLINE = 48   # rule lists one visit draws without a malloc
 
 cdef enum:
     IX_EXACT = 0
     IX_LOWER = 1
     IX_HOST = 2
     IX_NOT_IN = 6  # k50core.rules.index's kind numbers
-
-cdef struct Heads:
-    int32_t** head
-    int32_t** end
-    Py_ssize_t n
-    Py_ssize_t cap
-    int32_t* head0[HEADS_INLINE]
-    int32_t* end0[HEADS_INLINE]
-
-cdef struct Sig:
-    int kind
-    int nslots
-    int32_t slots[3]
-    int32_t all_list
-    int32_t default_list  # NOT_IN: the rules a value not hashed draws (all of them); else -1
 
 
 cdef void* _alloc(Py_ssize_t n, size_t size) except NULL:
@@ -114,34 +96,6 @@ cdef inline void _heads_free(Heads* h) noexcept nogil:
 @cython.final
 cdef class RuleProbe:
     """The rule index of one Matcher in C arrays (see k50core.rules.index)."""
-    cdef int32_t* list_start
-    cdef int32_t* list_len
-    cdef int32_t* ids
-    cdef int32_t always_list
-    cdef uint64_t* hkeys
-    cdef int32_t* hvals
-    cdef uint64_t hmask
-    cdef Sig* sigs
-    cdef Py_ssize_t nsigs
-    cdef Py_ssize_t ntries
-    cdef int32_t* trie_slot
-    cdef int32_t* trie_root
-    cdef int32_t* trie_all
-    cdef int32_t* tn_list
-    cdef int32_t* tn_whole   # rules whose value must end at this node (or be followed by one "\n")
-    cdef int32_t* tn_first
-    cdef int32_t* tn_count
-    cdef uint32_t* te_char
-    cdef int32_t* te_child
-    cdef Py_ssize_t nnets
-    cdef int32_t* net_slot
-    cdef int32_t* net_off    # per net: offset of its v4 segments, count, then the same for v6
-    cdef uint32_t* s4
-    cdef int32_t* l4
-    cdef k50_u128* s6
-    cdef int32_t* l6
-    cdef list _lists
-    cdef list _not_in_values  # per signature: the strings a NOT_IN signature hashed (else None)
 
     def __cinit__(self):
         self.list_start = self.list_len = self.ids = NULL

@@ -1,5 +1,5 @@
 /* Assignment tuples made and renewed in C.
- * Included by the Cython core (_returning.pxi). */
+ * Declared for Cython in assignment.pxd. */
 #ifndef K50_ASSIGNMENT_H
 #define K50_ASSIGNMENT_H
 

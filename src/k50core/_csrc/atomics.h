@@ -1,5 +1,5 @@
 /* Atomic loads, stores and compare-and-swap on the slot table's words.
- * Included by the Cython core (_pool.pyx). */
+ * Declared for Cython in atomics.pxd. */
 #ifndef K50_ATOMICS_H
 #define K50_ATOMICS_H
 

@@ -1,5 +1,5 @@
 /* Range checks over index arrays.
- * Included by the Cython core (_pool.pyx). */
+ * Declared for Cython in bounds.pxd. */
 #ifndef K50_BOUNDS_H
 #define K50_BOUNDS_H
 

@@ -1,5 +1,5 @@
 /* Radix sort of the claim keys (see _claims.pxi).
- * Included by the Cython core (_claims.pxi). */
+ * Declared for Cython in claims.pxd. */
 #ifndef K50_CLAIMS_H
 #define K50_CLAIMS_H
 

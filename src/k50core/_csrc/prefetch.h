@@ -4,6 +4,7 @@
  * on its object and another on the slot it leads to, one after the other. The batch loop
  * asks for item k + D's memory while it works on item k, so those misses overlap. A prefetch
  * never faults and changes no result; on a compiler without the builtin it is nothing.
+ * Declared for Cython in prefetch.pxd.
  */
 #ifndef K50_PREFETCH_H
 #define K50_PREFETCH_H

@@ -1,5 +1,5 @@
 /* Tuple-subclass records (NamedTuples) made in C.
- * Included by the Cython core (_pool.pyx). */
+ * Declared for Cython in records.pxd. */
 #ifndef K50_RECORDS_H
 #define K50_RECORDS_H
 

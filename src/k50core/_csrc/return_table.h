@@ -1,11 +1,12 @@
 /* The returning visitors' open-addressing table.
- * Included by the Cython core (_returning.pxi). */
+ * Declared for Cython in return_table.pxd. */
 #ifndef K50_RETURN_TABLE_H
 #define K50_RETURN_TABLE_H
 
 #include <Python.h>
 #include <stdint.h>
 #include "tricks.h"
+#include "assignment.h"  /* k50_renewed */
 
 /* Returning visitors by id: an open-addressing table (linear probing, backward-shift
    deletion, at most half full), one 64-byte entry per visitor holding all a renewal needs:

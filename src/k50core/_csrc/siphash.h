@@ -4,7 +4,7 @@
  * pool segment, makes it unguessable. The tag is computed once, when the lease starts, and kept
  * in the slot's record: a heartbeat compares 64 bits, it does not hash.
  * k50core/_engine_py/tags.py is the plain-Python twin (the tests check both against the
- * reference test vector of the paper).
+ * reference test vector of the paper). Declared for Cython in siphash.pxd.
  */
 #ifndef K50_SIPHASH_H
 #define K50_SIPHASH_H

@@ -1,5 +1,5 @@
 /* Reading lease tokens: ASCII text and hex digits.
- * Included by the Cython core (_pool.pyx). */
+ * Declared for Cython in token_text.pxd. */
 #ifndef K50_TOKEN_TEXT_H
 #define K50_TOKEN_TEXT_H
 
@@ -30,8 +30,6 @@ static inline uint64_t k50_hex8(uint64_t x, uint64_t* bad) {
     v = (v | (v >> 8)) & 0x0000FFFF0000FFFFULL;
     return (v | (v >> 16)) & 0xFFFFFFFFULL;
 }
-/* The token pools write: 16 lowercase hex digits, pool (2) slot (8) gen (6). No loop and no
-   branch per character: heartbeat batches parse one per page. */
 /* Eight bytes as a little-endian word on any machine (compilers make it one load on x86). */
 static inline uint64_t k50_le64(const unsigned char* p) {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |

@@ -1,5 +1,5 @@
 /* 128-bit unsigned integers for IPv6 addresses.
- * Included by the Cython core (_match.pyx). */
+ * Declared for Cython in u128.pxd. */
 #ifndef K50_U128_H
 #define K50_U128_H
 

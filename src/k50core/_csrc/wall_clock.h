@@ -1,5 +1,5 @@
 /* The wall clock in milliseconds without a call into Python.
- * Included by the Cython core (_returning.pxi). */
+ * Declared for Cython in wall_clock.pxd. */
 #ifndef K50_WALL_CLOCK_H
 #define K50_WALL_CLOCK_H
 
