@@ -367,6 +367,17 @@ def test_a_crowded_number_answers_a_bounded_ambiguous_call(engine, clock):
 def test_export_bad_query(client, query, field):
     r = client.get("/v1/calls", params=query, headers=AUTH)
     assert r.status_code == 400 and field in [p["field"] for p in r.json()["problems"]]
+    assert all(p["loc"] == ["query", p["field"]] for p in r.json()["problems"])   # where, as a body's 422 says it
+
+
+@pytest.mark.parametrize("path, query, field", [("/v1/reports", {"by": "query.gclid"}, "by"),
+                                                ("/v1/reports", {"since": "someday"}, "since"),
+                                                ("/v1/pools/usage", {"step": "inf"}, "step"),
+                                                ("/v1/calls", {"format": "xml"}, "format")])
+def test_a_bad_query_names_each_parameter_with_its_loc(client, path, query, field):
+    r = client.get(path, params=query, headers=AUTH)
+    assert r.status_code == 400
+    assert {"field": field, "loc": ["query", field]}.items() <= r.json()["problems"][0].items()
 
 
 # -- reports and operations -------------------------------------------------------------------

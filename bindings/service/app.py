@@ -61,7 +61,7 @@ from ..visitors import client_ip, networks
 from .apidocs import render_html
 from .cors import PublicCORS
 from .dashboard import dashboard_routes
-from .errors import ApiError, read_body
+from .errors import ApiError, query_error, read_body
 from .limits import Guard, Protection, RateLimiter, deployment_secret
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -218,7 +218,7 @@ class Service:
         self.authorise_call(request, body)
         fmt = request.query_params.get("format")
         if fmt is not None and fmt not in FORMATS:
-            raise ApiError(400, "invalid query", [("format", f"expected one of {', '.join(FORMATS)}")])
+            raise query_error([("format", f"expected one of {', '.join(FORMATS)}")])
         try:
             data = decode_body(body, request.headers.get("content-type"))
         except PayloadError as exc:
@@ -287,7 +287,7 @@ class Service:
         if fmt not in ("json", "csv"):
             problems.append(("format", "expected json or csv"))
         if problems:
-            raise ApiError(400, "invalid query", problems)
+            raise query_error(problems)
         rows = await self.store.run(self.engine.store.calls_page, since, until, status, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]

@@ -33,6 +33,11 @@ class ApiError(Exception):
         return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (self.headers or {}).items()]
 
 
+def query_error(problems: Sequence[tuple[str, str]]) -> ApiError:
+    """A 400 for bad query parameters: each problem's ``loc`` is ``["query", name]``."""
+    return ApiError(400, "invalid query", problems, locs=[("query", field) for field, _ in problems])
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 

@@ -27,7 +27,7 @@ from k50core.report import ReportError
 from k50core.report.export import report_csv
 
 from .bodies import DEALS, check
-from .errors import ApiError, body_json
+from .errors import ApiError, body_json, query_error
 
 DEALS_BODY = 1024 * 1024
 WEBHOOK_BODY = 256 * 1024
@@ -104,11 +104,11 @@ class ReportRoutes:
         if len(by) > 400:
             problems.append(("by", "too long"))
         if problems:
-            raise ApiError(400, "invalid query", problems)
+            raise query_error(problems)
         try:
             rows = await self.svc.store.run(self.engine.report, by, since, until)
         except ReportError as exc:
-            raise ApiError(400, "invalid query", [_problem(exc)]) from None
+            raise query_error([_problem(exc)]) from None
         dims = [d.strip() for d in by.split(",") if d.strip()]
         if fmt == "csv":
             return Response(report_csv(rows, dims), media_type="text/csv; charset=utf-8", headers=PRIVATE)
@@ -134,13 +134,13 @@ class ReportRoutes:
         names = [q["pool"]] if q.get("pool") else [n for n, p in self.engine.config.pools.items()
                                                    if p.type == "dynamic"]
         if problems:
-            raise ApiError(400, "invalid query", problems)
+            raise query_error(problems)
         out = {}
         for name in names:
             try:
                 out[name] = await self.svc.store.run(self.engine.pool_usage, name, since, until, step)
             except ReportError as exc:
-                raise ApiError(400, "invalid query", [_problem(exc)]) from None
+                raise query_error([_problem(exc)]) from None
         return JSONResponse({"since": since, "until": until, "step": step, "pools": out}, headers=PRIVATE)
 
     async def deals(self, request: Request) -> Response:
