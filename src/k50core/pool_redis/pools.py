@@ -26,13 +26,13 @@ from typing import Any
 import redis
 from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
-from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
+from .._engine_py.pool import HOLDER_MAX
 from ..clock import milliseconds
 from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
-from .claims import Coalescer, claim_call
+from .claims import Coalescer, NewVisitorClaims, Sender
 from .client import connect, load_library, pool_keys, registry_key
 from .leases import LEASED, MARGIN_MS, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
@@ -45,7 +45,7 @@ _new_assignment, _Assignment = tuple.__new__, Assignment
 _TAG_FIELDS = struct.Struct("<QQQ").pack  # a token's slot, pool << 32 | gen, start: the tag's message
 
 
-class RedisPools(LeaseLog):
+class RedisPools(LeaseLog, NewVisitorClaims):
     """The engine's pools in Redis (see the module's doc); same methods as ``k50core.pools.Pools``."""
 
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
@@ -70,7 +70,9 @@ class RedisPools(LeaseLog):
         self._mine = threading.local()  # what the last lease() of each thread left for the engine to read
         self._state = threading.RLock()  # the host's memory of leases, while threads claim at once
         self._claims = Coalescer(self._send_claims)
+        self._sender = Sender(self._claims, self._finish_claims)  # claims of callers that must not wait
         self._defaults: dict[str, int] = {}
+        self._defaults_lock = threading.Lock()  # counted on the caller's thread, sent on a claim's
         self._epochs: dict[str, int] = {}
         self._reassert_later: list[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
         self._log: list[LeaseEvent] = []
@@ -85,6 +87,10 @@ class RedisPools(LeaseLog):
         self._last_stats: dict[str, dict[str, int]] = {}
         self.closed = False
         self.window_ms = WINDOW_MS
+        # the flusher thread alone writes the renewals (every window): a caller on an event loop
+        # never waits for that round trip (a renewal near Redis's end is written by its visit)
+        self.flush_in_background = False
+        self._flusher = flusher
         self.renewed = 0           # renewals answered by this host
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
@@ -345,30 +351,6 @@ class RedisPools(LeaseLog):
             raise ConfigError([("state_url", f"Redis did not answer: {exc.__cause__}")]) from None
 
     # -- assignment --------------------------------------------------------------------
-    def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
-              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
-        """A new visitor: their live lease in this pool, else a claim, else (policy share) a join;
-        one round trip, shared with the claims of other threads of this host that arrive while one is
-        out (``claims.Coalescer``). (None, None) when the pool is exhausted or Redis unreachable."""
-        self._replaced = self._fresh_state = None
-        ps = self.by_name[pool_name]
-        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
-        sess = _field(session, SESSION_MAX).decode("utf-8", "replace")
-        item = (now_ms, rule, holder, sess, "1" if holder else "0")
-        try:
-            reply = self._claims.claim(ps, item)
-            if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
-                with self._state:
-                    log.warning("pool %s missing from Redis: setting it up again", pool_name)
-                    self.configure(self._configured[0], now_ms, lost=True)
-                ps = self.by_name[pool_name]
-                reply = self._pipeline([claim_call(ps, item)])[-1]
-            self._reassert(now_ms)
-        except (Unavailable, ConfigError):
-            return None, None
-        with self._state:
-            return self._claimed(ps, reply, visitor, session, now_ms)
-
     def _send_claims(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         """The coalescer's round trip: the defaults counted meanwhile ride along."""
         counted = self._counted_defaults()
@@ -413,12 +395,14 @@ class RedisPools(LeaseLog):
 
     def count_default(self, pool_name: str) -> None:
         """Counted here, written to Redis with the next round trip."""
-        self._defaults[pool_name] = self._defaults.get(pool_name, 0) + 1
+        with self._defaults_lock:
+            self._defaults[pool_name] = self._defaults.get(pool_name, 0) + 1
 
     def _counted_defaults(self) -> list[tuple[Any, ...]]:
         if not self._defaults:
             return []
-        counted, self._defaults = self._defaults, {}
+        with self._defaults_lock:
+            counted, self._defaults = self._defaults, {}
         return [("k50_defaults", self.by_name[name].keys, [n]) for name, n in counted.items() if name in self.by_name]
 
     def _adopt(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, shared: bool, rule: int,
@@ -493,7 +477,8 @@ class RedisPools(LeaseLog):
             self._seen_again(joiner, lease, ms)
         if ms >= self._flush_due or ms < self._flush_floor:
             self._flush_due, self._flush_floor = ms + WINDOW_MS, ms - min(ms, WINDOW_MS)
-            self.flush()
+            if not self.flush_in_background:
+                self.flush()
         self._check_log(ms)
         return made
 
@@ -644,7 +629,12 @@ class RedisPools(LeaseLog):
         return False
 
     # -- lease log --------------------------------------------------------------------
+    def claim_counts(self) -> dict[str, int]:
+        """New visitors' claims sent by this host, and the round trips that carried them."""
+        return {"claims": self._claims.claims, "claim_round_trips": self._claims.round_trips}
+
     def close(self) -> None:
+        self._sender.close()
         self.flush()
         self.closed = True
         for client in (self.redis, self.admin):
