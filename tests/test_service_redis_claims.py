@@ -250,3 +250,84 @@ def test_asgi_middleware_claims_on_the_loop(redis_url):
     shown = [p.text for p in pages]
     assert len(set(shown)) == 10 and all("+7 495 123-45-67" not in t for t in shown)
     engine.close()
+
+
+def campaign_config(pools=1):
+    """Visits from cpc ads go to pool p (and with two pools, email visits to q); others match no rule."""
+    cfg = config()
+    cfg["rules"] = [{"name": "ads", "when": {"query.utm_medium": "cpc"}, "pool": "p"}]
+    if pools == 2:
+        cfg["pools"]["q"] = dict(cfg["pools"]["p"], numbers=[f"+7495200{i:04d}" for i in range(20)])
+        cfg["rules"].append({"name": "mail", "when": {"query.utm_medium": "email"}, "pool": "q"})
+    return cfg
+
+
+def test_a_lease_another_host_made_is_looked_for_off_the_loop(redis_server, tmp_path):
+    """A visitor this host does not know, headed for no pool: their lease made by another host is
+    looked for in Redis (k50_find) on the claims' thread, the looks of concurrent visits together."""
+    url = redis_server.url() + "&timeout=30"
+    clock = Clock()
+    other = Engine.from_config(campaign_config(), state_url=url)  # another host
+    theirs = {f"o{i}": other.assign({"visitor_id": f"o{i}", "url": "https://shop.example.ru/?utm_medium=cpc"},
+                                    now=clock.t).number for i in range(10)}
+    engine = Engine.from_config(campaign_config(), state_url=url, store=str(tmp_path / "k50.db"))
+    pools = engine.pools
+    visitors = list(theirs) + [f"n{i}" for i in range(20)]  # theirs, and new visitors matching no rule
+    asked, seen, gate = [], [], []
+    real_find, real_send = pools.find_soon, pools._send
+
+    def find_soon(*args, **kw):
+        asked.append(args[0])
+        return real_find(*args, **kw)
+
+    def send(calls, client):
+        names = [c[0] for c in calls]
+        seen.append((threading.current_thread().name, names))
+        if "k50_find" in names and not gate:  # the first look: held until every visit asked for one
+            gate.append(until(lambda: len(asked) >= len(visitors)))
+        return real_send(calls, client)
+
+    pools.find_soon, pools._send = find_soon, send
+    with serving(app_of(engine, clock)) as base:
+        clock.t += 1
+        answers = asyncio.run(visit_all(base, visitors))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    got = {v: r.json()["number"] for v, r in zip(visitors, answers)}
+    assert all(got[v] == theirs[v] for v in theirs)  # kept before any rule
+    assert all(got[f"n{i}"] is None for i in range(20))  # no rule: the page keeps its number
+    assert gate == [True], "the loop did not serve other visits while a look was out"
+    looks = [(name, calls) for name, calls in seen if "k50_find" in calls]
+    assert all(name == "k50core-claims" for name, _ in looks)
+    assert len(looks) <= 2  # the first look held, all the others in one round trip
+    assert sum(calls.count("k50_find") for _, calls in looks) == len(visitors)
+    engine.close()
+    other.close()
+
+
+def test_with_two_pools_a_returning_visitor_of_another_host_keeps_their_number(redis_server, tmp_path):
+    url = redis_server.url() + "&timeout=30"
+    clock = Clock()
+    other = Engine.from_config(campaign_config(2), state_url=url)
+    mailed = other.assign({"visitor_id": "m", "url": "https://shop.example.ru/?utm_medium=email"}, now=clock.t)
+    assert mailed.pool == "q"
+    engine = Engine.from_config(campaign_config(2), state_url=url, store=str(tmp_path / "k50.db"))
+    pools = engine.pools
+    seen = []
+    real_send = pools._send
+
+    def send(calls, client):
+        seen.append((threading.current_thread().name, [c[0] for c in calls]))
+        return real_send(calls, client)
+
+    pools._send = send
+    with serving(app_of(engine, clock)) as base:
+        clock.t += 1
+        back, new = asyncio.run(visit_all(base, ["m", "fresh"]))
+        clock.t += 1
+        again = asyncio.run(visit_all(base, ["m"]))[0]
+    # the other host's lease, by the look with several pools; then from this host's memory
+    assert back.json()["number"] == again.json()["number"] == mailed.number
+    assert new.json()["number"] is None
+    assert all(name == "k50core-claims" for name, calls in seen if "k50_find" in calls)
+    engine.close()
+    other.close()

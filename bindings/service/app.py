@@ -110,9 +110,10 @@ class Service:
         self._peers: dict[str | None, tuple[str | None]] = {}  # peer address -> client IP
         # pools in Redis: a new visitor's claim waits off the loop, with the others' (public.assign)
         self.assign_async: Callable[..., Awaitable[Assignment]] | None = None
+        self.returning_async: Callable[..., Awaitable[Assignment | None]] | None = None
         if hasattr(engine.pools, "claim_soon"):
-            from k50core.pool_redis.visits import assign_async, off_the_loop
-            self.assign_async = assign_async
+            from k50core.pool_redis.visits import assign_async, off_the_loop, returning_async
+            self.assign_async, self.returning_async = assign_async, returning_async
             off_the_loop(engine)
 
     # -- security -------------------------------------------------------------------------

@@ -132,7 +132,11 @@ async def visit(svc: Service, req: Incoming, body: bytes) -> Answer:
     ticket = None
     # a returning visitor with a live lease keeps its number before any limit: behind a busy carrier
     # NAT a visitor's address may be over every limit, its own lease takes nothing new
-    got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
+    if svc.returning_async is not None:  # pools in Redis: a look there made off the loop
+        got = await svc.returning_async(svc.engine, fields["visitor_id"] or None, fields.get("token") or None,
+                                        int(now * 1000))
+    else:
+        got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
     if got is not None:
         if guard is not None:
             guard.renewed(got.token, got.expires_at)

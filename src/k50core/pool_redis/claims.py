@@ -140,17 +140,21 @@ class Sender:
     """Claims handed over by a caller that must not wait: ``submit(w)`` returns at once; one thread
     sends the claims through ``coalescer.send_batch`` (those that arrived while its round trip was out
     together in the next), runs ``after(batch)`` (replies that need more round trips), then calls
-    each claim's ``then(w)`` on that thread. The thread starts with the first claim."""
+    each claim's ``then(w)`` on that thread. ``Find`` looks go the same way, through ``finds(looks)``.
+    The thread starts with the first claim."""
 
-    def __init__(self, coalescer: Coalescer, after: Callable[[list[Any]], None], name: str = "k50core-claims") -> None:
+    def __init__(self, coalescer: Coalescer, after: Callable[[list[Any]], None],
+                 finds: Callable[[list[Any]], None], name: str = "k50core-claims") -> None:
         self._coalescer = coalescer
         self._after = after
+        self._finds = finds
         self._name = name
         self._queue: SimpleQueue[Any] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, w: Waiting) -> None:
+    def submit(self, w: Any) -> None:
+        """A Waiting claim or a Find look, sent by the thread."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -180,9 +184,14 @@ class Sender:
                     stop = True
                     break
                 batch.append(w)
-            self._coalescer.send_batch(batch)
+            claims = [w for w in batch if type(w) is not Find]
+            looks = [w for w in batch if type(w) is Find] if len(claims) < len(batch) else []
             try:
-                self._after(batch)
+                if claims:
+                    self._coalescer.send_batch(claims)
+                    self._after(claims)
+                if looks:
+                    self._finds(looks)
             except BaseException as exc:  # never let the thread die: these claims hear it
                 for w in batch:
                     if w.error is None:
@@ -206,6 +215,26 @@ class Claim(Waiting):
         self.visitor, self.session, self.now_ms = visitor, session, now_ms
 
 
+class Find:
+    """A look for a visitor's live lease in every pool, handed to the claims' thread (``find_soon``)."""
+    __slots__ = ("visitor", "now_ms", "order", "error", "done", "then")
+
+    def __init__(self, visitor: str, now_ms: int, order: list[_PoolKeys]) -> None:
+        self.visitor, self.now_ms, self.order = visitor, now_ms, order
+        self.error: BaseException | None = None
+        self.done = False
+        self.then: Callable[[Any], None] | None = None
+
+
+class FindFirst(Exception):
+    """Raised instead of a round trip on a thread that must not wait (``finding_first``): look for
+    this visitor's lease elsewhere (``find_soon``), then take the visit's steps again."""
+
+    def __init__(self, visitor: str, now_ms: int) -> None:
+        super().__init__(visitor, now_ms)
+        self.visitor, self.now_ms = visitor, now_ms
+
+
 class NewVisitorClaims:
     """New visitors' claims, made here or handed to the claims' thread (a part of ``RedisPools``)."""
     by_name: dict[str, _PoolKeys]
@@ -221,6 +250,55 @@ class NewVisitorClaims:
     _reassert: Any
     _claimed: Any
     configure: Any
+    _mine: Any
+    _found: dict[tuple[str, int], tuple[list[_PoolKeys], list[Any] | None]]
+    _find_calls: Any
+
+    def finding_first(self, on: bool) -> None:
+        """On this thread, a look for a visitor's lease another host made raises FindFirst instead
+        of making its round trip (while ``on``)."""
+        self._mine.no_wait = on
+
+    def find_soon(self, visitor: str, now_ms: int, then: Callable[[Find], None]) -> Find:
+        """The look FindFirst asked for, on the claims' thread (with others waiting, one round trip);
+        ``then(find)`` once it is back, and the next late_return(visitor, now_ms) uses it. While Redis
+        is marked down: done at once (no lease found), no ``then``."""
+        look = Find(visitor, now_ms, list(self.by_name.values()))
+        if time.monotonic() < self._down_until:
+            self._keep_found(look, None)
+            look.done = True
+            return look
+        look.then = then
+        self._sender.submit(look)
+        return look
+
+    def find_now(self, visitor: str, now_ms: int) -> None:
+        """find_soon's look on this thread (a caller that holds no lock while it is out)."""
+        self._send_finds([Find(visitor, now_ms, list(self.by_name.values()))])
+
+    def _send_finds(self, looks: list[Find]) -> None:
+        calls: list[tuple[Any, ...]] = []
+        for look in looks:
+            calls += self._find_calls(look.visitor, look.now_ms, look.order)
+        try:
+            replies = self._pipeline(calls)
+        except Unavailable:
+            for look in looks:
+                self._keep_found(look, None)
+            return
+        at = 0
+        for look in looks:
+            self._keep_found(look, replies[at:at + len(look.order)])
+            at += len(look.order)
+        try:
+            self._reassert(max(look.now_ms for look in looks))
+        except Unavailable:
+            pass
+
+    def _keep_found(self, look: Find, replies: list[Any] | None) -> None:
+        if len(self._found) > 10_000:  # looks whose visits never came back for them
+            self._found.clear()
+        self._found[(look.visitor, look.now_ms)] = (look.order, replies)
 
     def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
               now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:

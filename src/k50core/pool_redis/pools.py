@@ -32,7 +32,7 @@ from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
-from .claims import Coalescer, NewVisitorClaims, Sender
+from .claims import Coalescer, FindFirst, NewVisitorClaims, Sender
 from .client import connect, load_library, pool_keys, registry_key
 from .leases import LEASED, MARGIN_MS, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
@@ -70,7 +70,8 @@ class RedisPools(LeaseLog, NewVisitorClaims):
         self._mine = threading.local()  # what the last lease() of each thread left for the engine to read
         self._state = threading.RLock()  # the host's memory of leases, while threads claim at once
         self._claims = Coalescer(self._send_claims)
-        self._sender = Sender(self._claims, self._finish_claims)  # claims of callers that must not wait
+        self._sender = Sender(self._claims, self._finish_claims, self._send_finds)  # callers that must not wait
+        self._found: dict[tuple[str, int], tuple[list[_PoolKeys], list[Any] | None]] = {}  # finds made for them
         self._defaults: dict[str, int] = {}
         self._defaults_lock = threading.Lock()  # counted on the caller's thread, sent on a claim's
         self._epochs: dict[str, int] = {}
@@ -510,17 +511,25 @@ class RedisPools(LeaseLog, NewVisitorClaims):
 
     def late_return(self, visitor: str | None, now_ms: int,
                     pools: Sequence[str] | None = None) -> Assignment | None:
-        """A visitor this host does not know: their live lease in any pool (another host made it)."""
+        """A visitor this host does not know: their live lease in any pool (another host made it).
+        A caller that must not wait (``claims.NewVisitorClaims.finding_first``) gets FindFirst
+        instead of the round trip, unless the look was made for it already (``find_soon``)."""
         if not visitor:
             return None
-        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
         order = list(self.by_name.values())
-        try:
-            replies = self._pipeline([("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder])
-                                      for ps in order])
-            self._reassert(now_ms)
-        except Unavailable:
-            return None
+        found = self._found.get((visitor, now_ms))  # for every step of this visit (same instant)
+        if found is not None and found[0] == order:
+            replies = found[1]
+            if replies is None:  # Redis did not answer
+                return None
+        elif getattr(self._mine, "no_wait", False):
+            raise FindFirst(visitor, now_ms)
+        else:
+            try:
+                replies = self._pipeline(self._find_calls(visitor, now_ms, order))
+                self._reassert(now_ms)
+            except Unavailable:
+                return None
         for ps, reply in zip(order, replies):
             self._saw_epoch(ps, reply[1])
             if reply[0] == b"back":
@@ -528,6 +537,10 @@ class RedisPools(LeaseLog, NewVisitorClaims):
                 gen, shared, until, number, rule_i, start, last, rholder, rsess = _fields(rec)
                 return self._adopt(ps, slot, gen, start, until, bool(shared), rule_i, rholder, visitor, last)
         return None
+
+    def _find_calls(self, visitor: str, now_ms: int, order: list[_PoolKeys]) -> list[tuple[Any, ...]]:
+        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
+        return [("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder]) for ps in order]
 
     def _renewed(self, lease: Lease, now_ms: int, joiner: str | None) -> Assignment | None:
         """A lease this host knows, renewed: here if Redis's end is far off, else in Redis now."""
