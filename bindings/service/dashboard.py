@@ -4,7 +4,8 @@ usage over time with exhaustion and the recommended size, minutes against the pl
 Signed in with an API key (a form), it keeps an HttpOnly, SameSite=Strict session cookie: a random
 id whose session lives in the store (sessions.py), so signing out ends it in every worker, it
 expires after ``IDLE_SECONDS`` unused and at the latest ``SESSION_SECONDS`` after sign-in (the
-service's clock), and a key taken out of the service ends its sessions; "sign out everywhere" ends every session of the key;
+service's clock), and a key taken out of the service ends its sessions; "sign out everywhere" ends
+every session of the key;
 the forms carry a CSRF token checked against a cookie of their own (double submit) and any Origin
 they come with must be the service's own. The charts are Chart.js, vendored from npm with its
 licence (``static/chartjs/``), served from here: no CDN. The page reads the same ``/v1/reports``
