@@ -6,6 +6,7 @@ type, lone surrogates, invalid UTF-8, the edges of each size limit, malformed ad
 cookies as a dict, a mapping or a header) and for every branch of the source classification.
 """
 import time
+from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
@@ -66,7 +67,8 @@ def agree(pair, visit, now):
     return a
 
 
-nows = st.one_of(st.none(), st.floats(), st.integers(-10**12, 10**12), st.just(1_700_000_000.0))
+nows = st.one_of(st.none(), st.floats(), st.integers(-10**12, 10**12), st.just(1_700_000_000.0),
+                 st.sampled_from(["5", b"5", " 7 ", Decimal("1.5"), True]))
 
 
 @settings(max_examples=600, deadline=None)
