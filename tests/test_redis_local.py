@@ -124,12 +124,21 @@ def test_a_return_within_the_window_is_answered_inline(engines):
     assert _counts(compiled) == _counts(reference)
 
 
+def test_the_inline_answer_takes_the_hold_a_reload_gives(engines):
+    for engine in engines():
+        engine.assign({"visitor_id": "v1"}, 1.0)
+        engine.reload(config(numbers=4, hold=1800), now=1.01)
+        for at in (1.05, 1.1, 1.15):  # the last one inline (see above)
+            got = engine.assign({"visitor_id": "v1"}, at)
+        assert got.expires_at == 1.15 + 1800
+
+
 @pytest.mark.parametrize("build", ["compiled", "reference"])
 def test_a_lease_answers_from_memory_only_while_redis_is_far_off(build, engines):
     core = available()[build]
 
     class Keys:
-        index = 3
+        index, hold_ms = 3, 900_000
 
     lease = core.RedisLease(Keys(), 7, 1, 1_000, 10_000, ("n",) * 7, "v")
     assert (lease.cu, lease.lu, lease.fast, lease.gone, lease.key) == (10_000, 10_000, 10_000 - 2_000, False, (3, 7))

@@ -2,9 +2,10 @@
 # classes are documented in _redis_local.pyx and its reference, k50core._engine_py.redis_local.
 
 cdef class RedisLease:
-    cdef public object ps, made, holder, key
+    cdef public object made, holder, key
     cdef public long long slot, gen, start, lu, first, last, fast
-    cdef long long _cu
+    cdef object _ps
+    cdef long long _cu, hold
     cdef bint _gone
 
 cdef class RedisWindow:

@@ -13,7 +13,7 @@ from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_CheckExact
 from cpython.unicode cimport PyUnicode_CheckExact
 
-from k50core._csrc.assignment cimport k50_assignment
+from k50core._csrc.assignment cimport k50_renewed
 from k50core._csrc.capi cimport PyTuple_GET_ITEM
 from k50core._csrc.wall_clock cimport k50_wall_ms
 
@@ -28,7 +28,8 @@ cdef class RedisLease:
     """A lease this host knows (see k50core._engine_py.redis_local.RedisLease)."""
 
     def __init__(self, ps, long long slot, long long gen, long long start, long long until, made, holder):
-        self.ps, self.slot, self.gen, self.start = ps, slot, gen, start
+        self.ps = ps
+        self.slot, self.gen, self.start = slot, gen, start
         self._gone = False
         self._cu = self.lu = until
         self.fast = until - _MARGIN
@@ -37,6 +38,16 @@ cdef class RedisLease:
         self.made = made
         self.holder = holder
         self.key = (ps.index, slot)
+
+    @property
+    def ps(self):
+        """The lease's pool (its keys and hold); a reload gives it the pool as configured now."""
+        return self._ps
+
+    @ps.setter
+    def ps(self, ps):
+        self.hold = ps.hold_ms  # kept with it: the fast path reads the hold as a field
+        self._ps = ps
 
     @property
     def cu(self):
@@ -107,18 +118,15 @@ cdef class RedisAssigner:
                         lease = <RedisLease>PyTuple_GET_ITEM(<object>entry, 0)
                         if lease.fast > ms and lease.first and not <object>PyTuple_GET_ITEM(<object>entry, 1) \
                                 and self.window.floor <= ms < self.window.due:
-                            until = ms + <long long>lease.ps.hold_ms
+                            until = ms + lease.hold
                             if until > lease.lu:
                                 lease.lu = until
                                 made = lease.made
-                                lease.made = k50_assignment(
-                                    type(made), <object>PyTuple_GET_ITEM(made, 0), <object>PyTuple_GET_ITEM(made, 1),
-                                    <object>PyTuple_GET_ITEM(made, 2), <object>PyTuple_GET_ITEM(made, 3),
-                                    <object>PyTuple_GET_ITEM(made, 4), until / 1000.0,
-                                    <object>PyTuple_GET_ITEM(made, 6))
+                                lease.made = None  # the local the only holder: reused in place if the caller let it go
+                                lease.made = k50_renewed(made, until / 1000.0, <object>PyTuple_GET_ITEM(made, 6))
                             if ms > lease.last:
                                 lease.last = ms
-                            PyDict_SetItem(self.marked, lease.key, lease.ps)
+                            PyDict_SetItem(self.marked, lease.key, lease._ps)
                             self.window.renewed += 1
                             return lease.made
                         back = self.pools.local(<object>visitor, ms)
