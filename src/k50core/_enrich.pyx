@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Visit enrichment, compiled: the attribute dict of a visit, as k50core._engine_py.enrich makes it.
 
-Each landing URL and referrer is parsed once (by k50core.enrich.url, in Python) and kept with what
-classification needs of it: the URL's query decides most of the verdict alone (``_Url.mode``), the
+Each landing URL and referrer is parsed once (the usual landing URL in C, _url_fast.pxi; the rest by
+k50core.enrich.url, in Python) and kept with what classification needs of it: the URL's query
+decides most of the verdict alone (``_Url.mode``), the
 referrer only the rest. A visit whose URL and referrer were seen costs dictionary look-ups, the
 checks of its own fields and the dicts it is given, with no Python-level call. The caches are
 bounded: full, they are emptied, and refill from the URLs in use (as the device cache does).
@@ -36,7 +37,8 @@ from k50core.enrich.fields import (
     clean_text as _py_clean_text, parse_cookies as _py_parse_cookies, valid_ip as _py_valid_ip,
 )
 from k50core.enrich.source import _ORGANIC, _ORGANIC_KEEPS, _host_arg, _norm_value, _site, _strip_www
-from k50core.enrich.url import MAX_FIELD as _MAX_FIELD, host_of as _host_of, split_url as _split_url
+from k50core.enrich.url import MAX_FIELD as _MAX_FIELD, MAX_PARAMS as _MAX_PARAMS, host_of as _host_of
+from k50core.enrich.url import split_url as _split_url
 
 cdef Py_ssize_t MAX_FIELD = _MAX_FIELD
 cdef Py_ssize_t MAX_ID = _MAX_ID
@@ -45,6 +47,8 @@ cdef Py_ssize_t MAX_COOKIES = _MAX_COOKIES
 cdef Py_ssize_t MAX_COOKIE_VALUE = _MAX_COOKIE_VALUE
 cdef Py_ssize_t MAX_IP = 64        # the raw field; an address is at most 45 characters
 cdef Py_ssize_t MAX_COOKIE_NAME = 256
+
+include "_url_fast.pxi"
 
 # _Url.mode: what the referrer changes
 cdef enum:
@@ -348,7 +352,7 @@ cdef class Enricher:
     cdef _Url _new_url(self, object text):
         cdef _Url u = _Url.__new__(_Url)
         cdef dict landing = {}
-        host, path, query = _split_url(text)
+        host, path, query = split_url(text)
         if host is not None:
             landing["host"] = host
         if path is not None:
