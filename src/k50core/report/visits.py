@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
-from .dimensions import ALL, GROUPS, SINGLE, VISIT_ORDER, visit_values
+from .dimensions import ALL, COMBO_ORDER, GROUPS, SINGLE, visit_combo
 
 GAP_MS = 30 * 60 * 1000
 DAILY = "/day"
 _HOUR_MS = 3_600_000
-CountKey = tuple[float, str, str]  # (hour as unix seconds, kind, dims as JSON)
-Row = tuple[float, str, Any, int]  # (hour, kind, dims, visits); dims: JSON text, or for ALL the values (combo)
-Start = tuple[str, int, str | None, Any]  # (visitor, ms, lease, (hour, visit_values, number))
+Combo = tuple[str | None, ...]  # a session's dimensions (COMBO_ORDER)
+CountKey = tuple[float, Combo]  # (hour as unix seconds, combo): one session
+Row = tuple[float, str, Any, int]  # (hour, kind, dims, visits); dims: JSON text, or for ALL the combo
+Start = tuple[str, int, str | None, CountKey]  # (visitor, ms, lease, the session's count key)
 
 
 def _dims_json(values: Mapping[str, str | None]) -> str:
@@ -50,7 +52,7 @@ class VisitCounter:
         self._last: dict[str, int] = {}    # visitor -> last activity seen here (ms)
         self._lease: dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
-        self._counts: Counter = Counter()  # (hour, visit_values, number) -> sessions
+        self._counts: list[CountKey] = []  # one a session, in the order seen; counted at take()
         self._returned: list[Row] = []  # rows a failed write gave back
         self._lock = threading.Lock()      # take() may run on the store's thread
         self.sessions = 0                  # counted by this process, for stats
@@ -72,13 +74,13 @@ class VisitCounter:
                 if self.shared:
                     self._touched[visitor] = self._last[visitor]
                 return False
-        key = (now_ms // _HOUR_MS * 3600, visit_values(attrs, rule, pool), number)
+        key = (float(now_ms // _HOUR_MS * 3600), visit_combo(attrs, rule, pool, number))
         if visitor and self.shared:
             with self._lock:
                 self._starts.append((visitor, now_ms, lease, key))
             return True
         with self._lock:
-            self._counts[key] += 1  # one count per session; its counters are made at take()
+            self._counts.append(key)  # its counters are made at take(), for all sessions at once
             self.sessions += 1
         return True
 
@@ -87,7 +89,7 @@ class VisitCounter:
         to its day's (kind "KIND/day", the hour of the day's start: reports over whole days read
         these); with ``now_ms`` also forget visitors away longer than the gap."""
         with self._lock:
-            counts, self._counts = self._counts, Counter()
+            counts, self._counts = self._counts, []
             returned, self._returned = self._returned, []
         if now_ms is not None and self._last:
             cut, last = now_ms - self.gap_ms, self._last
@@ -131,52 +133,91 @@ class VisitCounter:
         return len(self._counts) + len(self._starts)
 
 
-# where each counter's values sit in a visit_values tuple (the groups' members are contiguous)
-_GROUP_SPANS = []
+# how each counter reads its value from a combo (a group's is a slice: its members sit together)
+_GROUP_READS: list[tuple[str, Callable[[Combo], Any], tuple[str, ...]]] = []
 for _name, _members in GROUPS.items():
-    _at = VISIT_ORDER.index(_members[0])
-    assert VISIT_ORDER[_at:_at + len(_members)] == _members, "a group's dimensions sit together in VISIT_ORDER"
-    _GROUP_SPANS.append((_name, _at, _at + len(_members), _members))
-_SINGLE_AT = [(name, VISIT_ORDER.index(name) if name != "number" else -1) for name in SINGLE]
+    _at = COMBO_ORDER.index(_members[0])
+    assert COMBO_ORDER[_at:_at + len(_members)] == _members, "a group's dimensions sit together in COMBO_ORDER"
+    _GROUP_READS.append((_name, itemgetter(slice(_at, _at + len(_members))), _members))
+_SINGLE_READS = [(name, itemgetter(COMBO_ORDER.index(name))) for name in SINGLE]
+_first, _second = itemgetter(0), itemgetter(1)
 
 
-def _rows(counts: Counter, returned: list[Row]) -> list[Row]:
-    """(hour, kind, dims, visits) rows of the sessions counted: each group's and each single
-    dimension's, by hour and (kind "KIND/day") by day; plus rows given back by a failed write.
-    The ALL counter's dims stay a tuple (the values of VISIT_ORDER, then the number): storage.py
-    bounds them and writes them as columns, and encodes only the combinations it keeps.
+def _counters(combos: Sequence[Combo]) -> list[tuple[str, Counter]]:
+    """Each counter's sessions by its value: a pass of C (``Counter`` over ``map``) per counter,
+    no Python per session. A SINGLE dimension's None (absent) is not counted."""
+    out = [(name, Counter(map(read, combos))) for name, read, _ in _GROUP_READS]
+    for name, read in _SINGLE_READS:
+        found = Counter(map(read, combos))
+        found.pop(None, None)
+        out.append((name, found))
+    out.append((ALL, Counter(combos)))
+    return out
 
-    Each session adds to its hour's counters as tuples; each distinct counter value is encoded
-    once and rolled up into its day after, so the cost per session is a few dict updates."""
-    hourly: dict[tuple[float, str, Any], int] = {}
-    get = hourly.get
-    for (hour, values, number), n in counts.items():
-        hour = float(hour)
-        for name, lo, hi, _ in _GROUP_SPANS:
-            key = (hour, name, values[lo:hi])
-            hourly[key] = get(key, 0) + n
-        for name, at in _SINGLE_AT:
-            value = number if at < 0 else values[at]
-            if value is not None:
-                key = (hour, name, value)
-                hourly[key] = get(key, 0) + n
-        key = (hour, ALL, values + (number,))
-        hourly[key] = get(key, 0) + n
+
+def tally(keys: Sequence[CountKey]) -> tuple[list[Row], dict[tuple[float, str], Counter]]:
+    """The sessions ``keys`` as counter rows: (hour, kind, dims JSON, visits) of each group and
+    single dimension, by hour and (kind "KIND/day", the hour of the day's start) by day; and the
+    ALL counter's combos, {(hour, "all" or "all/day"): Counter}, in the order the sessions came
+    (storage.py bounds them). Each distinct value is encoded once."""
+    if not keys:
+        return [], {}
+    hours = set(map(_first, keys))
+    by_hour: dict[float, list[Combo]]
+    if len(hours) == 1:  # (a checkpoint's sessions: one hour, mostly)
+        by_hour = {next(iter(hours)): list(map(_second, keys))}
+    else:
+        by_hour = {}
+        for hour, combo in keys:
+            found = by_hour.get(hour)
+            if found is None:
+                found = by_hour[hour] = []
+            found.append(combo)
+    days: dict[float, list[float]] = {}
+    for hour in by_hour:
+        days.setdefault(hour - hour % 86400, []).append(hour)
+    counted = {hour: _counters(combos) for hour, combos in by_hour.items()}
+    rows: list[Row] = []
+    full: dict[tuple[float, str], Counter] = {}
+    encoded: dict[tuple[str, Any], str] = {}
+    for day, its_hours in days.items():
+        if len(its_hours) == 1:
+            whole = counted[its_hours[0]]
+        else:  # the day's sessions in the order they came, counted again
+            day_set = set(its_hours)
+            whole = _counters([combo for hour, combo in keys if hour in day_set])
+        for at, suffix, counters in [(h, "", counted[h]) for h in its_hours] + [(day, DAILY, whole)]:
+            for kind, found in counters:
+                if kind == ALL:
+                    full[(at, ALL + suffix)] = found
+                    continue
+                named = kind + suffix
+                for part, n in found.items():
+                    dims = encoded.get((kind, part))
+                    if dims is None:
+                        dims = encoded[(kind, part)] = _encode(kind, part)
+                    rows.append((at, named, dims, n))
+    return rows, full
+
+
+_MEMBERS = {name: members for name, _, members in _GROUP_READS}
+
+
+def _encode(kind: str, part: Any) -> str:
+    members = _MEMBERS.get(kind)
+    if members is not None:
+        return _dims_json(dict(zip(members, part)))
+    return orjson.dumps({kind: part}).decode()
+
+
+def _rows(keys: Iterable[CountKey], returned: list[Row]) -> list[Row]:
+    """(hour, kind, dims, visits) rows of the sessions ``keys`` (``tally``, the ALL counter's
+    combos as rows with the combo for dims), added to the rows a failed write gave back."""
+    rows, full = tally(keys if isinstance(keys, list) else list(keys))
+    rows += [(at, kind, combo, n) for (at, kind), found in full.items() for combo, n in found.items()]
+    if not returned:
+        return rows
     out: dict[tuple[float, str, Any], int] = {}
-    for hour, kind, dims, n in returned:
+    for hour, kind, dims, n in returned + rows:
         out[(hour, kind, dims)] = out.get((hour, kind, dims), 0) + n
-    members = {name: m for name, _, _, m in _GROUP_SPANS}
-    encoded: dict[tuple[str, Any], Any] = {}
-    for (hour, kind, part), n in hourly.items():
-        dims = part if kind == ALL else encoded.get((kind, part))
-        if dims is None:
-            if kind in members:
-                dims = _dims_json(dict(zip(members[kind], part)))
-            else:
-                dims = orjson.dumps({kind: part}).decode()
-            encoded[(kind, part)] = dims
-        key = (hour, kind, dims)
-        out[key] = out.get(key, 0) + n
-        key = (hour - hour % 86400, kind + DAILY, dims)
-        out[key] = out.get(key, 0) + n
     return [(h, kind, dims, n) for (h, kind, dims), n in out.items()]
