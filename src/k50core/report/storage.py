@@ -94,7 +94,8 @@ def _reductions(combos: list[tuple[str | None, ...]]) -> tuple[list[Any], list[A
     return firsts, list(map(_WHOLES.__getitem__, absent))
 
 
-def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int) -> dict[tuple[str | None, ...], int]:
+def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
+          shared: dict[int, Any] | None = None) -> dict[tuple[str | None, ...], int]:
     """The combinations ``found`` (the most sessions first; ties in the order they came) as kept
     against ``known`` (the counter's rows already stored; grows): a new combination takes an exact
     place while fewer than ``limit`` are stored, else its reduced form (the groups' values kept)
@@ -103,7 +104,11 @@ def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int) -> dic
     room, room_reduced = limit - (len(known) - reduced), limit - reduced
     kept: dict[tuple[str | None, ...], int] = {}
     get = kept.get
-    items = found.most_common()
+    shared = {} if shared is None else shared  # found's order and reductions, for the next fold of it
+    mine = shared.get(id(found))
+    if mine is None:
+        mine = shared[id(found)] = [found.most_common(), None, None]
+    items = mine[0]
     i, total = 0, len(items)
     while room > 0 and i < total:  # exact places left: each combination in turn
         values, n = items[i]
@@ -121,10 +126,11 @@ def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int) -> dic
             known.add(values)
         kept[values] = get(values, 0) + n
     if i < total:  # no exact place left: the rest as they are (if stored) or reduced
-        rest = items[i:]
-        combos = list(map(itemgetter(0), rest))
-        firsts, wholes = _reductions(combos)
-        for values, n, first, whole in zip(combos, map(itemgetter(1), rest), firsts, wholes):
+        if mine[1] is None:
+            mine[1] = list(map(itemgetter(0), items))
+            mine[2] = _reductions(mine[1])
+        combos, (firsts, wholes) = mine[1], mine[2]
+        for values, n, first, whole in zip(combos[i:], map(itemgetter(1), items[i:]), firsts[i:], wholes[i:]):
             if values in known:
                 pass
             elif first in known:
@@ -166,11 +172,12 @@ def _bounded(store: Store, cur: Any, rows: Sequence[Row], full: dict[tuple[float
         else:
             merged[key] = found
     combos: list[tuple[Any, ...]] = []
+    shared: dict[int, Any] = {}  # (an hour's combos are its day's too when the day has that hour only)
     for (hour, kind), found in merged.items():
         cur.execute(store._sql(f"SELECT {_COMBO_COLUMNS} FROM visit_combos WHERE kind = ? AND hour = ?"),
                     (kind, hour))
         known: set[tuple[str | None, ...]] = {tuple(r) for r in cur.fetchall()}
-        kept = _fold(found, known, ALL_EXACT[kind])
+        kept = _fold(found, known, ALL_EXACT[kind], shared)
         combos += [(hour, kind, _combo_json(values), *values, n) for values, n in kept.items()]
     return out, combos
 

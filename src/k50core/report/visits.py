@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -179,7 +180,7 @@ def tally(keys: Sequence[CountKey]) -> tuple[list[Row], dict[tuple[float, str], 
     counted = {hour: _counters(combos) for hour, combos in by_hour.items()}
     rows: list[Row] = []
     full: dict[tuple[float, str], Counter] = {}
-    encoded: dict[tuple[str, Any], str] = {}
+    encoded: dict[int, tuple[list[str], list[int]]] = {}  # id of a counter -> its values' JSON and counts
     for day, its_hours in days.items():
         if len(its_hours) == 1:
             whole = counted[its_hours[0]]
@@ -191,23 +192,31 @@ def tally(keys: Sequence[CountKey]) -> tuple[list[Row], dict[tuple[float, str], 
                 if kind == ALL:
                     full[(at, ALL + suffix)] = found
                     continue
-                named = kind + suffix
-                for part, n in found.items():
-                    dims = encoded.get((kind, part))
-                    if dims is None:
-                        dims = encoded[(kind, part)] = _encode(kind, part)
-                    rows.append((at, named, dims, n))
+                done = encoded.get(id(found))
+                if done is None:  # (a counter's values in order: its rows go to neighbouring places of the index)
+                    parts = sorted(found, key=_sort_key) if kind in _MEMBERS else sorted(found)
+                    done = encoded[id(found)] = (_encode(kind, parts), list(map(found.__getitem__, parts)))
+                rows += zip(repeat(at), repeat(kind + suffix), *done)
     return rows, full
 
 
 _MEMBERS = {name: members for name, _, members in _GROUP_READS}
+_OPENS = {name: "{" + orjson.dumps(name).decode() + ":" for name in SINGLE}
 
 
-def _encode(kind: str, part: Any) -> str:
+def _sort_key(part: tuple[str | None, ...]) -> tuple[str, ...]:
+    return tuple(["" if v is None else v for v in part])
+
+
+def _encode(kind: str, parts: list[Any]) -> list[str]:
+    """The JSON of each value: a group's as an object of its members' values (None left out, keys
+    sorted), a single dimension's ``{"name":value}`` (made in passes of C: a checkpoint has about
+    one ``number`` value a session)."""
     members = _MEMBERS.get(kind)
     if members is not None:
-        return _dims_json(dict(zip(members, part)))
-    return orjson.dumps({kind: part}).decode()
+        return [_dims_json(dict(zip(members, part))) for part in parts]
+    return list(map(_OPENS[kind].__add__, map(str.__add__, map(bytes.decode, map(orjson.dumps, parts)),
+                                                  repeat("}"))))
 
 
 def _rows(keys: Iterable[CountKey], returned: list[Row]) -> list[Row]:
