@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
-from operator import add, is_, itemgetter
+from itertools import chain, repeat
+from operator import add, itemgetter
 from typing import Any
 
 from ..store.base import Store
@@ -71,39 +71,28 @@ def _reduced(values: tuple[str | None, ...], keep: int) -> tuple[str | None, ...
     return values[:keep] + tuple([None if v is None else OTHER for v in values[keep:]])
 
 
-class _Others(dict):  # type: ignore[type-arg]
-    """Which of a combination's values are None (a tuple of bools) -> those values reduced:
-    None stays None, any other reads OTHER. Filled as patterns come."""
-
-    def __missing__(self, absent: tuple[bool, ...]) -> tuple[str | None, ...]:
-        self[absent] = out = tuple([None if a else OTHER for a in absent])
-        return out
+_HEAD = itemgetter(slice(0, _GROUPED))
+_TAIL_READS = [itemgetter(j) for j in range(_GROUPED, _WIDTH)]
+_KEEP_NONE = {None: None}  # .get(value, OTHER): None stays None, any other value reads OTHER
+_OTHERS = repeat(OTHER)
 
 
-_TAILS, _WHOLES = _Others(), _Others()
-_HEAD, _TAIL = itemgetter(slice(0, _GROUPED)), itemgetter(slice(_GROUPED, _WIDTH))
-_READS = [itemgetter(j) for j in range(_WIDTH)]
-_NONES = repeat(None)
-
-
-def _reductions(combos: list[tuple[str | None, ...]]) -> tuple[list[Any], list[Any]]:
-    """``_reduced(c, _GROUPED)`` and ``_reduced(c, 0)`` of each combination, in passes of C over
-    the columns (which values are None), not a Python call per combination."""
-    absent = list(zip(*[map(is_, map(read, combos), _NONES) for read in _READS]))
-    firsts = list(map(add, map(_HEAD, combos), map(_TAILS.__getitem__, map(_TAIL, absent))))
-    return firsts, list(map(_WHOLES.__getitem__, absent))
+def _firsts(combos: list[tuple[str | None, ...]]) -> list[tuple[str | None, ...]]:
+    """``_reduced(c, _GROUPED)`` of each combination, in passes of C over the columns past the
+    groups', not a Python call per combination."""
+    tails = zip(*[map(_KEEP_NONE.get, map(read, combos), _OTHERS) for read in _TAIL_READS])
+    return list(map(add, map(_HEAD, combos), tails))
 
 
 def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
-          shared: dict[int, Any] | None = None) -> dict[tuple[str | None, ...], int]:
+          shared: dict[int, Any] | None = None) -> Counter:
     """The combinations ``found`` (the most sessions first; ties in the order they came) as kept
     against ``known`` (the counter's rows already stored; grows): a new combination takes an exact
     place while fewer than ``limit`` are stored, else its reduced form (the groups' values kept)
     while fewer than ``limit`` of those are, else every value reads OTHER."""
     reduced = sum(1 for d in known if OTHER in d)
     room, room_reduced = limit - (len(known) - reduced), limit - reduced
-    kept: dict[tuple[str | None, ...], int] = {}
-    get = kept.get
+    kept: Counter = Counter()
     shared = {} if shared is None else shared  # found's order and reductions, for the next fold of it
     mine = shared.get(id(found))
     if mine is None:
@@ -124,25 +113,34 @@ def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
                     else:
                         values = _reduced(values, 0)
             known.add(values)
-        kept[values] = get(values, 0) + n
+        kept[values] += n
     if i < total:  # no exact place left: the rest as they are (if stored) or reduced
         if mine[1] is None:
             mine[1] = list(map(itemgetter(0), items))
-            mine[2] = _reductions(mine[1])
-        combos, (firsts, wholes) = mine[1], mine[2]
-        for values, n, first, whole in zip(combos[i:], map(itemgetter(1), items[i:]), firsts[i:], wholes[i:]):
+            mine[2] = _firsts(mine[1])
+        # A reduced form, once placed, stays: it is in ``known`` (kept as it is), or past the
+        # room (known nowhere, so every value reads OTHER again). So each is decided once.
+        placed: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+        targets: list[tuple[str | None, ...]] = []
+        keep, where = targets.append, placed.get
+        for values, first in zip(mine[1][i:], mine[2][i:]):
             if values in known:
-                pass
-            elif first in known:
-                values = first
-            elif room_reduced > 0:
-                room_reduced -= 1
-                values = first
-                known.add(first)
-            else:
-                values = whole
-                known.add(whole)
-            kept[values] = get(values, 0) + n
+                keep(values)
+                continue
+            target = where(first)
+            if target is None:
+                if first in known:
+                    target = first
+                elif room_reduced > 0:
+                    room_reduced -= 1
+                    target = first
+                    known.add(first)
+                else:
+                    target = _reduced(first, 0)
+                    known.add(target)
+                placed[first] = target
+            keep(target)
+        kept.update(chain.from_iterable(map(repeat, targets, map(itemgetter(1), items[i:]))))  # (C: no Python a combo)
     return kept
 
 
