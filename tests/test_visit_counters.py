@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from k50core.report import sessions, storage
 from k50core.report.dimensions import ALL, COMBO_ORDER, GROUPS, OTHER, SINGLE, _landing_parts, from_summary, visit_combo
@@ -232,3 +232,56 @@ def test_sessions_decided_across_two_processes_are_counted_with_their_first_view
             store.close()
     assert counts == _recount(started)
     assert combos == _combos_after([started], storage.ALL_EXACT[ALL])  # (within the bound: each as it is)
+
+
+class _ScanAll(VisitCounter):
+    """The counter forgetting as a scan of every visitor remembered would."""
+
+    def _forget(self, cut):
+        last = self._last
+        for visitor in [v for v, t in list(last.items()) if t < cut]:
+            seen = self._seen(visitor)
+            if seen is None or seen < cut:
+                last.pop(visitor, None)
+                self._lease.pop(visitor, None)
+            elif self.shared and seen > last[visitor]:
+                self._touched[visitor] = seen
+
+
+_TIME = st.builds(lambda k, d: k * GAP_MS // 2 + d, st.integers(0, 8), st.integers(-1, 1))  # near the gap's multiples
+_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("view"), st.sampled_from(["v1", "v2", "v3"]), _TIME, st.sampled_from([None, "1.1", "2.1"])),
+    st.tuples(st.just("take"), _TIME),
+    st.tuples(st.just("activity"), st.sampled_from(["1.1", "2.1"]), st.sampled_from(["v1", "v2"]), _TIME)),
+    max_size=40)
+
+
+_KEPT_BY_ITS_LEASE = [("view", "v1", 0, "1.1"), ("activity", "1.1", "v1", GAP_MS), ("take", GAP_MS + 1),
+                      ("activity", "1.1", "v1", GAP_MS + 5), ("take", GAP_MS + 2), ("take", 3 * GAP_MS)]
+
+
+@settings(deadline=None, max_examples=300)
+@given(_STEPS, st.booleans())
+@example(_KEPT_BY_ITS_LEASE, True)
+@example(_KEPT_BY_ITS_LEASE, False)
+def test_forgetting_by_time_order_equals_a_scan_of_every_visitor(steps, shared):
+    """Views (in any clock order), takes and leases' activity: the counter that checks only the
+    visitors due by time answers every view, remembers and reports exactly as a scan of all."""
+    activity = {}
+    counters = [VisitCounter(activity=lambda lease, v: activity.get((lease, v)), shared=shared),
+                _ScanAll(activity=lambda lease, v: activity.get((lease, v)), shared=shared)]
+    for step in steps:
+        if step[0] == "view":
+            _, who, at, lease = step
+            answers = {c.page_view(who, at, {}, None, None, None, lease) for c in counters}
+            assert len(answers) == 1
+        elif step[0] == "take":
+            for c in counters:
+                c.take(step[1])
+            mine, scan = counters
+            assert mine._last == scan._last and mine._lease == scan._lease
+            assert mine.take_pending()[1] == scan.take_pending()[1]
+        else:
+            activity[(step[1], step[2])] = step[3]
+    mine, scan = (c.take_pending() for c in counters)
+    assert mine == scan and counters[0].sessions == counters[1].sessions

@@ -18,7 +18,7 @@ within the gap is one session, not two.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
@@ -51,6 +51,12 @@ class VisitCounter:
         self._starts: list[Start] = []     # shared: (visitor, ms, lease, count key) of sessions to decide
         self._touched: dict[str, int] = {}  # shared: visitor -> latest activity seen here since the last take
         self._last: dict[str, int] = {}    # visitor -> last activity seen here (ms)
+        # (ms, visitor) each time a visitor's last activity was set, in time order (out of order:
+        # _stray), and the visitors a live lease kept past the gap: what take() checks, not every
+        # visitor remembered (a visitor stays an hour or so: a scan of all would cost it each write)
+        self._order: deque[tuple[int, str]] = deque()
+        self._stray: list[tuple[int, str]] = []
+        self._alive: set[str] = set()
         self._lease: dict[str, str] = {}   # visitor -> the lease it started here ("slot.gen")
         self._activity = activity          # (lease, visitor) -> the lease's last activity (ms), if still its
         self._counts: list[CountKey] = []  # one a session, in the order seen; counted at take()
@@ -68,7 +74,15 @@ class VisitCounter:
                 seen = self._activity(held, visitor) if held is not None else None
                 if seen is not None and seen > last:
                     last = seen
-            self._last[visitor] = now_ms if last is None or now_ms > last else last
+            value = now_ms if last is None or now_ms > last else last
+            if value != self._last.get(visitor):
+                self._last[visitor] = value
+                order = self._order
+                if not order or order[-1][0] <= value:
+                    order.append((value, visitor))
+                else:
+                    with self._lock:
+                        self._stray.append((value, visitor))
             if lease is not None:
                 self._lease[visitor] = lease
             if last is not None and now_ms - last < self.gap_ms:
@@ -92,18 +106,37 @@ class VisitCounter:
         with self._lock:
             counts, self._counts = self._counts, []
             returned, self._returned = self._returned, []
-        if now_ms is not None and self._last:
-            cut, last = now_ms - self.gap_ms, self._last
-            for visitor in [v for v, t in list(last.items()) if t < cut]:
-                if last.get(visitor, now_ms) >= cut:
-                    continue
-                seen = self._seen(visitor)
-                if seen is None or seen < cut:
-                    last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
-                    self._lease.pop(visitor, None)
-                elif self.shared and seen > last[visitor]:
-                    self._touched[visitor] = seen  # its lease keeps it going: the other processes learn it
+        if now_ms is not None:
+            self._forget(now_ms - self.gap_ms)
         return _rows(counts, returned)
+
+    def _forget(self, cut: int) -> None:
+        """Forget the visitors last seen before ``cut`` whose lease (if any) is no longer in use;
+        those a lease keeps going are checked again at each take (and reported, when shared)."""
+        order, last = self._order, self._last
+        due = []
+        while order and order[0][0] < cut:
+            due.append(order.popleft())
+        if self._stray:
+            with self._lock:
+                due += [e for e in self._stray if e[0] < cut]
+                self._stray = [e for e in self._stray if e[0] >= cut]
+        # (an entry whose visitor was seen again since is stale: the later one is queued)
+        check = dict.fromkeys([v for t, v in due if last.get(v) == t])
+        check.update(dict.fromkeys(self._alive))
+        alive = self._alive = set()
+        for visitor in check:
+            at = last.get(visitor)
+            if at is None or at >= cut:
+                continue
+            seen = self._seen(visitor)
+            if seen is None or seen < cut:
+                last.pop(visitor, None)  # (unless a view came meanwhile, or its lease is still in use)
+                self._lease.pop(visitor, None)
+                continue
+            alive.add(visitor)
+            if self.shared and seen > at:
+                self._touched[visitor] = seen  # its lease keeps it going: the other processes learn it
 
     def _seen(self, visitor: str) -> int | None:
         held = self._lease.get(visitor)
