@@ -76,7 +76,7 @@ def decide(known: dict[str, Row], starts: Sequence[Start], touched: dict[str, in
            activity: Callable[[str, str], int | None] | None, kept: list[CountKey]) -> set[str]:
     """Apply ``starts`` (in time order) and ``touched`` to the rows ``known``; the count keys of the
     sessions that are new go to ``kept``. Returns the visitors whose row changed."""
-    changed = set()
+    changed: set[str] = set()
     add, keep, find = changed.add, kept.append, known.get
     for visitor, at, lease, key in sorted(starts, key=_AT):
         row = find(visitor)

@@ -94,9 +94,9 @@ def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
     room, room_reduced = limit - (len(known) - reduced), limit - reduced
     kept: Counter = Counter()
     shared = {} if shared is None else shared  # found's order and reductions, for the next fold of it
-    mine = shared.get(id(found))
+    mine: list[Any] | None = shared.get(id(found))
     if mine is None:
-        mine = shared[id(found)] = [found.most_common(), None, None]
+        mine = shared[id(found)] = [found.most_common(), None, None]  # (items, their combos, their firsts)
     items = mine[0]
     i, total = 0, len(items)
     while room > 0 and i < total:  # exact places left: each combination in turn
@@ -115,15 +115,16 @@ def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
             known.add(values)
         kept[values] += n
     if i < total:  # no exact place left: the rest as they are (if stored) or reduced
-        if mine[1] is None:
-            mine[1] = list(map(itemgetter(0), items))
-            mine[2] = _firsts(mine[1])
+        combos = mine[1]
+        if combos is None:
+            combos = mine[1] = list(map(itemgetter(0), items))
+            mine[2] = _firsts(combos)
         # A reduced form, once placed, stays: it is in ``known`` (kept as it is), or past the
         # room (known nowhere, so every value reads OTHER again). So each is decided once.
         placed: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
         targets: list[tuple[str | None, ...]] = []
         keep, where = targets.append, placed.get
-        for values, first in zip(mine[1][i:], mine[2][i:]):
+        for values, first in zip(combos[i:], mine[2][i:]):
             if values in known:
                 keep(values)
                 continue

@@ -203,10 +203,10 @@ def tally(keys: Sequence[CountKey]) -> tuple[list[Row], dict[tuple[float, str], 
     else:
         by_hour = {}
         for hour, combo in keys:
-            found = by_hour.get(hour)
-            if found is None:
-                found = by_hour[hour] = []
-            found.append(combo)
+            its = by_hour.get(hour)
+            if its is None:
+                its = by_hour[hour] = []
+            its.append(combo)
     days: dict[float, list[float]] = {}
     for hour in by_hour:
         days.setdefault(hour - hour % 86400, []).append(hour)
@@ -227,7 +227,7 @@ def tally(keys: Sequence[CountKey]) -> tuple[list[Row], dict[tuple[float, str], 
                     continue
                 done = encoded.get(id(found))
                 if done is None:  # (a counter's values in order: its rows go to neighbouring places of the index)
-                    parts = sorted(found, key=_sort_key) if kind in _MEMBERS else sorted(found)
+                    parts: list[Any] = sorted(found, key=_sort_key) if kind in _MEMBERS else sorted(found)
                     done = encoded[id(found)] = (_encode(kind, parts), list(map(found.__getitem__, parts)))
                 rows += zip(repeat(at), repeat(kind + suffix), *done)
     return rows, full
