@@ -1,12 +1,12 @@
 """The report counters as written (k50core.report.visits / storage / sessions), against a plain
 recount from the sessions: every group and single dimension by hour and day, the ALL counter's
 combinations bounded as a walk of one combination at a time would bound them, and the sessions
-decided across two processes. Real SQLite files; the engine's own path is in test_reports.py."""
+decided across two processes. A real SQLite file and a real PostgreSQL database; the engine's own
+path is in test_reports.py."""
 import json
-import os
-import tempfile
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from k50core.report import sessions, storage
@@ -97,18 +97,39 @@ def _stored(store):
     return counts, combos
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store(request, tmp_path):
+    """A store with no counters, anew at each call: a SQLite file, or the tables of one real
+    PostgreSQL database emptied."""
+    opened = []
+    dsn = request.getfixturevalue("postgres").database() if request.param == "postgresql" else None
+
+    def make():
+        while opened:  # (one open at a time: the example before is done with its store)
+            opened.pop().close()
+        store = open_store(dsn or str(tmp_path / "k.db"))
+        with store.transaction():
+            for table in ("visit_counts", "visit_combos", "visit_sessions"):
+                store.conn.cursor().execute(f"DELETE FROM {table}")
+        opened.append(store)
+        return store
+    yield make
+    while opened:
+        opened.pop().close()
+
+
 def _at(keys):
     return [(T0 + h * 3600.0, combo) for h, combo in keys]
 
 
 @settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_KEYS, min_size=1, max_size=3), st.integers(0, 4), st.booleans())
-def test_counters_written_equal_a_recount_of_the_sessions(tmp_path_factory, writes, bound, as_rows):
+def test_counters_written_equal_a_recount_of_the_sessions(empty_store, writes, bound, as_rows):
     """Writes of sessions over hours and days (as keys, or as rows made by ``_rows``): every
     counter row equals a recount, the ALL counter equals the bound walked one combination at a
     time, and its totals are exact."""
     writes = [_at(w) for w in writes]
-    store = open_store(str(tmp_path_factory.mktemp("counters") / "k.db"))
+    store = empty_store()
     old = dict(storage.ALL_EXACT)
     storage.ALL_EXACT.update({ALL: bound, ALL + DAILY: bound})
     try:
@@ -120,7 +141,6 @@ def test_counters_written_equal_a_recount_of_the_sessions(tmp_path_factory, writ
     finally:
         storage.ALL_EXACT.update(old)
     counts, combos = _stored(store)
-    store.close()
     assert counts == _recount([k for w in writes for k in w])
     assert combos == _combos_after(writes, bound)
     sessions_in = sum(len(w) for w in writes)
@@ -206,30 +226,27 @@ views = st.lists(st.tuples(st.sampled_from(["v1", "v2", "v3"]), st.integers(0, 5
                  max_size=30)
 
 
-@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=40,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(views)
-def test_sessions_decided_across_two_processes_are_counted_with_their_first_view(views):
+def test_sessions_decided_across_two_processes_are_counted_with_their_first_view(empty_store, views):
     """Views split between two processes' counters, each writing after each view: every counter
     row equals a recount of the sessions (a visitor's first view, or the first after the gap),
     each with the dimensions of its first view."""
     views = sorted(views, key=lambda v: v[1])
     last, started = {}, []
     counters = [VisitCounter(shared=True), VisitCounter(shared=True)]
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(os.path.join(tmp, "k50.db"))
-        try:
-            for who, at, second, source, path in views:
-                attrs = {"source": source, "landing": {"host": "shop.example", "path": path}}
-                if who not in last or at - last[who] >= GAP_MS:
-                    started.append((float(at // 3_600_000 * 3600), visit_combo(attrs, "r", "p", None)))
-                last[who] = at
-                c = counters[second]
-                c.page_view(who, at, attrs, "r", "p", None)
-                starts, touched = c.take_pending()
-                sessions.write(store, starts, touched, c.take(at), GAP_MS, None, at)
-            counts, combos = _stored(store)
-        finally:
-            store.close()
+    store = empty_store()
+    for who, at, second, source, path in views:
+        attrs = {"source": source, "landing": {"host": "shop.example", "path": path}}
+        if who not in last or at - last[who] >= GAP_MS:
+            started.append((float(at // 3_600_000 * 3600), visit_combo(attrs, "r", "p", None)))
+        last[who] = at
+        c = counters[second]
+        c.page_view(who, at, attrs, "r", "p", None)
+        starts, touched = c.take_pending()
+        sessions.write(store, starts, touched, c.take(at), GAP_MS, None, at)
+    counts, combos = _stored(store)
     assert counts == _recount(started)
     assert combos == _combos_after([started], storage.ALL_EXACT[ALL])  # (within the bound: each as it is)
 
