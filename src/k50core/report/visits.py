@@ -77,12 +77,15 @@ class VisitCounter:
             value = now_ms if last is None or now_ms > last else last
             if value != self._last.get(visitor):
                 self._last[visitor] = value
-                order = self._order
-                if not order or order[-1][0] <= value:
-                    order.append((value, visitor))
-                else:
+                try:
+                    late = self._order[-1][0] > value
+                except IndexError:  # (empty: perhaps emptied by a take on the store's thread just now)
+                    late = False
+                if late:
                     with self._lock:
                         self._stray.append((value, visitor))
+                else:
+                    self._order.append((value, visitor))
             if lease is not None:
                 self._lease[visitor] = lease
             if last is not None and now_ms - last < self.gap_ms:
