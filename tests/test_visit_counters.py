@@ -281,6 +281,8 @@ _KEPT_BY_ITS_LEASE = [("view", "v1", 0, "1.1"), ("activity", "1.1", "v1", GAP_MS
 @given(_STEPS, st.booleans())
 @example(_KEPT_BY_ITS_LEASE, True)
 @example(_KEPT_BY_ITS_LEASE, False)
+@example([("view", "v1", 0, "1.1"), ("activity", "1.1", "v1", GAP_MS), ("take", GAP_MS + 1), ("take", GAP_MS - 1),
+          ("take", 3 * GAP_MS)], True)  # a take of an earlier clock in between
 def test_forgetting_by_time_order_equals_a_scan_of_every_visitor(steps, shared):
     """Views (in any clock order), takes and leases' activity: the counter that checks only the
     visitors due by time answers every view, remembers and reports exactly as a scan of all."""

@@ -130,7 +130,10 @@ class VisitCounter:
         alive = self._alive = set()
         for visitor in check:
             at = last.get(visitor)
-            if at is None or at >= cut:
+            if at is None:
+                continue
+            if at >= cut:  # (seen again since, or a take of an earlier clock: checked again next time)
+                alive.add(visitor)
                 continue
             seen = self._seen(visitor)
             if seen is None or seen < cut:
