@@ -131,7 +131,8 @@ def test_signing_out_ends_the_session_on_the_server(site):
 
 
 def test_a_session_expires_by_the_services_clock(tmp_path):
-    from k50core.bindings.service.dashboard import SESSION_SECONDS
+    """A session in use lives until SESSION_SECONDS after sign-in, however often it is used."""
+    from k50core.bindings.service.dashboard import IDLE_SECONDS, SESSION_SECONDS
 
     engine = Engine.from_config(CONFIG, store=str(tmp_path / "k50.db"))
     clock = Clock(T0)
@@ -140,12 +141,41 @@ def test_a_session_expires_by_the_services_clock(tmp_path):
         with serving(app) as base:
             _, got = _signed_in(base)
             session = got.cookies["k50_dashboard"]
+            step = IDLE_SECONDS * 2 / 3  # used every 20 minutes
+            while clock.t + step < T0 + SESSION_SECONDS:
+                clock.t += step
+                assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 200
             clock.t = T0 + SESSION_SECONDS - 1
             assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 200
             clock.t = T0 + SESSION_SECONDS
             assert httpx.get(f"{base}/v1/reports", cookies={"k50_dashboard": session}).status_code == 401
     finally:
         engine.close()
+
+
+def test_a_session_left_unused_ends_after_its_idle_time(tmp_path, store_url):
+    """A cookie left behind (a shared machine, a stolen copy nobody uses yet) stops working IDLE_SECONDS
+    after its last use, in every worker; each use moves that deadline on."""
+    from k50core.bindings.service.dashboard import IDLE_SECONDS
+
+    engines = [Engine.from_config(CONFIG, store=store_url) for _ in range(2)]
+    clock = Clock(T0)
+    protection = Protection(secret=b"s" * 32)
+    apps = [create_app(e, api_keys=[KEY], now=clock, rate_limits=None, protection=protection) for e in engines]
+    try:
+        with serving(apps[0]) as one, serving(apps[1]) as two:
+            _, got = _signed_in(one)
+            session = {"k50_dashboard": got.cookies["k50_dashboard"]}
+            clock.t = T0 + IDLE_SECONDS - 1
+            assert httpx.get(f"{two}/v1/reports", cookies=session).status_code == 200   # used: the deadline moves
+            clock.t = T0 + 2 * IDLE_SECONDS - 2
+            assert httpx.get(f"{one}/v1/reports", cookies=session).status_code == 200
+            clock.t += IDLE_SECONDS
+            assert httpx.get(f"{two}/v1/reports", cookies=session).status_code == 401   # idle too long
+            assert httpx.get(f"{one}/v1/reports", cookies=session).status_code == 401
+    finally:
+        for e in engines:
+            e.close()
 
 
 def test_sessions_are_shared_by_workers_over_one_store(tmp_path, store_url):

@@ -58,6 +58,8 @@ class Pools(RuleBasedStateMachine):
         self.held = {}        # visitor -> (number, token) of the lease they keep (started, or joined shared)
         self.until = {}       # token -> when that lease ends (ms), as far as the model knows
         self.number_of = {}   # token -> its number
+        self.shown = {}       # token -> the visitors it was given to
+        self.cut = set()      # tokens of leases a retirement cut (a heartbeat behind the cut revives one)
         self.starts = 0
         self.draining = True  # drain after each step; else the log waits (see hold_log)
         self.hold = HOLD      # pool p's hold now (reloads change it)
@@ -78,14 +80,16 @@ class Pools(RuleBasedStateMachine):
         if bot == 0:
             visit["user_agent"] = "Googlebot/2.1 (+http://www.google.com/bot.html)"
         live = self._live(visitor)
+        revived = self._revived(visitor)
         got = self._both("assign", visit, now=self.now)
         if live:
-            assert got.number == live[0], "a visitor with a live lease keeps the number"
+            assert got.number == live[0] or got.number in revived, "a visitor with a live lease keeps the number"
         elif staff or bot == 0:
-            assert got.number is None, "exclusions and bots take nothing"
+            assert got.number is None or got.number in revived, "exclusions and bots take nothing"
         if got.token:
             self.until[got.token] = round(got.expires_at * 1000)
             self.number_of[got.token] = got.number
+            self.shown.setdefault(got.token, set()).add(visitor)
             self.tokens.append(got.token)
             # started it, returned to it, or joined it while shared: each keeps it while it lives
             self.held[visitor] = (got.number, got.token)
@@ -94,6 +98,12 @@ class Pools(RuleBasedStateMachine):
         """(number, token) of the visitor's own lease if it is still running."""
         held = self.held.get(visitor)
         return held if held and self.until[held[1]] > self._ms() else None
+
+    def _revived(self, visitor):
+        """Numbers of leases this visitor was shown that a retirement cut and a heartbeat from a clock
+        behind the cut revived (the number back meanwhile): live again, so their visitor may be
+        answered with them, before any rule, as with any live lease."""
+        return {self.number_of[t] for t in self.cut if visitor in self.shown.get(t, ()) and self.until[t] > self._ms()}
 
     def _ms(self):
         """The clock as the engine reads it: whole milliseconds."""
@@ -137,8 +147,9 @@ class Pools(RuleBasedStateMachine):
         gone = data.draw(st.sampled_from(self.numbers))
         self.numbers.remove(gone)
         for number, token in self.held.values():
-            if number == gone:  # its lease ends now, and stays ended if the number comes back
+            if number == gone:  # its lease ends now (a heartbeat from a clock behind may revive it)
                 self.until[token] = min(self.until[token], self._ms())
+        self.cut.update(t for t, number in self.number_of.items() if number == gone)
         self._both("retire_numbers", "p", [gone], now=self.now)
 
     @rule(drain=st.booleans())

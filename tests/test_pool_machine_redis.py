@@ -39,6 +39,8 @@ class RedisPools(base.Pools):
         self.held = {}
         self.until = {}
         self.number_of = {}
+        self.shown = {}
+        self.cut = set()
         self.starts = 0
         self.draining = True
         self.hold = base.HOLD

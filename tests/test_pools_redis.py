@@ -43,11 +43,12 @@ def over_redis(monkeypatch, redis_server):
     made = []
 
     class RedisEngine:
-        """Engine.from_config with the pools in Redis (the build argument is the compiled one's)."""
+        """Engine.from_config with the pools in Redis, in the build the test names (its returning
+        visitors' path, RedisAssigner, is the core's)."""
 
         @staticmethod
         def from_config(source, implementation=None, **kw):
-            engine = Engine.from_config(source, state_url=redis_server.url(), **kw)
+            engine = Engine.from_config(source, state_url=redis_server.url(), implementation=implementation, **kw)
             made.append(engine)
             return engine
 
@@ -58,14 +59,14 @@ def over_redis(monkeypatch, redis_server):
 
 
 @pytest.mark.parametrize("name", SEMANTICS)
-def test_pool_semantics_over_redis(name, over_redis, tmp_path):
+def test_pool_semantics_over_redis(name, over_redis, tmp_path, build):
     test = getattr(base, name)
     params = inspect.signature(test).parameters
     kwargs = {}
     if "engine" in params:
-        kwargs["engine"] = over_redis.from_config(base.config())
+        kwargs["engine"] = over_redis.from_config(base.config(), implementation=build)
     if "build" in params:
-        kwargs["build"] = "compiled"
+        kwargs["build"] = build
     if "tmp_path" in params:
         kwargs["tmp_path"] = tmp_path
     test(**kwargs)

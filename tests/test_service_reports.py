@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from k50core import Engine
+from k50core import ConfigError, Engine
 from k50core.bindings.service import create_app
 
 PAYLOADS = Path(__file__).parent / "crm_payloads"
@@ -111,6 +111,38 @@ def test_amocrm_needs_its_path_secret_or_a_key(service):
     assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "leads[add][0][id]"
     big = httpx.post(f"{base}/v1/crm/amocrm/{AMO_TOKEN}", content=b"a=" + b"x" * 300_000, headers=FORM)
     assert big.status_code == 413
+
+
+def test_amocrm_webhooks_of_another_account_are_refused(store_url):
+    """With crm.amocrm_subdomain set, a webhook must name that account (amoCRM sends account[subdomain]
+    in every one): the URL leaked to another account, or a payload from one, imports nothing."""
+    raw = config()
+    raw["crm"]["amocrm_subdomain"] = "SofaShop"  # compared without case
+    engine = Engine.from_config(raw, store=store_url)
+    app = create_app(engine, api_keys=[KEY], now=Clock(T0 + 20 * 3600), rate_limits=None, protection=None)
+    body = payload("amocrm_leads_add.form")
+    try:
+        with serving(app) as base:
+            url = f"{base}/v1/crm/amocrm/{AMO_TOKEN}"
+            other = body.replace(b"account%5Bsubdomain%5D=sofashop", b"account%5Bsubdomain%5D=rival")
+            missing = body.replace(b"account%5Bsubdomain%5D=sofashop&", b"")
+            twice = body + b"&account%5Bsubdomain%5D=rival"
+            for bad in (other, missing, twice):
+                got = httpx.post(url, content=bad, headers=FORM)
+                assert got.status_code == 403 and got.json()["problems"][0]["field"] == "account[subdomain]"
+            assert engine.store.conn.execute("SELECT COUNT(*) FROM deals").fetchone()[0] == 0
+            assert httpx.post(url, content=body, headers=FORM).status_code == 200
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("bad", ["sofa shop", "-sofa", "x" * 64, "", 5])
+def test_amocrm_subdomain_is_checked_in_the_config(bad):
+    raw = config()
+    raw["crm"]["amocrm_subdomain"] = bad
+    with pytest.raises(ConfigError) as e:
+        Engine.from_config(raw)
+    assert "crm.amocrm_subdomain" in str(e.value)
 
 
 def test_amocrm_webhooks_off_without_a_configured_secret(store_url):

@@ -3,8 +3,9 @@ usage over time with exhaustion and the recommended size, minutes against the pl
 
 Signed in with an API key (a form), it keeps an HttpOnly, SameSite=Strict session cookie: a random
 id whose session lives in the store (sessions.py), so signing out ends it in every worker, it
-expires ``SESSION_SECONDS`` after sign-in (the service's clock), and a key taken out of the service
-ends its sessions; "sign out everywhere" ends every session of the key;
+expires after ``IDLE_SECONDS`` unused and at the latest ``SESSION_SECONDS`` after sign-in (the
+service's clock), and a key taken out of the service ends its sessions; "sign out everywhere" ends
+every session of the key;
 the forms carry a CSRF token checked against a cookie of their own (double submit) and any Origin
 they come with must be the service's own. The charts are Chart.js, vendored from npm with its
 licence (``static/chartjs/``), served from here: no CDN. The page reads the same ``/v1/reports``
@@ -39,6 +40,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 SESSION = "k50_dashboard"
 CSRF = "k50_csrf"
 SESSION_SECONDS = 12 * 3600
+IDLE_SECONDS = 30 * 60  # a session nobody used this long ends (a cookie left on a shared machine)
 ASSETS = {"app.js": ("dashboard.js", "text/javascript; charset=utf-8"),
           "chart.umd.min.js": ("chartjs/chart.umd.min.js", "text/javascript; charset=utf-8"),
           "chart.js-LICENSE.md": ("chartjs/LICENSE.md", "text/plain; charset=utf-8")}
@@ -62,7 +64,8 @@ class Dashboard:
         if not value:
             return False
         key_ids = {self._key_id(k) for k in self.svc.keys}
-        found = await self.svc.store.run(session_key, self.svc.engine.store, value, key_ids, float(self.svc.now()))
+        found = await self.svc.store.run(session_key, self.svc.engine.store, value, key_ids, float(self.svc.now()),
+                                         SESSION_SECONDS, IDLE_SECONDS)
         return found is not None
 
     def _secure(self, request: Request) -> bool:
@@ -122,7 +125,7 @@ class Dashboard:
         if not given or match is None:
             return self._page(request, LOGIN.replace("{error}", '<p class="error">Not a valid API key.</p>'), 401)
         value = await self.svc.store.run(open_session, self.svc.engine.store, self._key_id(match),
-                                         float(self.svc.now()), SESSION_SECONDS)
+                                         float(self.svc.now()), SESSION_SECONDS, IDLE_SECONDS)
         response = RedirectResponse("/dashboard", status_code=303)
         response.set_cookie(SESSION, value, max_age=SESSION_SECONDS, httponly=True,
                             samesite="strict", secure=self._secure(request), path="/")

@@ -176,10 +176,13 @@ class ReportRoutes:
         body = await read_limited(request, WEBHOOK_BODY)
         try:
             pairs = decode(body)
+            amocrm.check_account(pairs, self.engine.config.crm.get("amocrm_subdomain"))
             engine = self.engine
             result = await self.svc.store.run(lambda: amocrm.handle(
                 engine.store, pairs, region=engine.config.region, match_days=engine.config.crm["match_days"],
                 now=float(self.svc.now())))
+        except amocrm.WrongAccount as exc:
+            raise ApiError(403, "a webhook of another amoCRM account", exc.problems) from None
         except DealError as exc:
             raise ApiError(422, "invalid amoCRM webhook", exc.problems) from None
         return JSONResponse(result)

@@ -102,3 +102,36 @@ class Assigner:
     def __init__(self, cache: ReturnCache, full: Callable[[Any, Any, Any], Any]) -> None: ...
     def assign(self, visit: Any, now: float | None = None, token: str | None = None) -> Any: ...
     def assign_many(self, visits: Iterable[Any], now: float | None = None) -> list[Any]: ...
+
+
+class RedisLease:
+    """A lease a host knows of pools in Redis: what Redis confirmed and what the host has added since."""
+    ps: Any
+    slot: int
+    gen: int
+    start: int
+    lu: int
+    first: int
+    last: int
+    made: tuple[Any, ...]
+    holder: str
+    key: tuple[int, int]
+    fast: int
+    cu: int
+    gone: bool
+    def __init__(self, ps: Any, slot: int, gen: int, start: int, until: int, made: tuple[Any, ...],
+                 holder: str) -> None: ...
+
+class RedisWindow:
+    """A host's window for renewals (ms), and the renewals it answered."""
+    floor: int
+    due: int
+    renewed: int
+    def __init__(self) -> None: ...
+
+class RedisAssigner:
+    """``.assign(visit, now=None, token=None)`` over pools in Redis: returning visitors from the leases this
+    host knows, the rest via ``full``."""
+    def __init__(self, pools: Any, full: Callable[[Any, Any, Any], Any]) -> None: ...
+    def assign(self, visit: Any, now: float | None = None, token: str | None = None) -> Any: ...
+    def assign_many(self, visits: Iterable[Any], now: float | None = None) -> list[Any]: ...

@@ -9,6 +9,8 @@
                    free numbers (_claims.pxi), the holder index (_holders.pxi) and the returning
                    visitors' assign fast path (_returning.pxi), included: they inline SlotTable's
                    methods on the hottest paths
+  k50core._redis_local  with pools in Redis: the leases a host knows and the returning
+                   visitors answered from them
 Each module's .pxd declares its cdef classes, structs and inline helpers, so another Cython
 module can cimport them (``from k50core._pool cimport SlotTable``). Their C lives in _csrc/*.h,
 each header declared for Cython in the .pxd beside it (``from k50core._csrc.atomics cimport
@@ -24,6 +26,7 @@ from k50core._match import OPCODES, Matcher  # noqa: F401
 from k50core._pool import (  # noqa: F401
     LAYOUT, Assigner, ReturnCache, SlotTable, _set_candidate_list_max, table_bytes,
 )
+from k50core._redis_local import RedisAssigner, RedisLease, RedisWindow  # noqa: F401
 
 from k50core._csrc.tricks cimport K50_CPYTHON_TRICKS
 

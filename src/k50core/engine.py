@@ -113,7 +113,7 @@ class Engine:
             redis = self._redis = RedisPools(state_url, config.pools, [r.name for r in self.rules],
                                              lease_sink=leases.sink,
                                              checkpoint_ms=int(config.checkpoint_seconds * 1000),
-                                             now_ms=milliseconds(now))
+                                             now_ms=milliseconds(now), core=core)
             self.pools = cast(Pools, redis)  # the interface the engine uses of Pools, over Redis
             self._late_return = redis.after_rules
             self.assign, self.assign_many = redis_assigner(redis, self._assign_new)

@@ -1,8 +1,8 @@
 """The ``reports:`` and ``crm:`` sections of a config::
 
     reports: {plan: provider | own | code, package: 10k, plans_file: my-plans.yaml}
-    crm: {match_days: 30, amocrm_token: SECRET, bitrix24_application_token: SECRET,
-          bitrix24_rest_url: https://example.bitrix24.ru/rest/1/KEY/}
+    crm: {match_days: 30, amocrm_token: SECRET, amocrm_subdomain: sofashop,
+          bitrix24_application_token: SECRET, bitrix24_rest_url: https://example.bitrix24.ru/rest/1/KEY/}
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 _REPORT_KEYS = {"plan", "package", "plans_file"}
-_CRM_KEYS = {"match_days", "amocrm_token", "bitrix24_application_token", "bitrix24_rest_url"}
+_CRM_KEYS = {"match_days", "amocrm_token", "amocrm_subdomain", "bitrix24_application_token", "bitrix24_rest_url"}
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 PLANS = ("provider", "own", "code")
 MAX_MATCH_DAYS = 366
@@ -59,6 +60,10 @@ def parse_crm(raw: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     _text(out, "amocrm_token", "crm", problems, lambda s: len(s) >= 32 and _URL_SAFE.fullmatch(s) is not None,
           "a secret of at least 32 letters, digits, '-' or '_' (it is the webhook URL's last path segment: "
           "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    _text(out, "amocrm_subdomain", "crm", problems, lambda s: _SUBDOMAIN.fullmatch(s.lower()) is not None,
+          "the account's amoCRM subdomain (SUBDOMAIN of SUBDOMAIN.amocrm.ru): letters, digits and '-'")
+    if "amocrm_subdomain" in out:
+        out["amocrm_subdomain"] = out["amocrm_subdomain"].lower()
     _text(out, "bitrix24_application_token", "crm", problems, lambda s: len(s) >= 16,
           "a secret of at least 16 characters")
     _text(out, "bitrix24_rest_url", "crm", problems, lambda s: s.startswith(("https://", "http://")),

@@ -272,7 +272,8 @@ class Document(Section):
     reports: dict[str, Any] | None = Field(None, description="where reports take the cost of calls from: "
                                                                 "plan, package, plans_file")
     crm: dict[str, Any] | None = Field(None, description="CRM deals: match_days, amocrm_token, "
-                                                            "bitrix24_application_token, bitrix24_rest_url")
+                                                            "amocrm_subdomain, bitrix24_application_token, "
+                                                            "bitrix24_rest_url")
 
 
 def default(model: type[BaseModel], name: str) -> Any:

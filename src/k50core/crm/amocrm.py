@@ -16,7 +16,7 @@ import orjson
 
 from ..config.phones import normalise
 from ..store.base import Store
-from .deals import ImportResult, deal_of, import_deals
+from .deals import DealError, ImportResult, deal_of, import_deals
 from .forms import items, nested
 
 WON, LOST = "142", "143"
@@ -58,6 +58,21 @@ def _deal(lead: Mapping[str, Any]) -> dict[str, Any]:
             "amount": lead.get("price") or 0,
             "status": "won" if status == WON else "lost" if status == LOST else "open",
             "created_at": lead.get("date_create") or lead.get("created_at")}
+
+
+class WrongAccount(DealError):
+    """A webhook of another amoCRM account than the configured one."""
+
+
+def check_account(body: Sequence[tuple[str, str]], subdomain: str | None) -> None:
+    """A webhook of the configured account only (``crm.amocrm_subdomain``): amoCRM names the account
+    in every webhook (``account[subdomain]``), so a leaked webhook URL given to another account, or a
+    payload replayed from one, imports nothing. WrongAccount naming the field otherwise."""
+    if subdomain is None:
+        return
+    given = [v for k, v in body if k == "account[subdomain]"]
+    if len(given) != 1 or given[0].strip().lower() != subdomain:
+        raise WrongAccount([("account[subdomain]", f"not the configured account (crm.amocrm_subdomain: {subdomain})")])
 
 
 def handle(store: Store, body: Mapping[str, Any] | Sequence[tuple[str, str]], *, region: str, match_days: float,

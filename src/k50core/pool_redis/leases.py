@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._engine_py.redis_local import MARGIN_MS, RedisLease as Lease  # noqa: F401 (the type; the core's at run time)
 from ..config.model import Pool
-from ..pools import Assignment
 
 log = logging.getLogger("k50core.pool_redis")
 NEVER, LEASED, RETIRED = 0, 2, 3
-MARGIN_MS = 2_000     # answered locally only while Redis's end of the lease is further off than this
 
 
 class Unavailable(Exception):
@@ -30,45 +29,6 @@ class _PoolKeys:
     cooldown_ms: int
     display: dict[str, str]
     slots: dict[int, str]  # slot id -> number
-
-
-class Lease:
-    """A lease this host knows: what Redis confirmed (``cu``) and what this host has since added.
-    ``fast``: the instant (ms) up to which this host may answer its visitors from memory (Redis's
-    end less the margin; -1 once gone), kept with ``cu`` and ``gone`` so the fast path reads one
-    field."""
-    __slots__ = ("ps", "slot", "gen", "start", "_cu", "lu", "first", "last", "made", "holder", "_gone", "key", "fast")
-
-    def __init__(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, made: Assignment,
-                 holder: str) -> None:
-        self.ps, self.slot, self.gen, self.start = ps, slot, gen, start
-        self._gone = False
-        self.cu = self.lu = until
-        self.first = 0        # the first renewal not yet written to Redis (0: none)
-        self.last = 0
-        self.made = made
-        self.holder = holder  # the lease's holder as Redis keeps it
-        self.key = (ps.index, slot)
-
-    @property
-    def cu(self) -> int:
-        """The lease's end as Redis last confirmed it (ms)."""
-        return self._cu
-
-    @cu.setter
-    def cu(self, until: int) -> None:
-        self._cu = until
-        self.fast = -1 if self._gone else until - MARGIN_MS
-
-    @property
-    def gone(self) -> bool:
-        """Ended or replaced, as far as this host knows: never answered from memory again."""
-        return self._gone
-
-    @gone.setter
-    def gone(self, gone: bool) -> None:
-        self._gone = gone
-        self.fast = -1 if gone else self._cu - MARGIN_MS
 
 
 def _redacted(url: str) -> str:

@@ -21,11 +21,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import redis
 from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
+from .. import _impl
 from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
 from ..clock import milliseconds
 from ..config.model import Pool
@@ -50,7 +52,11 @@ class RedisPools(LeaseLog):
 
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
                  lease_sink: Callable[[list[LeaseEvent]], None] | None = None, sink_batch: int = 1024,
-                 checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True) -> None:
+                 checkpoint_ms: int = 30_000, now_ms: int, flusher: bool = True,
+                 core: ModuleType | None = None) -> None:
+        # the core's leases and returning visitors' path (compiled or reference: see k50core._impl)
+        self.core = core if core is not None else _impl.core
+        self._new_lease = self.core.RedisLease
         try:
             self.admin, options = connect(url, timeout=30.0)  # set-up (many numbers, the library): no visitor waits
             self.redis = connect(url, load=False)[0]  # a visitor's round trips: the URL's short timeout
@@ -79,13 +85,11 @@ class RedisPools(LeaseLog):
         self._checkpoint_ms = checkpoint_ms
         self._checkpoint_due: int | None = None
         self._checkpoint_floor = 0
-        self._flush_due = 0
-        self._flush_floor = 0
+        self.window = self.core.RedisWindow()  # the renewals' write window, and renewals answered here
         self._down_until = 0.0
         self._last_stats: dict[str, dict[str, int]] = {}
         self.closed = False
         self.window_ms = WINDOW_MS
-        self.renewed = 0           # renewals answered by this host
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
         self.table = self          # the engine reads .table.renewed and .table.index_overflowed()
@@ -95,6 +99,11 @@ class RedisPools(LeaseLog):
         self.configure(pools, now_ms)
         if flusher:
             _start_flusher(self)
+
+    @property
+    def renewed(self) -> int:
+        """Renewals answered by this host."""
+        return int(self.window.renewed)
 
     @property
     def _replaced(self) -> LeaseEvent | None:
@@ -432,7 +441,7 @@ class RedisPools(LeaseLog):
         if lease is None or lease.gen != gen or lease.start != start:
             if lease is not None:
                 lease.gone = True
-            lease = self._leases[key] = Lease(ps, slot, gen, start, until, made, holder)
+            lease = self._leases[key] = self._new_lease(ps, slot, gen, start, until, made, holder)
         else:
             lease.cu = max(lease.cu, until)
             lease.lu = max(lease.lu, until)
@@ -459,7 +468,7 @@ class RedisPools(LeaseLog):
         lease = entry[0]
         if lease.gone or lease.cu - MARGIN_MS <= ms:
             return None
-        if entry[1] or ms >= self._flush_due or ms < self._flush_floor:
+        if entry[1] or ms >= self.window.due or ms < self.window.floor:
             return self._renew_here(lease, ms, visitor if entry[1] else None)
         # the common case, inline: a holder back within the window
         until = ms + lease.ps.hold_ms
@@ -473,7 +482,7 @@ class RedisPools(LeaseLog):
         elif ms > lease.last:
             lease.last = ms
         self._marked[lease.key] = lease.ps
-        self.renewed += 1
+        self.window.renewed += 1
         return made
 
     def _renew_here(self, lease: Lease, ms: int, joiner: str | None) -> Assignment:
@@ -488,11 +497,11 @@ class RedisPools(LeaseLog):
         elif ms > lease.last:
             lease.last = ms
         self._marked[lease.key] = lease.ps
-        self.renewed += 1
+        self.window.renewed += 1
         if joiner is not None:
             self._seen_again(joiner, lease, ms)
-        if ms >= self._flush_due or ms < self._flush_floor:
-            self._flush_due, self._flush_floor = ms + WINDOW_MS, ms - min(ms, WINDOW_MS)
+        if ms >= self.window.due or ms < self.window.floor:
+            self.window.due, self.window.floor = ms + WINDOW_MS, ms - min(ms, WINDOW_MS)
             self.flush()
         self._check_log(ms)
         return made
@@ -565,7 +574,7 @@ class RedisPools(LeaseLog):
         if lease.gone or lease.cu <= now_ms:
             return None
         self._marked[lease.key] = lease.ps
-        self.renewed += 1
+        self.window.renewed += 1
         if joiner is not None:
             self._seen_again(joiner, lease, now_ms)
         self._check_log(now_ms)
