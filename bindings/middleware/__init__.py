@@ -91,6 +91,9 @@ class Tracker:
         self.should_track = should_track or default_should_track
         self.max_body = max_body
         self.lock = threading.Lock()  # one engine call at a time, as in the service
+        # pools in Redis: the lock is not held while a new visitor's claim is out, so the claims of
+        # concurrent requests go to Redis together (k50core.pool_redis.visits)
+        self.redis_claims = hasattr(getattr(engine, "pools", None), "claim_soon")
         config = engine.config
         self.substituter = Substituter(site_numbers(config), getattr(config, "region", "RU"),
                                        getattr(config, "display", "ru"))
@@ -118,8 +121,21 @@ class Tracker:
     def assign(self, visit: dict[str, Any]) -> Any | None:
         """The engine's Assignment, or None when the engine failed (logged: the page is served as is)."""
         try:
+            if self.redis_claims:
+                from k50core.pool_redis.visits import assign_threaded
+                return assign_threaded(self.engine, visit, float(self.now()), None, self.lock)
             with self.lock:
                 return self.engine.assign(visit, float(self.now()))
+        except Exception:
+            log.exception("k50core: engine.assign failed; the page keeps its own number")
+            return None
+
+    async def assign_on_loop(self, visit: dict[str, Any]) -> Any | None:
+        """assign() on an event loop, with the pools in Redis: the engine's memory work on the loop, a
+        new visitor's claim off it (k50core.pool_redis.visits)."""
+        from k50core.pool_redis.visits import assign_async
+        try:
+            return await assign_async(self.engine, visit, float(self.now()), None, self.lock)
         except Exception:
             log.exception("k50core: engine.assign failed; the page keeps its own number")
             return None

@@ -5,7 +5,9 @@ Each page request gets an assignment before the app runs: ``scope["state"]["k50c
 the visit was not tracked or the engine failed. A ``text/html`` response with a Content-Length
 and no Content-Encoding is buffered and its site numbers swapped, Content-Length fixed; any other
 response (other types, compressed, streamed without a length) passes through untouched. The
-engine runs in a worker thread, so the event loop is never blocked by it.
+engine runs in a worker thread, so the event loop is never blocked by it; with the pools in Redis
+its memory work runs on the loop and only a new visitor's claim leaves it, going to Redis with the
+claims of the other requests (``k50core.pool_redis.visits``).
 """
 from __future__ import annotations
 
@@ -40,6 +42,9 @@ class K50ASGIMiddleware:
             raise ValueError("K50ASGIMiddleware needs an engine (or a tracker)")
         self.app = app
         self.tracker = tracker or Tracker(engine, **options)
+        if self.tracker.redis_claims:  # returning visitors' renewals written off the loop too
+            from k50core.pool_redis.visits import off_the_loop
+            off_the_loop(self.tracker.engine)
 
     async def begin(self, scope: Scope) -> bytes | None:
         """Assign a number into the scope; the Set-Cookie header value to add, if any."""
@@ -62,8 +67,11 @@ class K50ASGIMiddleware:
         except Exception:
             log.exception("k50core: could not read the request")
             return None
-        loop = asyncio.get_running_loop()
-        assignment = await loop.run_in_executor(None, functools.partial(t.assign, visit))
+        if t.redis_claims:  # memory work on the loop, the claim off it: no thread per request
+            assignment = await t.assign_on_loop(visit)
+        else:
+            loop = asyncio.get_running_loop()
+            assignment = await loop.run_in_executor(None, functools.partial(t.assign, visit))
         scope[ENVIRON_KEY] = assignment
         scope["k50core.visitor_id"] = vid
         state[STATE_KEY] = assignment

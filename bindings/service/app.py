@@ -108,6 +108,13 @@ class Service:
         self.limits: tuple[RateLimiter, RateLimiter] | None = None  # (per IP, per visitor), see create_app
         self.guard: Guard | None = None  # who may start a lease (limits.py), see create_app
         self._peers: dict[str | None, tuple[str | None]] = {}  # peer address -> client IP
+        # pools in Redis: a new visitor's claim waits off the loop, with the others' (public.assign)
+        self.assign_async: Callable[..., Awaitable[Assignment]] | None = None
+        self.returning_async: Callable[..., Awaitable[Assignment | None]] | None = None
+        if hasattr(engine.pools, "claim_soon"):
+            from k50core.pool_redis.visits import assign_async, off_the_loop, returning_async
+            self.assign_async, self.returning_async = assign_async, returning_async
+            off_the_loop(engine)
 
     # -- security -------------------------------------------------------------------------
     async def commit(self) -> None:
@@ -297,8 +304,18 @@ class Service:
             return Response(calls_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
         return JSONResponse({"calls": rows, "next_cursor": cursor})
 
+    async def stats(self) -> dict[str, Any]:
+        """The engine's stats; with the pools in Redis read on the store's thread (a round trip),
+        with this host's claim counts."""
+        if self.assign_async is None:
+            return self.engine.stats(float(self.now()))
+        stats = await self.store.run(self.engine.stats, float(self.now()))
+        pools: Any = self.engine.pools  # RedisPools
+        stats["redis"].update(pools.claim_counts())
+        return stats
+
     async def pools(self, request: Request) -> Response:
-        stats = self.engine.stats(float(self.now()))
+        stats = await self.stats()
         pools = {}
         for name, s in stats["pools"].items():
             row = dict(s)
@@ -320,7 +337,7 @@ class Service:
 
     async def metrics_text(self, request: Request) -> Response:
         self.authorise(request, self.metrics_keys)
-        stats = self.engine.stats(float(self.now()))
+        stats = await self.stats()
         if self.dispatcher is not None:
             stats["events"] = await self.store.run(self.dispatcher.stats)
         body, content_type = self.metrics.render(stats, request.headers.get("accept"))

@@ -129,6 +129,12 @@ class _Scraped:
                                     value=1 if redis["healthy"] else 0)
             yield CounterMetricFamily("k50_redis_unreachable", "Round trips to the pools' Redis that failed or timed "
                                       "out (new visitors then got the default number).", value=redis["unreachable"])
+            if "claims" in redis:
+                yield CounterMetricFamily("k50_redis_claims", "New visitors' claims this process sent to Redis.",
+                                          value=redis["claims"])
+                yield CounterMetricFamily("k50_redis_claim_round_trips", "Round trips that carried them (claims "
+                                          "made while one was out go together in the next).",
+                                          value=redis["claim_round_trips"])
             yield CounterMetricFamily("k50_redis_epoch_changes", "Restarts of Redis this process saw (its live "
                                       "leases re-asserted, free numbers quarantined).", value=redis["epoch_changes"])
         kept = CounterMetricFamily("k50_visits_not_substituted",

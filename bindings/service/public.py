@@ -132,7 +132,11 @@ async def visit(svc: Service, req: Incoming, body: bytes) -> Answer:
     ticket = None
     # a returning visitor with a live lease keeps its number before any limit: behind a busy carrier
     # NAT a visitor's address may be over every limit, its own lease takes nothing new
-    got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
+    if svc.returning_async is not None:  # pools in Redis: a look there made off the loop
+        got = await svc.returning_async(svc.engine, fields["visitor_id"] or None, fields.get("token") or None,
+                                        int(now * 1000))
+    else:
+        got = returning(svc.engine, fields["visitor_id"], fields.get("token"), now)
     if got is not None:
         if guard is not None:
             guard.renewed(got.token, got.expires_at)
@@ -174,10 +178,15 @@ def site_number(svc: Service) -> Assignment:
 
 
 async def assign(svc: Service, fields: dict[str, Any], now: float) -> Assignment:
-    """The engine's assign: memory work, right here; a new lease is safe before its number is shown:
-    in the engine's journal (a SQLite file), or committed (PostgreSQL)."""
+    """The engine's assign: memory work, right here; with the pools in Redis a new visitor's claim
+    goes to Redis with the others' while the loop serves other requests (k50core.pool_redis.visits).
+    A new lease is safe before its number is shown: in the engine's journal (a SQLite file), or
+    committed (PostgreSQL)."""
     try:
-        got = svc.engine.assign(fields, now, fields.get("token"))
+        if svc.assign_async is not None:
+            got = await svc.assign_async(svc.engine, fields, now, fields.get("token"))
+        else:
+            got = svc.engine.assign(fields, now, fields.get("token"))
     except Exception:  # the journal's disk and the store both failed (logged): the start stays queued
         log.exception("a new visitor's lease start could not be kept")
         raise ApiError(503, "storage unavailable, try again", headers={"Retry-After": "1"}) from None

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import replace
 from types import ModuleType
 from typing import Any, NamedTuple, Protocol, cast
@@ -56,6 +56,8 @@ class Decision(NamedTuple):
 
 
 NO_MATCH = Decision(None, "none", None)
+# Engine.new_visit: yields pools.lease's arguments, is sent its (assignment, lease event), returns the assignment
+NewVisit = Generator[tuple[Any, ...], tuple[Assignment | None, LeaseEvent | None], Assignment]
 
 
 # What Engine.assign, assign_many, heartbeat and heartbeat_many are: the core's methods (see Engine).
@@ -211,6 +213,19 @@ class Engine:
     def _assign_new(self, visit: Any, now: float | None = None, token: str | None = None) -> Assignment:
         """assign() for what the core sent back: a visit by token, a clock it does not judge, a new
         visitor (enrichment, rules, pools)."""
+        steps = self.new_visit(visit, now, token)
+        try:
+            claim = next(steps)
+            while True:
+                claim = steps.send(self.pools.lease(*claim))
+        except StopIteration as done:
+            return cast(Assignment, done.value)
+
+    def new_visit(self, visit: Any, now: float | None = None,
+                  token: str | None = None) -> NewVisit:
+        """``_assign_new`` in steps: yields a claim's arguments for ``pools.lease`` and takes its
+        (assignment, lease event) back, so a caller may make the claim elsewhere (pools in Redis:
+        ``k50core.pool_redis.visits``); returns the assignment."""
         now_s = seconds(now)
         now_ms = int(now_s * 1000)
         fields = visit if isinstance(visit, dict) else {}
@@ -219,14 +234,14 @@ class Engine:
         if back is not None:
             return back
         attrs = self.enrich(visit, now_s)
-        got = self._answer(fields, visitor, attrs, now_ms)
+        got = yield from self._answer(fields, visitor, attrs, now_ms)
         # only here, where the core sent the visit back to Python: a live lease is inside a session
         self.recorder.page_view(visitor or clean_text(fields.get("session_id"), 64), now_ms, attrs, got.rule,
                                 got.pool, got.number)
         return got
 
     def _answer(self, fields: dict[str, Any], visitor: str | None, attrs: dict[str, Any],
-                now_ms: int) -> Assignment:
+                now_ms: int) -> NewVisit:
         decision = self.match(attrs)
         if self._late_return is not None and (decision.pool is None
                                               or self.config.pools[decision.pool].type == "static"):
@@ -243,7 +258,7 @@ class Engine:
             return self._fixed(pool.numbers[0], pool, decision.rule)
         session = clean_text(fields.get("session_id"), 64) or None
         rule = self._rule_index[decision.rule]
-        got, started = self.pools.lease(pool.name, rule, visitor, session, now_ms)
+        got, started = yield (pool.name, rule, visitor, session, now_ms)  # pools.lease(...)
         if got is None and pool.on_exhausted == "share":
             self.recorder.exhausted(pool.name, True, now_ms)
             got, started = self.pools.share(pool.name, rule, visitor, session, now_ms)

@@ -28,13 +28,13 @@ import redis
 from redis.exceptions import ClusterDownError, ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
 from .. import _impl
-from .._engine_py.pool import HOLDER_MAX, SESSION_MAX
+from .._engine_py.pool import HOLDER_MAX
 from ..clock import milliseconds
 from ..config.model import Pool
 from ..config.phones import display as format_number
 from ..errors import ConfigError
 from ..pools import Assignment, LeaseEvent, _field, number_key, parse_token_text
-from .claims import Coalescer, claim_call
+from .claims import Coalescer, FindFirst, NewVisitorClaims, Sender
 from .client import connect, load_library, pool_keys, registry_key
 from .leases import LEASED, MARGIN_MS, Lease, Unavailable, _fields, _PoolKeys, _records, _redacted, _start_flusher, log
 from .log import LeaseLog
@@ -47,7 +47,7 @@ _new_assignment, _Assignment = tuple.__new__, Assignment
 _TAG_FIELDS = struct.Struct("<QQQ").pack  # a token's slot, pool << 32 | gen, start: the tag's message
 
 
-class RedisPools(LeaseLog):
+class RedisPools(LeaseLog, NewVisitorClaims):
     """The engine's pools in Redis (see the module's doc); same methods as ``k50core.pools.Pools``."""
 
     def __init__(self, url: str, pools: Mapping[str, Pool], rule_names: Sequence[str], *,
@@ -76,7 +76,10 @@ class RedisPools(LeaseLog):
         self._mine = threading.local()  # what the last lease() of each thread left for the engine to read
         self._state = threading.RLock()  # the host's memory of leases, while threads claim at once
         self._claims = Coalescer(self._send_claims)
+        self._sender = Sender(self._claims, self._finish_claims, self._send_finds)  # callers that must not wait
+        self._found: dict[tuple[str, int], tuple[list[_PoolKeys], list[Any] | None]] = {}  # finds made for them
         self._defaults: dict[str, int] = {}
+        self._defaults_lock = threading.Lock()  # counted on the caller's thread, sent on a claim's
         self._epochs: dict[str, int] = {}
         self._reassert_later: list[_PoolKeys] = []  # pools whose epoch changed: live leases to re-assert
         self._log: list[LeaseEvent] = []
@@ -90,6 +93,10 @@ class RedisPools(LeaseLog):
         self._last_stats: dict[str, dict[str, int]] = {}
         self.closed = False
         self.window_ms = WINDOW_MS
+        # the flusher thread alone writes the renewals (every window): a caller on an event loop
+        # never waits for that round trip (a renewal near Redis's end is written by its visit)
+        self.flush_in_background = False
+        self._flusher = flusher
         self.unreachable = 0       # round trips that failed (visitors then got the default)
         self.epoch_changes = 0     # restarts of Redis this host saw (its live leases re-asserted)
         self.table = self          # the engine reads .table.renewed and .table.index_overflowed()
@@ -354,30 +361,6 @@ class RedisPools(LeaseLog):
             raise ConfigError([("state_url", f"Redis did not answer: {exc.__cause__}")]) from None
 
     # -- assignment --------------------------------------------------------------------
-    def lease(self, pool_name: str, rule: int, visitor: str | None, session: str | None,
-              now_ms: int) -> tuple[Assignment | None, LeaseEvent | None]:
-        """A new visitor: their live lease in this pool, else a claim, else (policy share) a join;
-        one round trip, shared with the claims of other threads of this host that arrive while one is
-        out (``claims.Coalescer``). (None, None) when the pool is exhausted or Redis unreachable."""
-        self._replaced = self._fresh_state = None
-        ps = self.by_name[pool_name]
-        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
-        sess = _field(session, SESSION_MAX).decode("utf-8", "replace")
-        item = (now_ms, rule, holder, sess, "1" if holder else "0")
-        try:
-            reply = self._claims.claim(ps, item)
-            if reply[0] == b"unset":  # Redis lost the pool (a restart without its data): set up again
-                with self._state:
-                    log.warning("pool %s missing from Redis: setting it up again", pool_name)
-                    self.configure(self._configured[0], now_ms, lost=True)
-                ps = self.by_name[pool_name]
-                reply = self._pipeline([claim_call(ps, item)])[-1]
-            self._reassert(now_ms)
-        except (Unavailable, ConfigError):
-            return None, None
-        with self._state:
-            return self._claimed(ps, reply, visitor, session, now_ms)
-
     def _send_claims(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         """The coalescer's round trip: the defaults counted meanwhile ride along."""
         counted = self._counted_defaults()
@@ -422,12 +405,14 @@ class RedisPools(LeaseLog):
 
     def count_default(self, pool_name: str) -> None:
         """Counted here, written to Redis with the next round trip."""
-        self._defaults[pool_name] = self._defaults.get(pool_name, 0) + 1
+        with self._defaults_lock:
+            self._defaults[pool_name] = self._defaults.get(pool_name, 0) + 1
 
     def _counted_defaults(self) -> list[tuple[Any, ...]]:
         if not self._defaults:
             return []
-        counted, self._defaults = self._defaults, {}
+        with self._defaults_lock:
+            counted, self._defaults = self._defaults, {}
         return [("k50_defaults", self.by_name[name].keys, [n]) for name, n in counted.items() if name in self.by_name]
 
     def _adopt(self, ps: _PoolKeys, slot: int, gen: int, start: int, until: int, shared: bool, rule: int,
@@ -502,7 +487,8 @@ class RedisPools(LeaseLog):
             self._seen_again(joiner, lease, ms)
         if ms >= self.window.due or ms < self.window.floor:
             self.window.due, self.window.floor = ms + WINDOW_MS, ms - min(ms, WINDOW_MS)
-            self.flush()
+            if not self.flush_in_background:
+                self.flush()
         self._check_log(ms)
         return made
 
@@ -534,17 +520,25 @@ class RedisPools(LeaseLog):
 
     def late_return(self, visitor: str | None, now_ms: int,
                     pools: Sequence[str] | None = None) -> Assignment | None:
-        """A visitor this host does not know: their live lease in any pool (another host made it)."""
+        """A visitor this host does not know: their live lease in any pool (another host made it).
+        A caller that must not wait (``claims.NewVisitorClaims.finding_first``) gets FindFirst
+        instead of the round trip, unless the look was made for it already (``find_soon``)."""
         if not visitor:
             return None
-        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
         order = list(self.by_name.values())
-        try:
-            replies = self._pipeline([("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder])
-                                      for ps in order])
-            self._reassert(now_ms)
-        except Unavailable:
-            return None
+        found = self._found.get((visitor, now_ms))  # for every step of this visit (same instant)
+        if found is not None and found[0] == order:
+            replies = found[1]
+            if replies is None:  # Redis did not answer
+                return None
+        elif getattr(self._mine, "no_wait", False):
+            raise FindFirst(visitor, now_ms)
+        else:
+            try:
+                replies = self._pipeline(self._find_calls(visitor, now_ms, order))
+                self._reassert(now_ms)
+            except Unavailable:
+                return None
         for ps, reply in zip(order, replies):
             self._saw_epoch(ps, reply[1])
             if reply[0] == b"back":
@@ -552,6 +546,10 @@ class RedisPools(LeaseLog):
                 gen, shared, until, number, rule_i, start, last, rholder, rsess = _fields(rec)
                 return self._adopt(ps, slot, gen, start, until, bool(shared), rule_i, rholder, visitor, last)
         return None
+
+    def _find_calls(self, visitor: str, now_ms: int, order: list[_PoolKeys]) -> list[tuple[Any, ...]]:
+        holder = _field(visitor, HOLDER_MAX).decode("utf-8", "replace")
+        return [("k50_find", ps.keys, [now_ms, ps.hold_ms, ps.cooldown_ms, holder]) for ps in order]
 
     def _renewed(self, lease: Lease, now_ms: int, joiner: str | None) -> Assignment | None:
         """A lease this host knows, renewed: here if Redis's end is far off, else in Redis now."""
@@ -653,7 +651,12 @@ class RedisPools(LeaseLog):
         return False
 
     # -- lease log --------------------------------------------------------------------
+    def claim_counts(self) -> dict[str, int]:
+        """New visitors' claims sent by this host, and the round trips that carried them."""
+        return {"claims": self._claims.claims, "claim_round_trips": self._claims.round_trips}
+
     def close(self) -> None:
+        self._sender.close()
         self.flush()
         self.closed = True
         for client in (self.redis, self.admin):
