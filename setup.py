@@ -21,7 +21,7 @@ if not os.environ.get("K50CORE_NO_EXTENSIONS"):
         [
             Extension(f"k50core.{name}", [f"src/k50core/{name}.pyx"], extra_compile_args=["-O3"],
                       define_macros=macros, depends=csrc)
-            for name in ("_engine", "_match", "_geoip", "_device", "_pool", "_redis_local")
+            for name in ("_engine", "_match", "_geoip", "_device", "_pool", "_redis_local", "_enrich")
         ],
         compiler_directives={
             "language_level": 3,

@@ -1,22 +1,35 @@
-"""Enrichment on the visitor path, with every URL new (no cache hit): what URL parsing, percent-decoding
-and the referrer's site (the public suffix look-up) cost a visit.
+"""Enrichment on the visitor path: a visit's attribute dict, per build, with its URLs seen before and not.
 
     python benchmarks/bench_enrich.py [--visits 20000] [--repeats 5]
 
-Printed, per build: ns per ``split_url`` of a new landing URL with percent-encoded tags, per
-``SourceCatalogue.classify`` of a new referrer (two registrable-domain look-ups), and per decision of
-``Engine.decide_many`` over new visits (enrichment, rules, no lease). Best of ``--repeats``.
+Printed first, ns per visit of the enricher alone (``Engine.enrich``, what ``Engine.attributes`` runs) over
+the visits of benchmarks/sweep_pools.py (``visits(n, seed)``: utm tags and click ids, referrers, varied
+addresses), the reference and the compiled build timed in turn in this process: ``warm``, every landing
+URL and referrer parsed before (each visit is still a dict of its own); ``cold``, the URL caches emptied
+before each pass (40% of these visits carry a click id of their own, so their URLs are new anyway).
+Then, with every URL new (no cache hit), what URL parsing, percent-decoding and the referrer's site (the
+public suffix look-up) cost a visit: ns per ``split_url`` of a new landing URL with percent-encoded
+tags, per ``SourceCatalogue.classify`` of a new referrer (two registrable-domain look-ups), and per
+decision of ``Engine.decide_many`` over new visits (enrichment, rules, no lease). Best of ``--repeats``.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from collections.abc import Callable
 
-from k50core import Engine
-from k50core.cli import demo_config_path
-from k50core.enrich import SourceCatalogue
-from k50core.enrich.url import split_url
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sweep_pools import visits as sweep_visits  # noqa: E402
+
+from k50core import Engine  # noqa: E402
+from k50core.cli import demo_config_path  # noqa: E402
+from k50core.enrich import SourceCatalogue  # noqa: E402
+from k50core.enrich.url import split_url  # noqa: E402
+
+BUILDS = ("reference", "compiled")
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 REFERRERS = ("news.example.co.uk", "blog.shop{}.msk.ru", "m.site{}.com.br", "user{}.github.io", "www.site{}.de",
@@ -36,6 +49,32 @@ def best_ns(fn: Callable[[], object], per: int, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best / per * 1e9
+
+
+def enrich_per_visit(visits: int, repeats: int) -> dict[str, float]:
+    """ns per visit of each build's enricher, warm and cold, the builds timed in turn."""
+    vs = sweep_visits(visits, seed=11)
+    engines = {build: Engine.from_config(demo_config_path(), implementation=build) for build in BUILDS}
+    best = {f"enrich_{state}_{build}_ns": float("inf") for state in ("warm", "cold") for build in BUILDS}
+    for enrich in (e.enrich for e in engines.values()):
+        for v in vs:  # the URLs parsed, the User-Agents and GeoIP records decoded once
+            enrich(v, 5.0)
+    for _ in range(repeats):
+        for build, engine in engines.items():
+            enrich = engine.enrich
+            for state in ("warm", "cold"):
+                if state == "cold":
+                    enrich.clear_caches()
+                t = time.perf_counter()
+                for v in vs:
+                    enrich(v, 5.0)
+                key = f"enrich_{state}_{build}_ns"
+                best[key] = min(best[key], (time.perf_counter() - t) / len(vs) * 1e9)
+    for engine in engines.values():
+        engine.close()
+    for state in ("warm", "cold"):
+        best[f"enrich_{state}_ratio"] = best[f"enrich_{state}_reference_ns"] / best[f"enrich_{state}_compiled_ns"]
+    return best
 
 
 def measure(visits: int, repeats: int) -> dict[str, float]:
@@ -64,8 +103,8 @@ def main() -> None:
     parser.add_argument("--visits", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    for name, ns in measure(args.visits, args.repeats).items():
-        print(f"{name:28s} {ns:10.0f}")
+    for name, value in {**enrich_per_visit(args.visits, args.repeats), **measure(args.visits, args.repeats)}.items():
+        print(f"{name:28s} {value:10.1f}" if name.endswith("ratio") else f"{name:28s} {value:10.0f}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from libc.stdint cimport uint64_t
 from k50core._csrc.atomics cimport k50_load
 from k50core._csrc.bounds cimport SHARED_BIT
 from k50core._device cimport _dev_lookup
+from k50core._enrich cimport Enricher
 from k50core._geoip cimport GeoIP
 from k50core._match cimport Matcher
 from k50core._pool cimport HEAD_SIZE, KIND_LEASED, SLOT_SIZE, Assigner, ReturnCache, SlotTable, _gen, _kind, _until
@@ -57,6 +58,10 @@ def device(ua):
     return _dev_lookup(ua)
 
 
+def enricher_shape(Enricher e):
+    return e.cache_size, e.classifier.catalogue is e.catalogue, e.cgeo is e.geoip, len(e.urls)
+
+
 LEASED = KIND_LEASED
 SLOT_BYTES = SLOT_SIZE
 '''
@@ -83,7 +88,8 @@ def test_the_package_data_takes_every_pxd_and_header():
 
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["k50core"]
     wanted = set(PACKAGE.glob("*.pxd")) | set(PACKAGE.glob("_csrc/*.pxd")) | set(PACKAGE.glob("_csrc/*.h"))
-    assert {p.name for p in PACKAGE.glob("*.pxd")} >= {"_pool.pxd", "_match.pxd", "_geoip.pxd", "_device.pxd"}
+    assert {p.name for p in PACKAGE.glob("*.pxd")} >= {"_pool.pxd", "_match.pxd", "_geoip.pxd", "_device.pxd",
+                                                          "_enrich.pxd"}
     assert wanted - _package_files(patterns) == set()
 
 
@@ -158,3 +164,14 @@ def test_a_cython_module_uses_the_matcher_geoip_and_device_cache(downstream):
     ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
     assert module.device(ua) == compiled.device_info(ua)
     assert module.device(ua)[0] == compiled.device_type(ua) == "mobile"
+
+
+def test_a_cython_module_reads_an_enricher_through_the_pxd(downstream):
+    compiled, module = downstream
+    from k50core.enrich import SourceCatalogue
+
+    geoip = compiled.GeoIP()
+    enricher = compiled.Enricher(geoip, SourceCatalogue(), 77)
+    assert module.enricher_shape(enricher) == (77, True, True, 0)
+    enricher({"url": "https://a.ru/x"}, 1.0)
+    assert module.enricher_shape(enricher) == (77, True, True, 1) and enricher.cache_sizes()["urls"] == 1

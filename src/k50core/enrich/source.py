@@ -298,6 +298,7 @@ class SourceCatalogue:
             (k, (s, t)) for k, (s, t) in click_ids.items() if t != "ads")
         self._paid_id_set: frozenset[str] = frozenset(k for k, _ in self._paid_ids)
         self._marker_id_set: frozenset[str] = frozenset(k for k, _ in self._marker_ids)
+        self._classifier: Any = None  # made on the first classify (a race makes two alike)
 
     # ----------------------------------------------------------- public
 
@@ -308,50 +309,16 @@ class SourceCatalogue:
         *landing_host* and *referrer_host* are hosts as returned by
         :func:`~k50core.enrich.url.split_url` (a raw host or URL is
         normalised too); *query* is the landing page's query parameters.
-        Anything of the wrong type counts as absent.
+        Anything of the wrong type counts as absent. Answered by the active
+        build's ``Classifier`` (``k50core.IMPLEMENTATION``).
         """
-        if type(query) is not dict and not isinstance(query, Mapping):
-            query = {}
-        ref = _host_arg(referrer_host)
-        medium = _norm_value(query.get(_UTM_MEDIUM)) if query else ""
-        src_tag = _norm_value(query.get(_UTM_SOURCE)) if query else ""
+        classifier = self._classifier
+        if classifier is None:
+            from .._impl import core  # here: the core imports this module
 
-        # (a) paid: by medium or by click id
-        kind = self._medium_type(medium) if medium else None
-        click_source = None
-        if query and not self._paid_id_set.isdisjoint(query.keys()):
-            for key, paid_source in self._paid_ids:
-                if _norm_value(query.get(key)):
-                    click_source = paid_source
-                    break
-        if kind == "ads" or click_source is not None:
-            if src_tag:
-                return self._tag_source(src_tag)[0], "ads"
-            if click_source is not None:
-                return click_source, "ads"
-            return self._fallback_source(landing_host, query, ref), "ads"
-
-        # (b) other utm tags
-        if kind is not None or src_tag:
-            name, tag_kind = self._tag_source(src_tag) if src_tag else (None, None)
-            if kind == _ORGANIC:
-                kind = tag_kind if tag_kind in _ORGANIC_KEEPS else "search"
-            elif kind is None:
-                kind = tag_kind if tag_kind is not None else "referral"
-            if name is None:
-                name = self._fallback_source(landing_host, query, ref)
-            return name, kind
-
-        # (c) referrer
-        if ref is not None:
-            return self._referrer(_host_arg(landing_host), ref)
-
-        # (d) no referrer: an organic click id stands in for it
-        if query and not self._marker_id_set.isdisjoint(query.keys()):
-            for key, hit in self._marker_ids:
-                if _norm_value(query.get(key)):
-                    return hit
-        return None, "direct"
+            classifier = self._classifier = core.Classifier(self)
+        result: tuple[str | None, str] = classifier.classify(landing_host, query, referrer_host)
+        return result
 
     def lookup(self, host: str | None) -> tuple[str, str] | None:
         """``(source, type)`` of a host in the catalogue, or ``None``."""
@@ -374,51 +341,6 @@ class SourceCatalogue:
             if brands and host[i:dot] in brands and _country_tail(host[dot + 1:]):
                 return brands[host[i:dot]]
             i = dot + 1
-
-    def _medium_type(self, medium: str) -> str | None:
-        kind = self._mediums.get(medium)
-        if kind is None:
-            cut = len(medium)
-            for sep in _MEDIUM_SEPARATORS:
-                k = medium.find(sep, 0, cut)
-                if k > 0:
-                    cut = k
-            if cut < len(medium):
-                kind = self._mediums.get(medium[:cut])
-        return kind
-
-    def _tag_source(self, tag: str) -> tuple[str, str | None]:
-        """Normalised utm_source value -> (source name, its type if known)."""
-        name = self._aliases.get(tag, tag)
-        kind = self._names.get(name)
-        if kind is not None:
-            return name, kind
-        if "." in tag:
-            h = normalize_host(tag)
-            if h is not None:
-                hit = self._lookup(h)
-                if hit is not None:
-                    return hit
-                return _strip_www(h), None
-        return name, None
-
-    def _fallback_source(self, landing: str | None, query: Mapping, ref: str | None) -> str | None:
-        """Source for tagged traffic without utm_source: referrer, else marker."""
-        if ref is not None:
-            return self._referrer(_host_arg(landing), ref)[0]
-        if not self._marker_id_set.isdisjoint(query.keys()):
-            for key, hit in self._marker_ids:
-                if _norm_value(query.get(key)):
-                    return hit[0]
-        return None
-
-    def _referrer(self, landing: str | None, ref: str) -> tuple[str | None, str]:
-        if landing is not None and (landing == ref or _site(landing) == _site(ref)):
-            return None, "internal"
-        hit = self._lookup(ref)
-        if hit is not None:
-            return hit
-        return _strip_www(ref), "referral"
 
 
 # -------------------------------------------------------- classification aids
