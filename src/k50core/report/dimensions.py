@@ -88,31 +88,60 @@ def from_summary(summary: Mapping[str, Any], path: str) -> str | None:
     return _clean(summary.get(key[0])) if key else None
 
 
-# the order of ``visit_values``' tuple: the groups' dimensions, then the single ones but ``number``
+# the order of ``visit_combo``'s tuple: the groups' dimensions, then the single ones, ``number`` last
 VISIT_ORDER = tuple(dict.fromkeys(JOINT + tuple(d for d in SINGLE if d != "number")))
+COMBO_ORDER = VISIT_ORDER + ("number",)
 _NONE: dict[str, Any] = {}
 
 
-def _part(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = attrs.get(name)
-    return value if type(value) is dict else _NONE  # enrichment makes plain dicts: no ABC checks here
+def _landing(landing: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(host, path) of the enriched landing page as ``_landing_parts`` reads them back from the
+    summary (host + path, split at the first slash)."""
+    host, path = landing.get("host"), landing.get("path")
+    if type(host) is str and type(path) is str and "/" not in host:  # the usual page: no join
+        j = path.find("/")
+        if j < 0:
+            return host + path or None, None
+        return (host if j == 0 else host + path[:j]) or None, path[j:]
+    return _landing_parts((host or "") + (path or ""))
 
 
-def _text(value: Any) -> str | None:
-    return value if type(value) is str and value else None
-
-
-def visit_values(attrs: Mapping[str, Any], rule: str | None, pool: str | None) -> tuple[str | None, ...]:
-    """The dimensions of a visit (VISIT_ORDER) from its enriched attributes, as ``from_summary``
+def visit_combo(attrs: Mapping[str, Any], rule: str | None, pool: str | None,
+                number: str | None) -> tuple[str | None, ...]:
+    """The dimensions of a visit (COMBO_ORDER) from its enriched attributes, as ``from_summary``
     reads them once the visit is stored (``visit_summary`` keeps host + path of the landing page).
-    Once per visit session: plain lookups."""
-    query, landing, geo = _part(attrs, "query"), _part(attrs, "landing"), _part(attrs, "geo")
-    host, path = _landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
-    return (_clean(attrs.get("source")), _clean(attrs.get("traffic_type")), _text(query.get("utm_source")),
-            _text(query.get("utm_medium")), _text(query.get("utm_campaign")), rule, pool, _clean(geo.get("region")),
-            _clean(_part(attrs, "device").get("type")), path, host, _clean(_part(attrs, "referrer").get("host")),
-            _clean(geo.get("city")), _clean(geo.get("country")), _text(query.get("utm_content")),
-            _text(query.get("utm_term")))
+    Once per visit session: plain lookups, no calls but for the landing page."""
+    query = attrs.get("query")
+    if type(query) is not dict:  # enrichment makes plain dicts: no ABC checks here
+        query = _NONE
+    geo = attrs.get("geo")
+    if type(geo) is not dict:
+        geo = _NONE
+    landing = attrs.get("landing")
+    host, path = _landing(landing) if type(landing) is dict else (None, None)
+    device = attrs.get("device")
+    referrer = attrs.get("referrer")
+    source, traffic = attrs.get("source"), attrs.get("traffic_type")
+    u_source, u_medium, u_campaign = query.get("utm_source"), query.get("utm_medium"), query.get("utm_campaign")
+    u_content, u_term = query.get("utm_content"), query.get("utm_term")
+    region, city, country = geo.get("region"), geo.get("city"), geo.get("country")
+    device = device.get("type") if type(device) is dict else None
+    referrer = referrer.get("host") if type(referrer) is dict else None
+    return (source if type(source) is str and source else _clean(source),
+            traffic if type(traffic) is str and traffic else _clean(traffic),
+            u_source if type(u_source) is str and u_source else None,
+            u_medium if type(u_medium) is str and u_medium else None,
+            u_campaign if type(u_campaign) is str and u_campaign else None,
+            rule, pool,
+            region if type(region) is str and region else _clean(region),
+            device if type(device) is str and device else _clean(device),
+            path, host,
+            referrer if type(referrer) is str and referrer else _clean(referrer),
+            city if type(city) is str and city else _clean(city),
+            country if type(country) is str and country else _clean(country),
+            u_content if type(u_content) is str and u_content else None,
+            u_term if type(u_term) is str and u_term else None,
+            number)
 
 
 def summary_getter(path: str) -> Callable[[Mapping[str, Any]], str | None]:

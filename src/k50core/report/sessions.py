@@ -21,17 +21,18 @@ and counted once, with the dimensions of whichever was written first.
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from . import storage
-from .visits import Row as CountRow, Start, _rows
+from .visits import CountKey, Row as CountRow, Start
 
 PG_LOCK = 5_050_0006  # pg_advisory_xact_lock key: one decision at a time per database
 CHUNK = 500
 KEEP_MS = 6 * 3600 * 1000  # rows kept this long past their last activity (leases may outlive the gap)
 Row = list[Any]  # [start_ms, last_ms, lease]
+_AT = itemgetter(1)
 
 
 def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Sequence[CountRow],
@@ -42,7 +43,7 @@ def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Se
         return 0
     with store.transaction(durable=False):
         cur = store.conn.cursor()
-        kept: list[Any] = []
+        kept: list[CountKey] = []
         if starts or touched:
             if store.backend == "postgresql":
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
@@ -52,11 +53,10 @@ def write(store: Any, starts: Sequence[Start], touched: dict[str, int], rows: Se
                 cur.executemany(store._sql(
                     "INSERT INTO visit_sessions (visitor, start_ms, last_ms, lease) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (visitor) DO UPDATE SET start_ms = excluded.start_ms, last_ms = excluded.last_ms, "
-                    "lease = excluded.lease"), [(v, *known[v]) for v in changed])
+                    "lease = excluded.lease"), [(v, *known[v]) for v in sorted(changed)])  # (in key order)
             cur.execute(store._sql("DELETE FROM visit_sessions WHERE last_ms < ?"), (now_ms - gap_ms - KEEP_MS,))
-        counts = list(rows) + (_rows(Counter(kept), []) if kept else [])
-        if counts:
-            storage.add_counts(store, cur, counts)
+        if rows or kept:
+            storage.add_counts(store, cur, rows, kept)
     return len(kept)
 
 
@@ -73,16 +73,17 @@ def _read(store: Any, cur: Any, visitors: set[str]) -> dict[str, Row]:
 
 
 def decide(known: dict[str, Row], starts: Sequence[Start], touched: dict[str, int], gap_ms: int,
-           activity: Callable[[str, str], int | None] | None, kept: list[Any]) -> set[str]:
+           activity: Callable[[str, str], int | None] | None, kept: list[CountKey]) -> set[str]:
     """Apply ``starts`` (in time order) and ``touched`` to the rows ``known``; the count keys of the
     sessions that are new go to ``kept``. Returns the visitors whose row changed."""
-    changed = set()
-    for visitor, at, lease, key in sorted(starts, key=lambda s: s[1]):
-        row = known.get(visitor)
-        changed.add(visitor)
-        if row is None:
+    changed: set[str] = set()
+    add, keep, find = changed.add, kept.append, known.get
+    for visitor, at, lease, key in sorted(starts, key=_AT):
+        row = find(visitor)
+        add(visitor)
+        if row is None:  # (most: a visitor no process reported lately)
             known[visitor] = [at, at, lease]
-            kept.append(key)
+            keep(key)
             continue
         start, last, held = row
         if at - last >= gap_ms and held is not None and activity is not None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
+from operator import add, itemgetter
 from typing import Any
 
 from ..store.base import Store
 from . import sql
-from .dimensions import ALL, JOINT, OTHER, VISIT_ORDER
-from .visits import DAILY, Row, _dims_json
+from .dimensions import ALL, COMBO_ORDER, JOINT, OTHER
+from .visits import DAILY, CountKey, Row, _dims_json, tally
 
 # The ALL counter (every dimension together) keeps at most this many exact combinations an hour /
 # a day, and as many again with the SINGLE dimensions' values read OTHER; past both, every value
@@ -32,17 +34,20 @@ def _between(column: str, since: float | None, until: float | None) -> tuple[str
     return (" AND ".join(where) or "1=1"), args
 
 
-def add_visit_counts(store: Store, rows: Sequence[Row]) -> None:
-    """Add sessions to the hourly counters (several processes add to the same rows)."""
-    if not rows:
+def add_visit_counts(store: Store, rows: Sequence[Row], keys: Sequence[CountKey] = ()) -> None:
+    """Add sessions to the hourly counters (several processes add to the same rows): counter
+    rows, and sessions ``keys`` counted here (visits.tally)."""
+    if not rows and not keys:
         return
     with store.transaction(durable=False):
-        add_counts(store, store.conn.cursor(), rows)
+        add_counts(store, store.conn.cursor(), rows, keys)
 
 
-def add_counts(store: Store, cur: Any, rows: Sequence[Row]) -> None:
-    """Inside a transaction: add the rows; the ALL counter's, bounded (``ALL_EXACT``), to ``visit_combos``."""
-    counts, combos = _bounded(store, cur, rows)
+def add_counts(store: Store, cur: Any, rows: Sequence[Row], keys: Sequence[CountKey] = ()) -> None:
+    """Inside a transaction: add the rows and the sessions ``keys``; the ALL counter's, bounded
+    (``ALL_EXACT``), to ``visit_combos``."""
+    counts, full = tally(keys) if keys else ([], {})
+    counts, combos = _bounded(store, cur, list(rows) + counts if rows else counts, full)
     if counts:
         cur.executemany(store._sql(
             "INSERT INTO visit_counts (hour, kind, dims, visits) VALUES (?, ?, ?, ?) "
@@ -51,12 +56,13 @@ def add_counts(store: Store, cur: Any, rows: Sequence[Row]) -> None:
         cur.executemany(store._sql(COMBO_INSERT), combos)
 
 
-COMBO_DIMENSIONS = VISIT_ORDER + ("number",)
+COMBO_DIMENSIONS = COMBO_ORDER
 _COMBO_COLUMNS = ", ".join(sql.COLUMNS[d] for d in COMBO_DIMENSIONS)
 COMBO_INSERT = (f"INSERT INTO visit_combos (hour, kind, dims, {_COMBO_COLUMNS}, "
                 f"visits) VALUES ({', '.join('?' for _ in range(len(COMBO_DIMENSIONS) + 4))}) "
                 "ON CONFLICT (kind, hour, dims) DO UPDATE SET visits = visit_combos.visits + excluded.visits")
 _GROUPED = len(JOINT)  # what a reduced combination keeps: the groups' dimensions, first in COMBO_DIMENSIONS
+_WIDTH = len(COMBO_DIMENSIONS)
 assert COMBO_DIMENSIONS[:_GROUPED] == JOINT
 
 
@@ -65,41 +71,112 @@ def _reduced(values: tuple[str | None, ...], keep: int) -> tuple[str | None, ...
     return values[:keep] + tuple([None if v is None else OTHER for v in values[keep:]])
 
 
+_HEAD = itemgetter(slice(0, _GROUPED))
+_TAIL_READS = [itemgetter(j) for j in range(_GROUPED, _WIDTH)]
+_KEEP_NONE = {None: None}  # .get(value, OTHER): None stays None, any other value reads OTHER
+_OTHERS = repeat(OTHER)
+
+
+def _firsts(combos: list[tuple[str | None, ...]]) -> list[tuple[str | None, ...]]:
+    """``_reduced(c, _GROUPED)`` of each combination, in passes of C over the columns past the
+    groups', not a Python call per combination."""
+    tails = zip(*[map(_KEEP_NONE.get, map(read, combos), _OTHERS) for read in _TAIL_READS])
+    return list(map(add, map(_HEAD, combos), tails))
+
+
+def _fold(found: Counter, known: set[tuple[str | None, ...]], limit: int,
+          shared: dict[int, Any] | None = None) -> Counter:
+    """The combinations ``found`` (the most sessions first; ties in the order they came) as kept
+    against ``known`` (the counter's rows already stored; grows): a new combination takes an exact
+    place while fewer than ``limit`` are stored, else its reduced form (the groups' values kept)
+    while fewer than ``limit`` of those are, else every value reads OTHER."""
+    reduced = sum(1 for d in known if OTHER in d)
+    room, room_reduced = limit - (len(known) - reduced), limit - reduced
+    kept: Counter = Counter()
+    shared = {} if shared is None else shared  # found's order and reductions, for the next fold of it
+    mine: list[Any] | None = shared.get(id(found))
+    if mine is None:
+        mine = shared[id(found)] = [found.most_common(), None, None]  # (items, their combos, their firsts)
+    items = mine[0]
+    i, total = 0, len(items)
+    while room > 0 and i < total:  # exact places left: each combination in turn
+        values, n = items[i]
+        i += 1
+        if values not in known:
+            if OTHER not in values:
+                room -= 1
+            else:
+                values = _reduced(values, _GROUPED)
+                if values not in known:
+                    if room_reduced > 0:
+                        room_reduced -= 1
+                    else:
+                        values = _reduced(values, 0)
+            known.add(values)
+        kept[values] += n
+    if i < total:  # no exact place left: the rest as they are (if stored) or reduced
+        combos = mine[1]
+        if combos is None:
+            combos = mine[1] = list(map(itemgetter(0), items))
+            mine[2] = _firsts(combos)
+        # A reduced form, once placed, stays: it is in ``known`` (kept as it is), or past the
+        # room (known nowhere, so every value reads OTHER again). So each is decided once.
+        placed: dict[tuple[str | None, ...], tuple[str | None, ...]] = {}
+        targets: list[tuple[str | None, ...]] = []
+        keep, where = targets.append, placed.get
+        for values, first in zip(combos[i:], mine[2][i:]):
+            if values in known:
+                keep(values)
+                continue
+            target = where(first)
+            if target is None:
+                if first in known:
+                    target = first
+                elif room_reduced > 0:
+                    room_reduced -= 1
+                    target = first
+                    known.add(first)
+                else:
+                    target = _reduced(first, 0)
+                    known.add(target)
+                placed[first] = target
+            keep(target)
+        kept.update(chain.from_iterable(map(repeat, targets, map(itemgetter(1), items[i:]))))  # (C: no Python a combo)
+    return kept
+
+
 def _combo_json(values: tuple[str | None, ...]) -> str:
     return _dims_json(dict(zip(COMBO_DIMENSIONS, values)))
 
 
-def _bounded(store: Store, cur: Any, rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Any, ...]]]:
+def _bounded(store: Store, cur: Any, rows: Sequence[Row], full: dict[tuple[float, str], Counter] | None = None
+             ) -> tuple[list[Row], list[tuple[Any, ...]]]:
     """(the other counters' rows, the ALL counter's as ``COMBO_INSERT`` rows) with the ALL
-    counter's new combinations past its bound folded into reduced ones."""
+    counter's new combinations past its bound folded into reduced ones. The ALL counter's combos
+    come as rows (kind "all" / "all/day", the combo for dims) and as ``full`` (visits.tally), the
+    rows' first."""
     out: list[Row] = []
-    combos: list[tuple[Any, ...]] = []
-    full: dict[tuple[float, str], Counter] = {}
+    merged: dict[tuple[float, str], Counter] = {}
     for hour, kind, dims, n in rows:
         if kind in ALL_EXACT:
-            full.setdefault((hour, kind), Counter())[dims] += n
+            found = merged.get((hour, kind))
+            if found is None:
+                found = merged[(hour, kind)] = Counter()
+            found[dims] += n
         else:
             out.append((hour, kind, dims, n))
-    for (hour, kind), found in full.items():
+    for key, found in (full or {}).items():
+        if key in merged:
+            merged[key].update(found)  # (a Counter of its own: ``full``'s may be shared by an hour and its day)
+        else:
+            merged[key] = found
+    combos: list[tuple[Any, ...]] = []
+    shared: dict[int, Any] = {}  # (an hour's combos are its day's too when the day has that hour only)
+    for (hour, kind), found in merged.items():
         cur.execute(store._sql(f"SELECT {_COMBO_COLUMNS} FROM visit_combos WHERE kind = ? AND hour = ?"),
                     (kind, hour))
         known: set[tuple[str | None, ...]] = {tuple(r) for r in cur.fetchall()}
-        reduced = sum(1 for d in known if OTHER in d)
-        room = [ALL_EXACT[kind] - (len(known) - reduced), ALL_EXACT[kind] - reduced]
-        kept: Counter = Counter()
-        for values, n in found.most_common():
-            if values not in known:
-                if OTHER not in values and room[0] > 0:
-                    room[0] -= 1
-                else:
-                    values = _reduced(values, _GROUPED)
-                    if values not in known:
-                        if room[1] > 0:
-                            room[1] -= 1
-                        else:
-                            values = _reduced(values, 0)
-                known.add(values)
-            kept[values] += n
+        kept = _fold(found, known, ALL_EXACT[kind], shared)
         combos += [(hour, kind, _combo_json(values), *values, n) for values, n in kept.items()]
     return out, combos
 
