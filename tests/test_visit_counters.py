@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from k50core.report import sessions, storage
-from k50core.report.dimensions import ALL, COMBO_ORDER, GROUPS, OTHER, SINGLE, _landing_parts, from_summary, visit_combo
+from k50core.report.dimensions import ALL, COMBO_ORDER, GROUPS, OTHER, SINGLE, from_summary, landing_parts, visit_combo
 from k50core.report.visits import DAILY, GAP_MS, VisitCounter, _rows
 from k50core.store import open_store
 
@@ -185,7 +185,7 @@ def _old_combo(attrs, rule, pool, number):
         return v if type(v) is str and v else None
 
     q, g, landing = part("query"), part("geo"), part("landing")
-    host, path = _landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
+    host, path = landing_parts((landing.get("host") or "") + (landing.get("path") or ""))
     return (clean(attrs.get("source")), clean(attrs.get("traffic_type")), text(q.get("utm_source")),
             text(q.get("utm_medium")), text(q.get("utm_campaign")), rule, pool, clean(g.get("region")),
             clean(part("device").get("type")), path, host, clean(part("referrer").get("host")),

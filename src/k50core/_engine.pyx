@@ -6,7 +6,9 @@
   k50core._geoip   MaxMind DB region lookups without decoding whole records
   k50core._device  device type from User-Agent, cached
   k50core._enrich  a visit's attribute dict: its fields checked, URLs and referrers parsed once,
-                   source and traffic type, GeoIP and device through the two modules above
+                   source and traffic type, GeoIP and device through the two modules above;
+                   and what a new visitor's attributes become: its stored summary and its report
+                   dimensions (_summary.pxi, included)
   k50core._pool    lock-free number slots (leases) in process or shared memory, with each pool's
                    free numbers (_claims.pxi), the holder index (_holders.pxi) and the returning
                    visitors' assign fast path (_returning.pxi), included: they inline SlotTable's
@@ -23,7 +25,7 @@ from k50core._device import (  # noqa: F401 (re-exported)
     DEVICE_CACHE_MAX, DEVICE_UA_MAX_LEN, _device_cache_configure, _device_cache_info, _device_engine, device_info,
     device_type, device_types,
 )
-from k50core._enrich import Classifier, Enricher  # noqa: F401
+from k50core._enrich import Classifier, Enricher, visit_combo, visit_summary  # noqa: F401
 from k50core._geoip import GeoIP  # noqa: F401
 from k50core._match import OPCODES, Matcher  # noqa: F401
 from k50core._pool import (  # noqa: F401

@@ -49,6 +49,7 @@ cdef Py_ssize_t MAX_IP = 64        # the raw field; an address is at most 45 cha
 cdef Py_ssize_t MAX_COOKIE_NAME = 256
 
 include "_url_fast.pxi"
+include "_summary.pxi"
 
 # _Url.mode: what the referrer changes
 cdef enum:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._engine_py.summary import visit_summary  # noqa: F401 (the reference; an engine uses its core's)
 from .config.model import Config, Pool
 from .config.phones import normalise
 from .config.schema import CALL_STATUSES
@@ -291,70 +292,3 @@ def _from_stored(call_id: str, s: dict[str, Any]) -> Attribution:
                        s.get("repeat_of") is not None, s.get("repeat_of"), int(s.get("more_candidates") or 0))
 
 
-_GA_SESSION_COOKIE = re.compile(r"GS1\.\d{1,3}\.(\d{1,20})\.|GS2\.\d{1,3}\.s(\d{1,20})(?:\$|$)")
-
-
-def _part(attrs: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = attrs.get(name)
-    return value if type(value) is dict else _NOTHING  # enrichment makes plain dicts; no ABC checks here
-
-
-_NOTHING: dict[str, Any] = {}
-
-
-def visit_summary(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """What a stored visit keeps of its attributes: what reports and attribution show. Empty
-    values (None, "", {}) are left out. Runs once per new visitor: plain lookups, no helpers."""
-    out: dict[str, Any] = {}
-    for name in ("source", "traffic_type"):
-        value = attrs.get(name)
-        if value is not None and value != "" and value != {}:
-            out[name] = value
-    query = _part(attrs, "query")
-    if query:
-        utm = {k: v for k, v in query.items() if isinstance(k, str) and k.startswith("utm_")}
-        if utm:
-            out["utm"] = utm
-    landing = _part(attrs, "landing")
-    if landing:
-        text = (landing.get("host") or "") + (landing.get("path") or "")
-        if text:
-            out["landing"] = text
-    referrer = _part(attrs, "referrer").get("host")
-    if referrer is not None and referrer != "" and referrer != {}:
-        out["referrer"] = referrer
-    geo = _part(attrs, "geo")
-    if geo:
-        for name in ("region", "city", "country"):
-            value = geo.get(name)
-            if value is not None and value != "" and value != {}:
-                out[name] = value
-    device = _part(attrs, "device").get("type")
-    if device is not None and device != "" and device != {}:
-        out["device"] = device
-    ip = attrs.get("ip")
-    if ip is not None and ip != "" and ip != {}:
-        out["ip"] = ip
-    cookies = _part(attrs, "cookie")
-    if cookies:
-        # GA4 client id: the last two fields of the _ga cookie (GA1.1.<random>.<timestamp>)
-        ga = cookies.get("_ga")
-        if isinstance(ga, str) and ga.count(".") >= 3:
-            client = ".".join(ga.split(".")[-2:])
-            if client:
-                out["ga_client_id"] = client
-        # GA4 session id: from each stream's _ga_<CONTAINER> cookie, "GS1.1.<session_id>.<n>.<...>" or
-        # "GS2.1.s<session_id>$o<n>$...". One stream: ga_session_id; several: ga_session_ids by container.
-        sessions: dict[str, str] = {}
-        for name, value in cookies.items():
-            if isinstance(name, str) and name.startswith("_ga_") and 0 < len(name) - 4 <= 32 and isinstance(value, str):
-                m = _GA_SESSION_COOKIE.match(value)
-                if m:
-                    sessions[name[4:]] = m.group(1) or m.group(2)
-                    if len(sessions) >= 8:
-                        break
-        if len(sessions) == 1:
-            out["ga_session_id"] = next(iter(sessions.values()))
-        elif sessions:
-            out["ga_session_ids"] = sessions
-    return out

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any, NamedTuple, Protocol, cast
 
 from . import _impl
-from .attribution import Attribution, Attributor, parse_call, visit_summary
+from .attribution import Attribution, Attributor, parse_call
 from .clock import milliseconds, seconds
 from .config import Config, Pool, Rule, Source, parse, read_config
 from .config.phones import display as format_number, normalise
@@ -103,7 +103,8 @@ class Engine:
         # k50core.leases); opened last, once nothing else can fail
         self.lease_recorder = leases = lease_recorder or LeaseRecorder(self.store, lease_sink=lease_sink)
         self.attributor = Attributor(self.store)
-        self.recorder = Recorder(int(config.checkpoint_seconds * 1000))  # visit sessions, pool samples
+        # visit sessions (counted by the core's visit_combo), pool samples
+        self.recorder = Recorder(int(config.checkpoint_seconds * 1000), combo=core.visit_combo)
         self.implementation = "compiled" if core is not _impl.available()["reference"] else "reference"
         self._compile(config, geoip)
         self._late_return: Callable[[str | None, int], Assignment | None] | None = None
@@ -280,7 +281,7 @@ class Engine:
             joined = now_held is None or now_held.lease != e.lease or now_held.visitor_id != e.visitor_id
         row = row_of(e, not joined, self.store.time_first_keys)
         visit: dict[str, Any] = {"visitor_id": e.visitor_id, "session_id": e.session_id, "at": e.last, "joined": joined,
-                                 "attributes": visit_summary(attrs)}
+                                 "attributes": self.core.visit_summary(attrs)}
         replaced = self.pools.replaced_by_last_claim()
         if replaced is not None:
             # the number's previous lease, as it ended: once the slot holds this one, only this

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .._engine_py.summary import clean_value, landing_parts, visit_combo  # noqa: F401 (visit_combo: the reference)
 from ..errors import Error
 
 # enriched attribute path -> how the stored summary spells it
@@ -59,91 +60,22 @@ def parse_by(by: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _clean(value: Any) -> str | None:
-    if value is None or value == "" or value == {}:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _landing_parts(text: Any) -> tuple[str | None, str | None]:
-    """The summary keeps the landing page as host + path: split at the first slash."""
-    if not isinstance(text, str) or not text:
-        return None, None
-    i = text.find("/")
-    if i < 0:
-        return text, None
-    return text[:i] or None, text[i:] or None
-
-
 def from_summary(summary: Mapping[str, Any], path: str) -> str | None:
     """A dimension's value from a stored visit summary (a call's attribution attributes)."""
     if path.startswith("query."):
         utm = summary.get("utm")
-        return _clean(utm.get(path[6:])) if isinstance(utm, Mapping) else None
+        return clean_value(utm.get(path[6:])) if isinstance(utm, Mapping) else None
     if path == "landing.path":
-        return _landing_parts(summary.get("landing"))[1]
+        return landing_parts(summary.get("landing"))[1]
     if path == "landing.host":
-        return _landing_parts(summary.get("landing"))[0]
+        return landing_parts(summary.get("landing"))[0]
     key = _SUMMARY.get(path)
-    return _clean(summary.get(key[0])) if key else None
+    return clean_value(summary.get(key[0])) if key else None
 
 
 # the order of ``visit_combo``'s tuple: the groups' dimensions, then the single ones, ``number`` last
 VISIT_ORDER = tuple(dict.fromkeys(JOINT + tuple(d for d in SINGLE if d != "number")))
 COMBO_ORDER = VISIT_ORDER + ("number",)
-_NONE: dict[str, Any] = {}
-
-
-def _landing(landing: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(host, path) of the enriched landing page as ``_landing_parts`` reads them back from the
-    summary (host + path, split at the first slash)."""
-    host, path = landing.get("host"), landing.get("path")
-    if type(host) is str and type(path) is str and "/" not in host:  # the usual page: no join
-        j = path.find("/")
-        if j < 0:
-            return host + path or None, None
-        return (host if j == 0 else host + path[:j]) or None, path[j:]
-    return _landing_parts((host or "") + (path or ""))
-
-
-def visit_combo(attrs: Mapping[str, Any], rule: str | None, pool: str | None,
-                number: str | None) -> tuple[str | None, ...]:
-    """The dimensions of a visit (COMBO_ORDER) from its enriched attributes, as ``from_summary``
-    reads them once the visit is stored (``visit_summary`` keeps host + path of the landing page).
-    Once per visit session: plain lookups, no calls but for the landing page."""
-    query = attrs.get("query")
-    if type(query) is not dict:  # enrichment makes plain dicts: no ABC checks here
-        query = _NONE
-    geo = attrs.get("geo")
-    if type(geo) is not dict:
-        geo = _NONE
-    landing = attrs.get("landing")
-    host, path = _landing(landing) if type(landing) is dict else (None, None)
-    device = attrs.get("device")
-    referrer = attrs.get("referrer")
-    source, traffic = attrs.get("source"), attrs.get("traffic_type")
-    u_source, u_medium, u_campaign = query.get("utm_source"), query.get("utm_medium"), query.get("utm_campaign")
-    u_content, u_term = query.get("utm_content"), query.get("utm_term")
-    region, city, country = geo.get("region"), geo.get("city"), geo.get("country")
-    device = device.get("type") if type(device) is dict else None
-    referrer = referrer.get("host") if type(referrer) is dict else None
-    return (source if type(source) is str and source else _clean(source),
-            traffic if type(traffic) is str and traffic else _clean(traffic),
-            u_source if type(u_source) is str and u_source else None,
-            u_medium if type(u_medium) is str and u_medium else None,
-            u_campaign if type(u_campaign) is str and u_campaign else None,
-            rule, pool,
-            region if type(region) is str and region else _clean(region),
-            device if type(device) is str and device else _clean(device),
-            path, host,
-            referrer if type(referrer) is str and referrer else _clean(referrer),
-            city if type(city) is str and city else _clean(city),
-            country if type(country) is str and country else _clean(country),
-            u_content if type(u_content) is str and u_content else None,
-            u_term if type(u_term) is str and u_term else None,
-            number)
-
-
 def summary_getter(path: str) -> Callable[[Mapping[str, Any]], str | None]:
     return lambda summary: from_summary(summary, path)
 

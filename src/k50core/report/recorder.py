@@ -7,9 +7,11 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from . import sessions, storage
+from .dimensions import visit_combo
 from .visits import VisitCounter
 
 log = logging.getLogger("k50core.report")
@@ -23,8 +25,10 @@ SAMPLE_MS = 300_000
 
 
 class Recorder:
-    def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS) -> None:
-        self.visits = VisitCounter(activity=self._activity, shared=True)  # decided with the other processes
+    def __init__(self, every_ms: int, sample_ms: int = SAMPLE_MS,
+                 combo: Callable[..., tuple[str | None, ...]] = visit_combo) -> None:
+        # decided with the other processes; combo: the engine's core's visit_combo
+        self.visits = VisitCounter(activity=self._activity, shared=True, combo=combo)
         self.pools: Any = None  # the engine's, set once made
         self.started: str | None = None  # the lease the visit being answered started, if any
         self.every_ms = max(1000, every_ms)

@@ -45,8 +45,9 @@ class VisitCounter:
     """Sessions per hour and per combination of dimensions, kept until ``take``."""
 
     def __init__(self, gap_ms: int = GAP_MS, activity: Callable[[str, str], int | None] | None = None,
-                 shared: bool = False) -> None:
+                 shared: bool = False, combo: Callable[..., tuple[str | None, ...]] = visit_combo) -> None:
         self.gap_ms = gap_ms
+        self.combo = combo  # visit_combo: the engine's core's (compiled, or this reference)
         self.shared = shared
         self._starts: list[Start] = []     # shared: (visitor, ms, lease, count key) of sessions to decide
         self._touched: dict[str, int] = {}  # shared: visitor -> latest activity seen here since the last take
@@ -92,7 +93,7 @@ class VisitCounter:
                 if self.shared:
                     self._touched[visitor] = self._last[visitor]
                 return False
-        key = (float(now_ms // _HOUR_MS * 3600), visit_combo(attrs, rule, pool, number))
+        key = (float(now_ms // _HOUR_MS * 3600), self.combo(attrs, rule, pool, number))
         if visitor and self.shared:
             with self._lock:
                 self._starts.append((visitor, now_ms, lease, key))
