@@ -28,7 +28,7 @@ def on_disk(db):
     """Visitor ids in every journal file of ``db``, line by line (a cut line is skipped)."""
     found = []
     for path in sorted(db.parent.glob(db.name + ".starts-*")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in journal_mod.lines(str(path)):
             try:
                 found.append(json.loads(line)[0]["visitor_id"])
             except ValueError:
@@ -76,8 +76,8 @@ class JournalMachine(RuleBasedStateMachine):
         journaled = [v for v, j in self.queue if j]
         assert set(journaled) <= set(present)
         assert self.journal.unstored == len(journaled)
-        if not self.queue:  # everything stored: at most the current file, and it is empty
-            assert present == []
+        if not self.queue:  # everything stored: at most the current file (written on until full)
+            assert len(list(self.db.parent.glob(self.db.name + ".starts-*"))) <= 1
         files = list(self.db.parent.glob(self.db.name + ".starts-*"))
         assert len(files) <= 1 + len(journaled)
 
@@ -122,8 +122,9 @@ def test_replays_a_dead_process_journal_once_and_skips_bad_lines(tmp_path, caplo
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         (path,) = tmp_path.glob("k.db.starts-*")
-        with open(path, "a", encoding="utf-8") as f:
-            f.write('not json\n[{"visitor_id": 1}, [1, 2]]\n[{"visitor_id": "cut"')   # garbage, a cut line
+        with open(path, "r+b") as f:  # right after its lines (the rest of the file is zero bytes)
+            f.seek(path.read_bytes().index(0))
+            f.write(b'not json\n[{"visitor_id": 1}, [1, 2]]\n[{"visitor_id": "cut"')   # garbage, a cut line
         assert recover(str(db), store) == 5
         assert "unreadable, skipped" in caplog.text
         assert not list(tmp_path.glob("k.db.starts-*"))
@@ -159,7 +160,8 @@ def test_replay_is_idempotent_with_what_the_store_has(tmp_path):
 
 def test_engine_journals_each_start_and_stores_in_batches(tmp_path, build):
     """An embedding engine on a SQLite file: a new visitor's start is in the journal when assign()
-    returns, in the store after a second (or a full batch, or close()), and the journal empties."""
+    returns, in the store after a second (or a full batch, or close()); the journal then holds
+    nothing unstored (its file is written on until full, and removed at close)."""
     db = tmp_path / "k.db"
     cfg = {"pools": {"p": {"type": "dynamic", "numbers": [f"+749500000{i:02d}" for i in range(20)]}},
            "rules": [{"name": "all", "pool": "p"}]}
@@ -170,9 +172,10 @@ def test_engine_journals_each_start_and_stores_in_batches(tmp_path, build):
         engine.assign({"visitor_id": "b", "url": "https://shop.example.ru/"}, now=1000.5)
         assert engine.store.count("visits") == 0
         engine.assign({"visitor_id": "c", "url": "https://shop.example.ru/"}, now=1001.2)  # a second on
-        assert engine.store.count("visits") == 3 and on_disk(db) == []
+        journal = engine.lease_recorder.journal
+        assert engine.store.count("visits") == 3 and journal.unstored == 0
         engine.assign({"visitor_id": "d", "url": "https://shop.example.ru/"}, now=1002)
-        assert on_disk(db) == ["d"]
+        assert on_disk(db) == ["a", "b", "c", "d"] and journal.unstored == 1
     finally:
         engine.close()
     assert not list(tmp_path.glob("k.db.starts-*"))
@@ -354,34 +357,50 @@ def test_a_forked_worker_keeps_its_own_journal(tmp_path, build):
     assert ids == {"child0", "child1", "child2", "parent0", "parent1"}
 
 
-def test_a_short_write_leaves_no_cut_line_before_the_next(tmp_path, monkeypatch):
-    """The disk takes part of a line, then refuses: the journal cuts the part off again, so the
-    next start's line is whole and replays."""
+def test_a_full_disk_refuses_a_new_file_and_loses_no_line(tmp_path, monkeypatch, small_files):
+    """The disk refuses the next file's blocks: that append raises (its start goes to the store
+    instead, see LeaseRecorder.record_start), nothing of it is written, no half-made file is left,
+    and the lines before and after it are whole and replay."""
     db = str(tmp_path / "k.db")
     j = StartJournal(db)
-    real_write, calls = os.write, []
+    j.append([start(1)])
+    real = os.posix_fallocate
 
-    def short(fd, data):
-        calls.append(len(data))
-        if len(calls) == 1:
-            return real_write(fd, bytes(data[:10]))
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return real_write(fd, data)
-    monkeypatch.setattr(os, "write", short)
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", full)
     with pytest.raises(OSError):
-        j.append([start(1)])
-    j.append([start(2)])
-    monkeypatch.setattr(os, "write", real_write)
-    assert on_disk(tmp_path / "k.db") == ["v2"]
-    (only,) = tmp_path.glob("k.db.starts-*")                      # the same file, whole lines only
-    assert only.read_text(encoding="utf-8").count("\n") == 1
+        j.append([start(2), start(3)])        # more than the current file has room for (600 bytes)
+    monkeypatch.setattr(os, "posix_fallocate", real)
+    j.skip(2)                                 # what the recorder does with them: stored directly
+    j.append([start(4), start(5)])
+    assert on_disk(tmp_path / "k.db") == ["v1", "v4", "v5"]
+    assert not list(tmp_path.glob(".k.db.starts-*"))                 # no hidden, half-made file
+    assert j.unstored == 3
     j.close()
     store = open_store(db)
     try:
-        assert recover(db, store) == 1
+        assert recover(db, store) == 3
     finally:
         store.close()
+
+
+def test_a_file_reads_as_its_lines_and_nothing_after(tmp_path):
+    """A journal file is reserved whole and mapped: what its lines leave reads as zero bytes,
+    which neither recovery nor another process's catch-up takes for a line."""
+    db = str(tmp_path / "k.db")
+    j = StartJournal(db)
+    j.append([start(1), start(2)])
+    (path,) = tmp_path.glob("k.db.starts-*")
+    raw = path.read_bytes()
+    assert len(raw) >= journal_mod.ROTATE_BYTES and raw.count(b"\n") == 2 and raw.rstrip(b"\0") == raw[:raw.index(0)]
+    assert [json.loads(line)[0]["visitor_id"] for line in journal_mod.lines(str(path))] == ["v1", "v2"]
+    j.stored(2)                               # all stored: the file is written on until full
+    j.append([start(3)])
+    assert on_disk(tmp_path / "k.db") == ["v1", "v2", "v3"] and path.exists()
+    j.stored(1)
+    j.close()                                 # all stored: removed
+    assert not path.exists()
 
 
 _CLAIM_AND_DIE = """
