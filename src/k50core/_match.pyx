@@ -17,6 +17,7 @@ from libc.stdint cimport uint32_t, int32_t
 
 from k50core.rules.values import js_compare as _js_compare, version_compare as _version_compare
 from k50core.rules.values import deep_equal as _deep_equal
+from k50core.rules.compiler import LazyMatch as _LazyMatch
 
 from cpython.bool cimport PyBool_Check
 from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError
@@ -325,6 +326,8 @@ cdef class Matcher:
             if len(arg) > 3 and arg[3]:  # the texts are the whole regex: decide without sre
                 prefixes = tuple(tuple(t for t, end in arg[2] if end == k) for k in range(3))
                 n.flag = 1
+            elif type(test) is _LazyMatch:  # compiled by sre at its first use (see _regex)
+                n.flag = 2
             self._keep.append(test)
             self._keep.append(prefixes)
             n.arg = <PyObject*>test
@@ -482,7 +485,7 @@ cdef class Matcher:
         cdef Py_ssize_t k, m
         if not PyUnicode_Check(v):
             return 0
-        if n.flag:
+        if n.flag == 1:
             if PyUnicode_CheckExact(v):
                 return _literal_regex(<object>n.arg2, v)
             return (<object>n.arg)(v) is not None
@@ -493,6 +496,11 @@ cdef class Matcher:
                     break
             else:
                 return 0
+        if n.flag == 2:  # a lazy test (a glob): the pattern's own match from now on, no wrapper call
+            test = (<object>n.arg).compiled()
+            self._keep.append(test)
+            n.arg = <PyObject*>test
+            n.flag = 0
         return (<object>n.arg)(v) is not None
 
     cdef int _in(self, Node* n, object v, bint insensitive) except -1:

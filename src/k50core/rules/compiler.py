@@ -68,6 +68,8 @@ def is_operator_object(value: Any) -> bool:
 
 def make_inset(values: Sequence[Any], insensitive: bool = False) -> tuple[frozenset, bool, bool]:
     """(set of primitives, has True, has False): bools apart so True is not 1."""
+    if not insensitive and all(type(v) is str for v in values):  # the usual list: strings only
+        return frozenset(values), False, False
     items = set()
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (str, int, float, type(None))):
@@ -263,6 +265,8 @@ class Compiler:
             return T(_STRING_LISTS[op], arg=items)
         if op == "$glob":
             items = self._strings(arg, place, op)
+            if len(items) == 1:  # the usual one glob: read without sre (tests compare the two)
+                return T(Op.REGEX, arg=glob_arg(items[0]))
             return T(Op.REGEX, arg=regex_arg(re.compile("|".join(glob_regex(g) for g in items) or "(?!)")))
         return self._fault(place, f"unknown operator {op}")
 
@@ -313,7 +317,7 @@ def compile_regex(source: str, flags: int) -> RegexArg:
     if not flags:
         texts = literal_texts(source)
         if texts is not None:  # what sre's parse would have told, without it (a rule set's many)
-            return _LazyMatch(source, flags), tuple(sorted({t for t, _ in texts})), texts, True
+            return LazyMatch(source, flags), tuple(sorted({t for t, _ in texts})), texts, True
     try:
         from re import _parser  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - an internal API
@@ -323,18 +327,37 @@ def compile_regex(source: str, flags: int) -> RegexArg:
     return _regex_arg(parsed, getattr(state, "flags", flags) | flags, source, None)
 
 
-class _LazyMatch:
-    """``re.compile(source, flags).match``, compiled at the first call."""
+class LazyMatch:
+    """``re.compile(source, flags).match``, compiled at the first call (the compiled VM swaps in
+    ``compiled()`` at its first use, so a lazy test costs no extra call after that)."""
     __slots__ = ("source", "flags", "match")
 
     def __init__(self, source: str, flags: int) -> None:
         self.source, self.flags = source, flags
         self.match: Callable[..., Any] | None = None
 
-    def __call__(self, value: str) -> Any:
+    def compiled(self) -> Callable[..., Any]:
         if self.match is None:
             self.match = re.compile(self.source, self.flags).match
-        return self.match(value)
+        return self.match
+
+    def __call__(self, value: str) -> Any:
+        return (self.match or self.compiled())(value)
+
+
+def glob_arg(glob: str) -> RegexArg:
+    """``regex_arg(re.compile(glob_regex(glob)))`` of one glob, without sre at load: the literal
+    text before its first wildcard is its prefix (the whole glob when it has none, then exact);
+    sre compiles the pattern at the first value that has the prefix. A glob's pattern is all
+    escaped literals and fixed classes, so compiling it later cannot fail where it would not now."""
+    cut = min((at for at in (glob.find("*"), glob.find("?")) if at >= 0), default=-1)
+    literal = glob if cut < 0 else glob[:cut]
+    test = LazyMatch(glob_regex(glob), 0)
+    if not literal:  # "" starts every value: no prefix to tell
+        return test, (), (), False
+    if cut < 0:  # no wildcard: the value is the glob (\Z: not before a last newline)
+        return test, (literal,), ((literal, END_STRING),), True
+    return test, (literal,), ((literal, OPEN),), False
 
 
 def _regex_arg(parsed: Any, flags: int, source: str, pattern: re.Pattern[str] | None) -> RegexArg:
@@ -359,7 +382,7 @@ def _regex_arg(parsed: Any, flags: int, source: str, pattern: re.Pattern[str] | 
     if pattern is not None:
         return pattern.match, prefixes, texts, exact
     if exact:  # literals, groups, alternatives, ends: nothing re.compile could refuse
-        return _LazyMatch(source, flags), prefixes, texts, exact
+        return LazyMatch(source, flags), prefixes, texts, exact
     return re.compile(source, flags).match, prefixes, texts, exact
 
 
@@ -447,7 +470,9 @@ def _walk(items: Any, limit: int = 16) -> tuple[list[tuple[str, int]], bool] | N
     return texts, True
 
 
-_REGEX_META = set(".^$*+?{}[]\\|()")
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+# what _literal_seq reads as plain text: all but the metacharacters, escapes, "#" and ASCII whitespace
+_PLAIN_RUN = re.compile(r"[^.^$*+?{}\[\]\\|()#\n\r\t\v\f ]+")
 
 
 def literal_texts(source: str, limit: int = 16) -> tuple[tuple[str, int], ...] | None:
@@ -474,6 +499,14 @@ def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> tuple[list[
     ended = False
     n = len(src)
     while i < n:
+        run = _PLAIN_RUN.match(src, i)
+        if run is not None:  # a run of plain characters at once (rules hold long ones)
+            if ended:
+                return None  # something after an end
+            tail = run.group()
+            texts = [(t + tail, OPEN) for t, _ in texts]
+            i = run.end()
+            continue
         c = src[i]
         if c in "|)":
             if top:
@@ -534,7 +567,7 @@ def _plain_regex(pattern: Any) -> tuple[int, str] | None:
     if not isinstance(pattern, str):
         return None
     body = pattern[1:] if pattern.startswith("^") else pattern
-    if not body or any(c in _REGEX_META for c in body):
+    if not body or not _REGEX_META.isdisjoint(body):
         return None
     return (Op.PREFIX if pattern.startswith("^") else Op.CONTAINS), body
 
