@@ -18,6 +18,7 @@ from libc.stdint cimport uint32_t, int32_t
 from k50core.rules.values import js_compare as _js_compare, version_compare as _version_compare
 from k50core.rules.values import deep_equal as _deep_equal
 from k50core.rules.compiler import LazyMatch as _LazyMatch
+from k50core.rules.bulk import gc_paused as _gc_paused
 
 from cpython.bool cimport PyBool_Check
 from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError
@@ -272,28 +273,29 @@ cdef class Matcher:
     def __init__(self, nodes, paths, roots, index=None, always=None):
         cdef Py_ssize_t i
         cdef Node* n
-        self._keep = []
-        self._paths = tuple(tuple(p) for p in paths)
-        self.nslots = len(self._paths)
-        self.nnodes = len(nodes)
-        self.nodes = <Node*>malloc(max(1, self.nnodes) * sizeof(Node))
-        if self.nodes == NULL:
-            raise MemoryError()
-        memset(self.nodes, 0, max(1, self.nnodes) * sizeof(Node))
-        for i, (op, slot, nkids, end, arg) in enumerate(nodes):
-            n = &self.nodes[i]
-            n.op, n.slot, n.nkids, n.end = op, slot, nkids, end
-            self._pack(n, arg)
-        self.nroots = len(roots)
-        self.roots = <int32_t*>malloc(max(1, self.nroots) * sizeof(int32_t))
-        if self.roots == NULL:
-            raise MemoryError()
-        for i, r in enumerate(roots):
-            if not 0 <= r < self.nnodes:
-                raise ValueError(f"root {r} outside the program")
-            self.roots[i] = r
-        # without an index every rule is a candidate for every visit
-        self.probe = RuleProbe(index, range(self.nroots) if always is None else always, self.nroots, self.nslots)
+        with _gc_paused():  # what a large rule set packs all lives on (see rules/bulk.py)
+            self._keep = []
+            self._paths = tuple(tuple(p) for p in paths)
+            self.nslots = len(self._paths)
+            self.nnodes = len(nodes)
+            self.nodes = <Node*>malloc(max(1, self.nnodes) * sizeof(Node))
+            if self.nodes == NULL:
+                raise MemoryError()
+            memset(self.nodes, 0, max(1, self.nnodes) * sizeof(Node))
+            for i, (op, slot, nkids, end, arg) in enumerate(nodes):
+                n = &self.nodes[i]
+                n.op, n.slot, n.nkids, n.end = op, slot, nkids, end
+                self._pack(n, arg)
+            self.nroots = len(roots)
+            self.roots = <int32_t*>malloc(max(1, self.nroots) * sizeof(int32_t))
+            if self.roots == NULL:
+                raise MemoryError()
+            for i, r in enumerate(roots):
+                if not 0 <= r < self.nnodes:
+                    raise ValueError(f"root {r} outside the program")
+                self.roots[i] = r
+            # without an index every rule is a candidate for every visit
+            self.probe = RuleProbe(index, range(self.nroots) if always is None else always, self.nroots, self.nslots)
 
     cdef _pack(self, Node* n, object arg):
         """Derives what the VM needs from a node's arg, once."""
