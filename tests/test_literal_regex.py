@@ -42,3 +42,28 @@ def test_the_rule_sets_shapes_take_the_fast_way():
         assert compile_regex(source, 0)[1:] == by_sre(source)
     for source in ["^a|b", "^(|a)", "^/a$b", "^/a.", "^/(?i)a", "^/a\\d", "/a", "^/a(b"]:
         assert literal_texts(source) is None, source
+
+
+# -- one $glob is read without sre and compiled at its first candidate value ----------------------
+GLOB_PIECES = ["a", "/", "é", ".", "\\", "\n", "*", "**", "?", "(", "[", "$"]
+GLOB_VALUES = ["", "a", "/a", "/a/b", "a\n", "a\nb", "é/", ".a", "/(", "a/a/a", "\\a", "[$"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(GLOB_PIECES), max_size=6).map("".join),
+       st.lists(st.sampled_from(GLOB_VALUES), min_size=1, max_size=4))
+def test_one_glob_agrees_with_its_compiled_regex(glob, tails):
+    from k50core.rules import compile_condition
+    from k50core.rules.compiler import glob_arg, glob_regex, regex_arg
+
+    from .conftest import both_cores
+
+    pattern = re.compile(glob_regex(glob))
+    assert glob_arg(glob)[1:] == regex_arg(pattern)[1:]
+    literal = re.split(r"[*?]", glob)[0]
+    values = [literal + t for t in tails] + tails  # with its prefix (sre runs) and without
+    for core in both_cores():
+        program = compile_condition({"p": {"$glob": glob}}, core=core)
+        for _ in range(2):  # before and after the lazy pattern is compiled
+            for v in values:
+                assert program.matches({"p": v}) is (pattern.match(v) is not None), (core.__name__, glob, v)

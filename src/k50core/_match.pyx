@@ -17,6 +17,8 @@ from libc.stdint cimport uint32_t, int32_t
 
 from k50core.rules.values import js_compare as _js_compare, version_compare as _version_compare
 from k50core.rules.values import deep_equal as _deep_equal
+from k50core.rules.compiler import LazyMatch as _LazyMatch
+from k50core.rules.bulk import gc_paused as _gc_paused
 
 from cpython.bool cimport PyBool_Check
 from cpython.dict cimport PyDict_Check, PyDict_GetItemWithError
@@ -271,28 +273,29 @@ cdef class Matcher:
     def __init__(self, nodes, paths, roots, index=None, always=None):
         cdef Py_ssize_t i
         cdef Node* n
-        self._keep = []
-        self._paths = tuple(tuple(p) for p in paths)
-        self.nslots = len(self._paths)
-        self.nnodes = len(nodes)
-        self.nodes = <Node*>malloc(max(1, self.nnodes) * sizeof(Node))
-        if self.nodes == NULL:
-            raise MemoryError()
-        memset(self.nodes, 0, max(1, self.nnodes) * sizeof(Node))
-        for i, (op, slot, nkids, end, arg) in enumerate(nodes):
-            n = &self.nodes[i]
-            n.op, n.slot, n.nkids, n.end = op, slot, nkids, end
-            self._pack(n, arg)
-        self.nroots = len(roots)
-        self.roots = <int32_t*>malloc(max(1, self.nroots) * sizeof(int32_t))
-        if self.roots == NULL:
-            raise MemoryError()
-        for i, r in enumerate(roots):
-            if not 0 <= r < self.nnodes:
-                raise ValueError(f"root {r} outside the program")
-            self.roots[i] = r
-        # without an index every rule is a candidate for every visit
-        self.probe = RuleProbe(index, range(self.nroots) if always is None else always, self.nroots, self.nslots)
+        with _gc_paused():  # what a large rule set packs all lives on (see rules/bulk.py)
+            self._keep = []
+            self._paths = tuple(tuple(p) for p in paths)
+            self.nslots = len(self._paths)
+            self.nnodes = len(nodes)
+            self.nodes = <Node*>malloc(max(1, self.nnodes) * sizeof(Node))
+            if self.nodes == NULL:
+                raise MemoryError()
+            memset(self.nodes, 0, max(1, self.nnodes) * sizeof(Node))
+            for i, (op, slot, nkids, end, arg) in enumerate(nodes):
+                n = &self.nodes[i]
+                n.op, n.slot, n.nkids, n.end = op, slot, nkids, end
+                self._pack(n, arg)
+            self.nroots = len(roots)
+            self.roots = <int32_t*>malloc(max(1, self.nroots) * sizeof(int32_t))
+            if self.roots == NULL:
+                raise MemoryError()
+            for i, r in enumerate(roots):
+                if not 0 <= r < self.nnodes:
+                    raise ValueError(f"root {r} outside the program")
+                self.roots[i] = r
+            # without an index every rule is a candidate for every visit
+            self.probe = RuleProbe(index, range(self.nroots) if always is None else always, self.nroots, self.nslots)
 
     cdef _pack(self, Node* n, object arg):
         """Derives what the VM needs from a node's arg, once."""
@@ -325,6 +328,8 @@ cdef class Matcher:
             if len(arg) > 3 and arg[3]:  # the texts are the whole regex: decide without sre
                 prefixes = tuple(tuple(t for t, end in arg[2] if end == k) for k in range(3))
                 n.flag = 1
+            elif type(test) is _LazyMatch:  # compiled by sre at its first use (see _regex)
+                n.flag = 2
             self._keep.append(test)
             self._keep.append(prefixes)
             n.arg = <PyObject*>test
@@ -482,7 +487,7 @@ cdef class Matcher:
         cdef Py_ssize_t k, m
         if not PyUnicode_Check(v):
             return 0
-        if n.flag:
+        if n.flag == 1:
             if PyUnicode_CheckExact(v):
                 return _literal_regex(<object>n.arg2, v)
             return (<object>n.arg)(v) is not None
@@ -493,6 +498,11 @@ cdef class Matcher:
                     break
             else:
                 return 0
+        if n.flag == 2:  # a lazy test (a glob): the pattern's own match from now on, no wrapper call
+            test = (<object>n.arg).compiled()
+            self._keep.append(test)
+            n.arg = <PyObject*>test
+            n.flag = 0
         return (<object>n.arg)(v) is not None
 
     cdef int _in(self, Node* n, object v, bint insensitive) except -1:

@@ -144,7 +144,8 @@ cdef class RuleProbe:
 
     # -- building -------------------------------------------------------------------
     cdef int32_t _list(self, rules) except -1:
-        self._lists.append(sorted(set(rules)))
+        # one rule needs no sorting (most lists of a large rule set: a section's path, a host)
+        self._lists.append(list(rules) if type(rules) is tuple and len(rules) < 2 else sorted(set(rules)))
         return len(self._lists) - 1
 
     cdef _pack_lists(self, Py_ssize_t nroots):
@@ -237,7 +238,10 @@ cdef class RuleProbe:
                         raise ValueError(f"bad index prefix {text!r}")
                     node = root
                     for ch in text:
-                        node = node.setdefault(ch, {})
+                        child = node.get(ch)  # not setdefault(ch, {}): a new dict per character
+                        if child is None:
+                            child = node[ch] = {}
+                        node = child
                     node[mark] = rules
             self.trie_root[t] = len(node_list)
             queue = [root]

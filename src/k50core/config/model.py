@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Problem
+from ..rules.bulk import gc_paused
 from . import phones, reporting, schema
 from .schema import CALL_STATUSES, CHECKPOINT_SECONDS, GA4_ENDPOINT, MAX_CANDIDATES, MAX_CLOCK_SKEW, default  # noqa: F401 (exported)
 
@@ -130,6 +131,11 @@ class Config:
 def parse(raw: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
     """A Config and the problems found (the caller raises ConfigError if any). With problems, the Config
     holds what could be read of the lists and rules, so their conditions can be checked too."""
+    with gc_paused():  # a large rule set's records all live on (see rules/bulk.py)
+        return _parse(raw)
+
+
+def _parse(raw: Mapping[str, Any]) -> tuple[Config, list[Problem]]:
     region = _region(raw)
     doc, problems = schema.validate(raw, region)
     problems += _across_sections(raw, region)

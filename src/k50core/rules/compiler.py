@@ -11,6 +11,7 @@ unknown operator, a bad regex — into a constant instead.
 """
 from __future__ import annotations
 
+import gc
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,8 @@ from typing import Any, NamedTuple
 
 from ..errors import ConfigError, Problem
 from . import ipranges
-from .opcodes import Op
+from .literal_regex import _REGEX_META, END, END_STRING, OPEN, literal_texts
+from .opcodes import Code
 from .values import padded_version
 
 Node = tuple[int, int, int, int, Any]
@@ -29,8 +31,8 @@ _CMP = {"$lt": 0, "$lte": 1, "$gt": 2, "$gte": 3}
 _VCMP = {"$vlt": 0, "$vlte": 1, "$vgt": 2, "$vgte": 3, "$veq": 4, "$vne": 5}
 _REGEX = {"$regex": (0, False), "$regexi": (re.IGNORECASE, False),
           "$notRegex": (0, True), "$notRegexi": (re.IGNORECASE, True)}
-_SETS = {"$in": (Op.IN, False), "$nin": (Op.NIN, False), "$ini": (Op.INI, True), "$nini": (Op.NINI, True)}
-_STRING_LISTS = {"$host": Op.HOST, "$prefix": Op.PREFIX, "$contains": Op.CONTAINS}
+_SETS = {"$in": (Code.IN, False), "$nin": (Code.NIN, False), "$ini": (Code.INI, True), "$nini": (Code.NINI, True)}
+_STRING_LISTS = {"$host": Code.HOST, "$prefix": Code.PREFIX, "$contains": Code.CONTAINS}
 EMPTY_GROUP: tuple[frozenset[Any], bool, bool, tuple[Any, ...], tuple[Any, ...]] = (frozenset(), False, False, (), ())
 
 
@@ -42,7 +44,7 @@ class T(NamedTuple):
     kids: tuple[T, ...] = ()
 
 
-TRUE, FALSE = T(Op.TRUE), T(Op.FALSE)
+TRUE, FALSE = T(Code.TRUE), T(Code.FALSE)
 
 
 class PathTable:
@@ -63,11 +65,23 @@ class PathTable:
 
 
 def is_operator_object(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and k.startswith("$") for k in value)
+    if not isinstance(value, dict):
+        return False
+    for k in value:
+        if not isinstance(k, str) or not k.startswith("$"):
+            return False
+    return True
+
+
+def _empty_segment(path: str) -> bool:
+    """``"" in path.split(".")`` without the list: a dot first, last or twice in a row."""
+    return path.startswith(".") or path.endswith(".") or ".." in path
 
 
 def make_inset(values: Sequence[Any], insensitive: bool = False) -> tuple[frozenset, bool, bool]:
     """(set of primitives, has True, has False): bools apart so True is not 1."""
+    if not insensitive and all(type(v) is str for v in values):  # the usual list: strings only
+        return frozenset(values), False, False
     items = set()
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (str, int, float, type(None))):
@@ -120,7 +134,17 @@ class Compiler:
     def add(self, condition: Any, place: str = "") -> int:
         """Compile one condition; returns the index of its root node."""
         root = len(self.nodes)
-        _flatten(self._doc(condition, place, top=True), self.nodes)
+        if not gc.isenabled():
+            _flatten(self._doc(condition, place, top=True), self.nodes)
+            return root
+        # No cyclic collection while compiling (see bulk.py). Switched here, without a context
+        # manager: its generator would be an allocation between two rules' pauses, and a loop of
+        # adds that allocates nothing between them (Engine's) then runs without the collector.
+        gc.disable()
+        try:
+            _flatten(self._doc(condition, place, top=True), self.nodes)
+        finally:
+            gc.enable()
         return root
 
     def raise_problems(self) -> None:
@@ -147,40 +171,43 @@ class Compiler:
                 if not kids:  # GrowthBook: an empty $or or $and passes, an empty $nor fails
                     parts.append(FALSE if key == "$nor" else TRUE)
                     continue
-                op = {"$or": Op.OR, "$nor": Op.NOR, "$and": Op.AND}[key]
+                op = {"$or": Code.OR, "$nor": Code.NOR, "$and": Code.AND}[key]
                 parts.append(T(op, kids=kids))
             elif key == "$not":
-                parts.append(T(Op.NOT, kids=(self._doc(value, here, top),)))
-            elif not isinstance(key, str) or not key or (self.strict and "" in key.split(".")):
+                parts.append(T(Code.NOT, kids=(self._doc(value, here, top),)))
+            elif not isinstance(key, str) or not key or (self.strict and _empty_segment(key)):
                 parts.append(self._fault(here, f"bad attribute path {key!r}"))
             else:
                 test = self._value(value, here)
                 if top:
-                    parts.append(T(Op.FIELD_SLOT, self.paths.slot(key), kids=(test,)))
+                    parts.append(T(Code.FIELD_SLOT, self.paths.slot(key), kids=(test,)))
                 else:
-                    parts.append(T(Op.FIELD_PATH, arg=tuple(key.split(".")), kids=(test,)))
+                    parts.append(T(Code.FIELD_PATH, arg=tuple(key.split(".")), kids=(test,)))
         return _all(parts)
 
     def _value(self, cv: Any, place: str, insensitive: bool = False) -> T:
         if is_operator_object(cv):
+            if len(cv) == 1:  # the usual one operator: no AND around it
+                for k, v in cv.items():
+                    return self._op(k, v, place)
             return _all([self._op(k, v, place) for k, v in cv.items()])
         return self._literal(cv, place, insensitive)
 
     def _literal(self, cv: Any, place: str, insensitive: bool = False, deep: bool = True) -> T:
         if isinstance(cv, str):
-            return T(Op.EQ_STR_I, arg=cv.lower()) if insensitive else T(Op.EQ_STR, arg=cv)
+            return T(Code.EQ_STR_I, arg=cv.lower()) if insensitive else T(Code.EQ_STR, arg=cv)
         if cv is None:
-            return T(Op.IS_NULL)
+            return T(Code.IS_NULL)
         if isinstance(cv, bool):
-            return T(Op.EQ_BOOL, arg=cv)
+            return T(Code.EQ_BOOL, arg=cv)
         if isinstance(cv, (int, float)):
             try:
-                return T(Op.EQ_NUM, arg=float(cv))
+                return T(Code.EQ_NUM, arg=float(cv))
             except OverflowError:
-                return T(Op.EQ_DEEP, arg=cv)
+                return T(Code.EQ_DEEP, arg=cv)
         if isinstance(cv, (list, dict)):
             if deep:
-                return T(Op.EQ_DEEP, arg=cv)
+                return T(Code.EQ_DEEP, arg=cv)
             return self._fault(place, "$eq compares with a string, number, boolean or null")
         return self._fault(place, f"cannot compare with a value of type {_kind(cv)}")
 
@@ -188,15 +215,16 @@ class Compiler:
         if op == "$eq":
             return self._literal(arg, place, deep=False)
         if op == "$ne":
-            return T(Op.NOT, kids=(self._literal(arg, place, deep=False),))
+            return T(Code.NOT, kids=(self._literal(arg, place, deep=False),))
         if op in _CMP:
             if self.strict and (isinstance(arg, bool) or not isinstance(arg, (str, int, float))):
                 return self._fault(place, f"{op} compares with a string or a number, got {_kind(arg)}")
-            return T(Op.CMP, arg=(arg, _CMP[op]))
+            return T(Code.CMP, arg=(arg, _CMP[op]))
         if op in _VCMP:
             if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
-                return self._fault(place, f"{op} expects a version string", T(Op.TRUE if op == "$vne" else Op.FALSE))
-            return T(Op.VCMP, arg=(padded_version(arg), _VCMP[op], isinstance(arg, str)))
+                return self._fault(place, f"{op} expects a version string",
+                                   T(Code.TRUE if op == "$vne" else Code.FALSE))
+            return T(Code.VCMP, arg=(padded_version(arg), _VCMP[op], isinstance(arg, str)))
         if op in _SETS:
             code, insensitive = _SETS[op]
             if not isinstance(arg, list):
@@ -207,46 +235,47 @@ class Compiler:
         if op in ("$all", "$alli"):
             if not isinstance(arg, list):
                 return self._fault(place, f"{op} expects a list")
-            return T(Op.ALL, kids=tuple(self._value(c, f"{place}.{op}[{i}]", op == "$alli") for i, c in enumerate(arg)))
+            return T(Code.ALL, kids=tuple(self._value(c, f"{place}.{op}[{i}]", op == "$alli")
+                                          for i, c in enumerate(arg)))
         if op == "$elemMatch":
             if not isinstance(arg, dict):
                 return self._fault(place, "$elemMatch expects a condition")
             on_value = is_operator_object(arg) and not any(k in LOGIC_KEYS for k in arg)
-            return T(Op.ELEM, kids=(self._value(arg, place) if on_value else self._doc(arg, place, top=False),))
+            return T(Code.ELEM, kids=(self._value(arg, place) if on_value else self._doc(arg, place, top=False),))
         if op == "$size":
             if self.strict and not (is_operator_object(arg) or (isinstance(arg, int) and not isinstance(arg, bool))):
                 return self._fault(place, "$size expects a whole number or a condition on it")
-            return T(Op.SIZE, kids=(self._value(arg, place),))
+            return T(Code.SIZE, kids=(self._value(arg, place),))
         if op == "$exists":
             if self.strict and not isinstance(arg, bool):
                 return self._fault(place, "$exists expects true or false")
-            return T(Op.EXISTS, arg=_js_truthy(arg))
+            return T(Code.EXISTS, arg=_js_truthy(arg))
         if op == "$type":
             if self.strict and arg not in TYPE_NAMES:
                 return self._fault(place, f"$type expects one of {', '.join(TYPE_NAMES)}")
-            return T(Op.TYPE, arg=arg)
+            return T(Code.TYPE, arg=arg)
         if op == "$not":
-            return T(Op.NOT, kids=(self._value(arg, place),))
+            return T(Code.NOT, kids=(self._value(arg, place),))
         if op in _REGEX:
             flags, negated = _REGEX[op]
             plain = _plain_regex(arg) if not flags else None
             if plain is not None:  # "^/catalog" is a prefix test, "promo" a substring test
                 test = T(plain[0], arg=(plain[1],))
-                return T(Op.NOT, kids=(test,)) if negated else test
+                return T(Code.NOT, kids=(test,)) if negated else test
             try:
                 if not isinstance(arg, str):
                     raise re.error(f"expected a pattern string, got {_kind(arg)}")
                 node_arg = compile_regex(arg, flags)
             except (re.error, RecursionError, OverflowError) as exc:
                 return self._fault(place, f"{op}: bad regular expression {arg!r}: {exc}",
-                                   T(Op.TRUE if negated else Op.FALSE))
-            return T(Op.NREGEX if negated else Op.REGEX, arg=node_arg)
+                                   T(Code.TRUE if negated else Code.FALSE))
+            return T(Code.NREGEX if negated else Code.REGEX, arg=node_arg)
         if op in ("$inGroup", "$notInGroup"):
             group = self.groups.get(arg) if isinstance(arg, str) else None
             if group is None:
                 self._fault(place, f"{op}: unknown list {arg!r} (define it under lists:)")
                 group = EMPTY_GROUP
-            return T(Op.GROUP if op == "$inGroup" else Op.NGROUP, arg=group)
+            return T(Code.GROUP if op == "$inGroup" else Code.NGROUP, arg=group)
         if op == "$cidr":
             items = self._strings(arg, place, op)
             nets = []
@@ -255,7 +284,7 @@ class Compiler:
                     nets.append(ipranges.parse_network(text))
                 except ValueError as exc:
                     self._fault(f"{place}.$cidr[{i}]", str(exc))
-            return T(Op.CIDR, arg=ipranges.merge(nets))
+            return T(Code.CIDR, arg=ipranges.merge(nets))
         if op in _STRING_LISTS:
             items = self._strings(arg, place, op)
             if op == "$host":
@@ -263,7 +292,9 @@ class Compiler:
             return T(_STRING_LISTS[op], arg=items)
         if op == "$glob":
             items = self._strings(arg, place, op)
-            return T(Op.REGEX, arg=regex_arg(re.compile("|".join(glob_regex(g) for g in items) or "(?!)")))
+            if len(items) == 1:  # the usual one glob: read without sre (tests compare the two)
+                return T(Code.REGEX, arg=glob_arg(items[0]))
+            return T(Code.REGEX, arg=regex_arg(re.compile("|".join(glob_regex(g) for g in items) or "(?!)")))
         return self._fault(place, f"unknown operator {op}")
 
     def _strings(self, arg: Any, place: str, op: str) -> tuple[str, ...]:
@@ -313,7 +344,7 @@ def compile_regex(source: str, flags: int) -> RegexArg:
     if not flags:
         texts = literal_texts(source)
         if texts is not None:  # what sre's parse would have told, without it (a rule set's many)
-            return _LazyMatch(source, flags), tuple(sorted({t for t, _ in texts})), texts, True
+            return LazyMatch(source, flags), tuple(sorted({t for t, _ in texts})), texts, True
     try:
         from re import _parser  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - an internal API
@@ -323,18 +354,37 @@ def compile_regex(source: str, flags: int) -> RegexArg:
     return _regex_arg(parsed, getattr(state, "flags", flags) | flags, source, None)
 
 
-class _LazyMatch:
-    """``re.compile(source, flags).match``, compiled at the first call."""
+class LazyMatch:
+    """``re.compile(source, flags).match``, compiled at the first call (the compiled VM swaps in
+    ``compiled()`` at its first use, so a lazy test costs no extra call after that)."""
     __slots__ = ("source", "flags", "match")
 
     def __init__(self, source: str, flags: int) -> None:
         self.source, self.flags = source, flags
         self.match: Callable[..., Any] | None = None
 
-    def __call__(self, value: str) -> Any:
+    def compiled(self) -> Callable[..., Any]:
         if self.match is None:
             self.match = re.compile(self.source, self.flags).match
-        return self.match(value)
+        return self.match
+
+    def __call__(self, value: str) -> Any:
+        return (self.match or self.compiled())(value)
+
+
+def glob_arg(glob: str) -> RegexArg:
+    """``regex_arg(re.compile(glob_regex(glob)))`` of one glob, without sre at load: the literal
+    text before its first wildcard is its prefix (the whole glob when it has none, then exact);
+    sre compiles the pattern at the first value that has the prefix. A glob's pattern is all
+    escaped literals and fixed classes, so compiling it later cannot fail where it would not now."""
+    cut = min((at for at in (glob.find("*"), glob.find("?")) if at >= 0), default=-1)
+    literal = glob if cut < 0 else glob[:cut]
+    test = LazyMatch(glob_regex(glob), 0)
+    if not literal:  # "" starts every value: no prefix to tell
+        return test, (), (), False
+    if cut < 0:  # no wildcard: the value is the glob (\Z: not before a last newline)
+        return test, (literal,), ((literal, END_STRING),), True
+    return test, (literal,), ((literal, OPEN),), False
 
 
 def _regex_arg(parsed: Any, flags: int, source: str, pattern: re.Pattern[str] | None) -> RegexArg:
@@ -359,7 +409,7 @@ def _regex_arg(parsed: Any, flags: int, source: str, pattern: re.Pattern[str] | 
     if pattern is not None:
         return pattern.match, prefixes, texts, exact
     if exact:  # literals, groups, alternatives, ends: nothing re.compile could refuse
-        return _LazyMatch(source, flags), prefixes, texts, exact
+        return LazyMatch(source, flags), prefixes, texts, exact
     return re.compile(source, flags).match, prefixes, texts, exact
 
 
@@ -394,7 +444,6 @@ def _literal_prefixes(items: list[Any], limit: int = 16) -> tuple[list[str], boo
     return prefixes, True
 
 
-OPEN, END, END_STRING = 0, 1, 2  # after a text: anything, "$" (the end or a last "\n"), "\Z"
 
 
 def _walk(items: Any, limit: int = 16) -> tuple[list[tuple[str, int]], bool] | None:
@@ -447,96 +496,14 @@ def _walk(items: Any, limit: int = 16) -> tuple[list[tuple[str, int]], bool] | N
     return texts, True
 
 
-_REGEX_META = set(".^$*+?{}[]\\|()")
-
-
-def literal_texts(source: str, limit: int = 16) -> tuple[tuple[str, int], ...] | None:
-    """The texts ``_walk`` finds for an anchored regex made only of literals, groups of
-    alternatives and ends (``^/catalog/section7(/|$)``), read without sre's parser; None for
-    anything else, which then goes the general way. Rule sets hold thousands of these, and sre's
-    parser costs ~40 µs each (tests compare the two on generated patterns)."""
-    if source.startswith("^"):
-        at = 1
-    elif source.startswith("\\A"):
-        at = 2
-    else:
-        return None
-    found = _literal_seq(source, at, limit, top=True)
-    if found is None or found[1] != len(source):
-        return None
-    texts = tuple(sorted(set(found[0])))
-    return texts if texts and all(t for t, _ in texts) else None
-
-
-def _literal_seq(src: str, i: int, limit: int, top: bool = False) -> tuple[list[tuple[str, int]], int] | None:
-    """Reads a sequence from src[i] up to ``|``, ``)`` or the end: (texts, where it stopped)."""
-    texts: list[tuple[str, int]] = [("", OPEN)]
-    ended = False
-    n = len(src)
-    while i < n:
-        c = src[i]
-        if c in "|)":
-            if top:
-                return None  # a top-level "|" puts the anchor in one branch only
-            break
-        if ended:
-            return None  # something after an end
-        if c == "(":
-            if src.startswith("(?:", i):
-                i += 3
-            elif src.startswith("(?", i):
-                return None
-            else:
-                i += 1
-            grown: list[tuple[str, int]] = []
-            while True:
-                sub = _literal_seq(src, i, limit)
-                if sub is None:
-                    return None
-                grown.extend((t + u, whole) for t, _ in texts for u, whole in sub[0])
-                i = sub[1]
-                if len(grown) > limit or i >= n:
-                    return None
-                if src[i] == ")":
-                    i += 1
-                    break
-                i += 1  # "|"
-            texts = grown
-            ended = any(whole for _, whole in texts)
-            continue
-        if c == "$":
-            texts = [(t, END) for t, _ in texts]
-            ended = True
-            i += 1
-            continue
-        if c == "\\":
-            if i + 1 >= n:
-                return None
-            nxt = src[i + 1]
-            if nxt == "Z":
-                texts = [(t, END_STRING) for t, _ in texts]
-                ended = True
-                i += 2
-                continue
-            if nxt.isalnum() or not nxt.isascii() or nxt in "\n\r\t\v\f":
-                return None  # classes, backreferences, escapes of letters: the general way
-            c = nxt
-            i += 1
-        elif c in _REGEX_META or c in "#\n\r\t\v\f ":
-            return None
-        texts = [(t + c, OPEN) for t, _ in texts]
-        i += 1
-    return texts, i
-
-
 def _plain_regex(pattern: Any) -> tuple[int, str] | None:
     """(PREFIX or CONTAINS, literal) when a regex is just literal text, else None."""
     if not isinstance(pattern, str):
         return None
     body = pattern[1:] if pattern.startswith("^") else pattern
-    if not body or any(c in _REGEX_META for c in body):
+    if not body or not _REGEX_META.isdisjoint(body):
         return None
-    return (Op.PREFIX if pattern.startswith("^") else Op.CONTAINS), body
+    return (Code.PREFIX if pattern.startswith("^") else Code.CONTAINS), body
 
 
 def glob_regex(pattern: str) -> str:
@@ -563,15 +530,19 @@ def _all(parts: list[T]) -> T:
         return TRUE
     if len(parts) == 1:
         return parts[0]
-    return T(Op.AND, kids=tuple(parts))
+    return T(Code.AND, kids=tuple(parts))
 
 
 def _flatten(t: T, out: list[Node]) -> None:
+    op, slot, arg, kids = t
     i = len(out)
+    if not kids:  # a leaf: no placeholder to fill in later
+        out.append((int(op), slot, 0, i + 1, arg))
+        return
     out.append((0, 0, 0, 0, None))  # placeholder until the subtree's end is known
-    for kid in t.kids:
+    for kid in kids:
         _flatten(kid, out)
-    out[i] = (int(t.op), t.slot, len(t.kids), len(out), t.arg)
+    out[i] = (int(op), slot, len(kids), len(out), arg)
 
 
 def _join(place: str, key: Any) -> str:

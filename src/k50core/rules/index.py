@@ -46,7 +46,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple, cast
 
-from .opcodes import Op
+from .bulk import gc_paused
+from .opcodes import Code
 
 EXACT, LOWER, HOST, PREFIX, IP, WHOLE, NOT_IN = 0, 1, 2, 3, 4, 5, 6
 KIND_NAMES = ("exact", "lower", "host", "prefix", "ip", "prefix", "not-in")
@@ -78,7 +79,8 @@ class RuleIndex(NamedTuple):
 def _string_keys(kind: int, slot: int, values: object) -> list[Key] | None:
     if not all(type(v) is str for v in values):  # type: ignore[attr-defined]
         return None
-    return [(kind, (slot,), (v,)) for v in sorted(values)]  # type: ignore[call-overload]
+    slots = (slot,)  # one tuple shared by the keys (equal either way; fewer objects at 100,000 rules)
+    return [(kind, slots, (v,)) for v in sorted(values)]  # type: ignore[call-overload]
 
 
 def _ip_keys(slot: int, v4: Sequence[tuple[int, int]], v6: Sequence[tuple[int, int]]) -> list[Key]:
@@ -93,32 +95,32 @@ def clause_keys(slot: int, node: tuple) -> list[Key] | None:
     mirrors what the VM tests, so a key fails only where the VM's test fails.
     """
     op, _slot, _nkids, _end, arg = node
-    if op == Op.EQ_STR:
+    if op == Code.EQ_STR:
         return [(EXACT, (slot,), (arg,))]
-    if op == Op.EQ_STR_I:
+    if op == Code.EQ_STR_I:
         return [(LOWER, (slot,), (arg,))]
-    if op in (Op.IN, Op.INI):
+    if op in (Code.IN, Code.INI):
         values, has_true, has_false = arg
         if has_true or has_false:  # true / false values are no strings
             return None
-        return _string_keys(EXACT if op == Op.IN else LOWER, slot, values)
-    if op == Op.GROUP:
+        return _string_keys(EXACT if op == Code.IN else LOWER, slot, values)
+    if op == Code.GROUP:
         values, has_true, has_false, v4, v6 = arg
         if has_true or has_false:
             return None
         keys = _string_keys(EXACT, slot, values)
         return None if keys is None else keys + _ip_keys(slot, v4, v6)
-    if op == Op.CIDR:
+    if op == Code.CIDR:
         return _ip_keys(slot, arg[0], arg[1])
-    if op == Op.HOST:
+    if op == Code.HOST:
         return [(HOST, (slot,), (h,)) for h in sorted(set(arg))]
-    if op == Op.NIN:
+    if op == Code.NIN:
         return _not_in_key(slot, arg[0])
-    if op == Op.PREFIX:
+    if op == Code.PREFIX:
         if "" in arg:  # every string starts with ""
             return None
         return [(PREFIX, slot, p) for p in _shortest(arg)]
-    if op == Op.REGEX:
+    if op == Code.REGEX:
         texts = arg[2] if len(arg) > 2 else ()  # (text, the match ends there), see compiler.regex_arg
         if texts:
             opens = _shortest([t for t, whole in texts if not whole])
@@ -140,9 +142,9 @@ def negated_keys(slot: int, nodes: Sequence[tuple], t: int) -> list[Key] | None:
     if nodes[t][3] != t + 1:  # more than one node: not a single test
         return None
     op, arg = nodes[t][0], nodes[t][4]
-    if op == Op.EQ_STR:
+    if op == Code.EQ_STR:
         return _not_in_key(slot, (arg,))
-    if op == Op.IN:
+    if op == Code.IN:
         return _not_in_key(slot, arg[0])
     return None
 
@@ -166,7 +168,7 @@ def _kids(nodes: Sequence[tuple], i: int) -> list[int]:
 
 def _conjuncts(nodes: Sequence[tuple], i: int) -> list[int]:
     """The clauses ANDed at node i (nested ANDs flattened)."""
-    if nodes[i][0] != Op.AND:
+    if nodes[i][0] != Code.AND:
         return [i]
     return [c for k in _kids(nodes, i) for c in _conjuncts(nodes, k)]
 
@@ -193,27 +195,28 @@ def options(nodes: Sequence[tuple], i: int) -> list[Option]:
     exact_by_slot: dict[int, Option] = {}
     for c in _conjuncts(nodes, i):
         op = nodes[c][0]
-        if op == Op.FALSE:
+        if op == Code.FALSE:
             return [()]  # never holds: no key at all
-        if op == Op.FIELD_SLOT:
+        if op == Code.FIELD_SLOT:
             slot = nodes[c][1]
-            for t in _conjuncts(nodes, c + 1):
-                if nodes[t][0] == Op.NOT:  # $ne, $not of $in / an equality
+            for t in _conjuncts(nodes, c + 1) if nodes[c + 1][0] == Code.AND else (c + 1,):
+                if nodes[t][0] == Code.NOT:  # $ne, $not of $in / an equality
                     keys = negated_keys(slot, nodes, t + 1)
                 else:
                     keys = clause_keys(slot, nodes[t])
                 if keys is None:
                     continue
-                found.append(tuple(keys))
-                if keys and all(k[0] == EXACT for k in keys):
+                option = tuple(keys)
+                found.append(option)
+                if option and all(k[0] == EXACT for k in option):
                     best = exact_by_slot.get(slot)
-                    if best is None or len(keys) < len(best):
-                        exact_by_slot[slot] = tuple(keys)
-        elif op == Op.NOT and nodes[c + 1][0] == Op.FIELD_SLOT and nodes[c + 1][3] == nodes[c][3]:
+                    if best is None or len(option) < len(best):
+                        exact_by_slot[slot] = option
+        elif op == Code.NOT and nodes[c + 1][0] == Code.FIELD_SLOT and nodes[c + 1][3] == nodes[c][3]:
             keys = negated_keys(nodes[c + 1][1], nodes, c + 2)  # {"$not": {"path": test}}
             if keys is not None:
                 found.append(tuple(keys))
-        elif op == Op.OR:
+        elif op == Code.OR:
             branches = [options(nodes, k) for k in _kids(nodes, c)]
             if all(branches):
                 union = {key for b in branches for key in min(b, key=_local_cost)}
@@ -226,6 +229,8 @@ def options(nodes: Sequence[tuple], i: int) -> list[Option]:
 
 def _composite(exact_by_slot: dict[int, Option]) -> Option | None:
     """One key per combination of values of up to three EXACT clauses on different paths."""
+    if len(exact_by_slot) < 2:  # one path or none: nothing to combine
+        return None
     chosen: list[tuple[int, Option]] = []
     size = 1
     for slot, keys in sorted(exact_by_slot.items(), key=lambda kv: (len(kv[1]), kv[0])):
@@ -245,10 +250,26 @@ def _choose(per_rule: list[list[Option]]) -> list[Option | None]:
     """Each rule's cheapest option: the fewest other rules sharing its keys, weighted by kind."""
     share: dict[Key, int] = defaultdict(int)
     for opts in per_rule:
-        for key in {k for o in opts for k in o}:
-            share[key] += 1
-    return [min(opts, key=lambda o: sum(share[k] * _key_weight(k) for k in o)) if opts else None
-            for opts in per_rule]
+        if len(opts) == 1:
+            for key in set(opts[0]):
+                share[key] += 1
+        elif opts:
+            for key in {k for o in opts for k in o}:
+                share[key] += 1
+
+    price: dict[Key, float] = {}  # per key, once: composite keys recur in many rules' options
+
+    def cost(option: Option) -> float:
+        total = 0.0  # the same additions in the same order as sum(): the same choice
+        for k in option:
+            p = price.get(k)
+            if p is None:
+                p = price[k] = share[k] * _key_weight(k)
+            total += p
+        return total
+
+    # a rule with one option has no choice to make (most rules of a large set: a path regex, a host)
+    return [opts[0] if len(opts) == 1 else min(opts, key=cost) if opts else None for opts in per_rule]
 
 
 def _segments(ranges: list[tuple[int, int, int]], end: int, demoted: set[int]) -> Segments:
@@ -268,6 +289,11 @@ def _segments(ranges: list[tuple[int, int, int]], end: int, demoted: set[int]) -
 
 def build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list[int]]:
     """(index, residual rules) for ``Matcher``; compiled once when a rule set loads."""
+    with gc_paused():  # all it allocates lives on (see bulk.py)
+        return _build(nodes, roots)
+
+
+def _build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list[int]]:
     chosen = _choose([options(nodes, r) for r in roots])
     always = [rule for rule, option in enumerate(chosen) if option is None]
     sig_ids: dict[tuple[int, tuple[int, ...]], int] = {}
@@ -276,6 +302,7 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list
     wholes: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     ranges: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
     excluding: dict[int, dict[int, list[tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
+    prev: tuple[int, object, int] = (-1, None, -1)  # (kind, slots, signature id) of the key before
     for rule, option in enumerate(chosen):
         for kind, where, what in option or ():
             if kind == NOT_IN:
@@ -288,8 +315,9 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list
                 version, first, last = cast(tuple[int, int, int], what)
                 ranges[where, version].append((first, last, rule))  # type: ignore[index]
             else:
-                sig = sig_ids.setdefault((kind, where), len(sig_ids))  # type: ignore[arg-type]
-                hashed[sig, what].append(rule)  # type: ignore[index]
+                if kind != prev[0] or where != prev[1]:  # an option's keys mostly share their slots
+                    prev = (kind, where, sig_ids.setdefault((kind, where), len(sig_ids)))  # type: ignore[arg-type]
+                hashed[prev[2], what].append(rule)  # type: ignore[index]
     demoted: set[int] = set()
     defaults: dict[int, tuple[int, ...]] = {}
     for slot, by_rule in sorted(excluding.items()):
@@ -320,6 +348,8 @@ def build(nodes: Sequence[tuple], roots: Sequence[int]) -> tuple[RuleIndex, list
 
 
 def _unique(rules: list[int]) -> tuple[int, ...]:
+    if len(rules) < 2:  # most keys of a large rule set draw one rule
+        return tuple(rules)
     return tuple(sorted(set(rules)))
 
 

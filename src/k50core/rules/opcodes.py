@@ -11,6 +11,7 @@ mirrored by the ``OP_*`` enum in ``_match.pyx`` (exported as ``OPCODES``), and
 tests/test_layout.py keeps them equal.
 """
 from enum import IntEnum
+from typing import Any
 
 
 class Op(IntEnum):
@@ -48,3 +49,9 @@ class Op(IntEnum):
     PREFIX = 31      # arg = tuple of str: v starts with one
     CONTAINS = 32    # arg = tuple of str: v contains one
 
+
+
+# The same numbers as plain class attributes, for the compiler's and the rule index's inner loops:
+# reading an IntEnum member (``Op.AND``) costs about 0.2 µs on CPython 3.11, a plain class
+# attribute a tenth of that, and loading 100,000 rules reads them millions of times.
+Code: Any = type("Code", (), {op.name: int(op) for op in Op})
