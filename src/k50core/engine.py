@@ -18,6 +18,7 @@ from .leases import LeaseRecorder
 from .pools import Assignment, LeaseEvent, Pools
 from .report.recorder import Recorder
 from .rules import index
+from .rules.bulk import gc_paused
 from .rules.compiler import Compiler, PathTable, compile_groups
 from .store import LeaseRow, Store, open_store, row_of
 
@@ -138,29 +139,31 @@ class Engine:
             self.warm_up()
 
     def _compile(self, config: Config, geoip: Any = None) -> None:
-        rules, compiler, roots, problems = _compile_rules(config)
-        try:
-            catalogue = SourceCatalogue(config.sources)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            catalogue = SourceCatalogue()
-        if geoip is None:
+        # one load, millions of objects that all live on: no cyclic-GC scans meanwhile (rules.bulk)
+        with gc_paused():
+            rules, compiler, roots, problems = _compile_rules(config)
             try:
-                geoip = self.core.GeoIP(config.geoip_path)
-            except (OSError, ValueError) as exc:
-                problems.append(("geoip.path", str(exc)))
-        if problems:
-            raise ConfigError(problems)
-        anchors, always = index.build(compiler.nodes, roots)
-        self.config = config
-        self.rules = rules
-        self._rule_index = {r.name: i for i, r in enumerate(rules)}
-        self.matcher = self.core.Matcher(compiler.nodes, compiler.paths.paths, roots, anchors, always)
-        self.enrich = Enricher(geoip, catalogue, self.core)
-        self.geoip = geoip
-        self._outcomes = tuple(
-            Decision(r.name, "exclude", None) if r.exclude else Decision(r.name, "pool", r.pool) for r in rules
-        )
+                catalogue = SourceCatalogue(config.sources)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                catalogue = SourceCatalogue()
+            if geoip is None:
+                try:
+                    geoip = self.core.GeoIP(config.geoip_path)
+                except (OSError, ValueError) as exc:
+                    problems.append(("geoip.path", str(exc)))
+            if problems:
+                raise ConfigError(problems)
+            anchors, always = index.build(compiler.nodes, roots)
+            self.config = config
+            self.rules = rules
+            self._rule_index = {r.name: i for i, r in enumerate(rules)}
+            self.matcher = self.core.Matcher(compiler.nodes, compiler.paths.paths, roots, anchors, always)
+            self.enrich = Enricher(geoip, catalogue, self.core)
+            self.geoip = geoip
+            self._outcomes = tuple(
+                Decision(r.name, "exclude", None) if r.exclude else Decision(r.name, "pool", r.pool) for r in rules
+            )
 
     @classmethod
     def from_config(cls, source: Source, *, implementation: str | None = None, geoip: Any = None,
