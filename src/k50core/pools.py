@@ -110,6 +110,9 @@ def number_key(e164: str) -> int:
     return int(e164.lstrip("+"))
 
 
+_new = tuple.__new__  # a named tuple made from a tuple, without its Python-level __new__
+
+
 @dataclass
 class _PoolSlots:
     index: int              # registry entry
@@ -118,6 +121,7 @@ class _PoolSlots:
     hold_ms: int
     cooldown_ms: int
     display: dict[str, str]
+    claims_at: int = 0      # the byte offset of its claims counter in the segment (each claim adds one)
 
 
 class Segment:
@@ -348,7 +352,8 @@ class Pools:
                     slots.append(slot)
                 by_name[pool.name] = _PoolSlots(index, pool, slots, pool.hold_seconds * 1000,
                                                 pool.cooldown_seconds * 1000,
-                                                {n: format_number(n, pool.display) for n in pool.numbers})
+                                                {n: format_number(n, pool.display) for n in pool.numbers},
+                                                seg.counter_offset(index, C_CLAIMS))
             cut = [slot for key, slot in known.items() if key not in wanted and self.table.retire(slot, now_ms)]
         for slot in cut:
             ps = self._slot_pool.get(slot)
@@ -386,7 +391,7 @@ class Pools:
             return None, None
         slot, gen = got
         self.hint += 1  # like sbitmap's per-CPU hints: the next scan starts further on
-        self.table.add(self.segment.counter_offset(ps.index, C_CLAIMS))
+        self.table.add(ps.claims_at)
         return self._claimed(ps, slot, gen, rule, holder, visitor, session, now_ms)
 
     def _claimed(self, ps: _PoolSlots, slot: int, gen: int, rule: int, holder: bytes, visitor: str | None,
@@ -394,11 +399,12 @@ class Pools:
         """A lease this process has just claimed and its start, from what the claim wrote (each new
         visitor's two reads of the slot back saved): ids as the slot keeps them, cut to its fields."""
         number, rule_name, until_ms = self._number_at[slot], self._rule_name(rule), now_ms + ps.hold_ms
-        started = LeaseEvent("start", ps.pool.name, number, holder.decode("utf-8", "replace") or None,
-                             _field(session, SESSION_MAX).decode("utf-8", "replace") or None, rule_name,
-                             now_ms / 1000.0, now_ms / 1000.0, until_ms / 1000.0, False, f"{slot}.{gen}")
-        made = Assignment(number, ps.display.get(number, number), ps.pool.name, rule_name,
-                          self.make_token(ps, slot, gen), until_ms / 1000.0, False)
+        at, until = now_ms / 1000.0, until_ms / 1000.0
+        started = _new(LeaseEvent, ("start", ps.pool.name, number, holder.decode("utf-8", "replace") or None,
+                                    _field(session, SESSION_MAX).decode("utf-8", "replace") or None, rule_name,
+                                    at, at, until, False, f"{slot}.{gen}"))
+        made = _new(Assignment, (number, ps.display.get(number, number), ps.pool.name, rule_name,
+                                 self.make_token(ps, slot, gen), until, False))
         if visitor:
             self.returns.put(visitor, slot, gen, ps.hold_ms, made, False)
         self._logged(started)
