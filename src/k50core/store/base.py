@@ -33,12 +33,16 @@ class LeaseRow(NamedTuple):
     shared: bool
 
 
+_new = tuple.__new__
+
+
 def row_of(e: LeaseEvent, holder: bool = True, time_first: bool = False) -> LeaseRow:
     """A lease event as a stored row; ``holder`` False leaves the visitor out (a shared join);
     ``time_first``: the store's key format (``Store.time_first_keys``)."""
-    return LeaseRow(lease_key(e.pool, e.number, e.start, e.lease, time_first), e.pool, e.number,
-                    e.visitor_id if holder else None, e.session_id if holder else None, e.rule,
-                    e.start, e.last, e.end, e.shared)
+    # (made from a tuple: a named tuple's Python-level __new__ costs as much as the rest of this)
+    return _new(LeaseRow, (lease_key(e.pool, e.number, e.start, e.lease, time_first), e.pool, e.number,
+                           e.visitor_id if holder else None, e.session_id if holder else None, e.rule,
+                           e.start, e.last, e.end, e.shared))
 
 
 def _event_row(e: LeaseEvent, holder: bool, time_first: bool) -> tuple[Any, ...]:
