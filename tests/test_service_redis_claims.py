@@ -75,6 +75,20 @@ async def visit_all(base, visitors, concurrency=64):
         return await asyncio.gather(*(one(v) for v in visitors))
 
 
+
+def record_sends(pools):
+    """The (thread name, [function names]) of every round trip the pools send from now on."""
+    seen = []
+    real_send = pools._send
+
+    def send(calls, client):
+        seen.append((threading.current_thread().name, [c[0] for c in calls]))
+        return real_send(calls, client)
+
+    pools._send = send
+    return seen
+
+
 def test_concurrent_new_visitors_go_to_redis_together_and_returning_ones_stay_local(redis_server, tmp_path):
     clock = Clock()
     engine = Engine.from_config(config(), state_url=redis_server.url() + "&timeout=30",
@@ -101,14 +115,7 @@ def test_concurrent_new_visitors_go_to_redis_together_and_returning_ones_stay_lo
 
         # returning visitors: answered from this host's memory on the loop; only the flusher's
         # thread writes their renewals
-        seen = []
-        real_send = pools._send
-
-        def send(calls, client):
-            seen.append((threading.current_thread().name, [c[0] for c in calls]))
-            return real_send(calls, client)
-
-        pools._send = send
+        seen = record_sends(pools)
         clock.t += 1
         again = asyncio.run(visit_all(base, visitors))
         assert [r.json()["number"] for r in again] == numbers
@@ -312,14 +319,7 @@ def test_with_two_pools_a_returning_visitor_of_another_host_keeps_their_number(r
     assert mailed.pool == "q"
     engine = Engine.from_config(campaign_config(2), state_url=url, store=str(tmp_path / "k50.db"))
     pools = engine.pools
-    seen = []
-    real_send = pools._send
-
-    def send(calls, client):
-        seen.append((threading.current_thread().name, [c[0] for c in calls]))
-        return real_send(calls, client)
-
-    pools._send = send
+    seen = record_sends(pools)
     with serving(app_of(engine, clock)) as base:
         clock.t += 1
         back, new = asyncio.run(visit_all(base, ["m", "fresh"]))
